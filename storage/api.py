@@ -1,0 +1,448 @@
+"""The store interface every protocol uses: accounts, folders, messages, flags.
+
+Theory of operation
+-------------------
+SQL is authoritative for everything but message bytes: accounts, folders, UIDs
+(RFC 3501 section 2.3.1.1 / RFC 9051 section 2.3.1.1), flags, modification
+sequences (RFC 7162) and cached envelope/bodystructure. Message bytes live in
+Maildir files ("blobs", kept apart from the index as in maddy's BlobStore); a
+row only exists once its file has been fsynced and renamed into ``cur/``.
+
+Durability contract: when ``deliver`` or ``append`` returns, the message file
+is fsynced, its directory entry fsynced, and the database transaction holding
+its row has committed. Deliveries that run concurrently are committed together
+(group commit), so callers must not hold their own transactions around them.
+
+Change notification: every mutating call publishes the folder id on
+``MailStore.changes`` after its commit, so sessions that have the folder open
+(IMAP IDLE, NOOP) can ask for what changed since the modseq they last saw.
+
+Lifecycle: build a store with ``storage.open_store(url, maildir)``, ``await
+store.start()`` (applies migrations, starts the commit worker), use it from one
+event loop, ``await store.close()`` at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NewType, Protocol
+
+Uid = NewType("Uid", int)
+"""A message's IMAP UID inside one folder; never reused under one UIDVALIDITY."""
+
+SeqNum = NewType("SeqNum", int)
+"""A message's 1-based position in a session's view of a folder (not stored)."""
+
+ModSeq = NewType("ModSeq", int)
+"""RFC 7162 modification sequence: grows with every change in a folder."""
+
+INBOX: str = "INBOX"
+SPECIAL_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+"""Folders created with every account, with their RFC 6154 SPECIAL-USE attribute."""
+
+HIERARCHY_DELIMITER: str = "/"
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises for user mistakes (not server faults)."""
+
+
+class AccountExists(StoreError):
+    pass
+
+
+class NoSuchAccount(StoreError):
+    pass
+
+
+class FolderExists(StoreError):
+    pass
+
+
+class NoSuchFolder(StoreError):
+    pass
+
+
+class InvalidFolderName(StoreError):
+    """A folder name that is empty, has NUL/control chars, '..' parts, or empty levels."""
+
+
+class CannotDeleteFolder(StoreError):
+    """INBOX cannot be deleted (RFC 3501 section 6.3.4)."""
+
+
+class FlagMode(enum.Enum):
+    REPLACE = "replace"
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    address: str
+    """Canonical lower-case address, e.g. ``annv@dongnai.gov.vn``."""
+    name: str
+    password_hash: str
+    """Argon2 encoded hash (argon2-cffi); never a clear password."""
+    must_change_password: bool
+    password_changed_at: datetime | None
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    id: int
+    account_id: int
+    name: str
+    """Unicode name with '/' as hierarchy delimiter; ``INBOX`` for the inbox."""
+    uidvalidity: int
+    uidnext: Uid
+    highestmodseq: ModSeq
+    special_use: str | None
+    """RFC 6154 attribute such as ``\\Sent``, or None."""
+    subscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """What STATUS and SELECT report (RFC 9051 section 6.3.11)."""
+
+    messages: int
+    unseen: int
+    recent: int
+    uidnext: Uid
+    uidvalidity: int
+    highestmodseq: ModSeq
+    size: int
+    """Sum of RFC822.SIZE of the messages (RFC 8438 STATUS=SIZE)."""
+    deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One RFC 5322 mailbox as IMAP ENVELOPE wants it (RFC 9051 section 7.5.2)."""
+
+    name: str | None
+    """Decoded display name (RFC 2047 decoded to Unicode), or None."""
+    route: str | None
+    mailbox: str | None
+    host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    date: str | None
+    subject: str | None
+    """Decoded subject (Unicode)."""
+    from_: tuple[Address, ...]
+    sender: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    in_reply_to: str | None
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BodyPart:
+    """One node of BODYSTRUCTURE (RFC 9051 section 7.5.2), computed at delivery.
+
+    Leaf parts have ``children == ()``; multiparts have children and use only
+    ``maintype``/``subtype``/``params``/``disposition``/``language``/``location``.
+    ``message/rfc822`` parts carry ``envelope`` and a single child (the inner body).
+    """
+
+    maintype: str
+    subtype: str
+    params: tuple[tuple[str, str], ...] = ()
+    content_id: str | None = None
+    description: str | None = None
+    encoding: str = "7BIT"
+    size: int = 0
+    """Octets of the encoded body of the part."""
+    lines: int | None = None
+    """Line count for text/* and message/rfc822 parts."""
+    md5: str | None = None
+    disposition: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    language: tuple[str, ...] | None = None
+    location: str | None = None
+    children: tuple[BodyPart, ...] = ()
+    envelope: Envelope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """Index data of one message: what FETCH needs without opening the file."""
+
+    id: int
+    """Storage-wide message row id (stable across COPY? no: a copy is a new row)."""
+    uid: Uid
+    modseq: ModSeq
+    flags: frozenset[str]
+    internal_date: datetime
+    size: int
+    """RFC822.SIZE: octets of the message as stored (CRLF line ends)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDetail:
+    """MessageInfo plus the cached parse results."""
+
+    info: MessageInfo
+    envelope: Envelope
+    body: BodyPart
+
+
+@dataclass(frozen=True, slots=True)
+class FlagUpdate:
+    """Result of ``store_flags``: the new state of every message changed,
+    and the UIDs refused by UNCHANGEDSINCE (RFC 7162 section 3.1.3)."""
+
+    changed: tuple[MessageInfo, ...]
+    conflicts: tuple[Uid, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What happened in a folder after a modseq (RFC 7162 CONDSTORE/QRESYNC)."""
+
+    highestmodseq: ModSeq
+    changed: tuple[MessageInfo, ...]
+    """Messages added or whose flags changed after the modseq, in UID order."""
+    vanished: tuple[Uid, ...]
+    """UIDs expunged after the modseq (kept as tombstones), ascending."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """Where a delivered message landed, one entry per recipient account."""
+
+    placed: tuple[tuple[int, int, Uid], ...]
+    """(account_id, folder_id, uid) for every recipient."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """RFC 9208 QUOTA resources: STORAGE in KiB and MESSAGE count."""
+
+    storage_used: int
+    """Octets used by all of the account's messages."""
+    storage_limit: int | None
+    messages_used: int
+    messages_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A search the store evaluates in SQL; the IMAP layer compiles keys it
+    can push down into this and filters the rest itself.
+
+    All fields are ANDed; None means "no constraint".
+    """
+
+    uids: tuple[tuple[int, int], ...] | None = None
+    """UID ranges (inclusive)."""
+    flags_set: frozenset[str] = frozenset()
+    flags_unset: frozenset[str] = frozenset()
+    before: datetime | None = None
+    """INTERNALDATE < before (already a date boundary, UTC)."""
+    since: datetime | None = None
+    """INTERNALDATE >= since."""
+    larger: int | None = None
+    smaller: int | None = None
+    header_contains: tuple[tuple[str, str], ...] = ()
+    """(header name lower-case, substring) pairs, matched case-insensitively
+    on decoded Unicode for subject/from/to/cc/bcc/message-id."""
+    modseq_above: ModSeq | None = None
+
+
+@dataclass
+class _Waiters:
+    events: set[asyncio.Event] = field(default_factory=set)
+
+
+class ChangeHub:
+    """In-process pub/sub of folder changes: the store publishes a folder id after
+    each commit; a session holds a subscription and waits on it (IDLE)."""
+
+    def __init__(self) -> None:
+        self._by_folder: dict[int, _Waiters] = {}
+
+    def subscribe(self, folder_id: int) -> asyncio.Event:
+        event = asyncio.Event()
+        self._by_folder.setdefault(folder_id, _Waiters()).events.add(event)
+        return event
+
+    def unsubscribe(self, folder_id: int, event: asyncio.Event) -> None:
+        waiters = self._by_folder.get(folder_id)
+        if waiters is None:
+            return
+        waiters.events.discard(event)
+        if not waiters.events:
+            del self._by_folder[folder_id]
+
+    def publish(self, folder_ids: Iterable[int]) -> None:
+        for folder_id in set(folder_ids):
+            waiters = self._by_folder.get(folder_id)
+            if waiters is not None:
+                for event in waiters.events:
+                    event.set()
+
+
+class MailStore(Protocol):
+    """The one storage interface. All methods are coroutines on one event loop.
+
+    Folder arguments are folder ids from ``get_folder``/``list_folders``; every
+    method that takes an ``account_id`` and a folder checks that the folder
+    belongs to the account, raising ``NoSuchFolder`` otherwise, so a session can
+    never reach another account's mail by guessing ids.
+    """
+
+    changes: ChangeHub
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # -- accounts -------------------------------------------------------------
+    async def create_account(
+        self, address: str, name: str, password_hash: str, *, must_change_password: bool = True
+    ) -> Account:
+        """Create the account with INBOX and the SPECIAL_FOLDERS (subscribed)."""
+        ...
+
+    async def get_account(self, address: str) -> Account | None:
+        """Look up by address, case-insensitively."""
+        ...
+
+    async def get_account_by_id(self, account_id: int) -> Account | None: ...
+
+    async def list_accounts(self) -> list[Account]: ...
+
+    async def delete_account(self, address: str) -> None:
+        """Remove the account, its rows and its Maildir. Raises NoSuchAccount."""
+        ...
+
+    async def set_password(
+        self, account_id: int, password_hash: str, *, must_change_password: bool
+    ) -> None: ...
+
+    async def set_disabled(self, account_id: int, disabled: bool) -> None: ...
+
+    async def record_login(self, account_id: int, when: datetime) -> None: ...
+
+    # -- folders --------------------------------------------------------------
+    async def list_folders(self, account_id: int) -> list[Folder]: ...
+
+    async def get_folder(self, account_id: int, name: str) -> Folder:
+        """Exact name; ``INBOX`` is matched case-insensitively. Raises NoSuchFolder."""
+        ...
+
+    async def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> Folder:
+        """Creates missing parents too (RFC 3501 section 6.3.3). Raises FolderExists,
+        InvalidFolderName."""
+        ...
+
+    async def delete_folder(self, account_id: int, folder_id: int) -> None: ...
+
+    async def rename_folder(self, account_id: int, folder_id: int, new_name: str) -> None:
+        """Renames children with it. Renaming INBOX moves its messages to a new
+        folder and leaves INBOX empty (RFC 3501 section 6.3.5)."""
+        ...
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+
+    async def folder_status(self, account_id: int, folder_id: int) -> FolderStatus: ...
+
+    async def claim_recent(self, account_id: int, folder_id: int) -> Uid:
+        """Mark every message up to uidnext as no longer recent for other sessions and
+        return the old watermark: UIDs >= it are \\Recent in the claiming session."""
+        ...
+
+    # -- messages -------------------------------------------------------------
+    async def deliver(
+        self, account_ids: Sequence[int], data: bytes, *, internal_date: datetime | None = None
+    ) -> DeliveryResult:
+        """Store ``data`` in the INBOX of each account: all or none, durable on return."""
+        ...
+
+    async def append(
+        self,
+        account_id: int,
+        folder_id: int,
+        data: bytes,
+        *,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> MessageInfo:
+        """APPEND (RFC 3501 section 6.3.11); durable on return."""
+        ...
+
+    async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
+        """Every message in UID order; one query, no per-message ORM objects."""
+        ...
+
+    async def get_details(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[MessageDetail]:
+        """Cached envelope and body structure, in UID order, for existing uids."""
+        ...
+
+    async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
+        """The stored bytes (CRLF line ends). Raises KeyError for an unknown uid."""
+        ...
+
+    async def store_flags(
+        self,
+        account_id: int,
+        folder_id: int,
+        uids: Sequence[Uid],
+        flags: Iterable[str],
+        mode: FlagMode,
+        *,
+        unchanged_since: ModSeq | None = None,
+    ) -> FlagUpdate:
+        """Change flags; every message whose flags really change gets a new modseq."""
+        ...
+
+    async def expunge(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None
+    ) -> list[Uid]:
+        """Remove messages flagged \\Deleted (only those in ``uids`` when given);
+        returns the expunged UIDs ascending and keeps tombstones for QRESYNC."""
+        ...
+
+    async def copy(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int
+    ) -> list[tuple[Uid, Uid]]:
+        """Copy with flags (a copy gets \\Recent anew); returns (source uid, new uid)
+        pairs for COPYUID (RFC 4315)."""
+        ...
+
+    async def move(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int
+    ) -> list[tuple[Uid, Uid]]:
+        """Atomic COPY + EXPUNGE (RFC 6851)."""
+        ...
+
+    async def changes_since(self, account_id: int, folder_id: int, modseq: ModSeq) -> Changes: ...
+
+    async def search(self, account_id: int, folder_id: int, query: SearchQuery) -> list[Uid]:
+        """UIDs matching ``query``, ascending, evaluated in SQL."""
+        ...
+
+    async def quota(self, account_id: int) -> Quota: ...
