@@ -1,0 +1,7 @@
+"""``python -m mailserver`` runs the CLI."""
+
+import sys
+
+from mailserver.cli import main
+
+sys.exit(main())

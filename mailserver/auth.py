@@ -1,0 +1,153 @@
+"""Password hashing, login checks and login throttling shared by IMAP and SMTP.
+
+Passwords are hashed with Argon2id (argon2-cffi) and never logged. Hashing costs
+tens of milliseconds of CPU, so it runs in a worker thread, never on the event
+loop. Failed logins are answered after a delay and counted per client address
+and per account; past ``auth.max_failures`` in ``auth.failure_window`` seconds
+further attempts are refused without checking the password until ``auth.lockout``
+has passed, which stops online guessing from one address or against one account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mailserver.config import AuthSettings
+from storage.api import Account, MailStore
+
+_HASHER: Final = PasswordHasher()
+# A hash of a random password: verifying against it when the account does not
+# exist keeps the timing of "no such user" equal to "wrong password".
+_DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
+
+# Readable alphabet: no 0/O, 1/l/I look-alikes, so an initial password read over
+# the phone or copied from paper survives.
+_ALPHABET: Final = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password(groups: int = 4, group_len: int = 4) -> str:
+    """A strong, readable initial password like ``Kq7m-x3Tz-9bWe-hR4p`` (~90 bits)."""
+    return "-".join(
+        "".join(secrets.choice(_ALPHABET) for _ in range(group_len)) for _ in range(groups)
+    )
+
+
+class AuthStatus(enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+    """Unknown user or wrong password (never told apart to the client)."""
+    MUST_CHANGE = "must_change"
+    """Right password, but it is an initial or expired one that must be changed first."""
+    DISABLED = "disabled"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthOutcome:
+    status: AuthStatus
+    account: Account | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is AuthStatus.OK
+
+
+# What a user reads when a correct but initial/expired password is refused;
+# Vietnamese first, English beside it (staff read it in their client).
+MUST_CHANGE_TEXT: Final = (
+    "Mật khẩu ban đầu hoặc đã hết hạn, cần đổi trước khi dùng: "
+    "mailserver passwd hoặc trang /password. "
+    "Password must be changed before use: run `mailserver passwd` or visit /password."
+)
+
+
+class Throttle:
+    """Sliding-window failure counter keyed by client address and by account."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self._settings = settings
+        self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def blocked(self, *keys: str) -> bool:
+        now = self._now()
+        for key in keys:
+            until = self._locked_until.get(key)
+            if until is not None:
+                if until > now:
+                    return True
+                del self._locked_until[key]
+        return False
+
+    def fail(self, *keys: str) -> None:
+        now = self._now()
+        window = self._settings.failure_window
+        for key in keys:
+            hits = self._failures.setdefault(key, deque())
+            hits.append(now)
+            while hits and hits[0] < now - window:
+                hits.popleft()
+            if len(hits) >= self._settings.max_failures:
+                self._locked_until[key] = now + self._settings.lockout
+                hits.clear()
+        # Bound memory under a spray of distinct addresses: forget stale keys.
+        if len(self._failures) > 100_000:
+            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - window}
+
+    def succeed(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+class Authenticator:
+    """Checks credentials against the store; shared by every protocol front end."""
+
+    def __init__(self, store: MailStore, settings: AuthSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self.throttle = Throttle(settings)
+
+    async def authenticate(self, username: str, password: str, remote_ip: str) -> AuthOutcome:
+        address = username.strip().lower()
+        ip_key, user_key = f"ip:{remote_ip}", f"user:{address}"
+        if self.throttle.blocked(ip_key, user_key):
+            await asyncio.sleep(self._settings.failure_delay)
+            return AuthOutcome(AuthStatus.THROTTLED)
+        account = await self._store.get_account(address) if address else None
+        stored = account.password_hash if account is not None else _DUMMY_HASH
+        good = await asyncio.to_thread(verify_password, stored, password)
+        if account is None or not good:
+            self.throttle.fail(ip_key, user_key)
+            await asyncio.sleep(self._settings.failure_delay)
+            return AuthOutcome(AuthStatus.FAILED)
+        self.throttle.succeed(ip_key, user_key)
+        if account.disabled:
+            return AuthOutcome(AuthStatus.DISABLED, account)
+        if account.must_change_password:
+            return AuthOutcome(AuthStatus.MUST_CHANGE, account)
+        await self._store.record_login(account.id, datetime.now(UTC))
+        return AuthOutcome(AuthStatus.OK, account)

@@ -1,0 +1,265 @@
+"""Configuration: TOML file -> frozen settings dataclasses.
+
+Every section is a frozen dataclass whose fields carry their help text in
+``metadata["help"]``; ``conf/mailserver.toml`` is generated from them
+(``python -m mailserver.config > conf/mailserver.toml``) and a test fails if the
+committed file drifts. Unknown keys and wrong types are ``ConfigError``s naming
+the key and the file, so start-up never ends in a traceback.
+
+Paths left empty default to places under ``server.data_dir``, so a config that
+sets only ``data_dir`` is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from storage.settings import StorageSettings
+
+ENV_CONFIG: Final = "MAILSERVER_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the operator (file and key named)."""
+
+
+def _help(text: str, default: Any) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    hostname: str = _help("Name this server gives in greetings and Received headers.", "mail.dongnai.gov.vn")
+    domains: list[str] = _help("Local mail domains: mail for these is delivered here.", ["dongnai.gov.vn"])
+    data_dir: str = _help(
+        "Directory holding the database, Maildir, keys and certificates unless set below.", "./var"
+    )
+    log_level: str = _help("Logging level: DEBUG, INFO, WARNING or ERROR.", "INFO")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    listen: str = _help("host:port of the inbound MX listener (SMTP, RFC 5321).", "127.0.0.1:2525")
+    max_message_size: int = _help("Largest message accepted, in octets (SIZE, RFC 1870).", 33554432)
+    max_recipients: int = _help("Most RCPT TO commands accepted in one transaction.", 100)
+    relay_networks: list[str] = _help(
+        "Client networks (CIDR) allowed to relay without authentication. Empty: none, loopback included.",
+        [],
+    )
+    timeout: int = _help("Seconds of client silence before the session is closed.", 300)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSettings:
+    listen: str = _help("host:port of message submission with STARTTLS (RFC 6409).", "127.0.0.1:2587")
+    tls_listen: str = _help("host:port of submission over implicit TLS (RFC 8314).", "127.0.0.1:2465")
+    allow_plaintext_auth: bool = _help(
+        "Allow AUTH without TLS, but only for clients on loopback (tests, local scripts).", False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImapSettings:
+    listen: str = _help("host:port of IMAP with STARTTLS (RFC 9051).", "127.0.0.1:2143")
+    tls_listen: str = _help("host:port of IMAP over implicit TLS (RFC 8314).", "127.0.0.1:2993")
+    allow_plaintext_login: bool = _help(
+        "Allow LOGIN/AUTHENTICATE without TLS from non-loopback clients (LOGINDISABLED otherwise).", False
+    )
+    max_literal: int = _help("Largest literal a client may send, in octets (APPEND size limit).", 67108864)
+    max_line: int = _help("Longest command line outside literals, in octets.", 65536)
+    idle_timeout: int = _help("Seconds an IDLE may last before the server ends it (RFC 9051: >= 30 min).", 1800)
+    timeout: int = _help("Seconds of silence before an unauthenticated session is closed.", 60)
+    autologout: int = _help("Seconds of silence before an authenticated session is closed.", 1800)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert: str = _help(
+        "PEM certificate chain for every TLS listener; empty: <data_dir>/tls/cert.pem, "
+        "self-signed on first start.",
+        "",
+    )
+    key: str = _help("PEM private key; empty: <data_dir>/tls/key.pem.", "")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    failure_delay: float = _help("Seconds to wait before answering a failed login.", 1.0)
+    max_failures: int = _help(
+        "Failed logins from one address, or for one account, before further tries are refused.", 10
+    )
+    failure_window: int = _help("Seconds over which failed logins are counted.", 600)
+    lockout: int = _help("Seconds a throttled address or account must wait.", 300)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    source: str = field(default="(built-in defaults)", metadata={"internal": True})
+
+    # -- derived paths: empty settings default to places under data_dir ---------
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def storage_url(self) -> str:
+        if self.storage.url:
+            return self.storage.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mailserver.db').resolve()}"
+
+    @property
+    def maildir(self) -> Path:
+        return Path(self.storage.maildir) if self.storage.maildir else self.data_dir / "maildir"
+
+    @property
+    def tls_cert(self) -> Path:
+        return Path(self.tls.cert) if self.tls.cert else self.data_dir / "tls" / "cert.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return Path(self.tls.key) if self.tls.key else self.data_dir / "tls" / "key.pem"
+
+    def is_local_domain(self, domain: str) -> bool:
+        return domain.lower().rstrip(".") in {d.lower() for d in self.server.domains}
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` too); raises ValueError."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+SECTIONS: Final[dict[str, type[Any]]] = {
+    f.name: typing.get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if not f.metadata.get("internal")
+}
+
+_HOSTPORT_KEYS: Final = {"listen", "tls_listen"}
+
+
+def _type_ok(expected: Any, value: Any) -> bool:
+    origin = typing.get_origin(expected)
+    if origin in (types.UnionType, typing.Union):
+        return any(_type_ok(arg, value) for arg in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(expected)
+        return isinstance(value, list) and all(_type_ok(item, v) for v in value)
+    if origin is dict:
+        key_t, val_t = typing.get_args(expected)
+        return isinstance(value, dict) and all(
+            _type_ok(key_t, k) and _type_ok(val_t, v) for k, v in value.items()
+        )
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_name(expected: Any) -> str:
+    return str(expected).replace("typing.", "") if typing.get_origin(expected) else expected.__name__
+
+
+def from_mapping(data: dict[str, Any], source: str) -> Config:
+    """Validate a parsed TOML document and build the Config."""
+    sections: dict[str, Any] = {}
+    for name, value in data.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in hints:
+                raise ConfigError(f"{source}: unknown key {name}.{key}")
+            if not _type_ok(hints[key], item):
+                raise ConfigError(
+                    f"{source}: {name}.{key} must be {_type_name(hints[key])}, got {type(item).__name__}"
+                )
+            if key in _HOSTPORT_KEYS:
+                try:
+                    parse_hostport(item)
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {name}.{key}: {exc}") from None
+            kwargs[key] = float(item) if hints[key] is float else item
+        sections[name] = cls(**kwargs)
+    config = Config(**sections, source=source)
+    if not config.server.domains:
+        raise ConfigError(f"{source}: server.domains must name at least one domain")
+    return config
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``path``, else ``$MAILSERVER_CONFIG``, else the built-in defaults."""
+    chosen = path if path is not None else os.environ.get(ENV_CONFIG) or None
+    if chosen is None:
+        return Config()
+    source = str(chosen)
+    try:
+        with open(chosen, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return from_mapping(data, source)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def render_example() -> str:
+    """The documented example config: every key with its help and default."""
+    lines = [
+        "# Example configuration of the Dong Nai mail server, generated from mailserver/config.py",
+        "# (python -m mailserver.config > conf/mailserver.toml). Every key is shown with its default.",
+        "# Select a file with `mailserver --config FILE` or the MAILSERVER_CONFIG environment variable.",
+    ]
+    for name, cls in SECTIONS.items():
+        lines += ["", f"[{name}]"]
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            for help_line in f.metadata["help"].split("\n"):
+                lines.append(f"# {help_line}")
+            lines.append(f"{f.name} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_example(), end="")
