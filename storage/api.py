@@ -57,27 +57,27 @@ class StoreError(Exception):
     """Base of the errors a store raises for user mistakes (not server faults)."""
 
 
-class AccountExists(StoreError):
+class AccountExists(StoreError):  # noqa: N818 - public names fixed by the interface
     pass
 
 
-class NoSuchAccount(StoreError):
+class NoSuchAccount(StoreError):  # noqa: N818 - public names fixed by the interface
     pass
 
 
-class FolderExists(StoreError):
+class FolderExists(StoreError):  # noqa: N818 - public names fixed by the interface
     pass
 
 
-class NoSuchFolder(StoreError):
+class NoSuchFolder(StoreError):  # noqa: N818 - public names fixed by the interface
     pass
 
 
-class InvalidFolderName(StoreError):
+class InvalidFolderName(StoreError):  # noqa: N818 - public names fixed by the interface
     """A folder name that is empty, has NUL/control chars, '..' parts, or empty levels."""
 
 
-class CannotDeleteFolder(StoreError):
+class CannotDeleteFolder(StoreError):  # noqa: N818 - public names fixed by the interface
     """INBOX cannot be deleted (RFC 3501 section 6.3.4)."""
 
 

@@ -1,0 +1,339 @@
+"""Maildir blob store: message files written with tmp/ + fsync + rename into cur/.
+
+Implements the delivery protocol of the Maildir specification (D. J. Bernstein,
+https://cr.yp.to/proto/maildir.html) and the Maildir++ folder layout (Courier,
+as used by Dovecot's default ``LAYOUT=maildir++``).
+
+Layout
+------
+``<root>/<domain>/<localpart>/`` is an account's Maildir and its INBOX
+(``cur``/``new``/``tmp`` directly inside). Every other folder is the Maildir++
+subfolder ``.<level1>.<level2>...`` next to them: the '/' hierarchy delimiter
+becomes '.'.
+
+Names are encoded so that any Unicode name is one safe path component:
+
+* folder levels use IMAP modified UTF-7 (RFC 3501 section 5.1.3, the encoding
+  Dovecot uses on disk), extended so that '.' is also base64-encoded (``&AC4-``)
+  because '.' separates levels in Maildir++. The result only contains printable
+  ASCII without '/', and a standard modified UTF-7 decoder reads it back.
+* address parts (domain and local part, lower-cased) keep ``[a-z0-9._+=-]`` and
+  percent-encode every other UTF-8 octet, plus a leading '.', so '', '.', '..',
+  '/', NUL or an absolute path can never leave ``<root>``; over-long parts are
+  shortened with a SHA-256 suffix.
+
+Flags are kept in SQL, so a file name never changes after delivery (the ``:2,``
+info suffix stays empty). All blocking file I/O runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+__all__ = ["Maildir", "account_path", "decode_folder_level", "folder_path", "encode_folder_level"]
+
+_SUBDIRS: Final = ("cur", "new", "tmp")
+_NAME_MAX: Final = 255
+"""Longest file name component on common Linux file systems."""
+_PART_MAX: Final = 120
+"""Longest encoded address part before it is shortened with a hash."""
+_SAFE_ADDRESS: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._+=-")
+
+
+def _encode_address_part(part: str) -> str:
+    out: list[str] = []
+    for index, byte in enumerate(part.lower().encode("utf-8", "surrogatepass")):
+        if byte in _SAFE_ADDRESS and not (index == 0 and byte == ord(".")):
+            out.append(chr(byte))
+        else:
+            out.append(f"%{byte:02X}")
+    encoded = "".join(out) or "%"
+    if len(encoded) > _PART_MAX:
+        digest = hashlib.sha256(encoded.encode("ascii")).hexdigest()[:32]
+        encoded = f"{encoded[:80]}~{digest}"
+    return encoded
+
+
+def account_path(address: str) -> PurePosixPath:
+    """Relative directory of an account's Maildir: ``<domain>/<localpart>``."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        local, domain = address, ""
+    return PurePosixPath(_encode_address_part(domain), _encode_address_part(local))
+
+
+def _is_direct(char: str) -> bool:
+    # RFC 3501 section 5.1.3: printable US-ASCII except '&' represent themselves;
+    # '.' is our addition (Maildir++ level separator), '/' never reaches here.
+    return 0x20 <= ord(char) <= 0x7E and char not in "&."
+
+
+def encode_folder_level(level: str) -> str:
+    """Modified UTF-7 of one hierarchy level, with '.' encoded too."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be", "surrogatepass")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in level:
+        if _is_direct(char):
+            flush()
+            out.append(char)
+        elif char == "&":
+            flush()
+            out.append("&-")
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
+def decode_folder_level(encoded: str) -> str:
+    """Inverse of ``encode_folder_level`` (any modified UTF-7 is accepted)."""
+    out: list[str] = []
+    index = 0
+    while index < len(encoded):
+        char = encoded[index]
+        if char != "&":
+            out.append(char)
+            index += 1
+            continue
+        end = encoded.index("-", index)
+        chunk = encoded[index + 1 : end]
+        if not chunk:
+            out.append("&")
+        else:
+            b64 = chunk.replace(",", "/")
+            raw = base64.b64decode(b64 + "=" * (-len(b64) % 4))
+            out.append(raw.decode("utf-16-be", "surrogatepass"))
+        index = end + 1
+    return "".join(out)
+
+
+def folder_path(address: str, folder_name: str) -> PurePosixPath:
+    """Relative directory of a folder; ``folder_name`` is already validated
+    (no empty, '.' or '..' levels). INBOX is the account directory itself.
+
+    Raises ValueError when the encoded name does not fit in one path component.
+    """
+    base = account_path(address)
+    if folder_name == "INBOX":
+        return base
+    component = "." + ".".join(encode_folder_level(level) for level in folder_name.split("/"))
+    if len(component.encode("ascii")) > _NAME_MAX - 10:
+        raise ValueError("folder name too long for the file system")
+    return base / component
+
+
+def _hostname() -> str:
+    # Maildir spec: '/' and ':' in the host name are written as \057 and \072.
+    return socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+
+
+_HOST: Final = _hostname()
+
+
+def _unique_name() -> str:
+    """``time.MusecPpid_Rrandom.host`` as recommended by the Maildir spec."""
+    now = time.time()
+    return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{os.getpid()}R{secrets.token_hex(8)}.{_HOST}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Maildir:
+    """Message files under one root. Paths given and returned are relative to it
+    (POSIX strings, as stored in SQL)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def absolute(self, relative: str | PurePosixPath) -> Path:
+        """Resolve a relative path, refusing anything that would leave the root."""
+        rel = PurePosixPath(relative)
+        if rel.is_absolute() or ".." in rel.parts or "\0" in str(rel):
+            raise ValueError(f"unsafe maildir path {str(relative)!r}")
+        path = self.root.joinpath(*rel.parts)
+        if not Path(os.path.normpath(path)).is_relative_to(self.root):
+            raise ValueError(f"unsafe maildir path {str(relative)!r}")
+        return path
+
+    # -- folders --------------------------------------------------------------
+    def _make_folder(self, folder: PurePosixPath) -> None:
+        path = self.absolute(folder)
+        created = not path.is_dir()
+        for sub in _SUBDIRS:
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        if created:
+            # A new directory entry is durable only once its parent is fsynced.
+            _fsync_dir(path)
+            _fsync_dir(path.parent)
+
+    async def create_folder(self, folder: PurePosixPath) -> None:
+        await asyncio.to_thread(self._make_folder, folder)
+
+    def _rename(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
+        done: list[tuple[Path, Path]] = []
+        try:
+            for old, new in pairs:
+                src, dst = self.absolute(old), self.absolute(new)
+                if dst.exists():
+                    raise FileExistsError(errno.EEXIST, "target folder directory exists", str(dst))
+                if src.is_dir():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(src, dst)
+                    done.append((src, dst))
+                else:
+                    self._make_folder(new)
+        except BaseException:
+            for src, dst in reversed(done):
+                os.rename(dst, src)
+            raise
+        for _, dst in done:
+            _fsync_dir(dst.parent)
+
+    async def rename_folders(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
+        """Rename folder directories; all or none."""
+        await asyncio.to_thread(self._rename, pairs)
+
+    def _remove_tree(self, relative: PurePosixPath) -> None:
+        path = self.absolute(relative)
+        if path == self.root:
+            raise ValueError("refusing to remove the maildir root")
+        shutil.rmtree(path, ignore_errors=True)
+
+    async def remove_tree(self, relative: PurePosixPath) -> None:
+        await asyncio.to_thread(self._remove_tree, relative)
+
+    def _remove_folder(self, folder: PurePosixPath) -> None:
+        # Only the folder's own cur/new/tmp: for INBOX-level paths this must not
+        # take the Maildir++ subfolders with it.
+        path = self.absolute(folder)
+        for sub in _SUBDIRS:
+            shutil.rmtree(path / sub, ignore_errors=True)
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+    async def remove_folder(self, folder: PurePosixPath) -> None:
+        await asyncio.to_thread(self._remove_folder, folder)
+
+    # -- messages -------------------------------------------------------------
+    def _write(self, folder: PurePosixPath, data: bytes) -> str:
+        path = self.absolute(folder)
+        if not (path / "cur").is_dir():
+            self._make_folder(folder)
+        name = _unique_name()
+        tmp = path / "tmp" / name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        final = f"{name}:2,"
+        os.rename(tmp, path / "cur" / final)
+        _fsync_dir(path / "cur")
+        return str(folder / "cur" / final)
+
+    async def write(self, folder: PurePosixPath, data: bytes) -> str:
+        """Store a message durably; returns its relative path."""
+        return await asyncio.to_thread(self._write, folder, data)
+
+    def _link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+        path = self.absolute(folder)
+        if not (path / "cur").is_dir():
+            self._make_folder(folder)
+        made: list[str] = []
+        try:
+            for blob in blobs:
+                final = f"{_unique_name()}:2,"
+                target = path / "cur" / final
+                try:
+                    # Same file system: a hard link shares the (already fsynced) data.
+                    os.link(self.absolute(blob), target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                        raise
+                    tmp = path / "tmp" / final
+                    shutil.copyfile(self.absolute(blob), tmp)
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.rename(tmp, target)
+                made.append(str(folder / "cur" / final))
+            _fsync_dir(path / "cur")
+        except BaseException:
+            self._unlink(made)
+            raise
+        return made
+
+    async def link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+        """New directory entries in ``folder`` for existing messages (COPY)."""
+        return await asyncio.to_thread(self._link, blobs, folder)
+
+    def _move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+        path = self.absolute(folder)
+        if not (path / "cur").is_dir():
+            self._make_folder(folder)
+        moved: list[tuple[str, str]] = []
+        try:
+            for blob in blobs:
+                new = str(folder / "cur" / PurePosixPath(blob).name)
+                os.rename(self.absolute(blob), self.absolute(new))
+                moved.append((blob, new))
+        except BaseException:
+            for old, new in reversed(moved):
+                os.rename(self.absolute(new), self.absolute(old))
+            raise
+        _fsync_dir(path / "cur")
+        return [new for _, new in moved]
+
+    async def move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+        """Rename message files into another folder (all or none)."""
+        return await asyncio.to_thread(self._move, blobs, folder)
+
+    def _unlink(self, blobs: Iterable[str]) -> None:
+        for blob in blobs:
+            try:
+                self.absolute(blob).unlink(missing_ok=True)
+            except (OSError, ValueError):
+                # An orphan file costs disk space only; SQL no longer points at it.
+                continue
+
+    async def remove(self, blobs: Iterable[str]) -> None:
+        await asyncio.to_thread(self._unlink, list(blobs))
+
+    def _read(self, blob: str) -> bytes:
+        return self.absolute(blob).read_bytes()
+
+    async def read(self, blob: str) -> bytes:
+        return await asyncio.to_thread(self._read, blob)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the mail index; run them with ``storage.sql.migrate``."""

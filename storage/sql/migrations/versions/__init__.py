@@ -1,0 +1,1 @@
+"""Alembic revision scripts (hand-written; see ``storage/sql/models.py``)."""
