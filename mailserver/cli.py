@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from mailserver import config as config_mod
@@ -86,7 +86,8 @@ def normalise_address(address: str, config: Config) -> str:
     if not sep or not _LOCAL_PART.match(local):
         raise CliError(f"not a valid address: {address!r}")
     if not config.is_local_domain(domain):
-        raise CliError(f"{domain!r} is not a local domain (server.domains: {', '.join(config.server.domains)})")
+        domains = ", ".join(config.server.domains)
+        raise CliError(f"{domain!r} is not a local domain (server.domains: {domains})")
     return f"{local}@{domain}"
 
 
@@ -221,7 +222,8 @@ def _serve(config: Config) -> int:
     return 0
 
 
-_ACTIONS: Final[dict[tuple[str, str | None], Callable[[Config, argparse.Namespace], Awaitable[int]]]] = {
+_Action = Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
+_ACTIONS: Final[dict[tuple[str, str | None], _Action]] = {
     ("account", "add"): _account_add,
     ("account", "list"): _account_list,
     ("account", "show"): _account_show,

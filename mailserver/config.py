@@ -76,7 +76,9 @@ class ImapSettings:
     )
     max_literal: int = _help("Largest literal a client may send, in octets (APPEND size limit).", 67108864)
     max_line: int = _help("Longest command line outside literals, in octets.", 65536)
-    idle_timeout: int = _help("Seconds an IDLE may last before the server ends it (RFC 9051: >= 30 min).", 1800)
+    idle_timeout: int = _help(
+        "Seconds an IDLE may last before the server ends it (RFC 9051: >= 30 min).", 1800
+    )
     timeout: int = _help("Seconds of silence before an unauthenticated session is closed.", 60)
     autologout: int = _help("Seconds of silence before an authenticated session is closed.", 1800)
 
@@ -253,8 +255,9 @@ def render_example() -> str:
     ]
     for name, cls in SECTIONS.items():
         lines += ["", f"[{name}]"]
+        defaults = cls()
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = getattr(defaults, f.name)
             for help_line in f.metadata["help"].split("\n"):
                 lines.append(f"# {help_line}")
             lines.append(f"{f.name} = {_toml_value(default)}")

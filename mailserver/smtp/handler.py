@@ -1,0 +1,345 @@
+"""aiosmtpd glue for the MX port: thin hooks that call ``delivery.Inbound``.
+
+Theory of operation
+-------------------
+aiosmtpd's ``SMTP`` protocol parses commands and DATA (RFC 5321 sections 4.1
+and 4.5.2: dot-unstuffing, end of data only at CRLF.CRLF) and calls the
+``handle_*`` hooks of ``MxHandler``. Each hook converts aiosmtpd's session and
+envelope into ``delivery.Client`` / ``delivery.Transaction``, asks ``Inbound``
+for a ``policy.codes.Reply`` and returns it as a status string; only this
+module formats replies.
+
+``MxSMTP`` subclasses aiosmtpd's protocol only where hooks cannot reach:
+
+* ``push`` adds enhanced status codes (RFC 2034 section 3: every reply but the
+  greeting and the EHLO/HELO reply) to aiosmtpd's built-in replies, which
+  lack them, and maps its size and sequence errors to the named replies;
+* ``handle_exception`` answers ``451 4.3.0`` and logs with the session id,
+  never the exception text, for anything a hook did not expect;
+* ``smtp_STARTTLS`` refuses a second STARTTLS (RFC 3207 section 4.2);
+* ``smtp_AUTH`` is not offered on the MX port (submission does AUTH);
+* ``smtp_EXPN`` answers like VRFY, never revealing accounts (RFC 5321 7.3).
+
+Session state lives in ``MxSession`` (adds the session id, which survives
+STARTTLS) and ``MxEnvelope`` (adds the ``Transaction``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import re
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, AnyStr, Final
+
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
+
+from mailserver.smtp.delivery import Client, Inbound, Transaction
+from policy import codes
+from policy.codes import Reply
+
+log = logging.getLogger(__name__)
+
+ReverseLookup = Callable[[str], Awaitable[str | None]]
+"""Reverse DNS of an IP address: a name, or None when there is none."""
+
+# aiosmtpd replies without enhanced codes, mapped to the named ones.
+_BUILTIN_REPLIES: Final[dict[str, Reply]] = {
+    "503 Error: send HELO first": codes.S503_HELO_FIRST,
+    "503 Error: send EHLO first": codes.S503_HELO_FIRST,
+    "503 Error: nested MAIL command": codes.S503_NESTED_MAIL,
+    "503 Error: need MAIL command": codes.S503_NEED_MAIL,
+    "503 Error: need RCPT command": codes.S503_NEED_RCPT,
+    "552 Error: message size exceeds fixed maximum message size": codes.S552_MESSAGE_TOO_BIG,
+    "552 Error: Too much mail data": codes.S552_MESSAGE_TOO_BIG,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": codes.S500_LINE_TOO_LONG,
+    "500 Command line too long": codes.S500_LINE_TOO_LONG,
+    "500 Error: bad syntax": codes.S500_UNRECOGNIZED,
+    "220 Ready to start TLS": codes.S220_READY_TLS,
+    "221 Bye": codes.S221_BYE,
+    "250 OK": codes.S250_OK,
+    "454 TLS not available": codes.S454_TLS_UNAVAILABLE,
+}
+# Enhanced code by basic code for the rest of aiosmtpd's replies (syntax
+# errors mostly), per RFC 3463 section 3.6 (X.5.x protocol status).
+_DEFAULT_ENHANCED: Final[dict[int, str]] = {
+    500: "5.5.2", 501: "5.5.4", 502: "5.5.1", 503: "5.5.1", 504: "5.5.4", 530: "5.7.0",
+    538: "5.7.11", 552: "5.3.4", 553: "5.1.3", 554: "5.0.0", 555: "5.5.4",
+}
+_HAS_ENHANCED: Final = re.compile(r"\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+_SINGLE_LINE: Final = re.compile(r"(\d{3}) (.*)", re.DOTALL)
+
+
+def status(reply: Reply) -> str:
+    """The one place a Reply becomes aiosmtpd's status string."""
+    return str(reply)
+
+
+def add_enhanced_code(line: str) -> str:
+    """Give one of aiosmtpd's final reply lines an enhanced status code."""
+    if _HAS_ENHANCED.match(line):
+        return line
+    known = _BUILTIN_REPLIES.get(line)
+    if known is not None:
+        return status(known)
+    match = _SINGLE_LINE.fullmatch(line)
+    if match is None:
+        return line
+    code = int(match.group(1))
+    text = match.group(2).removeprefix("Error: ")
+    if code >= 400:
+        enhanced = _DEFAULT_ENHANCED.get(code, f"{code // 100}.0.0")
+    elif code < 300:
+        enhanced = "2.0.0"
+    else:
+        return line  # 354 carries no enhanced code (RFC 2034 section 3)
+    return f"{code} {enhanced} {text}"
+
+
+def local_error(sid: str) -> Reply:
+    """451 4.3.0 naming the session, so an operator can find the log entry."""
+    return codes.S451_LOCAL_ERROR.with_text(f"{codes.S451_LOCAL_ERROR.text} (session {sid})")
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(6)
+
+
+class MxSession(Session):
+    sid: str
+    client: Client | None = None
+
+
+class MxEnvelope(Envelope):
+    def __init__(self) -> None:
+        super().__init__()
+        self.txn: Transaction | None = None
+
+
+class MxSMTP(SMTP):
+    """aiosmtpd's protocol with the few changes hooks cannot make (see module doc)."""
+
+    def __init__(self, handler: MxHandler, *, on_close: Callable[[MxSMTP], None], **kwargs: Any) -> None:
+        # aiosmtpd keeps the per-command line limits in a class attribute and
+        # grows MAIL's on every EHLO; a per-session dict keeps sessions apart.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self.sid = new_session_id()
+        self.busy = False
+        """True while a delivery is being made durable; stop() waits for it."""
+        self._on_close = on_close
+        self._greeted = False
+        self._raw_replies = False
+        super().__init__(handler, **kwargs)
+
+    def _create_session(self) -> MxSession:
+        session = MxSession(self.loop)
+        session.sid = self.sid
+        return session
+
+    def _create_envelope(self) -> MxEnvelope:
+        return MxEnvelope()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # The stdlib parser aiosmtpd uses raises IndexError on input such as
+        # "x@" instead of HeaderParseError; that is a malformed address (553
+        # 5.1.3), not a server fault.
+        try:
+            result: tuple[str | None, str | None] = super()._getaddr(arg)
+        except (IndexError, ValueError):
+            return None, None
+        return result
+
+    @property
+    def tls_active(self) -> bool:
+        return self._tls_protocol is not None
+
+    def connection_lost(self, error: Exception | None) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            self._on_close(self)
+
+    async def push(self, status: AnyStr) -> None:
+        rewrite = self._greeted and not self._raw_replies
+        self._greeted = True
+        if isinstance(status, str):
+            line = add_enhanced_code(status) if rewrite else status
+            # Replies may echo a client's argument, which aiosmtpd decoded with
+            # surrogateescape; never let invalid UTF-8 turn into an exception.
+            await super().push(line.encode("utf-8", errors="replace"))
+        else:
+            await super().push(status)
+
+    async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802
+        self._raw_replies = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._raw_replies = False
+
+    async def smtp_HELO(self, hostname: str) -> None:  # noqa: N802
+        self._raw_replies = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._raw_replies = False
+
+    async def smtp_STARTTLS(self, arg: str) -> None:  # noqa: N802
+        if self._tls_protocol is not None:
+            await self.push(status(codes.S503_ALREADY_TLS))
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:  # noqa: N802
+        await self.push(status(codes.S503_NO_AUTH))
+
+    async def smtp_EXPN(self, arg: str) -> None:  # noqa: N802
+        await self.push(status(codes.S252_CANNOT_EXPN))
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            log.debug("smtp %s: TLS handshake failed: %r", self.sid, error.__cause__)
+        else:
+            log.error("smtp %s: internal error", self.sid, exc_info=error)
+        return status(local_error(self.sid))
+
+
+class MxHandler:
+    """aiosmtpd handler: one per service, shared by its sessions."""
+
+    def __init__(self, inbound: Inbound, hostname: str, reverse_lookup: ReverseLookup) -> None:
+        self._inbound = inbound
+        self._hostname = hostname
+        self._reverse_lookup = reverse_lookup
+        self._deliveries = 0
+
+    # -- helpers ---------------------------------------------------------------
+    async def _client(self, server: MxSMTP, session: MxSession) -> Client:
+        peer = session.peer
+        ip = peer[0] if isinstance(peer, tuple) else str(peer)
+        tls: str | None = None
+        if server.tls_active and session.ssl is not None:
+            ssl_object = session.ssl.get("ssl_object")
+            if isinstance(ssl_object, ssl.SSLObject):
+                cipher = ssl_object.cipher()
+                tls = f"{ssl_object.version()} {cipher[0] if cipher else ''}".strip()
+            else:
+                tls = "TLS"
+        cached = session.client
+        if (
+            cached is not None
+            and cached.helo == session.host_name
+            and cached.tls == tls
+            and cached.esmtp == bool(session.extended_smtp)
+        ):
+            return cached
+        rdns = cached.rdns if cached is not None else await self._reverse_lookup(ip)
+        client = Client(
+            sid=session.sid,
+            ip=ip,
+            helo=session.host_name or "",
+            esmtp=bool(session.extended_smtp),
+            tls=tls,
+            authenticated=None,
+            rdns=rdns,
+        )
+        session.client = client
+        return client
+
+    # -- hooks -----------------------------------------------------------------
+    async def handle_EHLO(  # noqa: N802
+        self, server: MxSMTP, session: MxSession, envelope: MxEnvelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        keywords = [line[4:] for line in responses[1:]]
+        keywords = [k for k in keywords if not k.startswith("AUTH") and k != "HELP"]
+        keywords += ["PIPELINING", "ENHANCEDSTATUSCODES"]
+        lines = [responses[0]] + [f"250-{k}" for k in keywords]
+        lines[-1] = "250 " + lines[-1][4:]
+        return lines
+
+    async def handle_HELO(  # noqa: N802
+        self, server: MxSMTP, session: MxSession, envelope: MxEnvelope, hostname: str
+    ) -> str:
+        session.host_name = hostname
+        return f"250 {self._hostname}"
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: MxSMTP, session: MxSession, envelope: MxEnvelope, address: str, options: list[str]
+    ) -> str:
+        sender = "" if address == "<>" else address
+        smtputf8 = bool(envelope.smtp_utf8)
+        client = await self._client(server, session)
+        reply = self._inbound.check_sender(client, sender, smtputf8)
+        if reply.positive:
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            envelope.txn = Transaction(sender=sender, smtputf8=smtputf8)
+        else:
+            log.info("smtp %s: MAIL FROM:<%s> refused: %s", session.sid, sender, reply)
+        return status(reply)
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: MxSMTP, session: MxSession, envelope: MxEnvelope, address: str, options: list[str]
+    ) -> str:
+        txn = envelope.txn
+        if txn is None:
+            return status(codes.S503_NEED_MAIL)
+        client = await self._client(server, session)
+        reply = await self._inbound.check_recipient(client, txn, address)
+        if reply.positive:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(options)
+        else:
+            log.info("smtp %s: RCPT TO:<%s> refused: %s", session.sid, address, reply)
+        return status(reply)
+
+    async def handle_DATA(self, server: MxSMTP, session: MxSession, envelope: MxEnvelope) -> str:  # noqa: N802
+        txn = envelope.txn
+        if txn is None:
+            return status(codes.S503_NEED_MAIL)
+        client = await self._client(server, session)
+        self._deliveries += 1
+        message_id = f"{session.sid}{self._deliveries:04x}"
+        data = envelope.original_content or b""
+        server.busy = True
+        try:
+            reply, result = await self._inbound.deliver(
+                client, txn, data, message_id=message_id, when=datetime.now().astimezone()
+            )
+        except Exception:
+            # The driver's catch-all (STYLE.md, Errors): a server fault is a
+            # 451 4.3.0 to the client and a traceback in the log only.
+            log.exception("smtp %s: delivery of %s failed", session.sid, message_id)
+            return status(local_error(session.sid))
+        finally:
+            server.busy = False
+        if result is None:
+            log.info("smtp %s: message refused: %s", session.sid, reply)
+        else:
+            log.info(
+                "smtp %s: delivered %s from <%s> to %s (%d octets)",
+                session.sid, message_id, txn.sender, ", ".join(txn.recipients), len(data),
+            )
+        return status(reply)
+
+    async def handle_VRFY(  # noqa: N802
+        self, server: MxSMTP, session: MxSession, envelope: MxEnvelope, address: str
+    ) -> str:
+        # RFC 5321 section 7.3: never confirm or deny that an account exists.
+        return status(codes.S252_CANNOT_VRFY)
+
+
+async def reverse_lookup(ip: str, timeout: float = 2.0) -> str | None:
+    """Reverse DNS through the system resolver, bounded by ``timeout``."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            host, _ = await loop.getnameinfo((ip, 0), 0)
+    except (OSError, TimeoutError, ValueError):
+        return None
+    return None if host == ip else host

@@ -1,0 +1,131 @@
+"""The inbound SMTP (MX) listener: RFC 5321 over TCP with STARTTLS (RFC 3207).
+
+``SmtpService`` binds ``smtp.listen`` (port 0 allowed; ``start`` reports the
+port actually bound) and runs one ``handler.MxSMTP`` protocol per connection.
+STARTTLS is offered but not required: on port 25 a sender that cannot do TLS
+must still reach us (RFC 3207 section 4). There is no per-address connection
+limit: a relay may legitimately open hundreds of sessions at once.
+
+Lifecycle: ``await start()``; ``await stop()`` stops accepting, lets sessions
+that are storing a message finish (briefly), tells the others ``421`` and
+closes them (RFC 5321 section 3.8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Final
+
+from mailserver.auth import Authenticator
+from mailserver.config import Config, parse_hostport
+from mailserver.smtp.delivery import Inbound
+from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lookup, status
+from policy import codes
+from storage.api import MailStore
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE: Final = 5.0
+"""Seconds stop() waits for deliveries in progress to become durable."""
+_BACKLOG: Final = 1024
+
+
+class _QuietAiosmtpd(logging.Filter):
+    """aiosmtpd logs every command line and connection at INFO and client
+    mistakes at WARNING; those are session noise here, so they become DEBUG.
+    Errors stay errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            record.levelno = logging.DEBUG
+            record.levelname = "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def _quiet_aiosmtpd() -> None:
+    logger = logging.getLogger("mail.log")
+    if not any(isinstance(f, _QuietAiosmtpd) for f in logger.filters):
+        logger.addFilter(_QuietAiosmtpd())
+
+
+class SmtpService:
+    """The MX front end (see module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: MailStore,
+        authenticator: Authenticator,
+        ssl_context: ssl.SSLContext | None,
+        *,
+        resolver: ReverseLookup = reverse_lookup,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._authenticator = authenticator
+        self._ssl_context = ssl_context
+        self._inbound = Inbound(config, store)
+        self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
+        self._server: asyncio.Server | None = None
+        self._sessions: set[MxSMTP] = set()
+
+    def _make_protocol(self) -> MxSMTP:
+        protocol = MxSMTP(
+            self._handler,
+            on_close=self._sessions.discard,
+            hostname=self._config.server.hostname,
+            ident="ESMTP",
+            tls_context=self._ssl_context,
+            require_starttls=False,
+            timeout=self._config.smtp.timeout,
+            data_size_limit=self._config.smtp.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            loop=asyncio.get_running_loop(),
+        )
+        self._sessions.add(protocol)
+        return protocol
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        _quiet_aiosmtpd()
+        host, port = parse_hostport(self._config.smtp.listen)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True
+        )
+        bound = self._server.sockets[0].getsockname()
+        return {"smtp": (str(bound[0]), int(bound[1]))}
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        await server.wait_closed()
+        busy = [s for s in self._sessions if s.busy]
+        if busy:
+            # Let deliveries in progress commit, so their clients get the 250
+            # they are owed rather than a retry of a stored message.
+            try:
+                async with asyncio.timeout(STOP_GRACE):
+                    while any(s.busy for s in busy):
+                        await asyncio.sleep(0.01)
+            except TimeoutError:
+                log.warning("smtp: stopping with %d deliveries unfinished", sum(s.busy for s in busy))
+        goodbye = (status(codes.S421_SHUTTING_DOWN) + "\r\n").encode()
+        tasks = []
+        for session in list(self._sessions):
+            transport = session.transport
+            if transport is not None and not transport.is_closing():
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.write(goodbye)
+                transport.close()
+            task = session._handler_coroutine
+            if task is not None and not task.done():
+                tasks.append(task)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE)
+        self._sessions.clear()

@@ -1,0 +1,128 @@
+"""Named SMTP replies: basic code (RFC 5321 section 4.2) plus enhanced status
+code (RFC 3463, registered in the IANA "SMTP Enhanced Status Codes" registry).
+
+Every reply the server sends on purpose is named here, so the text and codes
+are reviewed in one place (as mox ``smtp/codes.go`` does). Reply texts are
+generic on purpose: the detail of *why* goes into logs, not to the client.
+
+A reply is a value; only the SMTP handler turns it into aiosmtpd's status
+string. Constants carry their basic code in the name (``S550_NO_SUCH_USER``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Final
+
+_ENHANCED: Final = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One SMTP reply line: ``code enhanced text``."""
+
+    code: int
+    """Three-digit basic code (RFC 5321 section 4.2.1); 4xx temporary, 5xx permanent."""
+    enhanced: str
+    """``class.subject.detail`` (RFC 3463 section 2); its class matches ``code``'s first digit."""
+    text: str
+    """Human-readable text; no CR or LF."""
+
+    def __post_init__(self) -> None:
+        if not 200 <= self.code <= 599:
+            raise ValueError(f"bad SMTP reply code {self.code}")
+        if not _ENHANCED.fullmatch(self.enhanced) or self.enhanced[0] != str(self.code)[0]:
+            raise ValueError(f"bad enhanced status code {self.enhanced!r} for {self.code}")
+        if "\r" in self.text or "\n" in self.text:
+            raise ValueError("reply text must be one line")
+
+    @property
+    def positive(self) -> bool:
+        return self.code < 400
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+    def with_text(self, text: str) -> Reply:
+        """The same codes with another text (e.g. naming a queue id)."""
+        return replace(self, text=text)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.enhanced} {self.text}"
+
+
+# -- 2xx: success (RFC 3463 class 2) -----------------------------------------
+S220_READY_TLS: Final = Reply(220, "2.0.0", "Ready to start TLS")
+S221_BYE: Final = Reply(221, "2.0.0", "Bye")
+S250_OK: Final = Reply(250, "2.0.0", "OK")
+# X.1.0 "other address status" is what RFC 3463 section 3.2 offers for a good
+# originator; X.1.5 "destination address valid".
+S250_SENDER_OK: Final = Reply(250, "2.1.0", "Sender OK")
+S250_RECIPIENT_OK: Final = Reply(250, "2.1.5", "Recipient OK")
+S250_DELIVERED: Final = Reply(250, "2.0.0", "Message accepted for delivery")
+# RFC 5321 section 3.5.3: 252 when the server will not verify; X.5.0 since the
+# command was understood. Existing and unknown users get the same answer.
+S252_CANNOT_VRFY: Final = Reply(
+    252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"
+)
+S252_CANNOT_EXPN: Final = Reply(
+    252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"
+)
+
+# -- 4xx: temporary (RFC 3463 class 4) ---------------------------------------
+# X.3.2 "System not accepting network messages" (RFC 3463 section 3.4).
+S421_SHUTTING_DOWN: Final = Reply(421, "4.3.2", "Service shutting down, try again later")
+# X.3.0 "Other or undefined mail system status": a server-side fault.
+S451_LOCAL_ERROR: Final = Reply(451, "4.3.0", "Temporary local problem, please try again later")
+# A trusted relay client asking for a foreign domain: there is no outbound
+# queue yet, so defer rather than bounce (X.3.2, system not accepting).
+S451_NO_OUTBOUND: Final = Reply(
+    451, "4.3.2", "Relaying to other domains is not available on this server yet"
+)
+# RFC 5321 section 4.5.3.1.8 and RFC 3463 X.5.3 "Too many recipients".
+S452_TOO_MANY_RECIPIENTS: Final = Reply(452, "4.5.3", "Too many recipients")
+# X.2.2 "Mailbox full" (RFC 3463 section 3.3), temporary as quota may free up.
+S452_MAILBOX_FULL: Final = Reply(452, "4.2.2", "Mailbox full")
+S454_TLS_UNAVAILABLE: Final = Reply(454, "4.7.0", "TLS not available")
+
+# -- 5xx: permanent (RFC 3463 class 5) ---------------------------------------
+# X.5.2 "Syntax error" (RFC 3463 section 3.6).
+S500_UNRECOGNIZED: Final = Reply(500, "5.5.2", "Command not recognized")
+S500_LINE_TOO_LONG: Final = Reply(500, "5.5.2", "Line too long (RFC 5321 section 4.5.3.1.6)")
+# X.5.4 "Invalid command arguments".
+S501_SYNTAX: Final = Reply(501, "5.5.4", "Syntax error in parameters or arguments")
+S502_NOT_IMPLEMENTED: Final = Reply(502, "5.5.1", "Command not implemented")
+# X.5.1 "Invalid command", used for bad sequences too (RFC 3463 section 3.6).
+S503_HELO_FIRST: Final = Reply(503, "5.5.1", "Send EHLO or HELO first")
+S503_NESTED_MAIL: Final = Reply(503, "5.5.1", "Nested MAIL command")
+S503_NEED_MAIL: Final = Reply(503, "5.5.1", "Need MAIL command first")
+S503_NEED_RCPT: Final = Reply(503, "5.5.1", "Need RCPT command first")
+S503_ALREADY_TLS: Final = Reply(503, "5.5.1", "TLS already active")
+S503_NO_AUTH: Final = Reply(503, "5.5.1", "AUTH is not offered on this port; use submission")
+# X.1.1 "Bad destination mailbox address" (RFC 3463 section 3.2).
+S550_NO_SUCH_USER: Final = Reply(550, "5.1.1", "No such user here")
+# X.2.1 "Mailbox disabled, not accepting messages".
+S550_MAILBOX_DISABLED: Final = Reply(550, "5.2.1", "Mailbox disabled, not accepting messages")
+# Bare CR or LF in DATA (RFC 5321 section 2.3.8 allows CRLF only; accepting
+# them enables SMTP smuggling). X.6.0 "Other or undefined media error".
+S550_BARE_LINE_ENDING: Final = Reply(550, "5.6.0", "Bare CR or LF in message data is not allowed")
+# X.3.4 "Message too big for system" (RFC 1870 section 6.1 uses 552).
+S552_MESSAGE_TOO_BIG: Final = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+# X.2.2 "Mailbox full", permanent form.
+S552_MAILBOX_FULL: Final = Reply(552, "5.2.2", "Mailbox full")
+# X.1.3 "Bad destination mailbox address syntax"; X.1.7 the sender's.
+S553_BAD_RECIPIENT_SYNTAX: Final = Reply(553, "5.1.3", "Malformed recipient address")
+S553_BAD_SENDER_SYNTAX: Final = Reply(553, "5.1.7", "Malformed sender address")
+# X.7.1 "Delivery not authorized": only our own authenticated users send as a
+# local domain, and they do so on the submission port (RFC 6409).
+S553_SENDER_NOT_ALLOWED: Final = Reply(
+    553, "5.7.1", "Sender address in a local domain needs authentication on the submission port"
+)
+# RFC 6531 section 3.5 and the X.6.7 registration: a non-ASCII address needs
+# the SMTPUTF8 MAIL parameter.
+S553_NEEDS_SMTPUTF8: Final = Reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
+S554_RELAY_DENIED: Final = Reply(554, "5.7.1", "Relay access denied")
+# RFC 3463 X.5.4 for an unknown MAIL/RCPT parameter (RFC 5321 section 4.1.1.11: 555).
+S555_UNKNOWN_PARAMETER: Final = Reply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized")
