@@ -1,4 +1,7 @@
-"""Schema migrations: Alembic ``upgrade head`` run programmatically.
+"""Schema migrations: Alembic ``upgrade heads`` run programmatically.
+
+Each feature area (core, outbound queue, directory, …) may keep its own branch of
+revisions off the initial one (``branch_labels``), so ``heads`` applies them all.
 
 The Alembic ``Config`` is built in code (no alembic.ini on disk) and the
 migration runs on a connection of the application's own async engine through
@@ -31,7 +34,7 @@ def alembic_config() -> Config:
 def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 async def upgrade_engine(engine: AsyncEngine) -> None:

@@ -1,0 +1,60 @@
+"""The ``mailserver`` command.
+
+Commands, flags and output are a public interface operators script against: add
+to them freely, never rename. Each area registers its sub-commands from its own
+module (``register(sub, common)``), and each leaf parser names its coroutine with
+``set_defaults(action=...)``; ``main`` only loads the config and runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from mailserver import config as config_mod
+from mailserver.cli import accounts, db, serve
+from mailserver.cli.common import Action, CliError, add_config_option, common_parser
+from mailserver.config import ConfigError
+
+# One line per command area; keep alphabetical after serve.
+MODULES = (serve, accounts, db)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailserver", description="Mail server for the state agencies of Dong Nai province."
+    )
+    add_config_option(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = common_parser()
+    for module in MODULES:
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_mod.load(args.config)
+    except ConfigError as exc:
+        print(f"mailserver: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, config.server.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        action: Action = args.action
+        return asyncio.run(action(config, args))
+    except CliError as exc:
+        print(f"mailserver: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        # Unreachable database, unwritable data dir, port in use: one line, no traceback.
+        print(f"mailserver: {exc}", file=sys.stderr)
+        return 1

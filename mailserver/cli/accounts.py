@@ -1,0 +1,153 @@
+"""``mailserver account add|list|show|delete``: mail accounts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from typing import Any, Final
+
+from mailserver.auth import generate_password, hash_password
+from mailserver.cli.common import CliError, SubParsers, print_json, read_stdin_line, with_store
+from mailserver.config import Config
+from storage.api import Account, AccountExists, MailStore, NoSuchAccount
+
+# RFC 5321 section 4.1.2 Dot-string local part, restricted to what we issue.
+_LOCAL_PART: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH: Final = 10
+
+
+def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
+    account = sub.add_parser("account", parents=[common], help="mail accounts")
+    actions = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", parents=[common], help="create an account")
+    add.add_argument("address")
+    add.add_argument("--name", default="", help="display name, e.g. 'Nguyễn Văn An'")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of generating one",
+    )
+    add.add_argument(
+        "--no-change-required", action="store_true", help="do not force a password change at first login"
+    )
+    add.set_defaults(action=_account_add)
+    lst = actions.add_parser("list", parents=[common], help="list accounts")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(action=_account_list)
+    show = actions.add_parser("show", parents=[common], help="show one account")
+    show.add_argument("address")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(action=_account_show)
+    delete = actions.add_parser("delete", parents=[common], help="delete an account and all its mail")
+    delete.add_argument("address")
+    delete.set_defaults(action=_account_delete)
+
+
+def normalise_address(address: str, config: Config) -> str:
+    local, sep, domain = address.strip().lower().rpartition("@")
+    if not sep or not _LOCAL_PART.match(local):
+        raise CliError(f"not a valid address: {address!r}")
+    if not config.is_local_domain(domain):
+        domains = ", ".join(config.server.domains)
+        raise CliError(f"{domain!r} is not a local domain (server.domains: {domains})")
+    return f"{local}@{domain}"
+
+
+def _account_dict(account: Account, used: int | None = None, messages: int | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "address": account.address,
+        "name": account.name,
+        "must_change_password": account.must_change_password,
+        "disabled": account.disabled,
+        "created_at": account.created_at.isoformat(),
+        "password_changed_at": account.password_changed_at.isoformat()
+        if account.password_changed_at
+        else None,
+        "last_login_at": account.last_login_at.isoformat() if account.last_login_at else None,
+    }
+    if used is not None:
+        data["storage_used"] = used
+        data["messages"] = messages
+    return data
+
+
+def _read_password_stdin() -> str:
+    password = read_stdin_line()
+    if not password:
+        raise CliError("no password on standard input")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise CliError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+async def _account_add(config: Config, args: argparse.Namespace) -> int:
+    address = normalise_address(args.address, config)
+    generated = not args.password_stdin
+    password = generate_password() if generated else _read_password_stdin()
+    must_change = not args.no_change_required
+    password_hash = await asyncio.to_thread(hash_password, password)
+
+    async def run(store: MailStore) -> int:
+        try:
+            account = await store.create_account(
+                address, args.name, password_hash, must_change_password=must_change
+            )
+        except AccountExists:
+            raise CliError(f"account exists: {address}") from None
+        print(f"created {account.address}")
+        if generated:
+            # Printed once, never stored in clear: the operator hands it over.
+            print(f"initial password: {password}")
+        if must_change:
+            print("the password must be changed before the first login")
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _account_list(config: Config, args: argparse.Namespace) -> int:
+    async def run(store: MailStore) -> int:
+        accounts = await store.list_accounts()
+        if args.json:
+            print_json([_account_dict(a) for a in accounts])
+        else:
+            for a in accounts:
+                state = "disabled" if a.disabled else ("must-change" if a.must_change_password else "active")
+                print(f"{a.address}\t{state}\t{a.name}")
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _account_show(config: Config, args: argparse.Namespace) -> int:
+    address = args.address.strip().lower()
+
+    async def run(store: MailStore) -> int:
+        account = await store.get_account(address)
+        if account is None:
+            raise CliError(f"no such account: {address}")
+        quota = await store.quota(account.id)
+        data = _account_dict(account, quota.storage_used, quota.messages_used)
+        if args.json:
+            print_json(data)
+        else:
+            for key, value in data.items():
+                print(f"{key}: {value}")
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _account_delete(config: Config, args: argparse.Namespace) -> int:
+    address = args.address.strip().lower()
+
+    async def run(store: MailStore) -> int:
+        try:
+            await store.delete_account(address)
+        except NoSuchAccount:
+            raise CliError(f"no such account: {address}") from None
+        print(f"deleted {address}")
+        return 0
+
+    return await with_store(config, run)
