@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from policy.dns import DnsSettings
 from storage.settings import StorageSettings
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
@@ -112,6 +113,7 @@ class Config:
     imap: ImapSettings = field(default_factory=ImapSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------
@@ -242,6 +244,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(type(value))
 
