@@ -1,0 +1,352 @@
+"""IMAP responses and their wire form (RFC 9051 sections 2.2.2, 7 and 9).
+
+The session builds ``Tagged``, ``Untagged`` and ``Continuation`` values and
+never formats wire text itself. An ``Untagged`` carries a tuple of values:
+
+* ``str`` - written as is (atoms, flags, ``[CODE ...]`` text);
+* ``int`` - a number; ``None`` - NIL; ``tuple`` - a parenthesised list;
+* ``IString`` - a string: quoted when it can be, else a literal;
+* ``Literal`` - always a literal (message data); ``Concat`` - values written with
+  no space between them (the parts of a multipart body, RFC 9051 ``body-type-mpart``).
+
+``chunks()`` yields the wire form piece by piece so a large FETCH body goes to
+the socket without being copied into one buffer first.
+
+Non-ASCII text in ENVELOPE and BODYSTRUCTURE: the store keeps it decoded. With
+UTF8=ACCEPT enabled (RFC 6855) it goes out as UTF-8 quoted strings; otherwise it
+is sent as an RFC 2047 encoded-word, which is what the header held and what
+every client decodes for display (RFC 9051 section 7.5.2 says the fields are
+the raw header values, so clients expect encoded-words there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.charset import BASE64, Charset
+from typing import Final, Union
+
+from mailserver.imap.grammar import quoted
+from storage.api import Address, BodyPart, Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class IString:
+    """A string value: quoted if possible, else a literal."""
+
+    text: str
+    utf8: bool = False
+    """UTF8=ACCEPT is enabled: UTF-8 may go inside a quoted string."""
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    data: bytes
+    binary: bool = False
+    """Use literal8 (``~{n}``, RFC 3516) - only needed when the data holds NUL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Concat:
+    items: tuple[Value, ...]
+
+
+_DIRECT: Final = 65536
+"""Pieces at least this large are written directly instead of being copied."""
+
+Value = Union[str, int, None, "IString", "Literal", "Concat", tuple["Value", ...]]
+
+
+def _encode(value: Value) -> Iterator[bytes]:
+    if value is None:
+        yield b"NIL"
+    elif isinstance(value, str):
+        yield value.encode("utf-8")
+    elif isinstance(value, bool):
+        raise TypeError("bool is not an IMAP value")
+    elif isinstance(value, int):
+        yield str(value).encode()
+    elif isinstance(value, IString):
+        data = value.text.encode("utf-8")
+        q = quoted(data)
+        if q is None and value.utf8 and not any(ch in (0, 10, 13) for ch in data):
+            q = b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        if q is not None:
+            yield q
+        else:
+            yield b"{%d}\r\n" % len(data)
+            yield data
+    elif isinstance(value, Literal):
+        yield (b"~{%d}\r\n" if value.binary and b"\x00" in value.data else b"{%d}\r\n") % len(value.data)
+        yield value.data
+    elif isinstance(value, Concat):
+        for item in value.items:
+            yield from _encode(item)
+    else:
+        yield b"("
+        for i, item in enumerate(value):
+            if i:
+                yield b" "
+            yield from _encode(item)
+        yield b")"
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """tag SP resp-cond-state CRLF: the completion of one command."""
+
+    tag: str
+    status: str
+    """OK, NO or BAD."""
+    text: str
+    code: str | None = None
+    """The response code without brackets, e.g. ``TRYCREATE`` or ``APPENDUID 3 9``."""
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.to_bytes()
+
+    def to_bytes(self) -> bytes:
+        code = f"[{self.code}] " if self.code else ""
+        return f"{self.tag} {self.status} {code}{_line(self.text)}\r\n".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Untagged:
+    items: tuple[Value, ...]
+
+    def chunks(self) -> Iterator[bytes]:
+        # Small pieces are gathered so a response line leaves in one write (a client
+        # reading with a timeout must not see half a line); big literals pass through.
+        buf = bytearray(b"* ")
+        for piece in self._pieces():
+            if len(piece) >= _DIRECT:
+                if buf:
+                    yield bytes(buf)
+                    buf.clear()
+                yield piece
+            else:
+                buf += piece
+        buf += b"\r\n"
+        yield bytes(buf)
+
+    def _pieces(self) -> Iterator[bytes]:
+        for i, item in enumerate(self.items):
+            if i:
+                yield b" "
+            yield from _encode(item)
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """continue-req = "+" SP (resp-text / base64) CRLF."""
+
+    text: str = ""
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.to_bytes()
+
+    def to_bytes(self) -> bytes:
+        return f"+ {_line(self.text)}\r\n".encode()
+
+
+Response = Tagged | Untagged | Continuation
+
+
+def _line(text: str) -> str:
+    # resp-text must not hold CR or LF; a client-supplied string may end up here.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+# -- common responses -------------------------------------------------------------
+
+
+def ok(tag: str, text: str, code: str | None = None) -> Tagged:
+    return Tagged(tag, "OK", text, code)
+
+
+def no(tag: str, text: str, code: str | None = None) -> Tagged:
+    return Tagged(tag, "NO", text, code)
+
+
+def bad(tag: str, text: str, code: str | None = None) -> Tagged:
+    return Tagged(tag, "BAD", text, code)
+
+
+def status_line(status: str, text: str, code: str | None = None) -> Untagged:
+    """Untagged OK/NO/BAD/BYE/PREAUTH with an optional response code."""
+    return Untagged((status, f"[{code}] {_line(text)}" if code else _line(text)))
+
+
+def bye(text: str, code: str | None = None) -> Untagged:
+    return status_line("BYE", text, code)
+
+
+def capability(caps: Iterable[str]) -> Untagged:
+    return Untagged(("CAPABILITY", *caps))
+
+
+def exists(count: int) -> Untagged:
+    return Untagged((count, "EXISTS"))
+
+
+def recent(count: int) -> Untagged:
+    return Untagged((count, "RECENT"))
+
+
+def expunge(seq: int) -> Untagged:
+    return Untagged((seq, "EXPUNGE"))
+
+
+def vanished(uids: Iterable[int], *, earlier: bool = False) -> Untagged:
+    """RFC 7162 section 3.2.10."""
+    head: tuple[Value, ...] = ("VANISHED", "(EARLIER)") if earlier else ("VANISHED",)
+    return Untagged((*head, seqset(uids)))
+
+
+def flags(names: Iterable[str]) -> Untagged:
+    return Untagged(("FLAGS", tuple(names)))
+
+
+def fetch(seq: int, items: Iterable[Value]) -> Untagged:
+    return Untagged((seq, "FETCH", tuple(items)))
+
+
+def search(numbers: Iterable[int], modseq: int | None = None) -> Untagged:
+    tail: tuple[Value, ...] = (("MODSEQ", modseq),) if modseq is not None else ()
+    return Untagged(("SEARCH", *numbers, *tail))
+
+
+def esearch(tag: str, uid: bool, results: Iterable[tuple[str, Value]]) -> Untagged:
+    """RFC 4731 section 3.1: ``* ESEARCH (TAG "a1") UID MIN 2 COUNT 3``."""
+    items: list[Value] = [("TAG", IString(tag))]
+    if uid:
+        items.append("UID")
+    for name, value in results:
+        items += [name, value]
+    return Untagged(("ESEARCH", *items))
+
+
+def enabled(caps: Iterable[str]) -> Untagged:
+    return Untagged(("ENABLED", *caps))
+
+
+def seqset(numbers: Iterable[int]) -> str:
+    """Compress ascending numbers into sequence-set syntax: 1,3:5,9."""
+    out: list[str] = []
+    start = prev = -2
+    for n in sorted(numbers):
+        if n == prev + 1:
+            prev = n
+            continue
+        if prev >= 0:
+            out.append(str(start) if start == prev else f"{start}:{prev}")
+        start = prev = n
+    if prev >= 0:
+        out.append(str(start) if start == prev else f"{start}:{prev}")
+    return ",".join(out)
+
+
+def internal_date(when: datetime) -> IString:
+    from mailserver.imap.commands import format_datetime
+
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return IString(format_datetime(when))
+
+
+# -- ENVELOPE and BODYSTRUCTURE (RFC 9051 section 7.5.2) ----------------------------
+
+_UTF8: Final = Charset("utf-8")
+_UTF8.header_encoding = BASE64
+
+
+def text(value: str | None, utf8: bool) -> Value:
+    """A header-derived string: NIL, ASCII as is, else UTF-8 or an RFC 2047 word."""
+    if value is None:
+        return None
+    if utf8 or value.isascii():
+        return IString(value, utf8)
+    return IString(_UTF8.header_encode(value))
+
+
+def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
+    if not addrs:
+        return None
+    return tuple(
+        (text(a.name, utf8), text(a.route, utf8), text(a.mailbox, utf8), text(a.host, utf8)) for a in addrs
+    )
+
+
+def envelope(env: Envelope, utf8: bool) -> Value:
+    # RFC 9051 section 7.5.2: sender and reply-to default to from.
+    sender = env.sender or env.from_
+    reply_to = env.reply_to or env.from_
+    return (
+        text(env.date, utf8),
+        text(env.subject, utf8),
+        _addresses(env.from_, utf8),
+        _addresses(sender, utf8),
+        _addresses(reply_to, utf8),
+        _addresses(env.to, utf8),
+        _addresses(env.cc, utf8),
+        _addresses(env.bcc, utf8),
+        text(env.in_reply_to, utf8),
+        text(env.message_id, utf8),
+    )
+
+
+def _params(params: tuple[tuple[str, str], ...], utf8: bool) -> Value:
+    if not params:
+        return None
+    out: list[Value] = []
+    for key, val in params:
+        out += [IString(key), text(val, utf8)]
+    return tuple(out)
+
+
+def _extension(part: BodyPart, utf8: bool) -> tuple[Value, ...]:
+    disposition: Value = None
+    if part.disposition is not None:
+        disposition = (IString(part.disposition[0]), _params(part.disposition[1], utf8))
+    language: Value = None
+    if part.language:
+        language = tuple(IString(lang) for lang in part.language)
+    return (disposition, language, text(part.location, utf8))
+
+
+def body_structure(part: BodyPart, *, extended: bool, utf8: bool) -> Value:
+    """BODYSTRUCTURE when ``extended``, else BODY (no extension data)."""
+    if part.children and part.maintype.lower() == "multipart":
+        items: tuple[Value, ...] = (
+            Concat(tuple(body_structure(child, extended=extended, utf8=utf8) for child in part.children)),
+            IString(part.subtype.upper()),
+        )
+        if extended:
+            items += (_params(part.params, utf8), *_extension(part, utf8))
+        return items
+    fields: tuple[Value, ...] = (
+        IString(part.maintype.upper()),
+        IString(part.subtype.upper()),
+        _params(part.params, utf8),
+        text(part.content_id, utf8),
+        text(part.description, utf8),
+        IString(part.encoding.upper()),
+        part.size,
+    )
+    if part.maintype.lower() == "message" and part.subtype.lower() in ("rfc822", "global"):
+        inner = part.children[0] if part.children else BodyPart("text", "plain")
+        env = part.envelope or Envelope(None, None, (), (), (), (), (), (), None, None)
+        fields += (
+            envelope(env, utf8),
+            body_structure(inner, extended=extended, utf8=utf8),
+            part.lines or 0,
+        )
+    elif part.maintype.lower() == "text":
+        fields += (part.lines or 0,)
+    if extended:
+        fields += (text(part.md5, utf8), *_extension(part, utf8))
+    return fields

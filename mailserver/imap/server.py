@@ -1,0 +1,239 @@
+"""The IMAP driver: sockets, TLS, timeouts and IDLE around the sans-IO core.
+
+RFC 9051 section 2.2 (client/server exchange), 6.2.1 (STARTTLS), RFC 8314
+(implicit TLS), RFC 2177 (IDLE). This is the only asyncio code of the IMAP
+server: it reads bytes, feeds them to ``Parser``, hands the events to
+``Session`` and writes the responses as they are produced. It is also the only
+place that catches broad exceptions: a fault while running a command is
+logged with the connection id and answered ``NO [SERVERBUG]``; a fault outside
+a command ends the connection with ``* BYE``. No traceback reaches a client.
+
+Lifecycle: ``ImapService(config, store, authenticator, ssl_context)``; ``await
+start()`` binds ``imap.listen`` (STARTTLS offered when there is a TLS context)
+and ``imap.tls_listen`` (implicit TLS) and returns what was bound; ``await
+stop()`` closes the listeners and ends every session with ``* BYE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import ssl
+from typing import Final
+
+from mailserver.auth import Authenticator
+from mailserver.config import Config, parse_hostport
+from mailserver.imap import commands as c
+from mailserver.imap import responses as r
+from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
+from mailserver.imap.responses import Response
+from mailserver.imap.session import Session
+from storage.api import MailStore
+
+log = logging.getLogger(__name__)
+
+READ_SIZE: Final = 65536
+_ids = itertools.count(1)
+
+
+class ImapService:
+    def __init__(
+        self,
+        config: Config,
+        store: MailStore,
+        authenticator: Authenticator,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._authenticator = authenticator
+        self._ssl_context = ssl_context
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        settings = self._config.imap
+        bound: dict[str, tuple[str, int]] = {}
+        listeners: list[tuple[str, str, bool]] = [("imap", settings.listen, False)]
+        if self._ssl_context is not None and settings.tls_listen:
+            listeners.append(("imaps", settings.tls_listen, True))
+        for name, where, implicit_tls in listeners:
+            host, port = parse_hostport(where)
+
+            async def accept(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool = implicit_tls
+            ) -> None:
+                await self._accept(reader, writer, tls)
+
+            server = await asyncio.start_server(
+                accept, host, port, ssl=self._ssl_context if implicit_tls else None, backlog=1024
+            )
+            self._servers.append(server)
+            sockname = server.sockets[0].getsockname()
+            bound[name] = (sockname[0], sockname[1])
+        return bound
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers = []
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always inside a task here
+        self._connections.add(task)
+        conn = _Connection(self, reader, writer, tls)
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await conn.send(r.bye("Server shutting down"))
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+class _Connection:
+    """One client: read, feed, write (hypercorn's tcp_server loop)."""
+
+    def __init__(
+        self, service: ImapService, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
+    ) -> None:
+        settings = service._config.imap
+        peer = writer.get_extra_info("peername")
+        self.id = f"i{next(_ids)}"
+        self.service = service
+        self.reader = reader
+        self.writer = writer
+        self.settings = settings
+        self.parser = Parser(max_line=settings.max_line, max_literal=settings.max_literal)
+        self.session = Session(
+            service._store,
+            service._authenticator,
+            settings,
+            secure=tls,
+            remote_ip=peer[0] if isinstance(peer, tuple) else "",
+            starttls_available=service._ssl_context is not None and not tls,
+            connection_id=self.id,
+        )
+
+    async def send(self, response: Response) -> None:
+        for chunk in response.chunks():
+            self.writer.write(chunk)
+        await self.writer.drain()
+
+    def _timeout(self) -> float:
+        session = self.session
+        if session.idling:
+            return float(self.settings.idle_timeout)
+        if session.account is None:
+            return float(self.settings.timeout)
+        return float(self.settings.autologout)
+
+    async def run(self) -> None:
+        try:
+            await self.send(self.session.greeting())
+            await self._loop()
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("imap %s: connection failed", self.id)
+            with contextlib.suppress(Exception):
+                await self.send(r.bye("Internal server error", "SERVERBUG"))
+
+    async def _loop(self) -> None:
+        store = self.service._store
+        read: asyncio.Task[bytes] | None = None
+        watched: tuple[int, asyncio.Event] | None = None
+        try:
+            while self.session.state is not c.State.LOGOUT:
+                if read is None:
+                    read = asyncio.ensure_future(self.reader.read(READ_SIZE))
+                waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
+                wake: asyncio.Task[bool] | None = None
+                folder = self.session.watched_folder if self.session.idling else None
+                if watched is not None and (folder is None or watched[0] != folder):
+                    store.changes.unsubscribe(*watched)
+                    watched = None
+                if folder is not None:
+                    if watched is None:
+                        watched = (folder, store.changes.subscribe(folder))
+                    wake = asyncio.ensure_future(watched[1].wait())
+                    waiters.add(wake)  # type: ignore[arg-type]
+                done, _ = await asyncio.wait(
+                    waiters, timeout=self._timeout(), return_when=asyncio.FIRST_COMPLETED
+                )
+                if wake is not None and not wake.done():
+                    wake.cancel()
+                if not done:
+                    await self.send(r.bye("Autologout: idle for too long"))
+                    return
+                if wake is not None and wake in done and watched is not None:
+                    watched[1].clear()
+                    for resp in await self.session.poll():
+                        await self.send(resp)
+                if read in done:
+                    data = read.result()
+                    read = None
+                    if not data:
+                        return
+                    await self._received(data)
+        finally:
+            if read is not None:
+                read.cancel()
+            if watched is not None:
+                store.changes.unsubscribe(*watched)
+
+    async def _received(self, data: bytes) -> None:
+        events = self.parser.feed(data)
+        while events:
+            for event in events:
+                if isinstance(event, NeedLiteral):
+                    if event.sync:
+                        await self.send(r.Continuation("Ready for literal"))
+                    continue
+                started_tls = await self._run(event)
+                if started_tls or self.session.state is c.State.LOGOUT:
+                    return
+            if not self.session.awaiting_line:
+                self.parser.end_raw()
+            events = self.parser.feed(b"") if self.parser.buffered else []
+
+    async def _run(self, event: Command | BadCommand | RawLine) -> bool:
+        """Run one command; True if it switched the connection to TLS."""
+        final_ok = False
+        try:
+            async for resp in self.session.stream(event):
+                await self.send(resp)
+                final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
+        except (ConnectionError, ssl.SSLError):
+            raise
+        except Exception:
+            log.exception(
+                "imap %s: error running %s", self.id, type(getattr(event, "command", event)).__name__
+            )
+            tag = event.tag if isinstance(event, Command | BadCommand) else "*"
+            if tag == "*":
+                await self.send(r.status_line("NO", "Internal server error", "SERVERBUG"))
+            else:
+                await self.send(r.no(tag, "Internal server error", "SERVERBUG"))
+            return False
+        if isinstance(event, Command) and isinstance(event.command, c.StartTls) and final_ok:
+            context = self.service._ssl_context
+            assert context is not None  # noqa: S101 - STARTTLS is refused without one
+            await self.writer.start_tls(context)
+            self.session.tls_started()
+            self.parser.reset()  # RFC 9051 section 11.1: drop plaintext sent before TLS
+            return True
+        return False

@@ -1,0 +1,1238 @@
+"""The IMAP session: commands in, responses out, storage through ``storage.api`` only.
+
+RFC 9051 (IMAP4rev2) and RFC 3501 (IMAP4rev1), with ENABLE (RFC 5161), IDLE
+(RFC 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), UNSELECT (RFC 3691),
+NAMESPACE (RFC 2342), ID (RFC 2971), SPECIAL-USE (RFC 6154), LIST-EXTENDED
+(RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE/QRESYNC (RFC 7162), QUOTA
+(RFC 9208), STATUS=SIZE (RFC 8438), UTF8=ACCEPT (RFC 6855), ESEARCH (RFC 4731),
+MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SASL-IR (RFC 4959).
+
+Theory of operation
+-------------------
+A session is a state machine over the states of RFC 9051 section 3::
+
+    NOT_AUTHENTICATED --login--> AUTHENTICATED --select--> SELECTED
+            |                      ^      ^                  |  |
+            |                      |      +---close/failed---+  | select (again)
+            +------ logout ------> LOGOUT <------ logout -------+
+
+Every transition is one row of ``TRANSITIONS``; ``_transition`` is the only
+place that assigns ``self.state``. Each command names the states it is valid in
+(``Command.states``); anything else answers BAD.
+
+``stream(event)`` runs one parser event and yields its responses as they are
+produced (a FETCH of many bodies is never held in memory whole); ``handle`` is
+the same collected into a list, for tests. Every command handler is an async
+generator ending with its tagged response. Before that tagged response the
+session reports what other sessions changed in the selected folder (EXISTS,
+EXPUNGE or VANISHED, FETCH FLAGS), except while answering FETCH, STORE or
+SEARCH, during which EXPUNGE must not be sent (RFC 9051 section 7.5.1).
+
+The selected folder is viewed through ``Mailbox``: the UIDs in sequence order
+(a compact ``array``, the seq -> uid map every session keeps for itself), the
+highest modseq reported, and the UIDs that are \\Recent in this session. What
+changed is asked from the store with ``changes_since(highestmodseq)``, so the
+session keeps no copy of flags.
+
+Two commands continue over several client lines: AUTHENTICATE (SASL
+exchange) and IDLE. While one is in progress ``awaiting_line`` is true and the
+driver feeds the client's lines back as ``RawLine`` events.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import ipaddress
+import logging
+import re
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
+
+from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus
+from mailserver.config import ImapSettings
+from mailserver.imap import commands as c
+from mailserver.imap import mutf7, sections, textsearch
+from mailserver.imap import responses as r
+from mailserver.imap.commands import State
+from mailserver.imap.grammar import canonical_flag, is_astring, is_atom
+from mailserver.imap.parser import BadCommand, Command, RawLine
+from mailserver.imap.responses import IString, Literal, Response, Tagged, Value
+from storage.api import (
+    INBOX,
+    Account,
+    CannotDeleteFolder,
+    FlagMode,
+    Folder,
+    FolderExists,
+    InvalidFolderName,
+    MailStore,
+    MessageDetail,
+    MessageInfo,
+    ModSeq,
+    NoSuchFolder,
+    SearchQuery,
+    StoreError,
+    Uid,
+)
+
+log = logging.getLogger(__name__)
+
+Event = Command | BadCommand | RawLine
+
+BASE_CAPABILITIES: Final = (
+    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE UIDPLUS MOVE UNSELECT NAMESPACE ID "
+    "SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
+    "QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY"
+).split()
+ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"})
+SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+BATCH: Final = 256
+SERVER_ID: Final = (("name", "dongnai-mailserver"), ("vendor", "Dong Nai"), ("version", "0.1.0"))
+
+
+class Transition(enum.StrEnum):
+    LOGIN = "login"
+    SELECT = "select"
+    SELECT_FAILED = "select failed"
+    CLOSE = "close"
+    LOGOUT = "logout"
+
+
+TRANSITIONS: Final[dict[tuple[State, Transition], State]] = {
+    (State.NOT_AUTHENTICATED, Transition.LOGIN): State.AUTHENTICATED,
+    (State.AUTHENTICATED, Transition.SELECT): State.SELECTED,
+    (State.SELECTED, Transition.SELECT): State.SELECTED,
+    (State.AUTHENTICATED, Transition.SELECT_FAILED): State.AUTHENTICATED,
+    (State.SELECTED, Transition.SELECT_FAILED): State.AUTHENTICATED,
+    (State.SELECTED, Transition.CLOSE): State.AUTHENTICATED,
+    (State.NOT_AUTHENTICATED, Transition.LOGOUT): State.LOGOUT,
+    (State.AUTHENTICATED, Transition.LOGOUT): State.LOGOUT,
+    (State.SELECTED, Transition.LOGOUT): State.LOGOUT,
+}
+
+
+class UserError(Exception):
+    """A user mistake answered with ``NO [code] text`` (or BAD for ``status="BAD"``)."""
+
+    def __init__(self, text: str, code: str | None = None, status: str = "NO") -> None:
+        super().__init__(text)
+        self.text, self.code, self.status = text, code, status
+
+    def to_response(self, tag: str) -> Tagged:
+        return Tagged(tag, self.status, self.text, self.code)
+
+
+def _store_error(exc: StoreError) -> UserError:
+    if isinstance(exc, NoSuchFolder):
+        return UserError("No such mailbox", "NONEXISTENT")
+    if isinstance(exc, FolderExists):
+        return UserError("Mailbox already exists", "ALREADYEXISTS")
+    if isinstance(exc, InvalidFolderName):
+        return UserError("Invalid mailbox name", "CANNOT")
+    if isinstance(exc, CannotDeleteFolder):
+        return UserError(str(exc) or "Cannot delete that mailbox", "CANNOT")
+    if "quota" in type(exc).__name__.lower():
+        return UserError("Over quota", "OVERQUOTA")
+    return UserError("Operation refused", "CANNOT")
+
+
+@dataclass(slots=True)
+class Mailbox:
+    """This session's view of the selected folder."""
+
+    folder: Folder
+    readonly: bool
+    uids: array[int]
+    """UIDs in sequence-number order: ``uids[seq - 1]``."""
+    highestmodseq: int
+    recent: set[int] = field(default_factory=set)
+    reported: dict[int, int] = field(default_factory=dict)
+    """uid -> modseq already sent by this session's own STORE (not repeated as updates)."""
+
+    def seq(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def remove(self, uid: int) -> int | None:
+        seq = self.seq(uid)
+        if seq is not None:
+            del self.uids[seq - 1]
+            self.recent.discard(uid)
+        return seq
+
+
+@dataclass(slots=True)
+class _Sasl:
+    tag: str
+    mechanism: str
+    user: str | None = None
+
+
+class Session:
+    def __init__(
+        self,
+        store: MailStore,
+        authenticator: Authenticator,
+        settings: ImapSettings,
+        *,
+        secure: bool,
+        remote_ip: str,
+        starttls_available: bool,
+        connection_id: str = "-",
+    ) -> None:
+        self.store = store
+        self.authenticator = authenticator
+        self.settings = settings
+        self.secure = secure
+        self.remote_ip = remote_ip
+        self.starttls_available = starttls_available
+        self.connection_id = connection_id
+        self.state = State.NOT_AUTHENTICATED
+        self.account: Account | None = None
+        self.enabled: set[str] = set()
+        self.mailbox: Mailbox | None = None
+        self._sasl: _Sasl | None = None
+        self._idle_tag: str | None = None
+
+    # -- driver interface ------------------------------------------------------
+    def greeting(self) -> Response:
+        return r.status_line(
+            "OK", "Dong Nai IMAP server ready", "CAPABILITY " + " ".join(self.capabilities())
+        )
+
+    @property
+    def awaiting_line(self) -> bool:
+        """An AUTHENTICATE or IDLE is in progress: the next client line is a RawLine."""
+        return self._sasl is not None or self._idle_tag is not None
+
+    @property
+    def idling(self) -> bool:
+        return self._idle_tag is not None
+
+    @property
+    def watched_folder(self) -> int | None:
+        return self.mailbox.folder.id if self.mailbox is not None else None
+
+    def tls_started(self) -> None:
+        self.secure = True
+        self.starttls_available = False
+
+    def capabilities(self) -> list[str]:
+        caps = list(BASE_CAPABILITIES)
+        if self.state is State.NOT_AUTHENTICATED:
+            if self.starttls_available and not self.secure:
+                caps.append("STARTTLS")
+            if self._login_allowed():
+                caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
+            else:
+                caps.append("LOGINDISABLED")
+        return caps
+
+    async def handle(self, event: Event) -> list[Response]:
+        return [resp async for resp in self.stream(event)]
+
+    async def stream(self, event: Event) -> AsyncIterator[Response]:
+        if isinstance(event, BadCommand):
+            if event.tag == "*":
+                yield r.status_line("BAD", event.text)
+            else:
+                yield r.bad(event.tag, event.text)
+            return
+        if isinstance(event, RawLine):
+            async for resp in self._continue(event.data):
+                yield resp
+            return
+        tag, cmd = event.tag, event.command
+        if self.state not in cmd.states:
+            yield r.bad(tag, f"{type(cmd).__name__.upper()} not allowed now")
+            return
+        final: Tagged | None = None
+        try:
+            async for resp in self._dispatch(tag, cmd):
+                if isinstance(resp, Tagged) and resp.tag == tag:
+                    final = resp
+                else:
+                    yield resp
+        except UserError as exc:
+            final = exc.to_response(tag)
+        except StoreError as exc:
+            final = _store_error(exc).to_response(tag)
+        if self.mailbox is not None and final is not None and self._updates_allowed(cmd):
+            for resp in await self._updates():
+                yield resp
+        if final is not None:
+            yield final
+
+    async def poll(self) -> list[Response]:
+        """Changes to report now (NOOP semantics): used while IDLE."""
+        if self.mailbox is None:
+            return []
+        return await self._updates()
+
+    # -- helpers -------------------------------------------------------------------
+    def _login_allowed(self) -> bool:
+        if self.secure or self.settings.allow_plaintext_login:
+            return True
+        try:
+            return ipaddress.ip_address(self.remote_ip).is_loopback
+        except ValueError:
+            return False
+
+    def _transition(self, event: Transition) -> None:
+        self.state = TRANSITIONS[(self.state, event)]
+        if self.state is not State.SELECTED:
+            self.mailbox = None
+
+    @property
+    def _utf8(self) -> bool:
+        return "UTF8=ACCEPT" in self.enabled
+
+    @property
+    def _account_id(self) -> int:
+        assert self.account is not None  # noqa: S101 - guarded by Command.states
+        return self.account.id
+
+    def _selected(self) -> Mailbox:
+        assert self.mailbox is not None  # noqa: S101 - guarded by Command.states
+        return self.mailbox
+
+    def _decode_name(self, wire: str) -> str:
+        if self._utf8 or wire == INBOX:
+            return wire
+        try:
+            name = mutf7.decode(wire)
+        except ValueError:
+            raise UserError("Mailbox name is not valid modified UTF-7", "CANNOT") from None
+        return INBOX if name.upper() == INBOX else name
+
+    def _encode_name(self, name: str) -> Value:
+        wire = name if self._utf8 else mutf7.encode(name)
+        if is_astring(wire):
+            return wire
+        return IString(wire, self._utf8)
+
+    def _condstore(self) -> bool:
+        return "CONDSTORE" in self.enabled
+
+    @staticmethod
+    def _updates_allowed(cmd: c.Command) -> bool:
+        # RFC 9051 section 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH
+        # (their UID forms are fine: UIDs do not shift).
+        if isinstance(cmd, c.Fetch | c.Store | c.Search):
+            return cmd.uid
+        return not isinstance(cmd, c.Idle | c.Logout | c.Select | c.Close)
+
+    async def _updates(self) -> list[Response]:
+        mb = self._selected()
+        changes = await self.store.changes_since(self._account_id, mb.folder.id, ModSeq(mb.highestmodseq))
+        out: list[Response] = []
+        gone = [u for u in changes.vanished if mb.seq(u) is not None]
+        if gone:
+            if "QRESYNC" in self.enabled:
+                for uid in gone:
+                    mb.remove(uid)
+                out.append(r.vanished(gone))
+            else:
+                for uid in gone:
+                    seq = mb.remove(uid)
+                    if seq is not None:
+                        out.append(r.expunge(seq))
+        last = mb.uids[-1] if mb.uids else 0
+        new = [i.uid for i in changes.changed if i.uid > last]
+        if new:
+            mb.uids.extend(new)
+            if not mb.readonly:
+                watermark = await self.store.claim_recent(self._account_id, mb.folder.id)
+                mb.recent.update(u for u in new if u >= watermark)
+            out.append(r.exists(len(mb.uids)))
+            out.append(r.recent(len(mb.recent)))
+        for info in changes.changed:
+            if info.uid > last or mb.reported.get(info.uid) == info.modseq:
+                continue
+            seq = mb.seq(info.uid)
+            if seq is not None:
+                out.append(r.fetch(seq, self._flag_items(info, uid=True, modseq=self._condstore())))
+        mb.highestmodseq = max(mb.highestmodseq, changes.highestmodseq)
+        mb.reported.clear()
+        return out
+
+    def _flags_of(self, info: MessageInfo) -> tuple[Value, ...]:
+        flags: list[str] = sorted(info.flags)
+        if self.mailbox is not None and info.uid in self.mailbox.recent:
+            flags.append("\\Recent")
+        return tuple(flags)
+
+    def _flag_items(self, info: MessageInfo, *, uid: bool, modseq: bool) -> list[Value]:
+        items: list[Value] = []
+        if uid:
+            items += ["UID", info.uid]
+        items += ["FLAGS", self._flags_of(info)]
+        if modseq:
+            items += ["MODSEQ", (info.modseq,)]
+        return items
+
+    def _resolve(self, seqset: c.SeqSet, uid: bool) -> list[tuple[int, int]]:
+        """(seq, uid) pairs named by a sequence set, in sequence order."""
+        mb = self._selected()
+        uids = mb.uids
+        if not uids:
+            return []
+        picked: set[int] = set()
+        if uid:
+            for lo, hi in seqset.resolve(uids[-1]):
+                picked.update(range(bisect_left(uids, lo), bisect_right(uids, hi)))
+        else:
+            for lo, hi in seqset.resolve(len(uids)):
+                picked.update(range(max(lo, 1) - 1, min(hi, len(uids))))
+        return [(i + 1, uids[i]) for i in sorted(picked)]
+
+    # -- dispatch ------------------------------------------------------------------
+    def _dispatch(self, tag: str, cmd: c.Command) -> AsyncIterator[Response]:
+        match cmd:
+            case c.Capability():
+                return self._capability(tag)
+            case c.Noop() | c.Check():
+                return self._noop(tag)
+            case c.Logout():
+                return self._logout(tag)
+            case c.StartTls():
+                return self._starttls(tag)
+            case c.Login(user, password):
+                return self._login(tag, user, password)
+            case c.Authenticate():
+                return self._authenticate(tag, cmd)
+            case c.Enable(caps):
+                return self._enable(tag, caps)
+            case c.Select():
+                return self._select(tag, cmd)
+            case c.Create(name):
+                return self._create(tag, name)
+            case c.Delete(name):
+                return self._delete(tag, name)
+            case c.Rename(old, new):
+                return self._rename(tag, old, new)
+            case c.Subscribe(name, flag):
+                return self._subscribe(tag, name, flag)
+            case c.List():
+                return self._list(tag, cmd)
+            case c.Namespace():
+                return self._namespace(tag)
+            case c.Status(name, items):
+                return self._status(tag, name, items)
+            case c.Append():
+                return self._append(tag, cmd)
+            case c.Close(expunge):
+                return self._close(tag, expunge)
+            case c.Expunge():
+                return self._expunge(tag, cmd)
+            case c.Search():
+                return self._search(tag, cmd)
+            case c.Fetch():
+                return self._fetch(tag, cmd)
+            case c.Store():
+                return self._store(tag, cmd)
+            case c.Copy():
+                return self._copy(tag, cmd)
+            case c.Idle():
+                return self._idle(tag)
+            case c.Id():
+                return self._id(tag)
+            case c.GetQuota():
+                return self._quota(tag, cmd)
+        raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+
+    # -- any state -------------------------------------------------------------------
+    async def _capability(self, tag: str) -> AsyncIterator[Response]:
+        yield r.capability(self.capabilities())
+        yield r.ok(tag, "CAPABILITY completed")
+
+    async def _noop(self, tag: str) -> AsyncIterator[Response]:
+        yield r.ok(tag, "NOOP completed")
+
+    async def _logout(self, tag: str) -> AsyncIterator[Response]:
+        self._transition(Transition.LOGOUT)
+        yield r.bye("Logging out")
+        yield r.ok(tag, "LOGOUT completed")
+
+    async def _id(self, tag: str) -> AsyncIterator[Response]:
+        yield r.Untagged(("ID", tuple(v for pair in SERVER_ID for v in (IString(pair[0]), IString(pair[1])))))
+        yield r.ok(tag, "ID completed")
+
+    # -- not authenticated -------------------------------------------------------------
+    async def _starttls(self, tag: str) -> AsyncIterator[Response]:
+        if not self.starttls_available or self.secure:
+            raise UserError("TLS is already active or not available", status="BAD")
+        yield r.ok(tag, "Begin TLS negotiation now")
+
+    async def _login(self, tag: str, user: str, password: str) -> AsyncIterator[Response]:
+        yield await self._check_login(tag, user, password)
+
+    async def _check_login(self, tag: str, user: str, password: str) -> Tagged:
+        if not self._login_allowed():
+            return r.no(tag, "Plain-text login needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
+        outcome = await self.authenticator.authenticate(user, password, self.remote_ip)
+        match outcome.status:
+            case AuthStatus.OK:
+                self.account = outcome.account
+                self._transition(Transition.LOGIN)
+                log.info("imap %s: login %s from %s", self.connection_id, user.lower(), self.remote_ip)
+                return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
+            case AuthStatus.MUST_CHANGE:
+                return r.no(tag, MUST_CHANGE_TEXT, "EXPIRED")
+            case AuthStatus.DISABLED:
+                return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
+            case AuthStatus.THROTTLED:
+                return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
+        log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
+        return r.no(tag, "Invalid credentials", "AUTHENTICATIONFAILED")
+
+    async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
+        if cmd.mechanism not in ("PLAIN", "LOGIN"):
+            raise UserError("Unsupported authentication mechanism", "CANNOT")
+        if not self._login_allowed():
+            raise UserError("Authentication needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
+        self._sasl = _Sasl(tag, cmd.mechanism)
+        if cmd.initial is None:
+            yield r.Continuation("" if cmd.mechanism == "PLAIN" else "VXNlcm5hbWU6")
+            return
+        async for resp in self._sasl_step(cmd.initial):
+            yield resp
+
+    async def _continue(self, line: bytes) -> AsyncIterator[Response]:
+        if self._idle_tag is not None:
+            tag, self._idle_tag = self._idle_tag, None
+            if line.strip().upper() == b"DONE":
+                yield r.ok(tag, "IDLE terminated")
+            else:
+                yield r.bad(tag, "Expected DONE")
+            return
+        if self._sasl is None:
+            yield r.status_line("BAD", "Unexpected continuation")
+            return
+        if line.strip() == b"*":
+            tag, self._sasl = self._sasl.tag, None
+            yield r.bad(tag, "Authentication cancelled")
+            return
+        try:
+            data = base64.b64decode(line.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            tag, self._sasl = self._sasl.tag, None
+            yield r.bad(tag, "Invalid base64")
+            return
+        async for resp in self._sasl_step(data):
+            yield resp
+
+    async def _sasl_step(self, data: bytes) -> AsyncIterator[Response]:
+        sasl = self._sasl
+        assert sasl is not None  # noqa: S101 - only called during an exchange
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self._sasl = None
+            yield r.bad(sasl.tag, "Credentials are not UTF-8")
+            return
+        if sasl.mechanism == "PLAIN":
+            # RFC 4616: [authzid] NUL authcid NUL passwd
+            self._sasl = None
+            parts = text.split("\0")
+            if len(parts) != 3 or (parts[0] and parts[0].lower() != parts[1].lower()):
+                yield r.no(sasl.tag, "Invalid credentials", "AUTHENTICATIONFAILED")
+                return
+            yield await self._check_login(sasl.tag, parts[1], parts[2])
+            return
+        if sasl.user is None:
+            sasl.user = text
+            yield r.Continuation("UGFzc3dvcmQ6")
+            return
+        self._sasl = None
+        yield await self._check_login(sasl.tag, sasl.user, text)
+
+    # -- authenticated -----------------------------------------------------------------
+    async def _enable(self, tag: str, caps: tuple[str, ...]) -> AsyncIterator[Response]:
+        # RFC 5161: unknown capabilities are ignored; ENABLED lists what was newly enabled.
+        newly = [cap for cap in caps if cap.upper() in ENABLEABLE and cap.upper() not in self.enabled]
+        for cap in newly:
+            self.enabled.add(cap.upper())
+        if "QRESYNC" in self.enabled:
+            self.enabled.add("CONDSTORE")
+        yield r.enabled(newly)
+        yield r.ok(tag, "ENABLE completed")
+
+    async def _select(self, tag: str, cmd: c.Select) -> AsyncIterator[Response]:
+        if self.mailbox is not None:
+            self._transition(Transition.CLOSE)
+            yield r.status_line("OK", "Previous mailbox is now closed", "CLOSED")
+        if cmd.qresync is not None and "QRESYNC" not in self.enabled:
+            raise UserError("QRESYNC must be enabled first", status="BAD")
+        if cmd.condstore:
+            self.enabled.add("CONDSTORE")
+        account_id = self._account_id
+        try:
+            folder = await self.store.get_folder(account_id, self._decode_name(cmd.mailbox))
+        except NoSuchFolder:
+            raise UserError("No such mailbox", "NONEXISTENT") from None
+        watermark = Uid(folder.uidnext)
+        if not cmd.readonly:
+            watermark = await self.store.claim_recent(account_id, folder.id)
+        infos = await self.store.list_messages(account_id, folder.id)
+        mb = Mailbox(folder, cmd.readonly, array("Q", (i.uid for i in infos)), folder.highestmodseq)
+        mb.recent = {i.uid for i in infos if i.uid >= watermark}
+        self.mailbox = mb
+        self._transition(Transition.SELECT)
+        keywords = sorted({f for i in infos for f in i.flags if not f.startswith("\\")})
+        yield r.flags((*SYSTEM_FLAGS, *keywords))
+        yield r.exists(len(infos))
+        yield r.recent(len(mb.recent))
+        unseen = next((n for n, i in enumerate(infos, 1) if "\\Seen" not in i.flags), None)
+        if unseen is not None:
+            yield r.status_line("OK", "First unseen", f"UNSEEN {unseen}")
+        permanent = "" if cmd.readonly else " ".join((*SYSTEM_FLAGS, *keywords, "\\*"))
+        yield r.status_line("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})")
+        yield r.status_line("OK", "UIDs valid", f"UIDVALIDITY {folder.uidvalidity}")
+        yield r.status_line("OK", "Predicted next UID", f"UIDNEXT {folder.uidnext}")
+        yield r.status_line("OK", "Highest", f"HIGHESTMODSEQ {folder.highestmodseq}")
+        if cmd.qresync is not None and cmd.qresync.uidvalidity == folder.uidvalidity:
+            for resp in await self._qresync(mb, cmd.qresync):
+                yield resp
+        yield r.ok(
+            tag,
+            "SELECT completed" if not cmd.readonly else "EXAMINE completed",
+            "READ-ONLY" if cmd.readonly else "READ-WRITE",
+        )
+
+    async def _qresync(self, mb: Mailbox, params: c.QResync) -> list[Response]:
+        # RFC 7162 section 3.2.5.2: VANISHED (EARLIER) for expunged known UIDs, then
+        # FETCH for messages changed since the client's modseq.
+        changes = await self.store.changes_since(self._account_id, mb.folder.id, ModSeq(params.modseq))
+        out: list[Response] = []
+        largest = max(mb.uids[-1] if mb.uids else 0, max(changes.vanished, default=0))
+        gone = [
+            u for u in changes.vanished if params.known_uids is None or params.known_uids.contains(u, largest)
+        ]
+        if gone:
+            out.append(r.vanished(gone, earlier=True))
+        for info in changes.changed:
+            seq = mb.seq(info.uid)
+            if seq is not None:
+                out.append(r.fetch(seq, self._flag_items(info, uid=True, modseq=True)))
+        return out
+
+    async def _create(self, tag: str, wire: str) -> AsyncIterator[Response]:
+        name = self._decode_name(wire).rstrip("/")
+        if name.upper() == INBOX:
+            raise UserError("INBOX already exists", "ALREADYEXISTS")
+        await self.store.create_folder(self._account_id, name)
+        yield r.ok(tag, "CREATE completed")
+
+    async def _delete(self, tag: str, wire: str) -> AsyncIterator[Response]:
+        name = self._decode_name(wire)
+        folder = await self.store.get_folder(self._account_id, name)
+        await self.store.delete_folder(self._account_id, folder.id)
+        if self.mailbox is not None and self.mailbox.folder.id == folder.id:
+            self._transition(Transition.CLOSE)
+        yield r.ok(tag, "DELETE completed")
+
+    async def _rename(self, tag: str, old: str, new: str) -> AsyncIterator[Response]:
+        folder = await self.store.get_folder(self._account_id, self._decode_name(old))
+        new_name = self._decode_name(new)
+        if new_name.upper() == INBOX:
+            raise UserError("INBOX already exists", "ALREADYEXISTS")
+        await self.store.rename_folder(self._account_id, folder.id, new_name)
+        yield r.ok(tag, "RENAME completed")
+
+    async def _subscribe(self, tag: str, wire: str, flag: bool) -> AsyncIterator[Response]:
+        await self.store.set_subscribed(self._account_id, self._decode_name(wire), flag)
+        yield r.ok(tag, "SUBSCRIBE completed" if flag else "UNSUBSCRIBE completed")
+
+    async def _namespace(self, tag: str) -> AsyncIterator[Response]:
+        yield r.Untagged(("NAMESPACE", ((IString(""), IString("/")),), None, None))
+        yield r.ok(tag, "NAMESPACE completed")
+
+    async def _list(self, tag: str, cmd: c.List) -> AsyncIterator[Response]:
+        verb = "LSUB" if cmd.lsub else "LIST"
+        if cmd.patterns == ("",) and not cmd.select_options:
+            # RFC 9051 section 6.3.9: an empty pattern asks for the delimiter.
+            yield r.Untagged((verb, ("\\Noselect",), IString("/"), IString("")))
+            yield r.ok(tag, f"{verb} completed")
+            return
+        folders = await self.store.list_folders(self._account_id)
+        by_name = {f.name: f for f in folders}
+        names = set(by_name)
+        for name in list(names):
+            parts = name.split("/")
+            names.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        reference = self._decode_name(cmd.reference) if cmd.reference else ""
+        matchers = [_pattern(reference + self._decode_name(p)) for p in cmd.patterns]
+        subscribed_only = cmd.lsub or "SUBSCRIBED" in cmd.select_options
+        special_only = "SPECIAL-USE" in cmd.select_options
+        want_subscribed = "SUBSCRIBED" in cmd.return_options or "SUBSCRIBED" in cmd.select_options
+        recursive = "RECURSIVEMATCH" in cmd.select_options
+        for name in sorted(names, key=lambda n: (n != INBOX, n)):
+            if not any(m.fullmatch(name) for m in matchers):
+                continue
+            folder = by_name.get(name)
+            children = [n for n in names if n.startswith(name + "/")]
+            attrs: list[str] = []
+            if folder is None:
+                attrs.append("\\NonExistent" if cmd.select_options else "\\Noselect")
+            if subscribed_only:
+                subscribed_kids = recursive and any(by_name[n].subscribed for n in children if n in by_name)
+                if not (folder is not None and folder.subscribed) and not subscribed_kids:
+                    continue
+            if special_only and (folder is None or folder.special_use is None):
+                continue
+            if not cmd.lsub:
+                attrs.append("\\HasChildren" if children else "\\HasNoChildren")
+                if want_subscribed and folder is not None and folder.subscribed:
+                    attrs.append("\\Subscribed")
+                if folder is not None and folder.special_use:
+                    attrs.append(folder.special_use)
+            yield r.Untagged((verb, tuple(attrs), IString("/"), self._encode_name(name)))
+            if folder is not None and "STATUS" in cmd.return_options:
+                yield await self._status_response(folder, cmd.status_items)
+        yield r.ok(tag, f"{verb} completed")
+
+    async def _status_response(self, folder: Folder, items: Sequence[str]) -> Response:
+        st = await self.store.folder_status(self._account_id, folder.id)
+        values = {
+            "MESSAGES": st.messages,
+            "UIDNEXT": st.uidnext,
+            "UIDVALIDITY": st.uidvalidity,
+            "UNSEEN": st.unseen,
+            "RECENT": st.recent,
+            "SIZE": st.size,
+            "HIGHESTMODSEQ": st.highestmodseq,
+            "DELETED": st.deleted,
+        }
+        out: list[Value] = []
+        for item in items:
+            out += [item, values[item]]
+        return r.Untagged(("STATUS", self._encode_name(folder.name), tuple(out)))
+
+    async def _status(self, tag: str, wire: str, items: tuple[str, ...]) -> AsyncIterator[Response]:
+        folder = await self.store.get_folder(self._account_id, self._decode_name(wire))
+        if "HIGHESTMODSEQ" in items:
+            self.enabled.add("CONDSTORE")
+        yield await self._status_response(folder, items)
+        yield r.ok(tag, "STATUS completed")
+
+    async def _append(self, tag: str, cmd: c.Append) -> AsyncIterator[Response]:
+        try:
+            folder = await self.store.get_folder(self._account_id, self._decode_name(cmd.mailbox))
+        except NoSuchFolder:
+            raise UserError("No such mailbox", "TRYCREATE") from None
+        uids: list[int] = []
+        for msg in cmd.messages:
+            if not msg.data:
+                raise UserError("Empty message", "CANNOT")
+            flags = _valid_flags(msg.flags)
+            info = await self.store.append(
+                self._account_id, folder.id, msg.data, flags=flags, internal_date=msg.date
+            )
+            uids.append(info.uid)
+        yield r.ok(tag, "APPEND completed", f"APPENDUID {folder.uidvalidity} {r.seqset(uids)}")
+
+    async def _quota(self, tag: str, cmd: c.GetQuota) -> AsyncIterator[Response]:
+        if cmd.by_mailbox:
+            folder = await self.store.get_folder(self._account_id, self._decode_name(cmd.name))
+            yield r.Untagged(("QUOTAROOT", self._encode_name(folder.name), IString("")))
+        elif cmd.name != "":
+            raise UserError("No such quota root", "NONEXISTENT")
+        quota = await self.store.quota(self._account_id)
+        resources: list[Value] = []
+        if quota.storage_limit is not None:
+            resources += ["STORAGE", quota.storage_used // 1024, quota.storage_limit // 1024]
+        if quota.messages_limit is not None:
+            resources += ["MESSAGE", quota.messages_used, quota.messages_limit]
+        yield r.Untagged(("QUOTA", IString(""), tuple(resources)))
+        yield r.ok(tag, "GETQUOTAROOT completed" if cmd.by_mailbox else "GETQUOTA completed")
+
+    async def _idle(self, tag: str) -> AsyncIterator[Response]:
+        self._idle_tag = tag
+        yield r.Continuation("idling")
+        for resp in await self.poll():
+            yield resp
+
+    # -- selected --------------------------------------------------------------------
+    async def _close(self, tag: str, expunge: bool) -> AsyncIterator[Response]:
+        mb = self._selected()
+        if expunge and not mb.readonly:
+            await self.store.expunge(self._account_id, mb.folder.id)
+        self._transition(Transition.CLOSE)
+        yield r.ok(tag, "CLOSE completed" if expunge else "UNSELECT completed")
+
+    def _writable(self) -> Mailbox:
+        mb = self._selected()
+        if mb.readonly:
+            raise UserError("Mailbox is read-only", "READ-ONLY")
+        return mb
+
+    def _expunged(self, uids: Iterable[int]) -> list[Response]:
+        mb = self._selected()
+        if "QRESYNC" in self.enabled:
+            gone = [u for u in uids if mb.remove(u) is not None]
+            return [r.vanished(gone)] if gone else []
+        out: list[Response] = []
+        for uid in sorted(uids):
+            seq = mb.remove(uid)
+            if seq is not None:
+                out.append(r.expunge(seq))
+        return out
+
+    async def _expunge(self, tag: str, cmd: c.Expunge) -> AsyncIterator[Response]:
+        mb = self._writable()
+        which: list[Uid] | None = None
+        if cmd.uids is not None:
+            which = [Uid(u) for _, u in self._resolve(cmd.uids, True)]
+        gone = await self.store.expunge(self._account_id, mb.folder.id, which)
+        for resp in self._expunged(gone):
+            yield resp
+        yield r.ok(tag, "EXPUNGE completed")
+
+    async def _copy(self, tag: str, cmd: c.Copy) -> AsyncIterator[Response]:
+        mb = self._writable() if cmd.move else self._selected()
+        try:
+            dest = await self.store.get_folder(self._account_id, self._decode_name(cmd.mailbox))
+        except NoSuchFolder:
+            raise UserError("No such mailbox", "TRYCREATE") from None
+        uids = [Uid(u) for _, u in self._resolve(cmd.seqset, cmd.uid)]
+        verb = "MOVE" if cmd.move else "COPY"
+        if not uids:
+            yield r.ok(tag, f"{verb} completed (no messages)")
+            return
+        if cmd.move:
+            pairs = await self.store.move(self._account_id, mb.folder.id, uids, dest.id)
+        else:
+            pairs = await self.store.copy(self._account_id, mb.folder.id, uids, dest.id)
+        sources, targets = _uid_list([p[0] for p in pairs]), _uid_list([p[1] for p in pairs])
+        code = f"COPYUID {dest.uidvalidity} {sources} {targets}"
+        if cmd.move:
+            yield r.status_line("OK", "Moved", code)
+            for resp in self._expunged(p[0] for p in pairs):
+                yield resp
+            yield r.ok(tag, "MOVE completed")
+        else:
+            yield r.ok(tag, "COPY completed", code)
+
+    async def _store(self, tag: str, cmd: c.Store) -> AsyncIterator[Response]:
+        mb = self._writable()
+        pairs = self._resolve(cmd.seqset, cmd.uid)
+        flags = _valid_flags(cmd.flags)
+        if cmd.unchanged_since is not None:
+            self.enabled.add("CONDSTORE")
+        mode = {
+            c.StoreMode.REPLACE: FlagMode.REPLACE,
+            c.StoreMode.ADD: FlagMode.ADD,
+            c.StoreMode.REMOVE: FlagMode.REMOVE,
+        }[cmd.mode]
+        seq_of = {u: s for s, u in pairs}
+        update = await self.store.store_flags(
+            self._account_id,
+            mb.folder.id,
+            [Uid(u) for u in seq_of],
+            flags,
+            mode,
+            unchanged_since=None if cmd.unchanged_since is None else ModSeq(cmd.unchanged_since),
+        )
+        condstore = self._condstore()
+        changed: dict[int, MessageInfo] = {i.uid: i for i in update.changed}
+        for info in update.changed:
+            mb.reported[info.uid] = info.modseq
+        conflicts = set(update.conflicts)
+        if not cmd.silent:
+            rest = [u for u in seq_of if u not in changed and u not in conflicts]
+            if rest:
+                wanted = set(rest)
+                for info in await self.store.list_messages(self._account_id, mb.folder.id):
+                    if info.uid in wanted:
+                        changed[info.uid] = info
+        for uid, seq in seq_of.items():
+            found = changed.get(uid)
+            if found is None:
+                continue
+            info = found
+            if cmd.silent:
+                if condstore:  # RFC 7162 section 3.1.3: MODSEQ even with .SILENT
+                    items: list[Value] = ["UID", uid] if cmd.uid else []
+                    yield r.fetch(seq, [*items, "MODSEQ", (info.modseq,)])
+                continue
+            yield r.fetch(seq, self._flag_items(info, uid=cmd.uid, modseq=condstore))
+        if conflicts:
+            numbers = sorted(conflicts) if cmd.uid else sorted(seq_of[u] for u in conflicts)
+            yield r.ok(tag, "Conditional STORE failed for some messages", f"MODIFIED {r.seqset(numbers)}")
+        else:
+            yield r.ok(tag, "STORE completed")
+
+    # -- SEARCH (RFC 9051 section 6.4.4) ---------------------------------------------------
+    async def _search(self, tag: str, cmd: c.Search) -> AsyncIterator[Response]:
+        if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
+            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
+        mb = self._selected()
+        matched = sorted(await self._eval(cmd.key, set(mb.uids)))
+        modseq = None
+        if _uses_modseq(cmd.key):
+            self.enabled.add("CONDSTORE")
+            if matched:
+                wanted = set(matched)
+                infos = await self.store.list_messages(self._account_id, mb.folder.id)
+                modseq = max((i.modseq for i in infos if i.uid in wanted), default=None)
+        numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
+        if cmd.return_options is not None or "IMAP4REV2" in self.enabled:
+            opts = cmd.return_options or ("ALL",)
+            results: list[tuple[str, Value]] = []
+            if numbers:
+                if "MIN" in opts:
+                    results.append(("MIN", numbers[0]))
+                if "MAX" in opts:
+                    results.append(("MAX", numbers[-1]))
+                if "ALL" in opts:
+                    results.append(("ALL", r.seqset(numbers)))
+            if "COUNT" in opts:
+                results.append(("COUNT", len(numbers)))
+            if modseq is not None:
+                results.append(("MODSEQ", modseq))
+            yield r.esearch(tag, cmd.uid, results)
+        else:
+            yield r.search(numbers, modseq)
+        yield r.ok(tag, "SEARCH completed")
+
+    async def _eval(self, key: c.SearchKey, candidates: set[int]) -> set[int]:
+        """UIDs among ``candidates`` matching ``key``: what SQL can decide is asked of
+        ``store.search``; the rest is evaluated here, reading files last and only
+        for messages still in the running."""
+        if not candidates:
+            return candidates
+        mb = self._selected()
+        match key:
+            case c.And(keys):
+                query: SearchQuery | None = None
+                rest: list[c.SearchKey] = []
+                for sub in keys:
+                    q = self._pushdown(sub)
+                    merged = _merge(query, q) if q is not None else None
+                    if merged is not None:
+                        query = merged
+                    else:
+                        rest.append(sub)
+                if query is not None and query != SearchQuery():
+                    candidates = candidates & set(
+                        await self.store.search(self._account_id, mb.folder.id, query)
+                    )
+                for sub in sorted(rest, key=_cost):
+                    candidates = await self._eval(sub, candidates)
+                return candidates
+            case c.Or(left, right):
+                a = await self._eval(left, candidates)
+                return a | await self._eval(right, candidates - a)
+            case c.Not(inner):
+                return candidates - await self._eval(inner, candidates)
+            case c.Simple("ALL"):
+                return candidates
+            case c.Simple("RECENT"):
+                return candidates & mb.recent
+            case c.Simple("OLD"):
+                return candidates - mb.recent
+            case c.Simple("NEW"):
+                return await self._eval(c.And((c.Simple("RECENT"), c.Simple("UNSEEN"))), candidates)
+            case c.SeqKey(seqset, False):
+                return candidates & {u for _, u in self._resolve(seqset, False)}
+        query = self._pushdown(key)
+        if query is not None:
+            return candidates & set(await self.store.search(self._account_id, mb.folder.id, query))
+        return await self._scan(key, candidates)
+
+    def _pushdown(self, key: c.SearchKey) -> SearchQuery | None:
+        """The SearchQuery equivalent to ``key``, or None if SQL cannot evaluate it."""
+        match key:
+            case c.Simple(name) if name in _FLAG_KEYS:
+                flag, present = _FLAG_KEYS[name]
+                return (
+                    SearchQuery(flags_set=frozenset({flag}))
+                    if present
+                    else SearchQuery(flags_unset=frozenset({flag}))
+                )
+            case c.Keyword(flag, present) if flag.lower() != "\\recent":
+                return (
+                    SearchQuery(flags_set=frozenset({flag}))
+                    if present
+                    else SearchQuery(flags_unset=frozenset({flag}))
+                )
+            case c.DateKey("BEFORE", when):
+                return SearchQuery(before=_midnight(when))
+            case c.DateKey("SINCE", when):
+                return SearchQuery(since=_midnight(when))
+            case c.DateKey("ON", when):
+                return SearchQuery(since=_midnight(when), before=_midnight(when + timedelta(days=1)))
+            case c.SizeKey("LARGER", size):
+                return SearchQuery(larger=size)
+            case c.SizeKey("SMALLER", size):
+                return SearchQuery(smaller=size)
+            case c.HeaderKey(name, value) if value and name in _SQL_HEADERS:
+                return SearchQuery(header_contains=((name, value),))
+            case c.SeqKey(seqset, True):
+                mb = self._selected()
+                largest = mb.uids[-1] if mb.uids else 0
+                return SearchQuery(uids=tuple(seqset.resolve(largest)))
+            case c.ModSeqKey(modseq):
+                return SearchQuery(modseq_above=ModSeq(max(modseq - 1, 0)))
+        return None
+
+    async def _scan(self, key: c.SearchKey, candidates: set[int]) -> set[int]:
+        mb = self._selected()
+        out: set[int] = set()
+        for uid in sorted(candidates):
+            try:
+                data = await self.store.read_message(self._account_id, mb.folder.id, Uid(uid))
+            except KeyError:
+                continue
+            match key:
+                case c.TextKey("BODY", value):
+                    hit = textsearch.body_contains(data, value)
+                case c.TextKey(_, value):
+                    hit = textsearch.text_contains(data, value)
+                case c.HeaderKey(name, value):
+                    hit = textsearch.header_contains(data, name, value)
+                case c.DateKey(name, when):
+                    sent = textsearch.sent_date(data)
+                    hit = sent is not None and (
+                        sent < when
+                        if name == "SENTBEFORE"
+                        else sent == when
+                        if name == "SENTON"
+                        else sent >= when
+                    )
+                case _:
+                    hit = False
+            if hit:
+                out.add(uid)
+        return out
+
+    # -- FETCH (RFC 9051 section 6.4.5) -------------------------------------------------------
+    async def _fetch(self, tag: str, cmd: c.Fetch) -> AsyncIterator[Response]:
+        mb = self._selected()
+        atts = list(cmd.attributes)
+        names = {a.name for a in atts}
+        if cmd.changed_since is not None or "MODSEQ" in names:
+            self.enabled.add("CONDSTORE")
+            if "MODSEQ" not in names:
+                atts.append(c.FetchAtt("MODSEQ"))
+        if cmd.uid and "UID" not in names:
+            atts.insert(0, c.FetchAtt("UID"))
+        pairs = self._resolve(cmd.seqset, cmd.uid)
+        if cmd.vanished and cmd.changed_since is not None and "QRESYNC" in self.enabled:
+            changes = await self.store.changes_since(
+                self._account_id, mb.folder.id, ModSeq(cmd.changed_since)
+            )
+            largest = max(mb.uids[-1] if mb.uids else 0, max(changes.vanished, default=0))
+            gone = [u for u in changes.vanished if cmd.seqset.contains(u, largest)]
+            if gone:
+                yield r.vanished(gone, earlier=True)
+        need_details = bool(names & {"ENVELOPE", "BODYSTRUCTURE"}) or any(
+            a.name == "BODY" and a.section is None for a in atts
+        )
+        need_data = any(
+            a.name not in _INDEX_ATTS and not (a.name == "BODY" and a.section is None) for a in atts
+        )
+        sets_seen = not mb.readonly and any(
+            a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
+            and (a.section is not None or a.name != "BODY")
+            for a in atts
+        )
+        account_id, folder_id = self._account_id, mb.folder.id
+        infos: dict[int, MessageInfo] = {}
+        newly_seen: set[int] = set()
+        if not need_details:
+            wanted = {u for _, u in pairs}
+            infos = {
+                i.uid: i for i in await self.store.list_messages(account_id, folder_id) if i.uid in wanted
+            }
+        for start in range(0, len(pairs), BATCH):
+            batch = pairs[start : start + BATCH]
+            details: dict[int, MessageDetail] = {}
+            if need_details:
+                for d in await self.store.get_details(account_id, folder_id, [Uid(u) for _, u in batch]):
+                    details[d.info.uid] = d
+                    infos[d.info.uid] = d.info
+            if sets_seen:
+                unseen = [Uid(u) for _, u in batch if u in infos and "\\Seen" not in infos[u].flags]
+                if unseen:
+                    update = await self.store.store_flags(
+                        account_id, folder_id, unseen, ["\\Seen"], FlagMode.ADD
+                    )
+                    for info in update.changed:
+                        infos[info.uid] = info
+                        mb.reported[info.uid] = info.modseq
+                        newly_seen.add(info.uid)
+            for seq, uid in batch:
+                found = infos.get(uid)
+                if found is None:
+                    continue  # expunged by another session meanwhile
+                info = found
+                if cmd.changed_since is not None and info.modseq <= cmd.changed_since:
+                    continue
+                data = b""
+                if need_data:
+                    try:
+                        data = await self.store.read_message(account_id, folder_id, Uid(uid))
+                    except KeyError:
+                        continue
+                items: list[Value] = []
+                for att in atts:
+                    items += self._fetch_item(att, info, details.get(uid), data)
+                if uid in newly_seen and "FLAGS" not in names:
+                    # RFC 9051 section 6.4.5: report the \Seen the fetch just set.
+                    items += ["FLAGS", self._flags_of(info)]
+                yield r.fetch(seq, items)
+        yield r.ok(tag, "FETCH completed")
+
+    def _fetch_item(
+        self, att: c.FetchAtt, info: MessageInfo, detail: MessageDetail | None, data: bytes
+    ) -> list[Value]:
+        match att.name:
+            case "UID":
+                return ["UID", info.uid]
+            case "FLAGS":
+                return ["FLAGS", self._flags_of(info)]
+            case "MODSEQ":
+                return ["MODSEQ", (info.modseq,)]
+            case "INTERNALDATE":
+                return ["INTERNALDATE", r.internal_date(info.internal_date)]
+            case "RFC822.SIZE":
+                return ["RFC822.SIZE", info.size]
+            case "ENVELOPE":
+                assert detail is not None  # noqa: S101 - loaded when needed
+                return ["ENVELOPE", r.envelope(detail.envelope, self._utf8)]
+            case "BODYSTRUCTURE":
+                assert detail is not None  # noqa: S101
+                return ["BODYSTRUCTURE", r.body_structure(detail.body, extended=True, utf8=self._utf8)]
+            case "BODY" if att.section is None:
+                assert detail is not None  # noqa: S101
+                return ["BODY", r.body_structure(detail.body, extended=False, utf8=self._utf8)]
+            case "RFC822":
+                return ["RFC822", Literal(data)]
+            case "RFC822.HEADER":
+                return ["RFC822.HEADER", Literal(sections.extract(data, (), "HEADER"))]
+            case "RFC822.TEXT":
+                return ["RFC822.TEXT", Literal(sections.extract(data, (), "TEXT"))]
+        section = att.section or c.Section()
+        label = section.to_bytes().decode("utf-8")
+        if att.name in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
+            decoded = sections.decode_binary(data, section.part)
+            if decoded is None:
+                raise UserError("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE")
+            if att.name == "BINARY.SIZE":
+                return ["BINARY.SIZE" + label, len(decoded)]
+            return _partial("BINARY" + label, decoded, att.partial, binary=True)
+        content = sections.extract(data, section.part, section.specifier, section.fields)
+        return _partial("BODY" + label, content, att.partial, binary=False)
+
+
+_INDEX_ATTS: Final = frozenset(
+    {"UID", "FLAGS", "MODSEQ", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE"}
+)
+_FLAG_KEYS: Final = {
+    "ANSWERED": ("\\Answered", True),
+    "DELETED": ("\\Deleted", True),
+    "DRAFT": ("\\Draft", True),
+    "FLAGGED": ("\\Flagged", True),
+    "SEEN": ("\\Seen", True),
+    "UNANSWERED": ("\\Answered", False),
+    "UNDELETED": ("\\Deleted", False),
+    "UNDRAFT": ("\\Draft", False),
+    "UNFLAGGED": ("\\Flagged", False),
+    "UNSEEN": ("\\Seen", False),
+}
+_SQL_HEADERS: Final = frozenset({"subject", "from", "to", "cc", "bcc", "message-id"})
+
+
+def _partial(label: str, content: bytes, partial: tuple[int, int] | None, *, binary: bool) -> list[Value]:
+    if partial is not None:
+        origin, length = partial
+        content = content[origin : origin + length]
+        label += f"<{origin}>"
+    return [label, Literal(content, binary)]
+
+
+def _midnight(day: date) -> datetime:
+    # RFC 9051 section 6.4.4: dates compare "disregarding time and timezone"; the
+    # store keeps UTC, so day boundaries are UTC midnights.
+    return datetime.combine(day, time(), UTC)
+
+
+def _merge(a: SearchQuery | None, b: SearchQuery) -> SearchQuery | None:
+    """AND two pushed-down queries into one, or None if they cannot share one query."""
+    if a is None:
+        return b
+    if a.uids is not None and b.uids is not None:
+        return None
+    return replace(
+        a,
+        uids=a.uids if a.uids is not None else b.uids,
+        flags_set=a.flags_set | b.flags_set,
+        flags_unset=a.flags_unset | b.flags_unset,
+        before=min((d for d in (a.before, b.before) if d is not None), default=None),
+        since=max((d for d in (a.since, b.since) if d is not None), default=None),
+        larger=max((n for n in (a.larger, b.larger) if n is not None), default=None),
+        smaller=min((n for n in (a.smaller, b.smaller) if n is not None), default=None),
+        header_contains=a.header_contains + b.header_contains,
+        modseq_above=max((m for m in (a.modseq_above, b.modseq_above) if m is not None), default=None),
+    )
+
+
+def _cost(key: c.SearchKey) -> int:
+    """Order of evaluation inside an AND: cheap in-memory keys before file scans."""
+    match key:
+        case c.TextKey() | c.HeaderKey() | c.DateKey():
+            return 2
+        case c.Or() | c.Not() | c.And():
+            return 1
+    return 0
+
+
+def _uses_modseq(key: c.SearchKey) -> bool:
+    match key:
+        case c.ModSeqKey():
+            return True
+        case c.And(keys):
+            return any(_uses_modseq(k) for k in keys)
+        case c.Or(a, b):
+            return _uses_modseq(a) or _uses_modseq(b)
+        case c.Not(inner):
+            return _uses_modseq(inner)
+    return False
+
+
+def _valid_flags(flags: Iterable[str]) -> list[str]:
+    out = []
+    for flag in flags:
+        flag = canonical_flag(flag)
+        if flag == "\\Recent":
+            continue  # RFC 9051 section 2.3.2: \Recent cannot be stored
+        if flag.startswith("\\") and flag not in SYSTEM_FLAGS:
+            raise UserError(f"Flag {flag[:32]} cannot be set", "CANNOT", "BAD")
+        if not is_atom(flag.lstrip("\\")):
+            raise UserError("Invalid flag", status="BAD")
+        out.append(flag)
+    return out
+
+
+def _uid_list(uids: Sequence[int]) -> str:
+    # COPYUID pairs source and destination UIDs by position: compress only if order is kept.
+    if list(uids) == sorted(uids):
+        return r.seqset(uids)
+    return ",".join(str(u) for u in uids)
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """LIST pattern (RFC 9051 section 6.3.9): ``*`` matches anything, ``%`` no delimiter;
+    INBOX is matched case-insensitively."""
+    if pattern.upper().startswith(INBOX) and (len(pattern) == 5 or pattern[5] in "/%*"):
+        pattern = INBOX + pattern[5:]
+    regex = "".join(".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch) for ch in pattern)
+    return re.compile(regex, re.DOTALL)

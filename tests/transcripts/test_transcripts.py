@@ -1,0 +1,122 @@
+"""C:/S: dialogues fed to the Session without sockets, over a real SQLite store.
+
+Format of ``*.txt``:
+
+* ``C: text`` - a line the client sends (CRLF appended); a line ending in a
+  literal announcement is followed by more ``C:`` lines holding the literal;
+* ``S: text`` - the next line the server sends, matched literally except for
+  ``{{regex}}`` holes;
+* ``X: deliver SUBJECT`` - deliver a small message to the INBOX of the account;
+* ``#`` comments and blank lines are ignored.
+
+The account ``annv@dongnai.gov.vn`` with password ``S3cret-pass-word`` exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mailserver.auth import Authenticator, hash_password
+from mailserver.config import AuthSettings, ImapSettings
+from mailserver.imap.parser import NeedLiteral, Parser
+from mailserver.imap.session import Session
+from storage import open_store
+from storage.api import Account, MailStore
+
+HERE = Path(__file__).parent
+TRANSCRIPTS = sorted(HERE.glob("*.txt"))
+
+
+def pattern(expected: str) -> re.Pattern[str]:
+    parts = re.split(r"\{\{(.*?)\}\}", expected)
+    regex = "".join(re.escape(p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    return re.compile(regex, re.DOTALL)
+
+
+def message(subject: str) -> bytes:
+    return (
+        f"From: Tester <tester@example.com>\r\nTo: annv@dongnai.gov.vn\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 4 Mar 2024 10:00:00 +0700\r\nMessage-ID: <{abs(hash(subject))}@example.com>\r\n"
+        f"\r\nHello from {subject}.\r\n"
+    ).encode()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", tmp_path / "maildir")
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class Harness:
+    def __init__(self, store: MailStore, account: Account) -> None:
+        self.store = store
+        self.account = account
+        self.session = Session(
+            store,
+            Authenticator(store, AuthSettings(failure_delay=0)),
+            ImapSettings(max_literal=1000, max_line=2000),
+            secure=False,
+            remote_ip="127.0.0.1",
+            starttls_available=False,
+            connection_id="t",
+        )
+        self.parser = Parser(max_line=2000, max_literal=1000)
+        self.output: list[str] = []
+        self._add(self.session.greeting().to_bytes())
+
+    def _add(self, data: bytes) -> None:
+        text = data.decode("utf-8")
+        lines = text.split("\r\n")
+        assert lines[-1] == ""
+        self.output.extend(lines[:-1])
+
+    async def client(self, data: bytes) -> None:
+        events = self.parser.feed(data)
+        while events:
+            for event in events:
+                if isinstance(event, NeedLiteral):
+                    if event.sync:
+                        self._add(b"+ Ready for literal\r\n")
+                    continue
+                for response in await self.session.handle(event):
+                    self._add(response.to_bytes())
+            if not self.session.awaiting_line:
+                self.parser.end_raw()
+            events = self.parser.feed(b"") if self.parser.buffered else []
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])
+async def test_transcript(path: Path, store: MailStore) -> None:
+    account = await store.create_account(
+        "annv@dongnai.gov.vn", "An", hash_password("S3cret-pass-word"), must_change_password=False
+    )
+    harness = Harness(store, account)
+    seen = 0
+    for number, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        kind, _, text = raw.partition(": ")
+        if kind == "C":
+            await harness.client(text.encode("utf-8") + b"\r\n")
+        elif kind == "X":
+            verb, _, arg = text.partition(" ")
+            assert verb == "deliver"
+            await store.deliver([account.id], message(arg))
+        elif kind == "S":
+            assert seen < len(harness.output), f"{path.name}:{number}: server said nothing, expected {text!r}"
+            actual = harness.output[seen]
+            assert pattern(text).fullmatch(actual), (
+                f"{path.name}:{number}:\n  expected {text!r}\n  actual   {actual!r}"
+            )
+            seen += 1
+        else:
+            raise AssertionError(f"{path.name}:{number}: bad line {raw!r}")
+    assert harness.output[seen:] == [], f"{path.name}: unexpected server output"
