@@ -15,6 +15,7 @@ import enum
 import secrets
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -26,6 +27,10 @@ from mailserver.config import AuthSettings
 from storage.api import Account, MailStore
 
 _HASHER: Final = PasswordHasher()
+# Argon2 (RFC 9106 defaults: 64 MiB per hash) is memory-hard by design: hashes
+# run in this small pool, so a burst of 1,000 logins costs 2 x 64 MiB at a time,
+# not one 64 MiB arena per default-executor thread.
+_HASH_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 # A hash of a random password: verifying against it when the account does not
 # exist keeps the timing of "no such user" equal to "wrong password".
 _DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
@@ -139,7 +144,8 @@ class Authenticator:
             return AuthOutcome(AuthStatus.THROTTLED)
         account = await self._store.get_account(address) if address else None
         stored = account.password_hash if account is not None else _DUMMY_HASH
-        good = await asyncio.to_thread(verify_password, stored, password)
+        loop = asyncio.get_running_loop()
+        good = await loop.run_in_executor(_HASH_POOL, verify_password, stored, password)
         if account is None or not good:
             self.throttle.fail(ip_key, user_key)
             await asyncio.sleep(self._settings.failure_delay)
