@@ -32,6 +32,12 @@ FOLDER_VI = "Công văn đến"
 SUBJECT_VI = "Báo cáo tình hình kinh tế tỉnh Đồng Nai"
 
 
+@pytest.fixture
+def server(any_server: RunningServer) -> RunningServer:
+    """Every IMAP client test runs on SQLite and on the real PostgreSQL."""
+    return any_server
+
+
 def message(subject: str = "Hello", body: str = "Plain body text\n", to: str = ANNV) -> bytes:
     msg = EmailMessage()
     msg["From"] = "Trần Văn A <vana@example.com>"
@@ -197,8 +203,14 @@ async def test_idle_woken_by_delivery(server: RunningServer) -> None:
     assert (await raw.command(b"b", b"SELECT INBOX"))[-1].startswith(b"b OK")
     await raw.send(b"c IDLE\r\n")
     assert (await raw.line()).startswith(b"+ ")
-    await server.app.store.deliver([account.id], message("Woken"))
-    assert await raw.line(timeout=1.0) == b"* 1 EXISTS\r\n"
+    # Delivered over real SMTP on the MX port, as in production.
+    import aiosmtplib
+
+    await aiosmtplib.send(message("Woken"), sender="citizen@example.org", recipients=[ANNV],
+                          hostname="127.0.0.1", port=server.port("smtp"), start_tls=False)
+    assert await raw.line(timeout=5.0) == b"* 1 EXISTS\r\n"
+    assert len(await server.app.store.list_messages(account.id, (await server.app.store.get_folder(
+        account.id, "INBOX")).id)) == 1
     await raw.send(b"DONE\r\n")
     lines = await raw.until(b"c")
     assert lines[-1].startswith(b"c OK")
