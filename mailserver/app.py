@@ -11,13 +11,24 @@ import asyncio
 import logging
 import signal
 import ssl
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
 from mailserver.config import Config
+from mailserver.directory.sender import DirectorySenderPolicy
+from mailserver.smtp.hooks import SenderPolicy
+from mailserver.smtp.outbound_settings import spool_path
+from pki.dkim import DkimSigner, key_directory
+from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
+from policy.dns import Resolver, build_resolver
 from storage import open_store
 from storage.api import MailStore
+from storage.directory import open_directory
+from storage.queue import OutboundQueue, open_queue
+
+if TYPE_CHECKING:
+    from mailserver.smtp.queue import Outbound, QueueRunner
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +51,29 @@ class App:
         self.store: MailStore = open_store(
             config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
         )
-        self.authenticator = Authenticator(self.store, config.auth)
+        self.authenticator = Authenticator(
+            self.store, config.auth, max_password_age_days=config.accounts.max_password_age_days
+        )
+        self.resolver: Resolver = build_resolver(config.dns)
+        """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
+        self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+        """DKIM signer of outgoing mail (the OutboundSigner hook)."""
+        self.sender_policy: SenderPolicy = DirectorySenderPolicy(open_directory(self.store))
+        """Whom a submission user may send as (the directory plugs in its rules)."""
+        self.queue: OutboundQueue = open_queue(
+            config.storage_url, spool_path(config.outbound, config.data_dir)
+        )
+        self.outbound: Outbound | None = None
+        self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
         self.services: list[Service] = []
+        self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
+        await self.queue.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
@@ -55,24 +81,44 @@ class App:
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
+        from mailserver.smtp.queue import Outbound, QueueRunner
         from mailserver.smtp.server import SmtpService
+        from mailserver.smtp.submission import SubmissionService
 
+        # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
+        self.outbound = Outbound(self.queue, self.signer)
+        self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
         self.services = [
-            SmtpService(self.config, self.store, self.authenticator, self.ssl_context),
+            SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
+                        outbound=self.outbound),
+            SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
+                              outbound=self.outbound, sender_policy=self.sender_policy),
             ImapService(self.config, self.store, self.authenticator, self.ssl_context),
         ]
         for service in self.services:
             self.addresses.update(await service.start())
+        await self.queue_runner.start()
+        from mailserver.directory.tasks import password_warning_loop
+
+        self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
 
     async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        self.background = []
         for service in reversed(self.services):
             try:
                 await service.stop()
             except Exception:
                 log.exception("error while stopping %s", type(service).__name__)
         self.services = []
+        if self.queue_runner is not None:
+            await self.queue_runner.stop()
+            self.queue_runner = None
+        await self.queue.close()
         await self.store.close()
 
     async def __aenter__(self) -> App:

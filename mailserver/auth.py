@@ -17,7 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -56,6 +56,15 @@ def generate_password(groups: int = 4, group_len: int = 4) -> str:
     return "-".join(
         "".join(secrets.choice(_ALPHABET) for _ in range(group_len)) for _ in range(groups)
     )
+
+
+def password_expires_at(account: Account, max_age_days: int) -> datetime | None:
+    """When the account's password expires (Decision 70/2009 Điều 9 khoản 1: change
+    passwords regularly); None when passwords do not expire (``max_age_days`` 0).
+    A password never changed counts from the account's creation."""
+    if max_age_days <= 0:
+        return None
+    return (account.password_changed_at or account.created_at) + timedelta(days=max_age_days)
 
 
 class AuthStatus(enum.Enum):
@@ -131,9 +140,10 @@ class Throttle:
 class Authenticator:
     """Checks credentials against the store; shared by every protocol front end."""
 
-    def __init__(self, store: MailStore, settings: AuthSettings) -> None:
+    def __init__(self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0) -> None:
         self._store = store
         self._settings = settings
+        self._max_password_age_days = max_password_age_days
         self.throttle = Throttle(settings)
 
     async def authenticate(self, username: str, password: str, remote_ip: str) -> AuthOutcome:
@@ -154,6 +164,9 @@ class Authenticator:
         if account.disabled:
             return AuthOutcome(AuthStatus.DISABLED, account)
         if account.must_change_password:
+            return AuthOutcome(AuthStatus.MUST_CHANGE, account)
+        expires = password_expires_at(account, self._max_password_age_days)
+        if expires is not None and expires <= datetime.now(UTC):
             return AuthOutcome(AuthStatus.MUST_CHANGE, account)
         await self._store.record_login(account.id, datetime.now(UTC))
         return AuthOutcome(AuthStatus.OK, account)

@@ -21,7 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.smtp.outbound_settings import OutboundSettings
+from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
+from policy.settings import PolicySettings
 from storage.settings import StorageSettings
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
@@ -114,6 +118,11 @@ class Config:
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    accounts: AccountsSettings = field(default_factory=AccountsSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------
@@ -209,7 +218,10 @@ def from_mapping(data: dict[str, Any], source: str) -> Config:
                 except ValueError as exc:
                     raise ConfigError(f"{source}: {name}.{key}: {exc}") from None
             kwargs[key] = float(item) if hints[key] is float else item
-        sections[name] = cls(**kwargs)
+        try:
+            sections[name] = cls(**kwargs)
+        except ValueError as exc:  # a section's own validation (e.g. [policy] options)
+            raise ConfigError(f"{source}: {exc}") from None
     config = Config(**sections, source=source)
     if not config.server.domains:
         raise ConfigError(f"{source}: server.domains must name at least one domain")

@@ -126,3 +126,84 @@ S553_NEEDS_SMTPUTF8: Final = Reply(553, "5.6.7", "Non-ASCII address requires the
 S554_RELAY_DENIED: Final = Reply(554, "5.7.1", "Relay access denied")
 # RFC 3463 X.5.4 for an unknown MAIL/RCPT parameter (RFC 5321 section 4.1.1.11: 555).
 S555_UNKNOWN_PARAMETER: Final = Reply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized")
+
+# -- submission (RFC 6409, AUTH RFC 4954) and the outbound queue ---------------
+# RFC 4954 section 6 names these codes: 235 2.7.0, 530 5.7.0, 535 5.7.8,
+# 538 5.7.11, 454 4.7.0.
+S235_AUTH_OK: Final = Reply(235, "2.7.0", "Authentication successful")
+S250_QUEUED: Final = Reply(250, "2.0.0", "Message queued for delivery")
+S454_AUTH_TEMPFAIL: Final = Reply(454, "4.7.0", "Temporary authentication failure, try again later")
+S501_AUTH_SYNTAX: Final = Reply(501, "5.5.2", "Cannot decode the authentication response")
+S501_AUTH_ABORTED: Final = Reply(501, "5.7.0", "Authentication aborted")
+S503_ALREADY_AUTHENTICATED: Final = Reply(503, "5.5.1", "Already authenticated")
+S504_AUTH_MECHANISM: Final = Reply(504, "5.5.4", "Unrecognized authentication type")
+S530_AUTH_REQUIRED: Final = Reply(530, "5.7.0", "Authentication required")
+S535_AUTH_FAILED: Final = Reply(535, "5.7.8", "Authentication credentials invalid")
+S538_ENCRYPTION_REQUIRED: Final = Reply(
+    538, "5.7.11", "Encryption required for requested authentication mechanism; use STARTTLS"
+)
+# X.7.1 "Delivery not authorized": an authenticated user may only send as
+# addresses the sender policy grants (RFC 6409 section 6.1).
+S553_SENDER_NOT_OWNED: Final = Reply(
+    553, "5.7.1", "Sender address is not one the authenticated user may send as"
+)
+S553_FROM_NOT_OWNED: Final = Reply(
+    553, "5.7.1", "From/Sender header address is not one the authenticated user may send as"
+)
+# X.6.0 "Other or undefined media error": RFC 5322 section 3.6 requires From.
+S550_NO_FROM: Final = Reply(550, "5.6.0", "Message has no From header field")
+# X.7.1 with 450: a temporary refusal by local policy (sending rate limit).
+S450_RATE_LIMITED: Final = Reply(450, "4.7.1", "Sending rate limit exceeded, try again later")
+
+# -- sender authentication (policy/checks/authentication.py) -------------------
+# X.7.1 "Delivery not authorized": mail claiming one of our domains in From that
+# arrives on the MX without an aligned SPF or DKIM pass (only our servers send
+# as our domains), and a foreign domain's DMARC p=reject (RFC 7489 section 6.6.4
+# suggests 550 5.7.1).
+S550_LOCAL_SENDER_UNAUTHENTICATED: Final = Reply(
+    550, "5.7.1", "Message claims a local sender domain but is not authenticated"
+)
+S550_DMARC_REJECT: Final = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
+# X.7.5 "Cryptographic failure" (RFC 3463 section 3.8: the key needed to validate
+# was not available): a DNS failure during SPF/DKIM/DMARC where the outcome
+# decides acceptance; temporary, so the sender retries.
+S451_AUTH_TEMPFAIL: Final = Reply(
+    451, "4.7.5", "Temporary failure checking sender authentication, please try again later"
+)
+
+# -- policy pipeline (policy/pipeline.py, policy/checks/) ----------------------
+# Texts are ASCII (RFC 5321 section 4.2: reply text is ASCII unless SMTPUTF8)
+# and generic; the detail of a refusal (where a marking was found, which
+# signature matched) is the verdict's ``reason``, logged only.
+#
+# X.7.1 "Delivery not authorized, message refused" (RFC 3463 section 3.8):
+# Decision 70/2009/QD-UBND, Dieu 6 khoan 2 and 8, excludes classified documents
+# ("van ban mat") from e-mail.
+S550_CLASSIFIED: Final = Reply(
+    550,
+    "5.7.1",
+    "Van ban mat khong duoc gui qua thu dien tu (QD 70/2009/QD-UBND, Dieu 6); "
+    "classified documents may not be sent by e-mail",
+)
+# X.7.1 again: refused for its content; Dieu 9 khoan 7 and Dieu 11 khoan 3 ban
+# spreading spam.
+S550_SPAM: Final = Reply(550, "5.7.1", "Message refused as spam (thu rac)")
+# X.7.1: a sender on the local block list.
+S550_SENDER_BLOCKED: Final = Reply(550, "5.7.1", "Sender refused by local policy")
+# X.7.0 "Other or undefined security status" for content judged dangerous
+# (viruses, executables, macros; Dieu 9 khoan 7, Dieu 11 khoan 3).
+S554_MALWARE: Final = Reply(
+    554, "5.7.0", "Message refused: dangerous content or forbidden attachment (virus, ma doc)"
+)
+# X.6.0 "Other or undefined media error" (RFC 3463 section 3.7): an archive or
+# nesting beyond the unpacking limits (zip bomb) is refused, never unpacked.
+S554_CONTENT_LIMITS: Final = Reply(
+    554, "5.6.0", "Message refused: attachments exceed the inspection limits (archive or nesting)"
+)
+# X.7.1 for a generic refusal after an action override (quarantine -> reject).
+S550_POLICY: Final = Reply(550, "5.7.1", "Message refused by local policy")
+# A check that crashed or timed out: fail safe with a temporary error (X.3.0),
+# never a silent accept; the client retries and nothing is lost.
+S451_POLICY_UNAVAILABLE: Final = Reply(
+    451, "4.3.0", "Temporary local problem checking the message, please try again later"
+)

@@ -21,14 +21,18 @@ from mailserver.config import (
     SmtpSettings,
     SubmissionSettings,
 )
+from policy.dns import DnsSettings
 from storage.api import Account
 from storage.settings import StorageSettings
 
 PG_ADMIN_DSN = os.environ.get("MAILSERVER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def make_config(data_dir: Path, storage_url: str = "") -> Config:
-    """Defaults with every listener on an ephemeral loopback port."""
+def make_config(
+    data_dir: Path, storage_url: str = "", dns_static: dict[str, list[str]] | None = None
+) -> Config:
+    """Defaults with every listener on an ephemeral loopback port; DNS answers
+    only from ``dns_static`` (no network: everything else does not exist)."""
     return Config(
         server=ServerSettings(hostname="mx.test.dongnai.gov.vn", data_dir=str(data_dir)),
         storage=StorageSettings(url=storage_url),
@@ -37,6 +41,7 @@ def make_config(data_dir: Path, storage_url: str = "") -> Config:
                                       allow_plaintext_auth=True),
         imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
         auth=AuthSettings(failure_delay=0.05),
+        dns=DnsSettings(static=dict(dns_static or {}), use_servers=False),
     )
 
 

@@ -15,12 +15,24 @@ import sys
 from collections.abc import Sequence
 
 from mailserver import config as config_mod
-from mailserver.cli import accounts, db, serve
+from mailserver.cli import (
+    accounts,
+    agency,
+    audit,
+    db,
+    directory,
+    dkim,
+    passwords,
+    quarantine,
+    queue,
+    serve,
+    spam,
+)
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
 from mailserver.config import ConfigError
 
 # One line per command area; keep alphabetical after serve.
-MODULES = (serve, accounts, db)
+MODULES = (serve, accounts, agency, audit, db, directory, dkim, passwords, quarantine, queue, spam)
 
 
 def build_parser() -> argparse.ArgumentParser:

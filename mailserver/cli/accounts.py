@@ -8,9 +8,10 @@ import re
 from typing import Any, Final
 
 from mailserver.auth import generate_password, hash_password
-from mailserver.cli.common import CliError, SubParsers, print_json, read_stdin_line, with_store
+from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, read_stdin_line, with_store
 from mailserver.config import Config
 from storage.api import Account, AccountExists, MailStore, NoSuchAccount
+from storage.directory import AddressState, By, open_directory
 
 # RFC 5321 section 4.1.2 Dot-string local part, restricted to what we issue.
 _LOCAL_PART: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
@@ -18,7 +19,7 @@ MIN_PASSWORD_LENGTH: Final = 10
 
 
 def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
-    account = sub.add_parser("account", parents=[common], help="mail accounts")
+    account = sub.add_parser("account", aliases=["accounts"], parents=[common], help="mail accounts")
     actions = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", parents=[common], help="create an account")
     add.add_argument("address")
@@ -42,6 +43,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     delete = actions.add_parser("delete", parents=[common], help="delete an account and all its mail")
     delete.add_argument("address")
     delete.set_defaults(action=_account_delete)
+    from mailserver.cli import passwords  # the directory's password commands: reset-password, warn-expiring
+
+    passwords.register_account_actions(actions, common)
 
 
 def normalise_address(address: str, config: Config) -> str:
@@ -89,12 +93,17 @@ async def _account_add(config: Config, args: argparse.Namespace) -> int:
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def run(store: MailStore) -> int:
+        # Decision 70/2009 Điều 4: an address the directory retired is never issued again.
+        entry = await open_directory(store).lookup_address(address)
+        if entry is not None and entry.state is not AddressState.ACTIVE:
+            raise CliError(f"{address} is {entry.state} in the directory and is never issued again")
         try:
             account = await store.create_account(
                 address, args.name, password_hash, must_change_password=must_change
             )
         except AccountExists:
             raise CliError(f"account exists: {address}") from None
+        await open_directory(store).audit("account.add", account.address, by=By(cli_actor()))
         print(f"created {account.address}")
         if generated:
             # Printed once, never stored in clear: the operator hands it over.
@@ -147,6 +156,7 @@ async def _account_delete(config: Config, args: argparse.Namespace) -> int:
             await store.delete_account(address)
         except NoSuchAccount:
             raise CliError(f"no such account: {address}") from None
+        await open_directory(store).audit("account.delete", address, by=By(cli_actor()))
         print(f"deleted {address}")
         return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -59,6 +61,14 @@ def print_json(data: Any) -> None:
 def redact_url(url: str) -> str:
     """Hide a password in a database URL before printing it."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def cli_actor() -> str:
+    """Who runs the command, for the audit log: $SUDO_USER, else the login name."""
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
 
 
 def read_stdin_line() -> str:

@@ -11,16 +11,22 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   without a domain, goes to the account named postmaster when there is one.
   Section 4.5.1 requires postmaster to be accepted: until aliases exist the
   operator must create ``postmaster@<domain>``, otherwise it gets 550 5.1.1.
-  Other domains are relaying, which this server does not do yet (section
-  3.6, section 7.1): 554 5.7.1, or 451 4.3.2 for a client that would be
-  allowed to relay (``smtp.relay_networks`` or authenticated), since
-  there is no outbound queue yet.
+  Other domains are relaying (section 3.6, section 7.1): 554 5.7.1, except
+  for a client allowed to relay (``smtp.relay_networks`` or authenticated),
+  whose foreign recipients go to the outbound queue (``Transaction.remote``;
+  451 4.3.2 if the service was built without one).
 * Non-ASCII addresses need SMTPUTF8 (RFC 6531 section 3.5).
 * DATA (section 4.1.1.4): only CRLF line endings (section 2.3.8), then the
   trace fields: ``Return-Path`` (section 4.4) and ``Received`` with the RFC
   3848 / RFC 6531 section 3.7.3 protocol names, prepended to the unchanged
   message; the store makes it durable for every recipient in one call (all or
   none) before the 250 (section 4.1.1.4: "accepted for delivery").
+* Sender authentication (``authenticate_sender``, MX only: not for
+  authenticated or ``relay_networks`` clients): SPF, DKIM and DMARC (RFC 7208,
+  6376, 7489) in ``policy.checks.authentication``; a forged local From or a
+  DMARC ``p=reject`` failure is refused, otherwise an Authentication-Results
+  field (RFC 8601) is prepended, after deleting any that claims our hostname
+  (section 5). The results stay on ``Transaction.auth`` for the policy pipeline.
 
 Every decision is a ``policy.codes.Reply`` so the policy pipeline can later
 wrap or replace these checks. Exceptions from the store propagate: the
@@ -30,17 +36,25 @@ driver answers 451 4.3.0 and logs them with the session id.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
 from policy import codes
+from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
+from policy.dns import Resolver
 from storage.api import DeliveryResult, MailStore
+
+if TYPE_CHECKING:
+    from mailserver.smtp.queue import Outbound
+
+log = logging.getLogger(__name__)
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -83,6 +97,10 @@ class Transaction:
     """Forward-paths accepted so far, as the client wrote them."""
     account_ids: list[int] = field(default_factory=list)
     """Distinct account ids of the accepted recipients, in order."""
+    auth: AuthResults | None = None
+    """SPF/DKIM/DMARC results once DATA was checked on the MX port, else None."""
+    remote: list[str] = field(default_factory=list)
+    """Accepted recipients in other domains (relayed through the outbound queue)."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -191,9 +209,20 @@ def return_path_header(sender: str) -> bytes:
 class Inbound:
     """Acceptance and delivery for the MX port: one instance per service."""
 
-    def __init__(self, config: Config, store: MailStore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: MailStore,
+        *,
+        resolver: Resolver | None = None,
+        outbound: Outbound | None = None,
+    ) -> None:
         self._config = config
         self._store = store
+        self._outbound = outbound
+        """The outbound queue for trusted relay clients; None: no relaying (451)."""
+        self._resolver = resolver
+        """DNS for sender authentication; None skips it (unit tests without DNS)."""
         self._relay_networks = parse_networks(config.smtp.relay_networks)
         # Configured spelling of each local domain, keyed by its lower-case
         # A-label and U-label forms, so mail to either finds the accounts.
@@ -244,9 +273,16 @@ class Inbound:
             return codes.S553_BAD_RECIPIENT_SYNTAX
         ours = self.local_domain(domain)
         if ours is None:
-            if self.trusted_relay(client):
+            if not self.trusted_relay(client):
+                return codes.S554_RELAY_DENIED
+            if self._outbound is None:
                 return codes.S451_NO_OUTBOUND
-            return codes.S554_RELAY_DENIED
+            # Authenticated users and relay_networks clients relay through
+            # the outbound queue (RFC 5321 section 3.6.1).
+            if recipient not in txn.remote:
+                txn.recipients.append(recipient)
+                txn.remote.append(recipient)
+            return codes.S250_RECIPIENT_OK
         # The store matches case-insensitively (local parts are case-sensitive
         # in theory, RFC 5321 section 2.4, but never in practice here).
         # postmaster@ is routed like any local part: to an account named
@@ -268,17 +304,56 @@ class Inbound:
         recipients at once. Store faults propagate to the driver (451 4.3.0)."""
         if find_bare_line_ending(data) is not None:
             return codes.S550_BARE_LINE_ENDING, None
-        if not txn.account_ids:
+        if not txn.account_ids and not txn.remote:
             return codes.S503_NEED_RCPT, None
-        message = (
-            return_path_header(txn.sender)
-            + received_header(client, txn, hostname=self._config.server.hostname,
-                              message_id=message_id, when=when)
-            + data
-        )
-        # All recipients in one call: durable for all or stored for none.
-        result = await self._store.deliver(txn.account_ids, message, internal_date=when)
+        refusal, auth_header = await self.authenticate_sender(client, txn, data)
+        if refusal is not None:
+            return refusal, None
+        if auth_header:
+            data = remove_own_results(data, self._config.server.hostname)
+        received = received_header(client, txn, hostname=self._config.server.hostname,
+                                   message_id=message_id, when=when)
+        result = DeliveryResult(placed=())
+        if txn.account_ids:
+            message = return_path_header(txn.sender) + auth_header + received + data
+            # All recipients in one call: durable for all or stored for none.
+            result = await self._store.deliver(txn.account_ids, message, internal_date=when)
+        if txn.remote and self._outbound is not None:
+            # Durable (spool file fsynced, rows committed) before the 250.
+            # Return-Path is added by the final delivery, not here (RFC 5321
+            # section 4.4). Local copies were stored first: if queueing fails
+            # the client retries and local recipients may get a duplicate,
+            # which beats losing the remote copies.
+            await self._outbound.enqueue(
+                txn.sender, txn.remote, received + data,
+                origin="submission" if client.authenticated else "relay",
+                account=client.authenticated or "",
+            )
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+
+    async def authenticate_sender(
+        self, client: Client, txn: Transaction, data: bytes
+    ) -> tuple[Reply | None, bytes]:
+        """SPF, DKIM and DMARC of a message from an unauthenticated client
+        (module docstring). Returns the refusal, if any, and the
+        Authentication-Results field to prepend (b"" when nothing was checked)."""
+        if self._resolver is None or self.trusted_relay(client):
+            return None, b""
+        results = await authenticate(
+            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data
+        )
+        txn.auth = results
+        reply = auth_reply(results, lambda domain: self.local_domain(domain) is not None)
+        if reply is not None:
+            log.info(
+                "smtp %s: refused by sender authentication: %s (spf=%s dkim=%s dmarc=%s %s)",
+                client.sid, reply, results.spf.result,
+                ",".join(f"{d.result}:{d.domain}" for d in results.dkim) or "none",
+                results.dmarc.result, results.dmarc.reason,
+            )
+            return reply, b""
+        return None, results.header(self._config.server.hostname)
 
 
 def _domain_keys(domain: str) -> list[str]:

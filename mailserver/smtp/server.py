@@ -22,7 +22,9 @@ from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lookup, status
+from mailserver.smtp.queue import Outbound
 from policy import codes
+from policy.dns import Resolver
 from storage.api import MailStore
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,14 @@ class SmtpService:
         ssl_context: ssl.SSLContext | None,
         *,
         resolver: ReverseLookup = reverse_lookup,
+        dns: Resolver | None = None,
+        outbound: Outbound | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
-        self._inbound = Inbound(config, store)
+        self._inbound = Inbound(config, store, resolver=dns, outbound=outbound)
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
         self._server: asyncio.Server | None = None
         self._sessions: set[MxSMTP] = set()

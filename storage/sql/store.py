@@ -959,7 +959,12 @@ class SqlMailStore:
             deleted="\\Deleted" in canonical,
             internal_date=_internal_date(internal_date),
         )
-        values["blob"] = await self.maildir.write(folder_path(folder.address, folder.name), data)
+        try:
+            values["blob"] = await self.maildir.write(folder_path(folder.address, folder.name), data)
+        except FileNotFoundError:
+            # The folder was deleted (and its directory removed) after the
+            # ownership check above: the same outcome as deleting it before.
+            raise NoSuchFolder(f"folder {folder_id} was deleted") from None
         (info,) = await self._submit([_NewRow(account_id, folder_id, values)])
         return info
 

@@ -1,0 +1,185 @@
+"""``mailserver agency add|set-head|delegate|revoke|handover|list|show``: agency
+mailboxes ``<code>@dongnai.gov.vn`` (Decision 70/2009/QĐ-UBND Điều 4 khoản 2,
+Điều 10: the head administers the agency mailbox and may delegate; a new head
+takes over administration and all content)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mailserver.cli.common import SubParsers, print_json
+from mailserver.cli.directory import (
+    add_change_options,
+    agency_dict,
+    by_of,
+    issued_dict,
+    person_dict,
+    print_issued,
+    with_service,
+)
+from mailserver.config import Config
+from mailserver.directory.service import DEFAULT_RIGHTS, AgencyView, DirectoryService
+from storage.directory import Delegation
+
+
+def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
+    agency = sub.add_parser("agency", parents=[common], help="agency mailboxes (hộp thư cơ quan)")
+    actions = agency.add_subparsers(dest="agency_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", parents=[common], help="create an agency and its mailbox CODE@domain")
+    add.add_argument("code", help="agency code, e.g. stttt, ubndbienhoa")
+    add.add_argument("--name", required=True, help="full Vietnamese name")
+    add.add_argument("--parent", default=None, metavar="CODE", help="parent agency")
+    add_change_options(add)
+    add.set_defaults(action=_add)
+
+    head = actions.add_parser("set-head", parents=[common], help="set the head (thủ trưởng) of an agency")
+    head.add_argument("code")
+    head.add_argument("address", help="the head's personal address")
+    add_change_options(head)
+    head.set_defaults(action=_set_head)
+
+    dele = actions.add_parser("delegate", parents=[common], help="authorise someone on the agency mailbox")
+    dele.add_argument("code")
+    dele.add_argument("address")
+    dele.add_argument(
+        "--rights",
+        default=DEFAULT_RIGHTS,
+        help="RFC 4314 letters (lrswipkxtea) and/or words read, write, folders, admin, all, send "
+        f"(send as the agency address); default {DEFAULT_RIGHTS}",
+    )
+    add_change_options(dele)
+    dele.set_defaults(action=_delegate)
+
+    rev = actions.add_parser("revoke", parents=[common], help="withdraw a delegation")
+    rev.add_argument("code")
+    rev.add_argument("address")
+    add_change_options(rev)
+    rev.set_defaults(action=_revoke)
+
+    hand = actions.add_parser("handover", parents=[common], help="hand the agency mailbox over to a new head")
+    hand.add_argument("code")
+    hand.add_argument("new_head", metavar="NEW_HEAD", help="the new head's personal address")
+    add_change_options(hand)
+    hand.set_defaults(action=_handover)
+
+    lst = actions.add_parser("list", parents=[common], help="list agencies")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(action=_list)
+
+    show = actions.add_parser("show", parents=[common], help="one agency with head and delegations")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(action=_show)
+
+
+def _delegation_dict(d: Delegation) -> dict[str, Any]:
+    return {
+        "address": d.address,
+        "rights": d.rights,
+        "may_send": d.may_send,
+        "granted_at": d.granted_at.isoformat(),
+    }
+
+
+def _view_dict(view: AgencyView) -> dict[str, Any]:
+    data = agency_dict(view.agency)
+    data["head"] = person_dict(view.head) if view.head else None
+    data["delegations"] = [_delegation_dict(d) for d in view.delegations]
+    return data
+
+
+async def _add(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        issued = await service.add_agency(args.code, args.name, args.parent, by=by_of(args))
+        if args.json:
+            print_json(issued_dict(issued))
+        else:
+            print_issued(issued, args.name)
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _set_head(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        await service.set_head(args.code, args.address, by=by_of(args))
+        view = await service.agency_view(args.code)
+        if args.json:
+            print_json(_view_dict(view))
+        else:
+            print(f"{view.agency.code}: head is now {view.head.address if view.head else '-'}")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _delegate(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        d = await service.delegate(args.code, args.address, args.rights, by=by_of(args))
+        if args.json:
+            print_json(_delegation_dict(d))
+        else:
+            send = ", may send as the agency" if d.may_send else ""
+            print(f"{d.agency_code}: {d.address} has rights {d.rights or '-'}{send}")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _revoke(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        await service.revoke(args.code, args.address, by=by_of(args))
+        if args.json:
+            print_json({"agency": args.code, "revoked": args.address})
+        else:
+            print(f"{args.code}: delegation of {args.address} revoked")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _handover(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        issued = await service.handover(args.code, args.new_head, by=by_of(args))
+        if args.json:
+            print_json(issued_dict(issued))
+        else:
+            head = issued.person.address if issued.person else args.new_head
+            print(f"{args.code}: {head} is now head and administers {issued.address}")
+            print(f"new initial password of {issued.address}: {issued.password}")
+            print("the new head must change it before the first login (Điều 10 khoản 2)")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _list(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        agencies = await service.directory.list_agencies()
+        if args.json:
+            print_json([agency_dict(a) for a in agencies])
+        else:
+            for a in agencies:
+                parent = f"\t(under {a.parent_code})" if a.parent_code else ""
+                print(f"{a.code}\t{a.address}\t{a.name}{parent}")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _show(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        view = await service.agency_view(args.code)
+        if args.json:
+            print_json(_view_dict(view))
+        else:
+            a = view.agency
+            print(f"code: {a.code}\nname: {a.name}\naddress: {a.address}\nparent: {a.parent_code or '-'}")
+            print(f"head: {view.head.address} ({view.head.full_name})" if view.head else "head: -")
+            for d in view.delegations:
+                print(f"delegate: {d.address} rights {d.rights or '-'}{' +send' if d.may_send else ''}")
+        return 0
+
+    return await with_service(config, run)

@@ -1,0 +1,163 @@
+"""Parsing and checking of the staff CSV file (Decision 70/2009 Điều 5 khoản 1: the
+head of each agency sends the list of staff to the Sở TT&TT).
+
+Format: UTF-8 (a byte order mark is tolerated), comma-separated, RFC 4180
+quoting, the first line a header naming the columns, in any order:
+
+=============  ========  ==========================================================
+column         required  meaning
+=============  ========  ==========================================================
+ho_ten         (1)       full name as written, family name first: ``Nguyễn Văn An``
+ho             (1)       family name (họ), with ``ten``
+ten_dem                  middle name (tên đệm / chữ lót)
+ten            (1)       given name (tên), may be compound: ``Bảo Ngọc``
+ma_co_quan     yes       agency code, e.g. ``stttt``
+chuc_vu                  position
+dien_thoai               telephone
+hop_thu                  local part to issue instead of the derived one
+=============  ========  ==========================================================
+
+(1) ``ho_ten``, or ``ten`` (with ``ho``/``ten_dem``), or both. Blank lines are
+skipped. Line numbers in errors are the file's physical lines (the header is
+line 1), so an operator can find the row in any editor.
+
+This module checks what can be checked without the database; the service
+checks agencies, duplicates and addresses, and nothing is created unless every
+row passes (all or nothing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Final
+
+from mailserver.directory.naming import NamingError, local_part, split_full_name
+
+COLUMNS: Final = ("ho_ten", "ho", "ten_dem", "ten", "ma_co_quan", "chuc_vu", "dien_thoai", "hop_thu")
+_PHONE: Final = re.compile(r"^[0-9+().\- ]{3,32}$")
+_LOCAL: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    line: int
+    full_name: str
+    family: str
+    middle: str
+    given: str
+    agency_code: str
+    position: str
+    phone: str
+    local_part: str
+    """Derived base local part, or the ``hop_thu`` override."""
+    explicit: bool
+    """True when ``hop_thu`` was given (no numbering then)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def _clean(value: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFC", value or "").split())
+
+
+def valid_local_part(value: str) -> bool:
+    return bool(_LOCAL.match(value))
+
+
+def valid_phone(value: str) -> bool:
+    return bool(_PHONE.match(value))
+
+
+def parse(data: bytes) -> tuple[list[CsvRow], list[RowError]]:
+    """Rows and every error found; the rows are only usable when there is no error."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return [], [RowError(line, "not UTF-8 text (save the file as CSV UTF-8)")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    errors: list[RowError] = []
+    rows: list[CsvRow] = []
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return [], [RowError(1, f"bad CSV: {exc}")]
+    if header is None:
+        return [], [RowError(1, "empty file: expected a header line")]
+    names = [h.strip().lower() for h in header]
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        errors.append(RowError(1, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"))
+    if "ma_co_quan" not in names:
+        errors.append(RowError(1, "missing column ma_co_quan"))
+    if "ho_ten" not in names and "ten" not in names:
+        errors.append(RowError(1, "need column ho_ten or ten"))
+    if len(set(names)) != len(names):
+        errors.append(RowError(1, "a column is named twice"))
+    if errors:
+        return [], errors
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(start, f"bad CSV: {exc}"))
+            break
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(names):
+            errors.append(RowError(start, f"{len(fields)} fields, the header has {len(names)}"))
+            continue
+        row = dict(zip(names, fields, strict=True))
+        result = check_row(start, row)
+        if isinstance(result, RowError):
+            errors.append(result)
+        else:
+            rows.append(result)
+    if not rows and not errors:
+        errors.append(RowError(2, "no data rows"))
+    return rows, errors
+
+
+def check_row(line: int, row: dict[str, str]) -> CsvRow | RowError:
+    """One row (column name -> text) checked and completed, or its error."""
+    full = _clean(row.get("ho_ten"))
+    family, middle, given = _clean(row.get("ho")), _clean(row.get("ten_dem")), _clean(row.get("ten"))
+    agency = _clean(row.get("ma_co_quan")).lower()
+    phone, position = _clean(row.get("dien_thoai")), _clean(row.get("chuc_vu"))
+    override = _clean(row.get("hop_thu")).lower()
+    if not agency:
+        return RowError(line, "ma_co_quan is empty")
+    if not full and not given:
+        return RowError(line, "no name: fill ho_ten or ten")
+    if (family or middle) and not given:
+        return RowError(line, "ho/ten_dem given without ten")
+    if not full:
+        full = " ".join(x for x in (family, middle, given) if x)
+    if phone and not valid_phone(phone):
+        return RowError(line, f"dien_thoai {phone!r} is not a telephone number")
+    if override:
+        if not valid_local_part(override):
+            return RowError(line, f"hop_thu {override!r} is not a valid local part")
+        base = override
+    else:
+        try:
+            base = local_part(full, family=family, middle=middle, given=given or None)
+        except NamingError as exc:
+            return RowError(line, str(exc))
+    if not given:
+        family, middle, given = split_full_name(full)
+    return CsvRow(line, full, family, middle, given, agency, position, phone, base, bool(override))

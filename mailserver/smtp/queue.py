@@ -1,0 +1,589 @@
+"""Outbound delivery: enqueueing, the delivery worker, routing, retries, notices.
+
+Implements the sending side of RFC 5321: MX lookup with fall-back to the
+address records of the domain (section 5.1; a null MX, RFC 7505, fails at
+once), hosts tried in preference order, opportunistic STARTTLS (RFC 3207,
+RFC 7435; ``outbound.require_tls`` domains refuse plaintext), per-recipient
+replies (section 4.2.5), retries with exponential back-off for temporary
+failures until ``outbound.max_queue_days`` (section 4.5.4.1), one delay
+notice and RFC 3464 bounces (``mailserver.smtp.dsn``).
+
+Theory of operation
+-------------------
+``Outbound.enqueue`` signs the message once (``OutboundSigner``; retries send
+the same bytes), writes it durably to the queue and wakes the worker.
+
+``QueueRunner`` is one asyncio task. Each round it asks the queue for due
+messages (``OutboundQueue.due``) and starts one task per message not already
+in flight (at most ``outbound.max_concurrent``), then sleeps until the
+earliest ``next_attempt_at``, at most ``outbound.poll_interval`` seconds, or
+until woken by ``enqueue``. Because every round re-reads the database, changes
+made by ``mailserver queue`` in another process take effect within one poll.
+
+One message is handled as follows:
+
+1. an operator bounce request fails all queued recipients (5.0.0);
+2. queued recipients are grouped by domain; each domain gets one SMTP
+   transaction and its outcomes are committed in one database transaction
+   right after the remote host answered (a 250 is recorded before anything
+   else happens, so a restart never sends it again);
+3. temporary failures get ``next_attempt_at = now + min(base * 2**n, cap)``,
+   or fail with 4.4.7 once the message is older than ``max_queue_days``;
+4. failed recipients not yet notified get one bounce, then are marked
+   notified; if recipients are still waiting past ``delay_warning_hours`` the
+   sender gets one delay notice;
+5. the message is removed when nothing is left to do.
+
+A notice to a local sender goes straight into their INBOX; to a remote sender
+it is queued with the null sender. A message with the null sender (a bounce
+itself) is never bounced (RFC 5321 section 4.5.5 / RFC 3464 section 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Final
+
+import aiosmtplib
+
+from mailserver.config import Config, ConfigError, parse_hostport
+from mailserver.smtp import dsn
+from mailserver.smtp.hooks import OutboundSigner
+from policy.dns import DnsTempError, Resolver, lookup_addresses, lookup_mx
+from storage.api import MailStore
+from storage.queue import OutboundQueue, Outcome, QueuedMessage, QueuedRecipient, RecipientState
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE: Final = 5.0
+"""Seconds ``stop`` lets deliveries in progress finish before cancelling them."""
+_ENHANCED: Final = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_domain(message: bytes) -> str:
+    """Domain of the first address in the From header field, "" if none."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[: end + 2]
+    parsed = BytesHeaderParser().parsebytes(head)
+    values = [str(v) for v in parsed.get_all("From", [])]
+    for _, addr in getaddresses(values):
+        if "@" in addr:
+            return addr.rpartition("@")[2].lower()
+    return ""
+
+
+class Outbound:
+    """Entry point for protocol handlers: sign, queue durably, wake the worker."""
+
+    def __init__(self, queue: OutboundQueue, signer: OutboundSigner) -> None:
+        self.queue = queue
+        self.signer = signer
+        self.runner: QueueRunner | None = None
+
+    async def enqueue(
+        self, sender: str, recipients: Sequence[str], data: bytes, *, origin: str, account: str = ""
+    ) -> int:
+        """Durable on return. Signing happens here, exactly once (see hooks)."""
+        signed = await asyncio.to_thread(self.signer.sign, data, from_domain(data))
+        queue_id = await self.queue.enqueue(sender, recipients, signed, origin=origin, account=account)
+        if self.runner is not None:
+            self.runner.wake()
+        return queue_id
+
+
+# -- routing ---------------------------------------------------------------------
+
+
+class PermanentRouteError(Exception):
+    """The domain cannot receive mail (null MX, no address): RFC 3463 code in ``status``."""
+
+    def __init__(self, status: str, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    name: str
+    """Host name for logs, Remote-MTA and TLS SNI."""
+    address: str
+    port: int
+    smarthost: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The reply for one recipient of one SMTP transaction."""
+
+    code: int
+    status: str
+    text: str
+    remote: str
+
+    @property
+    def diagnostic(self) -> str:
+        return f"smtp; {self.code} {self.text}".strip() if self.code else f"x-local; {self.text}"
+
+
+def _status_of(code: int, text: str) -> str:
+    match = _ENHANCED.match(text)
+    if match and match.group(1) == str(code)[0]:
+        return match.group(0)
+    return f"{str(code)[0]}.0.0" if code >= 400 else "2.0.0"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class Router:
+    """Where mail for a domain goes: smarthost, static route, MX, or A/AAAA."""
+
+    def __init__(self, config: Config, resolver: Resolver) -> None:
+        settings = config.outbound
+        self._settings = settings
+        self._resolver = resolver
+        try:
+            self._relay = parse_hostport(settings.relay_host) if settings.relay_host else None
+            self._static = {
+                d.lower().rstrip("."): parse_hostport(v) for d, v in settings.static_routes.items()
+            }
+        except ValueError as exc:
+            raise ConfigError(f"{config.source}: outbound: {exc}") from None
+
+    async def hops(self, domain: str) -> list[Hop]:
+        if self._relay is not None:
+            host, port = self._relay
+            return [Hop(host, address, port, smarthost=True) for address in await self._addresses(host)]
+        static = self._static.get(domain)
+        if static is not None:
+            host, port = static
+            return [Hop(host, address, port) for address in await self._addresses(host)]
+        mx = await lookup_mx(self._resolver, domain)
+        if len(mx) == 1 and mx[0][1] in ("", "."):
+            raise PermanentRouteError("5.1.10", f"{domain} accepts no mail (null MX, RFC 7505)")
+        names = [host for _, host in mx if host not in ("", ".")] or [domain]
+        hops: list[Hop] = []
+        for name in names:
+            for address in await self._addresses(name):
+                hops.append(Hop(name, address, self._settings.port))
+        if not hops:
+            if mx:
+                raise DnsTempError(f"no address for the MX hosts of {domain}")
+            raise PermanentRouteError("5.1.2", f"{domain} has no MX or address record")
+        return hops
+
+    async def _addresses(self, host: str) -> list[str]:
+        if _is_ip(host):
+            return [host.strip("[]")]
+        return await lookup_addresses(self._resolver, host)
+
+
+# -- one SMTP transaction ----------------------------------------------------------
+
+
+class _HopFailedError(Exception):
+    """This host could not take the mail now; try the next one."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(attempt.text)
+        self.attempt = attempt
+
+
+def _client_tls_context() -> ssl.SSLContext:
+    # Opportunistic TLS (RFC 7435): encrypt without authenticating the peer.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Deliverer:
+    """Delivers one message to one hop for a list of recipients."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._settings = config.outbound
+        self._require_tls = {d.lower().rstrip(".") for d in config.outbound.require_tls}
+        self._tls = _client_tls_context()
+        self._relay_password: str | None = None
+
+    def _password(self) -> str:
+        if self._relay_password is None:
+            path = self._settings.relay_password_file
+            self._relay_password = (
+                Path(path).read_text(encoding="utf-8").splitlines()[0].strip() if path else ""
+            )
+        return self._relay_password
+
+    async def send(
+        self, hop: Hop, domain: str, sender: str, recipients: Sequence[str], data: bytes
+    ) -> list[Attempt]:
+        """One SMTP transaction; one Attempt per recipient, in order.
+        Raises ``_HopFailedError`` when the host could not be used at all."""
+        remote = hop.name
+        smtp = aiosmtplib.SMTP(
+            hostname=hop.address,
+            port=hop.port,
+            local_hostname=self._config.server.hostname,
+            timeout=self._settings.timeout,
+            start_tls=False,
+            use_tls=False,
+        )
+        try:
+            try:
+                await smtp.connect()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                raise _HopFailedError(
+                    Attempt(0, "4.4.1", f"cannot connect to {remote}: {exc}", remote)
+                ) from None
+            try:
+                return await self._transaction(smtp, hop, domain, sender, recipients, data)
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code >= 500:
+                    # A permanent refusal of the whole transaction (MAIL FROM, DATA).
+                    attempt = Attempt(exc.code, _status_of(exc.code, exc.message), exc.message, remote)
+                    return [attempt] * len(recipients)
+                raise _HopFailedError(
+                    Attempt(exc.code, _status_of(exc.code, exc.message), exc.message, remote)
+                ) from None
+            except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:
+                raise _HopFailedError(
+                    Attempt(0, "4.4.2", f"connection to {remote} failed: {exc}", remote)
+                ) from None
+        finally:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    smtp.close()
+
+    async def _transaction(
+        self,
+        smtp: aiosmtplib.SMTP,
+        hop: Hop,
+        domain: str,
+        sender: str,
+        recipients: Sequence[str],
+        data: bytes,
+    ) -> list[Attempt]:
+        remote = hop.name
+        await smtp.ehlo()
+        tls_required = hop.smarthost and bool(self._settings.relay_username) or domain in self._require_tls
+        if smtp.supports_extension("starttls"):
+            sni = None if _is_ip(hop.name) else hop.name
+            await smtp.starttls(tls_context=self._tls, server_hostname=sni)
+            await smtp.ehlo()
+        elif tls_required:
+            # RFC 3463 X.7.10 "Encryption needed"; temporary, another host may offer it.
+            raise _HopFailedError(Attempt(0, "4.7.10", f"{remote} does not offer STARTTLS", remote))
+        if hop.smarthost and self._settings.relay_username:
+            await smtp.login(self._settings.relay_username, self._password())
+        utf8 = not sender.isascii() or any(not r.isascii() for r in recipients)
+        options: list[str] = []
+        if utf8:
+            if not smtp.supports_extension("smtputf8"):
+                # RFC 6531 section 3.4: the message cannot be delivered.
+                text = f"{remote} does not support SMTPUTF8"
+                return [Attempt(0, "5.6.7", text, remote)] * len(recipients)
+            options.append("SMTPUTF8")
+        if not data.isascii() and smtp.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(data)}")
+        await smtp.mail(sender, options=options, encoding="utf-8" if utf8 else "ascii")
+        attempts: list[Attempt | None] = []
+        for rcpt in recipients:
+            try:
+                reply = await smtp.rcpt(rcpt, encoding="utf-8" if utf8 else "ascii")
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                attempts.append(Attempt(exc.code, _status_of(exc.code, exc.message), exc.message, remote))
+            else:
+                attempts.append(None if reply.code < 400 else Attempt(
+                    reply.code, _status_of(reply.code, reply.message), reply.message, remote))
+        if all(a is not None for a in attempts):
+            await smtp.rset()
+            return [a for a in attempts if a is not None]
+        try:
+            reply = await smtp.data(data)
+        except aiosmtplib.SMTPDataError as exc:
+            failure = Attempt(exc.code, _status_of(exc.code, exc.message), exc.message, remote)
+            return [a if a is not None else failure for a in attempts]
+        accepted = Attempt(reply.code, _status_of(reply.code, reply.message), reply.message, remote)
+        return [a if a is not None else accepted for a in attempts]
+
+
+# -- the worker ------------------------------------------------------------------
+
+
+class QueueRunner:
+    """The delivery worker (see module docstring). ``start``/``stop`` with the app."""
+
+    def __init__(
+        self,
+        config: Config,
+        queue: OutboundQueue,
+        store: MailStore,
+        resolver: Resolver,
+        outbound: Outbound,
+    ) -> None:
+        self._config = config
+        self._settings = config.outbound
+        self._queue = queue
+        self._store = store
+        self._outbound = outbound
+        self._router = Router(config, resolver)
+        self._deliverer = Deliverer(config)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._cooldown: dict[int, float] = {}
+        """Message id -> monotonic time before which a message that raised is left alone."""
+        self._slots = asyncio.Semaphore(max(1, self._settings.max_concurrent))
+        outbound.runner = self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbound-queue")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        inflight = list(self._inflight.values())
+        if inflight:
+            # Let transactions in progress finish and record their 250s, so a
+            # restart does not send those messages again.
+            await asyncio.wait(inflight, timeout=STOP_GRACE)
+        for t in inflight:
+            t.cancel()
+        await asyncio.gather(task, *inflight, return_exceptions=True)
+        self._inflight.clear()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+                delay = await self._sleep_time()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbound: queue round failed")
+                delay = self._settings.poll_interval
+            try:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _sleep_time(self) -> float:
+        poll = max(0.01, self._settings.poll_interval)
+        next_due = await self._queue.next_due()
+        if next_due is None:
+            return poll
+        wait = (next_due - utcnow()).total_seconds()
+        # Due already: in flight (its task wakes us when done) or cooling down.
+        return poll if wait <= 0 else min(poll, max(0.01, wait))
+
+    async def run_once(self) -> None:
+        """Start work on every due message not already in flight."""
+        clock = time.monotonic()
+        self._cooldown = {k: v for k, v in self._cooldown.items() if v > clock}
+        for message in await self._queue.due(utcnow(), limit=max(1, self._settings.max_concurrent) * 4):
+            if message.id in self._inflight or message.id in self._cooldown:
+                continue
+            task = asyncio.create_task(self._guarded(message), name=f"outbound-{message.id}")
+            self._inflight[message.id] = task
+
+    async def _guarded(self, message: QueuedMessage) -> None:
+        try:
+            async with self._slots:
+                await self.process(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A local fault (spool file unreadable, store down): leave the
+            # message alone for a while instead of retrying in a tight loop.
+            log.exception("outbound: message %d failed", message.id)
+            self._cooldown[message.id] = time.monotonic() + max(1.0, self._settings.retry_base)
+        finally:
+            self._inflight.pop(message.id, None)
+            self.wake()
+
+    # -- one message ---------------------------------------------------------
+    def _expires_at(self, message: QueuedMessage) -> datetime:
+        return message.created_at + timedelta(days=self._settings.max_queue_days)
+
+    def _backoff(self, recipient: QueuedRecipient, now: datetime) -> datetime:
+        doubling = 2 ** min(recipient.attempts, 30)
+        seconds = min(self._settings.retry_base * doubling, self._settings.retry_cap)
+        return now + timedelta(seconds=max(0.0, seconds))
+
+    async def process(self, message: QueuedMessage) -> None:
+        now = utcnow()
+        pending = [r for r in message.pending if r.next_attempt_at <= now or message.bounce_requested]
+        if message.bounce_requested and pending:
+            await self._queue.record(
+                [
+                    Outcome(r.id, RecipientState.FAILED, "5.0.0",
+                            "x-local; returned to sender by the postmaster")
+                    for r in pending
+                ],
+                now,
+            )
+            pending = []
+        if pending:
+            data = await self._queue.read(message.id)
+            by_domain: dict[str, list[QueuedRecipient]] = {}
+            for r in pending:
+                by_domain.setdefault(r.domain, []).append(r)
+            await asyncio.gather(
+                *(self._deliver_domain(message, domain, rcpts, data) for domain, rcpts in by_domain.items())
+            )
+        await self._notify(message.id)
+        if await self._queue.finish(message.id):
+            log.info("outbound: message %d done", message.id)
+
+    async def _deliver_domain(
+        self, message: QueuedMessage, domain: str, recipients: list[QueuedRecipient], data: bytes
+    ) -> None:
+        addresses = [r.address for r in recipients]
+        attempts: list[Attempt]
+        try:
+            hops = await self._router.hops(domain)
+        except PermanentRouteError as exc:
+            attempts = [Attempt(0, exc.status, exc.text, "")] * len(recipients)
+        except DnsTempError as exc:
+            attempts = [Attempt(0, "4.4.3", f"DNS lookup failed: {exc}", "")] * len(recipients)
+        else:
+            attempts = []
+            last: Attempt | None = None
+            for hop in hops:
+                try:
+                    attempts = await self._deliverer.send(hop, domain, message.sender, addresses, data)
+                    break
+                except _HopFailedError as failed:
+                    last = failed.attempt
+                    log.info("outbound: message %d to %s via %s: %s",
+                             message.id, domain, hop.address, last.text)
+            if not attempts:
+                fallback = last or Attempt(0, "4.4.4", "no usable route", "")
+                attempts = [fallback] * len(recipients)
+        now = utcnow()
+        expired = now >= self._expires_at(message)
+        outcomes: list[Outcome] = []
+        for rcpt, attempt in zip(recipients, attempts, strict=True):
+            if 200 <= attempt.code < 300:
+                outcomes.append(Outcome(rcpt.id, RecipientState.DELIVERED, attempt.status,
+                                        attempt.diagnostic, attempt.remote))
+                log.info("outbound: message %d delivered to <%s> via %s", message.id, rcpt.address,
+                         attempt.remote)
+            elif attempt.code >= 500 or attempt.status.startswith("5"):
+                outcomes.append(Outcome(rcpt.id, RecipientState.FAILED, attempt.status,
+                                        attempt.diagnostic, attempt.remote))
+                log.info("outbound: message %d to <%s> failed: %s", message.id, rcpt.address,
+                         attempt.diagnostic)
+            elif expired:
+                # RFC 3463 X.4.7 "Delivery time expired".
+                outcomes.append(Outcome(rcpt.id, RecipientState.FAILED, "4.4.7",
+                                        attempt.diagnostic, attempt.remote))
+            else:
+                outcomes.append(Outcome(rcpt.id, RecipientState.QUEUED, attempt.status,
+                                        attempt.diagnostic, attempt.remote, self._backoff(rcpt, now)))
+        # One transaction for the whole domain, right after the remote replies.
+        await self._queue.record(outcomes, now)
+
+    # -- notices -------------------------------------------------------------
+    async def _notify(self, message_id: int) -> None:
+        message = await self._queue.get(message_id)
+        if message is None:
+            return
+        failed = [r for r in message.recipients if r.state is RecipientState.FAILED and not r.notified]
+        now = utcnow()
+        if failed:
+            reports = [
+                dsn.RecipientReport(r.address, dsn.FAILED, r.status or "5.0.0", r.last_error, r.remote_mta,
+                                    r.last_attempt_at)
+                for r in failed
+            ]
+            await self._send_notice(message, reports, now)
+            await self._queue.mark_notified([r.id for r in failed])
+        warn_hours = self._settings.delay_warning_hours
+        waiting = message.pending
+        if (
+            waiting
+            and warn_hours > 0
+            and not message.delay_warned
+            and now >= message.created_at + timedelta(hours=warn_hours)
+        ):
+            reports = [
+                dsn.RecipientReport(r.address, dsn.DELAYED, r.status if r.status.startswith("4") else "4.0.0",
+                                    r.last_error, r.remote_mta, r.last_attempt_at)
+                for r in waiting
+            ]
+            await self._send_notice(message, reports, now)
+            await self._queue.mark_delay_warned(message.id)
+
+    async def _send_notice(
+        self, message: QueuedMessage, reports: list[dsn.RecipientReport], now: datetime
+    ) -> None:
+        if not message.sender:
+            # Never bounce a bounce (RFC 5321 section 4.5.5).
+            log.info("outbound: message %d from <> not deliverable; no notice sent", message.id)
+            return
+        try:
+            original = await self._queue.read(message.id)
+        except (KeyError, OSError):
+            original = b""
+        notice = dsn.build_dsn(
+            hostname=self._config.server.hostname,
+            recipient=message.sender,
+            original=original,
+            reports=reports,
+            arrival=message.created_at,
+            now=now,
+            retry_until=self._expires_at(message),
+        )
+        await deliver_notice(self._config, self._store, self._outbound, message.sender, notice)
+        log.info("outbound: %s notice for message %d sent to <%s>",
+                 reports[0].action, message.id, message.sender)
+
+
+async def deliver_notice(
+    config: Config, store: MailStore, outbound: Outbound, sender: str, notice: bytes
+) -> None:
+    """Local sender: straight into their INBOX. Remote: queued with ``<>``."""
+    domain = sender.rpartition("@")[2]
+    if config.is_local_domain(domain):
+        account = await store.get_account(sender)
+        if account is None:
+            log.warning("outbound: notice for unknown local sender <%s> dropped", sender)
+            return
+        notice = f"Return-Path: <>\r\nDelivered-To: {account.address}\r\n".encode() + notice
+        await store.deliver([account.id], notice)
+        return
+    await outbound.enqueue("", [sender], notice, origin="dsn")

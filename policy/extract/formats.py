@@ -1,0 +1,278 @@
+"""Text out of document formats, without rendering them.
+
+OOXML (ECMA-376 part 1: ``w:p``/``w:t`` in WordprocessingML, ``a:p``/``a:t``
+in DrawingML, ``si``/``t`` in SpreadsheetML) and ODF (OASIS ODF 1.2 part 1,
+``text:p``/``text:h``) are read from their XML with regular expressions, one
+line per paragraph or cell: this streams tens of megabytes in well under a
+second and covers headers, footers, footnotes and text boxes uniformly (the
+object models of python-docx & co. skip text boxes and are several times
+slower). No XML parser is run, so DTD and entity tricks have no effect.
+PDF text comes from pypdf, RTF from striprtf, HTML from the stdlib parser.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Final
+from urllib.parse import urlsplit
+
+from policy.extract import legacy
+
+# -- XML helpers ----------------------------------------------------------------
+_LEGACY_FONT: Final = re.compile(rb"(?:\.Vn[A-Za-z]+|VNI[- ][A-Za-z]+)")
+
+
+def legacy_fonts(*blobs: bytes) -> set[str]:
+    """Legacy encodings whose fonts a document declares (tcvn3, vni)."""
+    found: set[str] = set()
+    for blob in blobs:
+        for match in _LEGACY_FONT.finditer(blob):
+            encoding = legacy.font_encoding(match.group(0).decode("latin-1"))
+            if encoding is not None:
+                found.add(encoding)
+    return found
+
+
+def decode_lines(lines: list[str], fonts: set[str]) -> tuple[list[str], str | None]:
+    """Decode lines typed in a legacy font. With one legacy font family
+    declared, every line without Unicode Vietnamese is decoded; otherwise the
+    text must look legacy by itself (``legacy.detect``)."""
+    if not fonts:
+        text = "\n".join(lines)
+        encoding = legacy.detect(text)
+        if encoding is None:
+            return lines, None
+        return legacy.decode(text, encoding).split("\n"), encoding
+    if len(fonts) == 1:
+        (encoding,) = fonts
+    else:
+        encoding = legacy.detect("\n".join(lines), min_hits=1) or "tcvn3"
+    out: list[str] = []
+    used = False
+    for line in lines:
+        if legacy.detect(line, min_hits=0) is not None or _latin_only(line):
+            decoded = legacy.decode(line, encoding)
+            used = used or decoded != line
+            out.append(decoded)
+        else:
+            out.append(line)
+    return out, encoding if used else None
+
+
+def _latin_only(line: str) -> bool:
+    return all(ord(c) < 0x100 for c in line)
+
+
+def _unescape(text: bytes) -> str:
+    return html.unescape(text.decode("utf-8", errors="replace"))
+
+
+_W_TEXT: Final = re.compile(
+    rb"<w:t(?:\s[^>]*)?>([^<]*)</w:t>|<w:(tab|br|cr)\b[^>]*/>|<w:delText(?:\s[^>]*)?>([^<]*)<"
+)
+_A_TEXT: Final = re.compile(rb"<a:t(?:\s[^>]*)?>([^<]*)</a:t>|<a:(br)\b[^>]*/>")
+_TAG: Final = re.compile(rb"<[^>]*>")
+_ODF_SPECIAL: Final = re.compile(rb"<text:(tab|line-break|s)\b[^>]*/>")
+
+
+def _paragraphs(xml: bytes, end_tag: bytes, token: re.Pattern[bytes]) -> list[str]:
+    lines: list[str] = []
+    for chunk in xml.split(end_tag):
+        parts: list[str] = []
+        for match in token.finditer(chunk):
+            text = match.group(1)
+            if text is None and match.lastindex and match.lastindex >= 3:
+                text = match.group(3)
+            if text is not None:
+                parts.append(_unescape(text))
+            elif match.group(2) == b"tab":
+                parts.append("\t")
+            else:
+                parts.append("\n")
+        if parts:
+            lines.append("".join(parts))
+    return lines
+
+
+def word_text(xml: bytes) -> list[str]:
+    """Paragraphs (body, table cells, text boxes) of a WordprocessingML part."""
+    return _paragraphs(xml, b"</w:p>", _W_TEXT)
+
+
+def drawing_text(xml: bytes) -> list[str]:
+    """Paragraphs of a PresentationML slide or DrawingML part."""
+    return _paragraphs(xml, b"</a:p>", _A_TEXT)
+
+
+_SI: Final = re.compile(rb"<(?:si|is)>(.*?)</(?:si|is)>", re.DOTALL)
+_X_T: Final = re.compile(rb"<t(?:\s[^>]*)?>([^<]*)</t>")
+
+
+def sheet_strings(xml: bytes) -> list[str]:
+    """Cell strings of sharedStrings.xml or inline strings of a sheet."""
+    return ["".join(_unescape(t) for t in _X_T.findall(si)) for si in _SI.findall(xml)]
+
+
+def odf_text(xml: bytes) -> list[str]:
+    """Paragraphs and headings of an ODF content.xml / styles.xml."""
+    lines: list[str] = []
+    body = xml.split(b"<office:body", 1)[-1] if b"<office:body" in xml else xml
+    for chunk in re.split(rb"</text:p>|</text:h>", body):
+        chunk = _ODF_SPECIAL.sub(
+            lambda m: b"\t" if m.group(1) == b"tab" else (b"\n" if m.group(1) == b"line-break" else b" "),
+            chunk,
+        )
+        text = _unescape(_TAG.sub(b"", chunk)).strip("\r\n")
+        if text.strip():
+            lines.append(text)
+    return lines
+
+
+_CORE_TITLE: Final = re.compile(rb"<(?:dc:title|dc:subject|cp:keywords|dc:description|cp:category)>([^<]*)<")
+
+
+def core_titles(xml: bytes) -> list[str]:
+    """Title, subject, keywords... of docProps/core.xml or ODF meta.xml."""
+    return [_unescape(t) for t in _CORE_TITLE.findall(xml) if t.strip()]
+
+
+# -- PDF and RTF ----------------------------------------------------------------
+@dataclass(slots=True)
+class PdfText:
+    lines: list[str]
+    title: str | None
+    encrypted: bool
+    truncated: bool
+
+
+def pdf_text(data: bytes, *, max_pages: int = 300, budget: float = 5.0) -> PdfText:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        try:
+            if not reader.decrypt(""):
+                return PdfText([], None, True, False)
+        except Exception:  # noqa: BLE001 - unsupported crypto: treat as encrypted
+            return PdfText([], None, True, False)
+    title = None
+    try:
+        meta = reader.metadata
+        if meta is not None and meta.title:
+            title = str(meta.title)
+    except Exception:  # noqa: BLE001 - broken metadata is no reason to stop
+        title = None
+    lines: list[str] = []
+    started = time.monotonic()
+    truncated = False
+    for index, page in enumerate(reader.pages):
+        if index >= max_pages or time.monotonic() - started > budget:
+            truncated = True
+            break
+        lines.extend(page.extract_text().splitlines())
+    return PdfText(lines, title, False, truncated)
+
+
+def rtf_text(data: bytes) -> list[str]:
+    from striprtf.striprtf import rtf_to_text
+
+    text: str = rtf_to_text(  # type: ignore[no-untyped-call]
+        data.decode("latin-1"), encoding="cp1252", errors="ignore"
+    )
+    return text.splitlines()
+
+
+# -- HTML -----------------------------------------------------------------------
+_BLOCK: Final = frozenset(
+    "p div br tr td th li ul ol h1 h2 h3 h4 h5 h6 table section article header footer blockquote pre "
+    "title hr center dd dt".split()
+)
+_HIDDEN_STYLE: Final = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?:\.0*)?\s*(?:;|$)"
+    r"|color\s*:\s*(?:#fff(?:fff)?|white)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class HtmlText:
+    lines: list[str]
+    links: list[tuple[str, str]] = field(default_factory=list)
+    """(href host, anchor text) of every link."""
+    hidden_chars: int = 0
+    title: str = ""
+
+
+class _HtmlExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.hidden_chars = 0
+        self.title = ""
+        self._skip = 0
+        self._hidden_depth: list[str] = []
+        self._href: str | None = None
+        self._anchor: list[str] = []
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag in ("script", "style"):
+            self._skip += 1
+        if tag == "title":
+            self._in_title = True
+        if tag in _BLOCK:
+            self.parts.append("\n")
+        if _HIDDEN_STYLE.search(values.get("style", "")) or "hidden" in values:
+            self._hidden_depth.append(tag)
+        if tag == "a":
+            self._href = values.get("href", "")
+            self._anchor = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        if tag == "title":
+            self._in_title = False
+        if tag in _BLOCK:
+            self.parts.append("\n")
+        if self._hidden_depth and self._hidden_depth[-1] == tag:
+            self._hidden_depth.pop()
+        if tag == "a" and self._href is not None:
+            host = ""
+            if "//" in self._href:
+                try:
+                    host = urlsplit(self._href.strip()).hostname or ""
+                except ValueError:
+                    host = "invalid"
+            self.links.append((host, "".join(self._anchor).strip()))
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._in_title:
+            self.title += data
+        if self._hidden_depth:
+            self.hidden_chars += len(data.strip())
+        if self._href is not None:
+            self._anchor.append(data)
+        self.parts.append(data)
+
+
+def html_text(markup: str) -> HtmlText:
+    parser = _HtmlExtractor()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except (AssertionError, ValueError):  # malformed markup: keep what was read
+        pass
+    text = "".join(parser.parts)
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return HtmlText([line for line in lines if line], parser.links, parser.hidden_chars, parser.title)

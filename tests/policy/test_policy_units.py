@@ -1,0 +1,277 @@
+"""Unit tests per check and for the pipeline's failure handling."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from policy import codes
+from policy.bayes import Bayes
+from policy.checks import Check, MessageView, Resources
+from policy.clients import clamd_scan, spamd_check
+from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
+from policy.extract import legacy
+from policy.extract.walk import EICAR, Limits, analyse
+from policy.markings import scan_name, scan_subject, scan_text
+from policy.pipeline import Pipeline
+from policy.settings import PolicySettings
+from policy.verdict import Action, Verdict
+from storage.quarantine import FileQuarantine, NoSuchEntry
+from tests.policy import corpus
+
+
+def ctx(sender: str = "a@example.org", direction: Direction = Direction.INBOUND) -> PolicyContext:
+    return PolicyContext(SessionInfo("192.0.2.1", session_id="t"), EnvelopeInfo(sender, ["b@dongnai.gov.vn"]),
+                         direction, local_domains=("dongnai.gov.vn",))
+
+
+def pipeline(tmp_path: Path, **kw: object) -> Pipeline:
+    return Pipeline.from_settings(PolicySettings(workers=0, **kw), data_dir=tmp_path,  # type: ignore[arg-type]
+                                  local_domains=["dongnai.gov.vn"])
+
+
+# -- legacy encodings ------------------------------------------------------------
+@pytest.mark.parametrize(("encoded", "encoding", "text"), [
+    ("MËT", "tcvn3", "MẬT"), ("TèI MËT", "tcvn3", "TỐI MẬT"), ("TUYÖT MËT", "tcvn3", "TUYỆT MẬT"),
+    ("Céng hoµ x· héi chñ nghÜa ViÖt Nam", "tcvn3", "Cộng hoà xã hội chủ nghĩa Việt Nam"),
+    ("§éc lËp - Tù do - H¹nh phóc", "tcvn3", "Độc lập - Tự do - Hạnh phúc"),
+    ("MAÄT", "vni", "MẬT"), ("TOÁI MAÄT", "vni", "TỐI MẬT"),
+    ("Coäng hoøa xaõ hoäi chuû nghóa Vieät Nam", "vni", "Cộng hòa xã hội chủ nghĩa Việt Nam"),
+    ("Ñoäc laäp - Töï do - Haïnh phuùc", "vni", "Độc lập - Tự do - Hạnh phúc"),
+    ("ngöôøi, öôùc, quyeát ñònh", "vni", "người, ước, quyết định"),
+])
+def test_legacy_decoding(encoded: str, encoding: str, text: str) -> None:
+    assert legacy.decode(encoded, encoding) == text
+
+
+def test_legacy_round_trip_and_detection() -> None:
+    text = "Ủy ban nhân dân tỉnh Đồng Nai quyết định về việc sử dụng thư điện tử"
+    assert legacy.detect(legacy.encode_tcvn3(text).decode("latin-1")) == "tcvn3"
+    assert legacy.detect(legacy.encode_vni(text).decode("latin-1")) == "vni"
+    assert legacy.detect(text) is None  # Unicode is never decoded twice
+    assert legacy.decode(legacy.encode_vni(text).decode("latin-1"), "vni") == text
+
+
+# -- markings --------------------------------------------------------------------
+@pytest.mark.parametrize("line", ["MẬT", "TỐI MẬT", "[TUYỆT MẬT]", "Độ mật: Mật", "MẬT - KHẨN",
+                                  "Số: 5/BC\t\tTỐI MẬT", "Độ khẩn: Khẩn   Độ mật: Tuyệt mật"])
+def test_stamp_lines(line: str) -> None:
+    assert scan_text(line, structural=False)
+
+
+@pytest.mark.parametrize("line", ["bảo mật", "mật khẩu", "bí mật", "mật độ", "mật ong", "mật mã", "thân mật",
+                                  "giải mật", "không phải văn bản mật", "trừ những văn bản mật", "mật",
+                                  "tài liệu mật phải được quản lý theo quy định", "MẶT TRẬN", "tiền mặt",
+                                  "tối đa", "BẢO MẬT", "Độ mật: Thường", "ĐÃ GIẢI MẬT", "Mật"])
+def test_ordinary_words_do_not_match(line: str) -> None:
+    assert not scan_text(line, structural=False)
+
+
+def test_subjects_and_names() -> None:
+    assert scan_subject("[MẬT] Báo cáo") and scan_subject("Re: (Tối mật) kế hoạch")
+    assert not scan_subject("Hướng dẫn đổi mật khẩu") and not scan_subject("MẶT TRẬN TỔ QUỐC")
+    assert scan_name("QUYET DINH TOI MAT.docx") and scan_name("BÁO CÁO TUYỆT MẬT.pdf")
+    assert not scan_name("quyet dinh toi mat.docx")  # accent-stripped only in capitals
+    assert not scan_name("MAT TRAN TO QUOC.docx") and not scan_name("TIEN MAT.xlsx")
+
+
+# -- limits ------------------------------------------------------------------------
+def bomb() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zero.bin", b"\0" * (50 * 1024 * 1024))
+    return out.getvalue()
+
+
+async def test_zip_bomb_is_refused_not_unpacked(tmp_path: Path) -> None:
+    data = corpus.message("Hồ sơ", attachments=[("hoso.zip", bomb(), "application/zip")])
+    outcome = await pipeline(tmp_path).check_data(ctx(), data)
+    assert outcome.action is Action.REJECT and outcome.reply == codes.S554_CONTENT_LIMITS
+    assert "zip bomb" in outcome.reasons[0]
+
+
+async def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    data = b"inner"
+    for level in range(12):
+        data = corpus.zipped({f"l{level}.zip": data})
+    message = corpus.message("Hồ sơ", attachments=[("deep.zip", data, "application/zip")])
+    analysis = analyse(message, Limits(max_depth=5))
+    assert analysis.refused is not None and "nesting" in analysis.refused
+    outcome = await pipeline(tmp_path).check_data(ctx(), message)
+    assert outcome.action is Action.REJECT
+
+
+# -- failure handling ----------------------------------------------------------------
+class Crashing(Check):
+    name: ClassVar[str] = "crashing"
+
+    async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict | None:
+        raise RuntimeError("boom")
+
+
+class Slow(Check):
+    name: ClassVar[str] = "slow"
+
+    async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict | None:
+        await asyncio.sleep(10)
+        return None
+
+
+@pytest.mark.parametrize("check_cls", [Crashing, Slow])
+async def test_failing_check_gives_451_never_accept(check_cls: type[Check], tmp_path: Path) -> None:
+    settings = PolicySettings(workers=0, check_timeout=0.2)
+    pipe = Pipeline(settings, [check_cls(Resources(settings, tmp_path))])
+    outcome = await pipe.check_data(ctx(), corpus.message("Xin chào", "Nội dung"))
+    assert outcome.action is Action.TEMPFAIL and not outcome.accepted and not outcome.quarantine
+    assert outcome.reply.code == 451 and outcome.reply.enhanced == "4.3.0"
+
+
+async def test_later_reject_wins_over_a_crash(tmp_path: Path) -> None:
+    settings = PolicySettings(workers=0)
+    pipe = Pipeline.from_settings(settings, data_dir=tmp_path)
+    pipe.checks.insert(0, Crashing(Resources(settings, tmp_path)))
+    outcome = await pipe.check_data(ctx(), corpus.message("[MẬT] Báo cáo"))
+    assert outcome.action is Action.REJECT and outcome.decided_by and outcome.decided_by.check == "classified"
+
+
+async def test_process_pool_path(tmp_path: Path) -> None:
+    pipe = Pipeline.from_settings(PolicySettings(workers=1), data_dir=tmp_path)
+    try:
+        outcome = await pipe.check_data(ctx(), corpus.message("Báo cáo", "\n".join(corpus.stamped("MẬT"))))
+    finally:
+        await pipe.close()
+    assert outcome.action is Action.REJECT and outcome.reply == codes.S550_CLASSIFIED
+
+
+# -- overrides, allow lists, headers ---------------------------------------------------
+async def test_action_overrides(tmp_path: Path) -> None:
+    message = corpus.message("[MẬT] Báo cáo")
+    quarantined = await pipeline(tmp_path, classified={"action": "quarantine"}).check_data(ctx(), message)
+    assert quarantined.quarantine and quarantined.reply.code == 250 and quarantined.reasons
+    ignored = await pipeline(tmp_path, classified={"action": "ignore"}).check_data(ctx(), message)
+    assert ignored.accepted and not ignored.quarantine and b"/ignored" in ignored.header_bytes()
+
+
+async def test_allow_sender_and_x_policy_header(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, classified={"allow_senders": ["@gateway.dongnai.gov.vn"]})
+    outcome = await pipe.check_data(ctx("vt@gateway.dongnai.gov.vn"), corpus.message("[MẬT] Báo cáo"))
+    assert outcome.accepted and b"classified=allowed" in outcome.header_bytes()
+    legacy_msg = corpus.message("Cũ", attachments=[("a.txt", legacy.encode_tcvn3(
+        "Cộng hoà xã hội chủ nghĩa Việt Nam, Độc lập - Tự do - Hạnh phúc"), "text/plain")])
+    tagged = await pipe.check_data(ctx(), legacy_msg)
+    assert tagged.accepted and b"X-Legacy-Encoding: tcvn3; parts=1" in tagged.header_bytes()
+    assert pipe.stats["legacy.tcvn3"] == 1
+
+
+async def test_block_list_at_mail_from(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path, spam={"block_senders": ["@spam.example"]})
+    outcome = await pipe.check_mail_from(ctx("x@spam.example"))
+    assert outcome.action is Action.REJECT and outcome.reply == codes.S550_SENDER_BLOCKED
+
+
+def test_unknown_option_is_an_error() -> None:
+    with pytest.raises(ValueError, match="policy.spam.nope"):
+        PolicySettings(spam={"nope": 1})
+    with pytest.raises(ValueError, match="unknown check"):
+        PolicySettings(checks=["classified", "antivirus"])
+
+
+# -- spam ------------------------------------------------------------------------------
+def test_bayes_learns(tmp_path: Path) -> None:
+    bayes = Bayes(tmp_path / "b.sqlite")
+    for i in range(6):
+        bayes.learn(corpus.message("Vay tiền nhanh", f"vay tiền nhanh lãi suất thấp giải ngân {i}"), True)
+        bayes.learn(corpus.message("Lịch họp", f"lịch họp giao ban sở thông tin truyền thông {i}"), False)
+    from policy.bayes import message_tokens
+
+    spam_p = bayes.probability(message_tokens(corpus.message("x", "vay tiền nhanh giải ngân")))
+    ham_p = bayes.probability(message_tokens(corpus.message("x", "lịch họp giao ban sở")))
+    assert spam_p is not None and ham_p is not None and spam_p > 0.9 > 0.1 > ham_p
+    bayes.close()
+
+
+async def test_learn_entry_point(tmp_path: Path) -> None:
+    pipe = pipeline(tmp_path)
+    await pipe.learn(corpus.message("Vay", "vay tiền nhanh"), True)
+    spam_check = next(c for c in pipe.checks if c.name == "spam")
+    assert spam_check.bayes.totals() == (1, 0)  # type: ignore[attr-defined]
+    await pipe.close()
+
+
+# -- fake daemons on loopback -------------------------------------------------------------
+async def fake_server(handler: object) -> tuple[asyncio.AbstractServer, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)  # type: ignore[arg-type]
+    port = server.sockets[0].getsockname()[1]
+    return server, f"127.0.0.1:{port}"
+
+
+async def fake_clamd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    assert await reader.readexactly(10) == b"zINSTREAM\0"
+    data = b""
+    while True:
+        size = int.from_bytes(await reader.readexactly(4), "big")
+        if size == 0:
+            break
+        data += await reader.readexactly(size)
+    writer.write(b"stream: Eicar-Signature FOUND\0" if EICAR in data else b"stream: OK\0")
+    await writer.drain()
+    writer.close()
+
+
+async def test_clamd_instream(tmp_path: Path) -> None:
+    server, address = await fake_clamd_server()
+    try:
+        assert await clamd_scan(address, b"hello" * 30000, 5) is None
+        assert await clamd_scan(address, b"x" * 70000 + EICAR, 5) == "Eicar-Signature"
+        pipe = Pipeline.from_settings(PolicySettings(workers=0, clamd=address,
+                                                     malware={"block_extensions": []}), data_dir=tmp_path)
+        # EICAR hidden from the built-in scan by base64-in-text: clamd decides.
+        outcome = await pipe.check_data(ctx(), corpus.message("Hi", "plain text"))
+        assert outcome.accepted
+        server.close()
+        await server.wait_closed()
+        down = await pipe.check_data(ctx(), corpus.message("Hi", "plain text"))
+        assert down.action is Action.TEMPFAIL  # clamd configured but unreachable: never a pass
+    finally:
+        server.close()
+
+
+async def fake_clamd_server() -> tuple[asyncio.AbstractServer, str]:
+    return await fake_server(fake_clamd)
+
+
+async def test_spamd_client() -> None:
+    async def spamd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read()
+        spam = b"lottery" in data
+        writer.write(b"SPAMD/1.1 0 EX_OK\r\nSpam: %s ; %s / 5.0\r\n\r\n" % (
+            b"True" if spam else b"False", b"15.2" if spam else b"0.3"))
+        await writer.drain()
+        writer.close()
+
+    server, address = await fake_server(spamd)
+    try:
+        result = await spamd_check(address, b"Subject: x\r\n\r\nlottery", 5)
+        assert result.is_spam and result.score == 15.2
+        assert not (await spamd_check(address, b"Subject: x\r\n\r\nhello", 5)).is_spam
+    finally:
+        server.close()
+
+
+# -- quarantine store --------------------------------------------------------------------
+def test_file_quarantine(tmp_path: Path) -> None:
+    q = FileQuarantine(tmp_path / "quarantine")
+    entry = q.put(b"Subject: x\r\n\r\nbody", sender="a@example.org", recipients=["b@dongnai.gov.vn"],
+                  reasons=["classified: MẬT"])
+    assert [e.id for e in q.list()] == [entry.id]
+    meta, data = q.get(entry.id)
+    assert data.endswith(b"body") and meta.reasons == ["classified: MẬT"]
+    q.delete(entry.id)
+    assert q.list() == []
+    with pytest.raises(NoSuchEntry):
+        q.get("../../etc/passwd")
