@@ -13,11 +13,13 @@ import imaplib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import dkim
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -25,6 +27,8 @@ from mailserver.app import App
 from mailserver.auth import MUST_CHANGE_TEXT, hash_password
 from mailserver.config import Config
 from mailserver.smtp.outbound_settings import OutboundSettings
+from pki.dkim import key_directory
+from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import DnsSettings
 from storage.api import INBOX
@@ -193,6 +197,12 @@ async def test_swaks_starttls_to_colleague_and_outside(tmp_path: Path, remote: R
         running = RunningServer(app, config)
         await running.add_account(ANNV, PASSWORD)
         await running.add_account(BINH, PASSWORD)
+        # The domain's DKIM keys, as `mailserver dkim keygen` makes them: both algorithms.
+        keys = DkimKeyStore(key_directory(config.dkim, config.data_dir))
+        for selector, algorithm in (("s2026r", "rsa"), ("s2026e", "ed25519")):
+            keys.generate("dongnai.gov.vn", selector, algorithm,
+                          retire_after=date.today() + timedelta(days=7))
+        published = {k.dns_name + ".": k.txt.encode() for k in keys.keys()}
         proc = await asyncio.create_subprocess_exec(
             "swaks", "--server", f"127.0.0.1:{running.port('submission')}", "-tls",
             "--auth", "PLAIN", "--auth-user", ANNV, "--auth-password", PASSWORD,
@@ -215,6 +225,13 @@ async def test_swaks_starttls_to_colleague_and_outside(tmp_path: Path, remote: R
         assert b"Return-Path" not in head
         parsed = parse(got.content)
         assert parsed["Message-ID"] and parsed["Date"]
+        # The outside MX gets it DKIM-signed twice; each signature verifies
+        # with dkimpy against the published key.
+        assert got.content.count(b"DKIM-Signature:") == 2
+        for index in range(2):
+            assert dkim.DKIM(got.content).verify(
+                idx=index, dnsfunc=lambda name, timeout=5: published.get(name.decode())
+            ), f"signature {index}"
 
         def read_over_imap() -> bytes:
             with imaplib.IMAP4("127.0.0.1", running.port("imap")) as imap:
