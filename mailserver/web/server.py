@@ -1,0 +1,589 @@
+"""The portal's HTTP front end on aiohttp: routes, sessions, CSRF, rendering.
+
+Theory of operation
+-------------------
+One aiohttp application in the mail server's process and event loop, so it
+shares the ``MailStore``, the ``Authenticator`` (and with it the login
+throttle of IMAP and SMTP: five wrong passwords on the web count against the
+same address and account as five wrong IMAP logins), the outbound queue and
+the directory.
+
+Every request passes the ``_session`` middleware: it reads the signed session
+cookie (or starts an anonymous session with a fresh CSRF token), refuses any
+POST whose ``csrf`` field does not match the session's token (403), and
+writes the cookie back (HttpOnly, SameSite=Strict, Secure under TLS). Handlers
+that sign an operator in or out replace ``request[SESSION]``; the token is
+rotated then, so a token learnt before sign-in is useless after it.
+
+Passwords only ever travel in POST bodies (never URLs), are not logged (the
+access log holds request lines only), and are handed straight to
+``mailserver.directory.passwords.change_password`` or to the Authenticator.
+
+Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1),
+``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
+addresses), ``/admin/*`` (operators listed in ``web.operators``; optional TOTP,
+RFC 6238), ``/crl`` and ``/ca.pem`` when the PKI module is present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import logging
+import os
+import secrets
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import jinja2
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailserver.auth import AuthStatus
+from mailserver.config import Config, parse_hostport
+from mailserver.directory import export
+from mailserver.directory.naming import search_key, tokens
+from mailserver.directory.passwords import PasswordRejected, change_password
+from mailserver.directory.service import DirectoryService
+from mailserver.ops.report import (
+    ReportError,
+    build_check_report,
+    build_usage_report,
+    parse_date,
+    parse_offset,
+)
+from mailserver.ops.report_html import usage_body_html
+from mailserver.web import charts, stats
+from mailserver.web.i18n import pick_lang, translate
+from mailserver.web.security import Session, SessionCodec, csrf_ok, new_session, totp_ok
+from pki.ca import CertificateAuthority, pki_directory
+from storage.activity import activity_for
+from storage.directory import By, open_directory
+from storage.quarantine import NoSuchEntry, Quarantine
+from storage.sql.engine import make_engine
+
+if TYPE_CHECKING:
+    from mailserver.app import App
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE: Final = "portal_session"
+LANG_COOKIE: Final = "lang"
+STATIC_FILES: Final = {"portal.css": "text/css", "live.js": "text/javascript"}
+SESSION: Final = web.RequestKey("session", Session)
+LANG: Final = web.RequestKey("lang", str)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _session_key(config: Config) -> bytes:
+    """``web.session_secret``, else a random key kept under the data directory
+    (so sessions survive a restart), created owner-readable only."""
+    if config.web.session_secret:
+        return config.web.session_secret.encode()
+    path = config.data_dir / "web" / "session.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex())
+    return key
+
+
+class Portal:
+    """State the handlers share; one per running WebService."""
+
+    def __init__(self, app: App, engine: AsyncEngine) -> None:
+        self.app = app
+        self.config = app.config
+        self.engine = engine
+        self.codec = SessionCodec(_session_key(app.config))
+        self.secure_cookies = app.config.web.tls
+        self.directory = DirectoryService(app.store, open_directory(app.store), app.config)
+        self.quarantine: Quarantine = app.quarantine
+        self.ca = CertificateAuthority(pki_directory(app.config.pki, app.config.data_dir), app.config.pki)
+        self.operators = {a.strip().lower() for a in app.config.web.operators}
+        self.totp = {k.strip().lower(): v for k, v in app.config.web.totp_secrets.items()}
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("mailserver.web", "templates"),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+        )
+
+    # -- rendering --------------------------------------------------------------
+    def render(self, request: web.Request, template: str, *, status: int = 200, **ctx: Any) -> web.Response:
+        lang: str = request[LANG]
+        session: Session = request[SESSION]
+        other = "en" if lang == "vi" else "vi"
+
+        def _(key: str, **values: object) -> str:
+            return translate(key, lang, **values)
+
+        html = self.env.get_template(template).render(
+            _=_,
+            lang=lang,
+            csrf=session.csrf,
+            operator=session.operator_at(time.time()),
+            path=request.path,
+            switch_url=str(request.rel_url.update_query(lang=other)),
+            has_pki=self.ca.initialised,
+            **ctx,
+        )
+        return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+
+    def client_ip(self, request: web.Request) -> str:
+        return request.remote or "unknown"
+
+    def operator(self, request: web.Request) -> str:
+        """The signed-in operator, or a redirect to the sign-in page."""
+        session: Session = request[SESSION]
+        who = session.operator_at(time.time())
+        if not who or who not in self.operators:
+            raise web.HTTPSeeOther("/admin/login")
+        return who
+
+
+PORTAL: Final = web.AppKey("portal", Portal)
+
+
+def _portal(request: web.Request) -> Portal:
+    return request.app[PORTAL]
+
+
+@web.middleware
+async def _session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    portal = _portal(request)
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    loaded = portal.codec.load(raw) if raw else None
+    session = loaded or new_session()
+    request[SESSION] = session
+    request[LANG] = pick_lang(request.query.get("lang"), request.cookies.get(LANG_COOKIE))
+    if request.method == "POST":
+        form = await request.post()
+        token = form.get("csrf")
+        if loaded is None or not isinstance(token, str) or not csrf_ok(session, token):
+            log.warning("web: refused POST %s from %s without a valid CSRF token",
+                        request.path, portal.client_ip(request))
+            response: web.StreamResponse = portal.render(
+                request, "message.html", status=403, title=translate("error", request[LANG]),
+                message=translate("csrf", request[LANG]),
+            )
+            return _finish(request, response, portal)
+    try:
+        response = await handler(request)
+    except web.HTTPRedirection as exc:
+        # A fresh response: returning the exception object itself is deprecated.
+        response = web.Response(status=exc.status, headers={"Location": exc.headers.get("Location", "/")})
+    except web.HTTPException as exc:
+        response = portal.render(request, "message.html", status=exc.status,
+                                 title=translate("error", request[LANG]), message=exc.reason)
+    except Exception:
+        # Never a traceback to the client (STYLE: errors); the log has it.
+        log.exception("web: error serving %s %s", request.method, request.path)
+        response = portal.render(request, "message.html", status=500,
+                                 title=translate("error", request[LANG]),
+                                 message="Lỗi máy chủ / server error")
+    return _finish(request, response, portal)
+
+
+def _finish(request: web.Request, response: web.StreamResponse, portal: Portal) -> web.StreamResponse:
+    session: Session = request[SESSION]
+    response.set_cookie(
+        SESSION_COOKIE, portal.codec.dump(session), httponly=True, samesite="Strict",
+        secure=portal.secure_cookies, path="/",
+    )
+    if "lang" in request.query and request.query["lang"] == request[LANG]:
+        response.set_cookie(LANG_COOKIE, request[LANG], samesite="Strict", secure=portal.secure_cookies,
+                            max_age=365 * 86400, path="/")
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    public = request.path.startswith("/directory") or request.path in ("/crl", "/ca.pem")
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'"
+        + ("" if public else "; frame-ancestors 'none'"),
+    )
+    if not public:
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- public pages ----------------------------------------------------------------
+async def index(request: web.Request) -> web.StreamResponse:
+    return _portal(request).render(request, "index.html")
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    data = (importlib.resources.files("mailserver.web") / "static" / name).read_bytes()
+    return web.Response(body=data, content_type=STATIC_FILES[name], charset="utf-8",
+                        headers={"Cache-Control": "max-age=3600"})
+
+
+def _rules(portal: Portal) -> dict[str, int]:
+    accounts = portal.config.accounts
+    return {"min_length": accounts.min_password_length, "history": accounts.password_history}
+
+
+async def password_form(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    return portal.render(request, "password.html", address=request.query.get("address", ""), errors=[],
+                         done=False, rules=_rules(portal))
+
+
+async def password_change(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    lang = request[LANG]
+    form = await request.post()
+    address = str(form.get("address", "")).strip().lower()
+    current, new, confirm = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
+    ip = portal.client_ip(request)
+    authenticator = portal.app.authenticator
+    errors: list[str] = []
+    status = 400
+    if not address or not current or not new or not confirm:
+        errors.append(translate("pw_missing", lang))
+    elif new != confirm:
+        errors.append(translate("pw_mismatch", lang))
+    elif authenticator.throttle.blocked(f"ip:{ip}", f"user:{address}"):
+        errors.append(translate("throttled", lang))
+        status = 429
+    elif await portal.app.store.get_account(address) is None:
+        # Same answer, delay and throttle count as a wrong password, so the form
+        # cannot be used to find out which addresses exist.
+        await authenticator.authenticate(address, current, ip)
+        errors.append("Mật khẩu cũ không đúng / the old password is wrong")
+    else:
+        try:
+            await change_password(
+                portal.app.store, portal.directory.directory, portal.config.accounts, address, current, new,
+                authenticator=authenticator, remote_ip=ip, by=By(address, "web"),
+            )
+        except PasswordRejected as exc:
+            errors.extend(exc.reasons)
+    if errors:
+        return portal.render(request, "password.html", status=status, address=address, errors=errors,
+                             done=False, rules=_rules(portal))
+    log.info("web: password changed for %s from %s", address, ip)
+    return portal.render(request, "password.html", address=address, errors=[], done=True,
+                         rules=_rules(portal))
+
+
+async def _entries(portal: Portal) -> list[export.Entry]:
+    return await portal.directory.entries(include_persons=portal.config.web.publish_persons)
+
+
+def _matches(entry: export.Entry, words: list[str]) -> bool:
+    text = search_key(entry.name, entry.address, entry.agency_code, entry.agency_name, entry.position)
+    return all(w in text for w in words)
+
+
+async def directory_page(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    query = request.query.get("q", "")[:200]
+    entries = await _entries(portal)
+    names = {e.agency_code: e.name for e in entries if e.kind == "agency"}
+    words = tokens(query)
+    shown = [e for e in entries if _matches(e, words)]
+    return portal.render(request, "directory.html", q=query, entries=shown, names=names,
+                         persons=portal.config.web.publish_persons)
+
+
+async def directory_json(request: web.Request) -> web.StreamResponse:
+    entries = await _entries(_portal(request))
+    return web.Response(text=export.to_json(entries), content_type="application/json", charset="utf-8",
+                        headers={"Access-Control-Allow-Origin": "*"})
+
+
+async def directory_vcf(request: web.Request) -> web.StreamResponse:
+    entries = await _entries(_portal(request))
+    return web.Response(
+        text=export.to_vcard(entries), content_type="text/vcard", charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="danhba-dongnai.vcf"',
+                 "Access-Control-Allow-Origin": "*"},
+    )
+
+
+# -- operators ---------------------------------------------------------------------
+async def admin_login_form(request: web.Request) -> web.StreamResponse:
+    return _portal(request).render(request, "admin_login.html", address="", error="")
+
+
+async def admin_login(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    lang = request[LANG]
+    form = await request.post()
+    address = str(form.get("address", "")).strip().lower()
+    password = str(form.get("password", ""))
+    code = str(form.get("totp", ""))
+    ip = portal.client_ip(request)
+    keys = (f"ip:{ip}", f"user:{address}")
+    authenticator = portal.app.authenticator
+    outcome = await authenticator.authenticate(address, password, ip)
+    error = ""
+    status = 401
+    if outcome.status is AuthStatus.THROTTLED:
+        error, status = translate("throttled", lang), 429
+    elif outcome.status in (AuthStatus.OK, AuthStatus.MUST_CHANGE) and address in portal.operators:
+        secret = portal.totp.get(address)
+        if secret is not None and not totp_ok(secret, code):
+            authenticator.throttle.fail(*keys)
+            error = translate("login_failed", lang)
+        elif outcome.status is AuthStatus.MUST_CHANGE:
+            error, status = translate("login_must_change", lang), 403
+    else:
+        if outcome.status is not AuthStatus.FAILED:
+            # Right password of a non-operator (or a disabled one): still a
+            # failed sign-in here, counted so /admin cannot be probed freely.
+            authenticator.throttle.fail(*keys)
+        error = translate("login_failed", lang)
+    if error:
+        log.info("web: operator sign-in refused for %s from %s", address, ip)
+        return portal.render(request, "admin_login.html", status=status, address=address, error=error)
+    expires = time.time() + 60 * portal.config.web.session_minutes
+    request[SESSION] = Session(csrf=new_session().csrf, operator=address, expires=expires)
+    await portal.directory.directory.audit("web.operator-login", address, by=By(address),
+                                           detail={"ip": ip})
+    raise web.HTTPSeeOther("/admin")
+
+
+async def admin_logout(request: web.Request) -> web.StreamResponse:
+    request[SESSION] = new_session()
+    raise web.HTTPSeeOther("/admin/login")
+
+
+async def _counters(portal: Portal) -> stats.Counters:
+    messages, waiting = await stats.queue_counts(portal.app.queue)
+    return stats.Counters(
+        connections=stats.connection_counts(portal.app.services),
+        queue_messages=messages,
+        queue_waiting=waiting,
+        quarantined=await asyncio.to_thread(stats.quarantine_count, portal.quarantine),
+        accounts=len(await portal.app.store.list_accounts()),
+    )
+
+
+async def admin_dashboard(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    portal.operator(request)
+    counters = await _counters(portal)
+    labels, values = await stats.deliveries_per_hour(portal.engine)
+    chart = charts.bar_chart(labels, values, title=translate("deliveries_chart", request[LANG]))
+    return portal.render(request, "admin_dashboard.html", c=counters.as_dict(), chart=chart,
+                         hours=list(zip(labels, values, strict=True)))
+
+
+async def admin_stats(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    session: Session = request[SESSION]
+    if session.operator_at(time.time()) not in portal.operators:
+        return web.json_response({"error": "unauthorized"}, status=401)
+    return web.json_response((await _counters(portal)).as_dict())
+
+
+def _msg(request: web.Request) -> str:
+    key = request.query.get("msg", "")
+    return translate(key, request[LANG]) if key in ("done", "not_found") else ""
+
+
+async def admin_queue(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    portal.operator(request)
+    messages = await portal.app.queue.list()
+    return portal.render(request, "admin_queue.html", messages=messages, msg=_msg(request))
+
+
+async def admin_queue_action(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    who = portal.operator(request)
+    action = request.match_info["action"]
+    try:
+        message_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    queue = portal.app.queue
+    now = datetime.now(UTC)
+    if action == "retry":
+        ok = await queue.get(message_id) is not None and await queue.retry(message_id, now) >= 0
+    elif action == "bounce":
+        ok = await queue.request_bounce(message_id, now)
+    elif action == "delete":
+        ok = await queue.delete(message_id)
+    else:
+        raise web.HTTPNotFound()
+    if ok:
+        await portal.directory.directory.audit(f"queue.{action}", f"queue:{message_id}", by=By(who))
+    raise web.HTTPSeeOther(f"/admin/queue?msg={'done' if ok else 'not_found'}")
+
+
+async def admin_quarantine(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    portal.operator(request)
+    entries = await asyncio.to_thread(portal.quarantine.list)
+    return portal.render(request, "admin_quarantine.html", entries=entries, msg=_msg(request))
+
+
+async def _release(portal: Portal, entry_id: str) -> bool:
+    """Deliver a held message to its local recipients, then drop it (as
+    ``mailserver quarantine release`` does)."""
+    entry, data = await asyncio.to_thread(portal.quarantine.get, entry_id)
+    account_ids: list[int] = []
+    for rcpt in entry.recipients:
+        account = await portal.app.store.get_account(rcpt.lower())
+        if account is not None and not account.disabled and account.id not in account_ids:
+            account_ids.append(account.id)
+    if not account_ids:
+        return False
+    await portal.app.store.deliver(account_ids, data)
+    await asyncio.to_thread(portal.quarantine.delete, entry_id)
+    return True
+
+
+async def admin_quarantine_action(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    who = portal.operator(request)
+    entry_id, action = request.match_info["id"], request.match_info["action"]
+    try:
+        if action == "release":
+            ok = await _release(portal, entry_id)
+        elif action == "delete":
+            await asyncio.to_thread(portal.quarantine.delete, entry_id)
+            ok = True
+        else:
+            raise web.HTTPNotFound()
+    except NoSuchEntry:
+        ok = False
+    if ok:
+        await portal.directory.directory.audit(f"quarantine.{action}", entry_id, by=By(who))
+    raise web.HTTPSeeOther(f"/admin/quarantine?msg={'done' if ok else 'not_found'}")
+
+
+async def admin_reports(request: web.Request) -> web.StreamResponse:
+    """The operations reports (Decision 70/2009 Điều 7 khoản 2 b: usage reports;
+    Điều 6 khoản 6: agency mailboxes checked twice a day), over ``?start=``/``?end=``
+    (ISO dates; default the last 30 days) and ``?day=`` for the mailbox check."""
+    portal = _portal(request)
+    portal.operator(request)
+    config = portal.config
+    tz = parse_offset(config.report.utc_offset)
+    today = datetime.now(tz).date()
+    try:
+        end = parse_date(request.query["end"]) if request.query.get("end") else today
+        start = parse_date(request.query["start"]) if request.query.get("start") else end - timedelta(days=29)
+        day = parse_date(request.query["day"]) if request.query.get("day") else today
+        directory = portal.directory.directory
+        activity = activity_for(portal.app.store)
+        usage = await build_usage_report(config, portal.app.store, directory, activity, start, end)
+        checks = await build_check_report(config, directory, activity, day)
+    except ReportError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    return portal.render(request, "admin_reports.html", report_html=usage_body_html(usage), checks=checks,
+                         start=start.isoformat(), end=end.isoformat(), day=day.isoformat())
+
+
+async def admin_audit(request: web.Request) -> web.StreamResponse:
+    portal = _portal(request)
+    portal.operator(request)
+    entries = await portal.directory.directory.audit_log(limit=200)
+    return portal.render(request, "admin_audit.html", entries=list(reversed(entries)))
+
+
+# -- PKI downloads (Decision 70/2009 Điều 7 khoản 1: the Sở deploys PKI) ----------
+async def ca_pem(request: web.Request) -> web.StreamResponse:
+    """The issuing CA and the root, PEM (RFC 7468 section 5), to install as trusted."""
+    ca = _portal(request).ca
+    if not ca.initialised:
+        raise web.HTTPNotFound(reason="Chưa có CA / no CA")
+    data = await asyncio.to_thread(
+        lambda: (ca.directory / "ca.pem").read_bytes() + (ca.directory / "root.pem").read_bytes()
+    )
+    return web.Response(body=data, content_type="application/x-pem-file",
+                        headers={"Content-Disposition": 'attachment; filename="dongnai-ca.pem"'})
+
+
+async def crl(request: web.Request) -> web.StreamResponse:
+    """The last published CRL: DER as ``application/pkix-crl`` (RFC 2585 section 4.2),
+    or PEM with ``?format=pem``."""
+    ca = _portal(request).ca
+    path = ca.directory / "crl.pem"
+    try:
+        pem = await asyncio.to_thread(path.read_bytes)
+        parsed = x509.load_pem_x509_crl(pem)
+    except (FileNotFoundError, ValueError):
+        raise web.HTTPNotFound(reason="Chưa công bố CRL / no CRL published") from None
+    if request.query.get("format") == "pem":
+        return web.Response(body=pem, content_type="application/x-pem-file")
+    der = parsed.public_bytes(serialization.Encoding.DER)
+    return web.Response(body=der, content_type="application/pkix-crl")
+
+
+def build_application(app: App, engine: AsyncEngine) -> web.Application:
+    """The aiohttp application of the portal over a started ``App``."""
+    application = web.Application(middlewares=[_session], client_max_size=64 * 1024)
+    application[PORTAL] = Portal(app, engine)
+    r = application.router
+    r.add_get("/", index)
+    r.add_get("/static/{name}", static)
+    r.add_get("/password", password_form)
+    r.add_post("/password", password_change)
+    r.add_get("/directory", directory_page)
+    r.add_get("/directory.json", directory_json)
+    r.add_get("/directory.vcf", directory_vcf)
+    r.add_get("/admin/login", admin_login_form)
+    r.add_post("/admin/login", admin_login)
+    r.add_post("/admin/logout", admin_logout)
+    r.add_get("/admin", admin_dashboard)
+    r.add_get("/admin/stats.json", admin_stats)
+    r.add_get("/admin/queue", admin_queue)
+    r.add_post("/admin/queue/{id}/{action}", admin_queue_action)
+    r.add_get("/admin/quarantine", admin_quarantine)
+    r.add_post("/admin/quarantine/{id}/{action}", admin_quarantine_action)
+    r.add_get("/admin/reports", admin_reports)
+    r.add_get("/admin/audit", admin_audit)
+    r.add_get("/ca.pem", ca_pem)
+    r.add_get("/crl", crl)
+    return application
+
+
+class WebService:
+    """The portal as an ``App`` service: ``start`` binds ``web.listen``."""
+
+    def __init__(self, app: App, ssl_context: ssl.SSLContext | None) -> None:
+        self._app = app
+        self._ssl = ssl_context if app.config.web.tls else None
+        self._runner: web.AppRunner | None = None
+        self._engine: AsyncEngine | None = None
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        host, port = parse_hostport(self._app.config.web.listen)
+        self._engine = make_engine(self._app.config.storage_url)
+        application = build_application(self._app, self._engine)
+        self._runner = web.AppRunner(application, access_log=logging.getLogger("mailserver.web.access"))
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
+        await site.start()
+        bound = self._runner.addresses[0]
+        return {"web": (str(bound[0]), int(bound[1]))}
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+__all__ = ["PORTAL", "Portal", "WebService", "build_application"]

@@ -1,0 +1,47 @@
+"""Settings of the web portal (``[web]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    enabled: bool = field(
+        default=True, metadata={"help": "Serve the web portal (/password, /directory, /admin)."}
+    )
+    listen: str = field(
+        default="127.0.0.1:8080", metadata={"help": "host:port of the web portal (HTTP/1.1)."}
+    )
+    tls: bool = field(
+        default=False,
+        metadata={
+            "help": "Serve HTTPS with the server certificate ([tls]); session cookies are then Secure.\n"
+            "Without it, put the portal behind a TLS-terminating proxy before exposing it."
+        },
+    )
+    publish_persons: bool = field(
+        default=False,
+        metadata={
+            "help": "Also publish personal addresses in /directory (Decision 70/2009 Điều 5 khoản 5:\n"
+            "agencies publish their address and those of their competent officials). Default: agencies only."
+        },
+    )
+    operators: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Mail accounts allowed into /admin (they sign in with their mail password)."},
+    )
+    totp_secrets: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Operator address -> base32 TOTP secret (RFC 6238, 30 s, 6 digits). An operator listed\n"
+            "here must also give the current code from an authenticator app."
+        },
+    )
+    session_secret: str = field(
+        default="",
+        metadata={
+            "help": "Key signing the session cookies. Empty: a random key kept in <data_dir>/web/session.key."
+        },
+    )
+    session_minutes: int = field(default=30, metadata={"help": "Minutes an operator session lasts."})
