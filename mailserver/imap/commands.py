@@ -635,6 +635,77 @@ class GetQuota:
         return f"{tag} {verb} ".encode() + astring(self.name, utf8=True) + b"\r\n"
 
 
+# -- ACL (RFC 4314 section 3) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl:
+    """SETACL mailbox identifier mod-rights (RFC 4314 section 3.1); ``rights`` keeps
+    its leading ``+``/``-`` as sent."""
+
+    mailbox: str
+    identifier: str
+    rights: str
+    states: ClassVar[frozenset[State]] = AUTH
+
+    def to_bytes(self, tag: str) -> bytes:
+        return (
+            f"{tag} SETACL ".encode()
+            + astring(self.mailbox, utf8=True)
+            + b" "
+            + _strings((self.identifier, self.rights))
+            + b"\r\n"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAcl:
+    """DELETEACL mailbox identifier (RFC 4314 section 3.2)."""
+
+    mailbox: str
+    identifier: str
+    states: ClassVar[frozenset[State]] = AUTH
+
+    def to_bytes(self, tag: str) -> bytes:
+        out = f"{tag} DELETEACL ".encode() + astring(self.mailbox, utf8=True)
+        return out + b" " + astring(self.identifier) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class GetAcl:
+    """GETACL mailbox (RFC 4314 section 3.3)."""
+
+    mailbox: str
+    states: ClassVar[frozenset[State]] = AUTH
+
+    def to_bytes(self, tag: str) -> bytes:
+        return f"{tag} GETACL ".encode() + astring(self.mailbox, utf8=True) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ListRights:
+    """LISTRIGHTS mailbox identifier (RFC 4314 section 3.4)."""
+
+    mailbox: str
+    identifier: str
+    states: ClassVar[frozenset[State]] = AUTH
+
+    def to_bytes(self, tag: str) -> bytes:
+        out = f"{tag} LISTRIGHTS ".encode() + astring(self.mailbox, utf8=True)
+        return out + b" " + astring(self.identifier) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class MyRights:
+    """MYRIGHTS mailbox (RFC 4314 section 3.5)."""
+
+    mailbox: str
+    states: ClassVar[frozenset[State]] = AUTH
+
+    def to_bytes(self, tag: str) -> bytes:
+        return f"{tag} MYRIGHTS ".encode() + astring(self.mailbox, utf8=True) + b"\r\n"
+
+
 Command = (
     Capability
     | Noop
@@ -662,6 +733,11 @@ Command = (
     | Idle
     | Id
     | GetQuota
+    | SetAcl
+    | DeleteAcl
+    | GetAcl
+    | ListRights
+    | MyRights
 )
 
 

@@ -956,6 +956,38 @@ def _getquota(by_mailbox: bool) -> Callable[[_Reader], c.Command]:
     return parse
 
 
+def _setacl(r: _Reader) -> c.Command:
+    # setacl = "SETACL" SP mailbox SP identifier SP mod-rights (RFC 4314 section 3.1)
+    # identifier = astring; mod-rights = astring ; +rights / -rights / rights
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    identifier = r.astr()
+    r.sp()
+    return c.SetAcl(mailbox, identifier, r.astr())
+
+
+def _mailbox_identifier(cls: type[c.DeleteAcl] | type[c.ListRights]) -> Callable[[_Reader], c.Command]:
+    # deleteacl = "DELETEACL" SP mailbox SP identifier (RFC 4314 section 3.2)
+    # listrights = "LISTRIGHTS" SP mailbox SP identifier (RFC 4314 section 3.4)
+    def parse(r: _Reader) -> c.Command:
+        r.sp()
+        mailbox = r.mailbox()
+        r.sp()
+        return cls(mailbox, r.astr())
+
+    return parse
+
+
+def _acl_mailbox(cls: type[c.GetAcl] | type[c.MyRights]) -> Callable[[_Reader], c.Command]:
+    # getacl = "GETACL" SP mailbox; myrights = "MYRIGHTS" SP mailbox (RFC 4314 3.3, 3.5)
+    def parse(r: _Reader) -> c.Command:
+        r.sp()
+        return cls(r.mailbox())
+
+    return parse
+
+
 _COMMANDS: Final[dict[str, Callable[[_Reader], c.Command]]] = {
     "LOGIN": _login,
     "AUTHENTICATE": _authenticate,
@@ -979,6 +1011,11 @@ _COMMANDS: Final[dict[str, Callable[[_Reader], c.Command]]] = {
     "ID": _id,
     "GETQUOTA": _getquota(False),
     "GETQUOTAROOT": _getquota(True),
+    "SETACL": _setacl,
+    "DELETEACL": _mailbox_identifier(c.DeleteAcl),
+    "GETACL": _acl_mailbox(c.GetAcl),
+    "LISTRIGHTS": _mailbox_identifier(c.ListRights),
+    "MYRIGHTS": _acl_mailbox(c.MyRights),
 }
 
 _UID_COMMANDS: Final[dict[str, Callable[[_Reader, bool], c.Command]]] = {

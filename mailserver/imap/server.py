@@ -8,7 +8,13 @@ place that catches broad exceptions: a fault while running a command is
 logged with the connection id and answered ``NO [SERVERBUG]``; a fault outside
 a command ends the connection with ``* BYE``. No traceback reaches a client.
 
-Lifecycle: ``ImapService(config, store, authenticator, ssl_context)``; ``await
+Junk learning (the user as the spam filter's teacher): the session reports
+messages put into (or rescued from) the \\Junk folder to ``JunkTrainer``, which
+reads them and calls ``learner.learn`` in background tasks, a few at a time,
+after the command has been answered; a failure is logged and nothing more.
+
+Lifecycle: ``ImapService(config, store, authenticator, ssl_context, directory=,
+learner=)``; ``await
 start()`` binds ``imap.listen`` (STARTTLS offered when there is a TLS context)
 and ``imap.tls_listen`` (implicit TLS) and returns what was bound; ``await
 stop()`` closes the listeners and ends every session with ``* BYE``.
@@ -21,7 +27,9 @@ import contextlib
 import itertools
 import logging
 import ssl
-from typing import Final
+import time
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
@@ -30,12 +38,77 @@ from mailserver.imap import responses as r
 from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
 from mailserver.imap.responses import Response
 from mailserver.imap.session import Session
-from storage.api import MailStore
+from mailserver.ops.metrics import observe_command
+from storage.api import MailStore, Uid
+from storage.directory import DirectoryStore, open_directory
 
 log = logging.getLogger(__name__)
 
 READ_SIZE: Final = 65536
+STOP_GRACE: Final = 5.0
+"""Seconds stop() waits for commands in progress."""
+TRAINING_CONCURRENCY: Final = 2
+"""Messages trained at once (Bayes updates are SQLite writes in a thread)."""
+TRAINING_BACKLOG: Final = 1000
+"""Messages waiting beyond which further training is dropped (and logged)."""
 _ids = itertools.count(1)
+
+
+class Learner(Protocol):
+    """What trains the spam filter: ``policy.pipeline.Pipeline.learn``."""
+
+    async def learn(self, message: bytes, is_spam: bool, *, undo: bool = False) -> None: ...
+
+
+class JunkTrainer:
+    """Background training from IMAP (the session's ``JunkTrainer`` hook).
+
+    ``submit`` never blocks and never raises: it records the job and starts a task;
+    a semaphore bounds how many messages are trained at once, the backlog bounds
+    memory. Ham is learned as "ham, and undo the spam learning" because a message
+    taken out of Junk was, most often, put there (and learned) by the user.
+    """
+
+    def __init__(self, store: MailStore, learner: Learner) -> None:
+        self._store = store
+        self._learner = learner
+        self._slots = asyncio.Semaphore(TRAINING_CONCURRENCY)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting = 0
+
+    def submit(self, account_id: int, folder_id: int, uids: Sequence[int], is_spam: bool) -> None:
+        if self._waiting + len(uids) > TRAINING_BACKLOG:
+            log.warning("imap: junk training backlog full, %d message(s) not learned", len(uids))
+            return
+        self._waiting += len(uids)
+        task = asyncio.create_task(self._train(account_id, folder_id, list(uids), is_spam))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _train(self, account_id: int, folder_id: int, uids: list[int], is_spam: bool) -> None:
+        for uid in uids:
+            try:
+                async with self._slots:
+                    data = await self._store.read_message(account_id, folder_id, Uid(uid))
+                    await self._learner.learn(data, is_spam)
+                    if not is_spam:
+                        await self._learner.learn(data, True, undo=True)
+            except KeyError:
+                pass  # expunged before it could be read
+            except Exception:
+                log.exception("imap: junk training failed for folder %d uid %d", folder_id, uid)
+            finally:
+                self._waiting -= 1
+
+    async def drain(self) -> None:
+        """Wait for the training started so far (tests; shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 class ImapService:
@@ -45,13 +118,25 @@ class ImapService:
         store: MailStore,
         authenticator: Authenticator,
         ssl_context: ssl.SSLContext | None,
+        *,
+        directory: DirectoryStore | None = None,
+        learner: Learner | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
+        if directory is None:
+            try:
+                directory = open_directory(store)
+            except TypeError:
+                directory = None  # a store without a directory: no shared mailboxes
+        self.directory = directory
+        self.trainer = JunkTrainer(store, learner) if learner is not None else None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
+        """Commands running now; ``stop`` lets them finish (mailserver/ops, SIGTERM)."""
 
     async def start(self) -> dict[str, tuple[str, int]]:
         settings = self._config.imap
@@ -78,6 +163,11 @@ class ImapService:
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
+        # Graceful: commands already running get STOP_GRACE seconds to answer.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_GRACE):
+                while self.in_flight:
+                    await asyncio.sleep(0.01)
         for task in list(self._connections):
             task.cancel()
         if self._connections:
@@ -86,6 +176,8 @@ class ImapService:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers = []
+        if self.trainer is not None:
+            await self.trainer.stop()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
         task = asyncio.current_task()
@@ -126,6 +218,8 @@ class _Connection:
             remote_ip=peer[0] if isinstance(peer, tuple) else "",
             starttls_available=service._ssl_context is not None and not tls,
             connection_id=self.id,
+            directory=service.directory,
+            trainer=service.trainer,
         )
 
     async def send(self, response: Response) -> None:
@@ -203,7 +297,14 @@ class _Connection:
                     if event.sync:
                         await self.send(r.Continuation("Ready for literal"))
                     continue
-                started_tls = await self._run(event)
+                self.service.in_flight += 1
+                started = time.monotonic()
+                try:
+                    started_tls = await self._run(event)
+                finally:
+                    self.service.in_flight -= 1
+                    name = type(getattr(event, "command", event)).__name__
+                    observe_command(name, time.monotonic() - started)
                 if started_tls or self.session.state is c.State.LOGOUT:
                     return
             if not self.session.awaiting_line:

@@ -5,7 +5,7 @@ RFC 9051 (IMAP4rev2) and RFC 3501 (IMAP4rev1), with ENABLE (RFC 5161), IDLE
 NAMESPACE (RFC 2342), ID (RFC 2971), SPECIAL-USE (RFC 6154), LIST-EXTENDED
 (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE/QRESYNC (RFC 7162), QUOTA
 (RFC 9208), STATUS=SIZE (RFC 8438), UTF8=ACCEPT (RFC 6855), ESEARCH (RFC 4731),
-MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SASL-IR (RFC 4959).
+MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SASL-IR (RFC 4959), ACL (RFC 4314).
 
 Theory of operation
 -------------------
@@ -34,6 +34,24 @@ highest modseq reported, and the UIDs that are \\Recent in this session. What
 changed is asked from the store with ``changes_since(highestmodseq)``, so the
 session keeps no copy of flags.
 
+Shared mailboxes (RFC 4314 ACL, RFC 2342 NAMESPACE)
+---------------------------------------------------
+Agency mailboxes (Decision 70/2009 Điều 10: the head administers the agency
+mailbox and may delegate) appear to their head and delegates under the shared
+namespace as ``Shared/<agency code>/<folder>``. Every mailbox name a command
+carries is resolved by ``_target`` to a ``Target``: the account that owns the
+folder (the user's own, or the agency mailbox's account), the folder name in
+that account, and the user's RFC 4314 rights there (all of them on one's own
+mailboxes; the directory's grant on a shared one). Store calls then use that
+account id, so the store's per-account ownership check still holds, and a name
+like ``Shared/x/../../y`` can only ever be looked up inside a granted account.
+
+What the directory says is not trusted for long: at the start of every command
+in the authenticated and selected states the session re-reads the account
+(a disabled account gets ``* BYE`` and the connection ends) and its grants,
+at most once per ``imap.access_cache`` seconds, so an offboarding, a revoked
+delegation or a handover reaches open sessions at their next command.
+
 Two commands continue over several client lines: AUTHENTICATE (SASL
 exchange) and IDLE. While one is in progress ``awaiting_line`` is true and the
 driver feeds the client's lines back as ``RawLine`` events.
@@ -49,10 +67,11 @@ import logging
 import re
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from time import monotonic
+from typing import Final, Protocol
 
 from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus
 from mailserver.config import ImapSettings
@@ -63,6 +82,7 @@ from mailserver.imap.commands import State
 from mailserver.imap.grammar import canonical_flag, is_astring, is_atom
 from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import IString, Literal, Response, Tagged, Value
+from storage.activity import activity_for
 from storage.api import (
     INBOX,
     Account,
@@ -80,6 +100,7 @@ from storage.api import (
     StoreError,
     Uid,
 )
+from storage.directory import ALL_RIGHTS, By, DirectoryError, DirectoryStore, MailboxGrant, canonical_rights
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +109,49 @@ Event = Command | BadCommand | RawLine
 BASE_CAPABILITIES: Final = (
     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE UIDPLUS MOVE UNSELECT NAMESPACE ID "
     "SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
-    "QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY"
+    "QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY ACL RIGHTS=texk"
 ).split()
 ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"})
 SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 BATCH: Final = 256
 SERVER_ID: Final = (("name", "dongnai-mailserver"), ("vendor", "Dong Nai"), ("version", "0.1.0"))
+SHARED: Final = "Shared"
+"""Prefix of the shared namespace (RFC 2342 section 5: "Other Users'/Shared")."""
+NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
+DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
+REVOKED_TEXT: Final = (
+    "Quyền truy cập hộp thư dùng chung đã bị thu hồi / Access to the shared mailbox was revoked"
+)
+
+
+class JunkTrainer(Protocol):
+    """Where the session reports what the user taught about spam (the driver trains
+    the Bayesian filter in the background, never delaying the command)."""
+
+    def submit(self, account_id: int, folder_id: int, uids: Sequence[int], is_spam: bool) -> None:
+        """Learn the messages ``uids`` of the folder as spam, or as ham (undoing spam)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A mailbox name resolved: whose folder it is and what the user may do there."""
+
+    account_id: int
+    name: str
+    """The folder's name in ``account_id``."""
+    display: str
+    """The name as this user sees it (``Shared/<code>/...`` for an agency mailbox)."""
+    rights: str
+    """RFC 4314 letters the user holds."""
+    grant: MailboxGrant | None = None
+    """The directory grant for a shared mailbox; None for the user's own."""
+
+
+class _Refresh(enum.Enum):
+    OK = "ok"
+    DISABLED = "disabled"
+    REVOKED = "revoked"
 
 
 class Transition(enum.StrEnum):
@@ -149,6 +207,7 @@ class Mailbox:
     folder: Folder
     readonly: bool
     uids: array[int]
+    target: Target
     """UIDs in sequence-number order: ``uids[seq - 1]``."""
     highestmodseq: int
     recent: set[int] = field(default_factory=set)
@@ -185,6 +244,9 @@ class Session:
         remote_ip: str,
         starttls_available: bool,
         connection_id: str = "-",
+        directory: DirectoryStore | None = None,
+        trainer: JunkTrainer | None = None,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.store = store
         self.authenticator = authenticator
@@ -199,6 +261,13 @@ class Session:
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
         self._idle_tag: str | None = None
+        self.directory = directory
+        self.trainer = trainer
+        self._clock = clock
+        self._fresh_until = float("-inf")
+        self._grants: list[MailboxGrant] = []
+        self._own_agency: str | None = None
+        """Agency code when the logged-in account is itself an agency mailbox."""
 
     # -- driver interface ------------------------------------------------------
     def greeting(self) -> Response:
@@ -252,6 +321,16 @@ class Session:
         if self.state not in cmd.states:
             yield r.bad(tag, f"{type(cmd).__name__.upper()} not allowed now")
             return
+        if self.account is not None and not isinstance(cmd, c.Logout):
+            outcome = await self._refresh()
+            if outcome is _Refresh.DISABLED:
+                yield r.bye(DISABLED_TEXT)
+                return
+            if outcome is _Refresh.REVOKED:
+                yield r.status_line("OK", REVOKED_TEXT, "CLOSED")
+                if not isinstance(cmd, c.Select):
+                    yield r.no(tag, NOPERM_TEXT, "NOPERM")
+                    return
         final: Tagged | None = None
         try:
             async for resp in self._dispatch(tag, cmd):
@@ -273,7 +352,76 @@ class Session:
         """Changes to report now (NOOP semantics): used while IDLE."""
         if self.mailbox is None:
             return []
+        if self.account is not None and await self._refresh() is not _Refresh.OK:
+            return []  # reported by the next command (BYE or OK [CLOSED])
         return await self._updates()
+
+    # -- account state and rights (re-checked on every command) ----------------------
+    async def _refresh(self) -> _Refresh:
+        """Re-read the account and its grants when the cache is older than
+        ``imap.access_cache`` seconds; end or close what they no longer allow."""
+        now = self._clock()
+        if now < self._fresh_until:
+            return _Refresh.OK
+        account = await self.store.get_account_by_id(self._account_id)
+        if account is None or account.disabled:
+            # Decision 70/2009 Điều 5 khoản 4: an offboarded login stops at once,
+            # open sessions included.
+            log.info("imap %s: account id %d disabled, ending session", self.connection_id, self._account_id)
+            self._transition(Transition.LOGOUT)
+            return _Refresh.DISABLED
+        self.account = account
+        if self.directory is not None:
+            self._grants = await self.directory.mailbox_access(account.id)
+        self._fresh_until = now + self.settings.access_cache
+        mb = self.mailbox
+        if mb is not None and mb.target.grant is not None:
+            old = mb.target.grant
+            grant = next(
+                (g for g in self._grants if g.mailbox_account_id == old.mailbox_account_id), None
+            )
+            if grant is None or "r" not in grant.rights:
+                log.info("imap %s: access to %s revoked", self.connection_id, old.mailbox_address)
+                self._transition(Transition.CLOSE)
+                return _Refresh.REVOKED
+            mb.target = replace(mb.target, rights=grant.rights, grant=grant)
+        return _Refresh.OK
+
+    async def _target(self, wire: str) -> Target:
+        """Resolve a mailbox name as sent by the client (see "Shared mailboxes")."""
+        return self._target_of(self._decode_name(wire))
+
+    def _target_of(self, name: str) -> Target:
+        """Resolve a decoded mailbox name."""
+        if name != SHARED and not name.startswith(SHARED + "/"):
+            return Target(self._account_id, name, name, ALL_RIGHTS)
+        parts = name.split("/")
+        # Only Shared/<code>/<folder...>; "." and ".." are plain (unknown) names to
+        # the store, but refusing them here keeps path-looking names out entirely.
+        if len(parts) < 3 or any(p in ("", ".", "..") for p in parts[1:]):
+            raise UserError("No such mailbox", "NONEXISTENT")
+        grant = next((g for g in self._grants if g.agency_code == parts[1]), None)
+        if grant is None:
+            raise UserError("No such mailbox", "NONEXISTENT")
+        folder = "/".join(parts[2:])
+        if folder.upper() == INBOX:
+            folder = INBOX
+        return Target(
+            grant.mailbox_account_id, folder, f"{SHARED}/{grant.agency_code}/{folder}", grant.rights, grant
+        )
+
+    @staticmethod
+    def _require(target: Target, rights: str) -> None:
+        """RFC 4314 section 4: refuse with NO [NOPERM] when a right is missing; a
+        mailbox the user may not even see (no l, no r) does not exist for them."""
+        if all(right in target.rights for right in rights):
+            return
+        if "l" not in target.rights and "r" not in target.rights:
+            raise UserError("No such mailbox", "NONEXISTENT")
+        raise UserError(NOPERM_TEXT, "NOPERM")
+
+    async def _folder(self, target: Target) -> Folder:
+        return await self.store.get_folder(target.account_id, target.name)
 
     # -- helpers -------------------------------------------------------------------
     def _login_allowed(self) -> bool:
@@ -330,7 +478,7 @@ class Session:
 
     async def _updates(self) -> list[Response]:
         mb = self._selected()
-        changes = await self.store.changes_since(self._account_id, mb.folder.id, ModSeq(mb.highestmodseq))
+        changes = await self.store.changes_since(mb.target.account_id, mb.folder.id, ModSeq(mb.highestmodseq))
         out: list[Response] = []
         gone = [u for u in changes.vanished if mb.seq(u) is not None]
         if gone:
@@ -348,7 +496,7 @@ class Session:
         if new:
             mb.uids.extend(new)
             if not mb.readonly:
-                watermark = await self.store.claim_recent(self._account_id, mb.folder.id)
+                watermark = await self.store.claim_recent(mb.target.account_id, mb.folder.id)
                 mb.recent.update(u for u in new if u >= watermark)
             out.append(r.exists(len(mb.uids)))
             out.append(r.recent(len(mb.recent)))
@@ -445,6 +593,14 @@ class Session:
                 return self._id(tag)
             case c.GetQuota():
                 return self._quota(tag, cmd)
+            case c.SetAcl() | c.DeleteAcl():
+                return self._setacl(tag, cmd)
+            case c.GetAcl(name):
+                return self._getacl(tag, name)
+            case c.ListRights(name, identifier):
+                return self._listrights(tag, name, identifier)
+            case c.MyRights(name):
+                return self._myrights(tag, name)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
     # -- any state -------------------------------------------------------------------
@@ -480,6 +636,7 @@ class Session:
         match outcome.status:
             case AuthStatus.OK:
                 self.account = outcome.account
+                self._fresh_until = float("-inf")
                 self._transition(Transition.LOGIN)
                 log.info("imap %s: login %s from %s", self.connection_id, user.lower(), self.remote_ip)
                 return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
@@ -572,16 +729,23 @@ class Session:
             raise UserError("QRESYNC must be enabled first", status="BAD")
         if cmd.condstore:
             self.enabled.add("CONDSTORE")
-        account_id = self._account_id
+        target = await self._target(cmd.mailbox)
+        self._require(target, "r")
+        account_id = target.account_id
         try:
-            folder = await self.store.get_folder(account_id, self._decode_name(cmd.mailbox))
+            folder = await self._folder(target)
         except NoSuchFolder:
             raise UserError("No such mailbox", "NONEXISTENT") from None
+        if folder.name == INBOX:  # agency-mailbox check compliance, Decision 70/2009 Điều 6 khoản 6
+            opened = datetime.now(UTC)
+            await activity_for(self.store).record_mailbox_open(account_id, opened, by=self._account_id)
+        # RFC 4314 section 4: without any right to change the mailbox it opens read-only.
+        readonly = cmd.readonly or not any(right in target.rights for right in "swte")
         watermark = Uid(folder.uidnext)
-        if not cmd.readonly:
+        if not readonly:
             watermark = await self.store.claim_recent(account_id, folder.id)
         infos = await self.store.list_messages(account_id, folder.id)
-        mb = Mailbox(folder, cmd.readonly, array("Q", (i.uid for i in infos)), folder.highestmodseq)
+        mb = Mailbox(folder, readonly, array("Q", (i.uid for i in infos)), target, folder.highestmodseq)
         mb.recent = {i.uid for i in infos if i.uid >= watermark}
         self.mailbox = mb
         self._transition(Transition.SELECT)
@@ -592,7 +756,7 @@ class Session:
         unseen = next((n for n, i in enumerate(infos, 1) if "\\Seen" not in i.flags), None)
         if unseen is not None:
             yield r.status_line("OK", "First unseen", f"UNSEEN {unseen}")
-        permanent = "" if cmd.readonly else " ".join((*SYSTEM_FLAGS, *keywords, "\\*"))
+        permanent = "" if readonly else " ".join(self._permanent(target, keywords))
         yield r.status_line("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})")
         yield r.status_line("OK", "UIDs valid", f"UIDVALIDITY {folder.uidvalidity}")
         yield r.status_line("OK", "Predicted next UID", f"UIDNEXT {folder.uidnext}")
@@ -603,13 +767,21 @@ class Session:
         yield r.ok(
             tag,
             "SELECT completed" if not cmd.readonly else "EXAMINE completed",
-            "READ-ONLY" if cmd.readonly else "READ-WRITE",
+            "READ-ONLY" if readonly else "READ-WRITE",
         )
+
+    @staticmethod
+    def _permanent(target: Target, keywords: Sequence[str]) -> list[str]:
+        # RFC 4314 section 4: PERMANENTFLAGS lists only the flags the rights allow.
+        out = [f for f in SYSTEM_FLAGS if _flag_right(f) in target.rights]
+        if "w" in target.rights:
+            out += [*keywords, "\\*"]
+        return out
 
     async def _qresync(self, mb: Mailbox, params: c.QResync) -> list[Response]:
         # RFC 7162 section 3.2.5.2: VANISHED (EARLIER) for expunged known UIDs, then
         # FETCH for messages changed since the client's modseq.
-        changes = await self.store.changes_since(self._account_id, mb.folder.id, ModSeq(params.modseq))
+        changes = await self.store.changes_since(mb.target.account_id, mb.folder.id, ModSeq(params.modseq))
         out: list[Response] = []
         largest = max(mb.uids[-1] if mb.uids else 0, max(changes.vanished, default=0))
         gone = [
@@ -627,32 +799,71 @@ class Session:
         name = self._decode_name(wire).rstrip("/")
         if name.upper() == INBOX:
             raise UserError("INBOX already exists", "ALREADYEXISTS")
-        await self.store.create_folder(self._account_id, name)
+        if name == SHARED or (name.startswith(SHARED + "/") and name.count("/") < 2):
+            raise UserError("The shared namespace has no room for new top-level mailboxes", "CANNOT")
+        target = self._target_of(name)
+        self._require(target, "k")
+        await self.store.create_folder(target.account_id, target.name)
         yield r.ok(tag, "CREATE completed")
 
     async def _delete(self, tag: str, wire: str) -> AsyncIterator[Response]:
-        name = self._decode_name(wire)
-        folder = await self.store.get_folder(self._account_id, name)
-        await self.store.delete_folder(self._account_id, folder.id)
+        target = await self._target(wire)
+        self._require(target, "x")
+        folder = await self._folder(target)
+        await self.store.delete_folder(target.account_id, folder.id)
         if self.mailbox is not None and self.mailbox.folder.id == folder.id:
             self._transition(Transition.CLOSE)
         yield r.ok(tag, "DELETE completed")
 
     async def _rename(self, tag: str, old: str, new: str) -> AsyncIterator[Response]:
-        folder = await self.store.get_folder(self._account_id, self._decode_name(old))
+        source = await self._target(old)
+        self._require(source, "x")
+        folder = await self._folder(source)
         new_name = self._decode_name(new)
         if new_name.upper() == INBOX:
             raise UserError("INBOX already exists", "ALREADYEXISTS")
-        await self.store.rename_folder(self._account_id, folder.id, new_name)
+        dest = self._target_of(new_name)
+        if dest.account_id != source.account_id:
+            raise UserError("Cannot move a mailbox between namespaces", "CANNOT")
+        self._require(dest, "k")
+        await self.store.rename_folder(source.account_id, folder.id, dest.name)
         yield r.ok(tag, "RENAME completed")
 
     async def _subscribe(self, tag: str, wire: str, flag: bool) -> AsyncIterator[Response]:
-        await self.store.set_subscribed(self._account_id, self._decode_name(wire), flag)
+        target = await self._target(wire)
+        if target.grant is None:
+            await self.store.set_subscribed(target.account_id, target.name, flag)
+        # A shared folder's subscription belongs to the agency mailbox, which every
+        # delegate shares: one delegate's UNSUBSCRIBE must not hide it from the others.
         yield r.ok(tag, "SUBSCRIBE completed" if flag else "UNSUBSCRIBE completed")
 
     async def _namespace(self, tag: str) -> AsyncIterator[Response]:
-        yield r.Untagged(("NAMESPACE", ((IString(""), IString("/")),), None, None))
+        # RFC 2342 section 5: personal, other users' (none), shared.
+        personal = ((IString(""), IString("/")),)
+        shared = ((IString(SHARED + "/"), IString("/")),)
+        yield r.Untagged(("NAMESPACE", personal, None, shared))
         yield r.ok(tag, "NAMESPACE completed")
+
+    async def _visible(self, patterns: Sequence[str]) -> dict[str, tuple[Folder, Target]]:
+        """Every mailbox the user may list, by the name they see it under."""
+        out: dict[str, tuple[Folder, Target]] = {}
+        for folder in await self.store.list_folders(self._account_id):
+            # A personal folder named like the shared namespace would be shadowed by it.
+            if folder.name != SHARED and not folder.name.startswith(SHARED + "/"):
+                out[folder.name] = (folder, Target(self._account_id, folder.name, folder.name, ALL_RIGHTS))
+        prefixes = [re.split(r"[*%]", p, maxsplit=1)[0] for p in patterns]
+        if not any(SHARED.startswith(p) or p.startswith(SHARED) for p in prefixes):
+            return out  # no pattern can reach Shared/: skip the agency mailboxes' folders
+        for grant in self._grants:
+            if "l" not in grant.rights:
+                continue
+            for folder in await self.store.list_folders(grant.mailbox_account_id):
+                display = f"{SHARED}/{grant.agency_code}/{folder.name}"
+                out[display] = (
+                    folder,
+                    Target(grant.mailbox_account_id, folder.name, display, grant.rights, grant),
+                )
+        return out
 
     async def _list(self, tag: str, cmd: c.List) -> AsyncIterator[Response]:
         verb = "LSUB" if cmd.lsub else "LIST"
@@ -661,14 +872,14 @@ class Session:
             yield r.Untagged((verb, ("\\Noselect",), IString("/"), IString("")))
             yield r.ok(tag, f"{verb} completed")
             return
-        folders = await self.store.list_folders(self._account_id)
-        by_name = {f.name: f for f in folders}
+        reference = self._decode_name(cmd.reference) if cmd.reference else ""
+        full_patterns = [reference + self._decode_name(p) for p in cmd.patterns]
+        by_name = await self._visible(full_patterns)
         names = set(by_name)
         for name in list(names):
             parts = name.split("/")
             names.update("/".join(parts[:i]) for i in range(1, len(parts)))
-        reference = self._decode_name(cmd.reference) if cmd.reference else ""
-        matchers = [_pattern(reference + self._decode_name(p)) for p in cmd.patterns]
+        matchers = [_pattern(p) for p in full_patterns]
         subscribed_only = cmd.lsub or "SUBSCRIBED" in cmd.select_options
         special_only = "SPECIAL-USE" in cmd.select_options
         want_subscribed = "SUBSCRIBED" in cmd.return_options or "SUBSCRIBED" in cmd.select_options
@@ -676,30 +887,36 @@ class Session:
         for name in sorted(names, key=lambda n: (n != INBOX, n)):
             if not any(m.fullmatch(name) for m in matchers):
                 continue
-            folder = by_name.get(name)
+            found = by_name.get(name)
+            folder = found[0] if found is not None else None
+            # Special-use attributes of a shared folder are the agency's, not the
+            # user's: a client must not take Shared/x/Sent for its own Sent folder.
+            special = found[0].special_use if found is not None and found[1].grant is None else None
             children = [n for n in names if n.startswith(name + "/")]
             attrs: list[str] = []
             if folder is None:
                 attrs.append("\\NonExistent" if cmd.select_options else "\\Noselect")
             if subscribed_only:
-                subscribed_kids = recursive and any(by_name[n].subscribed for n in children if n in by_name)
+                subscribed_kids = recursive and any(
+                    by_name[n][0].subscribed for n in children if n in by_name
+                )
                 if not (folder is not None and folder.subscribed) and not subscribed_kids:
                     continue
-            if special_only and (folder is None or folder.special_use is None):
+            if special_only and special is None:
                 continue
             if not cmd.lsub:
                 attrs.append("\\HasChildren" if children else "\\HasNoChildren")
                 if want_subscribed and folder is not None and folder.subscribed:
                     attrs.append("\\Subscribed")
-                if folder is not None and folder.special_use:
-                    attrs.append(folder.special_use)
+                if special:
+                    attrs.append(special)
             yield r.Untagged((verb, tuple(attrs), IString("/"), self._encode_name(name)))
-            if folder is not None and "STATUS" in cmd.return_options:
-                yield await self._status_response(folder, cmd.status_items)
+            if found is not None and "STATUS" in cmd.return_options and "r" in found[1].rights:
+                yield await self._status_response(found[0], found[1], cmd.status_items)
         yield r.ok(tag, f"{verb} completed")
 
-    async def _status_response(self, folder: Folder, items: Sequence[str]) -> Response:
-        st = await self.store.folder_status(self._account_id, folder.id)
+    async def _status_response(self, folder: Folder, target: Target, items: Sequence[str]) -> Response:
+        st = await self.store.folder_status(target.account_id, folder.id)
         values = {
             "MESSAGES": st.messages,
             "UIDNEXT": st.uidnext,
@@ -713,38 +930,55 @@ class Session:
         out: list[Value] = []
         for item in items:
             out += [item, values[item]]
-        return r.Untagged(("STATUS", self._encode_name(folder.name), tuple(out)))
+        return r.Untagged(("STATUS", self._encode_name(target.display), tuple(out)))
 
     async def _status(self, tag: str, wire: str, items: tuple[str, ...]) -> AsyncIterator[Response]:
-        folder = await self.store.get_folder(self._account_id, self._decode_name(wire))
+        target = await self._target(wire)
+        self._require(target, "r")
+        folder = await self._folder(target)
         if "HIGHESTMODSEQ" in items:
             self.enabled.add("CONDSTORE")
-        yield await self._status_response(folder, items)
+        yield await self._status_response(folder, target, items)
         yield r.ok(tag, "STATUS completed")
 
     async def _append(self, tag: str, cmd: c.Append) -> AsyncIterator[Response]:
+        target = await self._target(cmd.mailbox)
+        self._require(target, "i")
         try:
-            folder = await self.store.get_folder(self._account_id, self._decode_name(cmd.mailbox))
+            folder = await self._folder(target)
         except NoSuchFolder:
             raise UserError("No such mailbox", "TRYCREATE") from None
         uids: list[int] = []
         for msg in cmd.messages:
             if not msg.data:
                 raise UserError("Empty message", "CANNOT")
-            flags = _valid_flags(msg.flags)
+            # RFC 4314 section 4: flags the user may not set are dropped, not refused.
+            flags = [f for f in _valid_flags(msg.flags) if _flag_right(f) in target.rights]
             info = await self.store.append(
-                self._account_id, folder.id, msg.data, flags=flags, internal_date=msg.date
+                target.account_id, folder.id, msg.data, flags=flags, internal_date=msg.date
             )
             uids.append(info.uid)
+        if folder.special_use == "\\Junk":
+            self._learn(target.account_id, folder.id, uids, is_spam=True)
         yield r.ok(tag, "APPEND completed", f"APPENDUID {folder.uidvalidity} {r.seqset(uids)}")
 
+    def _learn(self, account_id: int, folder_id: int, uids: Sequence[int], *, is_spam: bool) -> None:
+        """Hand what the user taught to the trainer; it runs in the background and
+        its failures are only logged (the command's answer is already decided)."""
+        if self.trainer is not None and uids:
+            self.trainer.submit(account_id, folder_id, uids, is_spam)
+
     async def _quota(self, tag: str, cmd: c.GetQuota) -> AsyncIterator[Response]:
+        account_id = self._account_id
         if cmd.by_mailbox:
-            folder = await self.store.get_folder(self._account_id, self._decode_name(cmd.name))
-            yield r.Untagged(("QUOTAROOT", self._encode_name(folder.name), IString("")))
+            target = await self._target(cmd.name)
+            self._require(target, "r")
+            await self._folder(target)  # NONEXISTENT for an unknown folder
+            account_id = target.account_id
+            yield r.Untagged(("QUOTAROOT", self._encode_name(target.display), IString("")))
         elif cmd.name != "":
             raise UserError("No such quota root", "NONEXISTENT")
-        quota = await self.store.quota(self._account_id)
+        quota = await self.store.quota(account_id)
         resources: list[Value] = []
         if quota.storage_limit is not None:
             resources += ["STORAGE", quota.storage_used // 1024, quota.storage_limit // 1024]
@@ -752,6 +986,120 @@ class Session:
             resources += ["MESSAGE", quota.messages_used, quota.messages_limit]
         yield r.Untagged(("QUOTA", IString(""), tuple(resources)))
         yield r.ok(tag, "GETQUOTAROOT completed" if cmd.by_mailbox else "GETQUOTA completed")
+
+    # -- ACL (RFC 4314 section 3) --------------------------------------------------------
+    # Rights live per agency mailbox in the directory, not per folder: a SETACL on
+    # any folder of Shared/<code>/ sets them for the whole mailbox (Điều 10 khoản 1,
+    # ủy quyền), and is audited with the acting user. Personal mailboxes are not
+    # shared: their owner holds every right and nobody else holds any.
+    async def _owner(self, target: Target) -> str:
+        if target.grant is not None:
+            return target.grant.mailbox_address
+        assert self.account is not None  # noqa: S101 - guarded by Command.states
+        return self.account.address
+
+    async def _agency_of(self, target: Target) -> str | None:
+        """The agency code whose mailbox ``target`` belongs to; None if personal."""
+        if target.grant is not None:
+            return target.grant.agency_code
+        if self.directory is None:
+            return None
+        if self._own_agency is None:  # once per session: is the login an agency mailbox?
+            agencies = await self.directory.list_agencies()
+            self._own_agency = next((a.code for a in agencies if a.account_id == self._account_id), "")
+        return self._own_agency or None
+
+    async def _head_address(self, code: str) -> str | None:
+        assert self.directory is not None  # noqa: S101 - only asked for agency mailboxes
+        agency = await self.directory.get_agency(code)
+        if agency is None or agency.head_person_id is None:
+            return None
+        head = await self.directory.get_person(agency.head_person_id)
+        return head.address if head is not None else None
+
+    async def _getacl(self, tag: str, wire: str) -> AsyncIterator[Response]:
+        target = await self._target(wire)
+        self._require(target, "a")
+        await self._folder(target)
+        owner = await self._owner(target)
+        entries: list[Value] = [_ident(owner), ALL_RIGHTS]
+        if await self._agency_of(target) is not None and self.directory is not None:
+            for address, rights in await self.directory.mailbox_acl(target.account_id):
+                if address != owner:
+                    entries += [_ident(address), rights or IString("")]
+        yield r.Untagged(("ACL", self._encode_name(target.display), *entries))
+        yield r.ok(tag, "GETACL completed")
+
+    async def _myrights(self, tag: str, wire: str) -> AsyncIterator[Response]:
+        target = await self._target(wire)
+        self._require(target, "")
+        if not target.rights:
+            raise UserError("No such mailbox", "NONEXISTENT")
+        await self._folder(target)
+        yield r.Untagged(("MYRIGHTS", self._encode_name(target.display), target.rights))
+        yield r.ok(tag, "MYRIGHTS completed")
+
+    async def _listrights(self, tag: str, wire: str, identifier: str) -> AsyncIterator[Response]:
+        target = await self._target(wire)
+        self._require(target, "a")
+        await self._folder(target)
+        who = identifier.strip().lower()
+        code = await self._agency_of(target)
+        fixed = {await self._owner(target)}
+        if code is not None:
+            fixed.add(await self._head_address(code) or "")
+        values: list[Value]
+        if who in fixed:
+            values = [ALL_RIGHTS]  # owner and head: every right, none negotiable
+        elif code is None:
+            values = [IString("")]  # a personal mailbox is never shared
+        else:
+            values = [IString(""), *ALL_RIGHTS]  # each right may be granted on its own
+        yield r.Untagged(("LISTRIGHTS", self._encode_name(target.display), _ident(identifier), *values))
+        yield r.ok(tag, "LISTRIGHTS completed")
+
+    async def _setacl(self, tag: str, cmd: c.SetAcl | c.DeleteAcl) -> AsyncIterator[Response]:
+        target = await self._target(cmd.mailbox)
+        self._require(target, "a")
+        await self._folder(target)
+        code = await self._agency_of(target)
+        if code is None or self.directory is None:
+            raise UserError(
+                "Hộp thư cá nhân không chia sẻ được / Personal mailboxes cannot be shared", "CANNOT"
+            )
+        who = cmd.identifier.strip().lower()
+        if who in (await self._owner(target), await self._head_address(code)):
+            raise UserError(
+                "Quyền của thủ trưởng chỉ đổi bằng bàn giao / The head's rights change only by handover",
+                "CANNOT",
+            )
+        account = await self.store.get_account(who)
+        if account is None or account.disabled:
+            raise UserError("Không có hộp thư này / No such mailbox user", "CANNOT")
+        delegations = await self.directory.delegations(code)
+        existing = next((d for d in delegations if d.account_id == account.id), None)
+        current = existing.rights if existing is not None else ""
+        if isinstance(cmd, c.DeleteAcl):
+            rights = ""
+        else:
+            rights = _mod_rights(current, cmd.rights)
+        assert self.account is not None  # noqa: S101 - guarded by Command.states
+        by = By(self.account.address)
+        try:
+            if rights:
+                await self.directory.delegate(
+                    code, account.id, rights, existing.may_send if existing is not None else False, by=by
+                )
+            elif existing is not None:
+                await self.directory.revoke(code, account.id, by=by)
+        except DirectoryError as exc:
+            raise UserError(str(exc)[:200] or "Refused", "CANNOT") from None
+        log.info(
+            "imap %s: %s set rights of %s on %s to %r",
+            self.connection_id, self.account.address, who, code, rights,
+        )
+        self._fresh_until = float("-inf")
+        yield r.ok(tag, "SETACL completed" if isinstance(cmd, c.SetAcl) else "DELETEACL completed")
 
     async def _idle(self, tag: str) -> AsyncIterator[Response]:
         self._idle_tag = tag
@@ -762,8 +1110,9 @@ class Session:
     # -- selected --------------------------------------------------------------------
     async def _close(self, tag: str, expunge: bool) -> AsyncIterator[Response]:
         mb = self._selected()
-        if expunge and not mb.readonly:
-            await self.store.expunge(self._account_id, mb.folder.id)
+        # RFC 4314 section 4: CLOSE without the e right closes without expunging.
+        if expunge and not mb.readonly and "e" in mb.target.rights:
+            await self.store.expunge(mb.target.account_id, mb.folder.id)
         self._transition(Transition.CLOSE)
         yield r.ok(tag, "CLOSE completed" if expunge else "UNSELECT completed")
 
@@ -787,18 +1136,23 @@ class Session:
 
     async def _expunge(self, tag: str, cmd: c.Expunge) -> AsyncIterator[Response]:
         mb = self._writable()
+        self._require(mb.target, "e")
         which: list[Uid] | None = None
         if cmd.uids is not None:
             which = [Uid(u) for _, u in self._resolve(cmd.uids, True)]
-        gone = await self.store.expunge(self._account_id, mb.folder.id, which)
+        gone = await self.store.expunge(mb.target.account_id, mb.folder.id, which)
         for resp in self._expunged(gone):
             yield resp
         yield r.ok(tag, "EXPUNGE completed")
 
     async def _copy(self, tag: str, cmd: c.Copy) -> AsyncIterator[Response]:
         mb = self._writable() if cmd.move else self._selected()
+        if cmd.move:
+            self._require(mb.target, "te")  # RFC 6851 section 4.3 with RFC 4314
+        target = await self._target(cmd.mailbox)
+        self._require(target, "i")
         try:
-            dest = await self.store.get_folder(self._account_id, self._decode_name(cmd.mailbox))
+            dest = await self._folder(target)
         except NoSuchFolder:
             raise UserError("No such mailbox", "TRYCREATE") from None
         uids = [Uid(u) for _, u in self._resolve(cmd.seqset, cmd.uid)]
@@ -806,12 +1160,21 @@ class Session:
         if not uids:
             yield r.ok(tag, f"{verb} completed (no messages)")
             return
-        if cmd.move:
-            pairs = await self.store.move(self._account_id, mb.folder.id, uids, dest.id)
+        source_id = mb.target.account_id
+        if target.account_id != source_id:
+            pairs = await self._copy_across(mb, uids, target, dest, move=cmd.move)
+        elif cmd.move:
+            pairs = await self.store.move(source_id, mb.folder.id, uids, dest.id)
         else:
-            pairs = await self.store.copy(self._account_id, mb.folder.id, uids, dest.id)
+            pairs = await self.store.copy(source_id, mb.folder.id, uids, dest.id)
         sources, targets = _uid_list([p[0] for p in pairs]), _uid_list([p[1] for p in pairs])
         code = f"COPYUID {dest.uidvalidity} {sources} {targets}"
+        new_uids = [p[1] for p in pairs]
+        if dest.special_use == "\\Junk" and mb.folder.special_use != "\\Junk":
+            self._learn(target.account_id, dest.id, new_uids, is_spam=True)
+        elif cmd.move and mb.folder.special_use == "\\Junk" and dest.special_use not in ("\\Junk", "\\Trash"):
+            # Taken out of Junk (not thrown away): a false positive, learn it as ham.
+            self._learn(target.account_id, dest.id, new_uids, is_spam=False)
         if cmd.move:
             yield r.status_line("OK", "Moved", code)
             for resp in self._expunged(p[0] for p in pairs):
@@ -820,10 +1183,40 @@ class Session:
         else:
             yield r.ok(tag, "COPY completed", code)
 
+    async def _copy_across(
+        self, mb: Mailbox, uids: Sequence[Uid], target: Target, dest: Folder, *, move: bool
+    ) -> list[tuple[Uid, Uid]]:
+        """COPY/MOVE between the user's own and a shared mailbox (two accounts): the
+        store copies only within one account, so each message is read and appended
+        (durable before the source is touched), then a MOVE expunges the sources."""
+        source_id = mb.target.account_id
+        wanted = set(uids)
+        infos = [i for i in await self.store.list_messages(source_id, mb.folder.id) if i.uid in wanted]
+        pairs: list[tuple[Uid, Uid]] = []
+        for info in infos:
+            try:
+                data = await self.store.read_message(source_id, mb.folder.id, info.uid)
+            except KeyError:
+                continue  # expunged meanwhile
+            flags = [f for f in info.flags if _flag_right(f) in target.rights]
+            new = await self.store.append(
+                target.account_id, dest.id, data, flags=flags, internal_date=info.internal_date
+            )
+            pairs.append((info.uid, new.uid))
+        if move and pairs:
+            moved = [p[0] for p in pairs]
+            await self.store.store_flags(source_id, mb.folder.id, moved, ["\\Deleted"], FlagMode.ADD)
+            await self.store.expunge(source_id, mb.folder.id, moved)
+        return pairs
+
     async def _store(self, tag: str, cmd: c.Store) -> AsyncIterator[Response]:
         mb = self._writable()
         pairs = self._resolve(cmd.seqset, cmd.uid)
         flags = _valid_flags(cmd.flags)
+        # RFC 4314 section 4: s for \Seen, t for \Deleted, w for the rest; replacing
+        # the whole set may change any flag, so it needs all three.
+        needed = "swt" if cmd.mode is c.StoreMode.REPLACE else ""
+        self._require(mb.target, needed + "".join(_flag_right(f) for f in flags))
         if cmd.unchanged_since is not None:
             self.enabled.add("CONDSTORE")
         mode = {
@@ -833,7 +1226,7 @@ class Session:
         }[cmd.mode]
         seq_of = {u: s for s, u in pairs}
         update = await self.store.store_flags(
-            self._account_id,
+            mb.target.account_id,
             mb.folder.id,
             [Uid(u) for u in seq_of],
             flags,
@@ -849,7 +1242,7 @@ class Session:
             rest = [u for u in seq_of if u not in changed and u not in conflicts]
             if rest:
                 wanted = set(rest)
-                for info in await self.store.list_messages(self._account_id, mb.folder.id):
+                for info in await self.store.list_messages(mb.target.account_id, mb.folder.id):
                     if info.uid in wanted:
                         changed[info.uid] = info
         for uid, seq in seq_of.items():
@@ -880,7 +1273,7 @@ class Session:
             self.enabled.add("CONDSTORE")
             if matched:
                 wanted = set(matched)
-                infos = await self.store.list_messages(self._account_id, mb.folder.id)
+                infos = await self.store.list_messages(mb.target.account_id, mb.folder.id)
                 modseq = max((i.modseq for i in infos if i.uid in wanted), default=None)
         numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
         if cmd.return_options is not None or "IMAP4REV2" in self.enabled:
@@ -922,7 +1315,7 @@ class Session:
                         rest.append(sub)
                 if query is not None and query != SearchQuery():
                     candidates = candidates & set(
-                        await self.store.search(self._account_id, mb.folder.id, query)
+                        await self.store.search(mb.target.account_id, mb.folder.id, query)
                     )
                 for sub in sorted(rest, key=_cost):
                     candidates = await self._eval(sub, candidates)
@@ -944,7 +1337,7 @@ class Session:
                 return candidates & {u for _, u in self._resolve(seqset, False)}
         query = self._pushdown(key)
         if query is not None:
-            return candidates & set(await self.store.search(self._account_id, mb.folder.id, query))
+            return candidates & set(await self.store.search(mb.target.account_id, mb.folder.id, query))
         return await self._scan(key, candidates)
 
     def _pushdown(self, key: c.SearchKey) -> SearchQuery | None:
@@ -988,7 +1381,7 @@ class Session:
         out: set[int] = set()
         for uid in sorted(candidates):
             try:
-                data = await self.store.read_message(self._account_id, mb.folder.id, Uid(uid))
+                data = await self.store.read_message(mb.target.account_id, mb.folder.id, Uid(uid))
             except KeyError:
                 continue
             match key:
@@ -1027,7 +1420,7 @@ class Session:
         pairs = self._resolve(cmd.seqset, cmd.uid)
         if cmd.vanished and cmd.changed_since is not None and "QRESYNC" in self.enabled:
             changes = await self.store.changes_since(
-                self._account_id, mb.folder.id, ModSeq(cmd.changed_since)
+                mb.target.account_id, mb.folder.id, ModSeq(cmd.changed_since)
             )
             largest = max(mb.uids[-1] if mb.uids else 0, max(changes.vanished, default=0))
             gone = [u for u in changes.vanished if cmd.seqset.contains(u, largest)]
@@ -1039,12 +1432,12 @@ class Session:
         need_data = any(
             a.name not in _INDEX_ATTS and not (a.name == "BODY" and a.section is None) for a in atts
         )
-        sets_seen = not mb.readonly and any(
+        sets_seen = not mb.readonly and "s" in mb.target.rights and any(
             a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
             and (a.section is not None or a.name != "BODY")
             for a in atts
         )
-        account_id, folder_id = self._account_id, mb.folder.id
+        account_id, folder_id = mb.target.account_id, mb.folder.id
         infos: dict[int, MessageInfo] = {}
         newly_seen: set[int] = set()
         if not need_details:
@@ -1220,6 +1613,36 @@ def _valid_flags(flags: Iterable[str]) -> list[str]:
             raise UserError("Invalid flag", status="BAD")
         out.append(flag)
     return out
+
+
+def _ident(identifier: str) -> Value:
+    """An RFC 4314 identifier (astring): bare when it can be, quoted otherwise."""
+    return identifier if is_astring(identifier) and identifier.upper() != "NIL" else IString(identifier)
+
+
+_OBSOLETE_RIGHTS: Final = {"c": "k", "d": "xte"}
+"""RFC 4314 section 2.1.1: RFC 2086's c and d stand for their successors."""
+
+
+def _mod_rights(current: str, spec: str) -> str:
+    """SETACL mod-rights (RFC 4314 section 3.1): ``+`` adds, ``-`` removes, bare
+    replaces. Unknown letters answer BAD."""
+    mode = spec[:1] if spec[:1] in ("+", "-") else ""
+    letters = "".join(_OBSOLETE_RIGHTS.get(ch, ch) for ch in spec[len(mode) :])
+    try:
+        given = canonical_rights(letters)
+    except ValueError:
+        raise UserError("Unknown right in rights string", status="BAD") from None
+    if mode == "+":
+        return canonical_rights(current + given)
+    if mode == "-":
+        return "".join(ch for ch in current if ch not in given)
+    return given
+
+
+def _flag_right(flag: str) -> str:
+    """The RFC 4314 right needed to set or clear ``flag`` (section 4, STORE)."""
+    return {"\\Seen": "s", "\\Deleted": "t"}.get(flag, "w")
 
 
 def _uid_list(uids: Sequence[int]) -> str:

@@ -292,6 +292,16 @@ CASES: list[tuple[bytes, c.Command]] = [
     (b"a023 ID NIL\r\n", c.Id(None)),
     (b'G GETQUOTA ""\r\n', c.GetQuota("")),
     (b"G GETQUOTAROOT INBOX\r\n", c.GetQuota("INBOX", True)),
+    # RFC 4314 section 3 examples.
+    (b"A035 SETACL INBOX/Drafts John lrQswicda\r\n", c.SetAcl("INBOX/Drafts", "John", "lrQswicda")),
+    (b"A001 SETACL INBOX/Drafts Chris +cda\r\n", c.SetAcl("INBOX/Drafts", "Chris", "+cda")),
+    (b'a setacl "Shared/stttt/INBOX" binhtt@dongnai.gov.vn -w\r\n',
+     c.SetAcl("Shared/stttt/INBOX", "binhtt@dongnai.gov.vn", "-w")),
+    (b"A001 SETACL INBOX/Drafts Chris \"\"\r\n", c.SetAcl("INBOX/Drafts", "Chris", "")),
+    (b"A001 DELETEACL INBOX/Drafts Chris\r\n", c.DeleteAcl("INBOX/Drafts", "Chris")),
+    (b"A002 GETACL INBOX\r\n", c.GetAcl("INBOX")),
+    (b"a001 LISTRIGHTS ~/Mail/saved smith\r\n", c.ListRights("~/Mail/saved", "smith")),
+    (b"A003 MYRIGHTS inbox\r\n", c.MyRights("INBOX")),
 ]
 
 
@@ -327,6 +337,11 @@ BAD: list[tuple[bytes, str, str]] = [
     (b"a STATUS INBOX (BOGUS)\r\n", "a", "STATUS"),
     (b"a AUTHENTICATE PLAIN !!!\r\n", "a", "base64"),
     (b"a LOGIN \xff\xfe x\r\n", "a", ""),
+    (b"a SETACL INBOX fred\r\n", "a", "Expected"),
+    (b"a DELETEACL INBOX\r\n", "a", "Expected"),
+    (b"a GETACL\r\n", "a", "Expected"),
+    (b"a MYRIGHTS INBOX extra\r\n", "a", "Unexpected"),
+    (b"a LISTRIGHTS INBOX\r\n", "a", "Expected"),
 ]
 
 
