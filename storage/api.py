@@ -375,9 +375,19 @@ class MailStore(Protocol):
 
     # -- messages -------------------------------------------------------------
     async def deliver(
-        self, account_ids: Sequence[int], data: bytes, *, internal_date: datetime | None = None
+        self,
+        account_ids: Sequence[int],
+        data: bytes,
+        *,
+        internal_date: datetime | None = None,
+        special_use: str | None = None,
     ) -> DeliveryResult:
-        """Store ``data`` in the INBOX of each account: all or none, durable on return."""
+        """Store ``data`` in the INBOX of each account: all or none, durable on return.
+
+        With ``special_use`` (an RFC 6154 attribute such as ``\\Junk``) each
+        copy goes to that account's folder carrying the attribute instead
+        (the oldest one if several do), and to INBOX for an account that has
+        none: the policy pipeline files tagged spam this way."""
         ...
 
     async def append(
@@ -394,6 +404,11 @@ class MailStore(Protocol):
 
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
         """Every message in UID order; one query, no per-message ORM objects."""
+        ...
+
+    async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
+        """Index data of the given uids (existing ones), in UID order: what a FETCH
+        of a few messages needs, without scanning the folder."""
         ...
 
     async def get_details(

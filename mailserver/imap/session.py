@@ -1190,8 +1190,7 @@ class Session:
         store copies only within one account, so each message is read and appended
         (durable before the source is touched), then a MOVE expunges the sources."""
         source_id = mb.target.account_id
-        wanted = set(uids)
-        infos = [i for i in await self.store.list_messages(source_id, mb.folder.id) if i.uid in wanted]
+        infos = await self.store.get_infos(source_id, mb.folder.id, sorted(set(uids)))
         pairs: list[tuple[Uid, Uid]] = []
         for info in infos:
             try:
@@ -1241,10 +1240,9 @@ class Session:
         if not cmd.silent:
             rest = [u for u in seq_of if u not in changed and u not in conflicts]
             if rest:
-                wanted = set(rest)
-                for info in await self.store.list_messages(mb.target.account_id, mb.folder.id):
-                    if info.uid in wanted:
-                        changed[info.uid] = info
+                rest_uids = [Uid(u) for u in sorted(rest)]
+                for info in await self.store.get_infos(mb.target.account_id, mb.folder.id, rest_uids):
+                    changed[info.uid] = info
         for uid, seq in seq_of.items():
             found = changed.get(uid)
             if found is None:
@@ -1272,9 +1270,9 @@ class Session:
         if _uses_modseq(cmd.key):
             self.enabled.add("CONDSTORE")
             if matched:
-                wanted = set(matched)
-                infos = await self.store.list_messages(mb.target.account_id, mb.folder.id)
-                modseq = max((i.modseq for i in infos if i.uid in wanted), default=None)
+                matched_uids = [Uid(u) for u in matched]
+                infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, matched_uids)
+                modseq = max((i.modseq for i in infos), default=None)
         numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
         if cmd.return_options is not None or "IMAP4REV2" in self.enabled:
             opts = cmd.return_options or ("ALL",)
@@ -1440,7 +1438,11 @@ class Session:
         account_id, folder_id = mb.target.account_id, mb.folder.id
         infos: dict[int, MessageInfo] = {}
         newly_seen: set[int] = set()
-        if not need_details:
+        # Index data without ENVELOPE/BODYSTRUCTURE: one scan of the folder when
+        # most of it is asked for (FETCH 1:*), else by UID per batch, so that a
+        # client fetching one message at a time (mbsync) costs O(1) per command.
+        whole_folder = not need_details and 2 * len(pairs) > len(mb.uids)
+        if whole_folder:
             wanted = {u for _, u in pairs}
             infos = {
                 i.uid: i for i in await self.store.list_messages(account_id, folder_id) if i.uid in wanted
@@ -1448,6 +1450,9 @@ class Session:
         for start in range(0, len(pairs), BATCH):
             batch = pairs[start : start + BATCH]
             details: dict[int, MessageDetail] = {}
+            if not need_details and not whole_folder:
+                for i in await self.store.get_infos(account_id, folder_id, [Uid(u) for _, u in batch]):
+                    infos[i.uid] = i
             if need_details:
                 for d in await self.store.get_details(account_id, folder_id, [Uid(u) for _, u in batch]):
                     details[d.info.uid] = d

@@ -903,7 +903,12 @@ class SqlMailStore:
         }
 
     async def deliver(
-        self, account_ids: Sequence[int], data: bytes, *, internal_date: datetime | None = None
+        self,
+        account_ids: Sequence[int],
+        data: bytes,
+        *,
+        internal_date: datetime | None = None,
+        special_use: str | None = None,
     ) -> DeliveryResult:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
@@ -911,28 +916,39 @@ class SqlMailStore:
         async with self._read() as conn:
             rows = (
                 await conn.execute(
-                    select(A.c.id, A.c.address, F.c.id.label("folder_id"))
+                    select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
                     .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
                     .where(A.c.id.in_(account_ids))
                 )
             ).all()
-        by_account = {r.id: r for r in rows}
+            # (address, folder id, folder name) per account: INBOX, or the
+            # oldest folder with the wanted SPECIAL-USE attribute (RFC 6154).
+            target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
+            if special_use is not None:
+                special = await conn.execute(
+                    select(F.c.account_id, F.c.id, F.c.name)
+                    .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
+                    .order_by(F.c.id.desc())
+                )
+                for account_id, folder_id, name in special:
+                    if account_id in target:
+                        target[account_id] = (target[account_id][0], folder_id, name)
         for account_id in account_ids:
-            if account_id not in by_account:
+            if account_id not in target:
                 raise NoSuchAccount(f"no account {account_id}")
         common = await self._analyse(data)
         common.update(flags="", seen=False, deleted=False, internal_date=_internal_date(internal_date))
-        first = by_account[account_ids[0]]
-        blobs = [await self.maildir.write(folder_path(first.address, INBOX), data)]
+        address, _, folder = target[account_ids[0]]
+        blobs = [await self.maildir.write(folder_path(address, folder), data)]
         try:
             for account_id in account_ids[1:]:
-                other = by_account[account_id]
-                blobs += await self.maildir.link(blobs[:1], folder_path(other.address, INBOX))
+                address, _, folder = target[account_id]
+                blobs += await self.maildir.link(blobs[:1], folder_path(address, folder))
         except BaseException:
             await self.maildir.remove(blobs)
             raise
         new_rows = [
-            _NewRow(aid, by_account[aid].folder_id, {**common, "blob": blob})
+            _NewRow(aid, target[aid][1], {**common, "blob": blob})
             for aid, blob in zip(account_ids, blobs, strict=True)
         ]
         infos = await self._submit(new_rows)
@@ -976,6 +992,12 @@ class SqlMailStore:
                 select(*_INFO_COLUMNS).where(M.c.folder_id == folder_id).order_by(M.c.uid)
             )
             return [_info(r) for r in result]
+
+    async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
+        async with self._read() as conn:
+            await self._owned_folder(conn, account_id, folder_id)
+            rows = await self._messages(conn, folder_id, uids, _INFO_COLUMNS)
+        return [_info(r) for r in rows]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
         async with self._read() as conn:
