@@ -290,6 +290,25 @@ async def test_deliver_to_many_accounts(store: SqlMailStore, alice: Account, bob
     assert len(files) == 2
 
 
+async def test_deliver_to_special_use_folder(store: SqlMailStore, alice: Account, bob: Account) -> None:
+    # Tagged spam goes to each recipient's \\Junk folder; an account without
+    # one (bob deleted his) gets it in INBOX; all in one durable call.
+    bob_junk = await store.get_folder(bob.id, "Junk")
+    await store.delete_folder(bob.id, bob_junk.id)
+    data = message()
+    result = await store.deliver([alice.id, bob.id], data, special_use="\\Junk")
+    alice_junk = await store.get_folder(alice.id, "Junk")
+    assert result.placed == ((alice.id, alice_junk.id, 1), (bob.id, await inbox_id(store, bob), 1))
+    assert await store.read_message(alice.id, alice_junk.id, Uid(1)) == data
+    assert await store.list_messages(alice.id, await inbox_id(store, alice)) == []
+    on_disk = [p for p in store.maildir.root.rglob("*") if p.is_file()]
+    assert len(on_disk) == 2 and any("Junk" in str(p) for p in on_disk)
+    # A renamed Junk keeps its attribute and still receives.
+    await store.rename_folder(alice.id, alice_junk.id, "Thư rác")
+    placed = (await store.deliver([alice.id], data, special_use="\\Junk")).placed
+    assert placed == ((alice.id, alice_junk.id, 2),)
+
+
 async def test_get_details(store: SqlMailStore, alice: Account) -> None:
     inbox = await inbox_id(store, alice)
     subject = "=?UTF-8?B?VGjDtG5nIGLDoW8gaOG7jXA=?="
@@ -545,3 +564,22 @@ async def test_large_folder_single_query(store: SqlMailStore, alice: Account) ->
     assert [m.uid for m in update.changed] == odd
     assert [d.info.uid for d in await store.get_details(alice.id, inbox, odd)] == odd
     assert (await store.folder_status(alice.id, inbox)).unseen == 150
+
+
+async def test_get_infos_reads_only_the_asked_uids(store: SqlMailStore, alice: Account) -> None:
+    inbox = await inbox_id(store, alice)
+    for i in range(10):
+        await store.deliver([alice.id], message(i))
+    await store.expunge(alice.id, inbox, None)  # nothing flagged: nothing goes
+    infos = await store.get_infos(alice.id, inbox, [Uid(7), Uid(2), Uid(9), Uid(42)])
+    assert [i.uid for i in infos] == [2, 7, 9]
+    everything = {i.uid: i for i in await store.list_messages(alice.id, inbox)}
+    assert all(everything[i.uid] == i for i in infos)
+    assert await store.get_infos(alice.id, inbox, []) == []
+
+
+async def test_get_infos_checks_ownership(store: SqlMailStore, alice: Account, bob: Account) -> None:
+    bob_inbox = await inbox_id(store, bob)
+    await store.deliver([bob.id], message())
+    with pytest.raises(NoSuchFolder):
+        await store.get_infos(alice.id, bob_inbox, [Uid(1)])
