@@ -22,9 +22,11 @@ from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
+from policy.pipeline import Pipeline
 from storage import open_store
 from storage.api import MailStore
 from storage.directory import open_directory
+from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
 
 if TYPE_CHECKING:
@@ -60,6 +62,13 @@ class App:
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
         self.sender_policy: SenderPolicy = DirectorySenderPolicy(open_directory(self.store))
         """Whom a submission user may send as (the directory plugs in its rules)."""
+        self.pipeline = Pipeline.from_settings(
+            config.policy, resolver=self.resolver, data_dir=config.data_dir,
+            local_domains=config.server.domains,
+        )
+        """The content policy of every SMTP path; IMAP trains its spam filter (``learn``)."""
+        self.quarantine = FileQuarantine(config.data_dir / "quarantine")
+        """Mail the pipeline held back (``mailserver quarantine``)."""
         self.queue: OutboundQueue = open_queue(
             config.storage_url, spool_path(config.outbound, config.data_dir)
         )
@@ -90,17 +99,26 @@ class App:
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound),
+                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
             SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
-                              outbound=self.outbound, sender_policy=self.sender_policy),
-            ImapService(self.config, self.store, self.authenticator, self.ssl_context),
+                              outbound=self.outbound, sender_policy=self.sender_policy,
+                              pipeline=self.pipeline, quarantine=self.quarantine),
+            ImapService(self.config, self.store, self.authenticator, self.ssl_context,
+                        learner=self.pipeline),
         ]
+        if self.config.web.enabled:
+            from mailserver.web.server import WebService
+
+            self.services.append(WebService(self, self.ssl_context))
         for service in self.services:
             self.addresses.update(await service.start())
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 
         self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        from mailserver.ops.runtime import start_operations
+
+        await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
 
@@ -109,15 +127,18 @@ class App:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         self.background = []
-        for service in reversed(self.services):
-            try:
-                await service.stop()
-            except Exception:
-                log.exception("error while stopping %s", type(service).__name__)
+        # All front ends stop accepting at once, then each finishes its in-flight
+        # transactions and commands within its own deadline.
+        services = list(reversed(self.services))
+        results = await asyncio.gather(*(s.stop() for s in services), return_exceptions=True)
+        for service, result in zip(services, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("error while stopping %s", type(service).__name__, exc_info=result)
         self.services = []
         if self.queue_runner is not None:
             await self.queue_runner.stop()
             self.queue_runner = None
+        await self.pipeline.close()
         await self.queue.close()
         await self.store.close()
 
@@ -130,13 +151,17 @@ class App:
 
 
 async def serve(config: Config) -> None:
-    """Run until SIGTERM or SIGINT."""
+    """Run until SIGTERM or SIGINT; SIGHUP reloads (mailserver/ops/runtime.py)."""
     app = App(config)
     await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from mailserver.ops.runtime import reload
+
+    # SIGHUP: new TLS certificates and [policy] without dropping a connection.
+    loop.add_signal_handler(signal.SIGHUP, reload, app)
     print(
         "mailserver ready: "
         + ", ".join(f"{name} {host}:{port}" for name, (host, port) in sorted(app.addresses.items())),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -22,13 +23,18 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
+from mailserver.web.settings import WebSettings
+from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
 from policy.settings import PolicySettings
 from storage.settings import StorageSettings
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
+ENV_STORAGE_URL: Final = "MAILSERVER_STORAGE_URL"
+"""Overrides ``storage.url`` (containers pass the PostgreSQL URL, password included, this way)."""
 
 
 class ConfigError(Exception):
@@ -49,6 +55,9 @@ class ServerSettings:
         "Directory holding the database, Maildir, keys and certificates unless set below.", "./var"
     )
     log_level: str = _help("Logging level: DEBUG, INFO, WARNING or ERROR.", "INFO")
+    log_format: str = _help(
+        'Log line format: "text", or "json" (one JSON object per line with a per-session id).', "text"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,11 @@ class ImapSettings:
     )
     timeout: int = _help("Seconds of silence before an unauthenticated session is closed.", 60)
     autologout: int = _help("Seconds of silence before an authenticated session is closed.", 1800)
+    access_cache: float = _help(
+        "Seconds an IMAP session reuses its account state and shared-mailbox rights before asking "
+        "the directory again (how soon an offboarding or revoked delegation reaches open sessions).",
+        2.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +137,11 @@ class Config:
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    pki: PkiSettings = field(default_factory=PkiSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------
@@ -212,7 +231,7 @@ def from_mapping(data: dict[str, Any], source: str) -> Config:
                 raise ConfigError(
                     f"{source}: {name}.{key} must be {_type_name(hints[key])}, got {type(item).__name__}"
                 )
-            if key in _HOSTPORT_KEYS:
+            if key in _HOSTPORT_KEYS and item:
                 try:
                     parse_hostport(item)
                 except ValueError as exc:
@@ -232,7 +251,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     """Load ``path``, else ``$MAILSERVER_CONFIG``, else the built-in defaults."""
     chosen = path if path is not None else os.environ.get(ENV_CONFIG) or None
     if chosen is None:
-        return Config()
+        return _storage_env(Config(), "(built-in defaults)")
     source = str(chosen)
     try:
         with open(chosen, "rb") as fh:
@@ -243,7 +262,26 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return from_mapping(data, source)
+    return _storage_env(from_mapping(data, source), source)
+
+
+def _storage_env(config: Config, source: str) -> Config:
+    """``$MAILSERVER_STORAGE_URL`` replaces ``storage.url``; otherwise ``${NAME}`` in
+    ``storage.url`` is replaced by that environment variable (an unset one is an error)."""
+    override = os.environ.get(ENV_STORAGE_URL)
+    url = override if override else config.storage.url
+
+    def expand(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1))
+        if value is None:
+            raise ConfigError(f"{source}: storage.url uses ${{{match.group(1)}}}, which is not set")
+        return value
+
+    if not override:
+        url = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", expand, url)
+    if url == config.storage.url:
+        return config
+    return dataclasses.replace(config, storage=dataclasses.replace(config.storage, url=url))
 
 
 def _toml_value(value: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -21,8 +20,12 @@ from mailserver.cli import (
     audit,
     db,
     directory,
+    dispatch,
     dkim,
+    group,
+    ops,
     passwords,
+    pki,
     quarantine,
     queue,
     serve,
@@ -30,9 +33,13 @@ from mailserver.cli import (
 )
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
 from mailserver.config import ConfigError
+from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
-MODULES = (serve, accounts, agency, audit, db, directory, dkim, passwords, quarantine, queue, spam)
+MODULES = (
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, ops, passwords, pki, quarantine,
+    queue, spam,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mailserver: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, config.server.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(config)
+    except ConfigError as exc:
+        print(f"mailserver: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "uvloop", False):
+        use_uvloop()
     try:
         action: Action = args.action
         return asyncio.run(action(config, args))

@@ -10,7 +10,7 @@ from mailserver.config import Config
 
 def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("serve", parents=[common], help="run every listener until SIGTERM/SIGINT")
-    parser.set_defaults(action=_serve)
+    parser.set_defaults(action=_serve, uvloop=True)
 
 
 async def _serve(config: Config, args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ from mailserver.config import Config
 from mailserver.directory import export, importer, naming
 from mailserver.directory.archive import archive_mailbox
 from mailserver.directory.importer import CsvRow, RowError
+from pki.ca import CertificateAuthority, pki_directory
 from storage.api import Account, AccountExists, MailStore, NoSuchAccount
 from storage.directory import (
     ALL_RIGHTS,
@@ -456,6 +457,11 @@ class DirectoryService:
             detail={"archive": str(path), "messages": count, "purge_after": purge_after.isoformat()},
         )
         await self.directory.mark_left(person.id, by=by)
+        # Issue 7: a person who leaves can no longer sign for the province;
+        # revocation writes the PKI index only (no passphrase needed).
+        CertificateAuthority(pki_directory(self.config.pki, self.config.data_dir), self.config.pki).revoke(
+            person.address, "affiliationChanged"
+        )
         return Offboarded(person.address, path, count, purge_after, tuple(revoked))
 
     async def purge(self, *, by: By, now: datetime | None = None, dry_run: bool = False) -> list[str]:

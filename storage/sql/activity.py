@@ -1,0 +1,171 @@
+"""``SqlActivityStore``: ``storage.activity`` on the mail index's database.
+
+Borrows the ``SqlMailStore``'s engine and transaction helpers (as the directory
+does), so the one write it makes is serialised with mail writes on SQLite.
+Core statements and streamed tuples only: a six-month report over a province
+reads every message row of the period once, never as ORM objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Final, TypeAlias, cast
+
+from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.activity import SEARCHABLE_HEADERS, FoundMessage, MessageFact
+from storage.sql import activity_models as am
+from storage.sql import directory_models as dm
+from storage.sql import models
+from storage.sql.store import SqlMailStore
+
+__all__ = ["SqlActivityStore"]
+
+log = logging.getLogger(__name__)
+
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+
+A: Final = cast(Table, models.Account.__table__)
+F: Final = cast(Table, models.Folder.__table__)
+M: Final = cast(Table, models.Message.__table__)
+AD: Final = cast(Table, dm.DirAddress.__table__)
+OPEN: Final = cast(Table, am.OpsMailboxOpen.__table__)
+
+_HEADER_COLUMNS: Final = {
+    "subject": M.c.subject,
+    "from": M.c.from_,
+    "to": M.c.to_,
+    "cc": M.c.cc,
+    "bcc": M.c.bcc,
+    "message-id": M.c.message_id,
+}
+
+
+def _like(value: str) -> str:
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _found(row: AnyRow) -> FoundMessage:
+    return FoundMessage(
+        id=row.id,
+        account_id=row.account_id,
+        address=row.address,
+        folder_id=row.folder_id,
+        folder=row.name,
+        uid=row.uid,
+        internal_date=row.internal_date,
+        size=row.size,
+        subject=row.subject,
+        from_=row.from_,
+        message_id=row.message_id,
+    )
+
+
+_FOUND_COLUMNS: Final = (
+    M.c.id, F.c.account_id, A.c.address, M.c.folder_id, F.c.name, M.c.uid, M.c.internal_date,
+    M.c.size, M.c.subject, M.c.from_, M.c.message_id,
+)
+
+
+class SqlActivityStore:
+    def __init__(self, store: SqlMailStore) -> None:
+        self._store = store
+
+    async def record_mailbox_open(self, account_id: int, when: datetime, *, by: int | None = None) -> bool:
+        try:
+            async with self._store._read() as conn:
+                agency = (
+                    await conn.execute(
+                        select(AD.c.id).where(AD.c.account_id == account_id, AD.c.kind == "agency").limit(1)
+                    )
+                ).first()
+            if agency is None:
+                return False
+            async with self._store._write() as conn:
+                await conn.execute(
+                    insert(OPEN).values(account_id=account_id, opened_at=when, by_account_id=by)
+                )
+            return True
+        except SQLAlchemyError:
+            # A statistic must never make a mailbox unreadable; the fault is logged.
+            log.exception("could not record the open of agency mailbox %d", account_id)
+            return False
+
+    async def mailbox_opens(self, since: datetime, until: datetime) -> list[tuple[int, datetime]]:
+        stmt = (
+            select(OPEN.c.account_id, OPEN.c.opened_at)
+            .where(OPEN.c.opened_at >= since, OPEN.c.opened_at < until)
+            .order_by(OPEN.c.opened_at, OPEN.c.id)
+        )
+        async with self._store._read() as conn:
+            return [(r.account_id, r.opened_at) for r in (await conn.execute(stmt)).all()]
+
+    async def message_facts(self, since: datetime, until: datetime) -> AsyncIterator[MessageFact]:
+        stmt = (
+            select(
+                M.c.id, F.c.account_id, F.c.special_use, M.c.internal_date, M.c.from_, M.c.to_, M.c.cc,
+                M.c.bcc, M.c.message_id, M.c.size,
+            )
+            .join(F, F.c.id == M.c.folder_id)
+            .where(M.c.internal_date >= since, M.c.internal_date < until)
+            .order_by(M.c.id)
+        )
+        async with self._store._engine.connect() as conn:
+            result = await conn.stream(stmt)
+            async for row in result:
+                yield MessageFact(
+                    id=row.id,
+                    account_id=row.account_id,
+                    special_use=row.special_use,
+                    internal_date=row.internal_date,
+                    from_=row.from_ or "",
+                    recipients=" ".join(x for x in (row.to_, row.cc, row.bcc) if x),
+                    message_id=row.message_id or "",
+                    size=row.size,
+                )
+
+    async def storage_used(self) -> dict[int, tuple[int, int]]:
+        stmt = (
+            select(F.c.account_id, func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id))
+            .join(M, M.c.folder_id == F.c.id)
+            .group_by(F.c.account_id)
+        )
+        async with self._store._read() as conn:
+            return {int(r[0]): (int(r[1]), int(r[2])) for r in (await conn.execute(stmt)).all()}
+
+    async def find_messages(
+        self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[FoundMessage]:
+        column = _HEADER_COLUMNS.get(header.strip().lower())
+        if column is None:
+            raise ValueError(
+                f"cannot search header {header!r}; searchable: {', '.join(SEARCHABLE_HEADERS)}"
+            )
+        clauses: list[ColumnElement[bool]] = [column.like(_like(value), escape="\\")]
+        if since is not None:
+            clauses.append(M.c.internal_date >= since)
+        stmt = (
+            select(*_FOUND_COLUMNS)
+            .join(F, F.c.id == M.c.folder_id)
+            .join(A, A.c.id == F.c.account_id)
+            .where(and_(*clauses))
+            .order_by(M.c.internal_date, M.c.id)
+            .limit(limit)
+        )
+        async with self._store._read() as conn:
+            return [_found(r) for r in (await conn.execute(stmt)).all()]
+
+    async def locate(self, message_id: int) -> FoundMessage | None:
+        stmt = (
+            select(*_FOUND_COLUMNS)
+            .join(F, F.c.id == M.c.folder_id)
+            .join(A, A.c.id == F.c.account_id)
+            .where(M.c.id == message_id)
+        )
+        async with self._store._read() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        return None if row is None else _found(row)

@@ -1,0 +1,157 @@
+"""Process life of ``mailserver serve`` (a real subprocess): SIGTERM while DATA
+transfers run loses no acknowledged message; health; SIGHUP reloads the TLS
+certificate without dropping connections; metrics; JSON logs without secrets."""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import json
+import re
+import signal
+import smtplib
+import ssl
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from pki.tls import ensure_certificate
+from tests.ops.conftest import Servers, cli, free_port, port_of, server_config
+
+ADDRESS = "annv@dongnai.gov.vn"
+PASSWORD = "Mot-mat-khau-rat-dai-2026"
+
+
+def add_account(config: Path) -> None:
+    added = cli(config, "account", "add", ADDRESS, "--password-stdin", "--no-change-required",
+                stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+
+
+def test_sigterm_during_data_loses_no_acknowledged_message(tmp_path: Path, servers: Servers) -> None:
+    config = server_config(tmp_path)
+    add_account(config)
+    proc = servers.start(config)
+    port = port_of(config, "smtp")
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            mid = f"{worker}.{n}@example.org"
+            body = (f"From: x@example.org\r\nTo: {ADDRESS}\r\nMessage-ID: <{mid}>\r\nSubject: {mid}\r\n\r\n"
+                    + "Dong noi dung thu.\r\n" * 2000)
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                    smtp.sendmail("x@example.org", [ADDRESS], body.encode())
+            except (OSError, smtplib.SMTPException):
+                return  # refused or cut by the shutdown: not acknowledged, no promise
+            with lock:
+                acked.append(mid)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # transfers are in flight right now
+    assert proc.wait(60) == 0
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert len(acked) >= 8
+
+    servers.start(config)
+    with IMAPClient("127.0.0.1", port=port_of(config, "imap"), ssl=False, timeout=30) as imap:
+        imap.login(ADDRESS, PASSWORD)
+        imap.select_folder("INBOX", readonly=True)
+        uids = imap.search("ALL")
+        fetched = imap.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    stored = {
+        d[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().split("<", 1)[1].split(">", 1)[0]
+        for d in fetched.values()
+    }
+    assert set(acked) <= stored
+
+
+def test_health_metrics_reload_and_logs(tmp_path: Path, servers: Servers) -> None:
+    metrics_port = free_port()
+    config = server_config(tmp_path, metrics={"listen": f"127.0.0.1:{metrics_port}"},
+                           server={"log_format": "json", "log_level": "DEBUG"})
+    add_account(config)
+    proc = servers.start(config)
+
+    healthy = cli(config, "health")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "ok   database" in healthy.stdout and "ok   imaps" in healthy.stdout
+
+    # The database unreachable (PostgreSQL URL on a closed port): unhealthy, though listeners answer.
+    broken = tmp_path / "broken.toml"
+    broken.write_text(config.read_text() + f'\n[storage]\nurl = "postgresql+asyncpg://postgres@127.0.0.1:'
+                      f'{free_port()}/none"\n', encoding="utf-8")
+    sick = cli(broken, "health")
+    assert sick.returncode == 1
+    assert "FAIL database" in sick.stdout and "ok   smtp" in sick.stdout
+
+    # A login on IMAP and an AUTH PLAIN on submission, then the metrics.
+    imap = imaplib.IMAP4("127.0.0.1", port_of(config, "imap"))
+    imap.login(ADDRESS, PASSWORD)
+    imap.select("INBOX")
+    with smtplib.SMTP("127.0.0.1", port_of(config, "submission"), timeout=30) as smtp:
+        smtp.login(ADDRESS, PASSWORD)
+        message = f"From: {ADDRESS}\r\nTo: {ADDRESS}\r\nSubject: t\r\n\r\nhi\r\n"
+        smtp.sendmail(ADDRESS, [ADDRESS], message.encode())
+    with smtplib.SMTP("127.0.0.1", port_of(config, "submission"), timeout=30) as smtp:
+        try:
+            smtp.login(ADDRESS, "Sai-mat-khau-2026")
+        except smtplib.SMTPAuthenticationError:
+            pass
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    assert 'mailserver_imap_commands_total{command="Select"} 1' in exposition
+    assert 'mailserver_auth_total{outcome="ok"} 2' in exposition
+    failures = re.search(r"^mailserver_auth_failures_total (\d+)$", exposition, re.M)
+    assert failures is not None and int(failures.group(1)) >= 1  # smtplib tries PLAIN, then LOGIN
+    assert 'mailserver_deliveries_total{result="stored"} 1' in exposition
+    assert 'mailserver_connections{service="imap"} 1' in exposition
+    assert "mailserver_queue_messages 0" in exposition
+    assert "mailserver_imap_command_seconds_bucket" in exposition
+
+    # SIGHUP with a new certificate: new TLS connections get it, the open session goes on.
+    data = tmp_path / "data" / "tls"
+    old = ssl.get_server_certificate(("127.0.0.1", port_of(config, "imap", "tls_listen")))
+    (data / "cert.pem").unlink()
+    (data / "key.pem").unlink()
+    ensure_certificate(data / "cert.pem", data / "key.pem", "renewed.dongnai.gov.vn")
+    proc.send_signal(signal.SIGHUP)
+    new = old
+    for _ in range(100):
+        new = ssl.get_server_certificate(("127.0.0.1", port_of(config, "imap", "tls_listen")))
+        if new != old:
+            break
+        time.sleep(0.05)
+    assert new != old and new.strip() == (data / "cert.pem").read_text().strip()
+    assert imap.noop()[0] == "OK"
+    imap.logout()
+
+    err = servers.stop(proc)
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert lines and all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
+    assert any(line.get("session") for line in lines)
+    secret_forms = [PASSWORD, base64.b64encode(f"\0{ADDRESS}\0{PASSWORD}".encode()).decode(),
+                    "Sai-mat-khau-2026", "hi\\r\\n"]
+    for secret in secret_forms:
+        assert secret not in err
+
+
+def test_health_fails_without_a_server(tmp_path: Path) -> None:
+    config = server_config(tmp_path)
+    result = cli(config, "health")
+    assert result.returncode == 1 and "FAIL smtp" in result.stdout
