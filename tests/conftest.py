@@ -21,6 +21,7 @@ from mailserver.config import (
     SmtpSettings,
     SubmissionSettings,
 )
+from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
 from storage.api import Account
 from storage.settings import StorageSettings
@@ -42,6 +43,7 @@ def make_config(
         imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
         auth=AuthSettings(failure_delay=0.05),
         dns=DnsSettings(static=dict(dns_static or {}), use_servers=False),
+        web=WebSettings(listen="127.0.0.1:0"),
     )
 
 

@@ -27,6 +27,25 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   DMARC ``p=reject`` failure is refused, otherwise an Authentication-Results
   field (RFC 8601) is prepended, after deleting any that claims our hostname
   (section 5). The results stay on ``Transaction.auth`` for the policy pipeline.
+* The content policy (``policy.pipeline.Pipeline``, when the service has one)
+  runs at every stage: connection and MAIL checks after a positive sender
+  check (aiosmtpd has no connection hook, so the connection stage runs with
+  MAIL, once HELO is known), RCPT checks after a positive routing decision,
+  and DATA checks on the message after sender authentication. The direction
+  is ``inbound`` for MX clients, ``internal`` for authenticated or
+  ``relay_networks`` clients whose recipients are all local, ``submission``
+  otherwise. A refusal is answered as the pipeline says (550 5.7.1
+  classified or spam, 554 5.7.0 malware, 451 4.3.0 when a check crashed or
+  timed out); nothing is stored or queued. One verdict covers every recipient
+  (all or none). Before storing, ``X-Policy``, ``X-Spam-*`` and
+  ``X-Legacy-Encoding`` fields the client wrote are deleted (a sender must not
+  forge our verdict), and the pipeline's own fields follow ``Received``. A
+  quarantined message is written durably to the quarantine (``mailserver
+  quarantine``) and the client gets 250; a message tagged as spam goes to
+  each recipient's ``\\Junk`` folder (RFC 6154). Decision 70/2009/QD-UBND,
+  Dieu 6 (no classified documents by e-mail) and Dieu 9 / Dieu 11 (no spam or
+  malicious code) are enforced on submitted mail too, including between
+  colleagues.
 
 Every decision is a ``policy.codes.Reply`` so the policy pipeline can later
 wrap or replace these checks. Exceptions from the store propagate: the
@@ -35,24 +54,32 @@ driver answers 451 4.3.0 and logs them with the session id.
 
 from __future__ import annotations
 
+import asyncio
+import email.policy
 import ipaddress
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
+from mailserver.dispatch.signing import SmimeHooks
 from policy import codes
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
+from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.dns import Resolver
+from policy.verdict import Outcome
 from storage.api import DeliveryResult, MailStore
+from storage.quarantine import Quarantine
 
 if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound
+    from policy.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +91,12 @@ _BARE_LINE_ENDING: Final = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # an address literal); anything else is replaced so the header stays valid.
 _UNSAFE_IN_TRACE: Final = re.compile(r"[^A-Za-z0-9.\-_:\[\]]")
 POSTMASTER: Final = "postmaster"
+# Header fields only this server may write: the pipeline's verdict
+# (``X-Policy``), the spam score and the legacy-encoding tag. A client's own
+# copies are deleted so that mail readers and filters can trust them.
+_POLICY_FIELD: Final = re.compile(rb"(?i)(?:x-policy|x-spam-[!-9;-~]*|x-legacy-encoding)[ \t]*:")
+JUNK: Final = "\\Junk"
+"""RFC 6154 attribute of the folder tagged spam is delivered to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +134,12 @@ class Transaction:
     """SPF/DKIM/DMARC results once DATA was checked on the MX port, else None."""
     remote: list[str] = field(default_factory=list)
     """Accepted recipients in other domains (relayed through the outbound queue)."""
+    local_addresses: list[str] = field(default_factory=list)
+    """Account addresses of the local recipients (what a quarantine release delivers to)."""
+    policy: PolicyContext | None = None
+    """The policy pipeline's view of this transaction (None without a pipeline)."""
+    held: list[str] = field(default_factory=list)
+    """Quarantine reasons from the MAIL and RCPT stages, applied at DATA."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -206,6 +245,34 @@ def return_path_header(sender: str) -> bytes:
     return f"Return-Path: <{sender}>\r\n".encode()
 
 
+def strip_policy_fields(data: bytes) -> bytes:
+    """Delete ``X-Policy``, ``X-Spam-*`` and ``X-Legacy-Encoding`` fields, with
+    their folded continuation lines (RFC 5322 section 2.2.3), from the header
+    section; the body and every other octet stay as they are."""
+    if data.startswith(b"\r\n"):
+        return data  # no header section at all
+    end = data.find(b"\r\n\r\n")
+    head_end = len(data) if end < 0 else end + 2
+    if _POLICY_FIELD.search(data, 0, head_end) is None:
+        return data
+    kept: list[bytes] = []
+    dropping = False
+    start = 0
+    while start < head_end:
+        stop = data.find(b"\r\n", start, head_end)
+        stop = head_end if stop < 0 else stop + 2
+        line = data[start:stop]
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+        else:
+            dropping = _POLICY_FIELD.match(line) is not None
+            if not dropping:
+                kept.append(line)
+        start = stop
+    return b"".join(kept) + data[head_end:]
+
+
 class Inbound:
     """Acceptance and delivery for the MX port: one instance per service."""
 
@@ -216,13 +283,20 @@ class Inbound:
         *,
         resolver: Resolver | None = None,
         outbound: Outbound | None = None,
+        pipeline: Pipeline | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._outbound = outbound
+        self._pipeline = pipeline
+        """The content policy; None: no checks (unit tests of the SMTP rules)."""
+        self._quarantine = quarantine
+        """Where quarantined mail goes; None: a quarantine verdict defers (451)."""
         """The outbound queue for trusted relay clients; None: no relaying (451)."""
         self._resolver = resolver
         """DNS for sender authentication; None skips it (unit tests without DNS)."""
+        self.smime = SmimeHooks.build(config, store)
         self._relay_networks = parse_networks(config.smtp.relay_networks)
         # Configured spelling of each local domain, keyed by its lower-case
         # A-label and U-label forms, so mail to either finds the accounts.
@@ -256,6 +330,55 @@ class Inbound:
         if self.local_domain(domain) is not None and not self.trusted_relay(client):
             return codes.S553_SENDER_NOT_ALLOWED
         return codes.S250_SENDER_OK
+
+    def direction(self, client: Client, txn: Transaction | None = None) -> Direction:
+        """Which way the mail goes, for the checks' ``directions`` setting."""
+        if not self.trusted_relay(client):
+            return Direction.INBOUND
+        if txn is not None and txn.recipients and not txn.remote:
+            return Direction.INTERNAL
+        return Direction.SUBMISSION
+
+    async def open_transaction(
+        self, client: Client, sender: str, smtputf8: bool
+    ) -> tuple[Reply, Transaction | None]:
+        """MAIL FROM: the sender rules, then the pipeline's connection and MAIL
+        stages. Returns the reply and, when positive, the new transaction."""
+        reply = self.check_sender(client, sender, smtputf8)
+        if not reply.positive:
+            return reply, None
+        txn = Transaction(sender=sender, smtputf8=smtputf8)
+        if self._pipeline is not None:
+            txn.policy = PolicyContext(
+                _session_info(client),
+                EnvelopeInfo(sender),
+                self.direction(client),
+                local_domains=tuple(self._domains.values()),
+            )
+            for stage in (self._pipeline.check_connect, self._pipeline.check_mail_from):
+                outcome = await stage(txn.policy)
+                if not outcome.accepted:
+                    return outcome.reply, None
+                _hold(txn, outcome)
+        return reply, txn
+
+    async def add_recipient(self, client: Client, txn: Transaction, recipient: str) -> Reply:
+        """RCPT TO: routing (``check_recipient``), then the pipeline's RCPT
+        stage; a recipient the pipeline refuses leaves ``txn`` unchanged."""
+        before = len(txn.recipients), len(txn.account_ids), len(txn.remote), len(txn.local_addresses)
+        reply = await self.check_recipient(client, txn, recipient)
+        if not reply.positive or self._pipeline is None or txn.policy is None:
+            return reply
+        if len(txn.recipients) == before[0]:
+            return reply  # a duplicate remote recipient: already checked
+        outcome = await self._pipeline.check_rcpt(txn.policy, recipient)
+        if not outcome.accepted:
+            del txn.recipients[before[0]:], txn.account_ids[before[1]:], txn.remote[before[2]:]
+            del txn.local_addresses[before[3]:]
+            return outcome.reply
+        _hold(txn, outcome)
+        txn.policy.envelope.rcpts.append(recipient)
+        return reply
 
     async def check_recipient(self, client: Client, txn: Transaction, recipient: str) -> Reply:
         """RCPT TO. On success the recipient and its account join ``txn``."""
@@ -295,6 +418,7 @@ class Inbound:
         txn.recipients.append(recipient)
         if account.id not in txn.account_ids:
             txn.account_ids.append(account.id)
+            txn.local_addresses.append(account.address)
         return codes.S250_RECIPIENT_OK
 
     async def deliver(
@@ -311,13 +435,29 @@ class Inbound:
             return refusal, None
         if auth_header:
             data = remove_own_results(data, self._config.server.hostname)
+        # Only this server writes its verdict fields; the checks and every
+        # copy see the message without the client's forgeries.
+        data = strip_policy_fields(data)
+        outcome = await self.check_content(client, txn, data)
+        if outcome is not None and not outcome.accepted:
+            return outcome.reply, None
+        # S/MIME after the policy accepted and before DKIM (at enqueue): sign
+        # agency mail, or verify an arriving signature (X-Signature-Status).
+        data = await self.smime.process(client.authenticated, data)
         received = received_header(client, txn, hostname=self._config.server.hostname,
                                    message_id=message_id, when=when)
+        verdict = outcome.header_bytes() if outcome is not None else b""
+        if txn.held or (outcome is not None and outcome.quarantine):
+            return await self.hold(client, txn, received + verdict + data, auth_header,
+                                   outcome, message_id=message_id)
+        junk = outcome is not None and outcome.junk
         result = DeliveryResult(placed=())
         if txn.account_ids:
-            message = return_path_header(txn.sender) + auth_header + received + data
+            message = return_path_header(txn.sender) + auth_header + received + verdict + data
             # All recipients in one call: durable for all or stored for none.
-            result = await self._store.deliver(txn.account_ids, message, internal_date=when)
+            result = await self._store.deliver(
+                txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
+            )
         if txn.remote and self._outbound is not None:
             # Durable (spool file fsynced, rows committed) before the 250.
             # Return-Path is added by the final delivery, not here (RFC 5321
@@ -330,6 +470,55 @@ class Inbound:
                 account=client.authenticated or "",
             )
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+    async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome | None:
+        """The pipeline's DATA stage on ``data`` (None without a pipeline)."""
+        if self._pipeline is None:
+            return None
+        ctx = txn.policy
+        if ctx is None:  # a transaction opened without open_transaction (unit tests)
+            ctx = PolicyContext(
+                _session_info(client),
+                EnvelopeInfo(txn.sender),
+                local_domains=tuple(self._domains.values()),
+            )
+            txn.policy = ctx
+        ctx.direction = self.direction(client, txn)
+        ctx.envelope.rcpts = list(txn.recipients)
+        ctx.auth_results = txn.auth.as_mapping() if txn.auth is not None else {}
+        return await self._pipeline.check_data(ctx, data)
+
+    async def hold(
+        self,
+        client: Client,
+        txn: Transaction,
+        data: bytes,
+        auth_header: bytes,
+        outcome: Outcome | None,
+        *,
+        message_id: str,
+    ) -> tuple[Reply, DeliveryResult | None]:
+        """Quarantine the message for every recipient (local and remote: one
+        verdict for all), durably before the 250; the client's job is done."""
+        if self._quarantine is None:
+            log.error("smtp %s: quarantine verdict but no quarantine configured", client.sid)
+            return codes.S451_POLICY_UNAVAILABLE, None
+        reasons = list(txn.held) + (list(outcome.reasons) if outcome is not None else [])
+        message = return_path_header(txn.sender) + auth_header + data
+        subject = _subject(data)
+        entry = await asyncio.to_thread(
+            self._quarantine.put,
+            message,
+            sender=txn.sender,
+            recipients=txn.local_addresses + txn.remote,
+            reasons=reasons,
+            client_ip=client.ip,
+            session_id=client.sid,
+            subject=subject,
+        )
+        log.info("smtp %s: %s quarantined as %s: %s", client.sid, message_id, entry.id, "; ".join(reasons))
+        accepted = codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}")
+        return accepted, DeliveryResult(placed=())
 
 
     async def authenticate_sender(
@@ -354,6 +543,25 @@ class Inbound:
             )
             return reply, b""
         return None, results.header(self._config.server.hostname)
+
+
+def _session_info(client: Client) -> SessionInfo:
+    return SessionInfo(client.ip, client.helo, client.authenticated, client.tls, client.rdns, client.sid)
+
+
+def _subject(data: bytes) -> str:
+    """The decoded Subject, for the quarantine listing ("" if unreadable)."""
+    try:
+        value = BytesHeaderParser(policy=email.policy.default).parsebytes(data).get("Subject", "")
+        return " ".join(str(value).split())[:200]
+    except Exception:  # noqa: BLE001 - a display nicety must never fail a delivery
+        return ""
+
+
+def _hold(txn: Transaction, outcome: Outcome) -> None:
+    """Remember a quarantine verdict of an early stage for DATA."""
+    if outcome.quarantine:
+        txn.held.extend(outcome.reasons or ("policy: quarantine",))
 
 
 def _domain_keys(domain: str) -> list[str]:

@@ -274,11 +274,11 @@ class MxHandler:
         sender = "" if address == "<>" else address
         smtputf8 = bool(envelope.smtp_utf8)
         client = await self._client(server, session)
-        reply = self._inbound.check_sender(client, sender, smtputf8)
-        if reply.positive:
+        reply, txn = await self._inbound.open_transaction(client, sender, smtputf8)
+        if txn is not None:
             envelope.mail_from = address
             envelope.mail_options.extend(options)
-            envelope.txn = Transaction(sender=sender, smtputf8=smtputf8)
+            envelope.txn = txn
         else:
             log.info("smtp %s: MAIL FROM:<%s> refused: %s", session.sid, sender, reply)
         return status(reply)
@@ -290,7 +290,7 @@ class MxHandler:
         if txn is None:
             return status(codes.S503_NEED_MAIL)
         client = await self._client(server, session)
-        reply = await self._inbound.check_recipient(client, txn, address)
+        reply = await self._inbound.add_recipient(client, txn, address)
         if reply.positive:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(options)

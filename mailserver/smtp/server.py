@@ -2,6 +2,8 @@
 
 ``SmtpService`` binds ``smtp.listen`` (port 0 allowed; ``start`` reports the
 port actually bound) and runs one ``handler.MxSMTP`` protocol per connection.
+Every message passes the content policy (``policy.pipeline``) given by the
+app, in ``delivery.Inbound``.
 STARTTLS is offered but not required: on port 25 a sender that cannot do TLS
 must still reach us (RFC 3207 section 4). There is no per-address connection
 limit: a relay may legitimately open hundreds of sessions at once.
@@ -25,7 +27,9 @@ from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lo
 from mailserver.smtp.queue import Outbound
 from policy import codes
 from policy.dns import Resolver
+from policy.pipeline import Pipeline
 from storage.api import MailStore
+from storage.quarantine import Quarantine
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +70,16 @@ class SmtpService:
         resolver: ReverseLookup = reverse_lookup,
         dns: Resolver | None = None,
         outbound: Outbound | None = None,
+        pipeline: Pipeline | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
-        self._inbound = Inbound(config, store, resolver=dns, outbound=outbound)
+        self._inbound = Inbound(
+            config, store, resolver=dns, outbound=outbound, pipeline=pipeline, quarantine=quarantine
+        )
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
         self._server: asyncio.Server | None = None
         self._sessions: set[MxSMTP] = set()

@@ -16,7 +16,9 @@ tells the user how to change it.
 After AUTH the hooks apply ``submit`` (sender alignment, rate limits, Date
 and Message-ID) and hand the transaction to ``delivery.Inbound`` with the
 client marked authenticated: local recipients are stored at once, others
-queued (``Outbound``), both durably before the 250. The Received field says
+queued (``Outbound``), both durably before the 250, after the content
+policy (``policy.pipeline``, direction ``submission``, or ``internal`` when
+every recipient is local) accepted the message. The Received field says
 ``with ESMTPSA`` (RFC 3848) and names neither the account nor the mechanism.
 
 ``SubmissionSMTP`` extends the MX protocol (``handler.MxSMTP``: enhanced
@@ -55,7 +57,9 @@ from mailserver.smtp.queue import Outbound
 from mailserver.smtp.server import STOP_GRACE, _quiet_aiosmtpd
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
 from policy import codes
+from policy.pipeline import Pipeline
 from storage.api import Account, MailStore
+from storage.quarantine import Quarantine
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +307,16 @@ class SubmissionService:
         outbound: Outbound,
         sender_policy: SenderPolicy,
         reverse: ReverseLookup = reverse_lookup,
+        pipeline: Pipeline | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self._config = config
         self._authenticator = authenticator
         self._ssl_context = ssl_context
-        inbound = Inbound(config, store, outbound=outbound)
+        # The same content policy as the MX, with direction submission (or
+        # internal when every recipient is local): Decision 70/2009 Dieu 6
+        # forbids sending classified documents, out or to a colleague.
+        inbound = Inbound(config, store, outbound=outbound, pipeline=pipeline, quarantine=quarantine)
         limiter = RateLimiter(
             config.outbound.max_messages_per_hour, config.outbound.max_recipients_per_hour
         )

@@ -134,7 +134,10 @@ def test_serve_accepts_mail_and_it_survives_a_restart(
     assert "initial password" not in added.stdout
 
     proc = start(config_file, serve)
-    body = "Subject: =?UTF-8?B?VGjGsCBt4budaQ==?=\r\n\r\nXin chào, đây là thư thử.\r\n".encode()
+    # From, Date and Message-ID present: without them the spam check files it in Junk.
+    body = ("From: sender@example.org\r\nDate: Mon, 6 May 2024 08:30:00 +0000\r\n"
+            "Message-ID: <serve-1@example.org>\r\nSubject: =?UTF-8?B?VGjGsCBt4budaQ==?=\r\n\r\n"
+            "Xin chào, đây là thư thử.\r\n").encode()
     with smtplib.SMTP("127.0.0.1", port_of(config_file, "smtp"), timeout=30) as smtp:
         refused = smtp.sendmail("sender@example.org", [ADDRESS], body)
     assert refused == {}

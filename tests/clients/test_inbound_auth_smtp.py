@@ -40,10 +40,12 @@ def send(port: int, sender: str, data: bytes, recipients: Sequence[str] = (ANNV,
         smtp.sendmail(sender, list(recipients), data)
 
 
-async def stored_messages(server: RunningServer, address: str = ANNV) -> list[bytes]:
+async def stored_messages(
+    server: RunningServer, address: str = ANNV, folder_name: str = INBOX
+) -> list[bytes]:
     account = await server.app.store.get_account(address)
     assert account is not None
-    folder = await server.app.store.get_folder(account.id, INBOX)
+    folder = await server.app.store.get_folder(account.id, folder_name)
     infos = await server.app.store.list_messages(account.id, folder.id)
     return [await server.app.store.read_message(account.id, folder.id, i.uid) for i in infos]
 
@@ -137,7 +139,11 @@ async def test_dmarc_reject_failure_refused(mx: RunningServer) -> None:
 
 async def test_dmarc_quarantine_delivered_and_marked(mx: RunningServer) -> None:
     await asyncio.to_thread(send, mx.port("smtp"), "a@quarantine.example", message("x@quarantine.example"))
-    (stored,) = await stored_messages(mx)
+    # p=quarantine asks receivers to treat failing mail as suspicious (RFC 7489
+    # section 6.3): the DMARC failure counts in the spam score, and it lands in Junk.
+    assert await stored_messages(mx) == []
+    (stored,) = await stored_messages(mx, folder_name="Junk")
+    assert b"X-Spam-Flag: YES" in stored and b"DMARC fail" not in stored  # the reason is logged only
     (results,) = auth_results(stored)
     assert "spf=fail smtp.mailfrom=quarantine.example" in results
     assert "dmarc=fail (p=quarantine dis=quarantine) header.from=quarantine.example" in results
