@@ -14,6 +14,7 @@ The account ``annv@dongnai.gov.vn`` with password ``S3cret-pass-word`` exists.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,10 +38,15 @@ def pattern(expected: str) -> re.Pattern[str]:
     return re.compile(regex, re.DOTALL)
 
 
+def _message_id(subject: str) -> str:
+    # Fixed length and independent of PYTHONHASHSEED, so sizes in transcripts are stable.
+    return str(int(hashlib.sha256(subject.encode()).hexdigest(), 16))[:19]
+
+
 def message(subject: str) -> bytes:
     return (
         f"From: Tester <tester@example.com>\r\nTo: annv@dongnai.gov.vn\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 4 Mar 2024 10:00:00 +0700\r\nMessage-ID: <{abs(hash(subject))}@example.com>\r\n"
+        f"Date: Mon, 4 Mar 2024 10:00:00 +0700\r\nMessage-ID: <{_message_id(subject)}@example.com>\r\n"
         f"\r\nHello from {subject}.\r\n"
     ).encode()
 
