@@ -117,27 +117,32 @@ class SmtpService:
             return
         server.close()
         await server.wait_closed()
-        busy = [s for s in self._sessions if s.busy]
-        if busy:
-            # Let deliveries in progress commit, so their clients get the 250
-            # they are owed rather than a retry of a stored message.
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    while any(s.busy for s in busy):
-                        await asyncio.sleep(0.01)
-            except TimeoutError:
-                log.warning("smtp: stopping with %d deliveries unfinished", sum(s.busy for s in busy))
-        goodbye = (status(codes.S421_SHUTTING_DOWN) + "\r\n").encode()
-        tasks = []
-        for session in list(self._sessions):
-            transport = session.transport
-            if transport is not None and not transport.is_closing():
-                if isinstance(transport, asyncio.WriteTransport):
-                    transport.write(goodbye)
-                transport.close()
-            task = session._handler_coroutine
-            if task is not None and not task.done():
-                tasks.append(task)
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_GRACE)
-        self._sessions.clear()
+        await end_sessions(self._sessions, "smtp")
+
+
+async def end_sessions(sessions: set[MxSMTP], name: str) -> None:
+    """Graceful stop of a listener's sessions (its server already closed): let
+    deliveries in progress commit, so their clients get the 250 they are owed
+    rather than a retry of a stored message; then 421 and close the rest."""
+    busy = [s for s in sessions if s.busy]
+    if busy:
+        try:
+            async with asyncio.timeout(STOP_GRACE):
+                while any(s.busy for s in busy):
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.warning("%s: stopping with %d deliveries unfinished", name, sum(s.busy for s in busy))
+    goodbye = (status(codes.S421_SHUTTING_DOWN) + "\r\n").encode()
+    tasks = []
+    for session in list(sessions):
+        transport = session.transport
+        if transport is not None and not transport.is_closing():
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(goodbye)
+            transport.close()
+        task = session._handler_coroutine
+        if task is not None and not task.done():
+            tasks.append(task)
+    if tasks:
+        await asyncio.wait(tasks, timeout=STOP_GRACE)
+    sessions.clear()

@@ -54,7 +54,7 @@ from mailserver.smtp.handler import (
 )
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.queue import Outbound
-from mailserver.smtp.server import STOP_GRACE, _quiet_aiosmtpd
+from mailserver.smtp.server import _quiet_aiosmtpd, end_sessions
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
 from policy import codes
 from policy.pipeline import Pipeline
@@ -375,25 +375,4 @@ class SubmissionService:
             server.close()
         for server in servers:
             await server.wait_closed()
-        busy = [s for s in self._sessions if s.busy]
-        if busy:
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    while any(s.busy for s in busy):
-                        await asyncio.sleep(0.01)
-            except TimeoutError:
-                log.warning("submission: stopping with %d deliveries unfinished", sum(s.busy for s in busy))
-        goodbye = (status(codes.S421_SHUTTING_DOWN) + "\r\n").encode()
-        tasks = []
-        for session in list(self._sessions):
-            transport = session.transport
-            if transport is not None and not transport.is_closing():
-                if isinstance(transport, asyncio.WriteTransport):
-                    transport.write(goodbye)
-                transport.close()
-            task = session._handler_coroutine
-            if task is not None and not task.done():
-                tasks.append(task)
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_GRACE)
-        self._sessions.clear()
+        await end_sessions(self._sessions, "submission")
