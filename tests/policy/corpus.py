@@ -17,7 +17,9 @@ from pathlib import Path
 from policy.extract.legacy import encode_tcvn3, encode_vni
 from policy.extract.walk import EICAR
 
-SEED = Path("/work/shared/seed/decision-70-2009.txt")
+# A copy of the provincial decision (shared/seed/decision-70-2009.txt), kept in the repo so the
+# corpus does not depend on files outside the checkout.
+SEED = Path(__file__).with_name("data") / "decision-70-2009.txt"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
