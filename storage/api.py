@@ -208,6 +208,19 @@ class MessageDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class FolderIndex:
+    """What SELECT needs of every message (RFC 9051 section 6.3.2), without
+    building a MessageInfo per message: a 100,000-message INBOX stays cheap."""
+
+    uids: Sequence[int]
+    """Every UID, ascending."""
+    keywords: frozenset[str]
+    """Keywords (non-system flags) in use in the folder."""
+    first_unseen: Uid | None
+    """Lowest UID without \\Seen, or None."""
+
+
+@dataclass(frozen=True, slots=True)
 class FlagUpdate:
     """Result of ``store_flags``: the new state of every message changed,
     and the UIDs refused by UNCHANGEDSINCE (RFC 7162 section 3.1.3)."""
@@ -404,6 +417,10 @@ class MailStore(Protocol):
 
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
         """Every message in UID order; one query, no per-message ORM objects."""
+        ...
+
+    async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
+        """UIDs, keywords and the first unseen UID in one narrow query."""
         ...
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:

@@ -744,17 +744,18 @@ class Session:
         watermark = Uid(folder.uidnext)
         if not readonly:
             watermark = await self.store.claim_recent(account_id, folder.id)
-        infos = await self.store.list_messages(account_id, folder.id)
-        mb = Mailbox(folder, readonly, array("Q", (i.uid for i in infos)), target, folder.highestmodseq)
-        mb.recent = {i.uid for i in infos if i.uid >= watermark}
+        index = await self.store.folder_index(account_id, folder.id)
+        uids = array("Q", index.uids)
+        mb = Mailbox(folder, readonly, uids, target, folder.highestmodseq)
+        mb.recent = set(uids[bisect_left(uids, watermark) :])
         self.mailbox = mb
         self._transition(Transition.SELECT)
-        keywords = sorted({f for i in infos for f in i.flags if not f.startswith("\\")})
+        keywords = sorted(index.keywords)
         yield r.flags((*SYSTEM_FLAGS, *keywords))
-        yield r.exists(len(infos))
+        yield r.exists(len(uids))
         yield r.recent(len(mb.recent))
-        unseen = next((n for n, i in enumerate(infos, 1) if "\\Seen" not in i.flags), None)
-        if unseen is not None:
+        if index.first_unseen is not None:
+            unseen = bisect_left(uids, index.first_unseen) + 1
             yield r.status_line("OK", "First unseen", f"UNSEEN {unseen}")
         permanent = "" if readonly else " ".join(self._permanent(target, keywords))
         yield r.status_line("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})")

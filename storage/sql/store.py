@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -81,6 +82,7 @@ from storage.api import (
     FlagUpdate,
     Folder,
     FolderExists,
+    FolderIndex,
     FolderStatus,
     InvalidFolderName,
     MessageDetail,
@@ -998,6 +1000,23 @@ class SqlMailStore:
                 select(*_INFO_COLUMNS).where(M.c.folder_id == folder_id).order_by(M.c.uid)
             )
             return [_info(r) for r in result]
+
+    async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
+        async with self._read() as conn:
+            await self._owned_folder(conn, account_id, folder_id)
+            result = await conn.execute(
+                select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == folder_id).order_by(M.c.uid)
+            )
+            uids: array[int] = array("Q")
+            keywords: set[str] = set()
+            first_unseen: Uid | None = None
+            for uid, seen, flags in result:
+                uids.append(uid)
+                if first_unseen is None and not seen:
+                    first_unseen = Uid(uid)
+                if flags:
+                    keywords.update(f for f in flags.split() if not f.startswith("\\"))
+        return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
         async with self._read() as conn:

@@ -583,3 +583,19 @@ async def test_get_infos_checks_ownership(store: SqlMailStore, alice: Account, b
     await store.deliver([bob.id], message())
     with pytest.raises(NoSuchFolder):
         await store.get_infos(alice.id, bob_inbox, [Uid(1)])
+
+
+async def test_folder_index_for_select(store: SqlMailStore, alice: Account) -> None:
+    inbox = await inbox_id(store, alice)
+    empty = await store.folder_index(alice.id, inbox)
+    assert list(empty.uids) == [] and empty.first_unseen is None and empty.keywords == frozenset()
+    for i in range(5):
+        await store.deliver([alice.id], message(i))
+    await store.store_flags(alice.id, inbox, [Uid(1), Uid(2)], ["\\Seen", "$Forwarded"], FlagMode.ADD)
+    await store.store_flags(alice.id, inbox, [Uid(4)], ["\\Seen", "Quan_trong"], FlagMode.ADD)
+    index = await store.folder_index(alice.id, inbox)
+    assert list(index.uids) == [1, 2, 3, 4, 5]
+    assert index.first_unseen == 3
+    assert index.keywords == {"$Forwarded", "Quan_trong"}
+    await store.store_flags(alice.id, inbox, [Uid(3), Uid(5)], ["\\Seen"], FlagMode.ADD)
+    assert (await store.folder_index(alice.id, inbox)).first_unseen is None
