@@ -27,6 +27,7 @@ from pathlib import Path
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
+from mailserver.web.settings import WebSettings
 
 USER = "bench@dongnai.gov.vn"
 PASSWORD = "Bench-password-2026"
@@ -43,7 +44,8 @@ def config(data_dir: str, imap_port: int) -> Config:
         server=ServerSettings(data_dir=data_dir, log_level="WARNING"),
         smtp=SmtpSettings(listen="127.0.0.1:0"),
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
-        imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0"),
+        web=WebSettings(listen="127.0.0.1:0"),
+            imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0"),
     )
 
 
