@@ -745,7 +745,7 @@ class Session:
         if not readonly:
             watermark = await self.store.claim_recent(account_id, folder.id)
         index = await self.store.folder_index(account_id, folder.id)
-        uids = array("Q", index.uids)
+        uids = array("I", index.uids)  # RFC 9051: UIDs are 32-bit
         mb = Mailbox(folder, readonly, uids, target, folder.highestmodseq)
         mb.recent = set(uids[bisect_left(uids, watermark) :])
         self.mailbox = mb

@@ -1007,7 +1007,7 @@ class SqlMailStore:
             result = await conn.execute(
                 select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == folder_id).order_by(M.c.uid)
             )
-            uids: array[int] = array("Q")
+            uids: array[int] = array("I")
             keywords: set[str] = set()
             first_unseen: Uid | None = None
             for uid, seen, flags in result:
