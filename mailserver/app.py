@@ -70,7 +70,7 @@ class App:
         self.quarantine = FileQuarantine(config.data_dir / "quarantine")
         """Mail the pipeline held back (``mailserver quarantine``)."""
         self.queue: OutboundQueue = open_queue(
-            config.storage_url, spool_path(config.outbound, config.data_dir)
+            config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
         )
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None

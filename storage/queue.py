@@ -38,6 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from storage.api import MailStore
+
 
 class RecipientState(enum.StrEnum):
     QUEUED = "queued"
@@ -163,8 +165,11 @@ class OutboundQueue(Protocol):
         ...
 
 
-def open_queue(url: str, spool_dir: Path) -> OutboundQueue:
-    """The SQL queue for a SQLAlchemy async URL and a spool directory."""
+def open_queue(url: str, spool_dir: Path, *, store: MailStore | None = None) -> OutboundQueue:
+    """The SQL queue for a SQLAlchemy async URL and a spool directory; given the
+    running SQL mail store, it shares that store's engine instead of opening one."""
     from storage.sql.queue import SqlOutboundQueue
+    from storage.sql.store import SqlMailStore
 
-    return SqlOutboundQueue(url, spool_dir)
+    shared = store if isinstance(store, SqlMailStore) else None
+    return SqlOutboundQueue(url, spool_dir, store=shared)

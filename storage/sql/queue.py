@@ -30,6 +30,7 @@ from storage.queue import Outcome, QueuedMessage, QueuedRecipient, RecipientStat
 from storage.sql import queue_models
 from storage.sql.engine import WRITE_OPTION, make_engine
 from storage.sql.migrate import upgrade_engine
+from storage.sql.store import SqlMailStore
 
 __all__ = ["SqlOutboundQueue"]
 
@@ -123,14 +124,19 @@ def _recipient(row: Any) -> QueuedRecipient:
 class SqlOutboundQueue:
     """OutboundQueue on SQLAlchemy async (SQLite or PostgreSQL) and a spool directory."""
 
-    def __init__(self, url: str, spool_dir: Path) -> None:
+    def __init__(self, url: str, spool_dir: Path, *, store: SqlMailStore | None = None) -> None:
         self.url = url
         self._spool = _Spool(Path(spool_dir))
+        # Inside the server the queue shares the mail store's engine and write
+        # serialisation (one SQLite writer, one pool); the CLI opens its own.
+        self._store = store
         self._engine_or_none: AsyncEngine | None = None
         self._write_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self._spool.prepare()
+        if self._store is not None:
+            return  # the store's start() applied every migration branch
         engine = make_engine(self.url)
         try:
             await upgrade_engine(engine)
@@ -152,12 +158,20 @@ class SqlOutboundQueue:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        if self._store is not None:
+            async with self._store._read() as conn:  # noqa: SLF001 - same package, shared engine
+                yield conn
+            return
         async with self._engine.connect() as conn:
             async with conn.begin():
                 yield conn
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
+        if self._store is not None:
+            async with self._store._write() as conn:  # noqa: SLF001
+                yield conn
+            return
         async with self._write_lock:
             async with self._engine.connect() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
