@@ -62,9 +62,12 @@ def canonical_flag(flag: str) -> str:
     return SYSTEM_FLAGS.get(flag.lower(), flag) if flag.startswith("\\") else flag
 
 
+_QUOTED_BAD: Final = re.compile(rb"[\x00\r\n]")
+
+
 def quoted(data: bytes) -> bytes | None:
     """``data`` as a quoted string, or None when it needs a literal (CR, LF, NUL, 8-bit)."""
-    if any(c in (0, 0x0A, 0x0D) or c > 0x7F for c in data):
+    if not data.isascii() or _QUOTED_BAD.search(data):
         return None
     return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 

@@ -21,6 +21,7 @@ the raw header values, so clients expect encoded-words there).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,38 +59,60 @@ _DIRECT: Final = 65536
 Value = Union[str, int, None, "IString", "Literal", "Concat", tuple["Value", ...]]
 
 
-def _encode(value: Value) -> Iterator[bytes]:
-    if value is None:
-        yield b"NIL"
-    elif isinstance(value, str):
-        yield value.encode("utf-8")
+def _emit(value: Value, out: list[bytes]) -> None:
+    """Append the wire pieces of ``value`` to ``out``.
+
+    A FETCH of a whole folder encodes hundreds of thousands of values, so this
+    appends to one list (no generator per nesting level) and dispatches on the
+    exact type first; subclasses (e.g. a ``StrEnum``) take the slower path below.
+    """
+    kind = type(value)
+    if kind is str:
+        out.append(value.encode("utf-8"))  # type: ignore[union-attr]
+    elif kind is tuple:
+        out.append(b"(")
+        first = True
+        for item in value:  # type: ignore[union-attr]
+            if not first:
+                out.append(b" ")
+            first = False
+            _emit(item, out)
+        out.append(b")")
+    elif kind is IString:
+        out.append(_istring(value))  # type: ignore[arg-type]
+    elif value is None:
+        out.append(b"NIL")
+    elif kind is int:
+        out.append(b"%d" % value)  # type: ignore[str-format]
+    elif kind is Literal:
+        lit: Literal = value  # type: ignore[assignment]
+        out.append((b"~{%d}\r\n" if lit.binary and b"\x00" in lit.data else b"{%d}\r\n") % len(lit.data))
+        out.append(lit.data)
+    elif kind is Concat:
+        for item in value.items:  # type: ignore[union-attr]
+            _emit(item, out)
     elif isinstance(value, bool):
         raise TypeError("bool is not an IMAP value")
+    elif isinstance(value, str):
+        out.append(value.encode("utf-8"))
     elif isinstance(value, int):
-        yield str(value).encode()
-    elif isinstance(value, IString):
-        data = value.text.encode("utf-8")
-        q = quoted(data)
-        if q is None and value.utf8 and not any(ch in (0, 10, 13) for ch in data):
-            q = b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-        if q is not None:
-            yield q
-        else:
-            yield b"{%d}\r\n" % len(data)
-            yield data
-    elif isinstance(value, Literal):
-        yield (b"~{%d}\r\n" if value.binary and b"\x00" in value.data else b"{%d}\r\n") % len(value.data)
-        yield value.data
-    elif isinstance(value, Concat):
-        for item in value.items:
-            yield from _encode(item)
+        out.append(b"%d" % value)
     else:
-        yield b"("
-        for i, item in enumerate(value):
-            if i:
-                yield b" "
-            yield from _encode(item)
-        yield b")"
+        raise TypeError(f"not an IMAP value: {value!r}")
+
+
+def _istring(value: IString) -> bytes:
+    data = value.text.encode("utf-8")
+    q = quoted(data)
+    if q is None and value.utf8 and not _CTL.search(data):
+        q = b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    if q is not None:
+        return q
+    return b"{%d}\r\n%b" % (len(data), data)
+
+
+_CTL: Final = re.compile(rb"[\x00\r\n]")
+"""Bytes no quoted string may hold, even with UTF8=ACCEPT."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,23 +141,20 @@ class Untagged:
     def chunks(self) -> Iterator[bytes]:
         # Small pieces are gathered so a response line leaves in one write (a client
         # reading with a timeout must not see half a line); big literals pass through.
-        buf = bytearray(b"* ")
-        for piece in self._pieces():
+        pieces: list[bytes] = [b"*"]
+        for item in self.items:
+            pieces.append(b" ")
+            _emit(item, pieces)
+        pieces.append(b"\r\n")
+        start = 0
+        for i, piece in enumerate(pieces):
             if len(piece) >= _DIRECT:
-                if buf:
-                    yield bytes(buf)
-                    buf.clear()
+                if i > start:
+                    yield b"".join(pieces[start:i])
                 yield piece
-            else:
-                buf += piece
-        buf += b"\r\n"
-        yield bytes(buf)
-
-    def _pieces(self) -> Iterator[bytes]:
-        for i, item in enumerate(self.items):
-            if i:
-                yield b" "
-            yield from _encode(item)
+                start = i + 1
+        if start < len(pieces):
+            yield b"".join(pieces[start:])
 
     def to_bytes(self) -> bytes:
         return b"".join(self.chunks())
