@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType, Protocol
 
@@ -198,13 +198,40 @@ class MessageInfo:
     """RFC822.SIZE: octets of the message as stored (CRLF line ends)."""
 
 
-@dataclass(frozen=True, slots=True)
 class MessageDetail:
-    """MessageInfo plus the cached parse results."""
+    """MessageInfo plus the cached parse results.
 
-    info: MessageInfo
-    envelope: Envelope
-    body: BodyPart
+    ``envelope`` and ``body`` may be given as values or as zero-argument loaders
+    that run on first use: a FETCH of ENVELOPE over a whole folder should not pay
+    for decoding every BODYSTRUCTURE, nor the reverse.
+    """
+
+    __slots__ = ("info", "_envelope", "_body")
+
+    def __init__(
+        self,
+        info: MessageInfo,
+        envelope: Envelope | Callable[[], Envelope],
+        body: BodyPart | Callable[[], BodyPart],
+    ) -> None:
+        self.info = info
+        self._envelope = envelope
+        self._body = body
+
+    @property
+    def envelope(self) -> Envelope:
+        if not isinstance(self._envelope, Envelope):
+            self._envelope = self._envelope()
+        return self._envelope
+
+    @property
+    def body(self) -> BodyPart:
+        if not isinstance(self._body, BodyPart):
+            self._body = self._body()
+        return self._body
+
+    def __repr__(self) -> str:
+        return f"MessageDetail(info={self.info!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,36 +310,75 @@ class SearchQuery:
     modseq_above: ModSeq | None = None
 
 
-@dataclass
-class _Waiters:
-    events: set[asyncio.Event] = field(default_factory=set)
+class FolderWatch:
+    """Change counter of one folder, shared by everything in this process that
+    watches it (``ChangeHub.watch``). ``version`` goes up by one on every
+    ``publish`` of the folder; a reader that remembers the value it last saw
+    knows, without asking the database, whether this process changed the folder
+    since. Changes made by another process (CLI, a second node) do not count it:
+    readers must still ask the database now and then."""
+
+    __slots__ = ("events", "holders", "version")
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.holders = 0
+        self.events: set[asyncio.Event] = set()
 
 
 class ChangeHub:
     """In-process pub/sub of folder changes: the store publishes a folder id after
-    each commit; a session holds a subscription and waits on it (IDLE)."""
+    each commit; a session holds a subscription and waits on it (IDLE), or holds a
+    ``FolderWatch`` and compares its version (NOOP and command ends).
+
+    Contract for stores: every call that changes a folder's messages, flags,
+    modseq, name or existence publishes the folder id, and only once the change
+    is visible to new read transactions (after the commit)."""
 
     def __init__(self) -> None:
-        self._by_folder: dict[int, _Waiters] = {}
+        self._by_folder: dict[int, FolderWatch] = {}
+        self.published = 0
+        """Count of ``publish`` calls, any folder: lets a reader that starts watching
+        a folder only after reading it tell whether a change slipped in between."""
+
+    def _release(self, folder_id: int, watch: FolderWatch) -> None:
+        if not watch.events and watch.holders <= 0 and self._by_folder.get(folder_id) is watch:
+            del self._by_folder[folder_id]
+
+    def watch(self, folder_id: int) -> FolderWatch:
+        """The folder's shared counter, kept until every holder called ``unwatch``."""
+        watch = self._by_folder.get(folder_id)
+        if watch is None:
+            watch = self._by_folder[folder_id] = FolderWatch()
+        watch.holders += 1
+        return watch
+
+    def unwatch(self, folder_id: int, watch: FolderWatch) -> None:
+        watch.holders -= 1
+        self._release(folder_id, watch)
 
     def subscribe(self, folder_id: int) -> asyncio.Event:
         event = asyncio.Event()
-        self._by_folder.setdefault(folder_id, _Waiters()).events.add(event)
+        watch = self._by_folder.get(folder_id)
+        if watch is None:
+            watch = self._by_folder[folder_id] = FolderWatch()
+        watch.events.add(event)
         return event
 
     def unsubscribe(self, folder_id: int, event: asyncio.Event) -> None:
-        waiters = self._by_folder.get(folder_id)
-        if waiters is None:
+        watch = self._by_folder.get(folder_id)
+        if watch is None:
             return
-        waiters.events.discard(event)
-        if not waiters.events:
-            del self._by_folder[folder_id]
+        watch.events.discard(event)
+        self._release(folder_id, watch)
 
     def publish(self, folder_ids: Iterable[int]) -> None:
+        self.published += 1
         for folder_id in set(folder_ids):
-            waiters = self._by_folder.get(folder_id)
-            if waiters is not None:
-                for event in waiters.events:
+            watch = self._by_folder.get(folder_id)
+            if watch is not None:
+                watch.version += 1
+                for event in watch.events:
                     event.set()
 
 

@@ -30,6 +30,35 @@ UIDs and modseqs unique under concurrency. A mutation bumps the folder's
 HIGHESTMODSEQ once and gives that value to every message it changed (RFC 7162
 section 3.1 allows one modseq for all changes of one command).
 
+Running a transaction
+---------------------
+SQLAlchemy async on aiosqlite hops to the driver's thread (future, queue,
+greenlet switch) for every cursor operation, and a method runs several
+statements: a point query cost over a millisecond that way. So the database
+work of every method is one plain function ``fn(conn, *args)`` on a synchronous
+``Connection``, run whole with one hop by ``_run_read`` / ``_run_write``:
+
+* SQLite (a file): on a second, synchronous pysqlite engine on the same file
+  (``engine.make_sync_sqlite_engine``, same pragmas). Reads run on a few reader
+  threads (WAL readers do not block each other, and sqlite3 releases the GIL
+  while stepping); writes on one writer thread, entered under ``_write_lock``,
+  the lock the async ``_write()`` also takes for the outbound queue, directory
+  and activity stores, which keep using the async engine.
+* PostgreSQL: ``AsyncConnection.run_sync`` on the async engine; asyncpg is
+  natively async, so there is no thread to hop to and the same function serves.
+
+Blocking file work inside a transaction (COPY's links, RENAME's directory
+moves, reading a message) goes through ``_io``: a plain call on a worker
+thread, a thread hop from PostgreSQL's greenlet on the event loop. File changes
+made inside a write transaction register their undo, which runs (on the same
+thread) if the transaction does not commit, whatever happens to the awaiting
+task meanwhile.
+
+Flag-only writes (STORE, \\Recent, last login, subscriptions) commit with
+``synchronous=NORMAL`` on SQLite (``durable=False``; ``engine.synchronous_normal``
+explains why that is safe); everything that creates, moves or removes messages
+or folders commits with FULL.
+
 Hot paths (list, search, details, flags, deliver) use Core statements and
 tuples; there is no per-message ORM object anywhere.
 """
@@ -38,19 +67,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
+    URL,
     ColumnElement,
     Row,
+    Select,
     Table,
     and_,
     bindparam,
@@ -65,8 +99,10 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import await_only
 
 from storage import mimeinfo
 from storage.api import (
@@ -97,10 +133,20 @@ from storage.api import (
 )
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import models
-from storage.sql.engine import WRITE_OPTION, make_engine
+from storage.sql.engine import (
+    WRITE_OPTION,
+    is_file_sqlite,
+    make_engine,
+    make_sync_sqlite_engine,
+    synchronous_normal,
+)
 from storage.sql.migrate import upgrade_engine
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+Undo: TypeAlias = list[Callable[[], object]]
+"""Compensating file actions of a write transaction, run in reverse if it does not commit."""
 
 __all__ = ["SqlMailStore", "canonical_flags", "normalise_folder_name"]
 
@@ -117,10 +163,14 @@ _MAX_UID_RANGES: Final = 100
 """Beyond this many UID ranges the folder is read whole and filtered in Python."""
 _MAX_LEVEL: Final = 255
 _MAX_NAME: Final = 1024
+_READERS: Final = 4
+"""SQLite reader threads: enough for parallel WAL readers on a small machine."""
 
 _SYSTEM_FLAGS: Final = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 
 _INFO_COLUMNS: Final = (M.c.id, M.c.uid, M.c.modseq, M.c.flags, M.c.internal_date, M.c.size)
+_COPY_COLUMNS: Final = tuple(c for c in M.c if c.key not in {"id", "folder_id", "uid", "modseq", "blob"})
+"""Columns a COPY takes over unchanged."""
 
 _HEADER_COLUMNS: Final = {
     "subject": M.c.subject,
@@ -130,6 +180,77 @@ _HEADER_COLUMNS: Final = {
     "bcc": M.c.bcc,
     "message-id": M.c.message_id,
 }
+
+# Statements of the hottest point queries, built once (parameters bound per call).
+_ACCOUNT_BY_ID: Final = select(A).where(A.c.id == bindparam("account_id"))
+_ACCOUNT_BY_ADDRESS: Final = select(A).where(A.c.address == bindparam("address"))
+_FOLDER_BY_NAME: Final = select(F).where(
+    F.c.account_id == bindparam("account_id"), F.c.name == bindparam("name")
+)
+_OWNED_FOLDER: Final = (
+    select(F, A.c.address)
+    .join(A, A.c.id == F.c.account_id)
+    .where(F.c.id == bindparam("folder_id"), F.c.account_id == bindparam("account_id"))
+)
+_OWNED_FOLDER_LOCKED: Final = _OWNED_FOLDER.with_for_update(of=F)
+
+
+@dataclass(frozen=True, slots=True)
+class _UidQuery:
+    """A SELECT of some message columns by folder and UIDs, built once (building
+    a statement costs more than running a point query). ``one_range`` serves the
+    common single UID range; ``base`` is extended per call for several."""
+
+    base: Select[Any]
+    one_range: Select[Any]
+
+    @classmethod
+    def of(cls, *columns: Any, where: ColumnElement[bool] | None = None) -> _UidQuery:
+        """``uid`` must be among ``columns``."""
+        base = select(*columns).where(M.c.folder_id == bindparam("folder_id")).order_by(M.c.uid)
+        if where is not None:
+            base = base.where(where)
+        return cls(base, base.where(M.c.uid.between(bindparam("lo"), bindparam("hi"))))
+
+
+_INFOS: Final = _UidQuery.of(*_INFO_COLUMNS)
+_DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure)
+_DELETED: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, where=M.c.deleted == true())
+_TO_COPY: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, *_COPY_COLUMNS)
+_CHANGED: Final = (
+    select(*_INFO_COLUMNS)
+    .where(M.c.folder_id == bindparam("folder_id"), M.c.modseq > bindparam("modseq"))
+    .order_by(M.c.uid)
+)
+_VANISHED: Final = (
+    select(X.c.uid)
+    .where(X.c.folder_id == bindparam("folder_id"), X.c.modseq > bindparam("modseq"))
+    .order_by(X.c.uid)
+)
+_STATUS: Final = select(
+    func.count(),
+    func.coalesce(func.sum(case((M.c.seen == false(), 1), else_=0)), 0),
+    func.coalesce(func.sum(case((M.c.uid >= bindparam("watermark"), 1), else_=0)), 0),
+    func.coalesce(func.sum(M.c.size), 0),
+    func.coalesce(func.sum(case((M.c.deleted == true(), 1), else_=0)), 0),
+).where(M.c.folder_id == bindparam("folder_id"))
+_BLOB: Final = select(M.c.blob).where(M.c.folder_id == bindparam("folder_id"), M.c.uid == bindparam("uid"))
+_SET_FLAGS: Final = (
+    update(M)
+    .where(M.c.id == bindparam("b_id"))
+    .values(
+        flags=bindparam("b_flags"),
+        seen=bindparam("b_seen"),
+        deleted=bindparam("b_deleted"),
+        modseq=bindparam("b_modseq"),
+    )
+)
+_BUMP_MODSEQ: Final = (
+    update(F)
+    .where(F.c.id == bindparam("folder_id"))
+    .values(highestmodseq=F.c.highestmodseq + 1)
+    .returning(F.c.highestmodseq)
+)
 
 
 # -- pure helpers -------------------------------------------------------------
@@ -214,28 +335,22 @@ def _ranges_clause(ranges: Sequence[tuple[int, int]]) -> ColumnElement[bool]:
     return or_(*(M.c.uid == lo if lo == hi else M.c.uid.between(lo, hi) for lo, hi in ranges))
 
 
-def _uid_clause(uids: Sequence[int]) -> ColumnElement[bool] | None:
-    """A WHERE clause for the UID set, or None if it is too fragmented for SQL
-    (the caller then filters in Python)."""
-    ranges = _uid_ranges(uids)
-    if len(ranges) > _MAX_UID_RANGES:
-        return None
-    return _ranges_clause(ranges)
-
-
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
 
 def _info(row: AnyRow) -> MessageInfo:
+    """From a row that starts with ``_INFO_COLUMNS`` (unpacked by position:
+    cheaper than by name, and this runs once per message listed)."""
+    id_, uid, modseq, flags, internal_date, size, *_ = row
     return MessageInfo(
-        id=row.id,
-        uid=Uid(row.uid),
-        modseq=ModSeq(row.modseq),
-        flags=_parse_flags(row.flags),
-        internal_date=row.internal_date,
-        size=row.size,
+        id=id_,
+        uid=Uid(uid),
+        modseq=ModSeq(modseq),
+        flags=_parse_flags(flags),
+        internal_date=internal_date,
+        size=size,
     )
 
 
@@ -279,6 +394,98 @@ def _parents(name: str) -> list[str]:
     return ["/".join(levels[:i]) for i in range(1, len(levels))]
 
 
+# -- database helpers (synchronous, inside a transaction) ---------------------
+
+
+def _owned_folder(conn: Connection, account_id: int, folder_id: int, *, lock: bool = False) -> AnyRow:
+    """The folder row plus the account address; NoSuchFolder unless owned."""
+    stmt = _OWNED_FOLDER_LOCKED if lock else _OWNED_FOLDER
+    row = conn.execute(stmt, {"folder_id": folder_id, "account_id": account_id}).one_or_none()
+    if row is None:
+        raise NoSuchFolder(f"no folder {folder_id} in account {account_id}")
+    return row
+
+
+def _bump_modseq(conn: Connection, folder_id: int) -> ModSeq:
+    return ModSeq(conn.execute(_BUMP_MODSEQ, {"folder_id": folder_id}).scalar_one())
+
+
+def _allocate_uidvalidity(conn: Connection, account_id: int, count: int) -> int:
+    """First of ``count`` fresh UIDVALIDITY values: time-based (as Dovecot) but
+    strictly increasing per account, so a folder deleted and re-created within
+    the same second still gets a new value (RFC 9051 section 2.3.1.1)."""
+    stmt = select(A.c.next_uidvalidity).where(A.c.id == account_id).with_for_update()
+    current = conn.execute(stmt).scalar_one_or_none()
+    if current is None:
+        raise NoSuchAccount(f"no account {account_id}")
+    first = max(int(current), int(time.time()))
+    conn.execute(update(A).where(A.c.id == account_id).values(next_uidvalidity=first + count))
+    return first
+
+
+def _insert_folders(
+    conn: Connection,
+    account_id: int,
+    names: Sequence[tuple[str, str | None]],
+    *,
+    subscribed: bool = True,
+) -> None:
+    if not names:
+        return
+    first = _allocate_uidvalidity(conn, account_id, len(names))
+    conn.execute(
+        insert(F),
+        [
+            {
+                "account_id": account_id,
+                "name": name,
+                "uidvalidity": first + i,
+                "uidnext": 1,
+                "highestmodseq": 1,
+                "recent_watermark": 1,
+                "special_use": special_use,
+                "subscribed": subscribed,
+            }
+            for i, (name, special_use) in enumerate(names)
+        ],
+    )
+
+
+def _messages(conn: Connection, query: _UidQuery, folder_id: int, uids: Sequence[Uid]) -> list[AnyRow]:
+    """Rows of the given UIDs in UID order."""
+    if not uids:
+        return []
+    ranges = _uid_ranges(uids)
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        return list(conn.execute(query.one_range, {"folder_id": folder_id, "lo": lo, "hi": hi}).all())
+    if len(ranges) <= _MAX_UID_RANGES:
+        return list(conn.execute(query.base.where(_ranges_clause(ranges)), {"folder_id": folder_id}).all())
+    # Too fragmented for one statement: read the folder and filter here.
+    wanted = set(uids)
+    return [r for r in conn.execute(query.base, {"folder_id": folder_id}) if r.uid in wanted]
+
+
+def _children(conn: Connection, account_id: int, name: str) -> list[AnyRow]:
+    # substr() rather than LIKE: SQLite's LIKE ignores ASCII case, folder names must not.
+    prefix = name + "/"
+    stmt = select(F).where(F.c.account_id == account_id, func.substr(F.c.name, 1, len(prefix)) == prefix)
+    return list(conn.execute(stmt).all())
+
+
+def _remove_rows(conn: Connection, folder_id: int, rows: Sequence[AnyRow]) -> None:
+    """Delete message rows and leave tombstones (RFC 7162 section 3.2.10)."""
+    modseq = _bump_modseq(conn, folder_id)
+    for chunk in _chunks([r.id for r in rows]):
+        conn.execute(delete(M).where(M.c.id.in_(chunk)))
+    conn.execute(insert(X), [{"folder_id": folder_id, "uid": r.uid, "modseq": modseq} for r in rows])
+
+
+def _run_undo(undo: Undo) -> None:
+    for action in reversed(undo):
+        action()
+
+
 # -- group commit -------------------------------------------------------------
 
 
@@ -302,8 +509,115 @@ class StoreClosedError(StoreError):
     """The store was closed while a delivery was waiting for its commit."""
 
 
+def _insert_batch(conn: Connection, batch: list[list[_NewRow]]) -> list[list[MessageInfo]]:
+    """One group-commit transaction: the rows of every request in ``batch``."""
+    per_folder = Counter(row.folder_id for rows in batch for row in rows)
+    next_uid: dict[int, int] = {}
+    modseqs: dict[int, int] = {}
+    # Ascending folder id: concurrent committers (other processes) on
+    # PostgreSQL take the row locks in one order and cannot deadlock.
+    for folder_id in sorted(per_folder):
+        count = per_folder[folder_id]
+        allocated = conn.execute(
+            update(F)
+            .where(F.c.id == folder_id)
+            .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
+            .returning(F.c.uidnext, F.c.highestmodseq)
+        ).one_or_none()
+        if allocated is None:
+            raise NoSuchFolder(f"folder {folder_id} vanished before commit")
+        next_uid[folder_id] = allocated.uidnext - count
+        modseqs[folder_id] = allocated.highestmodseq
+    values: list[dict[str, Any]] = []
+    for rows in batch:
+        for row in rows:
+            uid = next_uid[row.folder_id]
+            next_uid[row.folder_id] = uid + 1
+            values.append(
+                {**row.values, "folder_id": row.folder_id, "uid": uid, "modseq": modseqs[row.folder_id]}
+            )
+    ids = conn.execute(insert(M).returning(M.c.id, sort_by_parameter_order=True), values).scalars().all()
+    results: list[list[MessageInfo]] = []
+    position = 0
+    for rows in batch:
+        infos: list[MessageInfo] = []
+        for _ in rows:
+            v = values[position]
+            infos.append(
+                MessageInfo(
+                    id=ids[position],
+                    uid=Uid(v["uid"]),
+                    modseq=ModSeq(v["modseq"]),
+                    flags=_parse_flags(v["flags"]),
+                    internal_date=v["internal_date"],
+                    size=v["size"],
+                )
+            )
+            position += 1
+        results.append(infos)
+    return results
+
+
+# -- SQLite worker threads ----------------------------------------------------
+
+
+class _SqliteThreads:
+    """SQLite's synchronous side: a pysqlite engine on the store's file, reader
+    threads and the one writer thread.
+
+    Each thread keeps one connection for its life: a pool check-out and return
+    per call costs a third of a point query. Reader threads only read and the
+    writer thread only writes, so a thread's connection is of one kind.
+    """
+
+    def __init__(self, url: URL) -> None:
+        self._engine = make_sync_sqlite_engine(url, pool_size=_READERS + 1)
+        # The same engine and pool, its transactions opened with BEGIN IMMEDIATE.
+        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
+        self.readers = ThreadPoolExecutor(_READERS, thread_name_prefix="mailstore-read")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="mailstore-write")
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._connections_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Wait for the work in progress, then close the connections (blocking)."""
+        self.readers.shutdown(wait=True)
+        self.writer.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()
+        self._engine.dispose()
+
+    def _connection(self, engine: Engine) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = engine.connect()
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """On a reader thread: ``fn`` in one read transaction."""
+        conn = self._connection(self._engine)
+        with conn.begin():
+            return fn(conn, *args)
+
+    def write(self, fn: Callable[[Connection, *Ts], T], *args: *Ts, durable: bool, undo: Undo | None) -> T:
+        """On the writer thread: ``fn`` in one write transaction, committed with
+        synchronous=FULL unless not ``durable``; ``undo`` runs here if it fails."""
+        conn = self._connection(self._write_engine)
+        relaxed: AbstractContextManager[None] = nullcontext() if durable else synchronous_normal(conn)
+        try:
+            with relaxed, conn.begin():
+                return fn(conn, *args)
+        except BaseException:
+            if undo:
+                _run_undo(undo)
+            raise
+
+
 class SqlMailStore:
-    """MailStore on SQLAlchemy async (SQLite or PostgreSQL) and a Maildir tree.
+    """MailStore on SQLAlchemy (SQLite or PostgreSQL) and a Maildir tree.
 
     ``commit_count`` counts group-commit transactions (deliver/append), so tests
     can observe batching.
@@ -316,6 +630,7 @@ class SqlMailStore:
         self.changes = ChangeHub()
         self.commit_count = 0
         self._engine_or_none: AsyncEngine | None = None
+        self._threads: _SqliteThreads | None = None
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
@@ -333,6 +648,10 @@ class SqlMailStore:
         self._engine_or_none = engine
         # SQLite has a single writer anyway; queueing in-process avoids busy waits.
         self._serialise_writes = engine.dialect.name == "sqlite"
+        if is_file_sqlite(engine.url):
+            # An in-memory database cannot be shared with a second engine; it
+            # runs the same functions through run_sync on the async engine.
+            self._threads = _SqliteThreads(engine.url)
         self._queue = asyncio.Queue()
         self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
 
@@ -341,6 +660,9 @@ class SqlMailStore:
             await self._queue.put(None)
             await self._committer
             self._queue = self._committer = None
+        if self._threads is not None:
+            threads, self._threads = self._threads, None
+            await asyncio.to_thread(threads.close)
         if self._engine_or_none is not None:
             await self._engine_or_none.dispose()
             self._engine_or_none = None
@@ -351,6 +673,8 @@ class SqlMailStore:
             raise RuntimeError("SqlMailStore.start() has not been awaited")
         return self._engine_or_none
 
+    # The async transaction helpers, borrowed by the outbound queue, directory and
+    # activity stores (same engine, same write serialisation).
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as conn:
@@ -370,191 +694,169 @@ class SqlMailStore:
             if self._serialise_writes:
                 self._write_lock.release()
 
-    # -- shared queries -----------------------------------------------------
-    async def _owned_folder(
-        self, conn: AsyncConnection, account_id: int, folder_id: int, *, lock: bool = False
-    ) -> AnyRow:
-        """The folder row plus the account address; NoSuchFolder unless owned."""
-        stmt = (
-            select(F, A.c.address)
-            .join(A, A.c.id == F.c.account_id)
-            .where(F.c.id == folder_id, F.c.account_id == account_id)
-        )
-        if lock:
-            stmt = stmt.with_for_update(of=F)
-        row = (await conn.execute(stmt)).one_or_none()
-        if row is None:
-            raise NoSuchFolder(f"no folder {folder_id} in account {account_id}")
-        return row
+    # -- running a transaction (see "Running a transaction" above) ---------------
+    async def _run_read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """``fn(conn, *args)`` in one read transaction."""
+        threads = self._threads
+        if threads is None:
+            async with self._read() as aconn:
+                return await aconn.run_sync(lambda conn: fn(conn, *args))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(threads.readers, partial(threads.read, fn, *args))
 
-    async def _bump_modseq(self, conn: AsyncConnection, folder_id: int) -> ModSeq:
-        stmt = (
-            update(F)
-            .where(F.c.id == folder_id)
-            .values(highestmodseq=F.c.highestmodseq + 1)
-            .returning(F.c.highestmodseq)
-        )
-        return ModSeq((await conn.execute(stmt)).scalar_one())
-
-    async def _allocate_uidvalidity(self, conn: AsyncConnection, account_id: int, count: int) -> int:
-        """First of ``count`` fresh UIDVALIDITY values: time-based (as Dovecot) but
-        strictly increasing per account, so a folder deleted and re-created within
-        the same second still gets a new value (RFC 9051 section 2.3.1.1)."""
-        stmt = select(A.c.next_uidvalidity).where(A.c.id == account_id).with_for_update()
-        current = (await conn.execute(stmt)).scalar_one_or_none()
-        if current is None:
-            raise NoSuchAccount(f"no account {account_id}")
-        first = max(int(current), int(time.time()))
-        await conn.execute(update(A).where(A.c.id == account_id).values(next_uidvalidity=first + count))
-        return first
-
-    async def _insert_folders(
+    async def _run_write(
         self,
-        conn: AsyncConnection,
-        account_id: int,
-        names: Sequence[tuple[str, str | None]],
-        *,
-        subscribed: bool = True,
-    ) -> None:
-        if not names:
-            return
-        first = await self._allocate_uidvalidity(conn, account_id, len(names))
-        await conn.execute(
-            insert(F),
-            [
-                {
-                    "account_id": account_id,
-                    "name": name,
-                    "uidvalidity": first + i,
-                    "uidnext": 1,
-                    "highestmodseq": 1,
-                    "recent_watermark": 1,
-                    "special_use": special_use,
-                    "subscribed": subscribed,
-                }
-                for i, (name, special_use) in enumerate(names)
-            ],
-        )
+        fn: Callable[[Connection, *Ts], T],
+        *args: *Ts,
+        durable: bool = True,
+        undo: Undo | None = None,
+    ) -> T:
+        """``fn(conn, *args)`` in one write transaction. ``durable=False`` (flag-only
+        writes) lets SQLite commit with synchronous=NORMAL. ``undo``, if given,
+        is the list ``fn`` appends compensating file actions to (so the caller
+        passes it among ``args`` too); they run if the transaction does not commit."""
+        threads = self._threads
+        if threads is None:
+            try:
+                async with self._write() as aconn:
+                    return await aconn.run_sync(lambda conn: fn(conn, *args))
+            except BaseException:
+                if undo:
+                    await asyncio.to_thread(_run_undo, undo)
+                raise
+        call = partial(threads.write, fn, *args, durable=durable, undo=undo)
+        async with self._write_lock:
+            future = asyncio.get_running_loop().run_in_executor(threads.writer, call)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The thread cannot be interrupted: its transaction commits or rolls
+                # back (undo included) on its own. Keep the lock until it has, so no
+                # writer on the async engine waits for it in SQLite's busy timeout.
+                await asyncio.wait([future])
+                raise
 
-    async def _messages(
-        self,
-        conn: AsyncConnection,
-        folder_id: int,
-        uids: Sequence[Uid],
-        columns: Sequence[Any],
-        *extra: ColumnElement[bool],
-    ) -> list[AnyRow]:
-        """Rows of the given UIDs in UID order (``uid`` must be among ``columns``)."""
-        if not uids:
-            return []
-        clause = _uid_clause(uids)
-        stmt = select(*columns).where(M.c.folder_id == folder_id, *extra).order_by(M.c.uid)
-        if clause is not None:
-            stmt = stmt.where(clause)
-        rows = list((await conn.execute(stmt)).all())
-        if clause is None:
-            wanted = set(uids)
-            rows = [r for r in rows if r.uid in wanted]
-        return rows
+    @staticmethod
+    def _io(fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Blocking file work from inside a transaction function: a plain call on a
+        worker thread; from PostgreSQL's greenlet on the event loop, a thread hop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args)
+        return await_only(asyncio.to_thread(fn, *args))
 
     # -- accounts -----------------------------------------------------------
     async def create_account(
         self, address: str, name: str, password_hash: str, *, must_change_password: bool = True
     ) -> Account:
         address = _canonical_address(address)
-        now = _now()
         try:
-            async with self._write() as conn:
-                exists = (await conn.execute(select(A.c.id).where(A.c.address == address))).first()
-                if exists is not None:
-                    raise AccountExists(address)
-                account_id = (
-                    await conn.execute(
-                        insert(A)
-                        .values(
-                            address=address,
-                            name=name,
-                            password_hash=password_hash,
-                            must_change_password=must_change_password,
-                            password_changed_at=None,
-                            disabled=False,
-                            created_at=now,
-                            last_login_at=None,
-                            next_uidvalidity=int(now.timestamp()),
-                        )
-                        .returning(A.c.id)
-                    )
-                ).scalar_one()
-                folders: list[tuple[str, str | None]] = [(INBOX, None), *SPECIAL_FOLDERS]
-                await self._insert_folders(conn, account_id, folders)
-                row = (await conn.execute(select(A).where(A.c.id == account_id))).one()
+            account = await self._run_write(
+                self._create_account_tx, address, name, password_hash, must_change_password
+            )
         except IntegrityError as exc:
             raise AccountExists(address) from exc
-        for folder_name, _ in folders:
+        for folder_name in (INBOX, *(n for n, _ in SPECIAL_FOLDERS)):
             await self.maildir.create_folder(folder_path(address, folder_name))
-        return _account(row)
+        return account
+
+    @staticmethod
+    def _create_account_tx(
+        conn: Connection, address: str, name: str, password_hash: str, must_change_password: bool
+    ) -> Account:
+        if conn.execute(select(A.c.id).where(A.c.address == address)).first() is not None:
+            raise AccountExists(address)
+        now = _now()
+        account_id = conn.execute(
+            insert(A)
+            .values(
+                address=address,
+                name=name,
+                password_hash=password_hash,
+                must_change_password=must_change_password,
+                password_changed_at=None,
+                disabled=False,
+                created_at=now,
+                last_login_at=None,
+                next_uidvalidity=int(now.timestamp()),
+            )
+            .returning(A.c.id)
+        ).scalar_one()
+        _insert_folders(conn, account_id, [(INBOX, None), *SPECIAL_FOLDERS])
+        return _account(conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).one())
 
     async def get_account(self, address: str) -> Account | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(A).where(A.c.address == address.strip().lower()))).one_or_none()
-        return None if row is None else _account(row)
+        return await self._run_read(
+            self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
+        )
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(A).where(A.c.id == account_id))).one_or_none()
+        return await self._run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
+
+    @staticmethod
+    def _get_account_tx(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Account | None:
+        row = conn.execute(stmt, params).one_or_none()
         return None if row is None else _account(row)
 
     async def list_accounts(self) -> list[Account]:
-        async with self._read() as conn:
-            rows = (await conn.execute(select(A).order_by(A.c.address))).all()
-        return [_account(r) for r in rows]
+        return await self._run_read(self._list_accounts_tx)
+
+    @staticmethod
+    def _list_accounts_tx(conn: Connection) -> list[Account]:
+        return [_account(r) for r in conn.execute(select(A).order_by(A.c.address))]
 
     async def delete_account(self, address: str) -> None:
         address = address.strip().lower()
-        async with self._write() as conn:
-            account_id = (
-                await conn.execute(select(A.c.id).where(A.c.address == address))
-            ).scalar_one_or_none()
-            if account_id is None:
-                raise NoSuchAccount(address)
-            folder_ids = list(
-                (await conn.execute(select(F.c.id).where(F.c.account_id == account_id))).scalars()
-            )
-            # Explicit deletes rather than relying on ON DELETE CASCADE alone, so the
-            # outcome does not depend on the foreign_keys pragma of some other client.
-            for chunk in _chunks(folder_ids):
-                await conn.execute(delete(X).where(X.c.folder_id.in_(chunk)))
-                await conn.execute(delete(M).where(M.c.folder_id.in_(chunk)))
-            await conn.execute(delete(F).where(F.c.account_id == account_id))
-            await conn.execute(delete(A).where(A.c.id == account_id))
+        folder_ids = await self._run_write(self._delete_account_tx, address)
         await self.maildir.remove_tree(account_path(address))
         self.changes.publish(folder_ids)
 
-    async def _update_account(self, account_id: int, **values: Any) -> None:
-        async with self._write() as conn:
-            result = await conn.execute(update(A).where(A.c.id == account_id).values(**values))
-            if result.rowcount == 0:
-                raise NoSuchAccount(f"no account {account_id}")
+    @staticmethod
+    def _delete_account_tx(conn: Connection, address: str) -> list[int]:
+        account_id = conn.execute(select(A.c.id).where(A.c.address == address)).scalar_one_or_none()
+        if account_id is None:
+            raise NoSuchAccount(address)
+        folder_ids = list(conn.execute(select(F.c.id).where(F.c.account_id == account_id)).scalars())
+        # Explicit deletes rather than relying on ON DELETE CASCADE alone, so the
+        # outcome does not depend on the foreign_keys pragma of some other client.
+        for chunk in _chunks(folder_ids):
+            conn.execute(delete(X).where(X.c.folder_id.in_(chunk)))
+            conn.execute(delete(M).where(M.c.folder_id.in_(chunk)))
+        conn.execute(delete(F).where(F.c.account_id == account_id))
+        conn.execute(delete(A).where(A.c.id == account_id))
+        return folder_ids
+
+    async def _update_account(self, account_id: int, values: dict[str, Any], *, durable: bool = True) -> None:
+        await self._run_write(self._update_account_tx, account_id, values, durable=durable)
+
+    @staticmethod
+    def _update_account_tx(conn: Connection, account_id: int, values: dict[str, Any]) -> None:
+        if conn.execute(update(A).where(A.c.id == account_id).values(**values)).rowcount == 0:
+            raise NoSuchAccount(f"no account {account_id}")
 
     async def set_password(self, account_id: int, password_hash: str, *, must_change_password: bool) -> None:
-        await self._update_account(
-            account_id,
-            password_hash=password_hash,
-            must_change_password=must_change_password,
-            password_changed_at=_now(),
-        )
+        values = {
+            "password_hash": password_hash,
+            "must_change_password": must_change_password,
+            "password_changed_at": _now(),
+        }
+        await self._update_account(account_id, values)
 
     async def set_disabled(self, account_id: int, disabled: bool) -> None:
-        await self._update_account(account_id, disabled=disabled)
+        await self._update_account(account_id, {"disabled": disabled})
 
     async def record_login(self, account_id: int, when: datetime) -> None:
-        await self._update_account(account_id, last_login_at=when)
+        # A statistic: losing the last one to a power cut is harmless (durable=False).
+        await self._update_account(account_id, {"last_login_at": when}, durable=False)
 
     # -- folders ------------------------------------------------------------
     async def list_folders(self, account_id: int) -> list[Folder]:
-        async with self._read() as conn:
-            rows = (await conn.execute(select(F).where(F.c.account_id == account_id))).all()
-        folders = [_folder(r) for r in rows]
+        return await self._run_read(self._list_folders_tx, account_id)
+
+    @staticmethod
+    def _list_folders_tx(conn: Connection, account_id: int) -> list[Folder]:
+        folders = [_folder(r) for r in conn.execute(select(F).where(F.c.account_id == account_id))]
         folders.sort(key=lambda f: (f.name != INBOX, f.name))
         return folders
 
@@ -563,152 +865,143 @@ class SqlMailStore:
             name = normalise_folder_name(name)
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
-        async with self._read() as conn:
-            row = (
-                await conn.execute(select(F).where(F.c.account_id == account_id, F.c.name == name))
-            ).one_or_none()
+        return await self._run_read(self._get_folder_tx, account_id, name)
+
+    @staticmethod
+    def _get_folder_tx(conn: Connection, account_id: int, name: str) -> Folder:
+        row = conn.execute(_FOLDER_BY_NAME, {"account_id": account_id, "name": name}).one_or_none()
         if row is None:
             raise NoSuchFolder(name)
         return _folder(row)
 
     async def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> Folder:
         name = normalise_folder_name(name)
-        wanted = [*_parents(name), name]
-        async with self._write() as conn:
-            address = (
-                await conn.execute(select(A.c.address).where(A.c.id == account_id))
-            ).scalar_one_or_none()
-            if address is None:
-                raise NoSuchAccount(f"no account {account_id}")
-            for folder_name in wanted:
-                _folder_dir(address, folder_name)  # InvalidFolderName if it cannot be stored
-            existing = set(
-                (
-                    await conn.execute(
-                        select(F.c.name).where(F.c.account_id == account_id, F.c.name.in_(wanted))
-                    )
-                ).scalars()
-            )
-            if name in existing:
-                raise FolderExists(name)
-            missing = [(n, special_use if n == name else None) for n in wanted if n not in existing]
-            try:
-                await self._insert_folders(conn, account_id, missing)
-            except IntegrityError as exc:
-                raise FolderExists(name) from exc
-            row = (await conn.execute(select(F).where(F.c.account_id == account_id, F.c.name == name))).one()
-        for folder_name, _ in missing:
+        folder, address, created = await self._run_write(
+            self._create_folder_tx, account_id, name, special_use
+        )
+        for folder_name in created:
             await self.maildir.create_folder(folder_path(address, folder_name))
-        return _folder(row)
+        return folder
 
-    async def _children(self, conn: AsyncConnection, account_id: int, name: str) -> list[AnyRow]:
-        # substr() rather than LIKE: SQLite's LIKE ignores ASCII case, folder names must not.
-        prefix = name + "/"
-        stmt = select(F).where(F.c.account_id == account_id, func.substr(F.c.name, 1, len(prefix)) == prefix)
-        return list((await conn.execute(stmt)).all())
+    @staticmethod
+    def _create_folder_tx(
+        conn: Connection, account_id: int, name: str, special_use: str | None
+    ) -> tuple[Folder, str, list[str]]:
+        """The new folder, the account's address and the names created (with parents)."""
+        wanted = [*_parents(name), name]
+        address = conn.execute(select(A.c.address).where(A.c.id == account_id)).scalar_one_or_none()
+        if address is None:
+            raise NoSuchAccount(f"no account {account_id}")
+        for folder_name in wanted:
+            _folder_dir(address, folder_name)  # InvalidFolderName if it cannot be stored
+        existing = set(
+            conn.execute(select(F.c.name).where(F.c.account_id == account_id, F.c.name.in_(wanted))).scalars()
+        )
+        if name in existing:
+            raise FolderExists(name)
+        missing = [(n, special_use if n == name else None) for n in wanted if n not in existing]
+        try:
+            _insert_folders(conn, account_id, missing)
+        except IntegrityError as exc:
+            raise FolderExists(name) from exc
+        row = conn.execute(_FOLDER_BY_NAME, {"account_id": account_id, "name": name}).one()
+        return _folder(row), address, [n for n, _ in missing]
 
     async def delete_folder(self, account_id: int, folder_id: int) -> None:
         """RFC 3501 section 6.3.4. A folder with children is refused (as Dovecot's
         Maildir++ layout does) instead of being turned into a \\Noselect name."""
-        async with self._write() as conn:
-            folder = await self._owned_folder(conn, account_id, folder_id, lock=True)
-            if folder.name == INBOX:
-                raise CannotDeleteFolder("INBOX cannot be deleted")
-            if await self._children(conn, account_id, folder.name):
-                raise CannotDeleteFolder("folder has children; delete them first")
-            await conn.execute(delete(X).where(X.c.folder_id == folder_id))
-            await conn.execute(delete(M).where(M.c.folder_id == folder_id))
-            await conn.execute(delete(F).where(F.c.id == folder_id))
-        await self.maildir.remove_tree(folder_path(folder.address, folder.name))
+        directory = await self._run_write(self._delete_folder_tx, account_id, folder_id)
+        await self.maildir.remove_tree(directory)
         self.changes.publish([folder_id])
+
+    @staticmethod
+    def _delete_folder_tx(conn: Connection, account_id: int, folder_id: int) -> PurePosixPath:
+        folder = _owned_folder(conn, account_id, folder_id, lock=True)
+        if folder.name == INBOX:
+            raise CannotDeleteFolder("INBOX cannot be deleted")
+        if _children(conn, account_id, folder.name):
+            raise CannotDeleteFolder("folder has children; delete them first")
+        conn.execute(delete(X).where(X.c.folder_id == folder_id))
+        conn.execute(delete(M).where(M.c.folder_id == folder_id))
+        conn.execute(delete(F).where(F.c.id == folder_id))
+        return folder_path(folder.address, folder.name)
 
     async def rename_folder(self, account_id: int, folder_id: int, new_name: str) -> None:
         new_name = normalise_folder_name(new_name)
-        moved_pairs: list[tuple[PurePosixPath, PurePosixPath]] = []
-        moved_files: list[tuple[str, str]] = []
-        created: list[str] = []
-        try:
-            async with self._write() as conn:
-                folder = await self._owned_folder(conn, account_id, folder_id, lock=True)
-                address: str = folder.address
-                old_name: str = folder.name
-                if new_name == INBOX or new_name == old_name:
-                    raise FolderExists(new_name)
-                if new_name.startswith(old_name + "/"):
-                    raise InvalidFolderName("cannot move a folder under itself")
-                if old_name == INBOX:
-                    # RFC 3501 section 6.3.5: renaming INBOX moves its messages to a new
-                    # folder and leaves INBOX empty; INBOX's children stay where they are.
-                    renames: list[tuple[int, str, str]] = []
-                else:
-                    renames = [(folder_id, old_name, new_name)] + [
-                        (child.id, child.name, new_name + child.name[len(old_name) :])
-                        for child in await self._children(conn, account_id, old_name)
-                    ]
-                targets = [new for _, _, new in renames] or [new_name]
-                for target in targets:
-                    _folder_dir(address, target)
-                clash = (
-                    await conn.execute(
-                        select(F.c.name).where(F.c.account_id == account_id, F.c.name.in_(targets)).limit(1)
-                    )
-                ).first()
-                if clash is not None:
-                    raise FolderExists(clash.name)
-                present = set(
-                    (
-                        await conn.execute(
-                            select(F.c.name).where(
-                                F.c.account_id == account_id, F.c.name.in_(_parents(new_name))
-                            )
-                        )
-                    ).scalars()
-                )
-                parents = [p for p in _parents(new_name) if p not in present and p != old_name]
-                if old_name == INBOX:
-                    await self._rename_inbox(conn, folder, new_name, parents, moved_files)
-                    created = [*parents, new_name]
-                else:
-                    await self._insert_folders(conn, account_id, [(p, None) for p in parents])
-                    created = parents
-                    for fid, old, new in renames:
-                        await conn.execute(update(F).where(F.c.id == fid).values(name=new))
-                        old_dir, new_dir = folder_path(address, old), folder_path(address, new)
-                        old_prefix, new_prefix = f"{old_dir}/", f"{new_dir}/"
-                        await conn.execute(
-                            update(M)
-                            .where(M.c.folder_id == fid)
-                            .values(blob=literal(new_prefix) + func.substr(M.c.blob, len(old_prefix) + 1))
-                        )
-                        moved_pairs.append((old_dir, new_dir))
-                    # Directories move inside the transaction; undone below if it fails.
-                    await self.maildir.rename_folders(moved_pairs)
-        except BaseException:
-            if moved_pairs:
-                await self.maildir.rename_folders([(new, old) for old, new in moved_pairs])
-            if moved_files:
-                await self._unmove_files(moved_files)
-            raise
+        undo: Undo = []
+        address, created = await self._run_write(
+            self._rename_folder_tx, account_id, folder_id, new_name, undo, undo=undo
+        )
         for name in created:
             await self.maildir.create_folder(folder_path(address, name))
         self.changes.publish([folder_id])
 
-    async def _rename_inbox(
-        self,
-        conn: AsyncConnection,
-        inbox: AnyRow,
-        new_name: str,
-        parents: list[str],
-        moved_files: list[tuple[str, str]],
+    def _rename_folder_tx(
+        self, conn: Connection, account_id: int, folder_id: int, new_name: str, undo: Undo
+    ) -> tuple[str, list[str]]:
+        """The account's address and the folder names created (whose directories
+        are made after the commit)."""
+        folder = _owned_folder(conn, account_id, folder_id, lock=True)
+        address: str = folder.address
+        old_name: str = folder.name
+        if new_name == INBOX or new_name == old_name:
+            raise FolderExists(new_name)
+        if new_name.startswith(old_name + "/"):
+            raise InvalidFolderName("cannot move a folder under itself")
+        if old_name == INBOX:
+            # RFC 3501 section 6.3.5: renaming INBOX moves its messages to a new
+            # folder and leaves INBOX empty; INBOX's children stay where they are.
+            renames: list[tuple[int, str, str]] = []
+        else:
+            renames = [(folder_id, old_name, new_name)] + [
+                (child.id, child.name, new_name + child.name[len(old_name) :])
+                for child in _children(conn, account_id, old_name)
+            ]
+        targets = [new for _, _, new in renames] or [new_name]
+        for target in targets:
+            _folder_dir(address, target)
+        clash = conn.execute(
+            select(F.c.name).where(F.c.account_id == account_id, F.c.name.in_(targets)).limit(1)
+        ).first()
+        if clash is not None:
+            raise FolderExists(clash.name)
+        present = set(
+            conn.execute(
+                select(F.c.name).where(F.c.account_id == account_id, F.c.name.in_(_parents(new_name)))
+            ).scalars()
+        )
+        parents = [p for p in _parents(new_name) if p not in present and p != old_name]
+        if old_name == INBOX:
+            self._rename_inbox(conn, folder, new_name, parents, undo)
+            return address, [*parents, new_name]
+        _insert_folders(conn, account_id, [(p, None) for p in parents])
+        moved_pairs: list[tuple[PurePosixPath, PurePosixPath]] = []
+        for fid, old, new in renames:
+            conn.execute(update(F).where(F.c.id == fid).values(name=new))
+            old_dir, new_dir = folder_path(address, old), folder_path(address, new)
+            old_prefix, new_prefix = f"{old_dir}/", f"{new_dir}/"
+            conn.execute(
+                update(M)
+                .where(M.c.folder_id == fid)
+                .values(blob=literal(new_prefix) + func.substr(M.c.blob, len(old_prefix) + 1))
+            )
+            moved_pairs.append((old_dir, new_dir))
+        # Directories move inside the transaction (all or none), back if it fails.
+        self._io(self.maildir._rename, moved_pairs)
+        undo.append(partial(self.maildir._rename, [(new, old) for old, new in moved_pairs]))
+        return address, parents
+
+    def _rename_inbox(
+        self, conn: Connection, inbox: AnyRow, new_name: str, parents: list[str], undo: Undo
     ) -> None:
         account_id: int = inbox.account_id
-        await self._insert_folders(conn, account_id, [(p, None) for p in parents])
-        await self._insert_folders(conn, account_id, [(new_name, None)], subscribed=inbox.subscribed)
-        new_id = (
-            await conn.execute(select(F.c.id).where(F.c.account_id == account_id, F.c.name == new_name))
+        _insert_folders(conn, account_id, [(p, None) for p in parents])
+        _insert_folders(conn, account_id, [(new_name, None)], subscribed=inbox.subscribed)
+        new_id = conn.execute(
+            select(F.c.id).where(F.c.account_id == account_id, F.c.name == new_name)
         ).scalar_one()
         # The new folder has a fresh UIDVALIDITY, so the messages keep their UIDs.
-        await conn.execute(
+        conn.execute(
             update(F)
             .where(F.c.id == new_id)
             .values(
@@ -717,49 +1010,47 @@ class SqlMailStore:
                 recent_watermark=inbox.recent_watermark,
             )
         )
-        rows = (await conn.execute(select(M.c.id, M.c.uid, M.c.blob).where(M.c.folder_id == inbox.id))).all()
+        rows = conn.execute(select(M.c.id, M.c.uid, M.c.blob).where(M.c.folder_id == inbox.id)).all()
         if not rows:
             return
-        new_dir = folder_path(inbox.address, new_name)
-        new_blobs = await self.maildir.move([r.blob for r in rows], new_dir)
-        moved_files.extend(zip((r.blob for r in rows), new_blobs, strict=True))
-        await conn.execute(
+        old_blobs: list[str] = [r.blob for r in rows]
+        new_blobs = self._io(self.maildir._move, old_blobs, folder_path(inbox.address, new_name))
+        undo.append(partial(self._unmove_files, list(zip(old_blobs, new_blobs, strict=True))))
+        conn.execute(
             update(M).where(M.c.id == bindparam("b_id")).values(folder_id=new_id, blob=bindparam("b_blob")),
             [{"b_id": r.id, "b_blob": b} for r, b in zip(rows, new_blobs, strict=True)],
         )
-        modseq = await self._bump_modseq(conn, inbox.id)
-        await conn.execute(insert(X), [{"folder_id": inbox.id, "uid": r.uid, "modseq": modseq} for r in rows])
+        modseq = _bump_modseq(conn, inbox.id)
+        conn.execute(insert(X), [{"folder_id": inbox.id, "uid": r.uid, "modseq": modseq} for r in rows])
 
-    async def _unmove_files(self, moved: list[tuple[str, str]]) -> None:
-        def undo() -> None:
-            for old, new in moved:
-                os.rename(self.maildir.absolute(new), self.maildir.absolute(old))
-
-        await asyncio.to_thread(undo)
+    def _unmove_files(self, moved: list[tuple[str, str]]) -> None:
+        for old, new in moved:
+            os.rename(self.maildir.absolute(new), self.maildir.absolute(old))
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         try:
             name = normalise_folder_name(name)
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(F).where(F.c.account_id == account_id, F.c.name == name).values(subscribed=subscribed)
-            )
-            if result.rowcount == 0:
-                raise NoSuchFolder(name)
+        # Not a message change: a power cut may lose it (durable=False).
+        await self._run_write(self._set_subscribed_tx, account_id, name, subscribed, durable=False)
+
+    @staticmethod
+    def _set_subscribed_tx(conn: Connection, account_id: int, name: str, subscribed: bool) -> None:
+        result = conn.execute(
+            update(F).where(F.c.account_id == account_id, F.c.name == name).values(subscribed=subscribed)
+        )
+        if result.rowcount == 0:
+            raise NoSuchFolder(name)
 
     async def folder_status(self, account_id: int, folder_id: int) -> FolderStatus:
-        async with self._read() as conn:
-            folder = await self._owned_folder(conn, account_id, folder_id)
-            stmt = select(
-                func.count(),
-                func.coalesce(func.sum(case((M.c.seen == false(), 1), else_=0)), 0),
-                func.coalesce(func.sum(case((M.c.uid >= folder.recent_watermark, 1), else_=0)), 0),
-                func.coalesce(func.sum(M.c.size), 0),
-                func.coalesce(func.sum(case((M.c.deleted == true(), 1), else_=0)), 0),
-            ).where(M.c.folder_id == folder_id)
-            messages, unseen, recent, size, deleted = (await conn.execute(stmt)).one()
+        return await self._run_read(self._folder_status_tx, account_id, folder_id)
+
+    @staticmethod
+    def _folder_status_tx(conn: Connection, account_id: int, folder_id: int) -> FolderStatus:
+        folder = _owned_folder(conn, account_id, folder_id)
+        params = {"folder_id": folder_id, "watermark": folder.recent_watermark}
+        messages, unseen, recent, size, deleted = conn.execute(_STATUS, params).one()
         return FolderStatus(
             messages=int(messages),
             unseen=int(unseen),
@@ -773,14 +1064,18 @@ class SqlMailStore:
 
     async def claim_recent(self, account_id: int, folder_id: int) -> Uid:
         # Most SELECTs find nothing new to claim: answer those from a read, so a
-        # client re-selecting a folder does not cost a synchronous write.
-        async with self._read() as conn:
-            current = await self._owned_folder(conn, account_id, folder_id)
+        # client re-selecting a folder does not cost a write.
+        current = await self._run_read(_owned_folder, account_id, folder_id)
         if current.recent_watermark >= current.uidnext:
             return Uid(current.uidnext)
-        async with self._write() as conn:
-            folder = await self._owned_folder(conn, account_id, folder_id, lock=True)
-            await conn.execute(update(F).where(F.c.id == folder_id).values(recent_watermark=folder.uidnext))
+        # \Recent is session bookkeeping: a power cut may lose the claim, and the
+        # messages are then \Recent once more (durable=False).
+        return await self._run_write(self._claim_recent_tx, account_id, folder_id, durable=False)
+
+    @staticmethod
+    def _claim_recent_tx(conn: Connection, account_id: int, folder_id: int) -> Uid:
+        folder = _owned_folder(conn, account_id, folder_id, lock=True)
+        conn.execute(update(F).where(F.c.id == folder_id).values(recent_watermark=folder.uidnext))
         return Uid(folder.recent_watermark)
 
     # -- delivery (group commit) -------------------------------------------
@@ -808,7 +1103,7 @@ class SqlMailStore:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            results = await self._insert_batch(batch)
+            results = await self._run_write(_insert_batch, [pending.rows for pending in batch])
         except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
             if len(batch) == 1:
                 if not batch[0].future.done():
@@ -822,65 +1117,6 @@ class SqlMailStore:
             if not pending.future.done():
                 pending.future.set_result(infos)
         self.changes.publish(row.folder_id for pending in batch for row in pending.rows)
-
-    async def _insert_batch(self, batch: list[_Pending]) -> list[list[MessageInfo]]:
-        per_folder = Counter(row.folder_id for pending in batch for row in pending.rows)
-        async with self._write() as conn:
-            next_uid: dict[int, int] = {}
-            modseqs: dict[int, int] = {}
-            # Ascending folder id: concurrent committers (other processes) on
-            # PostgreSQL take the row locks in one order and cannot deadlock.
-            for folder_id in sorted(per_folder):
-                count = per_folder[folder_id]
-                allocated = (
-                    await conn.execute(
-                        update(F)
-                        .where(F.c.id == folder_id)
-                        .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
-                        .returning(F.c.uidnext, F.c.highestmodseq)
-                    )
-                ).one_or_none()
-                if allocated is None:
-                    raise NoSuchFolder(f"folder {folder_id} vanished before commit")
-                next_uid[folder_id] = allocated.uidnext - count
-                modseqs[folder_id] = allocated.highestmodseq
-            values: list[dict[str, Any]] = []
-            for pending in batch:
-                for row in pending.rows:
-                    uid = next_uid[row.folder_id]
-                    next_uid[row.folder_id] = uid + 1
-                    values.append(
-                        {
-                            **row.values,
-                            "folder_id": row.folder_id,
-                            "uid": uid,
-                            "modseq": modseqs[row.folder_id],
-                        }
-                    )
-            ids = (
-                (await conn.execute(insert(M).returning(M.c.id, sort_by_parameter_order=True), values))
-                .scalars()
-                .all()
-            )
-        results: list[list[MessageInfo]] = []
-        position = 0
-        for pending in batch:
-            infos: list[MessageInfo] = []
-            for _ in pending.rows:
-                v = values[position]
-                infos.append(
-                    MessageInfo(
-                        id=ids[position],
-                        uid=Uid(v["uid"]),
-                        modseq=ModSeq(v["modseq"]),
-                        flags=_parse_flags(v["flags"]),
-                        internal_date=v["internal_date"],
-                        size=v["size"],
-                    )
-                )
-                position += 1
-            results.append(infos)
-        return results
 
     async def _submit(self, rows: list[_NewRow]) -> list[MessageInfo]:
         if self._queue is None:
@@ -921,26 +1157,7 @@ class SqlMailStore:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
             raise ValueError("deliver needs at least one account")
-        async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
-                    .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
-                    .where(A.c.id.in_(account_ids))
-                )
-            ).all()
-            # (address, folder id, folder name) per account: INBOX, or the
-            # oldest folder with the wanted SPECIAL-USE attribute (RFC 6154).
-            target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
-            if special_use is not None:
-                special = await conn.execute(
-                    select(F.c.account_id, F.c.id, F.c.name)
-                    .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
-                    .order_by(F.c.id.desc())
-                )
-                for account_id, folder_id, name in special:
-                    if account_id in target:
-                        target[account_id] = (target[account_id][0], folder_id, name)
+        target = await self._run_read(self._delivery_targets_tx, account_ids, special_use)
         for account_id in account_ids:
             if account_id not in target:
                 raise NoSuchAccount(f"no account {account_id}")
@@ -964,6 +1181,29 @@ class SqlMailStore:
             placed=tuple((r.account_id, r.folder_id, i.uid) for r, i in zip(new_rows, infos, strict=True))
         )
 
+    @staticmethod
+    def _delivery_targets_tx(
+        conn: Connection, account_ids: list[int], special_use: str | None
+    ) -> dict[int, tuple[str, int, str]]:
+        """(address, folder id, folder name) per account: INBOX, or the oldest
+        folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
+        rows = conn.execute(
+            select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
+            .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
+            .where(A.c.id.in_(account_ids))
+        ).all()
+        target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
+        if special_use is not None:
+            special = conn.execute(
+                select(F.c.account_id, F.c.id, F.c.name)
+                .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
+                .order_by(F.c.id.desc())
+            )
+            for account_id, folder_id, name in special:
+                if account_id in target:
+                    target[account_id] = (target[account_id][0], folder_id, name)
+        return target
+
     async def append(
         self,
         account_id: int,
@@ -974,8 +1214,7 @@ class SqlMailStore:
         internal_date: datetime | None = None,
     ) -> MessageInfo:
         canonical = canonical_flags(flags)
-        async with self._read() as conn:
-            folder = await self._owned_folder(conn, account_id, folder_id)
+        folder = await self._run_read(_owned_folder, account_id, folder_id)
         values = await self._analyse(data)
         values.update(
             flags=_flags_text(canonical),
@@ -994,60 +1233,73 @@ class SqlMailStore:
 
     # -- reading ------------------------------------------------------------
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            result = await conn.execute(
-                select(*_INFO_COLUMNS).where(M.c.folder_id == folder_id).order_by(M.c.uid)
-            )
-            return [_info(r) for r in result]
+        return await self._run_read(self._list_messages_tx, account_id, folder_id)
+
+    @staticmethod
+    def _list_messages_tx(conn: Connection, account_id: int, folder_id: int) -> list[MessageInfo]:
+        _owned_folder(conn, account_id, folder_id)
+        result = conn.execute(_INFOS.base, {"folder_id": folder_id})
+        return [_info(r) for r in result]
 
     async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            result = await conn.execute(
-                select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == folder_id).order_by(M.c.uid)
-            )
-            uids: array[int] = array("I")
-            keywords: set[str] = set()
-            first_unseen: Uid | None = None
-            for uid, seen, flags in result:
-                uids.append(uid)
-                if first_unseen is None and not seen:
-                    first_unseen = Uid(uid)
-                if flags:
-                    keywords.update(f for f in flags.split() if not f.startswith("\\"))
+        return await self._run_read(self._folder_index_tx, account_id, folder_id)
+
+    @staticmethod
+    def _folder_index_tx(conn: Connection, account_id: int, folder_id: int) -> FolderIndex:
+        _owned_folder(conn, account_id, folder_id)
+        result = conn.execute(
+            select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == folder_id).order_by(M.c.uid)
+        )
+        uids: array[int] = array("I")
+        keywords: set[str] = set()
+        first_unseen: Uid | None = None
+        for uid, seen, flags in result:
+            uids.append(uid)
+            if first_unseen is None and not seen:
+                first_unseen = Uid(uid)
+            if flags:
+                keywords.update(f for f in flags.split() if not f.startswith("\\"))
         return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            rows = await self._messages(conn, folder_id, uids, _INFO_COLUMNS)
-        return [_info(r) for r in rows]
+        return await self._run_read(self._get_infos_tx, account_id, folder_id, uids)
+
+    @staticmethod
+    def _get_infos_tx(
+        conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[MessageInfo]:
+        _owned_folder(conn, account_id, folder_id)
+        return [_info(r) for r in _messages(conn, _INFOS, folder_id, uids)]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            rows = await self._messages(
-                conn, folder_id, uids, [*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure]
-            )
+        return await self._run_read(self._get_details_tx, account_id, folder_id, uids)
+
+    @staticmethod
+    def _get_details_tx(
+        conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[MessageDetail]:
+        _owned_folder(conn, account_id, folder_id)
+        rows = _messages(conn, _DETAILS, folder_id, uids)
         return [
             MessageDetail(
                 info=_info(r),
-                envelope=mimeinfo.envelope_from_json(r.envelope),
-                body=mimeinfo.body_from_json(r.bodystructure),
+                # Decoded on first use: FETCH ENVELOPE need not decode BODYSTRUCTURE.
+                envelope=partial(mimeinfo.envelope_from_json, r.envelope),
+                body=partial(mimeinfo.body_from_json, r.bodystructure),
             )
             for r in rows
         ]
 
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            blob = (
-                await conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id, M.c.uid == uid))
-            ).scalar_one_or_none()
+        return await self._run_read(self._read_message_tx, account_id, folder_id, uid)
+
+    def _read_message_tx(self, conn: Connection, account_id: int, folder_id: int, uid: Uid) -> bytes:
+        _owned_folder(conn, account_id, folder_id)
+        blob = conn.execute(_BLOB, {"folder_id": folder_id, "uid": uid}).scalar_one_or_none()
         if blob is None:
             raise KeyError(uid)
-        return await self.maildir.read(blob)
+        # Read on the same thread: one hop for the row and the file.
+        return self._io(self.maildir._read, blob)
 
     # -- flags and expunge --------------------------------------------------
     async def store_flags(
@@ -1061,149 +1313,155 @@ class SqlMailStore:
         unchanged_since: ModSeq | None = None,
     ) -> FlagUpdate:
         given = canonical_flags(flags)
-        changed: list[MessageInfo] = []
-        conflicts: list[Uid] = []
-        async with self._write() as conn:
-            await self._owned_folder(conn, account_id, folder_id, lock=True)
-            rows = await self._messages(conn, folder_id, uids, _INFO_COLUMNS)
-            updates: list[tuple[AnyRow, frozenset[str]]] = []
-            for row in rows:
-                # RFC 7162 section 3.1.3: a message modified after UNCHANGEDSINCE fails.
-                if unchanged_since is not None and row.modseq > unchanged_since:
-                    conflicts.append(Uid(row.uid))
-                    continue
-                old = _parse_flags(row.flags)
-                if mode is FlagMode.REPLACE:
-                    new = given
-                elif mode is FlagMode.ADD:
-                    new = old | given
-                else:
-                    new = old - given
-                if new != old:
-                    updates.append((row, new))
-            if updates:
-                modseq = await self._bump_modseq(conn, folder_id)
-                await conn.execute(
-                    update(M)
-                    .where(M.c.id == bindparam("b_id"))
-                    .values(
-                        flags=bindparam("b_flags"),
-                        seen=bindparam("b_seen"),
-                        deleted=bindparam("b_deleted"),
-                        modseq=modseq,
-                    ),
-                    [
-                        {
-                            "b_id": row.id,
-                            "b_flags": _flags_text(new),
-                            "b_seen": "\\Seen" in new,
-                            "b_deleted": "\\Deleted" in new,
-                        }
-                        for row, new in updates
-                    ],
-                )
-                changed = [
-                    MessageInfo(
-                        id=row.id,
-                        uid=Uid(row.uid),
-                        modseq=modseq,
-                        flags=new,
-                        internal_date=row.internal_date,
-                        size=row.size,
-                    )
-                    for row, new in updates
-                ]
-        if changed:
-            self.changes.publish([folder_id])
-        return FlagUpdate(changed=tuple(changed), conflicts=tuple(conflicts))
-
-    async def _remove_rows(self, conn: AsyncConnection, folder_id: int, rows: Sequence[AnyRow]) -> None:
-        """Delete message rows and leave tombstones (RFC 7162 section 3.2.10)."""
-        modseq = await self._bump_modseq(conn, folder_id)
-        for chunk in _chunks([r.id for r in rows]):
-            await conn.execute(delete(M).where(M.c.id.in_(chunk)))
-        await conn.execute(
-            insert(X), [{"folder_id": folder_id, "uid": r.uid, "modseq": modseq} for r in rows]
+        # Flags are the one change a client redoes without harm: a power cut may
+        # lose the last ones (durable=False; see engine.synchronous_normal).
+        result = await self._run_write(
+            self._store_flags_tx, account_id, folder_id, uids, given, mode, unchanged_since, durable=False
         )
+        if result.changed:
+            self.changes.publish([folder_id])
+        return result
+
+    @staticmethod
+    def _store_flags_tx(
+        conn: Connection,
+        account_id: int,
+        folder_id: int,
+        uids: Sequence[Uid],
+        given: frozenset[str],
+        mode: FlagMode,
+        unchanged_since: ModSeq | None,
+    ) -> FlagUpdate:
+        _owned_folder(conn, account_id, folder_id, lock=True)
+        conflicts: list[Uid] = []
+        updates: list[tuple[AnyRow, frozenset[str]]] = []
+        for row in _messages(conn, _INFOS, folder_id, uids):
+            # RFC 7162 section 3.1.3: a message modified after UNCHANGEDSINCE fails.
+            if unchanged_since is not None and row.modseq > unchanged_since:
+                conflicts.append(Uid(row.uid))
+                continue
+            old = _parse_flags(row.flags)
+            if mode is FlagMode.REPLACE:
+                new = given
+            elif mode is FlagMode.ADD:
+                new = old | given
+            else:
+                new = old - given
+            if new != old:
+                updates.append((row, new))
+        if not updates:
+            return FlagUpdate(changed=(), conflicts=tuple(conflicts))
+        modseq = _bump_modseq(conn, folder_id)
+        conn.execute(
+            _SET_FLAGS,
+            [
+                {
+                    "b_id": row.id,
+                    "b_flags": _flags_text(new),
+                    "b_seen": "\\Seen" in new,
+                    "b_deleted": "\\Deleted" in new,
+                    "b_modseq": modseq,
+                }
+                for row, new in updates
+            ],
+        )
+        changed = tuple(
+            MessageInfo(
+                id=row.id,
+                uid=Uid(row.uid),
+                modseq=modseq,
+                flags=new,
+                internal_date=row.internal_date,
+                size=row.size,
+            )
+            for row, new in updates
+        )
+        return FlagUpdate(changed=changed, conflicts=tuple(conflicts))
 
     async def expunge(self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None) -> list[Uid]:
-        async with self._write() as conn:
-            await self._owned_folder(conn, account_id, folder_id, lock=True)
-            columns = (M.c.id, M.c.uid, M.c.blob)
-            if uids is None:
-                rows = list(
-                    (
-                        await conn.execute(
-                            select(*columns)
-                            .where(M.c.folder_id == folder_id, M.c.deleted == true())
-                            .order_by(M.c.uid)
-                        )
-                    ).all()
-                )
-            else:
-                rows = await self._messages(conn, folder_id, uids, columns, M.c.deleted == true())
-            if rows:
-                await self._remove_rows(conn, folder_id, rows)
+        rows = await self._run_write(self._expunge_tx, account_id, folder_id, uids)
         if not rows:
             return []
-        await self.maildir.remove(r.blob for r in rows)
+        await self.maildir.remove(blob for _, blob in rows)
         self.changes.publish([folder_id])
-        return [Uid(r.uid) for r in rows]
+        return [uid for uid, _ in rows]
+
+    @staticmethod
+    def _expunge_tx(
+        conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid] | None
+    ) -> list[tuple[Uid, str]]:
+        """(UID, blob) of the messages removed; their files go after the commit."""
+        _owned_folder(conn, account_id, folder_id, lock=True)
+        if uids is None:
+            rows = list(conn.execute(_DELETED.base, {"folder_id": folder_id}).all())
+        else:
+            rows = _messages(conn, _DELETED, folder_id, uids)
+        if rows:
+            _remove_rows(conn, folder_id, rows)
+        return [(Uid(r.uid), r.blob) for r in rows]
 
     # -- copy and move -------------------------------------------------------
     async def _copy(
         self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int, *, move: bool
     ) -> list[tuple[Uid, Uid]]:
-        links: list[str] = []
-        source_rows: list[AnyRow] = []
-        try:
-            async with self._write() as conn:
-                # Lock both folders in id order (PostgreSQL deadlock avoidance).
-                locked = {}
-                for fid in sorted({folder_id, dest_folder_id}):
-                    locked[fid] = await self._owned_folder(conn, account_id, fid, lock=True)
-                dest = locked[dest_folder_id]
-                skip = {"id", "folder_id", "uid", "modseq", "blob"}
-                copy_columns = [c for c in M.c if c.key not in skip]
-                source_rows = await self._messages(
-                    conn, folder_id, uids, [M.c.id, M.c.uid, M.c.blob, *copy_columns]
-                )
-                if not source_rows:
-                    return []
-                links = await self.maildir.link(
-                    [r.blob for r in source_rows], folder_path(dest.address, dest.name)
-                )
-                count = len(source_rows)
-                allocated = (
-                    await conn.execute(
-                        update(F)
-                        .where(F.c.id == dest_folder_id)
-                        .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
-                        .returning(F.c.uidnext, F.c.highestmodseq)
-                    )
-                ).one()
-                first_uid = allocated.uidnext - count
-                values = [
-                    {
-                        **{c.key: getattr(r, c.key) for c in copy_columns},
-                        "folder_id": dest_folder_id,
-                        "uid": first_uid + i,
-                        "modseq": allocated.highestmodseq,
-                        "blob": links[i],
-                    }
-                    for i, r in enumerate(source_rows)
-                ]
-                await conn.execute(insert(M), values)
-                if move:
-                    await self._remove_rows(conn, folder_id, source_rows)
-        except BaseException:
-            if links:
-                await self.maildir.remove(links)
-            raise
+        undo: Undo = []
+        pairs, moved_blobs = await self._run_write(
+            self._copy_tx, account_id, folder_id, uids, dest_folder_id, move, undo, undo=undo
+        )
+        if not pairs:
+            return []
         if move:
-            await self.maildir.remove(r.blob for r in source_rows)
+            await self.maildir.remove(moved_blobs)
         self.changes.publish([dest_folder_id, folder_id] if move else [dest_folder_id])
-        return [(Uid(r.uid), Uid(first_uid + i)) for i, r in enumerate(source_rows)]
+        return pairs
+
+    def _copy_tx(
+        self,
+        conn: Connection,
+        account_id: int,
+        folder_id: int,
+        uids: Sequence[Uid],
+        dest_folder_id: int,
+        move: bool,
+        undo: Undo,
+    ) -> tuple[list[tuple[Uid, Uid]], list[str]]:
+        """(source UID, new UID) pairs, and for a move the source files to unlink
+        after the commit."""
+        # Lock both folders in id order (PostgreSQL deadlock avoidance).
+        locked = {
+            fid: _owned_folder(conn, account_id, fid, lock=True)
+            for fid in sorted({folder_id, dest_folder_id})
+        }
+        dest = locked[dest_folder_id]
+        source_rows = _messages(conn, _TO_COPY, folder_id, uids)
+        if not source_rows:
+            return [], []
+        blobs: list[str] = [r.blob for r in source_rows]
+        links = self._io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
+        undo.append(partial(self.maildir._unlink, links))
+        count = len(source_rows)
+        allocated = conn.execute(
+            update(F)
+            .where(F.c.id == dest_folder_id)
+            .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
+            .returning(F.c.uidnext, F.c.highestmodseq)
+        ).one()
+        first_uid = allocated.uidnext - count
+        values = [
+            {
+                **{c.key: getattr(r, c.key) for c in _COPY_COLUMNS},
+                "folder_id": dest_folder_id,
+                "uid": first_uid + i,
+                "modseq": allocated.highestmodseq,
+                "blob": links[i],
+            }
+            for i, r in enumerate(source_rows)
+        ]
+        conn.execute(insert(M), values)
+        if move:
+            _remove_rows(conn, folder_id, source_rows)
+        pairs = [(Uid(r.uid), Uid(first_uid + i)) for i, r in enumerate(source_rows)]
+        return pairs, blobs if move else []
 
     async def copy(
         self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int
@@ -1217,26 +1475,14 @@ class SqlMailStore:
 
     # -- CONDSTORE / QRESYNC, SEARCH, QUOTA ------------------------------------
     async def changes_since(self, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
-        async with self._read() as conn:
-            folder = await self._owned_folder(conn, account_id, folder_id)
-            changed = (
-                await conn.execute(
-                    select(*_INFO_COLUMNS)
-                    .where(M.c.folder_id == folder_id, M.c.modseq > modseq)
-                    .order_by(M.c.uid)
-                )
-            ).all()
-            vanished = (
-                (
-                    await conn.execute(
-                        select(X.c.uid)
-                        .where(X.c.folder_id == folder_id, X.c.modseq > modseq)
-                        .order_by(X.c.uid)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+        return await self._run_read(self._changes_since_tx, account_id, folder_id, modseq)
+
+    @staticmethod
+    def _changes_since_tx(conn: Connection, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
+        folder = _owned_folder(conn, account_id, folder_id)
+        params = {"folder_id": folder_id, "modseq": modseq}
+        changed = conn.execute(_CHANGED, params).all()
+        vanished = conn.execute(_VANISHED, params).scalars()
         return Changes(
             highestmodseq=ModSeq(folder.highestmodseq),
             changed=tuple(_info(r) for r in changed),
@@ -1285,23 +1531,28 @@ class SqlMailStore:
 
     async def search(self, account_id: int, folder_id: int, query: SearchQuery) -> list[Uid]:
         clauses = self._search_clause(query)
-        async with self._read() as conn:
-            await self._owned_folder(conn, account_id, folder_id)
-            result = await conn.execute(
-                select(M.c.uid).where(M.c.folder_id == folder_id, *clauses).order_by(M.c.uid)
-            )
-            return [Uid(u) for u in result.scalars()]
+        return await self._run_read(self._search_tx, account_id, folder_id, clauses)
+
+    @staticmethod
+    def _search_tx(
+        conn: Connection, account_id: int, folder_id: int, clauses: list[ColumnElement[bool]]
+    ) -> list[Uid]:
+        _owned_folder(conn, account_id, folder_id)
+        result = conn.execute(select(M.c.uid).where(M.c.folder_id == folder_id, *clauses).order_by(M.c.uid))
+        return [Uid(u) for u in result.scalars()]
 
     async def quota(self, account_id: int) -> Quota:
-        async with self._read() as conn:
-            exists = (await conn.execute(select(A.c.id).where(A.c.id == account_id))).first()
-            if exists is None:
-                raise NoSuchAccount(f"no account {account_id}")
-            used, count = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id))
-                    .select_from(M.join(F, F.c.id == M.c.folder_id))
-                    .where(F.c.account_id == account_id)
-                )
-            ).one()
-        return Quota(storage_used=int(used), storage_limit=self.quota_bytes, messages_used=int(count))
+        used, count = await self._run_read(self._usage_tx, account_id)
+        return Quota(storage_used=used, storage_limit=self.quota_bytes, messages_used=count)
+
+    @staticmethod
+    def _usage_tx(conn: Connection, account_id: int) -> tuple[int, int]:
+        """(bytes, messages) stored by the account."""
+        if conn.execute(select(A.c.id).where(A.c.id == account_id)).first() is None:
+            raise NoSuchAccount(f"no account {account_id}")
+        used, count = conn.execute(
+            select(func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id))
+            .select_from(M.join(F, F.c.id == M.c.folder_id))
+            .where(F.c.account_id == account_id)
+        ).one()
+        return int(used), int(count)

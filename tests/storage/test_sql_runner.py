@@ -1,0 +1,163 @@
+"""How ``SqlMailStore`` runs its transactions: one function per call on a
+synchronous connection (SQLite worker threads, PostgreSQL ``run_sync``), undo of
+file work when a transaction does not commit, cancellation, durability levels."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from storage.api import INBOX, Account, FlagMode, Uid
+from storage.sql.store import F, SqlMailStore, Undo
+
+from .test_contract import fill, inbox_id, message
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlMailStore]:
+    store = SqlMailStore(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}", tmp_path / "maildir")
+    await store.start()
+    yield store
+    await store.close()
+
+
+def _synchronous(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+def _subscribed(conn: Connection, folder_id: int) -> bool:
+    return bool(conn.execute(select(F.c.subscribed).where(F.c.id == folder_id)).scalar_one())
+
+
+def _unsubscribe(conn: Connection, folder_id: int) -> None:
+    conn.execute(update(F).where(F.c.id == folder_id).values(subscribed=False))
+
+
+async def test_only_flag_writes_commit_with_synchronous_normal(sqlite_store: SqlMailStore) -> None:
+    store = sqlite_store
+    alice = await store.create_account("alice@example.org", "Alice", "h")
+    folder = await inbox_id(store, alice)
+    (uid,) = await fill(store, alice, folder, 1)
+    assert await store._run_write(_synchronous, durable=False) == 1  # NORMAL
+    await store.store_flags(alice.id, folder, [uid], ["\\Seen"], FlagMode.ADD)
+    # Restored for the next transaction on the writer's connection, and durable
+    # writes never see the relaxed setting.
+    assert await store._run_write(_synchronous) == 2  # FULL
+    assert await store._run_read(_synchronous) == 2
+
+
+async def test_undo_runs_when_the_transaction_fails(store: SqlMailStore, alice: Account) -> None:
+    folder = await inbox_id(store, alice)
+    undone: list[str] = []
+
+    def failing(conn: Connection, undo: Undo) -> None:
+        _unsubscribe(conn, folder)
+        undo.append(lambda: undone.append("first"))
+        undo.append(lambda: undone.append("second"))
+        raise ValueError("boom")
+
+    undo: Undo = []
+    with pytest.raises(ValueError, match="boom"):
+        await store._run_write(failing, undo, undo=undo)
+    assert undone == ["second", "first"]
+    assert await store._run_read(_subscribed, folder)  # rolled back
+
+
+async def test_undo_is_not_run_when_the_transaction_commits(store: SqlMailStore, alice: Account) -> None:
+    folder = await inbox_id(store, alice)
+    undone: list[str] = []
+
+    def succeeding(conn: Connection, undo: Undo) -> None:
+        _unsubscribe(conn, folder)
+        undo.append(lambda: undone.append("undone"))
+
+    undo: Undo = []
+    await store._run_write(succeeding, undo, undo=undo)
+    assert undone == []
+    assert not await store._run_read(_subscribed, folder)
+
+
+async def test_cancelled_write_keeps_the_lock_until_its_thread_is_done(sqlite_store: SqlMailStore) -> None:
+    store = sqlite_store
+    alice = await store.create_account("alice@example.org", "Alice", "h")
+    folder = await inbox_id(store, alice)
+    started, go = threading.Event(), threading.Event()
+
+    def slow(conn: Connection) -> None:
+        started.set()
+        go.wait(30)
+        _unsubscribe(conn, folder)
+
+    task = asyncio.create_task(store._run_write(slow))
+    assert await asyncio.to_thread(started.wait, 30)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # The thread cannot be interrupted: the task waits for it, holding the lock.
+    assert not task.done()
+    assert store._write_lock.locked()
+    go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not store._write_lock.locked()
+    assert not await store._run_read(_subscribed, folder)  # its commit stands
+
+
+async def test_concurrent_flag_writes_reads_and_async_writers(store: SqlMailStore, alice: Account) -> None:
+    folder = await inbox_id(store, alice)
+    uids = await fill(store, alice, folder, 20)
+    before = (await store.folder_status(alice.id, folder)).highestmodseq
+
+    async def borrowed_write() -> None:
+        # The outbound queue, directory and activity stores write through _write().
+        async with store._write() as conn:
+            await conn.execute(update(F).where(F.c.id == folder).values(subscribed=True))
+
+    await asyncio.gather(
+        *(store.store_flags(alice.id, folder, [uid], ["\\Flagged"], FlagMode.ADD) for uid in uids),
+        *(store.get_infos(alice.id, folder, uids) for _ in range(20)),
+        *(borrowed_write() for _ in range(5)),
+    )
+    infos = await store.get_infos(alice.id, folder, uids)
+    assert all("\\Flagged" in i.flags for i in infos)
+    # One modseq per STORE: serialised writers never hand out the same one twice.
+    assert sorted(i.modseq for i in infos) == list(range(before + 1, before + 21))
+
+
+async def test_close_shuts_threads_and_connections(sqlite_store: SqlMailStore) -> None:
+    store = sqlite_store
+    await store.create_account("alice@example.org", "Alice", "h")
+    assert await store.get_account("alice@example.org") is not None
+    threads = store._threads
+    assert threads is not None
+    await store.close()
+    with pytest.raises(RuntimeError):
+        threads.readers.submit(int)
+    with pytest.raises(RuntimeError):
+        threads.writer.submit(int)
+    assert threads._connections and all(c.closed for c in threads._connections)
+
+
+async def test_in_memory_sqlite_runs_on_the_async_engine(tmp_path: Path) -> None:
+    # A second engine cannot share an in-memory database: the same functions
+    # run through run_sync, file work in them through a thread.
+    store = SqlMailStore("sqlite+aiosqlite://", tmp_path / "maildir")
+    await store.start()
+    try:
+        assert store._threads is None
+        alice = await store.create_account("alice@example.org", "Alice", "h")
+        inbox = await store.get_folder(alice.id, INBOX)
+        info = await store.append(alice.id, inbox.id, message(1))
+        archive = await store.create_folder(alice.id, "Saved")
+        assert await store.copy(alice.id, inbox.id, [info.uid], archive.id) == [(info.uid, Uid(1))]
+        assert await store.read_message(alice.id, archive.id, Uid(1)) == message(1)
+        await store.rename_folder(alice.id, archive.id, "Old")
+        assert await store.read_message(alice.id, archive.id, Uid(1)) == message(1)
+    finally:
+        await store.close()
