@@ -21,6 +21,7 @@ import math
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -30,6 +31,8 @@ _URL: Final = re.compile(r"(?i)https?://([^\s/\"'<>:?#]+)")
 MAX_TOKENS: Final = 3000
 MIN_TRAINED: Final = 5
 """Messages of each class needed before the classifier has an opinion."""
+TRAINED_TTL: Final = 5.0
+"""Seconds ``Bayes.trained`` trusts its last look at the totals."""
 
 
 def tokens(text: str, subject: str = "", sender: str = "") -> set[str]:
@@ -74,10 +77,37 @@ class Bayes:
             " spam INTEGER NOT NULL, ham INTEGER NOT NULL)"
         )
         self._db.execute("INSERT OR IGNORE INTO totals VALUES (1, 0, 0)")
+        self._trained = False
+        self._trained_at = -TRAINED_TTL
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def trained(self) -> bool:
+        """Whether ``probability`` can have an opinion (enough training), for
+        the event loop: the answer is at most ``TRAINED_TTL`` seconds old (the
+        CLI trains from another process), and a training in progress in this
+        process never makes the caller wait (the last answer stands)."""
+        now = time.monotonic()
+        if now - self._trained_at < TRAINED_TTL:
+            return self._trained
+        if not self._lock.acquire(blocking=False):
+            return self._trained
+        try:
+            row = self._db.execute("SELECT spam, ham FROM totals WHERE id = 1").fetchone()
+        finally:
+            self._lock.release()
+        self._trained = int(row[0]) >= MIN_TRAINED and int(row[1]) >= MIN_TRAINED
+        self._trained_at = now
+        return self._trained
+
+    def classify(self, text: str, subject: str = "", sender: str = "") -> float | None:
+        """``probability`` of the ``tokens`` of a text (blocking: run in a thread)."""
+        nspam, nham = self.totals()
+        if nspam < MIN_TRAINED or nham < MIN_TRAINED:
+            return None
+        return self.probability(tokens(text, subject, sender))
 
     def totals(self) -> tuple[int, int]:
         with self._lock:
@@ -100,6 +130,7 @@ class Bayes:
                     (delta,),
                 )
                 self._db.execute("COMMIT")
+                self._trained_at = -TRAINED_TTL  # look again at the next message
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

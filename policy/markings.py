@@ -137,8 +137,13 @@ def scan_text(text: str, *, structural: bool) -> list[Marking]:
     paragraph or table cell (docx, odt, html blocks, spreadsheet cells), not a
     line wrapped by a mailer or a PDF layout."""
     found: list[Marking] = []
+    if text.isascii():
+        return found  # every level has "ậ", and normalising ASCII cannot make one
+    text = normalise(text)
+    if "ậ" not in text and "Ậ" not in text:
+        return found
     previous = ""
-    for raw in normalise(text).splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue

@@ -17,14 +17,20 @@ an ``Outcome`` (``policy.verdict``). For every stage:
 4. a REJECT ends the run (the first REJECT wins); the rest are combined
    (``verdict.combine``).
 
-At DATA the message is first analysed once (``policy.extract.walk.analyse``)
-in a ``ProcessPoolExecutor``: text extraction from docx/pdf/zip is CPU-bound
+At DATA the message is first analysed once (``policy.extract.walk``). Mail
+made only of text bodies (no attachment, no attached message) up to
+``policy.inline_size`` octets -- most mail -- is walked right here in the
+event loop: the walk is linear in the size and costs less than handing the
+message to another process and its result back. Anything else goes to a
+``ProcessPoolExecutor``: text extraction from docx/pdf/zip is CPU-bound
 pure Python that holds the GIL, so threads would stall every other session on
 the event loop for the duration; processes run it truly in parallel, and a
 pathological document (or a parser bug that hangs) can be abandoned by
-killing its worker without touching the server process. ``policy.workers =
-0`` uses a thread instead (small installations, tests). Content beyond the
-unpacking limits (zip bombs, nesting) is refused with ``554 5.6.0``.
+killing its worker without touching the server process. The pool starts with
+the first message that needs it and stops after ``policy.worker_idle``
+seconds without work, giving its memory back. ``policy.workers = 0`` uses a
+thread instead (small installations, tests). Content beyond the unpacking
+limits (zip bombs, nesting) is refused with ``554 5.6.0``.
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import email.message
 import email.parser
 import email.policy
 import logging
-import multiprocessing
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Final
 
@@ -50,7 +56,7 @@ from policy.checks.sender import SenderCheck
 from policy.checks.spam import SpamCheck
 from policy.context import PolicyContext
 from policy.dns import Resolver
-from policy.extract.walk import Analysis, Limits, analyse
+from policy.extract.walk import Analysis, Limits, analyse, analyse_message, parse_message, text_only
 from policy.settings import PolicySettings
 from policy.verdict import Action, Outcome, Verdict, combine, quarantine, reject, tempfail
 
@@ -108,6 +114,12 @@ class Pipeline:
         self.stats: collections.Counter[str] = collections.Counter()
         """Counters for reports: ``action.reject``, ``check.classified.reject``, ``legacy.tcvn3``..."""
         self._pool: concurrent.futures.Executor | None = None
+        self._in_worker = 0
+        """Analyses running in the pool now (it is not idle while any is)."""
+        self._last_used = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._stopping: asyncio.Future[None] | None = None
+        """An idle pool being stopped (``_stop_workers``), until it is."""
 
     @classmethod
     def from_settings(
@@ -135,6 +147,8 @@ class Pipeline:
                 # forkserver: workers are forked from a clean single-threaded
                 # server process (never from the event loop's threads) with the
                 # extraction modules preloaded.
+                import multiprocessing  # only with the first attachment (memory)
+
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["policy.extract.walk"])
                 self._pool = concurrent.futures.ProcessPoolExecutor(
@@ -153,21 +167,65 @@ class Pipeline:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    async def analyse(self, message: bytes) -> Analysis:
+    def _watch_idle(self) -> None:
+        """Stop the pool once it has had no work for ``policy.worker_idle`` s."""
+        self._idle_timer = None
+        idle = self.settings.worker_idle
+        if self._pool is None or idle <= 0:
+            return
+        left = idle - (time.monotonic() - self._last_used)
+        if self._in_worker or left > 0:
+            self._idle_timer = asyncio.get_running_loop().call_later(max(left, 1.0), self._watch_idle)
+            return
+        pool, self._pool = self._pool, None
+        log.info("policy: extraction workers idle for %.0f s, stopping them", idle)
+        self._stopping = asyncio.get_running_loop().run_in_executor(None, _stop_workers, pool)
+
+    async def _in_pool(self, message: bytes) -> Analysis:
         loop = asyncio.get_running_loop()
+        self._in_worker += 1
         try:
+            stopping, self._stopping = self._stopping, None
+            if stopping is not None:
+                # A new pool must not race the old one's helpers shutting down.
+                await asyncio.shield(stopping)
             async with asyncio.timeout(self.settings.check_timeout):
                 return await loop.run_in_executor(self._executor(), analyse, message, self.limits)
-        except (TimeoutError, BrokenProcessPool):
+        except (TimeoutError, concurrent.futures.BrokenExecutor):
             self._discard_pool()
             raise
+        finally:
+            self._in_worker -= 1
+            self._last_used = time.monotonic()
+            if self._idle_timer is None and self._pool is not None and self.settings.worker_idle > 0:
+                self._idle_timer = loop.call_later(self.settings.worker_idle, self._watch_idle)
+
+    async def _scan(self, message: bytes) -> tuple[Analysis, email.message.Message | None]:
+        """The analysis, and the parsed message when it was made here."""
+        if len(message) <= self.settings.inline_size:
+            parsed = parse_message(message)
+            if text_only(parsed):
+                return analyse_message(parsed, self.limits), parsed
+        return await self._in_pool(message), None
+
+    async def analyse(self, message: bytes) -> Analysis:
+        """What ``policy.extract.walk.analyse`` finds in ``message``: here for
+        small text-only mail, else in a worker under ``policy.check_timeout``
+        (TimeoutError; a crashed worker raises BrokenProcessPool)."""
+        return (await self._scan(message))[0]
 
     async def close(self) -> None:
         for check in self.checks:
             await check.close()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        stopping, self._stopping = self._stopping, None
+        if stopping is not None:
+            await stopping
 
     # -- stages --------------------------------------------------------------------
     async def _run(
@@ -231,6 +289,7 @@ class Pipeline:
             ctx.local_domains = self.local_domains
         active = [c for c in self.checks if ctx.direction.value in c.directions]
         analysis = Analysis()
+        parsed: email.message.Message | None = None
         if any(c.needs_analysis for c in active):
             if len(message) > self.settings.max_scan_size:
                 verdict = reject(
@@ -241,7 +300,7 @@ class Pipeline:
                 )
                 return self._finish(ctx, "data", [verdict])
             try:
-                analysis = await self.analyse(message)
+                analysis, parsed = await self._scan(message)
             except TimeoutError:
                 log.error("policy %s: content extraction timed out", ctx.session.session_id)
                 return self._finish(ctx, "data", [tempfail("content", "extraction timed out")])
@@ -261,7 +320,7 @@ class Pipeline:
             for encoding, count in analysis.legacy_counts().items():
                 self.stats[f"legacy.{encoding}"] += 1
                 self.stats[f"legacy.{encoding}.parts"] += count
-        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(message)
+        header = parsed if parsed is not None else _header_section(message)
         view = MessageView(message, header, analysis)
         return await self._run(ctx, "data", lambda c: c.data(ctx, view))
 
@@ -270,3 +329,30 @@ class Pipeline:
         for check in self.checks:
             if isinstance(check, SpamCheck) and check.bayes is not None:
                 await asyncio.to_thread(check.bayes.learn, message, is_spam, undo=undo)
+
+
+def _header_section(message: bytes) -> email.message.Message:
+    """The header fields of ``message`` (compat32), without parsing its body."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[: end + 4]
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+
+
+def _stop_workers(pool: concurrent.futures.Executor) -> None:
+    """Stop an idle pool and, for a process pool, the helper processes
+    multiprocessing keeps beside it (the forkserver the workers are forked
+    from, the resource tracker): together they hold about as much memory as
+    the workers. Both start again with the next pool. Runs in a thread: the
+    stops wait for the processes to exit."""
+    pool.shutdown(wait=True)
+    if not isinstance(pool, concurrent.futures.ProcessPoolExecutor):
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)  # CPython's own (tests use it); absent: they stay
+        if stop is not None:
+            try:
+                stop()
+            except OSError:
+                log.debug("policy: could not stop %s", type(helper).__name__, exc_info=True)

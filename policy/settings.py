@@ -177,7 +177,17 @@ class PolicySettings:
     )
     check_timeout: float = _opt("Seconds one check (or the content extraction) may take.", 30.0)
     workers: int = _opt(
-        "Worker processes extracting attachments (docx, pdf, zip...); 0: a thread, for small setups.", 2
+        "Worker processes extracting attachments (docx, pdf, zip...); 0: a thread, for small setups.\n"
+        "They start with the first message that needs them.", 2
+    )
+    worker_idle: float = _opt(
+        "Seconds without work after which the worker processes stop (their memory is returned);\n"
+        "the next attachment starts them again. 0: keep them.", 300.0
+    )
+    inline_size: int = _opt(
+        "Messages made only of text bodies (text/plain, text/html; no attachment) up to this\n"
+        "many octets are scanned in the server process, without a worker. 0: always a worker.",
+        524288,
     )
     max_scan_size: int = _opt(
         "Largest message inspected, in octets; larger ones are refused (554 5.6.0).", 33554432

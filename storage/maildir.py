@@ -23,23 +23,38 @@ Names are encoded so that any Unicode name is one safe path component:
   shortened with a SHA-256 suffix.
 
 Flags are kept in SQL, so a file name never changes after delivery (the ``:2,``
-info suffix stays empty). All blocking file I/O runs in worker threads.
+info suffix stays empty). All blocking file I/O runs in worker threads of this
+module's own pool, so that threads waiting for the disk never delay the short
+jobs of the event loop's default executor.
+
+Durability: a new file is fsynced, renamed into ``cur/``, and ``cur/`` is
+fsynced before ``write`` returns. Writers that rename into the same directory
+at the same time share the directory fsync (``_DirSync``: group commit, as
+databases do for their log): each waits for an fsync that began after its own
+rename, so every one of them is covered, with one fsync per group instead of
+one per message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import errno
+import functools
 import hashlib
 import os
 import secrets
 import shutil
 import socket
+import threading
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import Final, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["Maildir", "account_path", "decode_folder_level", "folder_path", "encode_folder_level"]
 
@@ -162,6 +177,74 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _DirSync:
+    """Group fsync of one directory, for worker threads (module docstring).
+
+    ``after_rename`` is called once the caller's rename is done; it returns
+    when an fsync of the directory that started after that call has completed.
+    One caller at a time runs the fsync for everyone registered before it
+    started; the others wait. A failed fsync raises in the caller that ran it,
+    and the callers it was meant to cover try again themselves.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._registered = 0
+        self._synced = 0
+        self._running = False
+
+    def after_rename(self, path: Path) -> None:
+        with self._cond:
+            self._registered += 1
+            mine = self._registered
+            while self._synced < mine:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                target = self._registered
+                done = False
+                self._cond.release()
+                try:
+                    _fsync_dir(path)
+                    done = True
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    if done:
+                        self._synced = max(self._synced, target)
+                    self._cond.notify_all()
+
+
+_dir_syncs: weakref.WeakValueDictionary[Path, _DirSync] = weakref.WeakValueDictionary()
+_dir_syncs_lock = threading.Lock()
+
+
+def _sync_dir(path: Path) -> None:
+    """fsync ``path`` after a rename into it, shared with concurrent renames."""
+    with _dir_syncs_lock:
+        sync = _dir_syncs.get(path)
+        if sync is None:
+            sync = _dir_syncs[path] = _DirSync()
+    sync.after_rename(path)
+
+
+_IO_THREADS: Final = 16
+"""Maildir I/O threads: mostly waiting in fsync, which the file system
+completes faster when many are in flight together (journal group commit)."""
+_io_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_io_pool_lock = threading.Lock()
+
+
+async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
+    global _io_pool
+    if _io_pool is None:
+        with _io_pool_lock:
+            if _io_pool is None:
+                _io_pool = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="maildir")
+    return await asyncio.get_running_loop().run_in_executor(_io_pool, functools.partial(func, *args))
+
+
 class Maildir:
     """Message files under one root. Paths given and returned are relative to it
     (POSIX strings, as stored in SQL)."""
@@ -259,7 +342,7 @@ class Maildir:
         os.close(fd)
         final = f"{name}:2,"
         os.rename(tmp, path / "cur" / final)
-        _fsync_dir(path / "cur")
+        _sync_dir(path / "cur")
         return str(folder / "cur" / final)
 
     async def write(self, folder: PurePosixPath, data: bytes) -> str:
@@ -290,7 +373,7 @@ class Maildir:
                         os.close(fd)
                     os.rename(tmp, target)
                 made.append(str(folder / "cur" / final))
-            _fsync_dir(path / "cur")
+            _sync_dir(path / "cur")
         except BaseException:
             self._unlink(made)
             raise
@@ -314,7 +397,7 @@ class Maildir:
             for old, new in reversed(moved):
                 os.rename(self.absolute(new), self.absolute(old))
             raise
-        _fsync_dir(path / "cur")
+        _sync_dir(path / "cur")
         return [new for _, new in moved]
 
     async def move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:

@@ -316,9 +316,18 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
     return parts
 
 
-def _part(raw: bytes, default_type: tuple[str, str], depth: int) -> BodyPart:
-    header, body = _split(raw)
-    fields = _fields(header)
+def _part(
+    raw: bytes,
+    default_type: tuple[str, str],
+    depth: int,
+    split: tuple[dict[str, list[str]], bytes] | None = None,
+) -> BodyPart:
+    """One part; ``split`` is its header fields and body when already known."""
+    if split is None:
+        header, body = _split(raw)
+        fields = _fields(header)
+    else:
+        fields, body = split
     ctype_value = _first(fields, "content-type")
     ctype, params = _params_of(ctype_value)
     if ctype is not None and "/" in ctype:
@@ -392,9 +401,9 @@ def _part(raw: bytes, default_type: tuple[str, str], depth: int) -> BodyPart:
 def analyse(data: bytes) -> tuple[Envelope, BodyPart, SearchFields]:
     """ENVELOPE, BODYSTRUCTURE and search columns of a raw message. Never raises."""
     try:
-        header, _ = _split(data)
+        header, body = _split(data)
         fields = _fields(header)
-        return _envelope(fields), _part(data, ("text", "plain"), 0), _search_fields(fields)
+        return _envelope(fields), _part(data, ("text", "plain"), 0, (fields, body)), _search_fields(fields)
     except Exception:  # noqa: BLE001 - a delivered message must always be storable
         _, body = _split(data)
         empty = Envelope(None, None, (), (), (), (), (), (), None, None)

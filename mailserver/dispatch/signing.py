@@ -70,6 +70,9 @@ class SmimeHooks:
             return await self.sign(message)
         if not self._settings.verify_inbound:
             return message
+        end = message.find(b"\r\n\r\n")
+        if b"multipart/signed" not in message[: len(message) if end < 0 else end].lower():
+            return with_status_header(message, None)  # unsigned: no trip to a thread
         status = await asyncio.to_thread(self._verifier.verify, message)
         return with_status_header(message, status)
 

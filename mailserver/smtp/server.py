@@ -55,6 +55,10 @@ def _quiet_aiosmtpd() -> None:
     logger = logging.getLogger("mail.log")
     if not any(isinstance(f, _QuietAiosmtpd) for f in logger.filters):
         logger.addFilter(_QuietAiosmtpd())
+    if not logger.isEnabledFor(logging.DEBUG):
+        # The filter would drop every record below ERROR: do not make them
+        # (several per session) in the first place.
+        logger.setLevel(logging.ERROR)
 
 
 class SmtpService:

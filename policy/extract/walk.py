@@ -13,6 +13,11 @@ caught by reading one octet more than declared. Exceeding a limit stops the
 walk and sets ``Analysis.refused``: the content was not inspected, so the
 pipeline refuses the message rather than pass it (a zip bomb is never
 unpacked).
+
+``analyse`` is pure and synchronous; the pipeline runs it in a worker process
+for messages with attachments. ``parse_message`` and ``text_only`` let it
+scan a message made only of text bodies (most mail) in the server process
+instead: the same ``Walker``, without the IPC.
 """
 
 from __future__ import annotations
@@ -171,7 +176,7 @@ class Walker:
             text = text[:MAX_TEXT]
             self.analysis.truncated = True
         self.analysis.units.append(TextUnit(where, role, text, structural, encoding))
-        if role in ("body", "document"):
+        if role in ("body", "document") and "://" in text:
             self.analysis.urls.extend(m.lower() for m in _URL.findall(text[:2_000_000]))
 
     def add_lines(
@@ -515,11 +520,58 @@ def _filename(part: email.message.Message) -> str:
         return str(name)
 
 
+_BODY_TYPES: Final = frozenset({"text/plain", "text/html", "text/enriched"})
+
+
+def parse_message(data: bytes) -> email.message.Message:
+    """``email.message_from_bytes(data, policy=compat32)``, without feeding the
+    body of a single-part message through the parser line by line: for any
+    type but multipart/* and message/* the payload is the body as it is."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        msg = email.message_from_bytes(data[: end + 4], policy=email.policy.compat32)
+        if (
+            not msg.defects
+            and msg.get_payload() == ""
+            and msg.get_content_maintype() not in ("multipart", "message")
+        ):
+            msg.set_payload(data[end + 4 :].decode("ascii", "surrogateescape"))
+            return msg
+    return email.message_from_bytes(data, policy=email.policy.compat32)
+
+
+def text_only(msg: email.message.Message) -> bool:
+    """Every leaf is a text body the ``Walker`` reads as such (no attachment,
+    no file name, no attached message, no container to open)."""
+    try:
+        for part in msg.walk():
+            ctype = part.get_content_type()
+            if ctype.startswith("message/"):
+                return False
+            if part.is_multipart():
+                continue
+            if ctype not in _BODY_TYPES or _filename(part):
+                return False
+            if (part.get_content_disposition() or "").lower() == "attachment":
+                return False
+    except RecursionError:
+        return False  # analyse() says why
+    return True
+
+
 def analyse(data: bytes, limits: Limits) -> Analysis:
     """The whole message; never raises for bad input (the refusal is data)."""
+    try:
+        msg = parse_message(data)
+    except RecursionError:
+        return Analysis(refused="MIME structure nested too deeply")
+    return analyse_message(msg, limits)
+
+
+def analyse_message(msg: email.message.Message, limits: Limits) -> Analysis:
+    """``analyse`` of a message already parsed (``parse_message``)."""
     walker = Walker(limits)
     try:
-        msg = email.message_from_bytes(data, policy=email.policy.compat32)
         walker.message(msg, "", 0)
     except LimitExceeded as exc:
         walker.analysis.refused = str(exc)

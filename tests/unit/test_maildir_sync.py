@@ -1,0 +1,109 @@
+"""The shared directory fsync of ``storage.maildir`` (group commit): every
+writer returns only after an fsync that began after its rename, concurrent
+writers share one, and a failed fsync never counts as done."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from storage import maildir
+from storage.maildir import Maildir, _DirSync
+
+
+class GatedFsync:
+    """Stands in for ``_fsync_dir``: records, for each call, how many writers
+    had registered when it began, and holds the first call until ``release``."""
+
+    def __init__(self, sync: _DirSync, fail_first: bool = False) -> None:
+        self.sync = sync
+        self.fail_first = fail_first
+        self.began_with: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, path: Path) -> None:
+        self.began_with.append(self.sync._registered)
+        if len(self.began_with) == 1:
+            self.entered.set()
+            assert self.release.wait(30)
+            if self.fail_first:
+                raise OSError(5, "I/O error")
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    done = threading.Event()
+    while not condition():
+        done.wait(0.001)
+
+
+def run_group(fake: GatedFsync, sync: _DirSync, writers: int) -> list[BaseException | None]:
+    outcomes: list[BaseException | None] = [None] * writers
+
+    def writer(index: int) -> None:
+        try:
+            sync.after_rename(Path("/unused"))
+        except OSError as exc:
+            outcomes[index] = exc
+
+    with ThreadPoolExecutor(writers) as pool:
+        first = pool.submit(writer, 0)
+        assert fake.entered.wait(30)
+        rest = [pool.submit(writer, i) for i in range(1, writers)]
+        wait_until(lambda: sync._registered == writers)  # all renamed, all waiting
+        fake.release.set()
+        for future in [first, *rest]:
+            future.result()
+    return outcomes
+
+
+def test_writers_arriving_during_an_fsync_share_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    sync = _DirSync()
+    fake = GatedFsync(sync)
+    monkeypatch.setattr(maildir, "_fsync_dir", fake)
+    assert run_group(fake, sync, 5) == [None] * 5
+    # The first covered writer 1 only; one more fsync, begun once all had
+    # renamed, covered the four that came while it ran.
+    assert fake.began_with == [1, 5]
+    assert sync._synced == 5
+
+
+def test_a_failed_fsync_covers_no_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    sync = _DirSync()
+    fake = GatedFsync(sync, fail_first=True)
+    monkeypatch.setattr(maildir, "_fsync_dir", fake)
+    outcomes = run_group(fake, sync, 4)
+    assert isinstance(outcomes[0], OSError) and outcomes[1:] == [None] * 3
+    assert fake.began_with == [1, 4] and sync._synced == 4
+
+
+def test_many_concurrent_writes_are_all_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real files: each write returns after an fsync of ``cur`` that began
+    when its file was already there."""
+    box = Maildir(tmp_path)
+    covered: set[str] = set()
+    lock = threading.Lock()
+    real = maildir._fsync_dir
+
+    def recording(path: Path) -> None:
+        present = {p.name for p in path.iterdir()} if path.name == "cur" else set()
+        real(path)
+        with lock:
+            covered.update(present)
+
+    monkeypatch.setattr(maildir, "_fsync_dir", recording)
+
+    def write(index: int) -> str:
+        relative = box._write(PurePosixPath("example.org/user"), b"message %d\r\n" % index)
+        with lock:
+            assert PurePosixPath(relative).name in covered
+        return relative
+
+    with ThreadPoolExecutor(8) as pool:
+        written = list(pool.map(write, range(64)))
+    assert len(set(written)) == 64
+    assert sorted((tmp_path / "example.org/user/cur").iterdir()) == sorted(tmp_path / w for w in written)

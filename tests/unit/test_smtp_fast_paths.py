@@ -1,0 +1,154 @@
+"""Fast paths of the SMTP front end against the slow code they stand in for:
+the chunked DATA reader (``handler.read_data``) against a line-by-line reading
+of RFC 5321 sections 4.1.1.4 and 4.5.2 as aiosmtpd does it (content,
+dot-unstuffing, limits, what stays unread); the path parser against aiosmtpd's;
+the bare CR/LF finder against its regular expression."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiosmtpd.handlers import Sink
+from aiosmtpd.smtp import SMTP
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailserver.smtp import delivery
+from mailserver.smtp.handler import DataTooLong, MxSMTP, read_data, unstuff
+
+LINE_LIMIT = 1001
+TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+TOO_MUCH = "552 Error: Too much mail data"
+
+
+def by_lines(stream: bytes, size_limit: int | None) -> tuple[bytes | str, bytes]:
+    """Reference: (unstuffed content or the refusal, octets after the end)."""
+    lines: list[bytes] = []
+    pos = 0
+    size = 0
+    failure: str | None = None
+    while True:
+        end = stream.index(b"\r\n", pos) + 2
+        line = stream[pos:end]
+        pos = end
+        if line == b".\r\n":
+            break
+        size += len(line)
+        if failure is None and len(line) > LINE_LIMIT:
+            failure = TOO_LONG
+        if failure is None and size_limit and size > size_limit:
+            failure = TOO_MUCH
+        lines.append(line[1:] if line.startswith(b".") else line)
+    return (failure if failure is not None else b"".join(lines)), stream[pos:]
+
+
+async def chunked(stream: bytes, cuts: list[int], size_limit: int | None) -> tuple[bytes | str, bytes]:
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    async def feed() -> None:
+        for piece in pieces:
+            reader.feed_data(piece)
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        result: bytes | str = unstuff(await read_data(reader, size_limit=size_limit, line_limit=LINE_LIMIT))
+    except DataTooLong as exc:
+        result = exc.reply
+    await feeder
+    return result, await reader.read()
+
+
+CASES = [
+    b".\r\n",
+    b"\r\n.\r\n",
+    b"\r\n\r\n.\r\n",
+    b"Subject: x\r\n.\r\n",
+    b"Subject: x\r\n\r\nEnd.\r\n.\r\n",
+    b"..\r\n.\r\n",
+    b"..x\r\n...\r\n.\r\n",
+    b"a\r\n.b\r\n..\r\n.\r\nQUIT\r\n",
+    b"x.\r\n.\r\nMAIL FROM:<a@b>\r\n",
+    b"bare\n.\r\nstill data\r.\r\n\r\n.\r\nRSET\r\n",
+    b"\r\n.\r.\r\n.\r\n",
+    b"A" * 999 + b"\r\n.\r\n",
+    b"A" * 1000 + b"\r\n.\r\n",
+    (b"B" * 78 + b"\r\n") * 3000 + b".\r\nQUIT\r\n",
+    (b"end of a sentence.\r\n" * 500) + b".\r\n",
+]
+
+
+@pytest.mark.parametrize("stream", CASES)
+@pytest.mark.parametrize("step", [1, 3, 7, 1000, 65536])
+async def test_same_as_line_by_line(stream: bytes, step: int) -> None:
+    cuts = list(range(step, len(stream), step))
+    assert await chunked(stream, cuts, None) == by_lines(stream, None)
+
+
+async def test_size_limit_reads_to_the_end() -> None:
+    stream = b"x" * 50 + b"\r\n" + b"y" * 50 + b"\r\n.\r\nQUIT\r\n"
+    assert await chunked(stream, [7, 60], 80) == (TOO_MUCH, b"QUIT\r\n")
+    assert await chunked(stream, [7, 60], 104) == (stream[:104].replace(b"\r\n.\r\n", b""), b"QUIT\r\n")
+
+
+async def test_long_line_before_the_size_limit() -> None:
+    stream = b"z" * 1500 + b"\r\n" + b"w" * 5000 + b"\r\n.\r\n"
+    assert await chunked(stream, [100], 4000) == (TOO_LONG, b"")
+
+
+_LINE = st.one_of(
+    st.sampled_from([b"", b".", b"..", b".x", b"x.", b"\r", b"\n", b".\r", b"a\nb"]),
+    st.binary(max_size=40).filter(lambda b: b"\r\n" not in b),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(_LINE, max_size=30),
+    after=st.sampled_from([b"", b"QUIT\r\n", b".\r\n", b"\r\n.\r\n"]),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=8),
+)
+def test_any_stream(lines: list[bytes], after: bytes, cuts: list[int]) -> None:
+    stuffed = [b"." + line if line.startswith(b".") else line for line in lines]
+    stream = b"".join(line + b"\r\n" for line in stuffed) + b".\r\n" + after
+    points = sorted({c for c in cuts if c < len(stream)})
+    got = asyncio.run(chunked(stream, points, None))
+    assert got == by_lines(stream, None)
+    assert got[0] == b"".join(line + b"\r\n" for line in lines)
+
+
+# -- MAIL/RCPT paths -----------------------------------------------------------------
+_ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+_PATHS = st.builds(
+    lambda local, domain, after: f"<{local}@{domain}>{after}",
+    st.lists(st.text(_ATEXT, min_size=1, max_size=6), min_size=1, max_size=3).map(".".join),
+    st.lists(st.text("ab9-_", min_size=1, max_size=5), min_size=1, max_size=3).map(".".join),
+    st.sampled_from(["", " ", "  SIZE=10", "\tBODY=8BITMIME", " (c) SIZE=1", "SIZE=1", " a b", ">", "x"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(arg=st.one_of(_PATHS, st.text("ab.@<> \t()-_=\"[]1:,;é", max_size=16)))
+def test_path_parser_agrees_with_aiosmtpd(arg: str) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        reference = SMTP(Sink(), loop=loop)
+        ours = MxSMTP(None, on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
+        try:
+            expected: tuple[str | None, str | None] = reference._getaddr(arg)
+        except (IndexError, ValueError):
+            expected = (None, None)  # what MxSMTP answers for the stdlib's crash
+        assert ours._getaddr(arg) == expected
+    finally:
+        loop.close()
+
+
+# -- bare line endings ------------------------------------------------------------------
+@settings(max_examples=500, deadline=None)
+@given(data=st.lists(st.sampled_from([b"a", b"\r\n", b"\r", b"\n", b"xy"]), max_size=12).map(b"".join))
+def test_bare_line_ending_finder(data: bytes) -> None:
+    match = delivery._BARE_LINE_ENDING.search(data)
+    assert delivery.find_bare_line_ending(data) == (match.start() if match else None)
