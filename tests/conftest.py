@@ -26,6 +26,10 @@ from policy.dns import DnsSettings
 from storage.api import Account
 from storage.settings import StorageSettings
 
+# Schema upgrades run in this process, not a child per fresh database (storage/sql/migrate.py);
+# tests/storage/test_migrate_child.py covers the child path.
+os.environ.setdefault("MAILSERVER_MIGRATE_INLINE", "1")
+
 PG_ADMIN_DSN = os.environ.get("MAILSERVER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -1,0 +1,75 @@
+"""Schema upgrades in a child process, and no Alembic in a server whose schema is current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.sql.migrate import script_heads
+from storage.sql.store import SqlMailStore
+
+_PROBE = """
+import asyncio, sys
+from pathlib import Path
+from storage.sql.store import SqlMailStore
+
+async def main() -> None:
+    store = SqlMailStore(sys.argv[1], Path(sys.argv[2]))
+    await store.start()
+    try:
+        account = await store.create_account("probe@dongnai.gov.vn", "Probe", "x", must_change_password=False)
+        print(account.address, "alembic" in sys.modules)
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+def test_heads_are_read_from_the_scripts() -> None:
+    # One head per feature branch off 0001; 0001 itself is not a head.
+    heads = script_heads()
+    assert "0001" not in heads
+    assert {"0002_queue", "0002_directory"} <= heads
+
+
+async def test_fresh_database_is_upgraded_by_a_child(
+    store_url: str, maildir_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAILSERVER_MIGRATE_INLINE", raising=False)
+    store = SqlMailStore(store_url, maildir_root)
+    await store.start()
+    try:
+        account = await store.create_account("a@dongnai.gov.vn", "A", "x", must_change_password=False)
+        assert account.address == "a@dongnai.gov.vn"
+    finally:
+        await store.close()
+
+
+def test_server_process_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
+    env = {"PATH": "/usr/bin:/bin"}
+    first = subprocess.run(
+        [sys.executable, "-c", _PROBE, url, str(tmp_path / "md")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["probe@dongnai.gov.vn", "False"]
+    # Second start on the migrated file: nothing to do, still no Alembic in the process.
+    again = subprocess.run(
+        [sys.executable, "-c", _PROBE.replace("probe@", "second@"), url, str(tmp_path / "md")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["second@dongnai.gov.vn", "False"]
