@@ -6,15 +6,29 @@ loop. Failed logins are answered after a delay and counted per client address
 and per account; past ``auth.max_failures`` in ``auth.failure_window`` seconds
 further attempts are refused without checking the password until ``auth.lockout``
 has passed, which stops online guessing from one address or against one account.
+
+Verified-credential cache (Dovecot's ``auth_cache``): after a successful Argon2
+verification the authenticator remembers HMAC-SHA256(key, password), the key
+being random per process, under (account id, stored hash), for
+``auth.cache_ttl`` seconds. A later login of that account whose password gives
+the same HMAC, while the stored hash is unchanged, is accepted without Argon2. A
+password changed by ``mailserver passwd``, a reset or the web portal changes the
+stored hash, so the old entry can never match again. Only successes are
+remembered; the throttle and the failure delay apply as before. Concurrent
+logins with the same credentials wait for one verification instead of each
+running Argon2 (a client opening many connections at once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
+import hmac
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +52,12 @@ _DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
 # Readable alphabet: no 0/O, 1/l/I look-alikes, so an initial password read over
 # the phone or copied from paper survives.
 _ALPHABET: Final = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CREDENTIAL_CACHE_SIZE: Final = 10_000
+"""Accounts whose verified password is remembered at once (least recently used
+forgotten first); an entry takes a few hundred bytes."""
+LOGIN_RECORD_INTERVAL: Final = timedelta(minutes=1)
+"""``last_login_at`` is written at most this often per account: a client that
+reconnects every few seconds need not cost a database write each time."""
 
 
 def hash_password(password: str) -> str:
@@ -137,6 +157,55 @@ class Throttle:
             self._failures.pop(key, None)
 
 
+class CredentialCache:
+    """Passwords verified recently, as keyed hashes (see the module docstring).
+
+    Keyed by (account id, stored hash string): one entry per account, matched only
+    while the account's stored hash is the one that was verified. The HMAC key is
+    random per process and never leaves it, so the entries are useless elsewhere
+    (no offline guessing from a memory dump beyond what Argon2 hashes allow).
+    """
+
+    def __init__(
+        self, ttl: float, *, size: int = CREDENTIAL_CACHE_SIZE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[tuple[int, str], tuple[bytes, float]] = OrderedDict()
+
+    def mac(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+    def check(self, account_id: int, stored_hash: str, mac: bytes) -> bool:
+        """Was this password (``mac``) verified against this very stored hash lately?"""
+        if self.ttl <= 0:
+            return False
+        key = (account_id, stored_hash)
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        if entry[1] <= self._clock():
+            del self._entries[key]
+            return False
+        self._entries.move_to_end(key)
+        return hmac.compare_digest(entry[0], mac)
+
+    def remember(self, account_id: int, stored_hash: str, mac: bytes) -> None:
+        """Note a successful verification (never call it for a failure)."""
+        if self.ttl <= 0:
+            return
+        key = (account_id, stored_hash)
+        self._entries[key] = (mac, self._clock() + self.ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class Authenticator:
     """Checks credentials against the store; shared by every protocol front end."""
 
@@ -145,6 +214,24 @@ class Authenticator:
         self._settings = settings
         self._max_password_age_days = max_password_age_days
         self.throttle = Throttle(settings)
+        self.cache = CredentialCache(settings.cache_ttl)
+        self._verifying: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
+        """Argon2 verifications running, by (stored hash, HMAC of the password):
+        identical concurrent logins share one."""
+
+    async def _verify(self, stored: str, password: str, mac: bytes) -> bool:
+        key = (stored, mac)
+        running = self._verifying.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(_HASH_POOL, verify_password, stored, password)
+        self._verifying[key] = future
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if self._verifying.get(key) is future:
+                del self._verifying[key]
 
     async def authenticate(self, username: str, password: str, remote_ip: str) -> AuthOutcome:
         address = username.strip().lower()
@@ -154,12 +241,16 @@ class Authenticator:
             return AuthOutcome(AuthStatus.THROTTLED)
         account = await self._store.get_account(address) if address else None
         stored = account.password_hash if account is not None else _DUMMY_HASH
-        loop = asyncio.get_running_loop()
-        good = await loop.run_in_executor(_HASH_POOL, verify_password, stored, password)
+        mac = self.cache.mac(password)
+        if account is not None and self.cache.check(account.id, stored, mac):
+            good = True
+        else:
+            good = await self._verify(stored, password, mac)
         if account is None or not good:
             self.throttle.fail(ip_key, user_key)
             await asyncio.sleep(self._settings.failure_delay)
             return AuthOutcome(AuthStatus.FAILED)
+        self.cache.remember(account.id, stored, mac)
         self.throttle.succeed(ip_key, user_key)
         if account.disabled:
             return AuthOutcome(AuthStatus.DISABLED, account)
@@ -168,5 +259,7 @@ class Authenticator:
         expires = password_expires_at(account, self._max_password_age_days)
         if expires is not None and expires <= datetime.now(UTC):
             return AuthOutcome(AuthStatus.MUST_CHANGE, account)
-        await self._store.record_login(account.id, datetime.now(UTC))
+        now = datetime.now(UTC)
+        if account.last_login_at is None or now - account.last_login_at >= LOGIN_RECORD_INTERVAL:
+            await self._store.record_login(account.id, now)
         return AuthOutcome(AuthStatus.OK, account)

@@ -120,6 +120,12 @@ class AuthSettings:
     )
     failure_window: int = _help("Seconds over which failed logins are counted.", 600)
     lockout: int = _help("Seconds a throttled address or account must wait.", 300)
+    cache_ttl: int = _help(
+        "Seconds a successfully verified password is remembered (a keyed hash, never the password),\n"
+        "so the account's next login with the same password skips Argon2; a changed password\n"
+        "never matches. 0: verify every login.",
+        3600,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,17 +206,22 @@ class MessageDetail:
     for decoding every BODYSTRUCTURE, nor the reverse.
     """
 
-    __slots__ = ("info", "_envelope", "_body")
+    __slots__ = ("info", "_envelope", "_body", "envelope_json")
 
     def __init__(
         self,
         info: MessageInfo,
         envelope: Envelope | Callable[[], Envelope],
         body: BodyPart | Callable[[], BodyPart],
+        *,
+        envelope_json: str | None = None,
     ) -> None:
         self.info = info
         self._envelope = envelope
         self._body = body
+        self.envelope_json = envelope_json
+        """The envelope as the store caches it (storage.mimeinfo.envelope_to_json), when
+        the store has it: IMAP can write ENVELOPE from it without building objects."""
 
     @property
     def envelope(self) -> Envelope:
@@ -318,12 +323,13 @@ class FolderWatch:
     since. Changes made by another process (CLI, a second node) do not count it:
     readers must still ask the database now and then."""
 
-    __slots__ = ("events", "holders", "version")
+    __slots__ = ("events", "holders", "version", "wakers")
 
     def __init__(self) -> None:
         self.version = 0
         self.holders = 0
         self.events: set[asyncio.Event] = set()
+        self.wakers: set[asyncio.Future[None]] = set()
 
 
 class ChangeHub:
@@ -342,7 +348,12 @@ class ChangeHub:
         a folder only after reading it tell whether a change slipped in between."""
 
     def _release(self, folder_id: int, watch: FolderWatch) -> None:
-        if not watch.events and watch.holders <= 0 and self._by_folder.get(folder_id) is watch:
+        if (
+            not watch.events
+            and not watch.wakers
+            and watch.holders <= 0
+            and self._by_folder.get(folder_id) is watch
+        ):
             del self._by_folder[folder_id]
 
     def watch(self, folder_id: int) -> FolderWatch:
@@ -355,6 +366,26 @@ class ChangeHub:
 
     def unwatch(self, folder_id: int, watch: FolderWatch) -> None:
         watch.holders -= 1
+        self._release(folder_id, watch)
+
+    def next_change(self, folder_id: int) -> asyncio.Future[None]:
+        """A future that completes at the folder's next ``publish``: a waiter that
+        costs one future, where ``subscribe`` costs an Event and a task to wait on
+        it (IDLE keeps one per session). Pass it to ``forget`` when done with it."""
+        watch = self._by_folder.get(folder_id)
+        if watch is None:
+            watch = self._by_folder[folder_id] = FolderWatch()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        watch.wakers.add(future)
+        return future
+
+    def forget(self, folder_id: int, future: asyncio.Future[None]) -> None:
+        watch = self._by_folder.get(folder_id)
+        if not future.done():
+            future.cancel()
+        if watch is None:
+            return
+        watch.wakers.discard(future)
         self._release(folder_id, watch)
 
     def subscribe(self, folder_id: int) -> asyncio.Event:
@@ -380,6 +411,11 @@ class ChangeHub:
                 watch.version += 1
                 for event in watch.events:
                     event.set()
+                wakers, watch.wakers = watch.wakers, set()
+                for future in wakers:
+                    if not future.done():
+                        future.set_result(None)
+                self._release(folder_id, watch)
 
 
 class MailStore(Protocol):

@@ -21,13 +21,15 @@ the raw header values, so clients expect encoded-words there).
 
 from __future__ import annotations
 
+import json
 import re
+from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.charset import BASE64, Charset
 from typing import Final, Union
 
+from mailserver.imap.commands import format_datetime as _format_datetime
 from mailserver.imap.grammar import quoted
 from storage.api import Address, BodyPart, Envelope
 
@@ -49,6 +51,13 @@ class Literal:
 
 
 @dataclass(frozen=True, slots=True)
+class Raw:
+    """Bytes already in wire form (an ENVELOPE built straight from the cached JSON)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Concat:
     items: tuple[Value, ...]
 
@@ -56,7 +65,7 @@ class Concat:
 _DIRECT: Final = 65536
 """Pieces at least this large are written directly instead of being copied."""
 
-Value = Union[str, int, None, "IString", "Literal", "Concat", tuple["Value", ...]]
+Value = Union[str, int, None, "IString", "Literal", "Concat", "Raw", tuple["Value", ...]]
 
 
 def _emit(value: Value, out: list[bytes]) -> None:
@@ -88,6 +97,8 @@ def _emit(value: Value, out: list[bytes]) -> None:
         lit: Literal = value  # type: ignore[assignment]
         out.append((b"~{%d}\r\n" if lit.binary and b"\x00" in lit.data else b"{%d}\r\n") % len(lit.data))
         out.append(lit.data)
+    elif kind is Raw:
+        out.append(value.data)  # type: ignore[union-attr]
     elif kind is Concat:
         for item in value.items:  # type: ignore[union-attr]
             _emit(item, out)
@@ -270,18 +281,15 @@ def seqset(numbers: Iterable[int]) -> str:
     return ",".join(out)
 
 
-def internal_date(when: datetime) -> IString:
-    from mailserver.imap.commands import format_datetime
-
+def internal_date(when: datetime) -> Raw:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return IString(format_datetime(when))
+    # date-time is all ASCII with no quote or backslash: quote it directly.
+    return Raw(b'"%s"' % _format_datetime(when).encode("ascii"))
 
 
 # -- ENVELOPE and BODYSTRUCTURE (RFC 9051 section 7.5.2) ----------------------------
 
-_UTF8: Final = Charset("utf-8")
-_UTF8.header_encoding = BASE64
 
 
 def text(value: str | None, utf8: bool) -> Value:
@@ -290,15 +298,82 @@ def text(value: str | None, utf8: bool) -> Value:
         return None
     if utf8 or value.isascii():
         return IString(value, utf8)
-    return IString(_UTF8.header_encode(value))
+    return IString(_encoded_word(value))
+
+
+def _encoded_word(value: str) -> str:
+    # What email.charset's header_encode gives for UTF-8 with BASE64 (one word,
+    # no folding), without its per-call machinery: ENVELOPE of a whole folder
+    # encodes every non-ASCII subject and name.
+    return "=?utf-8?b?" + b2a_base64(value.encode("utf-8"), newline=False).decode("ascii") + "?="
 
 
 def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
     if not addrs:
         return None
-    return tuple(
-        (text(a.name, utf8), text(a.route, utf8), text(a.mailbox, utf8), text(a.host, utf8)) for a in addrs
+    # env-to = "(" 1*address ")": the addresses follow each other with no space.
+    return (
+        Concat(
+            tuple(
+                (text(a.name, utf8), text(a.route, utf8), text(a.mailbox, utf8), text(a.host, utf8))
+                for a in addrs
+            )
+        ),
     )
+
+
+def _nstring(value: object, utf8: bool) -> bytes:
+    """``text()`` then the wire form, for a value from the cached JSON."""
+    if value is None:
+        return b"NIL"
+    if not isinstance(value, str):
+        raise ValueError("corrupt cached envelope")
+    if value.isascii():
+        data = value.encode("ascii")
+        if not _QUOTE_SPECIAL.search(data):
+            return b'"%s"' % data  # the common case: nothing to escape
+    elif not utf8:
+        value = _encoded_word(value)
+    return _istring(IString(value, utf8))
+
+
+_QUOTE_SPECIAL: Final = re.compile(rb'[\x00\r\n"\\]')
+
+
+def _address_list(addrs: object, utf8: bool) -> bytes:
+    if not addrs:
+        return b"NIL"
+    if not isinstance(addrs, list):
+        raise ValueError("corrupt cached envelope")
+    out = [b"("]
+    for addr in addrs:
+        if not isinstance(addr, list) or len(addr) != 4:
+            raise ValueError("corrupt cached envelope")
+        out += [b"(", b" ".join([_nstring(part, utf8) for part in addr]), b")"]
+    out.append(b")")
+    return b"".join(out)
+
+
+def envelope_from_json(cached: str, utf8: bool) -> Raw:
+    """The ENVELOPE of the store's cached JSON (storage.mimeinfo.envelope_to_json)
+    in wire form, without building Envelope and Address objects first: the same
+    bytes as ``envelope(mimeinfo.envelope_from_json(cached), utf8)``."""
+    obj = json.loads(cached)
+    if not isinstance(obj, list) or len(obj) != 10:
+        raise ValueError("corrupt cached envelope")
+    from_ = obj[2]
+    fields = [
+        _nstring(obj[0], utf8),
+        _nstring(obj[1], utf8),
+        _address_list(from_, utf8),
+        # RFC 9051 section 7.5.2: sender and reply-to default to from.
+        _address_list(obj[3] or from_, utf8),
+        _address_list(obj[4] or from_, utf8),
+        *(_address_list(obj[i], utf8) for i in (5, 6, 7)),
+        _nstring(obj[8], utf8),
+        _nstring(obj[9], utf8),
+    ]
+    return Raw(b"(" + b" ".join(fields) + b")")
 
 
 def envelope(env: Envelope, utf8: bool) -> Value:

@@ -51,6 +51,11 @@ TRAINING_CONCURRENCY: Final = 2
 """Messages trained at once (Bayes updates are SQLite writes in a thread)."""
 TRAINING_BACKLOG: Final = 1000
 """Messages waiting beyond which further training is dropped (and logged)."""
+IDLE_POLL_INTERVAL: Final = 30.0
+"""Seconds between two looks at the store by a session in IDLE when the ChangeHub
+reported nothing: changes by another process (CLI, a second node) reach idling
+clients within this time (Dovecot's ``mailbox_idle_check_interval`` is 30 s too).
+Changes made in this process wake the session at once."""
 _ids = itertools.count(1)
 
 
@@ -196,6 +201,41 @@ class ImapService:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
+
+WRITE_BATCH: Final = 65536
+"""Octets of untagged responses gathered before they are written."""
+
+
+class _Batch:
+    """Response bytes waiting for one write; big literals are written as they are."""
+
+    __slots__ = ("writer", "parts", "size")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, response: Response) -> None:
+        for chunk in response.chunks():
+            if len(chunk) >= WRITE_BATCH:
+                self._write()
+                self.writer.write(chunk)
+            else:
+                self.parts.append(chunk)
+                self.size += len(chunk)
+
+    def _write(self) -> None:
+        if self.parts:
+            self.writer.write(b"".join(self.parts))
+            self.parts.clear()
+            self.size = 0
+
+    async def flush(self) -> None:
+        self._write()
+        await self.writer.drain()
+
+
 class _Connection:
     """One client: read, feed, write (hypercorn's tcp_server loop)."""
 
@@ -247,34 +287,43 @@ class _Connection:
                 await self.send(r.bye("Internal server error", "SERVERBUG"))
 
     async def _loop(self) -> None:
-        store = self.service._store
+        hub = self.service._store.changes
         read: asyncio.Task[bytes] | None = None
-        watched: tuple[int, asyncio.Event] | None = None
+        deadline = 0.0
+        # While IDLE: a future the hub completes at the folder's next change (one
+        # future per idling session, re-armed before each poll so that a change
+        # made while the poll runs wakes the next wait).
+        wake: tuple[int, asyncio.Future[None]] | None = None
+        loop = asyncio.get_running_loop()
         try:
             while self.session.state is not c.State.LOGOUT:
                 if read is None:
                     read = asyncio.ensure_future(self.reader.read(READ_SIZE))
-                waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
-                wake: asyncio.Task[bool] | None = None
+                    deadline = loop.time() + self._timeout()
                 folder = self.session.watched_folder if self.session.idling else None
-                if watched is not None and (folder is None or watched[0] != folder):
-                    store.changes.unsubscribe(*watched)
-                    watched = None
-                if folder is not None:
-                    if watched is None:
-                        watched = (folder, store.changes.subscribe(folder))
-                    wake = asyncio.ensure_future(watched[1].wait())
-                    waiters.add(wake)  # type: ignore[arg-type]
+                if wake is not None and wake[0] != folder:
+                    hub.forget(*wake)
+                    wake = None
+                if folder is not None and wake is None:
+                    wake = (folder, hub.next_change(folder))
+                    if self.session.missed_change:
+                        wake[1].set_result(None)  # changed since the IDLE command's own poll
+                waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
+                wait = deadline - loop.time()
+                if wake is not None:
+                    waiters.add(wake[1])  # type: ignore[arg-type]
+                    wait = min(wait, IDLE_POLL_INTERVAL)
                 done, _ = await asyncio.wait(
-                    waiters, timeout=self._timeout(), return_when=asyncio.FIRST_COMPLETED
+                    waiters, timeout=max(wait, 0.0), return_when=asyncio.FIRST_COMPLETED
                 )
-                if wake is not None and not wake.done():
-                    wake.cancel()
-                if not done:
+                if not done and loop.time() >= deadline:
                     await self.send(r.bye("Autologout: idle for too long"))
                     return
-                if wake is not None and wake in done and watched is not None:
-                    watched[1].clear()
+                if wake is not None and (wake[1] in done or not done):
+                    # Woken by the hub, or the IDLE poll interval passed (changes by
+                    # another process): the session asks the store if it may be stale.
+                    hub.forget(*wake)
+                    wake = (wake[0], hub.next_change(wake[0]))
                     for resp in await self.session.poll():
                         await self.send(resp)
                 if read in done:
@@ -286,8 +335,9 @@ class _Connection:
         finally:
             if read is not None:
                 read.cancel()
-            if watched is not None:
-                store.changes.unsubscribe(*watched)
+            if wake is not None:
+                hub.forget(*wake)
+            self.session.close()
 
     async def _received(self, data: bytes) -> None:
         events = self.parser.feed(data)
@@ -314,13 +364,21 @@ class _Connection:
     async def _run(self, event: Command | BadCommand | RawLine) -> bool:
         """Run one command; True if it switched the connection to TLS."""
         final_ok = False
+        out = _Batch(self.writer)
         try:
             async for resp in self.session.stream(event):
-                await self.send(resp)
+                # Untagged responses are gathered into few large writes (a FETCH of
+                # a whole folder is thousands of them); anything the client waits
+                # for - a continuation, the tagged completion - leaves at once.
+                out.add(resp)
+                if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged):
+                    await out.flush()
                 final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
+            await out.flush()
         except (ConnectionError, ssl.SSLError):
             raise
         except Exception:
+            await out.flush()
             log.exception(
                 "imap %s: error running %s", self.id, type(getattr(event, "command", event)).__name__
             )

@@ -29,10 +29,29 @@ EXPUNGE or VANISHED, FETCH FLAGS), except while answering FETCH, STORE or
 SEARCH, during which EXPUNGE must not be sent (RFC 9051 section 7.5.1).
 
 The selected folder is viewed through ``Mailbox``: the UIDs in sequence order
-(a compact ``array``, the seq -> uid map every session keeps for itself), the
-highest modseq reported, and the UIDs that are \\Recent in this session. What
-changed is asked from the store with ``changes_since(highestmodseq)``, so the
-session keeps no copy of flags.
+(a compact ``array``, the seq -> uid map), the highest modseq reported, and the
+UIDs that are \\Recent in this session. What changed is asked from the store
+with ``changes_since(highestmodseq)``, so the session keeps no copy of flags.
+
+Asking costs database round trips, so a session asks only when it may have
+missed something: when the store's ``ChangeHub`` has published a change of the
+folder since the session last asked (every change made in this process:
+deliveries, other sessions' STORE/EXPUNGE/COPY/MOVE, its own; see
+``FolderWatch``), or when ``change_poll_interval`` seconds have passed (changes
+by another process, such as the CLI or a second node on the same PostgreSQL,
+publish nothing here). A session's own STORE that was the folder's only change
+moves its highest modseq forward without asking (the FETCH responses of the
+STORE already told the client).
+
+Sessions that select the same folder in the same state share one read-only
+UID array (``_Snapshot``, held in a weak per-process cache keyed by folder and
+highest modseq): 300 sessions on a 100,000-message INBOX hold one 400 kB array,
+not 300. A session copies the array before changing it (new messages,
+expunges) and, once it has caught up with the store again, swaps its copy for
+an equal shared one when there is one. SELECTs of one folder state that arrive
+together wait for a single read of the index (a shielded task: the one piece
+of asyncio in this module, so a client that disconnects does not fail the
+others).
 
 Shared mailboxes (RFC 4314 ACL, RFC 2342 NAMESPACE)
 ---------------------------------------------------
@@ -59,12 +78,14 @@ driver feeds the client's lines back as ``RawLine`` events.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import enum
 import ipaddress
 import logging
 import re
+import weakref
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -87,9 +108,12 @@ from storage.api import (
     INBOX,
     Account,
     CannotDeleteFolder,
+    Changes,
     FlagMode,
+    FlagUpdate,
     Folder,
     FolderExists,
+    FolderWatch,
     InvalidFolderName,
     MailStore,
     MessageDetail,
@@ -115,6 +139,12 @@ ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2
 SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 BATCH: Final = 256
 SERVER_ID: Final = (("name", "dongnai-mailserver"), ("vendor", "Dong Nai"), ("version", "0.1.0"))
+CHANGE_POLL_INTERVAL: Final = 5.0
+"""Seconds after which a selected session asks the store for changes although this
+process published none for the folder: how soon changes made by another process
+(``mailserver mail remove``, a second node on the same PostgreSQL) reach a session
+that sends commands. Between two such polls a command costs no database read for
+change reporting unless the folder changed here (``ChangeHub``)."""
 SHARED: Final = "Shared"
 """Prefix of the shared namespace (RFC 2342 section 5: "Other Users'/Shared")."""
 NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
@@ -200,6 +230,63 @@ def _store_error(exc: StoreError) -> UserError:
     return UserError("Operation refused", "CANNOT")
 
 
+class _Snapshot:
+    """A folder's UIDs at one highest modseq, shared read-only by the sessions
+    that have it selected in that state. ``keywords`` and ``first_unseen`` are
+    known when the snapshot came from ``folder_index`` (what SELECT also needs)."""
+
+    __slots__ = ("__weakref__", "first_unseen", "keywords", "uids")
+
+    def __init__(
+        self, uids: array[int], keywords: frozenset[str] | None = None, first_unseen: Uid | None = None
+    ) -> None:
+        self.uids = uids
+        self.keywords = keywords
+        self.first_unseen = first_unseen
+
+
+_SnapshotKey = tuple[int, int, int, int]
+"""(id of the store, folder id, UIDVALIDITY, highest modseq)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """``FolderIndex`` with the UIDs as a 32-bit array."""
+
+    uids: array[int]
+    keywords: frozenset[str]
+    first_unseen: Uid | None
+
+
+_LOADING: Final[dict[_SnapshotKey, asyncio.Future[_Index]]] = {}
+"""Index reads in flight, so concurrent SELECTs of one folder state read it once."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The last ``changes_since`` answer for a folder, with what it was asked at."""
+
+    watch: FolderWatch
+    """The folder's watch in the store's hub (tells stores apart, not just by id)."""
+    version: int
+    """``watch.version`` read before asking."""
+    asked_at: float
+    since: int
+    changes: Changes
+
+
+_ANSWERS: Final[dict[tuple[int, int], _Answer]] = {}
+"""(id of the store, folder id) -> the folder's last answer, while sessions have
+it selected: after a change, the sessions watching a folder ask once between
+them instead of once each (a shared agency mailbox open by many delegates)."""
+
+_SNAPSHOTS: Final[weakref.WeakValueDictionary[_SnapshotKey, _Snapshot]] = weakref.WeakValueDictionary()
+"""Per process; an entry goes away with the last session holding it. The store's
+id keeps stores apart (tests run several, whose folder ids overlap): a snapshot is
+only alive while a session holds it, and that session holds its store, so the id
+cannot be reused meanwhile."""
+
+
 @dataclass(slots=True)
 class Mailbox:
     """This session's view of the selected folder."""
@@ -207,23 +294,41 @@ class Mailbox:
     folder: Folder
     readonly: bool
     uids: array[int]
+    """UIDs in sequence-number order: ``uids[seq - 1]``. Read-only while
+    ``snapshot`` is set (other sessions hold the same array): change it only
+    through ``remove``/``extend``, which copy it first."""
     target: Target
-    """UIDs in sequence-number order: ``uids[seq - 1]``."""
     highestmodseq: int
     recent: set[int] = field(default_factory=set)
     reported: dict[int, int] = field(default_factory=dict)
     """uid -> modseq already sent by this session's own STORE (not repeated as updates)."""
+    snapshot: _Snapshot | None = None
+    watch: FolderWatch | None = None
+    """The folder's ChangeHub counter while selected."""
+    seen_version: int = 0
+    """``watch.version`` when the session last asked the store (or caught up otherwise)."""
+    synced_at: float = float("-inf")
+    """Clock reading when the session last asked the store for changes."""
 
     def seq(self, uid: int) -> int | None:
         i = bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
+    def _own(self) -> array[int]:
+        if self.snapshot is not None:
+            self.uids = self.uids[:]  # copy-on-write: the shared array stays as it was
+            self.snapshot = None
+        return self.uids
+
     def remove(self, uid: int) -> int | None:
         seq = self.seq(uid)
         if seq is not None:
-            del self.uids[seq - 1]
+            del self._own()[seq - 1]
             self.recent.discard(uid)
         return seq
+
+    def extend(self, uids: Iterable[int]) -> None:
+        self._own().extend(uids)
 
 
 @dataclass(slots=True)
@@ -247,6 +352,7 @@ class Session:
         directory: DirectoryStore | None = None,
         trainer: JunkTrainer | None = None,
         clock: Callable[[], float] = monotonic,
+        change_poll_interval: float | None = None,
     ) -> None:
         self.store = store
         self.authenticator = authenticator
@@ -257,15 +363,26 @@ class Session:
         self.connection_id = connection_id
         self.state = State.NOT_AUTHENTICATED
         self.account: Account | None = None
-        self.enabled: set[str] = set()
+        self.enabled: frozenset[str] = frozenset()
+        """ENABLEd extensions (RFC 5161); frozen: most sessions never enable one."""
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
         self._idle_tag: str | None = None
         self.directory = directory
         self.trainer = trainer
         self._clock = clock
+        self.change_poll_interval = (
+            CHANGE_POLL_INTERVAL if change_poll_interval is None else change_poll_interval
+        )
+        """Seconds between store polls for changes no ChangeHub reported (see the
+        module docstring); tests shorten it."""
         self._fresh_until = float("-inf")
+        self._account_read_at = float("-inf")
+        """When ``account`` was last read from the store (LOGIN reads it too)."""
         self._grants: list[MailboxGrant] = []
+        self._not_agency: frozenset[int] = frozenset()
+        """Accounts whose INBOX open was found not to need recording (not agency
+        mailboxes); forgotten with the access cache."""
         self._own_agency: str | None = None
         """Agency code when the logged-in account is itself an agency mailbox."""
 
@@ -287,6 +404,18 @@ class Session:
     @property
     def watched_folder(self) -> int | None:
         return self.mailbox.folder.id if self.mailbox is not None else None
+
+    @property
+    def missed_change(self) -> bool:
+        """This process changed the selected folder since the session last asked
+        the store (the driver polls at once when an IDLE starts in that state)."""
+        mb = self.mailbox
+        return mb is not None and (mb.watch is None or mb.watch.version != mb.seen_version)
+
+    def close(self) -> None:
+        """The connection is gone: let go of what the session holds in shared
+        structures (its ChangeHub watch). Safe to call more than once."""
+        self._drop_mailbox()
 
     def tls_started(self) -> None:
         self.secure = True
@@ -363,7 +492,10 @@ class Session:
         now = self._clock()
         if now < self._fresh_until:
             return _Refresh.OK
-        account = await self.store.get_account_by_id(self._account_id)
+        account: Account | None = self.account
+        if now - self._account_read_at >= self.settings.access_cache:
+            account = await self.store.get_account_by_id(self._account_id)
+            self._account_read_at = now
         if account is None or account.disabled:
             # Decision 70/2009 Điều 5 khoản 4: an offboarded login stops at once,
             # open sessions included.
@@ -371,6 +503,7 @@ class Session:
             self._transition(Transition.LOGOUT)
             return _Refresh.DISABLED
         self.account = account
+        self._not_agency = frozenset()
         if self.directory is not None:
             self._grants = await self.directory.mailbox_access(account.id)
         self._fresh_until = now + self.settings.access_cache
@@ -435,7 +568,15 @@ class Session:
     def _transition(self, event: Transition) -> None:
         self.state = TRANSITIONS[(self.state, event)]
         if self.state is not State.SELECTED:
-            self.mailbox = None
+            self._drop_mailbox()
+
+    def _drop_mailbox(self) -> None:
+        mb, self.mailbox = self.mailbox, None
+        if mb is not None and mb.watch is not None:
+            self.store.changes.unwatch(mb.folder.id, mb.watch)
+            if mb.watch.holders <= 0:
+                _ANSWERS.pop((id(self.store), mb.folder.id), None)
+            mb.watch = None
 
     @property
     def _utf8(self) -> bool:
@@ -476,9 +617,45 @@ class Session:
             return cmd.uid
         return not isinstance(cmd, c.Idle | c.Logout | c.Select | c.Close)
 
+    def _stale(self, mb: Mailbox) -> bool:
+        """May the store hold changes this session has not reported? Yes when this
+        process published a change of the folder since the session last looked, or
+        when the last look is ``change_poll_interval`` old (other processes)."""
+        if mb.watch is None or mb.watch.version != mb.seen_version:
+            return True
+        return self._clock() - mb.synced_at >= self.change_poll_interval
+
     async def _updates(self) -> list[Response]:
         mb = self._selected()
-        changes = await self.store.changes_since(mb.target.account_id, mb.folder.id, ModSeq(mb.highestmodseq))
+        if not self._stale(mb):
+            return []
+        # Read the counter before asking: a change published while the query runs
+        # leaves the session stale, so it is asked for again next time.
+        version = mb.watch.version if mb.watch is not None else 0
+        since, now = mb.highestmodseq, self._clock()
+        key = (id(self.store), mb.folder.id)
+        memo = _ANSWERS.get(key)
+        if (
+            memo is not None
+            and memo.watch is mb.watch
+            and memo.version == version
+            and memo.since <= since
+            and now - memo.asked_at < self.change_poll_interval
+        ):
+            # Another session asked from an older modseq after the last change
+            # published here, and recently: its answer holds ours (what is older
+            # than our modseq is filtered out below).
+            changes, asked_at = memo.changes, memo.asked_at
+        else:
+            changes = await self.store.changes_since(mb.target.account_id, mb.folder.id, ModSeq(since))
+            if self.mailbox is not mb:  # pragma: no cover - closed while the query ran
+                return []
+            asked_at = now
+            watch = mb.watch
+            if watch is not None and (memo is None or memo.watch is not watch or memo.version <= version):
+                _ANSWERS[key] = _Answer(watch, version, now, since, changes)
+        mb.seen_version, mb.synced_at = version, asked_at
+        changed = [i for i in changes.changed if i.modseq > since]
         out: list[Response] = []
         gone = [u for u in changes.vanished if mb.seq(u) is not None]
         if gone:
@@ -492,15 +669,15 @@ class Session:
                     if seq is not None:
                         out.append(r.expunge(seq))
         last = mb.uids[-1] if mb.uids else 0
-        new = [i.uid for i in changes.changed if i.uid > last]
+        new = [i.uid for i in changed if i.uid > last]
         if new:
-            mb.uids.extend(new)
+            mb.extend(new)
             if not mb.readonly:
                 watermark = await self.store.claim_recent(mb.target.account_id, mb.folder.id)
                 mb.recent.update(u for u in new if u >= watermark)
             out.append(r.exists(len(mb.uids)))
             out.append(r.recent(len(mb.recent)))
-        for info in changes.changed:
+        for info in changed:
             if info.uid > last or mb.reported.get(info.uid) == info.modseq:
                 continue
             seq = mb.seq(info.uid)
@@ -508,7 +685,43 @@ class Session:
                 out.append(r.fetch(seq, self._flag_items(info, uid=True, modseq=self._condstore())))
         mb.highestmodseq = max(mb.highestmodseq, changes.highestmodseq)
         mb.reported.clear()
+        if mb.snapshot is None:
+            self._share(mb)
         return out
+
+    def _share(self, mb: Mailbox, index: _Index | None = None) -> None:
+        """Swap the session's own UID array for an equal shared one, or offer it to
+        sessions that reach the same state later (see the module docstring)."""
+        key = (id(self.store), mb.folder.id, mb.folder.uidvalidity, mb.highestmodseq)
+        found = _SNAPSHOTS.get(key)
+        if found is not None and (found.uids is mb.uids or found.uids == mb.uids):
+            mb.uids, mb.snapshot = found.uids, found
+            if found.keywords is None and index is not None:
+                found.keywords, found.first_unseen = index.keywords, index.first_unseen
+            return
+        if found is not None:
+            return  # same key, other UIDs (reads straddling a commit): keep our own
+        snapshot = _Snapshot(mb.uids)
+        if index is not None:
+            snapshot.keywords, snapshot.first_unseen = index.keywords, index.first_unseen
+        _SNAPSHOTS[key] = mb.snapshot = snapshot
+
+    def _own_change(self, mb: Mailbox, before: int, update: FlagUpdate) -> None:
+        """After this session's own flag change: if it was the folder's only change
+        since the session last caught up (the hub counted exactly one publish, and
+        the change's modseq is the next one), the session is caught up again and
+        need not ask the store (RFC 7162 section 3.1: its STORE or FETCH responses
+        already carried the new flags and MODSEQ)."""
+        watch = mb.watch
+        if not update.changed or watch is None or mb.seen_version != before or watch.version != before + 1:
+            return
+        modseq = update.changed[0].modseq
+        if modseq != mb.highestmodseq + 1 or any(i.modseq != modseq for i in update.changed):
+            return
+        mb.highestmodseq = modseq
+        mb.seen_version = watch.version
+        for info in update.changed:
+            mb.reported.pop(info.uid, None)
 
     def _flags_of(self, info: MessageInfo) -> tuple[Value, ...]:
         flags: list[str] = sorted(info.flags)
@@ -636,7 +849,8 @@ class Session:
         match outcome.status:
             case AuthStatus.OK:
                 self.account = outcome.account
-                self._fresh_until = float("-inf")
+                self._account_read_at = self._clock()
+                self._fresh_until = float("-inf")  # the grants are read at the first command
                 self._transition(Transition.LOGIN)
                 log.info("imap %s: login %s from %s", self.connection_id, user.lower(), self.remote_ip)
                 return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
@@ -714,10 +928,9 @@ class Session:
     async def _enable(self, tag: str, caps: tuple[str, ...]) -> AsyncIterator[Response]:
         # RFC 5161: unknown capabilities are ignored; ENABLED lists what was newly enabled.
         newly = [cap for cap in caps if cap.upper() in ENABLEABLE and cap.upper() not in self.enabled]
-        for cap in newly:
-            self.enabled.add(cap.upper())
+        self.enabled |= {cap.upper() for cap in newly}
         if "QRESYNC" in self.enabled:
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
         yield r.enabled(newly)
         yield r.ok(tag, "ENABLE completed")
 
@@ -728,34 +941,33 @@ class Session:
         if cmd.qresync is not None and "QRESYNC" not in self.enabled:
             raise UserError("QRESYNC must be enabled first", status="BAD")
         if cmd.condstore:
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
         target = await self._target(cmd.mailbox)
         self._require(target, "r")
-        account_id = target.account_id
+        hub = self.store.changes
+        published, asked_at = hub.published, self._clock()
         try:
             folder = await self._folder(target)
         except NoSuchFolder:
             raise UserError("No such mailbox", "NONEXISTENT") from None
-        if folder.name == INBOX:  # agency-mailbox check compliance, Decision 70/2009 Điều 6 khoản 6
-            opened = datetime.now(UTC)
-            await activity_for(self.store).record_mailbox_open(account_id, opened, by=self._account_id)
-        # RFC 4314 section 4: without any right to change the mailbox it opens read-only.
-        readonly = cmd.readonly or not any(right in target.rights for right in "swte")
-        watermark = Uid(folder.uidnext)
-        if not readonly:
-            watermark = await self.store.claim_recent(account_id, folder.id)
-        index = await self.store.folder_index(account_id, folder.id)
-        uids = array("I", index.uids)  # RFC 9051: UIDs are 32-bit
-        mb = Mailbox(folder, readonly, uids, target, folder.highestmodseq)
-        mb.recent = set(uids[bisect_left(uids, watermark) :])
+        # Count the folder's changes from here on; one published between the read
+        # above and this line leaves the session stale (it asks the store once).
+        watch = hub.watch(folder.id)
+        seen = watch.version if hub.published == published else watch.version - 1
+        try:
+            mb, keywords, first_unseen = await self._open(target, folder, cmd.readonly)
+        except BaseException:
+            hub.unwatch(folder.id, watch)
+            raise
+        mb.watch, mb.seen_version, mb.synced_at = watch, seen, asked_at
         self.mailbox = mb
         self._transition(Transition.SELECT)
-        keywords = sorted(index.keywords)
+        readonly, uids = mb.readonly, mb.uids
         yield r.flags((*SYSTEM_FLAGS, *keywords))
         yield r.exists(len(uids))
         yield r.recent(len(mb.recent))
-        if index.first_unseen is not None:
-            unseen = bisect_left(uids, index.first_unseen) + 1
+        if first_unseen is not None:
+            unseen = bisect_left(uids, first_unseen) + 1
             yield r.status_line("OK", "First unseen", f"UNSEEN {unseen}")
         permanent = "" if readonly else " ".join(self._permanent(target, keywords))
         yield r.status_line("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})")
@@ -770,6 +982,51 @@ class Session:
             "SELECT completed" if not cmd.readonly else "EXAMINE completed",
             "READ-ONLY" if readonly else "READ-WRITE",
         )
+
+    async def _open(
+        self, target: Target, folder: Folder, examine: bool
+    ) -> tuple[Mailbox, list[str], Uid | None]:
+        """The Mailbox of a SELECT/EXAMINE, its keywords and first unseen UID."""
+        account_id = target.account_id
+        if folder.name == INBOX and account_id not in self._not_agency:
+            # Agency-mailbox check compliance, Decision 70/2009 Điều 6 khoản 6. A
+            # personal INBOX records nothing; remembered until the access cache
+            # expires, so re-selecting it costs no read.
+            activity = activity_for(self.store)
+            if not await activity.record_mailbox_open(account_id, datetime.now(UTC), by=self._account_id):
+                self._not_agency |= {account_id}
+        # RFC 4314 section 4: without any right to change the mailbox it opens read-only.
+        readonly = examine or not any(right in target.rights for right in "swte")
+        watermark = Uid(folder.uidnext)
+        if not readonly:
+            watermark = await self.store.claim_recent(account_id, folder.id)
+        key = (id(self.store), folder.id, folder.uidvalidity, folder.highestmodseq)
+        snapshot = _SNAPSHOTS.get(key)
+        if snapshot is not None and snapshot.keywords is not None:
+            # Another session holds this folder in this very state: share its UIDs
+            # instead of reading (and keeping) every row again.
+            mb = Mailbox(folder, readonly, snapshot.uids, target, folder.highestmodseq, snapshot=snapshot)
+            keywords, first_unseen = snapshot.keywords, snapshot.first_unseen
+        else:
+            # Sessions selecting the folder at the same moment (a client opening
+            # many connections, a reconnect storm) wait for one read of the index.
+            loading = _LOADING.get(key)
+            if loading is None:
+                loading = _LOADING[key] = asyncio.ensure_future(self._load_index(account_id, folder.id))
+                loading.add_done_callback(lambda _: _LOADING.pop(key, None))
+            index = await asyncio.shield(loading)
+            mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
+            self._share(mb, index)
+            keywords, first_unseen = index.keywords, index.first_unseen
+        mb.recent = set(mb.uids[bisect_left(mb.uids, watermark) :])
+        return mb, sorted(keywords), first_unseen
+
+    async def _load_index(self, account_id: int, folder_id: int) -> _Index:
+        index = await self.store.folder_index(account_id, folder_id)
+        uids = index.uids
+        if not (isinstance(uids, array) and uids.typecode == "I"):
+            uids = array("I", uids)  # RFC 9051: UIDs are 32-bit
+        return _Index(uids, index.keywords, index.first_unseen)
 
     @staticmethod
     def _permanent(target: Target, keywords: Sequence[str]) -> list[str]:
@@ -938,7 +1195,7 @@ class Session:
         self._require(target, "r")
         folder = await self._folder(target)
         if "HIGHESTMODSEQ" in items:
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
         yield await self._status_response(folder, target, items)
         yield r.ok(tag, "STATUS completed")
 
@@ -1218,13 +1475,14 @@ class Session:
         needed = "swt" if cmd.mode is c.StoreMode.REPLACE else ""
         self._require(mb.target, needed + "".join(_flag_right(f) for f in flags))
         if cmd.unchanged_since is not None:
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
         mode = {
             c.StoreMode.REPLACE: FlagMode.REPLACE,
             c.StoreMode.ADD: FlagMode.ADD,
             c.StoreMode.REMOVE: FlagMode.REMOVE,
         }[cmd.mode]
         seq_of = {u: s for s, u in pairs}
+        before = mb.watch.version if mb.watch is not None else 0
         update = await self.store.store_flags(
             mb.target.account_id,
             mb.folder.id,
@@ -1237,6 +1495,7 @@ class Session:
         changed: dict[int, MessageInfo] = {i.uid: i for i in update.changed}
         for info in update.changed:
             mb.reported[info.uid] = info.modseq
+        self._own_change(mb, before, update)
         conflicts = set(update.conflicts)
         if not cmd.silent:
             rest = [u for u in seq_of if u not in changed and u not in conflicts]
@@ -1269,7 +1528,7 @@ class Session:
         matched = sorted(await self._eval(cmd.key, set(mb.uids)))
         modseq = None
         if _uses_modseq(cmd.key):
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
             if matched:
                 matched_uids = [Uid(u) for u in matched]
                 infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, matched_uids)
@@ -1411,7 +1670,7 @@ class Session:
         atts = list(cmd.attributes)
         names = {a.name for a in atts}
         if cmd.changed_since is not None or "MODSEQ" in names:
-            self.enabled.add("CONDSTORE")
+            self.enabled |= {"CONDSTORE"}
             if "MODSEQ" not in names:
                 atts.append(c.FetchAtt("MODSEQ"))
         if cmd.uid and "UID" not in names:
@@ -1461,6 +1720,7 @@ class Session:
             if sets_seen:
                 unseen = [Uid(u) for _, u in batch if u in infos and "\\Seen" not in infos[u].flags]
                 if unseen:
+                    before = mb.watch.version if mb.watch is not None else 0
                     update = await self.store.store_flags(
                         account_id, folder_id, unseen, ["\\Seen"], FlagMode.ADD
                     )
@@ -1468,6 +1728,7 @@ class Session:
                         infos[info.uid] = info
                         mb.reported[info.uid] = info.modseq
                         newly_seen.add(info.uid)
+                    self._own_change(mb, before, update)
             for seq, uid in batch:
                 found = infos.get(uid)
                 if found is None:
@@ -1506,6 +1767,8 @@ class Session:
                 return ["RFC822.SIZE", info.size]
             case "ENVELOPE":
                 assert detail is not None  # noqa: S101 - loaded when needed
+                if detail.envelope_json is not None:
+                    return ["ENVELOPE", r.envelope_from_json(detail.envelope_json, self._utf8)]
                 return ["ENVELOPE", r.envelope(detail.envelope, self._utf8)]
             case "BODYSTRUCTURE":
                 assert detail is not None  # noqa: S101

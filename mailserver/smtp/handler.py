@@ -261,12 +261,12 @@ class MxSMTP(SMTP):
             if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
                 return None, None
             return address, arg[simple.end():]
-        # That parser raises IndexError on input such as "x@" instead of
-        # HeaderParseError; that is a malformed address (553 5.1.3), not a
-        # server fault.
+        # That parser raises IndexError on input such as "x@" and AttributeError
+        # on "1@[" instead of HeaderParseError; that is a malformed address
+        # (553 5.1.3), not a server fault.
         try:
             result: tuple[str | None, str | None] = super()._getaddr(arg)
-        except (IndexError, ValueError):
+        except (IndexError, ValueError, AttributeError):
             return None, None
         return result
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias, cast
 
-from sqlalchemy import Row, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -431,46 +432,10 @@ class SqlDirectoryStore:
 
     # -- IMAP ACL / submission queries ----------------------------------------
     async def mailbox_access(self, account_id: int) -> list[MailboxGrant]:
-        active = AddressState.ACTIVE.value
-        own = AD.alias("own")
-        box = AD.alias("box")
-        async with self._store._read() as conn:
-            # The account must not be an offboarded personal address.
-            own_state = (
-                await conn.execute(select(own.c.state).where(own.c.account_id == account_id))
-            ).scalar_one_or_none()
-            if own_state is not None and own_state != active:
-                return []
-            heads = (
-                await conn.execute(
-                    select(AG.c.code, box.c.address, box.c.account_id)
-                    .select_from(
-                        AG.join(box, box.c.agency_id == AG.c.id).join(
-                            own, own.c.person_id == AG.c.head_person_id
-                        )
-                    )
-                    .where(
-                        own.c.account_id == account_id, box.c.state == active, box.c.account_id.is_not(None)
-                    )
-                )
-            ).all()
-            delegated = (
-                await conn.execute(
-                    select(AG.c.code, box.c.address, box.c.account_id, DE.c.rights, DE.c.may_send)
-                    .select_from(DE.join(AG, AG.c.id == DE.c.agency_id).join(box, box.c.agency_id == AG.c.id))
-                    .where(
-                        DE.c.account_id == account_id, box.c.state == active, box.c.account_id.is_not(None)
-                    )
-                )
-            ).all()
-        grants = {
-            r.code: MailboxGrant(r.code, r.address, r.account_id, ALL_RIGHTS, True, "head") for r in heads
-        }
-        for r in delegated:
-            grants.setdefault(
-                r.code, MailboxGrant(r.code, r.address, r.account_id, r.rights, r.may_send, "delegate")
-            )
-        return [grants[code] for code in sorted(grants)]
+        # Asked at every IMAP login: one hop on the store's reader threads with
+        # statements built once (building aliased selects per call was the heap
+        # peak of a login burst).
+        return await self._store._run_read(_mailbox_access_tx, account_id)  # noqa: SLF001
 
     async def mailbox_acl(self, mailbox_account_id: int) -> list[tuple[str, str]]:
         own = AD.alias("own")
@@ -770,3 +735,44 @@ class SqlDirectoryStore:
             )
             for r in rows
         ]
+
+
+_OWN: Final = AD.alias("own")
+_BOX: Final = AD.alias("box")
+_OWN_STATE: Final = select(_OWN.c.state).where(_OWN.c.account_id == bindparam("account_id"))
+_HEADS: Final = (
+    select(AG.c.code, _BOX.c.address, _BOX.c.account_id)
+    .select_from(
+        AG.join(_BOX, _BOX.c.agency_id == AG.c.id).join(_OWN, _OWN.c.person_id == AG.c.head_person_id)
+    )
+    .where(
+        _OWN.c.account_id == bindparam("account_id"),
+        _BOX.c.state == AddressState.ACTIVE.value,
+        _BOX.c.account_id.is_not(None),
+    )
+)
+_DELEGATED: Final = (
+    select(AG.c.code, _BOX.c.address, _BOX.c.account_id, DE.c.rights, DE.c.may_send)
+    .select_from(DE.join(AG, AG.c.id == DE.c.agency_id).join(_BOX, _BOX.c.agency_id == AG.c.id))
+    .where(
+        DE.c.account_id == bindparam("account_id"),
+        _BOX.c.state == AddressState.ACTIVE.value,
+        _BOX.c.account_id.is_not(None),
+    )
+)
+
+
+def _mailbox_access_tx(conn: Connection, account_id: int) -> list[MailboxGrant]:
+    params = {"account_id": account_id}
+    # The account must not be an offboarded personal address.
+    own_state = conn.execute(_OWN_STATE, params).scalar_one_or_none()
+    if own_state is not None and own_state != AddressState.ACTIVE.value:
+        return []
+    grants = {
+        r.code: MailboxGrant(r.code, r.address, r.account_id, ALL_RIGHTS, True, "head")
+        for r in conn.execute(_HEADS, params)
+    }
+    for r in conn.execute(_DELEGATED, params):
+        grant = MailboxGrant(r.code, r.address, r.account_id, r.rights, r.may_send, "delegate")
+        grants.setdefault(r.code, grant)
+    return [grants[code] for code in sorted(grants)]

@@ -1286,6 +1286,7 @@ class SqlMailStore:
                 # Decoded on first use: FETCH ENVELOPE need not decode BODYSTRUCTURE.
                 envelope=partial(mimeinfo.envelope_from_json, r.envelope),
                 body=partial(mimeinfo.body_from_json, r.bodystructure),
+                envelope_json=r.envelope,
             )
             for r in rows
         ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+from email.charset import BASE64, Charset
 
 import pytest
 
 from mailserver.imap import responses as r
 from mailserver.imap.responses import Concat, IString, Literal, Untagged
+from storage import mimeinfo
+from storage.api import Address, Envelope
 
 
 def test_nested_values_and_nil() -> None:
@@ -55,3 +58,56 @@ def test_str_and_int_subclasses_encode_bool_refused() -> None:
 
 def test_seqset_compresses_runs() -> None:
     assert r.seqset([9, 1, 3, 4, 5]) == "1,3:5,9"
+
+
+def _header_encode(value: str) -> str:
+    charset = Charset("utf-8")
+    charset.header_encoding = BASE64
+    return charset.header_encode(value)
+
+
+@pytest.mark.parametrize("value", ["Kế hoạch chuyển đổi số năm 2024", "Đ" * 200, "a\u00e9"])
+def test_encoded_word_matches_email_package(value: str) -> None:
+    assert r.text(value, False) == IString(_header_encode(value))
+
+
+_ENVELOPES = [
+    Envelope(None, None, (), (), (), (), (), (), None, None),
+    Envelope(
+        "Mon, 01 Mar 2024 08:00:00 +0700",
+        'Kế hoạch "số" \\ 2024',
+        (Address("Trần Thị Bích Ngọc", None, "vanthu0", "example.org"),),
+        (),
+        (Address(None, None, "reply", "example.org"),),
+        (Address("Hộp thư", None, "bench", "dongnai.gov.vn"), Address(None, None, "b", "x.vn")),
+        (Address("line\r\nbreak", None, "c", "x.vn"),),
+        (),
+        "<a@b>",
+        "<bench.0@example.org>",
+    ),
+]
+
+
+@pytest.mark.parametrize("utf8", [False, True])
+@pytest.mark.parametrize("env", _ENVELOPES)
+def test_envelope_from_cached_json_is_byte_identical(env: Envelope, utf8: bool) -> None:
+    cached = mimeinfo.envelope_to_json(env)
+    slow = Untagged((1, "FETCH", ("ENVELOPE", r.envelope(env, utf8)))).to_bytes()
+    fast = Untagged((1, "FETCH", ("ENVELOPE", r.envelope_from_json(cached, utf8)))).to_bytes()
+    assert fast == slow
+
+
+def test_corrupt_cached_envelope_is_an_error_not_garbage() -> None:
+    with pytest.raises(ValueError):
+        r.envelope_from_json('["only one"]', False)
+    with pytest.raises(ValueError):
+        r.envelope_from_json('[null,null,[["x"]],[],[],[],[],[],null,null]', False)
+
+
+def test_internal_date_is_a_quoted_date_time() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    when = datetime(2024, 3, 1, 8, 5, 9, tzinfo=timezone(timedelta(hours=7)))
+    assert Untagged(("X", r.internal_date(when))).to_bytes() == b'* X " 1-Mar-2024 08:05:09 +0700"\r\n'
+    naive = datetime(2024, 12, 31, 23, 59, 0)
+    assert Untagged(("X", r.internal_date(naive))).to_bytes() == b'* X "31-Dec-2024 23:59:00 +0000"\r\n'

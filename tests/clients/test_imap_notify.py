@@ -1,0 +1,75 @@
+"""Changes reaching selected IMAP sessions through a real server (SQLite and
+PostgreSQL): SMTP deliveries and other sessions' commands are seen at the next
+NOOP (the ChangeHub); changes made by another process on the same database are
+seen by an IDLE session after the poll interval."""
+
+from __future__ import annotations
+
+import aiosmtplib
+import pytest
+
+from mailserver.imap import server as imap_server
+from mailserver.imap import session as imap_session
+from storage import open_store
+from storage.api import FlagMode, Uid
+from tests.clients.test_imap_clients import ANNV, PASSWORD, Raw, message
+from tests.conftest import RunningServer
+
+
+@pytest.fixture
+def server(any_server: RunningServer) -> RunningServer:
+    return any_server
+
+
+async def login_select(server: RunningServer) -> Raw:
+    raw = await Raw.connect(server)
+    assert (await raw.command(b"a", f"LOGIN {ANNV} {PASSWORD}".encode()))[-1].startswith(b"a OK")
+    assert (await raw.command(b"b", b"SELECT INBOX"))[-1].startswith(b"b OK")
+    return raw
+
+
+async def test_noop_sees_smtp_delivery_and_other_sessions(server: RunningServer) -> None:
+    account = await server.add_account(ANNV, PASSWORD)
+    inbox = await server.app.store.get_folder(account.id, "INBOX")
+    for n in range(2):
+        await server.app.store.deliver([account.id], message(f"m{n}"))
+    watcher, actor = await login_select(server), await login_select(server)
+    try:
+        assert await watcher.command(b"n1", b"NOOP") == [b"n1 OK NOOP completed\r\n"]
+        await aiosmtplib.send(message("Over SMTP"), sender="citizen@example.org", recipients=[ANNV],
+                              hostname="127.0.0.1", port=server.port("smtp"), start_tls=False)
+        assert b"* 3 EXISTS\r\n" in await watcher.command(b"n2", b"NOOP")
+        await actor.command(b"s1", b"STORE 1 +FLAGS.SILENT (\\Flagged)")
+        assert b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n" in await watcher.command(b"n3", b"NOOP")
+        await actor.command(b"s2", b"STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await actor.command(b"s3", b"EXPUNGE")
+        assert await watcher.command(b"n4", b"NOOP") == [b"* 2 EXPUNGE\r\n", b"n4 OK NOOP completed\r\n"]
+        assert [i.uid for i in await server.app.store.list_messages(account.id, inbox.id)] == [1, 3]
+    finally:
+        await watcher.close()
+        await actor.close()
+
+
+async def test_idle_sees_change_by_another_process(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second store on the same database (as the CLI opens) publishes nothing to
+    the server's hub; the idling session finds the change at its next poll."""
+    monkeypatch.setattr(imap_server, "IDLE_POLL_INTERVAL", 0.2)
+    monkeypatch.setattr(imap_session, "CHANGE_POLL_INTERVAL", 0.1)
+    account = await server.add_account(ANNV, PASSWORD)
+    await server.app.store.deliver([account.id], message("one"))
+    raw = await login_select(server)
+    other = open_store(server.config.storage_url, server.config.maildir)
+    await other.start()
+    try:
+        await raw.send(b"c IDLE\r\n")
+        assert (await raw.line()).startswith(b"+ ")
+        inbox = await other.get_folder(account.id, "INBOX")
+        await other.store_flags(account.id, inbox.id, [Uid(1)], ["\\Flagged"], FlagMode.ADD)
+        assert await raw.line(timeout=10.0) == b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n"
+        await raw.send(b"DONE\r\n")
+        assert (await raw.until(b"c"))[-1].startswith(b"c OK")
+    finally:
+        await other.close()
+        await raw.close()
