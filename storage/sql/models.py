@@ -120,6 +120,8 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("folder_id", "uid"),
         Index("ix_messages_folder_id_modseq", "folder_id", "modseq"),
+        # SELECT reads these of every message: an index-only scan (0004_message_index).
+        Index("ix_messages_folder_index", "folder_id", "uid", "seen", "flags"),
         {"sqlite_autoincrement": True},
     )
 

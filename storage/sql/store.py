@@ -215,6 +215,9 @@ class _UidQuery:
 
 _INFOS: Final = _UidQuery.of(*_INFO_COLUMNS)
 _DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure)
+_INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
+    M.c.uid
+)
 _DELETED: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, where=M.c.deleted == true())
 _TO_COPY: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, *_COPY_COLUMNS)
 _CHANGED: Final = (
@@ -1247,18 +1250,17 @@ class SqlMailStore:
     @staticmethod
     def _folder_index_tx(conn: Connection, account_id: int, folder_id: int) -> FolderIndex:
         _owned_folder(conn, account_id, folder_id)
-        result = conn.execute(
-            select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == folder_id).order_by(M.c.uid)
-        )
-        uids: array[int] = array("I")
+        result = conn.execute(_INDEX, {"folder_id": folder_id})
+        # The driver's own tuples, not Row objects: SELECT of a 100,000-message
+        # folder reads every row, and these three columns need no conversion
+        # (``seen`` is 0/1 on SQLite, a bool on PostgreSQL; both test alike).
+        rows = result.cursor.fetchall()
+        result.close()
+        uids: array[int] = array("I", [row[0] for row in rows])
+        first_unseen = next((Uid(row[0]) for row in rows if not row[1]), None)
         keywords: set[str] = set()
-        first_unseen: Uid | None = None
-        for uid, seen, flags in result:
-            uids.append(uid)
-            if first_unseen is None and not seen:
-                first_unseen = Uid(uid)
-            if flags:
-                keywords.update(f for f in flags.split() if not f.startswith("\\"))
+        for flags in {row[2] for row in rows if row[2]}:
+            keywords.update(f for f in flags.split() if not f.startswith("\\"))
         return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
