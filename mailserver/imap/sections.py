@@ -241,11 +241,19 @@ def extract(data: bytes, part: tuple[int, ...], specifier: str | None, fields: t
     for HEADER.FIELDS(.NOT), which joins the selected fields.  A nonexistent
     part, or a specifier the part cannot have, gives ``b""``.
     """
+    spec = specifier.upper() if specifier is not None else None
+    if not part:
+        # The message itself (mbsync's and most clients' BODY.PEEK[], and
+        # HEADER/TEXT for lists) needs no look at the parts below it.
+        if spec is None:
+            return data
+        if spec not in ("HEADER", "TEXT", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            return b""
+        return _header_section(data, _parse(data, 0, len(data), "text/plain", _MAX_DEPTH), spec, fields)
     root = _parse(data, 0, len(data), "text/plain", 0)
     entity = _resolve(root, part)
     if entity is None:
         return b""
-    spec = specifier.upper() if specifier is not None else None
     if spec is None:
         # BODY[] is the whole message; BODY[n] is the part's body as encoded.
         return data if not part else data[entity.body_start:entity.end]
