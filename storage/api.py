@@ -540,6 +540,12 @@ class MailStore(Protocol):
         """The stored bytes (CRLF line ends). Raises KeyError for an unknown uid."""
         ...
 
+    async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
+        """``get_infos`` and ``read_message`` of one message in one call: what a
+        client fetching messages one by one (mbsync) asks for each. Raises KeyError
+        for an unknown uid."""
+        ...
+
     async def store_flags(
         self,
         account_id: int,

@@ -1710,7 +1710,18 @@ class Session:
         for start in range(0, len(pairs), BATCH):
             batch = pairs[start : start + BATCH]
             details: dict[int, MessageDetail] = {}
-            if not need_details and not whole_folder:
+            prefetched: dict[int, bytes] = {}
+            if need_data and len(batch) == 1 and not need_details and not whole_folder:
+                # One message (mbsync fetches them one per command): its row and
+                # its bytes in one store call.
+                try:
+                    info_one, prefetched[batch[0][1]] = await self.store.read_with_info(
+                        account_id, folder_id, Uid(batch[0][1])
+                    )
+                    infos[info_one.uid] = info_one
+                except KeyError:
+                    pass  # expunged by another session meanwhile
+            elif not need_details and not whole_folder:
                 for i in await self.store.get_infos(account_id, folder_id, [Uid(u) for _, u in batch]):
                     infos[i.uid] = i
             if need_details:
@@ -1736,8 +1747,8 @@ class Session:
                 info = found
                 if cmd.changed_since is not None and info.modseq <= cmd.changed_since:
                     continue
-                data = b""
-                if need_data:
+                data = prefetched.get(uid, b"")
+                if need_data and uid not in prefetched:
                     try:
                         data = await self.store.read_message(account_id, folder_id, Uid(uid))
                     except KeyError:

@@ -214,6 +214,7 @@ class _UidQuery:
 
 
 _INFOS: Final = _UidQuery.of(*_INFO_COLUMNS)
+_INFOS_BLOB: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.blob)
 _DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure)
 _INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
     M.c.uid
@@ -1292,6 +1293,19 @@ class SqlMailStore:
             )
             for r in rows
         ]
+
+    async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
+        return await self._run_read(self._read_with_info_tx, account_id, folder_id, uid)
+
+    def _read_with_info_tx(
+        self, conn: Connection, account_id: int, folder_id: int, uid: Uid
+    ) -> tuple[MessageInfo, bytes]:
+        _owned_folder(conn, account_id, folder_id)
+        rows = _messages(conn, _INFOS_BLOB, folder_id, [uid])
+        if not rows:
+            raise KeyError(uid)
+        # Row and file on the same thread: one hop per message for mbsync's pull.
+        return _info(rows[0]), self._io(self.maildir._read, rows[0][-1])
 
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
         return await self._run_read(self._read_message_tx, account_id, folder_id, uid)

@@ -276,6 +276,21 @@ async def test_deliver_append_read_exact_bytes(store: SqlMailStore, alice: Accou
         await store.read_message(alice.id, inbox, Uid(99))
 
 
+async def test_read_with_info_is_one_call_of_both(store: SqlMailStore, alice: Account, bob: Account) -> None:
+    inbox = await inbox_id(store, alice)
+    await store.deliver([alice.id], message(1))
+    await store.append(alice.id, inbox, message(2), flags=["\\Flagged"])
+    info, data = await store.read_with_info(alice.id, inbox, Uid(2))
+    assert data == message(2) == await store.read_message(alice.id, inbox, Uid(2))
+    assert [info] == await store.get_infos(alice.id, inbox, [Uid(2)])
+    assert info.flags == {"\\Flagged"}
+    with pytest.raises(KeyError):
+        await store.read_with_info(alice.id, inbox, Uid(3))
+    # Another account's folder is not reachable by id.
+    with pytest.raises(NoSuchFolder):
+        await store.read_with_info(bob.id, inbox, Uid(1))
+
+
 async def test_deliver_to_many_accounts(store: SqlMailStore, alice: Account, bob: Account) -> None:
     data = message()
     result = await store.deliver([alice.id, bob.id, alice.id], data)
