@@ -20,7 +20,7 @@ from storage.activity import SEARCHABLE_HEADERS, FoundMessage, MessageFact
 from storage.sql import activity_models as am
 from storage.sql import directory_models as dm
 from storage.sql import models
-from storage.sql.store import SqlMailStore
+from storage.sql.store import HEADER_COLUMNS, SqlMailStore
 
 __all__ = ["SqlActivityStore"]
 
@@ -33,15 +33,6 @@ F: Final = cast(Table, models.Folder.__table__)
 M: Final = cast(Table, models.Message.__table__)
 AD: Final = cast(Table, dm.DirAddress.__table__)
 OPEN: Final = cast(Table, am.OpsMailboxOpen.__table__)
-
-_HEADER_COLUMNS: Final = {
-    "subject": M.c.subject,
-    "from": M.c.from_,
-    "to": M.c.to_,
-    "cc": M.c.cc,
-    "bcc": M.c.bcc,
-    "message-id": M.c.message_id,
-}
 
 
 def _like(value: str) -> str:
@@ -140,7 +131,7 @@ class SqlActivityStore:
     async def find_messages(
         self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
     ) -> list[FoundMessage]:
-        column = _HEADER_COLUMNS.get(header.strip().lower())
+        column = HEADER_COLUMNS.get(header.strip().lower())
         if column is None:
             raise ValueError(
                 f"cannot search header {header!r}; searchable: {', '.join(SEARCHABLE_HEADERS)}"

@@ -148,7 +148,7 @@ Ts = TypeVarTuple("Ts")
 Undo: TypeAlias = list[Callable[[], object]]
 """Compensating file actions of a write transaction, run in reverse if it does not commit."""
 
-__all__ = ["SqlMailStore", "canonical_flags", "normalise_folder_name"]
+__all__ = ["HEADER_COLUMNS", "SqlMailStore", "canonical_flags", "normalise_folder_name"]
 
 A: Final = cast(Table, models.Account.__table__)
 F: Final = cast(Table, models.Folder.__table__)
@@ -172,7 +172,7 @@ _INFO_COLUMNS: Final = (M.c.id, M.c.uid, M.c.modseq, M.c.flags, M.c.internal_dat
 _COPY_COLUMNS: Final = tuple(c for c in M.c if c.key not in {"id", "folder_id", "uid", "modseq", "blob"})
 """Columns a COPY takes over unchanged."""
 
-_HEADER_COLUMNS: Final = {
+HEADER_COLUMNS: Final = {
     "subject": M.c.subject,
     "from": M.c.from_,
     "to": M.c.to_,
@@ -1538,7 +1538,7 @@ class SqlMailStore:
         if query.smaller is not None:
             clauses.append(M.c.size < query.smaller)
         for header, text in query.header_contains:
-            column = _HEADER_COLUMNS.get(header.lower())
+            column = HEADER_COLUMNS.get(header.lower())
             if column is None:
                 raise ValueError(f"header {header!r} cannot be searched in SQL")
             clauses.append(column.like(f"%{_escape_like(text.lower())}%", escape="\\"))

@@ -5,29 +5,16 @@ entries go through the full check; failures are never remembered."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from mailserver import auth
 from mailserver.auth import Authenticator, AuthStatus, CredentialCache, hash_password
 from mailserver.config import AuthSettings
-from storage import open_store
 from storage.api import Account, MailStore
 
 ADDRESS = "annv@dongnai.gov.vn"
 PASSWORD = "Mật-khẩu-dài-123"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
-    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", tmp_path / "maildir")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

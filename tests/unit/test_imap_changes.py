@@ -7,7 +7,7 @@ made by another process. Two sessions over one real SQLite store, no sockets."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -65,16 +65,6 @@ class Client:
                 out += resp.to_bytes().decode().split("\r\n")[:-1]
         assert out[-1].startswith(f"{tag} OK"), out
         return out[:-1]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
-    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", tmp_path / "maildir")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
