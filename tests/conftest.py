@@ -23,7 +23,8 @@ from mailserver.config import (
 )
 from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
-from storage.api import Account
+from storage import open_store
+from storage.api import Account, MailStore
 from storage.settings import StorageSettings
 
 # Schema upgrades run in this process, not a child per fresh database (storage/sql/migrate.py);
@@ -118,3 +119,15 @@ async def any_server(tmp_path: Path, backend_url: str) -> AsyncIterator[RunningS
 
 
 __all__ = ["RunningServer", "make_config", "replace"]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
+    """A mail store on a SQLite file in the test's tmp_path (tests/storage has its own,
+    run on both backends)."""
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}", tmp_path / "maildir")
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()

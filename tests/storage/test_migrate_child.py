@@ -49,27 +49,21 @@ async def test_fresh_database_is_upgraded_by_a_child(
         await store.close()
 
 
+def _probe(url: str, maildir: Path, address: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.replace("probe@dongnai.gov.vn", address), url, str(maildir)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},  # no MAILSERVER_MIGRATE_INLINE: the server's own path
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def test_server_process_does_not_import_alembic(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
-    env = {"PATH": "/usr/bin:/bin"}
-    first = subprocess.run(
-        [sys.executable, "-c", _PROBE, url, str(tmp_path / "md")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.split() == ["probe@dongnai.gov.vn", "False"]
+    assert _probe(url, tmp_path / "md", "probe@dongnai.gov.vn") == ["probe@dongnai.gov.vn", "False"]
     # Second start on the migrated file: nothing to do, still no Alembic in the process.
-    again = subprocess.run(
-        [sys.executable, "-c", _PROBE.replace("probe@", "second@"), url, str(tmp_path / "md")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.split() == ["second@dongnai.gov.vn", "False"]
+    assert _probe(url, tmp_path / "md", "second@dongnai.gov.vn") == ["second@dongnai.gov.vn", "False"]

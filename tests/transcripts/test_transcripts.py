@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from mailserver.auth import Authenticator, hash_password
 from mailserver.config import AuthSettings, ImapSettings
 from mailserver.imap.parser import NeedLiteral, Parser
 from mailserver.imap.session import Session
-from storage import open_store
 from storage.api import Account, MailStore
 
 HERE = Path(__file__).parent
@@ -49,16 +47,6 @@ def message(subject: str) -> bytes:
         f"Date: Mon, 4 Mar 2024 10:00:00 +0700\r\nMessage-ID: <{_message_id(subject)}@example.com>\r\n"
         f"\r\nHello from {subject}.\r\n"
     ).encode()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
-    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", tmp_path / "maildir")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 class Harness:

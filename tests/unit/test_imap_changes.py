@@ -161,7 +161,8 @@ async def test_change_behind_the_hub_seen_after_poll_interval(
     ``change_poll_interval``."""
     clock = Clock()
     a = await selected(store, clock)
-    other = open_store(f"sqlite+aiosqlite:///{tmp_path}/db.sqlite", tmp_path / "maildir")
+    # A second store on the fixture's database (tests/conftest.py): changes behind this hub.
+    other = open_store(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}", tmp_path / "maildir")
     await other.start()
     try:
         inbox = await other.get_folder(account.id, "INBOX")

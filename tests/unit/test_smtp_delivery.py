@@ -3,7 +3,6 @@ without sockets: pure functions table-driven, Inbound over a real SQLite store."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +25,6 @@ from mailserver.smtp.delivery import (
 from mailserver.smtp.handler import add_enhanced_code
 from policy import codes
 from policy.codes import Reply
-from storage import open_store
 from storage.api import INBOX, MailStore
 
 DOMAIN = "dongnai.gov.vn"
@@ -165,16 +163,6 @@ def _config(tmp_path: Path, **smtp: object) -> Config:
         server=ServerSettings(hostname="mx.test", domains=[DOMAIN, "sở.vn"], data_dir=str(tmp_path)),
         smtp=replace(SmtpSettings(), **smtp),  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
-    store = open_store(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}", tmp_path / "maildir")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _account(store: MailStore, address: str) -> int:
