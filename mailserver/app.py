@@ -8,6 +8,7 @@ addresses from ``App.addresses``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -162,6 +163,12 @@ async def serve(config: Config) -> None:
 
     # SIGHUP: new TLS certificates and [policy] without dropping a connection.
     loop.add_signal_handler(signal.SIGHUP, reload, app)
+    # Everything made while starting (modules, SQLAlchemy's compiled statements,
+    # the configuration) lives as long as the process: move it out of the
+    # collector's generations, or every full collection walks it again (a
+    # 10,000-message FETCH paid ~50 ms for one, in one run of two).
+    gc.collect()
+    gc.freeze()
     print(
         "mailserver ready: "
         + ", ".join(f"{name} {host}:{port}" for name, (host, port) in sorted(app.addresses.items())),

@@ -206,7 +206,7 @@ class MessageDetail:
     for decoding every BODYSTRUCTURE, nor the reverse.
     """
 
-    __slots__ = ("info", "_envelope", "_body", "envelope_json")
+    __slots__ = ("info", "_envelope", "_body", "envelope_json", "envelope_wire")
 
     def __init__(
         self,
@@ -215,6 +215,7 @@ class MessageDetail:
         body: BodyPart | Callable[[], BodyPart],
         *,
         envelope_json: str | None = None,
+        envelope_wire: bytes | None = None,
     ) -> None:
         self.info = info
         self._envelope = envelope
@@ -222,6 +223,9 @@ class MessageDetail:
         self.envelope_json = envelope_json
         """The envelope as the store caches it (storage.mimeinfo.envelope_to_json), when
         the store has it: IMAP can write ENVELOPE from it without building objects."""
+        self.envelope_wire = envelope_wire
+        """The ENVELOPE as IMAP sends it to a client without UTF8=ACCEPT
+        (storage.imapwire.envelope_wire), when the store keeps it."""
 
     @property
     def envelope(self) -> Envelope:

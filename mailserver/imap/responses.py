@@ -21,17 +21,16 @@ the raw header values, so clients expect encoded-words there).
 
 from __future__ import annotations
 
-import json
 import re
-from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Union
 
 from mailserver.imap.commands import format_datetime as _format_datetime
-from mailserver.imap.grammar import quoted
+from mailserver.imap.grammar import MONTHS, quoted
 from storage.api import Address, BodyPart, Envelope
+from storage.imapwire import encoded_word, envelope_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +183,22 @@ class Continuation:
         return f"+ {_line(self.text)}\r\n".encode()
 
 
-Response = Tagged | Untagged | Continuation
+@dataclass(frozen=True, slots=True)
+class Prebuilt:
+    """Untagged responses already in wire form, CRLFs included: the FETCH lines of
+    a whole batch of messages made without building values for each (see
+    ``Session._fetch``); written like any untagged response."""
+
+    data: bytes
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.data
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+Response = Tagged | Untagged | Continuation | Prebuilt
 
 
 def _line(text: str) -> str:
@@ -282,10 +296,34 @@ def seqset(numbers: Iterable[int]) -> str:
 
 
 def internal_date(when: datetime) -> Raw:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    return Raw(internal_date_bytes(when))
+
+
+def internal_date_bytes(when: datetime) -> bytes:
+    """INTERNALDATE's quoted date-time; the store keeps it in UTC, the common case
+    formatted without asking the datetime for its offset (a FETCH of a whole
+    folder formats one per message)."""
+    if when.tzinfo is None or when.tzinfo is UTC:
+        return b'"%2d-%s-%04d %02d:%02d:%02d +0000"' % (
+            when.day,
+            _MONTHS[when.month - 1],
+            when.year,
+            when.hour,
+            when.minute,
+            when.second,
+        )
     # date-time is all ASCII with no quote or backslash: quote it directly.
-    return Raw(b'"%s"' % _format_datetime(when).encode("ascii"))
+    return b'"%s"' % _format_datetime(when).encode("ascii")
+
+
+_MONTHS: Final = tuple(m.encode("ascii") for m in MONTHS)
+
+
+def value_bytes(value: Value) -> bytes:
+    """One value in wire form."""
+    out: list[bytes] = []
+    _emit(value, out)
+    return b"".join(out)
 
 
 # -- ENVELOPE and BODYSTRUCTURE (RFC 9051 section 7.5.2) ----------------------------
@@ -301,11 +339,7 @@ def text(value: str | None, utf8: bool) -> Value:
     return IString(_encoded_word(value))
 
 
-def _encoded_word(value: str) -> str:
-    # What email.charset's header_encode gives for UTF-8 with BASE64 (one word,
-    # no folding), without its per-call machinery: ENVELOPE of a whole folder
-    # encodes every non-ASCII subject and name.
-    return "=?utf-8?b?" + b2a_base64(value.encode("utf-8"), newline=False).decode("ascii") + "?="
+_encoded_word: Final = encoded_word
 
 
 def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
@@ -322,58 +356,11 @@ def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
     )
 
 
-def _nstring(value: object, utf8: bool) -> bytes:
-    """``text()`` then the wire form, for a value from the cached JSON."""
-    if value is None:
-        return b"NIL"
-    if not isinstance(value, str):
-        raise ValueError("corrupt cached envelope")
-    if value.isascii():
-        data = value.encode("ascii")
-        if not _QUOTE_SPECIAL.search(data):
-            return b'"%s"' % data  # the common case: nothing to escape
-    elif not utf8:
-        value = _encoded_word(value)
-    return _istring(IString(value, utf8))
-
-
-_QUOTE_SPECIAL: Final = re.compile(rb'[\x00\r\n"\\]')
-
-
-def _address_list(addrs: object, utf8: bool) -> bytes:
-    if not addrs:
-        return b"NIL"
-    if not isinstance(addrs, list):
-        raise ValueError("corrupt cached envelope")
-    out = [b"("]
-    for addr in addrs:
-        if not isinstance(addr, list) or len(addr) != 4:
-            raise ValueError("corrupt cached envelope")
-        out += [b"(", b" ".join([_nstring(part, utf8) for part in addr]), b")"]
-    out.append(b")")
-    return b"".join(out)
-
-
 def envelope_from_json(cached: str, utf8: bool) -> Raw:
     """The ENVELOPE of the store's cached JSON (storage.mimeinfo.envelope_to_json)
     in wire form, without building Envelope and Address objects first: the same
     bytes as ``envelope(mimeinfo.envelope_from_json(cached), utf8)``."""
-    obj = json.loads(cached)
-    if not isinstance(obj, list) or len(obj) != 10:
-        raise ValueError("corrupt cached envelope")
-    from_ = obj[2]
-    fields = [
-        _nstring(obj[0], utf8),
-        _nstring(obj[1], utf8),
-        _address_list(from_, utf8),
-        # RFC 9051 section 7.5.2: sender and reply-to default to from.
-        _address_list(obj[3] or from_, utf8),
-        _address_list(obj[4] or from_, utf8),
-        *(_address_list(obj[i], utf8) for i in (5, 6, 7)),
-        _nstring(obj[8], utf8),
-        _nstring(obj[9], utf8),
-    ]
-    return Raw(b"(" + b" ".join(fields) + b")")
+    return Raw(envelope_wire(cached, utf8))
 
 
 def envelope(env: Envelope, utf8: bool) -> Value:

@@ -371,7 +371,7 @@ class _Connection:
                 # a whole folder is thousands of them); anything the client waits
                 # for - a continuation, the tagged completion - leaves at once.
                 out.add(resp)
-                if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged):
+                if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Prebuilt):
                     await out.flush()
                 final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
             await out.flush()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -139,6 +140,8 @@ class Message(Base):
     """Path of the message file relative to the Maildir root."""
     envelope: Mapped[str] = mapped_column(Text)
     bodystructure: Mapped[str] = mapped_column(Text)
+    envelope_imap: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The ENVELOPE as IMAP sends it without UTF8=ACCEPT (storage.imapwire), made at delivery."""
     subject: Mapped[str] = mapped_column(Text, default="")
     from_: Mapped[str] = mapped_column("from_", Text, default="")
     to_: Mapped[str] = mapped_column("to_", Text, default="")

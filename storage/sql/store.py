@@ -131,6 +131,7 @@ from storage.api import (
     StoreError,
     Uid,
 )
+from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import models
 from storage.sql.engine import (
@@ -215,7 +216,7 @@ class _UidQuery:
 
 _INFOS: Final = _UidQuery.of(*_INFO_COLUMNS)
 _INFOS_BLOB: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.blob)
-_DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure)
+_DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure, M.c.envelope_imap)
 _INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
     M.c.uid
 )
@@ -452,6 +453,52 @@ def _insert_folders(
             }
             for i, (name, special_use) in enumerate(names)
         ],
+    )
+
+
+def _message_tuples(
+    conn: Connection, query: _UidQuery, folder_id: int, uids: Sequence[Uid]
+) -> list[tuple[Any, ...]]:
+    """As ``_messages``, but the driver's own tuples (no ``Row`` objects, no result
+    processing: a FETCH of a whole folder reads every row). ``uid`` must be the
+    query's second column; ``internal_date`` comes raw (see ``_info_of_tuple``)."""
+    if not uids:
+        return []
+    ranges = _uid_ranges(uids)
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        result = conn.execute(query.one_range, {"folder_id": folder_id, "lo": lo, "hi": hi})
+    elif len(ranges) <= _MAX_UID_RANGES:
+        result = conn.execute(query.base.where(_ranges_clause(ranges)), {"folder_id": folder_id})
+    else:
+        result = conn.execute(query.base, {"folder_id": folder_id})
+    try:
+        rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
+    finally:
+        result.close()
+    if len(ranges) > _MAX_UID_RANGES:
+        wanted = set(uids)
+        return [r for r in rows if r[1] in wanted]
+    return rows
+
+
+def _info_of_tuple(row: tuple[Any, ...]) -> MessageInfo:
+    """``_info`` of a driver tuple: SQLite gives INTERNALDATE as the text SQLAlchemy
+    stored (naive UTC), PostgreSQL an aware datetime."""
+    id_, uid, modseq, flags, internal_date, size, *_ = row
+    if type(internal_date) is str:
+        internal_date = datetime.fromisoformat(internal_date).replace(tzinfo=UTC)
+    elif internal_date.tzinfo is None:
+        internal_date = internal_date.replace(tzinfo=UTC)
+    elif internal_date.tzinfo is not UTC:
+        internal_date = internal_date.astimezone(UTC)
+    return MessageInfo(
+        id=id_,
+        uid=Uid(uid),
+        modseq=ModSeq(modseq),
+        flags=frozenset(flags.split()),
+        internal_date=internal_date,
+        size=size,
     )
 
 
@@ -1138,8 +1185,10 @@ class SqlMailStore:
     @staticmethod
     async def _analyse(data: bytes) -> dict[str, Any]:
         envelope, body, fields = await asyncio.to_thread(mimeinfo.analyse, data)
+        envelope_json = mimeinfo.envelope_to_json(envelope)
         return {
-            "envelope": mimeinfo.envelope_to_json(envelope),
+            "envelope": envelope_json,
+            "envelope_imap": envelope_wire(envelope_json, False),
             "bodystructure": mimeinfo.body_to_json(body),
             "subject": fields.subject,
             "from_": fields.from_,
@@ -1272,7 +1321,7 @@ class SqlMailStore:
         conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
     ) -> list[MessageInfo]:
         _owned_folder(conn, account_id, folder_id)
-        return [_info(r) for r in _messages(conn, _INFOS, folder_id, uids)]
+        return [_info_of_tuple(r) for r in _message_tuples(conn, _INFOS, folder_id, uids)]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
         return await self._run_read(self._get_details_tx, account_id, folder_id, uids)
@@ -1282,16 +1331,16 @@ class SqlMailStore:
         conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
     ) -> list[MessageDetail]:
         _owned_folder(conn, account_id, folder_id)
-        rows = _messages(conn, _DETAILS, folder_id, uids)
         return [
             MessageDetail(
-                info=_info(r),
+                info=_info_of_tuple(r),
                 # Decoded on first use: FETCH ENVELOPE need not decode BODYSTRUCTURE.
-                envelope=partial(mimeinfo.envelope_from_json, r.envelope),
-                body=partial(mimeinfo.body_from_json, r.bodystructure),
-                envelope_json=r.envelope,
+                envelope=partial(mimeinfo.envelope_from_json, r[6]),
+                body=partial(mimeinfo.body_from_json, r[7]),
+                envelope_json=r[6],
+                envelope_wire=r[8],
             )
-            for r in rows
+            for r in _message_tuples(conn, _DETAILS, folder_id, uids)
         ]
 
     async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime, timedelta, timezone
 from email.charset import BASE64, Charset
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailserver.imap import responses as r
+from mailserver.imap.commands import format_datetime
 from mailserver.imap.responses import Concat, IString, Literal, Untagged
 from storage import mimeinfo
 from storage.api import Address, Envelope
@@ -111,3 +115,13 @@ def test_internal_date_is_a_quoted_date_time() -> None:
     assert Untagged(("X", r.internal_date(when))).to_bytes() == b'* X " 1-Mar-2024 08:05:09 +0700"\r\n'
     naive = datetime(2024, 12, 31, 23, 59, 0)
     assert Untagged(("X", r.internal_date(naive))).to_bytes() == b'* X "31-Dec-2024 23:59:00 +0000"\r\n'
+
+
+_ZONES = st.sampled_from([None, UTC, timezone(timedelta(hours=7)), timezone(-timedelta(minutes=150))])
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), timezones=_ZONES))
+def test_internal_date_fast_form_is_format_datetime(when: datetime) -> None:
+    """The UTC shortcut (the store's datetimes) gives what format_datetime gives."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    assert r.internal_date_bytes(when) == b'"%s"' % format_datetime(aware).encode()

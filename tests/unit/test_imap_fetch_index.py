@@ -1,0 +1,100 @@
+"""FETCH of index data only (UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE ENVELOPE):
+the session writes these lines straight into bytes from the store's ENVELOPE
+wire column; they must be the bytes the general value path makes, in every item
+order, with and without UTF8=ACCEPT, and for a row whose wire column is empty
+(written before migration 0005). One real SQLite store, no sockets."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailserver.auth import hash_password
+from mailserver.imap import responses as r
+from mailserver.imap.responses import Untagged, Value
+from storage.api import Account, MailStore, MessageDetail, Uid
+from tests.unit.test_imap_changes import ADDRESS, PASSWORD, Client, Clock
+
+MESSAGES = [
+    b'From: "Tr\xe1\xba\xa7n V\xc4\x83n A" <vana@example.com>\r\n'
+    b'To: annv@dongnai.gov.vn, "Q \\"x\\"" <q@x.vn>\r\n'
+    b"Subject: =?utf-8?b?QsOhbyBjw6FvIHTDrG5oIGjDrG5o?=\r\nDate: Mon, 4 Mar 2024 10:00:00 +0700\r\n"
+    b"Message-ID: <m1@example.com>\r\nIn-Reply-To: <p@x>\r\n\r\nBody.\r\n",
+    b"From: plain@example.com\r\nSubject: back\\slash \"quoted\"\r\n\r\nNo date, no id.\r\n",
+    b"Subject: only a subject\r\n\r\nx\r\n",
+]
+ORDERS = [
+    "(FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)",
+    "(ENVELOPE UID RFC822.SIZE FLAGS MODSEQ INTERNALDATE)",
+    "(ENVELOPE)",
+]
+
+
+@pytest.fixture
+async def account(store: MailStore) -> Account:
+    account = await store.create_account(ADDRESS, "An", hash_password(PASSWORD), must_change_password=False)
+    for data in MESSAGES:
+        await store.deliver([account.id], data)
+    return account
+
+
+def expected(details: list[MessageDetail], order: str, *, uid: bool, utf8: bool, recent: bool) -> list[str]:
+    """The lines the general path makes: values encoded by ``Untagged``."""
+    names = order.strip("()").split()
+    if uid and "UID" not in names:
+        names.insert(0, "UID")
+    lines = []
+    for seq, d in enumerate(details, start=1):
+        flags: tuple[Value, ...] = tuple(sorted(d.info.flags)) + (("\\Recent",) if recent else ())
+        values: dict[str, Value] = {
+            "UID": d.info.uid,
+            "FLAGS": flags,
+            "MODSEQ": (d.info.modseq,),
+            "INTERNALDATE": r.internal_date(d.info.internal_date),
+            "RFC822.SIZE": d.info.size,
+            "ENVELOPE": r.envelope(d.envelope, utf8),
+        }
+        items: list[Value] = []
+        for name in names:
+            items += [name, values[name]]
+        lines.append(Untagged((seq, "FETCH", tuple(items))).to_bytes().decode().rstrip("\r\n"))
+    return lines
+
+
+@pytest.mark.parametrize("utf8", [False, True])
+@pytest.mark.parametrize("wire_column", [True, False])
+async def test_index_fetch_lines_are_the_general_paths_bytes(
+    store: MailStore, account: Account, tmp_path: Path, utf8: bool, wire_column: bool
+) -> None:
+    if not wire_column:
+        with sqlite3.connect(tmp_path / "index.db") as db:
+            db.execute("UPDATE messages SET envelope_imap = NULL")
+    (inbox,) = [f for f in await store.list_folders(account.id) if f.name == "INBOX"]
+    details = await store.get_details(account.id, inbox.id, [Uid(1), Uid(2), Uid(3)])
+    assert all((d.envelope_wire is not None) == wire_column for d in details)
+    client = Client(store, Clock())
+    await client.cmd(f"LOGIN {ADDRESS} {PASSWORD}")
+    if utf8:
+        await client.cmd("ENABLE UTF8=ACCEPT")
+    await client.cmd("SELECT INBOX")
+    for order in ORDERS:
+        for uid in (False, True):
+            got = await client.cmd(("UID FETCH 1:* " if uid else "FETCH 1:* ") + order)
+            assert got == expected(details, order, uid=uid, utf8=utf8, recent=True)
+
+
+async def test_non_ascii_envelope_differs_by_utf8(store: MailStore, account: Account) -> None:
+    """The stored wire form is the one without UTF8=ACCEPT (RFC 2047 words); a
+    client that enabled UTF8=ACCEPT gets UTF-8 strings instead."""
+    plain, utf8 = Client(store, Clock()), Client(store, Clock())
+    for client in (plain, utf8):
+        await client.cmd(f"LOGIN {ADDRESS} {PASSWORD}")
+    await utf8.cmd("ENABLE UTF8=ACCEPT")
+    for client in (plain, utf8):
+        await client.cmd("EXAMINE INBOX")
+    (line_plain,) = await plain.cmd("FETCH 1 ENVELOPE")
+    (line_utf8,) = await utf8.cmd("FETCH 1 ENVELOPE")
+    assert '"=?utf-8?b?' in line_plain and "Báo cáo tình hình" not in line_plain
+    assert '"Báo cáo tình hình"' in line_utf8 and "=?utf-8?" not in line_utf8
