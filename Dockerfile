@@ -24,7 +24,7 @@ RUN apt-get update \
     && mkdir -p /var/lib/mailserver /etc/mailserver \
     && chown mailserver:mailserver /var/lib/mailserver
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl uvloop==0.21.0 && rm -rf /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY conf/container.toml /etc/mailserver/mailserver.toml
 ENV MAILSERVER_CONFIG=/etc/mailserver/mailserver.toml \
     PYTHONUNBUFFERED=1

@@ -89,6 +89,9 @@ class MalwareOptions:
     directions: list[str] = _opt("Directions checked.", ALL_DIRECTIONS)
 
 
+SPAM_SCAN_SIZE: Final = 50_000
+
+
 @dataclass(frozen=True, slots=True)
 class SpamOptions:
     action: str = _opt("reject | quarantine | ignore at or above reject_score.", "reject")
@@ -99,6 +102,10 @@ class SpamOptions:
     block_senders: list[str] = _opt("Senders (address or @domain) always refused.", [])
     allow_senders: list[str] = _opt("Senders (address or @domain) never scored as spam.", [])
     directions: list[str] = _opt("Directions scored (submitted mail is not, by default).", ["inbound"])
+    scan_size: int = _opt(
+        "Characters of subject and body text searched for spam phrases (SpamAssassin: 50,000).",
+        SPAM_SCAN_SIZE,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,8 @@ def parse_options(cls: type[T], table: Mapping[str, Any], where: str) -> T:
     action = getattr(options, "action", "reject")
     if action not in ACTIONS and not (cls is EncodingOptions and action == "tag"):
         raise ValueError(f"{where}.action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    if getattr(options, "scan_size", 1) < 1:
+        raise ValueError(f"{where}.scan_size must be at least 1")
     for direction in getattr(options, "directions", []):
         if direction not in ALL_DIRECTIONS:
             raise ValueError(f"{where}.directions: unknown direction {direction!r}")

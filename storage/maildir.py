@@ -274,7 +274,7 @@ class Maildir:
             _fsync_dir(path.parent)
 
     async def create_folder(self, folder: PurePosixPath) -> None:
-        await asyncio.to_thread(self._make_folder, folder)
+        await _in_thread(self._make_folder, folder)
 
     def _rename(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         done: list[tuple[Path, Path]] = []
@@ -298,7 +298,7 @@ class Maildir:
 
     async def rename_folders(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         """Rename folder directories; all or none."""
-        await asyncio.to_thread(self._rename, pairs)
+        await _in_thread(self._rename, pairs)
 
     def _remove_tree(self, relative: PurePosixPath) -> None:
         path = self.absolute(relative)
@@ -307,7 +307,7 @@ class Maildir:
         shutil.rmtree(path, ignore_errors=True)
 
     async def remove_tree(self, relative: PurePosixPath) -> None:
-        await asyncio.to_thread(self._remove_tree, relative)
+        await _in_thread(self._remove_tree, relative)
 
     def _remove_folder(self, folder: PurePosixPath) -> None:
         # Only the folder's own cur/new/tmp: for INBOX-level paths this must not
@@ -319,7 +319,7 @@ class Maildir:
             path.rmdir()
 
     async def remove_folder(self, folder: PurePosixPath) -> None:
-        await asyncio.to_thread(self._remove_folder, folder)
+        await _in_thread(self._remove_folder, folder)
 
     # -- messages -------------------------------------------------------------
     def _write(self, folder: PurePosixPath, data: bytes) -> str:
@@ -347,7 +347,7 @@ class Maildir:
 
     async def write(self, folder: PurePosixPath, data: bytes) -> str:
         """Store a message durably; returns its relative path."""
-        return await asyncio.to_thread(self._write, folder, data)
+        return await _in_thread(self._write, folder, data)
 
     def _link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         path = self.absolute(folder)
@@ -381,7 +381,7 @@ class Maildir:
 
     async def link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         """New directory entries in ``folder`` for existing messages (COPY)."""
-        return await asyncio.to_thread(self._link, blobs, folder)
+        return await _in_thread(self._link, blobs, folder)
 
     def _move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         path = self.absolute(folder)
@@ -402,7 +402,7 @@ class Maildir:
 
     async def move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         """Rename message files into another folder (all or none)."""
-        return await asyncio.to_thread(self._move, blobs, folder)
+        return await _in_thread(self._move, blobs, folder)
 
     def _unlink(self, blobs: Iterable[str]) -> None:
         for blob in blobs:
@@ -413,10 +413,10 @@ class Maildir:
                 continue
 
     async def remove(self, blobs: Iterable[str]) -> None:
-        await asyncio.to_thread(self._unlink, list(blobs))
+        await _in_thread(self._unlink, list(blobs))
 
     def _read(self, blob: str) -> bytes:
         return self.absolute(blob).read_bytes()
 
     async def read(self, blob: str) -> bytes:
-        return await asyncio.to_thread(self._read, blob)
+        return await _in_thread(self._read, blob)

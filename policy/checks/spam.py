@@ -38,6 +38,7 @@ from policy.bayes import Bayes
 from policy.checks import Check, MessageView, Resources, address_listed
 from policy.clients import ScannerError, rspamd_check, spamd_check
 from policy.context import PolicyContext
+from policy.settings import SPAM_SCAN_SIZE
 from policy.verdict import Verdict, accept, reject, tag
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,11 @@ class SpamCheck(Check):
         if len(letters) >= 8 and all(c.isupper() for c in letters):
             signals.append((1.5, "subject in capitals"))
         body = message.analysis.body_text()
-        haystack = (subject + "\n" + body)[:300_000].casefold()
+        # Phrases are searched in the first scan_size characters only, as
+        # SpamAssassin's body_part_scan_size (50,000) does: the cost grows with
+        # the text, the phrases a spammer wants read come first.
+        scan_size = getattr(self.options, "scan_size", SPAM_SCAN_SIZE)
+        haystack = (subject + "\n" + body)[:scan_size].casefold()
         plain = strip_accents(haystack)
         if GTUBE.casefold() in haystack:
             signals.append((100.0, "GTUBE"))
@@ -241,8 +246,7 @@ class SpamCheck(Check):
         if hits:
             signals.append((min(2.0 * len(hits), 8.0), "phrases: " + ", ".join(hits[:4])))
         links = message.analysis.html_links
-        words = len(body.split())
-        if len(links) >= 3 and words < 25 * len(links):
+        if len(links) >= 3 and (words := len(body.split())) < 25 * len(links):
             signals.append((1.5, f"{len(links)} links for {words} words"))
         fakes = {why for host in set(message.analysis.urls) if (why := lookalike(host, ctx.local_domains))}
         if fakes:

@@ -275,3 +275,26 @@ def test_file_quarantine(tmp_path: Path) -> None:
     assert q.list() == []
     with pytest.raises(NoSuchEntry):
         q.get("../../etc/passwd")
+
+
+async def test_spam_phrases_are_searched_in_the_first_scan_size_characters(tmp_path: Path) -> None:
+    """Like SpamAssassin's body_part_scan_size: phrases past [policy.spam] scan_size
+    characters are not searched (the cost of the search grows with the text)."""
+    phrase = "vay tiền nhanh, quà tặng miễn phí"
+    early = corpus.message("Thông báo", phrase + "\n" + "Nội dung bình thường. " * 4000)
+    late = corpus.message("Thông báo", "Nội dung bình thường. " * 4000 + "\n" + phrase)
+
+    async def score(pipe: Pipeline, data: bytes) -> str:
+        outcome = await pipe.check_data(ctx(), data)
+        header = outcome.header_bytes().decode()
+        return header.split("X-Spam-Score: ", 1)[1].split("\r\n", 1)[0]
+
+    default, wide = pipeline(tmp_path), pipeline(tmp_path, spam={"scan_size": 200_000})
+    try:
+        assert await score(default, early) == await score(wide, early) == await score(wide, late)
+        assert float(await score(default, late)) == float(await score(wide, late)) - 4.0  # two phrases
+    finally:
+        await default.close()
+        await wide.close()
+    with pytest.raises(ValueError, match="scan_size"):
+        PolicySettings(spam={"scan_size": 0})
