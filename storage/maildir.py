@@ -27,6 +27,13 @@ info suffix stays empty). All blocking file I/O runs in worker threads of this
 module's own pool, so that threads waiting for the disk never delay the short
 jobs of the event loop's default executor.
 
+Deliveries are staged: ``stage`` writes and fsyncs the file in
+``<root>/.staging/`` while the store commits other messages; the store's commit
+transaction then moves it into the target folders with ``place_staged`` (one
+rename and one directory fsync per folder per batch) and ``unplace`` moves it
+back if the transaction fails. Files left in staging by a crash were never
+acknowledged; ``clean_staging`` removes them.
+
 Durability: a new file is fsynced, renamed into ``cur/``, and ``cur/`` is
 fsynced before ``write`` returns. Writers that rename into the same directory
 at the same time share the directory fsync (``_DirSync``: group commit, as
@@ -40,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import errno
 import functools
 import hashlib
@@ -50,7 +58,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Final, TypeVar
 
@@ -169,6 +177,23 @@ def _unique_name() -> str:
     return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{os.getpid()}R{secrets.token_hex(8)}.{_HOST}"
 
 
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist), write ``data`` and fsync it; nothing
+    is left if that fails."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -229,6 +254,10 @@ def _sync_dir(path: Path) -> None:
     sync.after_rename(path)
 
 
+STAGING: Final = ".staging"
+STAGING_MAX_AGE: Final = 36 * 3600.0
+"""The Maildir specification's age for abandoned ``tmp/`` files."""
+
 _IO_THREADS: Final = 16
 """Maildir I/O threads: mostly waiting in fsync, which the file system
 completes faster when many are in flight together (journal group commit)."""
@@ -236,13 +265,17 @@ _io_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _io_pool_lock = threading.Lock()
 
 
-async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
+def _io_threads() -> concurrent.futures.ThreadPoolExecutor:
     global _io_pool
     if _io_pool is None:
         with _io_pool_lock:
             if _io_pool is None:
                 _io_pool = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="maildir")
-    return await asyncio.get_running_loop().run_in_executor(_io_pool, functools.partial(func, *args))
+    return _io_pool
+
+
+async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_io_threads(), functools.partial(func, *args))
 
 
 class Maildir:
@@ -323,27 +356,95 @@ class Maildir:
 
     # -- messages -------------------------------------------------------------
     def _write(self, folder: PurePosixPath, data: bytes) -> str:
+        tmp, name = self._write_tmp(folder, data)
         path = self.absolute(folder)
-        if not (path / "cur").is_dir():
-            self._make_folder(folder)
-        name = _unique_name()
-        tmp = path / "tmp" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
         final = f"{name}:2,"
         os.rename(tmp, path / "cur" / final)
         _sync_dir(path / "cur")
         return str(folder / "cur" / final)
+
+    def _write_tmp(self, folder: PurePosixPath, data: bytes) -> tuple[Path, str]:
+        """``data`` in a new file in ``folder``'s ``tmp/``, fsynced: (path, name)."""
+        path = self.absolute(folder)
+        if not (path / "cur").is_dir():
+            self._make_folder(folder)
+        name = _unique_name()
+        _write_new_file(path / "tmp" / name, data)
+        return path / "tmp" / name, name
+
+    # -- staged deliveries (the store's group commit) ---------------------------
+    @property
+    def staging(self) -> Path:
+        """``<root>/.staging``: message files written before their folder is known.
+        No address part starts with '.', so no account's directory is this."""
+        return self.root / STAGING
+
+    def _stage(self, data: bytes) -> str:
+        self.staging.mkdir(exist_ok=True)
+        name = _unique_name()
+        _write_new_file(self.staging / name, data)
+        return name
+
+    async def stage(self, data: bytes) -> str:
+        """Write ``data`` to a new file in the staging directory and fsync it (its
+        directory entry is made durable by ``place_staged``); returns its name.
+        Many deliveries stage in parallel while the store commits others."""
+        return await _in_thread(self._stage, data)
+
+    async def unstage(self, name: str) -> None:
+        """Drop a staged file that will not be placed."""
+        await _in_thread((self.staging / name).unlink, True)
+
+    def place_staged(self, items: Sequence[tuple[str, Sequence[PurePosixPath]]]) -> list[list[str]]:
+        """Blocking (the store's commit transaction calls it): each staged file
+        renamed into the ``cur/`` of the first of its folders and hard-linked into
+        the others; each directory fsynced once. Returns the relative paths per
+        item, in folder order. On failure everything is as before the call."""
+        placed: list[tuple[str, list[str]]] = []
+        try:
+            dirs: set[Path] = set()
+            for name, folders in items:
+                path = self.absolute(folders[0])
+                if not (path / "cur").is_dir():
+                    self._make_folder(folders[0])
+                final = f"{name}:2,"
+                os.rename(self.staging / name, path / "cur" / final)
+                first = str(folders[0] / "cur" / final)
+                placed.append((name, [first]))
+                dirs.add(path / "cur")
+                for other in folders[1:]:
+                    placed[-1][1].extend(self._link([first], other))  # fsyncs its directory
+            for directory in dirs:
+                _sync_dir(directory)
+        except BaseException:
+            self.unplace(placed)
+            raise
+        return [blobs for _, blobs in placed]
+
+    def unplace(self, placed: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """Undo ``place_staged`` (blocking): the links removed, each file moved
+        back to the staging directory under its name, to be placed again."""
+        for name, blobs in reversed(placed):
+            self._unlink(blobs[1:])
+            with contextlib.suppress(OSError):
+                os.rename(self.absolute(blobs[0]), self.staging / name)
+
+    def _clean_staging(self, older_than: float) -> int:
+        removed = 0
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.staging):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > older_than:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
+    async def clean_staging(self, older_than: float = STAGING_MAX_AGE) -> int:
+        """Remove staged files older than ``older_than`` seconds: left by a crash
+        between staging and commit, so never acknowledged (the Maildir spec's
+        cleaning of ``tmp/``). Returns how many were removed."""
+        return await _in_thread(self._clean_staging, older_than)
 
     async def write(self, folder: PurePosixPath, data: bytes) -> str:
         """Store a message durably; returns its relative path."""

@@ -157,6 +157,8 @@ M: Final = cast(Table, models.Message.__table__)
 X: Final = cast(Table, models.Expunged.__table__)
 
 _MAX_BATCH: Final = 512
+_INLINE_ANALYSIS: Final = 1 << 20
+"""Messages up to this size are analysed (mimeinfo) on the event loop."""
 """Most delivery requests committed in one transaction."""
 _CHUNK: Final = 500
 """Ids per IN (...) list, well under SQLite's and asyncpg's bind parameter limits."""
@@ -549,9 +551,26 @@ class _NewRow:
 
 
 @dataclass(slots=True)
+class _Delivery:
+    """A staged message the committer places (``deliver``): in its transaction
+    it finds the target folders and renames the staged file into them, so a
+    delivery makes two thread hops (stage, commit) and its file is written in
+    parallel with the commits of other messages."""
+
+    account_ids: list[int]
+    special_use: str | None
+    staged: str
+    """Name of the fsynced file in the Maildir's staging directory."""
+    values: dict[str, Any]
+    """Column values shared by every copy, except blob, uid and modseq."""
+
+
+@dataclass(slots=True)
 class _Pending:
     rows: list[_NewRow]
-    future: asyncio.Future[list[MessageInfo]] = field(
+    """Rows whose files are written (APPEND); empty for a delivery."""
+    delivery: _Delivery | None = None
+    future: asyncio.Future[list[tuple[_NewRow, MessageInfo]]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -560,8 +579,44 @@ class StoreClosedError(StoreError):
     """The store was closed while a delivery was waiting for its commit."""
 
 
-def _insert_batch(conn: Connection, batch: list[list[_NewRow]]) -> list[list[MessageInfo]]:
-    """One group-commit transaction: the rows of every request in ``batch``."""
+def _place_deliveries(
+    conn: Connection, requests: list[tuple[list[_NewRow], _Delivery | None]], maildir: Maildir, undo: Undo
+) -> list[list[_NewRow]]:
+    """The rows of every request: those given, and for each delivery one per
+    account, in its INBOX (or SPECIAL-USE folder), its staged file renamed
+    there (directories fsynced once per batch) before any row is written."""
+    deliveries = [(i, d) for i, (_, d) in enumerate(requests) if d is not None]
+    out = [rows for rows, _ in requests]
+    if not deliveries:
+        return out
+    targets = []
+    for _, delivery in deliveries:
+        target = SqlMailStore._delivery_targets_tx(conn, delivery.account_ids, delivery.special_use)
+        for account_id in delivery.account_ids:
+            if account_id not in target:
+                raise NoSuchAccount(f"no account {account_id}")
+        targets.append(target)
+    items = [
+        (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
+        for (_, delivery), target in zip(deliveries, targets, strict=True)
+    ]
+    blobs = SqlMailStore._io(maildir.place_staged, items)
+    # Not committed: the files go back to staging, to be placed alone (_commit).
+    placed = [(name, these) for (name, _), these in zip(items, blobs, strict=True)]
+    undo.append(partial(maildir.unplace, placed))
+    for (i, delivery), target, these in zip(deliveries, targets, blobs, strict=True):
+        out[i] = [
+            _NewRow(a, target[a][1], {**delivery.values, "blob": blob})
+            for a, blob in zip(delivery.account_ids, these, strict=True)
+        ]
+    return out
+
+
+def _insert_batch(
+    conn: Connection, requests: list[tuple[list[_NewRow], _Delivery | None]], maildir: Maildir, undo: Undo
+) -> list[list[tuple[_NewRow, MessageInfo]]]:
+    """One group-commit transaction: the rows of every request in ``requests``."""
+    batch = _place_deliveries(conn, requests, maildir, undo)
     per_folder = Counter(row.folder_id for rows in batch for row in rows)
     next_uid: dict[int, int] = {}
     modseqs: dict[int, int] = {}
@@ -588,21 +643,21 @@ def _insert_batch(conn: Connection, batch: list[list[_NewRow]]) -> list[list[Mes
                 {**row.values, "folder_id": row.folder_id, "uid": uid, "modseq": modseqs[row.folder_id]}
             )
     ids = conn.execute(insert(M).returning(M.c.id, sort_by_parameter_order=True), values).scalars().all()
-    results: list[list[MessageInfo]] = []
+    results: list[list[tuple[_NewRow, MessageInfo]]] = []
     position = 0
     for rows in batch:
-        infos: list[MessageInfo] = []
-        for _ in rows:
+        infos: list[tuple[_NewRow, MessageInfo]] = []
+        for row in rows:
             v = values[position]
             infos.append(
-                MessageInfo(
+                (row, MessageInfo(
                     id=ids[position],
                     uid=Uid(v["uid"]),
                     modseq=ModSeq(v["modseq"]),
                     flags=_parse_flags(v["flags"]),
                     internal_date=v["internal_date"],
                     size=v["size"],
-                )
+                ))
             )
             position += 1
         results.append(infos)
@@ -690,6 +745,7 @@ class SqlMailStore:
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.maildir.root.mkdir, parents=True, exist_ok=True)
+        await self.maildir.clean_staging()
         engine = make_engine(self.url)
         try:
             await upgrade_engine(engine)
@@ -1153,8 +1209,10 @@ class SqlMailStore:
                 item.future.set_exception(StoreClosedError("store closed"))
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        undo: Undo = []
+        requests = [(pending.rows, pending.delivery) for pending in batch]
         try:
-            results = await self._run_write(_insert_batch, [pending.rows for pending in batch])
+            results = await self._run_write(_insert_batch, requests, self.maildir, undo, undo=undo)
         except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
             if len(batch) == 1:
                 if not batch[0].future.done():
@@ -1164,27 +1222,36 @@ class SqlMailStore:
                 await self._commit([pending])
             return
         self.commit_count += 1
-        for pending, infos in zip(batch, results, strict=True):
+        for pending, placed in zip(batch, results, strict=True):
             if not pending.future.done():
-                pending.future.set_result(infos)
-        self.changes.publish(row.folder_id for pending in batch for row in pending.rows)
+                pending.future.set_result(placed)
+        self.changes.publish(row.folder_id for placed in results for row, _ in placed)
 
     async def _submit(self, rows: list[_NewRow]) -> list[MessageInfo]:
-        if self._queue is None:
-            raise RuntimeError("SqlMailStore.start() has not been awaited")
-        pending = _Pending(rows)
-        await self._queue.put(pending)
+        """Commit rows whose files are already written (removed if the rows fail)."""
         try:
-            return await pending.future
+            placed = await self._enqueue(_Pending(rows))
         except asyncio.CancelledError:
             raise  # the rows may still commit; the files must stay
         except BaseException:
             await self.maildir.remove(row.values["blob"] for row in rows)
             raise
+        return [info for _, info in placed]
+
+    async def _enqueue(self, pending: _Pending) -> list[tuple[_NewRow, MessageInfo]]:
+        if self._queue is None:
+            raise RuntimeError("SqlMailStore.start() has not been awaited")
+        await self._queue.put(pending)
+        return await pending.future
 
     @staticmethod
     async def _analyse(data: bytes) -> dict[str, Any]:
-        envelope, body, fields = await asyncio.to_thread(mimeinfo.analyse, data)
+        # The header and MIME structure only: ~30 us for 4 KB, ~80 us for 200 KB
+        # of text, far less than a thread hop; very large messages go to a thread.
+        if len(data) <= _INLINE_ANALYSIS:
+            envelope, body, fields = mimeinfo.analyse(data)
+        else:
+            envelope, body, fields = await asyncio.to_thread(mimeinfo.analyse, data)
         envelope_json = mimeinfo.envelope_to_json(envelope)
         return {
             "envelope": envelope_json,
@@ -1210,29 +1277,20 @@ class SqlMailStore:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
             raise ValueError("deliver needs at least one account")
-        target = await self._run_read(self._delivery_targets_tx, account_ids, special_use)
-        for account_id in account_ids:
-            if account_id not in target:
-                raise NoSuchAccount(f"no account {account_id}")
         common = await self._analyse(data)
         common.update(flags="", seen=False, deleted=False, internal_date=_internal_date(internal_date))
-        address, _, folder = target[account_ids[0]]
-        blobs = [await self.maildir.write(folder_path(address, folder), data)]
+        # The file is written (fsynced) to staging; the committer finds the
+        # folders and moves it there in its transaction (_place_deliveries):
+        # durable and committed on return.
+        staged = await self.maildir.stage(data)
         try:
-            for account_id in account_ids[1:]:
-                address, _, folder = target[account_id]
-                blobs += await self.maildir.link(blobs[:1], folder_path(address, folder))
+            placed = await self._enqueue(_Pending([], _Delivery(account_ids, special_use, staged, common)))
+        except asyncio.CancelledError:
+            raise  # it may still commit; if not, clean_staging removes the file
         except BaseException:
-            await self.maildir.remove(blobs)
+            await self.maildir.unstage(staged)
             raise
-        new_rows = [
-            _NewRow(aid, target[aid][1], {**common, "blob": blob})
-            for aid, blob in zip(account_ids, blobs, strict=True)
-        ]
-        infos = await self._submit(new_rows)
-        return DeliveryResult(
-            placed=tuple((r.account_id, r.folder_id, i.uid) for r, i in zip(new_rows, infos, strict=True))
-        )
+        return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
 
     @staticmethod
     def _delivery_targets_tx(

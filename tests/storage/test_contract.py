@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -508,6 +511,50 @@ async def test_group_commit_isolates_failures(store: SqlMailStore, alice: Accoun
     assert not (store.maildir.root / "example.org" / "alice" / ".Doomed").exists() or not any(
         (store.maildir.root / "example.org" / "alice" / ".Doomed" / "cur").iterdir()
     )
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def test_staged_delivery_isolates_failures(store: SqlMailStore, alice: Account, bob: Account) -> None:
+    """Deliveries are staged, then placed by the group commit: one that cannot be
+    placed (its account was removed; another's Maildir is broken) fails alone,
+    the rest of its batch is stored, and no file is left behind for it."""
+    carol = await store.create_account("carol@example.org", "C", "h")
+    await store.delete_account("carol@example.org")
+    dave = await store.create_account("dave@example.org", "D", "h")
+    dave_dir = store.maildir.root / "example.org" / "dave"
+    shutil.rmtree(dave_dir)
+    dave_dir.write_bytes(b"not a directory")  # its INBOX cannot be made again
+    good = [store.deliver([alice.id, bob.id], message(i)) for i in range(10)]
+    bad = [store.deliver([carol.id], message(90)), store.deliver([dave.id], message(91))]
+    outcomes = await asyncio.gather(*good, *bad, return_exceptions=True)
+    assert all(not isinstance(o, BaseException) for o in outcomes[:10]), outcomes
+    assert isinstance(outcomes[10], NoSuchAccount)
+    assert isinstance(outcomes[11], OSError)
+    for account in (alice, bob):
+        listed = await store.list_messages(account.id, await inbox_id(store, account))
+        assert len(listed) == 10
+    assert not (store.maildir.staging).exists() or not any(store.maildir.staging.iterdir())
+    # 10 files for alice, 10 links for bob: nothing else
+    assert len(_files(store.maildir.root / "example.org" / "alice")) == 10
+    assert len(_files(store.maildir.root / "example.org" / "bob")) == 10
+
+
+async def test_staging_leftovers_are_removed_at_start(make_store: StoreFactory, maildir_root: Path) -> None:
+    """A crash between staging and commit leaves a file that was never
+    acknowledged: removed at start once older than the Maildir spec's 36 hours."""
+    store = await make_store()
+    await store.close()
+    staging = maildir_root / ".staging"
+    staging.mkdir(exist_ok=True)
+    (staging / "old").write_bytes(b"x")
+    (staging / "new").write_bytes(b"y")
+    day_and_half = time.time() - 37 * 3600
+    os.utime(staging / "old", (day_and_half, day_and_half))
+    await make_store()
+    assert sorted(p.name for p in staging.iterdir()) == ["new"]
 
 
 async def test_durability_across_reopen(make_store: StoreFactory, maildir_root: Path) -> None:
