@@ -347,20 +347,6 @@ def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
         yield items[start : start + _CHUNK]
 
 
-def _info(row: AnyRow) -> MessageInfo:
-    """From a row that starts with ``_INFO_COLUMNS`` (unpacked by position:
-    cheaper than by name, and this runs once per message listed)."""
-    id_, uid, modseq, flags, internal_date, size, *_ = row
-    return MessageInfo(
-        id=id_,
-        uid=Uid(uid),
-        modseq=ModSeq(modseq),
-        flags=_parse_flags(flags),
-        internal_date=internal_date,
-        size=size,
-    )
-
-
 def _account(row: AnyRow) -> Account:
     return Account(
         id=row.id,
@@ -458,35 +444,43 @@ def _insert_folders(
     )
 
 
+def _uid_select(
+    query: _UidQuery, folder_id: int, uids: Sequence[Uid]
+) -> tuple[Select[Any], dict[str, int], set[Uid] | None]:
+    """The statement reading ``uids`` (not empty) of a folder, its parameters, and
+    the UIDs to keep of its rows when the set is too fragmented for one
+    statement (then the whole folder is read and filtered here)."""
+    ranges = _uid_ranges(uids)
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        return query.one_range, {"folder_id": folder_id, "lo": lo, "hi": hi}, None
+    if len(ranges) <= _MAX_UID_RANGES:
+        return query.base.where(_ranges_clause(ranges)), {"folder_id": folder_id}, None
+    return query.base, {"folder_id": folder_id}, set(uids)
+
+
 def _message_tuples(
     conn: Connection, query: _UidQuery, folder_id: int, uids: Sequence[Uid]
 ) -> list[tuple[Any, ...]]:
     """As ``_messages``, but the driver's own tuples (no ``Row`` objects, no result
     processing: a FETCH of a whole folder reads every row). ``uid`` must be the
-    query's second column; ``internal_date`` comes raw (see ``_info_of_tuple``)."""
+    query's second column; ``internal_date`` comes raw (see ``_info``)."""
     if not uids:
         return []
-    ranges = _uid_ranges(uids)
-    if len(ranges) == 1:
-        lo, hi = ranges[0]
-        result = conn.execute(query.one_range, {"folder_id": folder_id, "lo": lo, "hi": hi})
-    elif len(ranges) <= _MAX_UID_RANGES:
-        result = conn.execute(query.base.where(_ranges_clause(ranges)), {"folder_id": folder_id})
-    else:
-        result = conn.execute(query.base, {"folder_id": folder_id})
+    statement, params, wanted = _uid_select(query, folder_id, uids)
+    result = conn.execute(statement, params)
     try:
         rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
     finally:
         result.close()
-    if len(ranges) > _MAX_UID_RANGES:
-        wanted = set(uids)
-        return [r for r in rows if r[1] in wanted]
-    return rows
+    return rows if wanted is None else [r for r in rows if r[1] in wanted]
 
 
-def _info_of_tuple(row: tuple[Any, ...]) -> MessageInfo:
-    """``_info`` of a driver tuple: SQLite gives INTERNALDATE as the text SQLAlchemy
-    stored (naive UTC), PostgreSQL an aware datetime."""
+def _info(row: AnyRow | tuple[Any, ...]) -> MessageInfo:
+    """From a row that starts with ``_INFO_COLUMNS`` (unpacked by position: cheaper
+    than by name, and this runs once per message listed): a ``Row`` or the
+    driver's own tuple, whose INTERNALDATE is on SQLite the text SQLAlchemy
+    stored (naive UTC) and on PostgreSQL an aware datetime."""
     id_, uid, modseq, flags, internal_date, size, *_ = row
     if type(internal_date) is str:
         internal_date = datetime.fromisoformat(internal_date).replace(tzinfo=UTC)
@@ -508,15 +502,9 @@ def _messages(conn: Connection, query: _UidQuery, folder_id: int, uids: Sequence
     """Rows of the given UIDs in UID order."""
     if not uids:
         return []
-    ranges = _uid_ranges(uids)
-    if len(ranges) == 1:
-        lo, hi = ranges[0]
-        return list(conn.execute(query.one_range, {"folder_id": folder_id, "lo": lo, "hi": hi}).all())
-    if len(ranges) <= _MAX_UID_RANGES:
-        return list(conn.execute(query.base.where(_ranges_clause(ranges)), {"folder_id": folder_id}).all())
-    # Too fragmented for one statement: read the folder and filter here.
-    wanted = set(uids)
-    return [r for r in conn.execute(query.base, {"folder_id": folder_id}) if r.uid in wanted]
+    statement, params, wanted = _uid_select(query, folder_id, uids)
+    rows = conn.execute(statement, params).all()
+    return list(rows) if wanted is None else [r for r in rows if r.uid in wanted]
 
 
 def _children(conn: Connection, account_id: int, name: str) -> list[AnyRow]:
@@ -1379,7 +1367,7 @@ class SqlMailStore:
         conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
     ) -> list[MessageInfo]:
         _owned_folder(conn, account_id, folder_id)
-        return [_info_of_tuple(r) for r in _message_tuples(conn, _INFOS, folder_id, uids)]
+        return [_info(r) for r in _message_tuples(conn, _INFOS, folder_id, uids)]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
         return await self._run_read(self._get_details_tx, account_id, folder_id, uids)
@@ -1391,7 +1379,7 @@ class SqlMailStore:
         _owned_folder(conn, account_id, folder_id)
         return [
             MessageDetail(
-                info=_info_of_tuple(r),
+                info=_info(r),
                 # Decoded on first use: FETCH ENVELOPE need not decode BODYSTRUCTURE.
                 envelope=partial(mimeinfo.envelope_from_json, r[6]),
                 body=partial(mimeinfo.body_from_json, r[7]),
