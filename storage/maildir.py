@@ -64,7 +64,15 @@ from typing import Final, TypeVar
 
 _T = TypeVar("_T")
 
-__all__ = ["Maildir", "account_path", "decode_folder_level", "folder_path", "encode_folder_level"]
+__all__ = [
+    "Maildir",
+    "account_path",
+    "decode_folder_level",
+    "encode_folder_level",
+    "folder_path",
+    "fsync_dir",
+    "write_new_file",
+]
 
 _SUBDIRS: Final = ("cur", "new", "tmp")
 _NAME_MAX: Final = 255
@@ -177,7 +185,7 @@ def _unique_name() -> str:
     return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{os.getpid()}R{secrets.token_hex(8)}.{_HOST}"
 
 
-def _write_new_file(path: Path, data: bytes) -> None:
+def write_new_file(path: Path, data: bytes) -> None:
     """Create ``path`` (it must not exist), write ``data`` and fsync it; nothing
     is left if that fails."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -194,7 +202,7 @@ def _write_new_file(path: Path, data: bytes) -> None:
     os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -231,7 +239,7 @@ class _DirSync:
                 done = False
                 self._cond.release()
                 try:
-                    _fsync_dir(path)
+                    fsync_dir(path)
                     done = True
                 finally:
                     self._cond.acquire()
@@ -303,8 +311,8 @@ class Maildir:
             (path / sub).mkdir(parents=True, exist_ok=True)
         if created:
             # A new directory entry is durable only once its parent is fsynced.
-            _fsync_dir(path)
-            _fsync_dir(path.parent)
+            fsync_dir(path)
+            fsync_dir(path.parent)
 
     async def create_folder(self, folder: PurePosixPath) -> None:
         await _in_thread(self._make_folder, folder)
@@ -327,7 +335,7 @@ class Maildir:
                 os.rename(dst, src)
             raise
         for _, dst in done:
-            _fsync_dir(dst.parent)
+            fsync_dir(dst.parent)
 
     async def rename_folders(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         """Rename folder directories; all or none."""
@@ -369,7 +377,7 @@ class Maildir:
         if not (path / "cur").is_dir():
             self._make_folder(folder)
         name = _unique_name()
-        _write_new_file(path / "tmp" / name, data)
+        write_new_file(path / "tmp" / name, data)
         return path / "tmp" / name, name
 
     # -- staged deliveries (the store's group commit) ---------------------------
@@ -382,7 +390,7 @@ class Maildir:
     def _stage(self, data: bytes) -> str:
         self.staging.mkdir(exist_ok=True)
         name = _unique_name()
-        _write_new_file(self.staging / name, data)
+        write_new_file(self.staging / name, data)
         return name
 
     async def stage(self, data: bytes) -> str:

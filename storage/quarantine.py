@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
+from storage.maildir import fsync_dir
+
 _ID: Final = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
 
 
@@ -68,14 +70,6 @@ class Quarantine(Protocol):
     def get(self, entry_id: str) -> tuple[QuarantineEntry, bytes]: ...
 
     def delete(self, entry_id: str) -> None: ...
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -126,7 +120,7 @@ class FileQuarantine:
         _write(
             self._path(entry.id, ".json"), json.dumps(asdict(entry), ensure_ascii=False, indent=1).encode()
         )
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return entry
 
     def list(self) -> list[QuarantineEntry]:
@@ -154,4 +148,4 @@ class FileQuarantine:
             raise NoSuchEntry(entry_id)
         meta.unlink()
         self._path(entry_id, ".eml").unlink(missing_ok=True)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)

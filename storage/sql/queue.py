@@ -26,6 +26,7 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.maildir import fsync_dir, write_new_file
 from storage.queue import Outcome, QueuedMessage, QueuedRecipient, RecipientState
 from storage.sql import queue_models
 from storage.sql.engine import WRITE_OPTION, make_engine
@@ -46,14 +47,6 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower().rstrip(".")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -68,19 +61,9 @@ class _Spool:
     def _write(self, data: bytes) -> str:
         name = f"{int(time.time())}.{os.getpid()}.{secrets.token_hex(8)}"
         tmp = self.root / "tmp" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
+        write_new_file(tmp, data)
         os.rename(tmp, self.root / "msg" / name)
-        _fsync_dir(self.root / "msg")
+        fsync_dir(self.root / "msg")
         return name
 
     async def write(self, data: bytes) -> str:

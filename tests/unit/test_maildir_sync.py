@@ -16,7 +16,7 @@ from storage.maildir import Maildir, _DirSync
 
 
 class GatedFsync:
-    """Stands in for ``_fsync_dir``: records, for each call, how many writers
+    """Stands in for ``fsync_dir``: records, for each call, how many writers
     had registered when it began, and holds the first call until ``release``."""
 
     def __init__(self, sync: _DirSync, fail_first: bool = False) -> None:
@@ -64,7 +64,7 @@ def run_group(fake: GatedFsync, sync: _DirSync, writers: int) -> list[BaseExcept
 def test_writers_arriving_during_an_fsync_share_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
     sync = _DirSync()
     fake = GatedFsync(sync)
-    monkeypatch.setattr(maildir, "_fsync_dir", fake)
+    monkeypatch.setattr(maildir, "fsync_dir", fake)
     assert run_group(fake, sync, 5) == [None] * 5
     # The first covered writer 1 only; one more fsync, begun once all had
     # renamed, covered the four that came while it ran.
@@ -75,7 +75,7 @@ def test_writers_arriving_during_an_fsync_share_the_next(monkeypatch: pytest.Mon
 def test_a_failed_fsync_covers_no_one(monkeypatch: pytest.MonkeyPatch) -> None:
     sync = _DirSync()
     fake = GatedFsync(sync, fail_first=True)
-    monkeypatch.setattr(maildir, "_fsync_dir", fake)
+    monkeypatch.setattr(maildir, "fsync_dir", fake)
     outcomes = run_group(fake, sync, 4)
     assert isinstance(outcomes[0], OSError) and outcomes[1:] == [None] * 3
     assert fake.began_with == [1, 4] and sync._synced == 4
@@ -87,7 +87,7 @@ def test_many_concurrent_writes_are_all_durable(tmp_path: Path, monkeypatch: pyt
     box = Maildir(tmp_path)
     covered: set[str] = set()
     lock = threading.Lock()
-    real = maildir._fsync_dir
+    real = maildir.fsync_dir
 
     def recording(path: Path) -> None:
         present = {p.name for p in path.iterdir()} if path.name == "cur" else set()
@@ -95,7 +95,7 @@ def test_many_concurrent_writes_are_all_durable(tmp_path: Path, monkeypatch: pyt
         with lock:
             covered.update(present)
 
-    monkeypatch.setattr(maildir, "_fsync_dir", recording)
+    monkeypatch.setattr(maildir, "fsync_dir", recording)
 
     def write(index: int) -> str:
         relative = box._write(PurePosixPath("example.org/user"), b"message %d\r\n" % index)
