@@ -273,17 +273,13 @@ _io_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _io_pool_lock = threading.Lock()
 
 
-def _io_threads() -> concurrent.futures.ThreadPoolExecutor:
+async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
     global _io_pool
     if _io_pool is None:
         with _io_pool_lock:
             if _io_pool is None:
                 _io_pool = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="maildir")
-    return _io_pool
-
-
-async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
-    return await asyncio.get_running_loop().run_in_executor(_io_threads(), functools.partial(func, *args))
+    return await asyncio.get_running_loop().run_in_executor(_io_pool, functools.partial(func, *args))
 
 
 class Maildir:
@@ -364,21 +360,15 @@ class Maildir:
 
     # -- messages -------------------------------------------------------------
     def _write(self, folder: PurePosixPath, data: bytes) -> str:
-        tmp, name = self._write_tmp(folder, data)
-        path = self.absolute(folder)
-        final = f"{name}:2,"
-        os.rename(tmp, path / "cur" / final)
-        _sync_dir(path / "cur")
-        return str(folder / "cur" / final)
-
-    def _write_tmp(self, folder: PurePosixPath, data: bytes) -> tuple[Path, str]:
-        """``data`` in a new file in ``folder``'s ``tmp/``, fsynced: (path, name)."""
         path = self.absolute(folder)
         if not (path / "cur").is_dir():
             self._make_folder(folder)
         name = _unique_name()
         write_new_file(path / "tmp" / name, data)
-        return path / "tmp" / name, name
+        final = f"{name}:2,"
+        os.rename(path / "tmp" / name, path / "cur" / final)
+        _sync_dir(path / "cur")
+        return str(folder / "cur" / final)
 
     # -- staged deliveries (the store's group commit) ---------------------------
     @property
@@ -416,7 +406,15 @@ class Maildir:
                 if not (path / "cur").is_dir():
                     self._make_folder(folders[0])
                 final = f"{name}:2,"
-                os.rename(self.staging / name, path / "cur" / final)
+                try:
+                    os.rename(self.staging / name, path / "cur" / final)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    # The folder is on another file system: copy, then drop the staged file.
+                    write_new_file(path / "tmp" / name, (self.staging / name).read_bytes())
+                    os.rename(path / "tmp" / name, path / "cur" / final)
+                    (self.staging / name).unlink()
                 first = str(folders[0] / "cur" / final)
                 placed.append((name, [first]))
                 dirs.add(path / "cur")
@@ -434,8 +432,12 @@ class Maildir:
         back to the staging directory under its name, to be placed again."""
         for name, blobs in reversed(placed):
             self._unlink(blobs[1:])
-            with contextlib.suppress(OSError):
+            try:
                 os.rename(self.absolute(blobs[0]), self.staging / name)
+            except OSError:
+                # Copied across file systems: the delivery fails (and is retried
+                # by its client) rather than leave an uncommitted file in a folder.
+                self._unlink(blobs[:1])
 
     def _clean_staging(self, older_than: float) -> int:
         removed = 0

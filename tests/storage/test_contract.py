@@ -542,6 +542,25 @@ async def test_staged_delivery_isolates_failures(store: SqlMailStore, alice: Acc
     assert len(_files(store.maildir.root / "example.org" / "bob")) == 10
 
 
+async def test_staged_delivery_to_another_file_system(store: SqlMailStore, alice: Account) -> None:
+    """A folder on another file system than the staging directory (rename gives
+    EXDEV): the staged file is copied there, fsynced, and dropped from staging."""
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or elsewhere.stat().st_dev == store.maildir.root.stat().st_dev:
+        pytest.skip("no second file system at /dev/shm")
+    home = store.maildir.root / "example.org" / "alice"
+    target = elsewhere / f"mailtest-{os.getpid()}-{time.monotonic_ns()}"
+    shutil.move(home, target)
+    home.symlink_to(target)
+    try:
+        placed = (await store.deliver([alice.id], message(7))).placed[0]
+        assert await store.read_message(alice.id, placed[1], placed[2]) == message(7)
+        assert len(_files(target / "cur")) == 1
+        assert not any(store.maildir.staging.iterdir())
+    finally:
+        shutil.rmtree(target)
+
+
 async def test_staging_leftovers_are_removed_at_start(make_store: StoreFactory, maildir_root: Path) -> None:
     """A crash between staging and commit leaves a file that was never
     acknowledged: removed at start once older than the Maildir spec's 36 hours."""
