@@ -99,7 +99,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
@@ -142,6 +142,7 @@ from storage.sql.engine import (
     synchronous_normal,
 )
 from storage.sql.migrate import upgrade_engine
+from storage.sql.notify import PgChangeHub
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 T = TypeVar("T")
@@ -721,7 +722,8 @@ class SqlMailStore:
         self.url = url
         self.maildir = Maildir(Path(maildir_root))
         self.quota_bytes = quota_bytes
-        self.changes = ChangeHub()
+        # On PostgreSQL, changes also reach (and come from) other processes and nodes.
+        self.changes = PgChangeHub() if make_url(url).get_backend_name() == "postgresql" else ChangeHub()
         self.commit_count = 0
         self._engine_or_none: AsyncEngine | None = None
         self._threads: _SqliteThreads | None = None
@@ -740,6 +742,12 @@ class SqlMailStore:
         except BaseException:
             await engine.dispose()
             raise
+        if isinstance(self.changes, PgChangeHub):
+            try:
+                await self.changes.start(engine.url)
+            except BaseException:
+                await engine.dispose()
+                raise
         self._engine_or_none = engine
         # SQLite has a single writer anyway; queueing in-process avoids busy waits.
         self._serialise_writes = engine.dialect.name == "sqlite"
@@ -758,6 +766,8 @@ class SqlMailStore:
         if self._threads is not None:
             threads, self._threads = self._threads, None
             await asyncio.to_thread(threads.close)
+        if isinstance(self.changes, PgChangeHub):
+            await self.changes.close()
         if self._engine_or_none is not None:
             await self._engine_or_none.dispose()
             self._engine_or_none = None

@@ -1,19 +1,24 @@
 """Changes reaching selected IMAP sessions through a real server (SQLite and
 PostgreSQL): SMTP deliveries and other sessions' commands are seen at the next
 NOOP (the ChangeHub); changes made by another process on the same database are
-seen by an IDLE session after the poll interval."""
+seen by an IDLE session after the poll interval on SQLite, and at once on
+PostgreSQL (LISTEN/NOTIFY between processes and nodes)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiosmtplib
 import pytest
 
+from mailserver.app import App
 from mailserver.imap import server as imap_server
 from mailserver.imap import session as imap_session
 from storage import open_store
 from storage.api import FlagMode, Uid
 from tests.clients.test_imap_clients import ANNV, PASSWORD, Raw, message
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, _pg_database, make_config
 
 
 @pytest.fixture
@@ -68,6 +73,41 @@ async def test_idle_sees_change_by_another_process(
         inbox = await other.get_folder(account.id, "INBOX")
         await other.store_flags(account.id, inbox.id, [Uid(1)], ["\\Flagged"], FlagMode.ADD)
         assert await raw.line(timeout=10.0) == b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n"
+        await raw.send(b"DONE\r\n")
+        assert (await raw.until(b"c"))[-1].startswith(b"c OK")
+    finally:
+        await other.close()
+        await raw.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _pg_database()
+
+
+@pytest.fixture
+async def pg_server(tmp_path: Path, pg_url: str) -> AsyncIterator[RunningServer]:
+    config = make_config(tmp_path / "data", pg_url)
+    async with App(config) as app:
+        yield RunningServer(app, config)
+
+
+@pytest.mark.postgres
+async def test_idle_hears_another_node_at_once_on_postgresql(pg_server: RunningServer) -> None:
+    """A second store on the same PostgreSQL database (another node, or the CLI)
+    notifies this server: the idling session reports the change well before its
+    30 s poll, which is left as it is."""
+    assert imap_server.IDLE_POLL_INTERVAL >= 30
+    account = await pg_server.add_account(ANNV, PASSWORD)
+    await pg_server.app.store.deliver([account.id], message("one"))
+    raw = await login_select(pg_server)
+    other = open_store(pg_server.config.storage_url, pg_server.config.maildir)
+    await other.start()
+    try:
+        await raw.send(b"c IDLE\r\n")
+        assert (await raw.line()).startswith(b"+ ")
+        await other.deliver([account.id], message("two"))
+        assert await raw.line(timeout=5.0) == b"* 2 EXISTS\r\n"
         await raw.send(b"DONE\r\n")
         assert (await raw.until(b"c"))[-1].startswith(b"c OK")
     finally:
