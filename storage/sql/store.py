@@ -578,13 +578,16 @@ def _place_deliveries(
     out = [rows for rows, _ in requests]
     if not deliveries:
         return out
-    targets = []
-    for _, delivery in deliveries:
-        target = SqlMailStore._delivery_targets_tx(conn, delivery.account_ids, delivery.special_use)
+    # One lookup per kind of target folder (INBOX, Junk...) for the whole batch.
+    by_use: dict[str | None, dict[int, tuple[str, int, str]]] = {}
+    for use in {d.special_use for _, d in deliveries}:
+        accounts = list({a for _, d in deliveries if d.special_use == use for a in d.account_ids})
+        by_use[use] = SqlMailStore._delivery_targets_tx(conn, accounts, use)
+    targets = [by_use[d.special_use] for _, d in deliveries]
+    for (_, delivery), target in zip(deliveries, targets, strict=True):
         for account_id in delivery.account_ids:
             if account_id not in target:
                 raise NoSuchAccount(f"no account {account_id}")
-        targets.append(target)
     items = [
         (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
