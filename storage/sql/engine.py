@@ -25,7 +25,14 @@ from sqlalchemy import URL, create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["WRITE_OPTION", "is_file_sqlite", "make_engine", "make_sync_sqlite_engine", "synchronous_normal"]
+__all__ = [
+    "WRITE_OPTION",
+    "is_file_sqlite",
+    "make_engine",
+    "make_sync_engine",
+    "make_sync_sqlite_engine",
+    "synchronous_normal",
+]
 
 WRITE_OPTION: Final = "mailstore_write"
 """Connection execution option marking a connection that will write."""
@@ -62,6 +69,18 @@ def make_sync_sqlite_engine(url: str | URL, *, pool_size: int) -> Engine:
     )
     _configure_sqlite(engine)
     return engine
+
+
+def make_sync_engine(url: str | URL, *, pool_size: int) -> Engine:
+    """The synchronous engine behind an async store URL, for the store's worker
+    threads: pysqlite on a SQLite file (``make_sync_sqlite_engine``), psycopg on
+    PostgreSQL (each statement a plain blocking round trip in the thread, none of
+    them waiting for the event loop)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return make_sync_sqlite_engine(parsed, pool_size=pool_size)
+    psycopg_url = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(psycopg_url, pool_size=pool_size, pool_pre_ping=False)
 
 
 @contextmanager

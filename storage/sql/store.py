@@ -44,20 +44,28 @@ work of every method is one plain function ``fn(conn, *args)`` on a synchronous
   while stepping); writes on one writer thread, entered under ``_write_lock``,
   the lock the async ``_write()`` also takes for the outbound queue, directory
   and activity stores, which keep using the async engine.
-* PostgreSQL: ``AsyncConnection.run_sync`` on the async engine; asyncpg is
-  natively async, so there is no thread to hop to and the same function serves.
+* PostgreSQL: the same threads on a synchronous psycopg engine
+  (``engine.make_sync_engine``). On asyncpg through ``run_sync`` each statement
+  was an await on the event loop, and under load every round trip waited for
+  the loop's other work (a delivery's commit took ~35 ms for ~8 round trips);
+  in a thread they are plain blocking calls. Writes from this process are
+  serialised on the writer thread as on SQLite; other processes and nodes
+  write concurrently, which the row locks above order. The async engine
+  (asyncpg) remains for the directory, queue and activity stores and for an
+  in-memory SQLite database, through ``AsyncConnection.run_sync``.
 
 Blocking file work inside a transaction (COPY's links, RENAME's directory
-moves, reading a message) goes through ``_io``: a plain call on a worker
-thread, a thread hop from PostgreSQL's greenlet on the event loop. File changes
+moves, placing staged deliveries) goes through ``_io``: a plain call on a
+worker thread, a thread hop from ``run_sync``'s greenlet on the event loop. File changes
 made inside a write transaction register their undo, which runs (on the same
 thread) if the transaction does not commit, whatever happens to the awaiting
 task meanwhile.
 
 Flag-only writes (STORE, \\Recent, last login, subscriptions) commit with
 ``synchronous=NORMAL`` on SQLite (``durable=False``; ``engine.synchronous_normal``
-explains why that is safe); everything that creates, moves or removes messages
-or folders commits with FULL.
+explains why that is safe) and ``synchronous_commit=off`` on PostgreSQL (the same
+promise: the last commits may be lost on a crash, nothing is corrupted);
+everything that creates, moves or removes messages or folders commits durably.
 
 Hot paths (list, search, details, flags, deliver) use Core statements and
 tuples; there is no per-message ORM object anywhere.
@@ -138,7 +146,7 @@ from storage.sql.engine import (
     WRITE_OPTION,
     is_file_sqlite,
     make_engine,
-    make_sync_sqlite_engine,
+    make_sync_engine,
     synchronous_normal,
 )
 from storage.sql.migrate import upgrade_engine
@@ -659,9 +667,10 @@ def _insert_batch(
 # -- SQLite worker threads ----------------------------------------------------
 
 
-class _SqliteThreads:
-    """SQLite's synchronous side: a pysqlite engine on the store's file, reader
-    threads and the one writer thread.
+class _SyncThreads:
+    """The store's synchronous side: a synchronous engine on the store's database
+    (pysqlite on a SQLite file, psycopg on PostgreSQL), reader threads and the
+    one writer thread.
 
     Each thread keeps one connection for its life: a pool check-out and return
     per call costs a third of a point query. Reader threads only read and the
@@ -669,8 +678,9 @@ class _SqliteThreads:
     """
 
     def __init__(self, url: URL) -> None:
-        self._engine = make_sync_sqlite_engine(url, pool_size=_READERS + 1)
-        # The same engine and pool, its transactions opened with BEGIN IMMEDIATE.
+        self._engine = make_sync_engine(url, pool_size=_READERS + 1)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        # The same engine and pool; on SQLite its transactions open with BEGIN IMMEDIATE.
         self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
         self.readers = ThreadPoolExecutor(_READERS, thread_name_prefix="mailstore-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="mailstore-write")
@@ -704,9 +714,14 @@ class _SqliteThreads:
         """On the writer thread: ``fn`` in one write transaction, committed with
         synchronous=FULL unless not ``durable``; ``undo`` runs here if it fails."""
         conn = self._connection(self._write_engine)
-        relaxed: AbstractContextManager[None] = nullcontext() if durable else synchronous_normal(conn)
+        relaxed: AbstractContextManager[None] = (
+            synchronous_normal(conn) if self._sqlite and not durable else nullcontext()
+        )
         try:
             with relaxed, conn.begin():
+                if not durable and not self._sqlite:
+                    # PostgreSQL's equivalent: this commit does not wait for the WAL flush.
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 return fn(conn, *args)
         except BaseException:
             if undo:
@@ -729,7 +744,7 @@ class SqlMailStore:
         self.changes = PgChangeHub() if make_url(url).get_backend_name() == "postgresql" else ChangeHub()
         self.commit_count = 0
         self._engine_or_none: AsyncEngine | None = None
-        self._threads: _SqliteThreads | None = None
+        self._threads: _SyncThreads | None = None
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
@@ -754,10 +769,10 @@ class SqlMailStore:
         self._engine_or_none = engine
         # SQLite has a single writer anyway; queueing in-process avoids busy waits.
         self._serialise_writes = engine.dialect.name == "sqlite"
-        if is_file_sqlite(engine.url):
+        if is_file_sqlite(engine.url) or engine.dialect.name == "postgresql":
             # An in-memory database cannot be shared with a second engine; it
             # runs the same functions through run_sync on the async engine.
-            self._threads = _SqliteThreads(engine.url)
+            self._threads = _SyncThreads(engine.url)
         self._queue = asyncio.Queue()
         self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
 
