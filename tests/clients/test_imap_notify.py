@@ -6,7 +6,8 @@ PostgreSQL (LISTEN/NOTIFY between processes and nodes)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiosmtplib
@@ -16,7 +17,7 @@ from mailserver.app import App
 from mailserver.imap import server as imap_server
 from mailserver.imap import session as imap_session
 from storage import open_store
-from storage.api import FlagMode, Uid
+from storage.api import FlagMode, MailStore, Uid
 from tests.clients.test_imap_clients import ANNV, PASSWORD, Raw, message
 from tests.conftest import RunningServer, _pg_database, make_config
 
@@ -55,13 +56,12 @@ async def test_noop_sees_smtp_delivery_and_other_sessions(server: RunningServer)
         await actor.close()
 
 
-async def test_idle_sees_change_by_another_process(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A second store on the same database (as the CLI opens) publishes nothing to
-    the server's hub; the idling session finds the change at its next poll."""
-    monkeypatch.setattr(imap_server, "IDLE_POLL_INTERVAL", 0.2)
-    monkeypatch.setattr(imap_session, "CHANGE_POLL_INTERVAL", 0.1)
+async def idle_while_another_store_acts(
+    server: RunningServer, act: Callable[[MailStore, int], Awaitable[object]]
+) -> bytes:
+    """Deliver one message, IDLE on INBOX, let a second store on the same database
+    (another process: the CLI, or another node) ``act(store, account_id)``, and
+    return the first line the idling session got within 10 s."""
     account = await server.add_account(ANNV, PASSWORD)
     await server.app.store.deliver([account.id], message("one"))
     raw = await login_select(server)
@@ -70,14 +70,30 @@ async def test_idle_sees_change_by_another_process(
     try:
         await raw.send(b"c IDLE\r\n")
         assert (await raw.line()).startswith(b"+ ")
-        inbox = await other.get_folder(account.id, "INBOX")
-        await other.store_flags(account.id, inbox.id, [Uid(1)], ["\\Flagged"], FlagMode.ADD)
-        assert await raw.line(timeout=10.0) == b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n"
+        await act(other, account.id)
+        line = await raw.line(timeout=10.0)
         await raw.send(b"DONE\r\n")
         assert (await raw.until(b"c"))[-1].startswith(b"c OK")
+        return line
     finally:
         await other.close()
         await raw.close()
+
+
+async def test_idle_sees_change_by_another_process(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a second store publishes nothing to the server's hub: the idling
+    session finds the change at its next poll (on PostgreSQL it is notified)."""
+    monkeypatch.setattr(imap_server, "IDLE_POLL_INTERVAL", 0.2)
+    monkeypatch.setattr(imap_session, "CHANGE_POLL_INTERVAL", 0.1)
+
+    async def flag(other: MailStore, account_id: int) -> None:
+        inbox = await other.get_folder(account_id, "INBOX")
+        await other.store_flags(account_id, inbox.id, [Uid(1)], ["\\Flagged"], FlagMode.ADD)
+
+    line = await idle_while_another_store_acts(server, flag)
+    assert line == b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n"
 
 
 @pytest.fixture
@@ -98,18 +114,10 @@ async def test_idle_hears_another_node_at_once_on_postgresql(pg_server: RunningS
     notifies this server: the idling session reports the change well before its
     30 s poll, which is left as it is."""
     assert imap_server.IDLE_POLL_INTERVAL >= 30
-    account = await pg_server.add_account(ANNV, PASSWORD)
-    await pg_server.app.store.deliver([account.id], message("one"))
-    raw = await login_select(pg_server)
-    other = open_store(pg_server.config.storage_url, pg_server.config.maildir)
-    await other.start()
-    try:
-        await raw.send(b"c IDLE\r\n")
-        assert (await raw.line()).startswith(b"+ ")
-        await other.deliver([account.id], message("two"))
-        assert await raw.line(timeout=5.0) == b"* 2 EXISTS\r\n"
-        await raw.send(b"DONE\r\n")
-        assert (await raw.until(b"c"))[-1].startswith(b"c OK")
-    finally:
-        await other.close()
-        await raw.close()
+
+    async def deliver(other: MailStore, account_id: int) -> None:
+        await other.deliver([account_id], message("two"))
+
+    start = time.monotonic()
+    assert await idle_while_another_store_acts(pg_server, deliver) == b"* 2 EXISTS\r\n"
+    assert time.monotonic() - start < 5
