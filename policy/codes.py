@@ -124,6 +124,17 @@ S553_SENDER_NOT_ALLOWED: Final = Reply(
 # the SMTPUTF8 MAIL parameter.
 S553_NEEDS_SMTPUTF8: Final = Reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
 S554_RELAY_DENIED: Final = Reply(554, "5.7.1", "Relay access denied")
+# A distribution group (CODE@domain) written to by an unauthenticated client:
+# groups reach many agencies at once, so only the province's users may use them.
+S550_GROUP_AUTH_REQUIRED: Final = Reply(
+    550,
+    "5.7.1",
+    "Nhom nhan chi nhan thu cua nguoi dung da dang nhap / distribution group: authenticated senders only",
+)
+# A group whose members resolve to no mailbox (agencies without one, removed accounts).
+S550_GROUP_EMPTY: Final = Reply(
+    550, "5.1.1", "Nhom nhan khong co hop thu nao / distribution group has no reachable member"
+)
 # RFC 3463 X.5.4 for an unknown MAIL/RCPT parameter (RFC 5321 section 4.1.1.11: 555).
 S555_UNKNOWN_PARAMETER: Final = Reply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized")
 

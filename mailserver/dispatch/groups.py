@@ -1,8 +1,8 @@
 """Distribution groups of the directory (nhóm nhận): a code, a Vietnamese
 name and members that are agency codes or addresses, e.g. ``ubnd-huyen``
 "UBND các huyện" holding every district People's Committee. Dispatch resolves
-"Nơi nhận" lines against group names; ``CODE@domain`` expansion at RCPT is a
-follow-up.
+"Nơi nhận" lines against group names; mail to ``CODE@<local domain>`` from an
+authenticated user goes to every member (``GroupRecipients``, used at RCPT).
 
 Kept in ``<data_dir>/groups.json``, replaced atomically, so the CLI can edit
 groups whether the server runs or not (the same choice as the DKIM index).
@@ -10,13 +10,19 @@ groups whether the server runs or not (the same choice as the DKIM index).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
 from pki.ca import atomic_write
+from storage.directory import Agency
+
+log = logging.getLogger(__name__)
 
 FILE: Final = "groups.json"
 _CODE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
@@ -91,3 +97,39 @@ class GroupStore:
         updated = Group(target.code, target.name, [m for m in target.members if m != wanted])
         self._save([updated if g.code == target.code else g for g in groups])
         return updated
+
+
+class GroupRecipients:
+    """``CODE@<local domain>`` as a recipient (RCPT TO): the group's members, agency
+    codes resolved through the directory to the agency mailbox, nested groups
+    followed. The group file is read again only when it changed (the CLI edits
+    it while the server runs)."""
+
+    def __init__(self, data_dir: Path, agencies: Callable[[], Awaitable[Sequence[Agency]]]) -> None:
+        self._groups = GroupStore(data_dir)
+        self._agencies = agencies
+        self._cached: tuple[float, list[Group]] | None = None
+
+    def _load(self) -> list[Group]:
+        try:
+            stamp = self._groups.path.stat().st_mtime
+        except FileNotFoundError:
+            return []
+        if self._cached is None or self._cached[0] != stamp:
+            self._cached = (stamp, self._groups.all())
+        return self._cached[1]
+
+    async def expand(self, local_part: str) -> list[str] | None:
+        """The member addresses of the group ``local_part`` names, or None when no
+        group has that code (an unknown recipient, then)."""
+        key = local_part.strip().lower()
+        try:
+            groups = await asyncio.to_thread(self._load)
+        except GroupError:
+            log.exception("distribution groups unreadable; no group expands")
+            return None
+        if not any(g.code == key for g in groups):
+            return None
+        from mailserver.dispatch.recipients import Resolver
+
+        return Resolver(await self._agencies(), groups).group_addresses(key)

@@ -68,6 +68,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
+from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.signing import SmimeHooks
 from policy import codes
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
@@ -76,6 +77,7 @@ from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.dns import Resolver
 from policy.verdict import Outcome
 from storage.api import DeliveryResult, MailStore
+from storage.directory import Agency, open_directory
 from storage.quarantine import Quarantine
 
 if TYPE_CHECKING:
@@ -301,6 +303,7 @@ class Inbound:
         self._resolver = resolver
         """DNS for sender authentication; None skips it (unit tests without DNS)."""
         self.smime = SmimeHooks.build(config, store)
+        self._groups = GroupRecipients(config.data_dir, self._agencies)
         self._relay_networks = parse_networks(config.smtp.relay_networks)
         # Configured spelling of each local domain, keyed by its lower-case
         # A-label and U-label forms, so mail to either finds the accounts.
@@ -418,13 +421,47 @@ class Inbound:
         # postmaster when it exists; 550 otherwise (see the module docstring).
         account = await self._store.get_account(f"{local}@{ours}")
         if account is None:
-            return codes.S550_NO_SUCH_USER
+            return await self._check_group(client, txn, recipient, local)
         if account.disabled:
             return codes.S550_MAILBOX_DISABLED
         txn.recipients.append(recipient)
         if account.id not in txn.account_ids:
             txn.account_ids.append(account.id)
             txn.local_addresses.append(account.address)
+        return codes.S250_RECIPIENT_OK
+
+    async def _agencies(self) -> list[Agency]:
+        return await open_directory(self._store).list_agencies()
+
+    async def _check_group(self, client: Client, txn: Transaction, recipient: str, local: str) -> Reply:
+        """RCPT TO a distribution group (mailserver/dispatch/groups.py): every member
+        becomes a recipient of this transaction, local ones by account, others
+        through the outbound queue. Only authenticated users may write to a group."""
+        members = await self._groups.expand(local)
+        if members is None:
+            return codes.S550_NO_SUCH_USER
+        if not client.authenticated:
+            return codes.S550_GROUP_AUTH_REQUIRED
+        reached = False
+        for member in members:
+            member_local, member_domain = split_address(member)
+            ours = self.local_domain(member_domain)
+            if ours is None:
+                if self._outbound is not None and member not in txn.remote:
+                    txn.remote.append(member)
+                reached = reached or self._outbound is not None
+                continue
+            account = await self._store.get_account(f"{member_local}@{ours}")
+            if account is None or account.disabled:
+                log.warning("group %s: member %s has no usable mailbox", recipient, member)
+                continue
+            reached = True
+            if account.id not in txn.account_ids:
+                txn.account_ids.append(account.id)
+                txn.local_addresses.append(account.address)
+        if not reached:
+            return codes.S550_GROUP_EMPTY
+        txn.recipients.append(recipient)
         return codes.S250_RECIPIENT_OK
 
     async def deliver(
