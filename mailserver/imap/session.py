@@ -106,6 +106,7 @@ from mailserver.imap.responses import IString, Literal, Raw, Response, Tagged, V
 from storage.activity import activity_for
 from storage.api import (
     INBOX,
+    SPECIAL_FOLDERS,
     Account,
     CannotDeleteFolder,
     Changes,
@@ -133,7 +134,7 @@ Event = Command | BadCommand | RawLine
 
 BASE_CAPABILITIES: Final = (
     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE UIDPLUS MOVE UNSELECT NAMESPACE ID "
-    "SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
+    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
     "QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY ACL RIGHTS=texk"
 ).split()
 ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"})
@@ -774,8 +775,8 @@ class Session:
                 return self._enable(tag, caps)
             case c.Select():
                 return self._select(tag, cmd)
-            case c.Create(name):
-                return self._create(tag, name)
+            case c.Create(name, uses):
+                return self._create(tag, name, uses)
             case c.Delete(name):
                 return self._delete(tag, name)
             case c.Rename(old, new):
@@ -1055,7 +1056,16 @@ class Session:
                 out.append(r.fetch(seq, self._flag_items(info, uid=True, modseq=True)))
         return out
 
-    async def _create(self, tag: str, wire: str) -> AsyncIterator[Response]:
+    async def _create(self, tag: str, wire: str, uses: tuple[str, ...] = ()) -> AsyncIterator[Response]:
+        # RFC 6154 section 5.3 (CREATE-SPECIAL-USE): one attribute of those the store
+        # keeps per folder; \All and \Flagged would be virtual folders, not offered.
+        special_use = None
+        if uses:
+            known = {attr.lower(): attr for _, attr in SPECIAL_FOLDERS}
+            wanted = {known.get(use.lower(), use) for use in uses}
+            if len(wanted) > 1 or not wanted <= set(known.values()):
+                raise UserError("Only one of " + " ".join(known.values()) + " may be given", "USEATTR")
+            (special_use,) = wanted
         name = self._decode_name(wire).rstrip("/")
         if name.upper() == INBOX:
             raise UserError("INBOX already exists", "ALREADYEXISTS")
@@ -1063,7 +1073,7 @@ class Session:
             raise UserError("The shared namespace has no room for new top-level mailboxes", "CANNOT")
         target = self._target_of(name)
         self._require(target, "k")
-        await self.store.create_folder(target.account_id, target.name)
+        await self.store.create_folder(target.account_id, target.name, special_use=special_use)
         yield r.ok(tag, "CREATE completed")
 
     async def _delete(self, tag: str, wire: str) -> AsyncIterator[Response]:

@@ -537,3 +537,22 @@ async def test_round_trip_any_backend(any_server: RunningServer) -> None:
         m.logout()
 
     await in_thread(run)
+
+
+async def test_create_with_special_use(server: RunningServer) -> None:
+    """RFC 6154 CREATE-SPECIAL-USE: one attribute the store keeps per folder;
+    others (\\All, two at once) are refused with [USEATTR] and nothing is created."""
+    await server.add_account(ANNV, PASSWORD)
+    raw = await Raw.connect(server)
+    try:
+        await raw.command(b"a", f"LOGIN {ANNV} {PASSWORD}".encode())
+        assert b"CREATE-SPECIAL-USE" in b"".join(await raw.command(b"c", b"CAPABILITY"))
+        assert (await raw.command(b"d", b"CREATE Archive2026 (USE (\\archive))"))[-1].startswith(b"d OK")
+        for tag, attrs in ((b"e", b"\\All"), (b"f", b"\\Sent \\Trash"), (b"g", b"\\Important")):
+            reply = (await raw.command(tag, b"CREATE Other (USE (" + attrs + b"))"))[-1]
+            assert reply.startswith(tag + b" NO [USEATTR]"), reply
+        listed = b"".join(await raw.command(b"h", b'LIST "" "*" RETURN (SPECIAL-USE)'))
+        assert b'(\\HasNoChildren \\Archive) "/" Archive2026' in listed
+        assert b"Other" not in listed
+    finally:
+        await raw.close()
