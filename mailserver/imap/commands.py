@@ -45,8 +45,14 @@ class SeqSet:
     """
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
+    """``$``: the result the last ``SEARCH RETURN (SAVE)`` kept (RFC 5182); the
+    session resolves it, ``ranges`` is then empty."""
 
     def to_bytes(self) -> bytes:
+        if self.saved:
+            return b"$"
+
         def num(n: int | None) -> str:
             return "*" if n is None else str(n)
 

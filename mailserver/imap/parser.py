@@ -414,6 +414,9 @@ class _Reader:
 
     def seqset(self) -> c.SeqSet:
         # sequence-set = (seq-number / seq-range) ["," sequence-set]
+        # sequence-set =/ seq-last-command  ; "$", RFC 5182 section 3
+        if self.accept(b"$"):
+            return c.SeqSet((), saved=True)
         ranges = []
         while True:
             a = self.seq_number()
@@ -726,7 +729,7 @@ def _search_key(r: _Reader, depth: int = 0) -> c.SearchKey:
             r.sp()
             keys.append(_search_key(r, depth + 1))
         return c.And(tuple(keys))
-    if first == b"*" or first in (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"):
+    if first in (b"*", b"$") or first in (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"):
         return c.SeqKey(r.seqset())
     name = r.atom().upper()
     if name in _NO_ARG_KEYS:

@@ -134,8 +134,9 @@ Event = Command | BadCommand | RawLine
 
 BASE_CAPABILITIES: Final = (
     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE UIDPLUS MOVE UNSELECT NAMESPACE ID "
-    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
-    "QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY ACL RIGHTS=texk"
+    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS SEARCHRES CONDSTORE QRESYNC QUOTA "
+    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY ACL "
+    "RIGHTS=texk"
 ).split()
 ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"})
 SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -311,6 +312,9 @@ class Mailbox:
     """``watch.version`` when the session last asked the store (or caught up otherwise)."""
     synced_at: float = float("-inf")
     """Clock reading when the session last asked the store for changes."""
+    saved: frozenset[int] = frozenset()
+    """UIDs of the last ``SEARCH RETURN (SAVE)`` (RFC 5182), what ``$`` names;
+    expunged ones drop out when ``$`` is resolved against ``uids``."""
 
     def seq(self, uid: int) -> int | None:
         i = bisect_left(self.uids, uid)
@@ -747,6 +751,8 @@ class Session:
         uids = mb.uids
         if not uids:
             return []
+        if seqset.saved:  # "$" names the same messages in UID and sequence commands
+            return [(seq, u) for u in sorted(mb.saved) if (seq := mb.seq(u)) is not None]
         picked: set[int] = set()
         if uid:
             for lo, hi in seqset.resolve(uids[-1]):
@@ -1541,6 +1547,9 @@ class Session:
         if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
             raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
         mb = self._selected()
+        opts = cmd.return_options or ()
+        if "SAVE" in opts:
+            mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
         matched = sorted(await self._eval(cmd.key, set(mb.uids)))
         modseq = None
         if _uses_modseq(cmd.key):
@@ -1550,6 +1559,15 @@ class Session:
                 infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, matched_uids)
                 modseq = max((i.modseq for i in infos), default=None)
         numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
+        if "SAVE" in opts:
+            # With MIN and/or MAX only those are kept (RFC 5182 section 2.4).
+            kept = matched
+            if "MIN" in opts or "MAX" in opts:
+                kept = (matched[:1] if "MIN" in opts else []) + (matched[-1:] if "MAX" in opts else [])
+            mb.saved = frozenset(kept)
+            if set(opts) == {"SAVE"}:
+                yield r.ok(tag, "SEARCH completed, result saved")  # no ESEARCH (section 2.1)
+                return
         if cmd.return_options is not None or "IMAP4REV2" in self.enabled:
             opts = cmd.return_options or ("ALL",)
             results: list[tuple[str, Value]] = []
@@ -1607,8 +1625,8 @@ class Session:
                 return candidates - mb.recent
             case c.Simple("NEW"):
                 return await self._eval(c.And((c.Simple("RECENT"), c.Simple("UNSEEN"))), candidates)
-            case c.SeqKey(seqset, False):
-                return candidates & {u for _, u in self._resolve(seqset, False)}
+            case c.SeqKey(seqset, uid) if seqset.saved or not uid:
+                return candidates & {u for _, u in self._resolve(seqset, uid)}
         query = self._pushdown(key)
         if query is not None:
             return candidates & set(await self.store.search(mb.target.account_id, mb.folder.id, query))
@@ -1642,7 +1660,7 @@ class Session:
                 return SearchQuery(smaller=size)
             case c.HeaderKey(name, value) if value and name in _SQL_HEADERS:
                 return SearchQuery(header_contains=((name, value),))
-            case c.SeqKey(seqset, True):
+            case c.SeqKey(seqset, True) if not seqset.saved:
                 mb = self._selected()
                 largest = mb.uids[-1] if mb.uids else 0
                 return SearchQuery(uids=tuple(seqset.resolve(largest)))

@@ -556,3 +556,31 @@ async def test_create_with_special_use(server: RunningServer) -> None:
         assert b"Other" not in listed
     finally:
         await raw.close()
+
+
+async def test_searchres_saves_a_result_for_later_commands(server: RunningServer) -> None:
+    """RFC 5182: SEARCH RETURN (SAVE) keeps the result as "$" (no ESEARCH when
+    SAVE is the only option), usable by FETCH, STORE and SEARCH, UID or not; with
+    MIN/MAX only those are kept; a new SELECT forgets it."""
+    account = await server.add_account(ANNV, PASSWORD)
+    for n in range(5):
+        await server.app.store.deliver([account.id], message("Bao cao" if n % 2 else "Thu moi"))
+    raw = await Raw.connect(server)
+    try:
+        await raw.command(b"a", f"LOGIN {ANNV} {PASSWORD}".encode())
+        assert b"SEARCHRES" in b"".join(await raw.command(b"b", b"CAPABILITY"))
+        await raw.command(b"c", b"SELECT INBOX")
+        saved = await raw.command(b"d", b"UID SEARCH RETURN (SAVE) SUBJECT moi")
+        assert len(saved) == 1 and saved[0].startswith(b"d OK")  # no ESEARCH
+        fetched = await raw.command(b"e", b"FETCH $ (UID)")
+        assert fetched[:-1] == [b"* 1 FETCH (UID 1)\r\n", b"* 3 FETCH (UID 3)\r\n", b"* 5 FETCH (UID 5)\r\n"]
+        await raw.command(b"f", b"UID STORE $ +FLAGS.SILENT (\\Flagged)")
+        assert (await raw.command(b"g", b"SEARCH FLAGGED"))[0] == b"* SEARCH 1 3 5\r\n"
+        assert (await raw.command(b"h", b"SEARCH $ UID 2:4"))[0] == b"* SEARCH 3\r\n"
+        minmax = await raw.command(b"i", b"SEARCH RETURN (SAVE MIN MAX) FLAGGED")
+        assert minmax[0] == b'* ESEARCH (TAG "i") MIN 1 MAX 5\r\n'
+        assert (await raw.command(b"j", b"UID SEARCH UID $"))[0] == b"* SEARCH 1 5\r\n"
+        await raw.command(b"k", b"EXAMINE INBOX")
+        assert (await raw.command(b"l", b"FETCH $ (UID)"))[0].startswith(b"l OK")  # nothing saved
+    finally:
+        await raw.close()

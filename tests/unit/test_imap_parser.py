@@ -427,3 +427,13 @@ def test_seqset_resolve() -> None:
     assert s.resolve(10) == [(2, 4), (7, 10)]
     assert s.contains(3, 10) and not s.contains(5, 10)
     assert S(((20, None),)).resolve(9) == [(9, 20)]
+
+
+def test_saved_result_reference() -> None:
+    """RFC 5182: "$" is a sequence set of its own, in commands and search keys."""
+    fetch = one(b"a UID FETCH $ (FLAGS)\r\n")
+    assert isinstance(fetch, c.Fetch) and fetch.seqset == c.SeqSet((), saved=True)
+    assert fetch.to_bytes("a") == b"a UID FETCH $ (FLAGS)\r\n"
+    search = one(b"a SEARCH $ UNSEEN\r\n")
+    assert isinstance(search, c.Search)
+    assert search.key == c.And((c.SeqKey(c.SeqSet((), saved=True)), c.Simple("UNSEEN")))
