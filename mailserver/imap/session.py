@@ -1544,12 +1544,12 @@ class Session:
 
     # -- SEARCH (RFC 9051 section 6.4.4) ---------------------------------------------------
     async def _search(self, tag: str, cmd: c.Search) -> AsyncIterator[Response]:
-        if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
-            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
         mb = self._selected()
         opts = cmd.return_options or ()
         if "SAVE" in opts:
             mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
+        if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
+            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
         matched = sorted(await self._eval(cmd.key, set(mb.uids)))
         modseq = None
         if _uses_modseq(cmd.key):

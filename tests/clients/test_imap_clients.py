@@ -580,6 +580,9 @@ async def test_searchres_saves_a_result_for_later_commands(server: RunningServer
         minmax = await raw.command(b"i", b"SEARCH RETURN (SAVE MIN MAX) FLAGGED")
         assert minmax[0] == b'* ESEARCH (TAG "i") MIN 1 MAX 5\r\n'
         assert (await raw.command(b"j", b"UID SEARCH UID $"))[0] == b"* SEARCH 1 5\r\n"
+        failed = await raw.command(b"j2", b"SEARCH RETURN (SAVE) CHARSET KOI8-R ALL")
+        assert failed[-1].startswith(b"j2 NO [BADCHARSET")
+        assert (await raw.command(b"j3", b"FETCH $ (UID)"))[0].startswith(b"j3 OK")  # emptied
         await raw.command(b"k", b"EXAMINE INBOX")
         assert (await raw.command(b"l", b"FETCH $ (UID)"))[0].startswith(b"l OK")  # nothing saved
     finally:
