@@ -37,10 +37,12 @@ Asking costs database round trips, so a session asks only when it may have
 missed something: when the store's ``ChangeHub`` has published a change of the
 folder since the session last asked (every change made in this process:
 deliveries, other sessions' STORE/EXPUNGE/COPY/MOVE, its own; see
-``FolderWatch``), or when ``change_poll_interval`` seconds have passed (changes
-by another process, such as the CLI or a second node on the same PostgreSQL,
-publish nothing here). A session's own STORE that was the folder's only change
-moves its highest modseq forward without asking (the FETCH responses of the
+``FolderWatch``; on PostgreSQL also those of other processes and nodes, relayed
+by LISTEN/NOTIFY in ``storage.sql.notify``), or when ``change_poll_interval``
+seconds have passed (changes by another process on SQLite, such as the CLI,
+publish nothing here; on PostgreSQL the poll covers a lost notification link).
+A session's own STORE that was the folder's only change moves its highest
+modseq forward without asking (the FETCH responses of the
 STORE already told the client).
 
 Sessions that select the same folder in the same state share one read-only

@@ -8,11 +8,11 @@ and write transactions use ``BEGIN IMMEDIATE``: a deferred transaction that
 reads and later writes can fail with SQLITE_BUSY without waiting when another
 process (the CLI) wrote in between.
 
-The application engine is async (aiosqlite or asyncpg). On SQLite the mail
-store also opens a synchronous pysqlite engine on the same file
-(``make_sync_sqlite_engine``, same settings) and runs whole transactions on it
-in worker threads: aiosqlite hops to its thread for every cursor operation,
-which made each store call cost milliseconds.
+The application engine is async (aiosqlite or asyncpg). The mail store also
+opens a synchronous engine on the same database (``make_sync_engine``: pysqlite
+with the same settings, or psycopg) and runs whole transactions on it in worker
+threads: aiosqlite hops to its thread for every cursor operation, and asyncpg
+statements awaited on a busy event loop each waited for the loop's other work.
 """
 
 from __future__ import annotations

@@ -770,8 +770,8 @@ class SqlMailStore:
         # SQLite has a single writer anyway; queueing in-process avoids busy waits.
         self._serialise_writes = engine.dialect.name == "sqlite"
         if is_file_sqlite(engine.url) or engine.dialect.name == "postgresql":
-            # An in-memory database cannot be shared with a second engine; it
-            # runs the same functions through run_sync on the async engine.
+            # An in-memory SQLite database cannot be shared with a second engine;
+            # it runs the same functions through run_sync on the async engine.
             self._threads = _SyncThreads(engine.url)
         self._queue = asyncio.Queue()
         self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
@@ -862,7 +862,8 @@ class SqlMailStore:
     @staticmethod
     def _io(fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """Blocking file work from inside a transaction function: a plain call on a
-        worker thread; from PostgreSQL's greenlet on the event loop, a thread hop."""
+        worker thread; from ``run_sync``'s greenlet on the event loop (an in-memory
+        SQLite database), a thread hop."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
