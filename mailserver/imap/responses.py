@@ -30,7 +30,7 @@ from typing import Final, Union
 from mailserver.imap.commands import format_datetime as _format_datetime
 from mailserver.imap.grammar import MONTHS, quoted
 from storage.api import Address, BodyPart, Envelope
-from storage.imapwire import encoded_word, envelope_wire
+from storage.imapwire import encoded_word
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,10 +336,7 @@ def text(value: str | None, utf8: bool) -> Value:
         return None
     if utf8 or value.isascii():
         return IString(value, utf8)
-    return IString(_encoded_word(value))
-
-
-_encoded_word: Final = encoded_word
+    return IString(encoded_word(value))
 
 
 def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
@@ -354,13 +351,6 @@ def _addresses(addrs: tuple[Address, ...], utf8: bool) -> Value:
             )
         ),
     )
-
-
-def envelope_from_json(cached: str, utf8: bool) -> Raw:
-    """The ENVELOPE of the store's cached JSON (storage.mimeinfo.envelope_to_json)
-    in wire form, without building Envelope and Address objects first: the same
-    bytes as ``envelope(mimeinfo.envelope_from_json(cached), utf8)``."""
-    return Raw(envelope_wire(cached, utf8))
 
 
 def envelope(env: Envelope, utf8: bool) -> Value:
