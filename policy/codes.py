@@ -108,6 +108,16 @@ S550_MAILBOX_DISABLED: Final = Reply(550, "5.2.1", "Mailbox disabled, not accept
 # Bare CR or LF in DATA (RFC 5321 section 2.3.8 allows CRLF only; accepting
 # them enables SMTP smuggling). X.6.0 "Other or undefined media error".
 S550_BARE_LINE_ENDING: Final = Reply(550, "5.6.0", "Bare CR or LF in message data is not allowed")
+# A header section mail readers could read two ways (storage/headers.py: a line
+# without colon, white space first or before a colon, two From fields): one
+# reader could show a sender other than the one the checks saw. X.6.0 as above.
+S550_AMBIGUOUS_HEADER: Final = Reply(
+    550, "5.6.0", "Malformed header section: it could be read more than one way (RFC 5322 section 2.2)"
+)
+# NUL octets in the data: RFC 5321 section 2.3.8 / RFC 2045 section 2.8 (8bit and
+# 7bit data never contain NUL); readers truncate or drop them, another
+# two-readings trap. X.6.0 as above.
+S550_NUL_IN_DATA: Final = Reply(550, "5.6.0", "NUL octets in message data are not allowed")
 # X.3.4 "Message too big for system" (RFC 1870 section 6.1 uses 552).
 S552_MESSAGE_TOO_BIG: Final = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
 # X.2.2 "Mailbox full", permanent form.
@@ -115,6 +125,12 @@ S552_MAILBOX_FULL: Final = Reply(552, "5.2.2", "Mailbox full")
 # X.1.3 "Bad destination mailbox address syntax"; X.1.7 the sender's.
 S553_BAD_RECIPIENT_SYNTAX: Final = Reply(553, "5.1.3", "Malformed recipient address")
 S553_BAD_SENDER_SYNTAX: Final = Reply(553, "5.1.7", "Malformed sender address")
+# A path that is not a path at all (RFC 5321 section 4.1.2: no control octets
+# in a Mailbox, a closing ">" after "<"): a syntax error (501), X.1.7 for the
+# sender, X.1.3 for a recipient. Control octets could forge header fields in
+# Return-Path and log lines.
+S501_BAD_SENDER_PATH: Final = Reply(501, "5.1.7", "Bad sender address syntax")
+S501_BAD_RECIPIENT_PATH: Final = Reply(501, "5.1.3", "Bad recipient address syntax")
 # X.7.1 "Delivery not authorized": only our own authenticated users send as a
 # local domain, and they do so on the submission port (RFC 6409).
 S553_SENDER_NOT_ALLOWED: Final = Reply(

@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from storage import headers
 from storage.api import Address, BodyPart, Envelope
 
 __all__ = [
@@ -70,53 +71,17 @@ class SearchFields:
 
 # -- headers ------------------------------------------------------------------
 
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-
-
 def _split(raw: bytes) -> tuple[bytes, bytes]:
     """Header block (with its last line break) and body; the empty line is in neither."""
-    if raw.startswith(b"\r\n"):
-        return b"", raw[2:]
-    if raw.startswith(b"\n"):
-        return b"", raw[1:]
-    match = _BLANK_LINE.search(raw)
-    if match is None:
-        return raw, b""
-    # The first line break ends the last header line; the second one is the blank line.
-    first_break_end = raw.index(b"\n", match.start()) + 1
-    return raw[:first_break_end], raw[match.end() :]
-
-
-def _text(value: bytes) -> str:
-    """Header bytes as text: UTF-8 (RFC 6532) when valid, otherwise Latin-1 so no octet is lost."""
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
+    return headers.split(raw)
 
 
 def _fields(header: bytes) -> dict[str, list[str]]:
-    """Unfolded header fields by lower-case name, in order (RFC 5322 section 2.2.3)."""
+    """Unfolded header fields by lower-case name, in order (RFC 5322 section 2.2.3),
+    read by ``storage.headers``: the same reading sender authentication uses."""
     fields: dict[str, list[str]] = {}
-    current: list[bytes] | None = None
-    entries: list[tuple[str, list[bytes]]] = []
-    for line in header.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        name, sep, value = line.partition(b":")
-        name = name.strip()
-        if not sep or not name or b" " in name:
-            current = None  # garbage line: not a field, and it ends any folding
-            continue
-        current = [value]
-        entries.append((_text(name).lower(), current))
-    for field_name, chunks in entries:
-        fields.setdefault(field_name, []).append(_text(b"".join(chunks)).strip())
+    for field_name, value in headers.fields(header):
+        fields.setdefault(field_name, []).append(value)
     return fields
 
 
@@ -217,11 +182,7 @@ def _addresses(fields: dict[str, list[str]], name: str) -> tuple[Address, ...]:
     if not values:
         return ()
     result: list[Address] = []
-    try:
-        pairs = email.utils.getaddresses(values)
-    except Exception:  # noqa: BLE001 - malformed lists must not stop delivery
-        return ()
-    for display, addr in pairs:
+    for display, addr in headers.addresses(values):
         display = decode_words(display).strip()
         addr = addr.strip()
         if not display and not addr:

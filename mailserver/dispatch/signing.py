@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 
 from mailserver.config import Config
 from pki.ca import CertificateAuthority, CertRecord, PkiError, PrivateKey
 from pki.smime import SmimeVerifier, is_signed_or_encrypted, sign_message, with_status_header
+from storage import headers
 from storage.api import MailStore
 from storage.directory import AddressKind, DirectoryStore, open_directory
 
@@ -37,10 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def from_address(message: bytes) -> str | None:
-    end = message.find(b"\r\n\r\n")
-    head = message if end < 0 else message[: end + 2]
-    values = BytesHeaderParser().parsebytes(head).get_all("From") or []
-    found = [addr for _, addr in getaddresses([str(v) for v in values]) if addr]
+    found = [addr for addr in headers.from_addresses(message) if addr]
     return found[0].lower() if len(found) == 1 else None
 
 

@@ -16,8 +16,10 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   whose foreign recipients go to the outbound queue (``Transaction.remote``;
   451 4.3.2 if the service was built without one).
 * Non-ASCII addresses need SMTPUTF8 (RFC 6531 section 3.5).
-* DATA (section 4.1.1.4): only CRLF line endings (section 2.3.8), then the
-  trace fields: ``Return-Path`` (section 4.4) and ``Received`` with the RFC
+* DATA (section 4.1.1.4): only CRLF line endings (section 2.3.8), no NUL
+  octet (550 5.6.0), and a header section that cannot be read two ways
+  (``storage.headers.ambiguity``: 550 5.6.0, on every path, before any check
+  reads the From), then the trace fields: ``Return-Path`` (section 4.4) and ``Received`` with the RFC
   3848 / RFC 6531 section 3.7.3 protocol names, prepended to the unchanged
   message; the store makes it durable for every recipient in one call (all or
   none) before the 250 (section 4.1.1.4: "accepted for delivery").
@@ -55,7 +57,6 @@ driver answers 451 4.3.0 and logs them with the session id.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import functools
 import ipaddress
 import logging
@@ -63,7 +64,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Final
 
@@ -76,8 +76,10 @@ from policy.codes import Reply
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.dns import Resolver
 from policy.verdict import Outcome
+from storage import headers
 from storage.api import DeliveryResult, MailStore
 from storage.directory import Agency, open_directory
+from storage.mimeinfo import decode_words
 from storage.quarantine import Quarantine
 
 if TYPE_CHECKING:
@@ -471,6 +473,14 @@ class Inbound:
         recipients at once. Store faults propagate to the driver (451 4.3.0)."""
         if find_bare_line_ending(data) is not None:
             return codes.S550_BARE_LINE_ENDING, None
+        if b"\x00" in data:
+            return codes.S550_NUL_IN_DATA, None
+        ambiguous = headers.ambiguity(data)
+        if ambiguous is not None:
+            # Before any check reads a From (storage/headers.py): the checks,
+            # ENVELOPE and every mail reader must see one and the same sender.
+            log.info("smtp %s: header section refused: %s", client.sid, ambiguous)
+            return codes.S550_AMBIGUOUS_HEADER, None
         if not txn.account_ids and not txn.remote:
             return codes.S503_NEED_RCPT, None
         refusal, auth_header = await self.authenticate_sender(client, txn, data)
@@ -595,8 +605,8 @@ def _session_info(client: Client) -> SessionInfo:
 def _subject(data: bytes) -> str:
     """The decoded Subject, for the quarantine listing ("" if unreadable)."""
     try:
-        value = BytesHeaderParser(policy=email.policy.default).parsebytes(data).get("Subject", "")
-        return " ".join(str(value).split())[:200]
+        values = headers.field_values(data, "Subject")
+        return " ".join(decode_words(values[0]).split())[:200] if values else ""
     except Exception:  # noqa: BLE001 - a display nicety must never fail a delivery
         return ""
 

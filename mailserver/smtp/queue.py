@@ -50,8 +50,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Final
 
@@ -61,6 +59,7 @@ from mailserver.config import Config, ConfigError, parse_hostport
 from mailserver.smtp import dsn
 from mailserver.smtp.hooks import OutboundSigner
 from policy.dns import DnsTempError, Resolver, lookup_addresses, lookup_mx
+from storage import headers
 from storage.api import MailStore
 from storage.queue import OutboundQueue, Outcome, QueuedMessage, QueuedRecipient, RecipientState
 
@@ -77,11 +76,7 @@ def utcnow() -> datetime:
 
 def from_domain(message: bytes) -> str:
     """Domain of the first address in the From header field, "" if none."""
-    end = message.find(b"\r\n\r\n")
-    head = message if end < 0 else message[: end + 2]
-    parsed = BytesHeaderParser().parsebytes(head)
-    values = [str(v) for v in parsed.get_all("From", [])]
-    for _, addr in getaddresses(values):
+    for addr in headers.from_addresses(message):
         if "@" in addr:
             return addr.rpartition("@")[2].lower()
     return ""

@@ -24,13 +24,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from email.parser import BytesHeaderParser
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from typing import Final
 
 from mailserver.smtp.hooks import SenderPolicy
 from policy import codes
 from policy.codes import Reply
+from storage import headers
 from storage.api import Account
 
 WINDOW: Final = 3600.0
@@ -69,22 +69,20 @@ class RateLimiter:
         self._window(key).append((self._clock(), recipients))
 
 
-def _header_block(data: bytes) -> bytes:
-    end = data.find(b"\r\n\r\n")
-    return data if end < 0 else data[: end + 2]
-
-
 def header_addresses(data: bytes, name: str) -> list[str] | None:
-    """addr-specs in every ``name`` header field; None when the field is absent."""
-    parsed = BytesHeaderParser().parsebytes(_header_block(data))
-    values = parsed.get_all(name)
-    if values is None:
+    """addr-specs in every ``name`` header field; None when the field is absent.
+    Read by ``storage.headers``, as IMAP ENVELOPE and sender authentication read them."""
+    values = headers.field_values(data, name)
+    if not values:
         return None
-    return [addr for _, addr in getaddresses([str(v) for v in values])]
+    return [addr for _, addr in headers.addresses(values)]
 
 
 async def check_headers(policy: SenderPolicy, account: Account, data: bytes) -> Reply | None:
-    """From/Sender alignment; None when the message may go."""
+    """From/Sender alignment; None when the message may go. A header section
+    that could be read two ways is refused first (``storage.headers``)."""
+    if headers.ambiguity(data) is not None:
+        return codes.S550_AMBIGUOUS_HEADER
     senders = header_addresses(data, "From")
     if not senders or not any(senders):
         return codes.S550_NO_FROM
@@ -96,10 +94,9 @@ async def check_headers(policy: SenderPolicy, account: Account, data: bytes) -> 
 
 def complete_headers(data: bytes, *, hostname: str, when: datetime) -> bytes:
     """Prepend Message-ID and Date when the message lacks them."""
-    parsed = BytesHeaderParser().parsebytes(_header_block(data))
     added = b""
-    if parsed.get("Message-ID") is None:
+    if not headers.field_values(data, "Message-ID"):
         added += f"Message-ID: <{secrets.token_hex(16)}@{hostname}>\r\n".encode()
-    if parsed.get("Date") is None:
+    if not headers.field_values(data, "Date"):
         added += f"Date: {format_datetime(when)}\r\n".encode()
     return added + data

@@ -30,9 +30,6 @@ either case is a 4xx, never an acceptance.
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
-import email.utils
 import ipaddress
 import logging
 import re
@@ -53,6 +50,7 @@ from authres.dmarc import DMARCAuthenticationResult
 from policy import codes
 from policy.codes import Reply
 from policy.dns import DnsTempError, Resolver
+from storage import headers
 
 log = logging.getLogger(__name__)
 
@@ -297,12 +295,10 @@ def header_end(message: bytes) -> int:
 
 
 def from_domains(message: bytes) -> tuple[str, ...]:
-    """Domains of the addresses in every From field (RFC 5322 section 3.6.2)."""
-    head = message[: header_end(message)]
-    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
-    values = [str(v) for v in parsed.get_all("From") or []]
+    """Domains of the addresses in every From field (RFC 5322 section 3.6.2),
+    read by ``storage.headers``: the reading that IMAP ENVELOPE shows."""
     domains: list[str] = []
-    for _name, addr in email.utils.getaddresses(values):
+    for addr in headers.from_addresses(message):
         _, at, domain = addr.rpartition("@")
         if at and domain:
             domains.append(normalise_domain(domain))
@@ -460,8 +456,11 @@ def verify_dkim(resolver: Resolver, message: bytes) -> tuple[DkimOutcome, ...]:
         signatures = [v for n, v in verifier.headers if n.lower() == b"dkim-signature"]
         if signatures and len(head) < len(message):
             verifier = dkim.DKIM(message, logger=_DKIMPY_LOG, timeout=DKIM_TIMEOUT)
-    except dkim.DKIMException as exc:
-        return (DkimOutcome(DkimResult.PERMERROR, "", "", "", f"unparsable message: {exc}"),)
+    except Exception as exc:  # noqa: BLE001 - dkimpy raises IndexError & co. on odd input
+        # A header section dkimpy cannot split (a first line that starts with
+        # white space raises IndexError inside it) is the sender's fault: a
+        # permanent error, never a server fault that would answer 451.
+        return (DkimOutcome(DkimResult.PERMERROR, "", "", "", f"unparsable message: {exc!r}"),)
     outcomes: list[DkimOutcome] = []
     for idx, raw in enumerate(signatures[:MAX_SIGNATURES]):
         tags = _tags(raw)
@@ -489,6 +488,9 @@ def verify_dkim(resolver: Resolver, message: bytes) -> tuple[DkimOutcome, ...]:
             failed = isinstance(exc, dkim.ValidationError) and "body hash mismatch" in str(exc)
             result = DkimResult.FAIL if failed else DkimResult.PERMERROR
             outcomes.append(DkimOutcome(result, domain, selector, algorithm, str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - any other dkimpy crash is the input's fault
+            outcomes.append(DkimOutcome(DkimResult.PERMERROR, domain, selector, algorithm, repr(exc)))
             continue
         if ok:
             result, reason = DkimResult.PASS, ""

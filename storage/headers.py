@@ -1,0 +1,171 @@
+"""The one reader of a message's header section (RFC 5322 sections 2.2, 3.6 and
+the obsolete syntax of section 4.5.1).
+
+Everything in the server that asks "who is this message from?" reads the header
+section here, so that one From drives every decision: sender authentication
+(DMARC's RFC5322.From and the local-sender rule, ``policy.checks.authentication``),
+submission's From/Sender alignment (``mailserver.smtp.submit``), the DKIM signing
+domain of the outbound queue, and the IMAP ENVELOPE and search columns computed
+at delivery (``storage.mimeinfo``), which the portal and every IMAP client show.
+
+Theory of operation
+-------------------
+``fields`` is deliberately lenient, because it also reads whatever a user
+APPENDs: a line is a field when it has a colon after a name without inner
+whitespace; blanks between the name and the colon are the obsolete syntax of
+section 4.5.1 (``From :`` is a From field); a line starting with a blank
+continues the field before it (section 2.2.3, unfolding removes the line
+break only); any other line ends the field before it and is skipped.
+
+Mail readers do not all read such headers the same way: Python's own parser
+ends the header section at the first line that is not a well-formed field,
+others skip it, others treat ``From :`` as no From at all. A message whose
+header section could be read two ways can show one sender to the user while
+another passed the checks. ``ambiguity`` names the first such construct, and
+SMTP refuses the message with ``550 5.6.0`` on every path (MX, relay,
+submission) before any check reads it:
+
+* a first line that starts with a blank (a continuation of nothing);
+* a line that is neither a field nor a continuation (no colon, or a field
+  name with characters outside ``ftext``, section 3.6.8), which includes the
+  obsolete blanks before the colon and an mbox ``From `` line;
+* more than one From or Sender field (section 3.6: each occurs at most once;
+  RFC 7489 section 6.6.1 lets a receiver refuse several From fields);
+* a From or Sender field whose address list names other domains when read by
+  the strict RFC 5322 parser (``email.headerregistry``'s) than when read
+  leniently (``email.utils.getaddresses``, what the server uses): for
+  ``a@example.org <b@dongnai.gov.vn>`` one reader sees only example.org, the
+  other both (CVE-2023-27043 class).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Iterable
+from email import _header_value_parser
+from typing import Final
+
+__all__ = ["addresses", "ambiguity", "field_values", "fields", "from_addresses", "split"]
+
+_BLANK_LINE: Final = re.compile(rb"\r?\n\r?\n")
+_FIELD_NAME: Final = re.compile(rb"[!-9;-~]+")
+"""RFC 5322 section 3.6.8: field-name = 1*ftext; ftext = %d33-57 / %d59-126."""
+_OBS_NAME: Final = re.compile(rb"([!-9;-~]+)[ \t]*")
+"""Section 4.5.1: the obsolete syntax allows blanks between name and colon."""
+_SINGLE: Final = ("from", "sender")
+"""Fields that name the author; a second one makes the sender ambiguous."""
+
+
+def split(raw: bytes) -> tuple[bytes, bytes]:
+    """Header section (with its last line break) and body; the empty line that
+    separates them is in neither. LF alone is accepted as a line break here
+    (messages a client APPENDs); SMTP has refused bare LF before this."""
+    if raw.startswith(b"\r\n"):
+        return b"", raw[2:]
+    if raw.startswith(b"\n"):
+        return b"", raw[1:]
+    match = _BLANK_LINE.search(raw)
+    if match is None:
+        return raw, b""
+    # The first line break ends the last header line; the second is the blank line.
+    first_break_end = raw.index(b"\n", match.start()) + 1
+    return raw[:first_break_end], raw[match.end() :]
+
+
+def _text(value: bytes) -> str:
+    """Header bytes as text: UTF-8 (RFC 6532) when valid, otherwise Latin-1 so no octet is lost."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _lines(header: bytes) -> list[bytes]:
+    return [line.rstrip(b"\r") for line in header.split(b"\n") if line.rstrip(b"\r")]
+
+
+def fields(header: bytes) -> list[tuple[str, str]]:
+    """The fields of a header section as (lower-case name, unfolded value), in
+    order; the lenient reading of the module docstring."""
+    entries: list[tuple[str, list[bytes]]] = []
+    current: list[bytes] | None = None
+    for line in _lines(header):
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, sep, value = line.partition(b":")
+        match = _OBS_NAME.fullmatch(name)
+        if not sep or match is None:
+            current = None  # not a field, and it ends any folding
+            continue
+        current = [value]
+        entries.append((_text(match.group(1)).lower(), current))
+    return [(name, _text(b"".join(chunks)).strip()) for name, chunks in entries]
+
+
+def field_values(message: bytes, name: str) -> list[str]:
+    """Unfolded values of every ``name`` field in the header section of ``message``."""
+    wanted = name.lower()
+    return [value for key, value in fields(split(message)[0]) if key == wanted]
+
+
+def addresses(values: list[str]) -> list[tuple[str, str]]:
+    """(display name, addr-spec) of every mailbox in address-list values
+    (RFC 5322 section 3.4), as ``email.utils.getaddresses`` reads them; ``[]``
+    when the list is beyond parsing."""
+    if not values:
+        return []
+    try:
+        return email.utils.getaddresses(values)
+    except Exception:  # noqa: BLE001 - malformed lists must not stop delivery
+        return []
+
+
+def from_addresses(message: bytes, name: str = "From") -> list[str]:
+    """addr-specs (possibly empty strings) of every mailbox in every ``name``
+    field of ``message`` (default From)."""
+    return [addr for _display, addr in addresses(field_values(message, name))]
+
+
+def ambiguity(message: bytes) -> str | None:
+    """Why the header section of ``message`` could be read two ways (module
+    docstring), or None when it cannot."""
+    seen: dict[bytes, int] = {}
+    header = split(message)[0]
+    for index, line in enumerate(_lines(header)):
+        if line[:1] in (b" ", b"\t"):
+            if index == 0:
+                return "the first header line starts with white space"
+            continue
+        name, sep, _value = line.partition(b":")
+        if not sep:
+            return f"header line {index + 1} has no colon"
+        if _FIELD_NAME.fullmatch(name) is None:
+            if _OBS_NAME.fullmatch(name) is not None:
+                return f"white space before the colon of header field {_text(name.strip())!r}"
+            return f"header line {index + 1} has no valid field name"
+        key = name.lower()
+        if key.decode("ascii") in _SINGLE:
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                return f"more than one {name.decode('ascii')} field"
+    for key, value in fields(header):
+        if key in _SINGLE and _strict_domains(value) != _domains(addr for _, addr in addresses([value])):
+            return f"the {key} field reads as different addresses to different parsers"
+    return None
+
+
+def _domains(addrs: Iterable[str]) -> set[str] | None:
+    return {addr.rpartition("@")[2].lower() for addr in addrs if "@" in addr}
+
+
+def _strict_domains(value: str) -> set[str] | None:
+    """Domains of the address list as RFC 5322 reads it; None if it cannot."""
+    try:
+        parsed, rest = _header_value_parser.get_address_list(value)
+        mailboxes = [m.addr_spec for a in parsed.addresses for m in a.all_mailboxes]
+    except Exception:  # noqa: BLE001 - the parser raises IndexError & co. on garbage
+        return None
+    return _domains(mailboxes) if not rest.strip() else None
