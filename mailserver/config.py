@@ -58,6 +58,12 @@ class ServerSettings:
     log_format: str = _help(
         'Log line format: "text", or "json" (one JSON object per line with a per-session id).', "text"
     )
+    postmaster: list[str] = _help(
+        "Where mail to postmaster@ and abuse@ of every local domain goes (RFC 5321 section 4.5.1,\n"
+        "RFC 2142), unless an account of that name exists. Empty: the web.operators addresses;\n"
+        "without operators, the first account created.",
+        [],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,32 @@ class SmtpSettings:
         [],
     )
     timeout: int = _help("Seconds of client silence before the session is closed.", 300)
+    max_connections: int = _help(
+        "Sessions open at once on the MX listener, and again on the submission listeners together;\n"
+        "one more is answered 421 4.7.0 and closed. 0: no limit.",
+        1000,
+    )
+    max_connections_per_ip: int = _help(
+        "Sessions open at once from one client address on each of those services (Postfix anvil's\n"
+        "default); relay_networks clients are exempt. 0: no limit.",
+        50,
+    )
+    soft_error_limit: int = _help(
+        "Refused recipients in one session after which every reply is delayed (1 s more per\n"
+        "refusal, at most 10 s), against address harvesting (Postfix smtpd_soft_error_limit). 0: never.",
+        10,
+    )
+    hard_error_limit: int = _help(
+        "Refused recipients in one session at which the client gets 421 4.7.0 and is disconnected\n"
+        "(Postfix smtpd_hard_error_limit). 0: never.",
+        20,
+    )
+    max_data_in_memory: int = _help(
+        "Octets of received messages larger than 256 KiB that the sessions of a listener may hold in\n"
+        "memory at once to check and store them; others wait, spooled on disk. DATA itself is always\n"
+        "spooled to <data_dir>/tmp as it arrives. A message larger than this is taken alone.",
+        67108864,
+    )
 
 
 @dataclass(frozen=True, slots=True)

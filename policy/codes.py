@@ -74,6 +74,11 @@ S252_CANNOT_EXPN: Final = Reply(
 # -- 4xx: temporary (RFC 3463 class 4) ---------------------------------------
 # X.3.2 "System not accepting network messages" (RFC 3463 section 3.4).
 S421_SHUTTING_DOWN: Final = Reply(421, "4.3.2", "Service shutting down, try again later")
+# X.7.0 "Other or undefined security status", as Postfix answers both: over
+# smtp.max_connections / max_connections_per_ip at connect, and after
+# smtp.hard_error_limit refused recipients (harvesting); the session is closed.
+S421_TOO_MANY_CONNECTIONS: Final = Reply(421, "4.7.0", "Too many connections, try again later")
+S421_TOO_MANY_ERRORS: Final = Reply(421, "4.7.0", "Too many errors, closing connection")
 # X.3.0 "Other or undefined mail system status": a server-side fault.
 S451_LOCAL_ERROR: Final = Reply(451, "4.3.0", "Temporary local problem, please try again later")
 # A trusted relay client asking for a foreign domain: there is no outbound

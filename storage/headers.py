@@ -151,13 +151,13 @@ def ambiguity(message: bytes) -> str | None:
             seen[key] = seen.get(key, 0) + 1
             if seen[key] > 1:
                 return f"more than one {name.decode('ascii')} field"
-    for key, value in fields(header):
-        if key in _SINGLE and _strict_domains(value) != _domains(addr for _, addr in addresses([value])):
-            return f"the {key} field reads as different addresses to different parsers"
+    for field_name, value in fields(header):
+        if field_name in _SINGLE and _strict_domains(value) != _domains(a for _, a in addresses([value])):
+            return f"the {field_name} field reads as different addresses to different parsers"
     return None
 
 
-def _domains(addrs: Iterable[str]) -> set[str] | None:
+def _domains(addrs: Iterable[str]) -> set[str]:
     return {addr.rpartition("@")[2].lower() for addr in addrs if "@" in addr}
 
 

@@ -7,14 +7,16 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   client is authenticated or in ``smtp.relay_networks`` (only our users send
   as our domains, and they do so on submission, RFC 6409).
 * RCPT TO (section 4.1.1.3): local domains are routed to accounts, matching
-  the local part case-insensitively; ``postmaster`` (section 4.5.1), with or
-  without a domain, goes to the account named postmaster when there is one.
-  Section 4.5.1 requires postmaster to be accepted: until aliases exist the
-  operator must create ``postmaster@<domain>``, otherwise it gets 550 5.1.1.
-  Other domains are relaying (section 3.6, section 7.1): 554 5.7.1, except
-  for a client allowed to relay (``smtp.relay_networks`` or authenticated),
-  whose foreign recipients go to the outbound queue (``Transaction.remote``;
-  451 4.3.2 if the service was built without one).
+  the local part case-insensitively. ``postmaster`` (section 4.5.1: accepted
+  from anyone, the null sender included; also without a domain) and
+  ``abuse`` (RFC 2142) of every local domain go to the account of that name
+  when there is one, else to ``server.postmaster`` (default: the
+  ``web.operators`` addresses; without operators, the first account
+  created), local ones stored, others queued. Other domains are relaying
+  (section 3.6, section 7.1): 554 5.7.1, except for a client allowed to
+  relay (``smtp.relay_networks`` or authenticated), whose foreign recipients
+  go to the outbound queue (``Transaction.remote``; 451 4.3.2 if the service
+  was built without one).
 * Non-ASCII addresses need SMTPUTF8 (RFC 6531 section 3.5).
 * DATA (section 4.1.1.4): only CRLF line endings (section 2.3.8), no NUL
   octet (550 5.6.0), and a header section that cannot be read two ways
@@ -96,6 +98,8 @@ _BARE_LINE_ENDING: Final = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # an address literal); anything else is replaced so the header stays valid.
 _UNSAFE_IN_TRACE: Final = re.compile(r"[^A-Za-z0-9.\-_:\[\]]")
 POSTMASTER: Final = "postmaster"
+ROLES: Final = frozenset({POSTMASTER, "abuse"})
+"""Role local parts every local domain accepts (RFC 5321 section 4.5.1, RFC 2142)."""
 # Header fields only this server may write: the pipeline's verdict
 # (``X-Policy``), the spam score and the legacy-encoding tag. A client's own
 # copies are deleted so that mail readers and filters can trust them.
@@ -419,9 +423,11 @@ class Inbound:
             return codes.S250_RECIPIENT_OK
         # The store matches case-insensitively (local parts are case-sensitive
         # in theory, RFC 5321 section 2.4, but never in practice here).
-        # postmaster@ is routed like any local part: to an account named
-        # postmaster when it exists; 550 otherwise (see the module docstring).
+        # postmaster@ and abuse@ go to an account of that name when it exists,
+        # else to server.postmaster (see the module docstring).
         account = await self._store.get_account(f"{local}@{ours}")
+        if account is None and local.lower() in ROLES:
+            return await self._role_recipient(txn, recipient)
         if account is None:
             return await self._check_group(client, txn, recipient, local)
         if account.disabled:
@@ -430,6 +436,43 @@ class Inbound:
         if account.id not in txn.account_ids:
             txn.account_ids.append(account.id)
             txn.local_addresses.append(account.address)
+        return codes.S250_RECIPIENT_OK
+
+    async def postmaster_addresses(self) -> list[str]:
+        """Who reads postmaster@ and abuse@: ``server.postmaster``, else the
+        ``web.operators``, else the first account created."""
+        configured = list(self._config.server.postmaster) or list(self._config.web.operators)
+        if configured:
+            return configured
+        accounts = [a for a in await self._store.list_accounts() if not a.disabled]
+        return [min(accounts, key=lambda a: a.id).address] if accounts else []
+
+    async def _role_recipient(self, txn: Transaction, recipient: str) -> Reply:
+        """RCPT TO postmaster@ or abuse@ a local domain without such an account."""
+        reached = False
+        for address in await self.postmaster_addresses():
+            local, domain = split_address(address)
+            ours = self.local_domain(domain)
+            if ours is None:
+                if self._outbound is not None:
+                    reached = True
+                    if address not in txn.remote:
+                        txn.remote.append(address)
+                continue
+            account = await self._store.get_account(f"{local}@{ours}")
+            if account is None or account.disabled:
+                log.warning("server.postmaster: %s has no usable mailbox", address)
+                continue
+            reached = True
+            if account.id not in txn.account_ids:
+                txn.account_ids.append(account.id)
+                txn.local_addresses.append(account.address)
+        if not reached:
+            # RFC 5321 section 4.5.1 requires accepting postmaster: a temporary
+            # refusal keeps the mail at the sender until an operator fixes this.
+            log.error("%s: nobody to deliver to; set server.postmaster or web.operators", recipient)
+            return codes.S451_LOCAL_ERROR
+        txn.recipients.append(recipient)
         return codes.S250_RECIPIENT_OK
 
     async def _agencies(self) -> list[Agency]:

@@ -46,6 +46,8 @@ from typing import Any, AnyStr, Final
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
 
 from mailserver.smtp.delivery import Client, Inbound, Transaction
+from mailserver.smtp.limits import SessionLimits, Spool, tarpit_delay
+from mailserver.texts import ascii_text
 from policy import codes
 from policy.codes import Reply
 
@@ -120,20 +122,26 @@ def line_too_long(data: bytes, limit: int) -> bool:
 
 def unstuff(data: bytes) -> bytes:
     """RFC 5321 section 4.5.2: drop the first period of every line that starts
-    with one (the sender doubled it). ``data`` ends with CRLF or is empty."""
+    with one (the sender doubled it). ``data`` starts a line and ends with CRLF
+    or is empty."""
     if data.startswith(b"."):
         data = data[1:]
     return data.replace(b"\r\n.", b"\r\n")
 
 
-async def read_data(
-    reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int
-) -> bytes:
-    """The mail data after ``354``, up to and without the final ``.CRLF``,
-    still dot-stuffed. Raises ``DataTooLong`` (after reading to the end, as
-    aiosmtpd does: RFC 5321 section 4.2.5) when a line is longer than
-    ``line_limit`` octets (CRLF included) or the data longer than
-    ``size_limit``; the first limit broken is the one reported.
+_TOO_LONG: Final = "500 Line too long (see RFC5321 4.5.3.1.6)"
+_TOO_MUCH: Final = "552 Error: Too much mail data"
+
+
+async def read_data_into(
+    reader: asyncio.StreamReader, sink: Spool, *, size_limit: int | None, line_limit: int
+) -> None:
+    """Read the mail data after ``354`` up to the final ``.CRLF`` and write it,
+    dot-unstuffed, to ``sink`` as it arrives (so a session holds little of it
+    in memory whatever the size). Raises ``DataTooLong`` (after reading to the
+    end, as aiosmtpd does: RFC 5321 section 4.2.5) when a line is longer than
+    ``line_limit`` octets (CRLF included) or the data, still dot-stuffed, is
+    longer than ``size_limit``; the first limit broken is the one reported.
 
     The CRLF of the DATA command line ends a line before the data, so an
     empty message is ``.CRLF`` at once. ``readuntil`` cannot see octets it
@@ -143,12 +151,16 @@ async def read_data(
     result nor the part a ``LimitOverrunError`` lets us take (all but the
     last four octets of the buffer) can end inside a sequence completed by
     what is left unread. Octets after the end stay in the reader (PIPELINING).
+
+    Complete lines are unstuffed and written; the start of a line not yet
+    ended (``carry``, never longer than the line limit) waits for the next
+    octets, so a transparency dot is recognised across reads.
     """
-    chunks: list[bytes] = []
     size = 0
     failure: str | None = None
     tail = b"\r\n"
     separator = b".\r\n"
+    carry = b""
     while True:
         try:
             chunk = await reader.readuntil(separator)
@@ -161,26 +173,72 @@ async def read_data(
         if failure is None:
             if end:
                 chunk = chunk[:-3]
+            before = size
             size += len(chunk)
-            chunks.append(chunk)
+            data = carry + chunk if carry else chunk
             if size_limit and size > size_limit:
-                kept = b"".join(chunks)[:size_limit]
-                failure = (
-                    "500 Line too long (see RFC5321 4.5.3.1.6)"
-                    if line_too_long(kept, line_limit)
-                    else "552 Error: Too much mail data"
-                )
-                chunks.clear()
+                kept = data[: len(carry) + size_limit - before]
+                failure = _TOO_LONG if line_too_long(kept, line_limit) else _TOO_MUCH
+                carry = b""
+            else:
+                cut = data.rfind(b"\r\n") + 2
+                complete, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+                if line_too_long(complete, line_limit) or len(carry) + 2 > line_limit:
+                    failure, carry = _TOO_LONG, b""
+                else:
+                    await sink.write(unstuff(complete))
         if end:
             break
         if separator != _END_OF_DATA and not _open_prefix(tail):
             separator = _END_OF_DATA
     if failure is not None:
         raise DataTooLong(failure)
-    data = b"".join(chunks)
-    if line_too_long(data, line_limit):
-        raise DataTooLong("500 Line too long (see RFC5321 4.5.3.1.6)")
-    return data
+
+
+async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int) -> bytes:
+    """``read_data_into`` kept in memory: the unstuffed mail data."""
+    spool = Spool(None)
+    await read_data_into(reader, spool, size_limit=size_limit, line_limit=line_limit)
+    return await spool.read()
+
+
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 and C1 controls and DEL: never in a path (RFC 5321 section 4.1.2 allows
+printable ASCII and, with SMTPUTF8, UTF-8 text, RFC 6531 section 3.3)."""
+
+
+def printable(text: str) -> str:
+    """``text`` for a log line: control characters escaped (``\\r`` -> ``\\x0d``)
+    so a client cannot forge or split log lines."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def path_error(arg: str, keyword: str) -> bool:
+    """The MAIL/RCPT argument ``arg`` names a path that is not one: a control
+    character in it (CR, LF, NUL...: they would forge header fields in
+    Return-Path and lines in the log; HTAB only between parameters, as
+    aiosmtpd allows), or ``<`` without its closing ``>``. Arguments without
+    ``keyword`` are left to aiosmtpd's syntax error."""
+    if arg[: len(keyword)].upper() != keyword:
+        return False
+    text = arg[len(keyword):].strip()
+    if _CONTROL.search(text.replace("\t", " ")):
+        return True
+    if not text.startswith("<"):
+        return False
+    quoted = escaped = False
+    for char in text[1:]:
+        if char == "\t":
+            return True
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ">" and not quoted:
+            return False
+    return True
 
 
 def status(reply: Reply) -> str:
@@ -232,7 +290,14 @@ class MxEnvelope(Envelope):
 class MxSMTP(SMTP):
     """aiosmtpd's protocol with the few changes hooks cannot make (see module doc)."""
 
-    def __init__(self, handler: MxHandler, *, on_close: Callable[[MxSMTP], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: MxHandler,
+        *,
+        on_close: Callable[[MxSMTP], None],
+        limits: SessionLimits = SessionLimits(),  # noqa: B008 - immutable
+        **kwargs: Any,
+    ) -> None:
         # aiosmtpd keeps the per-command line limits in a class attribute and
         # grows MAIL's on every EHLO; a per-session dict keeps sessions apart.
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
@@ -242,6 +307,14 @@ class MxSMTP(SMTP):
         self._on_close = on_close
         self._greeted = False
         self._raw_replies = False
+        self._limits = limits
+        self._admitted: str | None = None
+        """Client address counted by ``limits.connections`` (released at close)."""
+        self._refused = False
+        """Over a connection limit: told 421 at connect, aiosmtpd never started."""
+        self._in_rcpt = False
+        self.rcpt_errors = 0
+        """Recipients refused (5xx) in this session: the harvesting counter."""
         super().__init__(handler, **kwargs)
 
     def _create_session(self) -> MxSession:
@@ -274,22 +347,110 @@ class MxSMTP(SMTP):
     def tls_active(self) -> bool:
         return self._tls_protocol is not None
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        limiter = self._limits.connections
+        if limiter is not None and self.transport is None:  # not the STARTTLS upgrade
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            if not limiter.admit(ip):
+                # RFC 5321 section 3.8: 421 at connect, then close; aiosmtpd's
+                # session (greeting, reader, timers) is never started.
+                self._refused = True
+                log.info("smtp %s: %s over the connection limits, refused", self.sid, printable(ip))
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.write((status(codes.S421_TOO_MANY_CONNECTIONS) + "\r\n").encode())
+                transport.close()
+                return
+            self._admitted = ip
+        super().connection_made(transport)
+
     def connection_lost(self, error: Exception | None) -> None:
         try:
-            super().connection_lost(error)
+            if not self._refused:
+                super().connection_lost(error)
         finally:
+            admitted, self._admitted = self._admitted, None
+            if admitted is not None and self._limits.connections is not None:
+                self._limits.connections.release(admitted)
             self._on_close(self)
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        result: bool | None = super().eof_received()
+        return result
 
     async def push(self, status: AnyStr) -> None:
         rewrite = self._greeted and not self._raw_replies
         self._greeted = True
-        if isinstance(status, str):
-            line = add_enhanced_code(status) if rewrite else status
+        reply: str | bytes = status
+        close = False
+        if self._in_rcpt and isinstance(reply, str) and reply.startswith("5"):
+            self.rcpt_errors += 1
+            hard = self._limits.hard_error_limit
+            if hard and self.rcpt_errors >= hard:
+                # Postfix's smtpd_hard_error_limit: a harvester is disconnected.
+                log.info("smtp %s: %d recipients refused, closing", self.sid, self.rcpt_errors)
+                reply, close = str(codes.S421_TOO_MANY_ERRORS), True
+        delay = tarpit_delay(self.rcpt_errors, self._limits.soft_error_limit)
+        if delay:
+            # Postfix's smtpd_soft_error_limit: every reply slows down, the
+            # positive ones too (else their speed would tell what exists).
+            await asyncio.sleep(delay)
+        if isinstance(reply, str):
+            line = add_enhanced_code(reply) if rewrite else reply
+            if not line.isascii() and not (self.envelope is not None and self.envelope.smtp_utf8):
+                # RFC 5321 section 4.2: reply text is ASCII; RFC 6531 section
+                # 3.7.4 allows UTF-8 only within an SMTPUTF8 transaction.
+                line = ascii_text(line)
             # Replies may echo a client's argument, which aiosmtpd decoded with
             # surrogateescape; never let invalid UTF-8 turn into an exception.
             await super().push(line.encode("utf-8", errors="replace"))
         else:
-            await super().push(status)
+            await super().push(reply)
+        if close:
+            self._close_session()
+
+    def _close_session(self) -> None:
+        """End the session from inside its handler (as aiosmtpd's QUIT does)."""
+        if self.transport is not None:
+            self.transport.close()
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
+
+    async def _bad_path(self, arg: str | None, keyword: str, command: str) -> bool:
+        """Answer 501 for a path with control characters or without its ``>``
+        (``path_error``), after aiosmtpd's own checks that come before syntax."""
+        if arg is None or not path_error(arg, keyword):
+            return False
+        if await self.check_helo_needed():
+            return True
+        if await self.check_auth_needed(command):
+            return True
+        assert self.envelope is not None  # noqa: S101 - aiosmtpd's invariant after HELO
+        if command == "RCPT" and not self.envelope.mail_from:
+            await self.push("503 Error: need MAIL command")
+            return True
+        reply = codes.S501_BAD_SENDER_PATH if command == "MAIL" else codes.S501_BAD_RECIPIENT_PATH
+        log.info("smtp %s: %s refused, bad path: %s", self.sid, command, printable(arg))
+        await self.push(status(reply))
+        return True
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:  # noqa: N802
+        if await self._bad_path(arg, "FROM:", "MAIL"):
+            return
+        await super().smtp_MAIL(arg)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:  # noqa: N802
+        self._in_rcpt = True
+        try:
+            if await self._bad_path(arg, "TO:", "RCPT"):
+                return
+            await super().smtp_RCPT(arg)
+        finally:
+            self._in_rcpt = False
 
     async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802
         self._raw_replies = True
@@ -332,27 +493,42 @@ class MxSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        spool = Spool(self._limits.spool_dir, self._limits.spool_threshold)
+        held = 0
         try:
-            data = await read_data(
-                self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit
-            )
-        except DataTooLong as exc:
-            await self.push(exc.reply)
+            try:
+                await read_data_into(
+                    self._reader, spool, size_limit=self.data_size_limit, line_limit=self.line_length_limit
+                )
+            except DataTooLong as exc:
+                await self.push(exc.reply)
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
+                return
+            except asyncio.IncompleteReadError:
+                log.debug("smtp %s: connection closed during DATA", self.sid)
+                self._writer.close()
+                return
+            except asyncio.CancelledError:
+                log.debug("smtp %s: connection lost during DATA", self.sid)
+                self._writer.close()
+                raise
+            budget = self._limits.budget
+            if spool.on_disk and budget is not None:
+                # A large message waits on disk until its turn to be checked
+                # and stored in memory (limits.MemoryBudget).
+                await budget.acquire(spool.size)
+                held = spool.size
+            content = await spool.read()
+            spool.close()
+            self.envelope.content = content
+            self.envelope.original_content = content
+            del content
+            reply = await self._call_handler_hook("DATA")
             self._set_post_data_state()  # type: ignore[no-untyped-call]
-            return
-        except asyncio.IncompleteReadError:
-            log.debug("smtp %s: connection closed during DATA", self.sid)
-            self._writer.close()
-            return
-        except asyncio.CancelledError:
-            log.debug("smtp %s: connection lost during DATA", self.sid)
-            self._writer.close()
-            raise
-        content = unstuff(data)
-        self.envelope.content = content
-        self.envelope.original_content = content
-        reply = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        finally:
+            spool.close()
+            if held and self._limits.budget is not None:
+                self._limits.budget.release(held)
         await self.push("250 OK" if reply is MISSING else reply)
 
     async def smtp_EXPN(self, arg: str) -> None:  # noqa: N802
@@ -438,7 +614,7 @@ class MxHandler:
             envelope.mail_options.extend(options)
             envelope.txn = txn
         else:
-            log.info("smtp %s: MAIL FROM:<%s> refused: %s", session.sid, sender, reply)
+            log.info("smtp %s: MAIL FROM:<%s> refused: %s", session.sid, printable(sender), reply)
         return status(reply)
 
     async def handle_RCPT(  # noqa: N802
@@ -453,7 +629,7 @@ class MxHandler:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(options)
         else:
-            log.info("smtp %s: RCPT TO:<%s> refused: %s", session.sid, address, reply)
+            log.info("smtp %s: RCPT TO:<%s> refused: %s", session.sid, printable(address), reply)
         return status(reply)
 
     async def handle_DATA(self, server: MxSMTP, session: MxSession, envelope: MxEnvelope) -> str:  # noqa: N802
@@ -481,7 +657,8 @@ class MxHandler:
         else:
             log.info(
                 "smtp %s: delivered %s from <%s> to %s (%d octets)",
-                session.sid, message_id, txn.sender, ", ".join(txn.recipients), len(data),
+                session.sid, message_id, printable(txn.sender),
+                printable(", ".join(txn.recipients)), len(data),
             )
         return status(reply)
 

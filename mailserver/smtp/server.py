@@ -5,8 +5,9 @@ port actually bound) and runs one ``handler.MxSMTP`` protocol per connection.
 Every message passes the content policy (``policy.pipeline``) given by the
 app, in ``delivery.Inbound``.
 STARTTLS is offered but not required: on port 25 a sender that cannot do TLS
-must still reach us (RFC 3207 section 4). There is no per-address connection
-limit: a relay may legitimately open hundreds of sessions at once.
+must still reach us (RFC 3207 section 4). What one client may cost (sessions
+in total and per address, DATA spooled to disk, memory for checks, the
+recipient-harvesting limits) is ``limits.session_limits``'.
 
 Lifecycle: ``await start()``; ``await stop()`` stops accepting, lets sessions
 that are storing a message finish (briefly), tells the others ``421`` and
@@ -24,6 +25,7 @@ from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lookup, status
+from mailserver.smtp.limits import session_limits
 from mailserver.smtp.queue import Outbound
 from policy import codes
 from policy.dns import Resolver
@@ -87,11 +89,13 @@ class SmtpService:
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
         self._server: asyncio.Server | None = None
         self._sessions: set[MxSMTP] = set()
+        self.limits = session_limits(config)
 
     def _make_protocol(self) -> MxSMTP:
         protocol = MxSMTP(
             self._handler,
             on_close=self._sessions.discard,
+            limits=self.limits,
             hostname=self._config.server.hostname,
             ident="ESMTP",
             tls_context=self._ssl_context,

@@ -10,8 +10,8 @@ only over TLS, or in clear text from a loopback client when
 5.7.11`` (RFC 4954 section 6) and EHLO does not advertise it. Credentials go
 to the shared ``Authenticator`` (Argon2, failure delay, throttling): a wrong
 password is ``535 5.7.8``, a throttled client ``454 4.7.0``, and a right but
-initial or expired password ``535 5.7.8`` with ``MUST_CHANGE_TEXT``, which
-tells the user how to change it.
+initial or expired password ``535 5.7.8`` with ``texts.must_change_text``,
+which names the portal page where it is changed (``web.public_url``).
 
 After AUTH the hooks apply ``submit`` (sender alignment, rate limits, Date
 and Message-ID) and hand the transaction to ``delivery.Inbound`` with the
@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from aiosmtpd.smtp import MISSING
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus
+from mailserver.auth import Authenticator, AuthStatus
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Client, Inbound
 from mailserver.smtp.handler import (
@@ -49,13 +49,17 @@ from mailserver.smtp.handler import (
     MxSession,
     MxSMTP,
     ReverseLookup,
+    printable,
     reverse_lookup,
     status,
 )
 from mailserver.smtp.hooks import SenderPolicy
+from mailserver.smtp.limits import session_limits
 from mailserver.smtp.queue import Outbound
 from mailserver.smtp.server import _quiet_aiosmtpd, end_sessions
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
+from mailserver.texts import must_change_text
+from mailserver.web.settings import password_url
 from policy import codes
 from policy.pipeline import Pipeline
 from storage.api import Account, MailStore
@@ -92,9 +96,11 @@ class SubmissionSMTP(MxSMTP):
         authenticator: Authenticator,
         allow_plaintext_auth: bool,
         implicit_tls: bool,
+        must_change: str = must_change_text("/password"),
         **kwargs: Any,
     ) -> None:
         self._credentials = authenticator
+        self._must_change = must_change
         self._allow_plaintext_auth = allow_plaintext_auth
         self._implicit_tls = implicit_tls
         super().__init__(handler, auth_required=True, auth_require_tls=True, **kwargs)
@@ -163,9 +169,9 @@ class SubmissionSMTP(MxSMTP):
             log.info("submission %s: authenticated as %s", self.sid, outcome.account.address)
             await self._reply(codes.S235_AUTH_OK)
             return
-        log.info("submission %s: AUTH %s failed: %s", self.sid, mechanism, outcome.status.value)
+        log.info("submission %s: AUTH %s failed: %s", self.sid, printable(mechanism), outcome.status.value)
         if outcome.status is AuthStatus.MUST_CHANGE:
-            await self._reply(codes.S535_AUTH_FAILED.with_text(MUST_CHANGE_TEXT))
+            await self._reply(codes.S535_AUTH_FAILED.with_text(self._must_change))
         elif outcome.status is AuthStatus.THROTTLED:
             await self._reply(codes.S454_AUTH_TEMPFAIL)
         else:
@@ -258,7 +264,9 @@ class SubmissionHandler(MxHandler):
             return status(codes.S450_RATE_LIMITED)
         sender = "" if address == "<>" else address
         if sender and not await self._policy.may_send_as(account, sender):
-            log.info("submission %s: %s may not send as <%s>", session.sid, account.address, sender)
+            log.info(
+                "submission %s: %s may not send as <%s>", session.sid, account.address, printable(sender)
+            )
             return status(codes.S553_SENDER_NOT_OWNED)
         return await super().handle_MAIL(server, session, envelope, address, options)
 
@@ -326,11 +334,15 @@ class SubmissionService:
         )
         self._servers: list[asyncio.Server] = []
         self._sessions: set[MxSMTP] = set()
+        self.limits = session_limits(config)
+        self._must_change = must_change_text(password_url(config.web, config.server.hostname))
 
     def _make_protocol(self, implicit_tls: bool) -> SubmissionSMTP:
         protocol = SubmissionSMTP(
             self._handler,
             authenticator=self._authenticator,
+            must_change=self._must_change,
+            limits=self.limits,
             allow_plaintext_auth=self._config.submission.allow_plaintext_auth,
             implicit_tls=implicit_tls,
             on_close=self._sessions.discard,

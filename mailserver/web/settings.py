@@ -13,6 +13,14 @@ class WebSettings:
     listen: str = field(
         default="127.0.0.1:8080", metadata={"help": "host:port of the web portal (HTTP/1.1)."}
     )
+    public_url: str = field(
+        default="",
+        metadata={
+            "help": "The portal's address as users reach it (e.g. https://mail.dongnai.gov.vn), named in\n"
+            "replies that tell a user to change a password. Empty: https://<server.hostname>, with\n"
+            "the port of web.listen when web.tls is on and that port is not 443."
+        },
+    )
     tls: bool = field(
         default=False,
         metadata={
@@ -45,3 +53,18 @@ class WebSettings:
         },
     )
     session_minutes: int = field(default=30, metadata={"help": "Minutes an operator session lasts."})
+
+
+def portal_url(web: WebSettings, hostname: str) -> str:
+    """``web.public_url`` without a trailing slash, or the default it documents."""
+    if web.public_url:
+        return web.public_url.rstrip("/")
+    port = web.listen.rpartition(":")[2]
+    if web.tls and port.isdigit() and port != "443":
+        return f"https://{hostname}:{port}"
+    return f"https://{hostname}"
+
+
+def password_url(web: WebSettings, hostname: str) -> str:
+    """Where a user changes a password: the portal's /password page."""
+    return portal_url(web, hostname) + "/password"

@@ -24,7 +24,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailserver.app import App
-from mailserver.auth import MUST_CHANGE_TEXT, hash_password
+from mailserver.auth import hash_password
 from mailserver.config import Config
 from mailserver.smtp.outbound_settings import OutboundSettings
 from pki.dkim import key_directory
@@ -312,7 +312,10 @@ async def test_auth_login_and_failures(server: RunningServer) -> None:
         assert (code, enhanced(text)) == (535, "5.7.8")
         code, text = await client.cmd(f"AUTH PLAIN {plain_auth(BINH, PASSWORD)}")
         assert (code, enhanced(text)) == (535, "5.7.8")
-        assert MUST_CHANGE_TEXT in text
+        # RFC 5321 section 4.2: ASCII reply text, naming the portal's full
+        # URL (web.public_url, derived from server.hostname when unset).
+        assert text.isascii() and "Mat khau ban dau" in text
+        assert "https://mx.test.dongnai.gov.vn/password" in text
         code, text = await client.cmd("AUTH CRAM-MD5")
         assert (code, enhanced(text)) == (504, "5.5.4")
         code, text = await client.cmd(f"AUTH PLAIN {plain_auth(ANNV, PASSWORD)}")

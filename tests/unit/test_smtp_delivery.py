@@ -200,8 +200,12 @@ async def test_check_recipient(tmp_path: Path, store: MailStore) -> None:
     assert await inbound.check_recipient(CLIENT, txn, "annv@example.org") == codes.S554_RELAY_DENIED
     assert await inbound.check_recipient(CLIENT, txn, "annv@[127.0.0.1]") == codes.S554_RELAY_DENIED
     assert await inbound.check_recipient(CLIENT, txn, "nguyễn@dongnai.gov.vn") == codes.S553_NEEDS_SMTPUTF8
-    assert await inbound.check_recipient(CLIENT, txn, "postmaster") == codes.S550_NO_SUCH_USER
     assert txn.recipients == [] and txn.account_ids == []
+    # RFC 5321 section 4.5.1: postmaster is accepted even without an account of
+    # that name, for the null sender too: it goes to the first account created.
+    bounce = Transaction(sender="")
+    assert await inbound.check_recipient(CLIENT, bounce, "postmaster") == codes.S250_RECIPIENT_OK
+    assert bounce.account_ids == [annv] and bounce.recipients == ["postmaster"]
     # Case-insensitive local part and domain; the same account twice is stored once.
     assert await inbound.check_recipient(CLIENT, txn, "AnnV@DONGNAI.gov.vn") == codes.S250_RECIPIENT_OK
     assert await inbound.check_recipient(CLIENT, txn, "annv@dongnai.gov.vn.") == codes.S250_RECIPIENT_OK

@@ -1,0 +1,224 @@
+"""What one SMTP client may cost the server: connections, memory, errors.
+
+* ``ConnectionLimiter``: ``smtp.max_connections`` sessions per listener service
+  and ``smtp.max_connections_per_ip`` from one client address (Postfix's
+  process limit and anvil ``smtpd_client_connection_count_limit``); a client
+  over either gets ``421 4.7.0`` at connect and is disconnected (RFC 5321
+  section 3.8 lets a server refuse service with 421 at any time). Clients in
+  ``smtp.relay_networks`` count towards the total only (Postfix exempts
+  ``$mynetworks`` from anvil limits the same way).
+* ``Spool``: the mail data of one DATA command as it arrives. Up to
+  ``SPOOL_THRESHOLD`` octets stay in memory (most mail, so the common case
+  costs no file); beyond it everything goes to an anonymous file in
+  ``<data_dir>/tmp`` (``O_TMPFILE``: nothing is left behind by a crash), so a
+  session mid-DATA holds at most the threshold in memory whatever the size.
+  The file is a staging copy only: durability is the store's (fsync of the
+  message file, its directory and the committed row before the 250).
+* ``MemoryBudget``: once DATA is complete, a spooled message is read back to be
+  checked (sender authentication, the content policy) and stored. At most
+  ``smtp.max_data_in_memory`` octets of such messages are in memory at once
+  across the sessions of a service; the others wait, on disk, for their turn
+  (a message larger than the budget is admitted alone).
+* Recipient harvesting (``smtp.soft_error_limit`` / ``hard_error_limit``,
+  Postfix's ``smtpd_soft_error_limit`` / ``smtpd_hard_error_limit``): counted
+  per session by ``handler.MxSMTP``; ``tarpit_delay`` gives the delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+from mailserver.config import Config
+from mailserver.smtp.delivery import IpNetwork, in_networks, parse_networks
+
+SPOOL_THRESHOLD: Final = 256 * 1024
+"""Octets of mail data a session keeps in memory before spooling to a file."""
+MAX_TARPIT_DELAY: Final = 10.0
+"""Longest delay, in seconds, before a reply to a client over the soft error limit."""
+
+
+class ConnectionLimiter:
+    """Open sessions of one listener service, in total and per client address."""
+
+    def __init__(self, max_total: int, max_per_ip: int, exempt: Sequence[IpNetwork] = ()) -> None:
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+        self._exempt = tuple(exempt)
+        self._total = 0
+        self._per_ip: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def admit(self, ip: str) -> bool:
+        """Count a new session from ``ip``; False (nothing counted) when over a limit.
+        0 means no limit."""
+        if self.max_total and self._total >= self.max_total:
+            return False
+        count = self._per_ip.get(ip, 0)
+        if self.max_per_ip and count >= self.max_per_ip and not in_networks(ip, self._exempt):
+            return False
+        self._total += 1
+        self._per_ip[ip] = count + 1
+        return True
+
+    def release(self, ip: str) -> None:
+        """Forget a session ``admit`` counted."""
+        self._total -= 1
+        count = self._per_ip.get(ip, 0) - 1
+        if count > 0:
+            self._per_ip[ip] = count
+        else:
+            self._per_ip.pop(ip, None)
+
+
+class MemoryBudget:
+    """Octets of complete spooled messages held in memory at once (module
+    docstring). Waiters are served in order; ``release`` never blocks, so it
+    is safe in a ``finally`` of a cancelled session."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def _fits(self, size: int) -> bool:
+        return self.used == 0 or self.used + size <= self.limit
+
+    async def acquire(self, size: int) -> None:
+        """Wait until ``size`` more octets fit (or nothing else is held)."""
+        if not self._waiters and self._fits(size):
+            self.used += size
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (size, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(size)  # granted just as it was cancelled
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, size: int) -> None:
+        self.used -= size
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._fits(self._waiters[0][0]):
+            size, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.used += size
+                waiter.set_result(None)
+
+
+class Spool:
+    """The unstuffed mail data of one DATA command (module docstring)."""
+
+    def __init__(self, directory: Path | None, threshold: int = SPOOL_THRESHOLD) -> None:
+        self._directory = directory
+        self._threshold = threshold
+        self._memory: list[bytes] = []
+        self._buffered = 0
+        self._file: IO[bytes] | None = None
+        self.size = 0
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._memory.append(data)
+        self._buffered += len(data)
+        self.size += len(data)
+        if self._directory is not None and self._buffered >= self._threshold:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        chunk = b"".join(self._memory)
+        self._memory.clear()
+        self._buffered = 0
+        if self._file is None:
+            self._file = await asyncio.to_thread(_anonymous_file, self._directory)
+        await asyncio.to_thread(self._file.write, chunk)
+
+    async def read(self) -> bytes:
+        """Everything written, as one bytes object."""
+        if self._file is None:
+            return b"".join(self._memory)
+        if self._memory:
+            await self._flush()
+        return await asyncio.to_thread(_read_all, self._file)
+
+    def close(self) -> None:
+        self._memory.clear()
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+
+
+def _anonymous_file(directory: Path | None) -> IO[bytes]:
+    if directory is not None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by Spool.close
+
+
+def _read_all(file: IO[bytes]) -> bytes:
+    file.flush()
+    file.seek(0)
+    data = file.read()
+    file.seek(0, os.SEEK_END)
+    return data
+
+
+def tarpit_delay(errors: int, soft_limit: int) -> float:
+    """Seconds to wait before each reply once a session made ``errors`` errors:
+    none up to the soft limit, then one second more per error (Postfix slows
+    every reply down by the error count), at most ``MAX_TARPIT_DELAY``."""
+    if soft_limit <= 0 or errors <= soft_limit:
+        return 0.0
+    return min(float(errors - soft_limit), MAX_TARPIT_DELAY)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """What ``handler.MxSMTP`` enforces; the defaults limit nothing (unit tests)."""
+
+    spool_dir: Path | None = None
+    """Where spooled DATA goes; None keeps all of it in memory."""
+    budget: MemoryBudget | None = None
+    connections: ConnectionLimiter | None = None
+    soft_error_limit: int = 0
+    """Refused recipients after which every reply is delayed; 0: never."""
+    hard_error_limit: int = 0
+    """Refused recipients at which the session gets 421 and is closed; 0: never."""
+    spool_threshold: int = field(default=SPOOL_THRESHOLD)
+
+
+def session_limits(config: Config) -> SessionLimits:
+    """The limits of one listener service (its own connection count and budget)."""
+    smtp = config.smtp
+    return SessionLimits(
+        spool_dir=config.data_dir / "tmp",
+        budget=MemoryBudget(smtp.max_data_in_memory),
+        connections=ConnectionLimiter(
+            smtp.max_connections, smtp.max_connections_per_ip, parse_networks(smtp.relay_networks)
+        ),
+        soft_error_limit=smtp.soft_error_limit,
+        hard_error_limit=smtp.hard_error_limit,
+    )
