@@ -387,6 +387,8 @@ class MxSMTP(SMTP):
         close = False
         if self._in_rcpt and isinstance(reply, str) and reply.startswith("5"):
             self.rcpt_errors += 1
+            if self.rcpt_errors == self._limits.soft_error_limit + 1:
+                log.info("smtp %s: %d recipients refused, slowing down replies", self.sid, self.rcpt_errors)
             hard = self._limits.hard_error_limit
             if hard and self.rcpt_errors >= hard:
                 # Postfix's smtpd_hard_error_limit: a harvester is disconnected.
