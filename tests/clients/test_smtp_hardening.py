@@ -62,7 +62,8 @@ SPOOFS: dict[str, bytes] = {
     "leading-whitespace": b" X-Folded: yes\r\nFrom: Giam doc <giamdoc@dongnai.gov.vn>\r\n",
     "two-from": b"From: <attacker@example.org>\r\nFrom: Giam doc <giamdoc@dongnai.gov.vn>\r\n",
     "address-list-two-ways": b"From: attacker@example.org <giamdoc@dongnai.gov.vn>\r\n",
-    "mbox-from-line": b"From attacker@example.org Mon Jan  5 08:00:00 2026\r\nFrom: <giamdoc@dongnai.gov.vn>\r\n",
+    "mbox-from-line":
+        b"From attacker@example.org Mon Jan  5 08:00:00 2026\r\nFrom: <giamdoc@dongnai.gov.vn>\r\n",
 }
 
 
@@ -70,7 +71,8 @@ def plain(user: str, password: str) -> str:
     return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
 
 
-def smtp_send(port: int, sender: str, data: bytes, recipients: tuple[str, ...] = (ANNV,)) -> tuple[int, bytes]:
+def smtp_send(port: int, sender: str, data: bytes,
+              recipients: tuple[str, ...] = (ANNV,)) -> tuple[int, bytes]:
     """smtplib transaction; (code, text) of the DATA reply (250 when accepted)."""
     with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=60) as smtp:
         try:
@@ -284,7 +286,9 @@ async def test_postmaster_goes_to_the_configured_addresses(config: Config, where
 
 
 # -- recipient harvesting ---------------------------------------------------------------
-async def test_harvesting_is_slowed_then_disconnected(config: Config, caplog: pytest.LogCaptureFixture) -> None:
+async def test_harvesting_is_slowed_then_disconnected(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
     limits = replace(config, smtp=replace(config.smtp, soft_error_limit=2, hard_error_limit=4))
     caplog.set_level(logging.INFO, logger="mailserver.smtp")
     async with App(limits) as app:
@@ -423,3 +427,27 @@ async def test_classified_attachment_in_a_large_message_still_refused(mx: Runnin
     code, text = await asyncio.to_thread(smtp_send, mx.port("smtp"), "partner@example.org", data)
     assert (code, text.split(b" ", 1)[0]) == (550, b"5.7.1"), text
     assert await asyncio.to_thread(imap_envelopes, mx.port("imap"), ANNV) == []
+
+
+async def test_large_messages_take_turns_within_the_memory_budget(config: Config) -> None:
+    """Spooled messages beyond smtp.max_data_in_memory wait for their turn on
+    disk (limits.MemoryBudget) and are all delivered, each byte for byte."""
+    small = replace(config, smtp=replace(config.smtp, max_data_in_memory=1024 * 1024))
+    async with App(small) as app:
+        running = RunningServer(app, small)
+        await running.add_account(ANNV, PASSWORD)
+        messages = [
+            corpus.message(f"Ho so {i}", sender="partner@example.org", attachments=[
+                ("hoso.bin", os.urandom(1536 * 1024), "application/octet-stream")]).replace(b"\n", b"\r\n")
+            for i in range(4)
+        ]
+        results = await asyncio.gather(*(
+            asyncio.to_thread(smtp_send, running.port("smtp"), "partner@example.org", m) for m in messages))
+        assert [code for code, _ in results] == [250] * 4, results
+        account = await running.app.store.get_account(ANNV)
+        assert account is not None
+        stored = set()
+        for folder in await running.app.store.list_folders(account.id):
+            for info in await running.app.store.list_messages(account.id, folder.id):
+                stored.add(await running.app.store.read_message(account.id, folder.id, info.uid))
+        assert all(any(s.endswith(m) for s in stored) for m in messages)

@@ -7,6 +7,7 @@ the bare CR/LF finder against its regular expression."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from aiosmtpd.handlers import Sink
@@ -15,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailserver.smtp import delivery
-from mailserver.smtp.handler import DataTooLong, MxSMTP, read_data
+from mailserver.smtp.handler import _SIMPLE_PATH, DataTooLong, MxSMTP, path_error, read_data, read_data_into
+from mailserver.smtp.limits import MemoryBudget, Spool
 
 LINE_LIMIT = 1001
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
@@ -155,3 +157,74 @@ def test_path_parser_agrees_with_aiosmtpd(arg: str) -> None:
 def test_bare_line_ending_finder(data: bytes) -> None:
     match = delivery._BARE_LINE_ENDING.search(data)
     assert delivery.find_bare_line_ending(data) == (match.start() if match else None)
+
+
+# -- the DATA spool ------------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(_LINE, max_size=30),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=8),
+    threshold=st.integers(min_value=1, max_value=64),
+)
+def test_spooled_to_disk_same_as_in_memory(tmp_path_factory: pytest.TempPathFactory, lines: list[bytes],
+                                           cuts: list[int], threshold: int) -> None:
+    """What a session spools to its file (limits.Spool, tiny threshold so every
+    message goes to disk) is what the line-by-line reading gives."""
+    directory = tmp_path_factory.mktemp("spool")
+    stuffed = [b"." + line if line.startswith(b".") else line for line in lines]
+    stream = b"".join(line + b"\r\n" for line in stuffed) + b".\r\nQUIT\r\n"
+    points = sorted({c for c in cuts if c < len(stream)})
+
+    async def run() -> tuple[bytes, bool]:
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        for a, b in zip([0, *points], [*points, len(stream)], strict=True):
+            reader.feed_data(stream[a:b])
+        reader.feed_eof()
+        spool = Spool(directory, threshold)
+        try:
+            await read_data_into(reader, spool, size_limit=None, line_limit=LINE_LIMIT)
+            return await spool.read(), spool.on_disk
+        finally:
+            spool.close()
+
+    content, on_disk = asyncio.run(run())
+    assert content == b"".join(line + b"\r\n" for line in lines)
+    assert on_disk == (len(content) >= threshold)
+    assert list(directory.iterdir()) == [], "anonymous files: nothing left behind"
+
+
+async def test_memory_budget_takes_turns_and_survives_cancellation() -> None:
+    budget = MemoryBudget(100)
+    await budget.acquire(60)
+    second = asyncio.create_task(budget.acquire(60))
+    third = asyncio.create_task(budget.acquire(30))
+    await asyncio.sleep(0)
+    assert not second.done() and not third.done(), "in order: the 30 waits behind the 60"
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await asyncio.wait_for(third, 5)  # the cancelled waiter no longer blocks it
+    assert budget.used == 90
+    budget.release(60)
+    budget.release(30)
+    await asyncio.wait_for(budget.acquire(500), 5)  # larger than the budget: alone
+    assert budget.used == 500
+
+
+@settings(max_examples=500, deadline=None)
+@given(arg=st.one_of(_PATHS, st.text("ab.@<> \t()-_=\"\\[]1:\r\x00\x1b\x7f\x85é", max_size=16)))
+def test_path_checks_agree(arg: str) -> None:
+    """The 501 pre-check (``path_error``) never refuses what the fast path
+    reads, and what it lets through has no control character in the address
+    either parser returns."""
+    loop = asyncio.new_event_loop()
+    try:
+        ours = MxSMTP(None, on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
+        refused = path_error("FROM:" + arg, "FROM:")
+        if _SIMPLE_PATH.match(arg.strip()) is not None:
+            assert not refused
+        if not refused:
+            address, _ = ours._getaddr(arg.strip())
+            assert address is None or not re.search(r"[\x00-\x1f\x7f-\x9f]", address)
+    finally:
+        loop.close()
