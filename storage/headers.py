@@ -53,6 +53,15 @@ _FIELD_NAME: Final = re.compile(rb"[!-9;-~]+")
 """RFC 5322 section 3.6.8: field-name = 1*ftext; ftext = %d33-57 / %d59-126."""
 _OBS_NAME: Final = re.compile(rb"([!-9;-~]+)[ \t]*")
 """Section 4.5.1: the obsolete syntax allows blanks between name and colon."""
+_ATEXT: Final = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_ADDR_SPEC: Final = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
+_SIMPLE_MAILBOX: Final = re.compile(
+    rf'(?:"[^"\\\r\n]*"[ \t]*|[{_ATEXT}. \t\u0080-\U0010ffff]*)<{_ADDR_SPEC}>|{_ADDR_SPEC}'
+)
+"""One mailbox every reader reads alike: an addr-spec of atext and dots, bare or
+in angle brackets after a display name without specials (no comment, comma,
+"@" or backslash). The address-list comparison of ``ambiguity`` is skipped
+for it (the strict parser costs ~0.1 ms per field)."""
 _SINGLE: Final = ("from", "sender")
 """Fields that name the author; a second one makes the sender ambiguous."""
 
@@ -152,9 +161,15 @@ def ambiguity(message: bytes) -> str | None:
             if seen[key] > 1:
                 return f"more than one {name.decode('ascii')} field"
     for field_name, value in fields(header):
-        if field_name in _SINGLE and _strict(value) != _normal(a for _, a in addresses([value])):
+        if field_name not in _SINGLE or _simple(value):
+            continue
+        if _strict(value) != _normal(a for _, a in addresses([value])):
             return f"the {field_name} field reads as different addresses to different parsers"
     return None
+
+
+def _simple(value: str) -> bool:
+    return _SIMPLE_MAILBOX.fullmatch(value) is not None
 
 
 def _normal(addrs: Iterable[str]) -> set[str]:

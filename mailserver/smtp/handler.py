@@ -20,11 +20,28 @@ module formats replies.
 * ``smtp_AUTH`` is not offered on the MX port (submission does AUTH);
 * ``smtp_EXPN`` answers like VRFY, never revealing accounts (RFC 5321 7.3);
 * ``smtp_DATA`` reads the message in large chunks up to the end-of-data
-  sequence CRLF.CRLF (``read_data``) instead of aiosmtpd's one ``readuntil``
-  and list append per line, then checks the line length limit (RFC 5321
-  section 4.5.3.1.6), the size limit (section 4.5.3.1.7) and removes the
-  transparency dots (section 4.5.2) on the whole message with bytes methods.
-  Replies and their order are aiosmtpd's.
+  sequence CRLF.CRLF (``read_data_into``) instead of aiosmtpd's one
+  ``readuntil`` and list append per line, checks the line length limit (RFC
+  5321 section 4.5.3.1.6) and the size limit (section 4.5.3.1.7), removes the
+  transparency dots (section 4.5.2) block by block and writes the result to a
+  ``limits.Spool`` as it arrives: a session mid-DATA holds at most the spool
+  threshold in memory whatever the size. A spooled message is read back for
+  the checks and the store within the service's ``limits.MemoryBudget``.
+  Replies and their order are aiosmtpd's;
+* ``smtp_MAIL`` / ``smtp_RCPT`` answer ``501 5.1.7`` / ``501 5.1.3`` for a
+  path with a control character or without its closing ``>``
+  (``path_error``), before aiosmtpd parses it;
+* ``connection_made`` counts the session against ``smtp.max_connections`` /
+  ``max_connections_per_ip`` and answers ``421 4.7.0`` and closes when over;
+* ``push`` also counts refused recipients (harvesting: delay every reply past
+  ``smtp.soft_error_limit``, ``421 4.7.0`` and close at ``hard_error_limit``),
+  keeps reply text ASCII outside SMTPUTF8 transactions (RFC 5321 section
+  4.2) and never echoes a control character a client sent.
+
+STARTTLS (RFC 3207 section 4.2): aiosmtpd discards the plain-text octets
+buffered after the STARTTLS command once the handshake completes, so nothing
+pipelined before TLS is executed inside it (CVE-2011-0411);
+tests/clients/test_smtp_hardening.py checks it on every STARTTLS listener.
 
 Session state lives in ``MxSession`` (adds the session id, which survives
 STARTTLS) and ``MxEnvelope`` (adds the ``Transaction``).
@@ -129,6 +146,8 @@ def unstuff(data: bytes) -> bytes:
     return data.replace(b"\r\n.", b"\r\n")
 
 
+_BLOCK: Final = 64 * 1024
+"""Octets of mail data gathered before they are checked, unstuffed and spooled."""
 _TOO_LONG: Final = "500 Line too long (see RFC5321 4.5.3.1.6)"
 _TOO_MUCH: Final = "552 Error: Too much mail data"
 
@@ -152,15 +171,18 @@ async def read_data_into(
     last four octets of the buffer) can end inside a sequence completed by
     what is left unread. Octets after the end stay in the reader (PIPELINING).
 
-    Complete lines are unstuffed and written; the start of a line not yet
-    ended (``carry``, never longer than the line limit) waits for the next
-    octets, so a transparency dot is recognised across reads.
+    Octets are looked at in blocks of ``_BLOCK`` (a message that small in one
+    go): the complete lines of a block are unstuffed and written; the start of
+    a line not yet ended (``carry``, never longer than the line limit) waits
+    for the next block, so a transparency dot is recognised across reads.
     """
     size = 0
     failure: str | None = None
     tail = b"\r\n"
     separator = b".\r\n"
     carry = b""
+    pending: list[bytes] = []
+    pending_size = 0
     while True:
         try:
             chunk = await reader.readuntil(separator)
@@ -170,12 +192,18 @@ async def read_data_into(
             found = False
         tail = (tail + chunk[-5:])[-5:]
         end = found and tail == _END_OF_DATA
+        if end:
+            chunk = chunk[:-3]
         if failure is None:
-            if end:
-                chunk = chunk[:-3]
+            pending.append(chunk)
+            pending_size += len(chunk)
+        if failure is None and (end or pending_size >= _BLOCK):
+            block = b"".join(pending) if len(pending) > 1 else pending[0]
+            pending.clear()
+            pending_size = 0
             before = size
-            size += len(chunk)
-            data = carry + chunk if carry else chunk
+            size += len(block)
+            data = carry + block if carry else block
             if size_limit and size > size_limit:
                 kept = data[: len(carry) + size_limit - before]
                 failure = _TOO_LONG if line_too_long(kept, line_limit) else _TOO_MUCH
@@ -202,6 +230,7 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None, lin
     return await spool.read()
 
 
+_TOO_MANY_BOGUS: Final = "502 5.5.1 Too many unrecognized commands"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 and C1 controls and DEL: never in a path (RFC 5321 section 4.1.2 allows
 printable ASCII and, with SMTPUTF8, UTF-8 text, RFC 6531 section 3.3)."""
@@ -399,8 +428,15 @@ class MxSMTP(SMTP):
             # Postfix's smtpd_soft_error_limit: every reply slows down, the
             # positive ones too (else their speed would tell what exists).
             await asyncio.sleep(delay)
+        if isinstance(reply, str) and reply.startswith(_TOO_MANY_BOGUS):
+            # aiosmtpd closes after too many unknown commands with a 502; RFC
+            # 5321 section 3.8 wants 421 before a server closes the channel.
+            reply = str(codes.S421_TOO_MANY_ERRORS)
         if isinstance(reply, str):
             line = add_enhanced_code(reply) if rewrite else reply
+            # aiosmtpd echoes unknown commands: a CR, NUL or other control
+            # character from the client must not reach the reply text.
+            line = _CONTROL.sub("?", line)
             if not line.isascii() and not (self.envelope is not None and self.envelope.smtp_utf8):
                 # RFC 5321 section 4.2: reply text is ASCII; RFC 6531 section
                 # 3.7.4 allows UTF-8 only within an SMTPUTF8 transaction.

@@ -240,6 +240,33 @@ async def test_nul_in_data_refused(mx: RunningServer) -> None:
     assert await asyncio.to_thread(imap_envelopes, mx.port("imap"), ANNV) == []
 
 
+# -- found by the fuzzer (tests/property/test_smtp_fuzz.py) --------------------------------
+async def test_control_characters_are_not_echoed_in_replies(mx: RunningServer) -> None:
+    """aiosmtpd echoes an unknown command in its 500 reply: a CR or NUL of the
+    client's reached the reply line raw."""
+    client = await RawClient.open(mx.port("smtp"))
+    try:
+        await client.send(b"X\rY\x00Z\r\n")
+        line = await asyncio.wait_for(client.reader.readline(), 30)
+        assert line.startswith(b"500 5.5.2 ") and line.endswith(b"\r\n"), line
+        assert not re.search(rb"[\x00-\x1f\x7f]", line[:-2]), line
+    finally:
+        await client.close()
+
+
+async def test_too_many_unknown_commands_end_with_421(mx: RunningServer) -> None:
+    """aiosmtpd closed the session after five unknown commands with a 502;
+    RFC 5321 section 3.8: a server closing the channel says 421."""
+    client = await RawClient.open(mx.port("smtp"))
+    try:
+        replies = [await client.cmd(f"BOGUS{i}") for i in range(5)]
+        assert [code for code, _ in replies[:4]] == [500] * 4
+        assert (replies[4][0], enhanced(replies[4][1])) == (421, "4.7.0"), replies[4]
+        assert await asyncio.wait_for(client.reader.read(), 10) == b""
+    finally:
+        await client.close()
+
+
 # -- postmaster and abuse --------------------------------------------------------------
 async def role_delivery(port: int, recipients: list[str], subject: str) -> bytes:
     client = await RawClient.open(port)

@@ -94,6 +94,26 @@ def test_every_reader_sees_the_same_from(fields: list[tuple[str, str, str, str]]
     assert (header_addresses(message, "From") or []) == ours
 
 
+_ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~.-"
+_SIMPLE = st.builds(
+    lambda display, local, domain: f"{local}@{domain}" if display is None else f"{display}<{local}@{domain}>",
+    st.one_of(st.none(), st.text(_ATEXT + " \tếĐ\u00a0\ufeff\u3000", max_size=12),
+              st.text(_ATEXT + " ,;:@()<>[]\\ế", max_size=12).map(lambda t: f'"{t}" ')),
+    st.text(_ATEXT, min_size=1, max_size=8), st.text("ab9.-", min_size=1, max_size=8),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.one_of(_SIMPLE, st.text(_ATEXT + ' <>@"(),;:\\ ế', max_size=30)))
+def test_the_fast_path_reads_like_both_parsers(value: str) -> None:
+    """A From value taken as one plain mailbox without parsing (the fast path of
+    ``ambiguity``) is one that the strict and the lenient parser read alike.
+    Field values arrive stripped (``headers.fields``)."""
+    value = value.strip()
+    if headers._simple(value):
+        assert headers._strict(value) == headers._normal(a for _, a in headers.addresses([value]))
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("Mật khẩu đã hết hạn", "Mat khau da het han"),
     ("ĐỒNG NAI", "DONG NAI"),
