@@ -471,7 +471,8 @@ async def _release(portal: Portal, entry_id: str) -> bool:
             account_ids.append(account.id)
     if not account_ids:
         return False
-    await portal.app.store.deliver(account_ids, data)
+    # Past the quotas: the message was accepted (250) before it was held.
+    await portal.app.store.deliver(account_ids, data, quota=False)
     await asyncio.to_thread(portal.quarantine.delete, entry_id)
     return True
 
