@@ -628,6 +628,12 @@ class MailStore(Protocol):
         """UIDs matching ``query``, ascending, evaluated in SQL."""
         ...
 
+    async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
+        """The message file of every row of the folder (paths relative to the
+        Maildir root): what the start-up reconciliation compares the directory
+        with (storage.reconcile)."""
+        ...
+
     async def quota(self, account_id: int) -> Quota:
         """Usage and limit of the account (one row read). Raises NoSuchAccount."""
         ...

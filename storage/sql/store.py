@@ -1821,6 +1821,14 @@ class SqlMailStore:
         result = conn.execute(select(M.c.uid).where(M.c.folder_id == folder_id, *clauses).order_by(M.c.uid))
         return [Uid(u) for u in result.scalars()]
 
+    async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
+        return await self._run_read(self._folder_blobs_tx, account_id, folder_id)
+
+    @staticmethod
+    def _folder_blobs_tx(conn: Connection, account_id: int, folder_id: int) -> list[str]:
+        _owned_folder(conn, account_id, folder_id)
+        return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
+
     async def quota(self, account_id: int) -> Quota:
         return await self._run_read(self._quota_tx, account_id, self.quota_bytes)
 
