@@ -105,10 +105,11 @@ async def test_concurrent_deliveries_fill_the_quota_exactly(make_store: StoreFac
     store = await make_store()
     alice = await store.create_account("alice@example.org", "A", "h")
     bob = await store.create_account("bob@example.org", "B", "h")
-    await store.set_quota(alice.id, 5 * SIZE)
+    size = len(message(10))  # every message(10..29) has this size
+    await store.set_quota(alice.id, 5 * size)
     results = await asyncio.gather(
-        *(store.deliver([alice.id], message(n)) for n in range(20)),
-        *(store.deliver([bob.id], message(n)) for n in range(20)),
+        *(store.deliver([alice.id], message(n)) for n in range(10, 30)),
+        *(store.deliver([bob.id], message(n)) for n in range(10, 30)),
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, OverQuota)]
