@@ -525,7 +525,7 @@ class MxSMTP(SMTP):
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
-        # aiosmtpd's preconditions and replies, then ``read_data`` (module doc).
+        # aiosmtpd's preconditions and replies, then ``read_data_into`` (module doc).
         if self._decode_data or "DATA" not in self._handle_hooks:
             await super().smtp_DATA(arg)
             return
