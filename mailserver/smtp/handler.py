@@ -253,11 +253,10 @@ def path_error(arg: str, keyword: str) -> bool:
     text = arg[len(keyword):].strip()
     if _CONTROL.search(text.replace("\t", " ")):
         return True
-    if not text.startswith("<"):
-        return False
+    angle = text.startswith("<")
     quoted = escaped = False
-    for char in text[1:]:
-        if char == "\t":
+    for char in text[1:] if angle else text:
+        if char == "\t" and (angle or quoted):
             return True
         if escaped:
             escaped = False
@@ -265,9 +264,11 @@ def path_error(arg: str, keyword: str) -> bool:
             escaped = True
         elif char == '"':
             quoted = not quoted
-        elif char == ">" and not quoted:
+        elif char == ">" and angle and not quoted:
             return False
-    return True
+        elif char in " \t" and not angle and not quoted:
+            return False  # a bare path ends at the first blank (aiosmtpd allows it)
+    return angle
 
 
 def _declared_size(options: list[str]) -> int:
@@ -466,10 +467,20 @@ class MxSMTP(SMTP):
         if self._handler_coroutine is not None:
             self._handler_coroutine.cancel()
 
+    def path_refused(self, arg: str, keyword: str) -> bool:
+        """``path_error``, or an address that the parser reads (quoted strings,
+        escapes and all) with a control character in it, a tab included."""
+        if path_error(arg, keyword):
+            return True
+        if arg[: len(keyword)].upper() != keyword:
+            return False
+        address, _ = self._getaddr(arg[len(keyword):].strip())
+        return address is not None and _CONTROL.search(address.replace("\t", "\x00")) is not None
+
     async def _bad_path(self, arg: str | None, keyword: str, command: str) -> bool:
         """Answer 501 for a path with control characters or without its ``>``
-        (``path_error``), after aiosmtpd's own checks that come before syntax."""
-        if arg is None or not path_error(arg, keyword):
+        (``path_refused``), after aiosmtpd's own checks that come before syntax."""
+        if arg is None or not self.path_refused(arg, keyword):
             return False
         if await self.check_helo_needed():
             return True

@@ -187,6 +187,7 @@ def test_dkim_verifier_never_raises_on_odd_header_sections() -> None:
     ("MAIL FROM:<a@example.org> SIZE=1\x00", (501, "5.1.7")),
     ("MAIL FROM:<unterminated@example.org", (501, "5.1.7")),
     ('MAIL FROM:<"quoted>"@example.org', (501, "5.1.7")),
+    ('MAIL FROM:"tab\there"@example.org', (501, "5.1.7")),
 ])
 async def test_bad_sender_paths(mx: RunningServer, command: str, expected: tuple[int, str],
                                 caplog: pytest.LogCaptureFixture) -> None:
