@@ -70,6 +70,10 @@ from storage.directory import DirectoryStore, open_directory
 log = logging.getLogger(__name__)
 
 READ_SIZE: Final = 65536
+LINGER: Final = 2.0
+"""Seconds input is still read (and dropped) after a BYE to a client that may be
+sending: closing with unread input makes the kernel send a TCP reset, and a
+reset makes the client's kernel drop the BYE before the client has read it."""
 STOP_GRACE: Final = 5.0
 """Seconds stop() waits for commands in progress."""
 TRAINING_CONCURRENCY: Final = 2
@@ -473,6 +477,9 @@ class _Connection:
                 if not done and loop.time() >= deadline:
                     log.info("imap %s: %s", self.id, why)
                     await self.send(r.bye(why))
+                    read.cancel()
+                    read = None
+                    await self._linger()
                     return
                 if wake is not None and (wake[1] in done or not done):
                     # Woken by the hub, or the IDLE poll interval passed (changes by
@@ -495,6 +502,16 @@ class _Connection:
                 hub.forget(*wake)
             self.session.close()
 
+    async def _linger(self) -> None:
+        """Half-close and drop what the client still sends, for ``LINGER`` seconds at
+        most, so that the BYE just written reaches it (see ``LINGER``)."""
+        with contextlib.suppress(Exception):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(LINGER):
+                while await self.reader.read(READ_SIZE):
+                    pass
+
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
         events = self.parser.feed(data)
@@ -514,6 +531,7 @@ class _Connection:
                     observe_command(name, time.monotonic() - started)
                 if isinstance(event, BadCommand) and event.fatal:
                     await self.send(r.bye("Literal too large before login"))
+                    await self._linger()
                     return False
                 if self.session.state is c.State.LOGOUT:
                     return False
