@@ -371,7 +371,8 @@ class _Reader:
         digits = self._run(DIGITS)
         if not digits:
             raise _SyntaxError("Expected number")
-        if len(digits) > 19 or int(digits) > limit:
+        significant = digits.lstrip(b"0")  # leading zeros are allowed (1*DIGIT)
+        if len(significant) > 19 or int(digits) > limit:
             raise _SyntaxError("Number out of range")
         return int(digits)
 
@@ -904,7 +905,7 @@ def _section(r: _Reader, binary: bool) -> c.Section:
         pieces = spec.split(".")
         while pieces and pieces[0].isdigit():
             digits = pieces.pop(0)
-            n = int(digits) if len(digits) <= 10 else 0
+            n = int(digits) if len(digits.lstrip("0")) <= 10 else 0
             if not 0 < n <= MAX_NUMBER:  # section-part = nz-number *("." nz-number)
                 raise _SyntaxError("Section part numbers are 1 to 4294967295")
             part.append(n)
@@ -985,10 +986,20 @@ def _store(r: _Reader, uid: bool = False) -> c.Command:
     seqset = r.seqset()
     r.sp()
     unchanged = None
-    if r.accept(b"("):
-        r.expect(b"UNCHANGEDSINCE ")
-        unchanged = r.number64()  # mod-sequence-valzer (RFC 7162 section 7)
-        r.expect(b")")
+    if r.peek() == b"(":
+        # store-modifiers = "(" store-modifier *(SP store-modifier) ")" (RFC 4466);
+        # the one we know: "UNCHANGEDSINCE" SP mod-sequence-valzer (RFC 7162 section 7)
+        r.open_list()
+        first = True
+        while r.list_next(first):
+            first = False
+            modifier = r.atom().upper()
+            if modifier != "UNCHANGEDSINCE":
+                raise _SyntaxError(f"Unknown STORE modifier {modifier[:32]}")
+            r.sp()
+            unchanged = r.number64()
+        if first:
+            raise _SyntaxError("Empty STORE modifier list")
         r.sp()
     mode = c.StoreMode.REPLACE
     if r.accept(b"+"):
