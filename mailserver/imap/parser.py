@@ -150,9 +150,7 @@ class Parser:
     @property
     def pending(self) -> bool:
         """A command (or a continuation line) has begun and is not complete yet."""
-        return bool(self._buf or self._parts) or (
-            self._mode is _Mode.LITERAL or (self._mode is _Mode.SKIP and self._remaining > 0)
-        )
+        return bool(self._buf or self._parts) or self._mode in (_Mode.LITERAL, _Mode.SKIP)
 
     def end_raw(self) -> None:
         """The IDLE or AUTHENTICATE exchange is over: read commands again."""

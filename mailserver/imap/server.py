@@ -74,6 +74,8 @@ LINGER: Final = 2.0
 """Seconds input is still read (and dropped) after a BYE to a client that may be
 sending: closing with unread input makes the kernel send a TCP reset, and a
 reset makes the client's kernel drop the BYE before the client has read it."""
+REFUSAL_LOG_INTERVAL: Final = 60.0
+"""Seconds between two log lines about connections refused over the caps."""
 STOP_GRACE: Final = 5.0
 """Seconds stop() waits for commands in progress."""
 TRAINING_CONCURRENCY: Final = 2
@@ -192,6 +194,8 @@ class ImapService:
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
         self._per_ip: dict[str, int] = {}
+        self._refused = 0
+        self._refusal_logged_at = float("-inf")
         self.user_slots = _UserSlots(config.imap.max_connections_per_user)
         self.password_url = portal_url(config.web, config.server.hostname) + "/password"
         self.in_flight = 0
@@ -254,7 +258,17 @@ class ImapService:
         ip = peer[0] if isinstance(peer, tuple) else ""
         refused = self._over_limit(ip)
         if refused is not None:
-            log.info("imap: connection from %s refused: %s", ip, refused.rsplit(" / ", 1)[-1])
+            self._refused += 1
+            now = time.monotonic()
+            if now >= self._refusal_logged_at + REFUSAL_LOG_INTERVAL:
+                # Once a minute at most: a flood of connections must not flood the log.
+                log.warning(
+                    "imap: %d connection(s) refused since the last report, the latest from %s: %s",
+                    self._refused,
+                    ip,
+                    refused.rsplit(" / ", 1)[-1],
+                )
+                self._refused, self._refusal_logged_at = 0, now
             with contextlib.suppress(Exception):
                 writer.write(r.for_client(r.bye(refused), False).to_bytes())
                 async with asyncio.timeout(5.0):

@@ -181,6 +181,29 @@ async def test_command_dripped_byte_by_byte_is_cut(tmp_path: Path) -> None:
         await client.close()
 
 
+async def test_endless_line_after_login_is_cut(tmp_path: Path) -> None:
+    """A line longer than imap.max_line is refused (BAD [TOOBIG]) and the rest of it
+    skipped; one that never ends is cut at the command deadline all the same."""
+    async with tuned(tmp_path, command_timeout=1, timeout=600, autologout=600) as server:
+        client = await Client.connect(server.port("imap"))
+        await client.login()
+        await client.send(b"a NOOP " + b"x" * 70_000)
+        assert (await client.line()).startswith(b"a BAD [TOOBIG]")
+
+        async def drip() -> None:
+            for _ in range(100_000):
+                await client.send(b"x" * 100)
+                await asyncio.sleep(0.02)
+
+        dripping = asyncio.ensure_future(drip())
+        try:
+            lines = await client.rest()
+        finally:
+            dripping.cancel()
+        assert lines and lines[-1].startswith(b"* BYE") and b"Command timeout" in lines[-1], lines
+        await client.close()
+
+
 async def test_literal_dripped_is_cut(tmp_path: Path) -> None:
     async with tuned(tmp_path, command_timeout=1, login_timeout=600, timeout=600) as server:
         client = await Client.connect(server.port("imap"))

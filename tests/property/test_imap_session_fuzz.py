@@ -36,6 +36,8 @@ SCALE = int(os.environ.get("IMAP_FUZZ_EXAMPLES", "1"))
 USER = "fuzz@dongnai.gov.vn"
 PASSWORD = "Fuzz-pass-word-2026"
 LITERAL = re.compile(rb"\{(\d+)\}\r\n\Z")
+PREAUTH_LITERAL = 8192
+"""imap.max_preauth_literal's default."""
 ANSWER_TIMEOUT = 60.0
 """Seconds a command may take before it counts as a hang (never reached when healthy)."""
 
@@ -261,14 +263,24 @@ class ImapFuzz(RuleBasedStateMachine):
         if not plus:  # the octets follow the server's "+" (none comes if it refuses)
             self._exchange(head, tag=tag, answers=[data] if size <= 100_000 else [])
         elif size <= 100_000:
-            self._exchange(head + data, tag=tag, answers=[])
+            lines = self._exchange(head + data, tag=tag, answers=[])
+            if size > PREAUTH_LITERAL and not self.logged_in:
+                self._expect_close(lines)
         else:
             lines = self._exchange(head, tag=tag, answers=[])
             assert any(line.startswith(tag + b" BAD [TOOBIG]") for line in lines), lines
-            if not self.closed:
-                # Logged in, the server now skips the announced octets: this client
-                # would have to send them all; it hangs up instead.
-                self.closed = True
+            if not self.logged_in:
+                self._expect_close(lines)
+            # Logged in, the server now skips the announced octets: this client
+            # would have to send them all; it hangs up instead.
+            self.closed = True
+
+    def _expect_close(self, lines: list[bytes]) -> None:
+        """An oversized LITERAL+ before login: BAD [TOOBIG], * BYE, closed."""
+        while line := self.file.readline():
+            lines.append(line)
+        assert any(line.startswith(b"* BYE") for line in lines), lines
+        self.closed = True
 
     @invariant()
     def no_traceback_logged(self) -> None:
