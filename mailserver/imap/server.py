@@ -492,6 +492,7 @@ class _Connection:
                     log.info("imap %s: %s", self.id, why)
                     await self.send(r.bye(why))
                     read.cancel()
+                    await asyncio.wait([read])  # the reader serves one waiter at a time
                     read = None
                     await self._linger()
                     return
