@@ -60,7 +60,9 @@ class _Server:
         base = make_config(data_dir)
         # Fuzzed LOGINs fail by the hundred: no throttling, or the rest of the run
         # would never get past LOGIN.
-        self.config = replace(base, auth=replace(base.auth, max_failures=10**9, failure_delay=0.0))
+        self.config = replace(
+            base, auth=replace(base.auth, max_failures=10**9, max_failures_per_ip=10**9, failure_delay=0.0)
+        )
         self.port = 0
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
