@@ -321,6 +321,20 @@ class HtmlText:
     """(href host, anchor text) of every link."""
     hidden_chars: int = 0
     title: str = ""
+    forms: list[tuple[str, bool]] = field(default_factory=list)
+    """(action host, asks for a password) of every form; a password field
+    outside any form counts as a form without action."""
+    images: int = 0
+    """``img`` elements (remote, inline or embedded)."""
+
+
+def _host(url: str) -> str:
+    if "//" not in url:
+        return ""
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return "invalid"
 
 
 class _HtmlExtractor(HTMLParser):
@@ -330,11 +344,15 @@ class _HtmlExtractor(HTMLParser):
         self.links: list[tuple[str, str]] = []
         self.hidden_chars = 0
         self.title = ""
+        self.forms: list[tuple[str, bool]] = []
+        self.images = 0
         self._skip = 0
         self._hidden_depth: list[str] = []
         self._href: str | None = None
         self._anchor: list[str] = []
         self._in_title = False
+        self._form: list[str | bool] | None = None
+        self._loose_password = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
@@ -349,6 +367,21 @@ class _HtmlExtractor(HTMLParser):
         if tag == "a":
             self._href = values.get("href", "")
             self._anchor = []
+        elif tag == "img":
+            self.images += 1
+        elif tag == "form":
+            self._finish_form()
+            self._form = [_host(values.get("action", "")), False]
+        elif tag == "input" and values.get("type", "").lower() == "password":
+            if self._form is not None:
+                self._form[1] = True
+            else:
+                self._loose_password = True
+
+    def _finish_form(self) -> None:
+        if self._form is not None:
+            self.forms.append((str(self._form[0]), bool(self._form[1])))
+            self._form = None
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
@@ -360,14 +393,10 @@ class _HtmlExtractor(HTMLParser):
         if self._hidden_depth and self._hidden_depth[-1] == tag:
             self._hidden_depth.pop()
         if tag == "a" and self._href is not None:
-            host = ""
-            if "//" in self._href:
-                try:
-                    host = urlsplit(self._href.strip()).hostname or ""
-                except ValueError:
-                    host = "invalid"
-            self.links.append((host, "".join(self._anchor).strip()))
+            self.links.append((_host(self._href), "".join(self._anchor).strip()))
             self._href = None
+        elif tag == "form":
+            self._finish_form()
 
     def handle_data(self, data: str) -> None:
         if self._skip:
@@ -380,6 +409,11 @@ class _HtmlExtractor(HTMLParser):
             self._anchor.append(data)
         self.parts.append(data)
 
+    def finish(self) -> None:
+        self._finish_form()
+        if self._loose_password:
+            self.forms.append(("", True))
+
 
 def html_text(markup: str) -> HtmlText:
     parser = _HtmlExtractor()
@@ -388,6 +422,8 @@ def html_text(markup: str) -> HtmlText:
         parser.close()
     except (AssertionError, ValueError):  # malformed markup: keep what was read
         pass
+    parser.finish()
     text = "".join(parser.parts)
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    return HtmlText([line for line in lines if line], parser.links, parser.hidden_chars, parser.title)
+    return HtmlText([line for line in lines if line], parser.links, parser.hidden_chars, parser.title, parser.forms,
+                    parser.images)

@@ -39,7 +39,9 @@ from policy.extract import formats, legacy
 from policy.markings import Marking, scan_name, scan_subject, scan_text
 
 EICAR: Final = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-_URL: Final = re.compile(r"(?i)\b(?:https?|ftp)://([^\s/\"'<>:?#]+)")
+# The host of a URL in text: up to the path, port, query or fragment, and not
+# the brackets or parentheses a text alternative wraps links in ("[https://...]").
+_URL: Final = re.compile(r"(?i)\b(?:https?|ftp)://([^\s/\"'<>:?#\[\]()\\]+)")
 _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _OLE_VBA: Final = ("_VBA_PROJECT".encode("utf-16-le"), "Macros".encode("utf-16-le"))
 _OLE_ENCRYPTED: Final = "EncryptedPackage".encode("utf-16-le")
@@ -103,6 +105,9 @@ class Analysis:
     """Host names of links in text and HTML (with repetitions)."""
     html_links: list[tuple[str, str]] = field(default_factory=list)
     html_hidden_chars: int = 0
+    html_forms: list[tuple[str, bool]] = field(default_factory=list)
+    """(action host, asks for a password) of the forms of HTML bodies and attachments."""
+    html_images: int = 0
     markings: list[tuple[str, Marking]] = field(default_factory=list)
     """Secrecy markings found (``policy.markings``), with the unit's ``where``;
     computed in the worker so large texts never cross back to the event loop."""
@@ -190,7 +195,7 @@ class Walker:
             self.analysis.truncated = True
         self.analysis.units.append(TextUnit(where, role, text, structural, encoding, cells))
         if role in ("body", "document") and "://" in text:
-            self.analysis.urls.extend(m.lower() for m in _URL.findall(text[:2_000_000]))
+            self.analysis.urls.extend(url_host(m) for m in _URL.findall(text[:2_000_000]))
 
     def add_lines(
         self,
@@ -327,6 +332,8 @@ class Walker:
         self.analysis.html_links.extend(result.links)
         self.analysis.urls.extend(host.lower() for host, _ in result.links if host)
         self.analysis.html_hidden_chars += result.hidden_chars
+        self.analysis.html_forms.extend(result.forms)
+        self.analysis.html_images += result.images
 
     def ole(self, data: bytes, where: str) -> None:
         """Legacy binary Office (MS-CFB): VBA storages, encryption, UTF-16 text runs."""
@@ -476,6 +483,13 @@ class Walker:
         for name in formats.odf_names(content):
             self.add_text(f"{where} (sheet name)", "title", name)
         self._properties(where, formats.document_properties(blobs.get("meta.xml", b"")))
+
+
+def url_host(authority: str) -> str:
+    """The host of a URL's authority as written in text: without the user
+    information ("https://vietcombank.com.vn@evil.example/" goes to
+    evil.example, RFC 3986 section 3.2.1) and trailing punctuation."""
+    return authority.rpartition("@")[2].rstrip(".,;!").lower()
 
 
 def _part_order(name: str) -> tuple[int, str]:

@@ -284,15 +284,17 @@ async def test_spam_phrases_are_searched_in_the_first_scan_size_characters(tmp_p
     early = corpus.message("Thông báo", phrase + "\n" + "Nội dung bình thường. " * 4000)
     late = corpus.message("Thông báo", "Nội dung bình thường. " * 4000 + "\n" + phrase)
 
-    async def score(pipe: Pipeline, data: bytes) -> str:
+    async def report(pipe: Pipeline, data: bytes) -> str:
         outcome = await pipe.check_data(ctx(), data)
         header = outcome.header_bytes().decode()
-        return header.split("X-Spam-Score: ", 1)[1].split("\r\n", 1)[0]
+        return header.split("X-Spam-Report: ", 1)[1].split("\r\n", 1)[0]
 
     default, wide = pipeline(tmp_path), pipeline(tmp_path, spam={"scan_size": 200_000})
     try:
-        assert await score(default, early) == await score(wide, early) == await score(wide, late)
-        assert float(await score(default, late)) == float(await score(wide, late)) - 4.0  # two phrases
+        assert await report(default, early) == await report(wide, early) == await report(wide, late)
+        assert "LOAN=1" in await report(wide, late) and "PRIZE=1" in await report(wide, late)
+        beyond = await report(default, late)
+        assert "LOAN" not in beyond and "PRIZE" not in beyond
     finally:
         await default.close()
         await wide.close()
