@@ -135,7 +135,9 @@ class Seed:
 
     def to_json(self, generator: str) -> str:
         """Stable text (sorted, one token a line) so that a regenerated seed diffs cleanly."""
-        lines = [f"  {json.dumps(t, ensure_ascii=False)}: [{s}, {h}]" for t, (s, h) in sorted(self.counts.items())]
+        lines = [
+            f"  {json.dumps(t, ensure_ascii=False)}: [{s}, {h}]" for t, (s, h) in sorted(self.counts.items())
+        ]
         return (
             "{\n"
             f'"generator": {json.dumps(generator)},\n"tokenizer": {TOKENIZER},\n'
@@ -206,7 +208,9 @@ class Bayes:
         self.trained()
         return self._local
 
-    def classify(self, text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()) -> float | None:
+    def classify(
+        self, text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()
+    ) -> float | None:
         """``probability`` of the ``tokens`` of a text (blocking: run in a thread)."""
         return self.probability(tokens(text, subject, sender, hosts))
 

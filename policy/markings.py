@@ -174,7 +174,9 @@ def _enumeration(lines: list[str], index: int, level: str) -> bool:
     return False
 
 
-def _capitalised_stamp(lines: list[str], index: int, level: str, core: str, *, structural: bool, cells: bool) -> bool:
+def _capitalised_stamp(
+    lines: list[str], index: int, level: str, core: str, *, structural: bool, cells: bool
+) -> bool:
     """Whether a title-case stamp ("Mật", "Tối mật") at ``lines[index]`` is one.
 
     "Mật" is also a given name: never in spreadsheet cells, never as the last
@@ -308,7 +310,7 @@ def _scan_ascii_tokens(text: str, form: str) -> list[Marking]:
     for i, token in enumerate(tokens):
         if token in _ASCII_JOINED:
             return [Marking(_ASCII_JOINED[token], f"{form} (accent-stripped)", _snippet(text))]
-        if token != "MAT":
+        if token != "MAT":  # noqa: S105 - the accent-stripped level word, not a password
             continue
         if i and tokens[i - 1] in _ASCII_LEVELS:
             return [Marking(_ASCII_LEVELS[tokens[i - 1]], f"{form} (accent-stripped)", _snippet(text))]

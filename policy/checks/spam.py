@@ -1,24 +1,25 @@
 """Spam score (Decision 70/2009/QĐ-UBND, Điều 9 khoản 7, Điều 11 khoản 3:
 no spreading of spam, "thư rác").
 
-The score adds independent signals, each named in the log reason:
+The score is the sum of named rules (SpamAssassin's model), each with a
+fixed score:
 
-* authentication (RFC 7208 SPF, RFC 6376 DKIM, RFC 7489 DMARC) from
-  ``PolicyContext.auth_results`` when the DKIM/SPF code provides them;
-* header sanity (RFC 5322 section 3.6): missing or unparsable ``Date``, a date
-  far in the future, missing ``Message-ID``, ``From`` domain unlike the
-  envelope sender, a subject in capitals, a ``From`` in a local domain
-  arriving from outside;
-* content: lottery / loan / phishing phrases in Vietnamese and English
-  (``conf``-free list below), links that outnumber text, link hosts that
-  imitate the local domain or banks (``dongnai-gov.vn.xyz``,
-  ``vietcombank-secure.top``), hidden HTML text, the GTUBE test string;
-* the Bayesian classifier of this installation (``policy.bayes``);
+* the rules of ``policy.rules.engine`` (``RULES``): sender authentication
+  results (RFC 7208, 6376, 7489) when DNS gave them, header sanity (RFC 5322
+  section 3.6), impersonated senders, phrase topics of Vietnamese and English
+  scams matched without diacritics and through homoglyphs and zero-width
+  characters, deceptive links (look-alike, IDN, shortener, link text showing
+  another domain), credential forms, image-only mail, GTUBE;
+* the Bayesian classifier (``policy.bayes``): BAYES_99/90/00 once this
+  installation has trained it, BAYES_SEED_* capped below ``tag_score`` while
+  only the shipped seed model speaks;
 * spamd / rspamd scores when configured (clients in ``policy.clients``).
 
 ``block_senders`` are refused outright, ``allow_senders`` never scored. At
-``tag_score`` the message is tagged (``X-Spam-*`` headers) and asked into the
-Junk folder; at ``reject_score`` it is refused with ``550 5.7.1``.
+``tag_score`` the message is tagged (``X-Spam-Flag``) and asked into the
+Junk folder; at ``reject_score`` it is refused with ``550 5.7.1``. Every
+scored message carries ``X-Spam-Score`` and ``X-Spam-Report`` (the rules that
+fired with their scores); the log line gives each rule's evidence.
 """
 
 from __future__ import annotations
@@ -127,11 +128,14 @@ class SpamCheck(Check):
     async def bayes_hit(self, message: MessageView) -> Hit | None:
         """The classifier's rule: BAYES_99/90/00 once this installation has
         learned enough, BAYES_SEED_* (capped: ``SEED_SCORES``) on the seed alone."""
-        assert self._bayes is not None
+        if self._bayes is None:
+            return None
         analysis = message.analysis
         subject = next((u.text for u in analysis.units if u.role == "subject"), "")
         sender = parseaddr(str(message.header.get("From", "")))[1]
-        p = await asyncio.to_thread(self._bayes.classify, analysis.body_text(), subject, sender, analysis.urls)
+        p = await asyncio.to_thread(
+            self._bayes.classify, analysis.body_text(), subject, sender, analysis.urls
+        )
         if p is None:
             return None
         local = self._bayes.local_trained()
@@ -141,10 +145,10 @@ class SpamCheck(Check):
             return None
         return Hit(f"BAYES_{band}" if local else f"BAYES_SEED_{band}", scores[band], f"p={p:.3f}")
 
-    async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict:
-        allowed = list(getattr(self.options, "allow_senders", []))
-        if ctx.envelope.mail_from and address_listed(ctx.envelope.mail_from, allowed):
-            return accept(self.name, "allowed")
+    async def evaluate(self, ctx: PolicyContext, message: MessageView) -> tuple[float, list[Hit]]:
+        """The score and every rule that made it: the rules, the Bayesian
+        classifier, spamd/rspamd when configured (``mailserver spam check``
+        shows the same)."""
         score, hits = self.score(ctx, message)
         if self._bayes is not None and self._bayes.trained():
             bayes = await self.bayes_hit(message)
@@ -161,8 +165,22 @@ class SpamCheck(Check):
                     continue
                 score += result.score
                 hits.append(Hit("SPAMD" if client is spamd_check else "RSPAMD", result.score, address))
-        tag_score = float(getattr(self.options, "tag_score", 5.0))
-        reject_score = float(getattr(self.options, "reject_score", 12.0))
+        return score, hits
+
+    def thresholds(self) -> tuple[float, float]:
+        """(tag_score, reject_score)."""
+        return float(getattr(self.options, "tag_score", 5.0)), float(
+            getattr(self.options, "reject_score", 12.0)
+        )
+
+    async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict:
+        allowed = list(getattr(self.options, "allow_senders", []))
+        if ctx.envelope.mail_from and address_listed(ctx.envelope.mail_from, allowed):
+            return accept(self.name, "allowed")
+        score, hits = await self.evaluate(ctx, message)
+        tag_score, reject_score = self.thresholds()
+        # The log line says why (each rule with what made it fire); the stored
+        # copy says which rules, like SpamAssassin's X-Spam-Report.
         reason = f"score {score:.1f}: " + "; ".join(h.reason() for h in hits)
         report = f"{score:.1f} (tag {tag_score:g}, reject {reject_score:g}) " + (
             " ".join(h.report() for h in hits) or "none"

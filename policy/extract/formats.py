@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from policy.extract import legacy
+
+log = logging.getLogger(__name__)
 
 # -- XML helpers ----------------------------------------------------------------
 _LEGACY_FONT: Final = re.compile(rb"(?:\.Vn[A-Za-z]+|VNI[- ][A-Za-z]+)")
@@ -227,7 +230,9 @@ def comment_text(xml: bytes) -> list[str]:
     return lines
 
 
-_ODF_TABLE_NAME: Final = re.compile(rb"<table:(?:table|named-range|named-expression)\b[^>]*?\btable:name=\"([^\"]*)\"")
+_ODF_TABLE_NAME: Final = re.compile(
+    rb"<table:(?:table|named-range|named-expression)\b[^>]*?\btable:name=\"([^\"]*)\""
+)
 
 
 def odf_names(xml: bytes) -> list[str]:
@@ -256,8 +261,8 @@ def _pdf_properties(reader: object) -> list[str]:
                 value = meta.get(key)
                 if value:
                     found.append(str(value))
-    except Exception:  # noqa: BLE001 - broken metadata is no reason to stop
-        pass
+    except Exception as exc:  # noqa: BLE001 - broken metadata is no reason to stop
+        log.debug("pdf: document information unreadable: %s", exc)
     try:
         xmp = reader.xmp_metadata  # type: ignore[attr-defined]
         if xmp is not None:
@@ -266,8 +271,8 @@ def _pdf_properties(reader: object) -> list[str]:
             found.extend(str(v) for v in (xmp.dc_subject or []) if v)
             if xmp.pdf_keywords:
                 found.append(str(xmp.pdf_keywords))
-    except Exception:  # noqa: BLE001 - XMP is XML a hostile sender writes: skip it when broken
-        pass
+    except Exception as exc:  # noqa: BLE001 - XMP is XML a hostile sender writes: skip it when broken
+        log.debug("pdf: XMP metadata unreadable: %s", exc)
     return [v for v in dict.fromkeys(v.strip() for v in found) if v]
 
 
@@ -425,5 +430,5 @@ def html_text(markup: str) -> HtmlText:
     parser.finish()
     text = "".join(parser.parts)
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    return HtmlText([line for line in lines if line], parser.links, parser.hidden_chars, parser.title, parser.forms,
-                    parser.images)
+    kept = [line for line in lines if line]
+    return HtmlText(kept, parser.links, parser.hidden_chars, parser.title, parser.forms, parser.images)

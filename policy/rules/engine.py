@@ -97,7 +97,11 @@ RULES: Final = _rules(
     ("LOCAL_FROM_OUTSIDE", 3.0, "a From in a local domain, from outside"),
     ("FROM_IMITATION", 3.0, "the From domain imitates a bank, a state service or the local domain"),
     ("FROM_NAME_BRAND", 2.0, "the From name is a bank or state service that does not send from that domain"),
-    ("FROM_NAME_ADMIN", 2.0, "the From name is a mail administrator, help desk or the local domain, from outside"),
+    (
+        "FROM_NAME_ADMIN",
+        2.0,
+        "the From name is a mail administrator, help desk or the local domain, from outside",
+    ),
     ("FROM_FREEMAIL_ORG", 1.0, "an organisation's name over a free mailbox (gmail, yahoo, outlook...)"),
     ("BRAND_SENDER_LINK", 2.0, "a sender posing as a brand or state service, with a deceptive link"),
     ("REPLYTO_OTHER_DOMAIN", 1.0, "Reply-To in another domain than From"),
@@ -129,11 +133,23 @@ RULES: Final = _rules(
     ("URI_OFFER_HOST", 1.5, "a link host named after a spam offer (bet, casino, meds, loan, airdrop...)"),
     ("CONTACT_CHAT", 1.0, "a Zalo or Telegram contact (number, handle, t.me or zalo.me link)"),
     ("OBFUSCATED_WORDS", 2.0, "spam words written with digits for letters (V1agra)"),
-    ("ABOUT_FRAUD", 0.0, "a warning about fraud: its scam vocabulary counts little (score: minus the topics above 2)"),
+    (
+        "ABOUT_FRAUD",
+        0.0,
+        "a warning about fraud: its scam vocabulary counts little (score: minus the topics above 2)",
+    ),
     # combinations
-    ("PHISH_LINK", 3.0, "a phishing pretext (credentials, account threat, fee) with a deceptive link or form"),
-    ("IMPERSONATION", 2.5, "a bank, state service or mail administrator asking for credentials or money, "
-                           "not from its own domain"),
+    (
+        "PHISH_LINK",
+        3.0,
+        "a phishing pretext (credentials, account threat, fee) with a deceptive link or form",
+    ),
+    (
+        "IMPERSONATION",
+        2.5,
+        "a bank, state service or mail administrator asking for credentials or money, "
+        "not from its own domain",
+    ),
     ("SCAM_CONTACT", 1.5, "a spam offer with a chat contact, free mailbox or shortened link"),
     *[(name, scores[0], _TOPICS[name].description) for name, scores in TOPIC_SCORES.items()],
 )
@@ -150,7 +166,9 @@ _OFFER_HOST: Final = re.compile(
     r"bet|casino|keo|nhacai|lode|xoso|slot|rx|meds|pills|pharma|loan|vay|airdrop|usdt|crypto|btc|giveaway|"
     r"bonus|profit|quatang|trungthuong|nhanthuong|khuyenmai|uudai"
 )
-_SUBJECT_EMOJI: Final = re.compile("[\U0001f381\U0001f389\U0001f38a\U0001f4b0\U0001f4b5\U0001f4b8\U0001f911\U0001f525\u2705]")
+_SUBJECT_EMOJI: Final = re.compile(
+    "[\U0001f381\U0001f389\U0001f38a\U0001f4b0\U0001f4b5\U0001f4b8\U0001f911\U0001f525\u2705]"
+)
 
 
 @dataclass(slots=True)
@@ -281,7 +299,11 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     free_from = hosts.freemail(from_domain)
     if free_from and (claimed is not None or _ORG_NAME.search(from_name.plain)):
         fire("FROM_FREEMAIL_ORG", f'"{from_name_raw}" <{from_address}>')
-    replies = [_domain(a) for _, a in getaddresses([decode(facts.reply_to_header)]) if a] if facts.reply_to_header else []
+    replies = (
+        [_domain(a) for _, a in getaddresses([decode(facts.reply_to_header)]) if a]
+        if facts.reply_to_header
+        else []
+    )
     for reply_domain in replies[:1]:
         if from_domain and hosts.registrable(reply_domain) != hosts.registrable(from_domain):
             fire("REPLYTO_OTHER_DOMAIN", reply_domain)
@@ -299,7 +321,11 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("SUBJ_EMOJI")
     # -- content -----------------------------------------------------------------------
     texts = [subject] + [u.text for u in analysis.units if u.role == "body"]
-    texts += [u.text for u in analysis.units if u.role == "document" and u.where.lower().endswith((".html", '.htm"'))]
+    texts += [
+        u.text
+        for u in analysis.units
+        if u.role == "document" and u.where.lower().endswith((".html", '.htm"'))
+    ]
     budget = facts.scan_size
     folded: list[Folded] = []
     for text in texts:
@@ -317,8 +343,11 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("TEXT_MIXED_SCRIPT", ", ".join(sorted(set(mixed))[:3]))
     found = phrases.find(folded)
     leet = phrases.find(phrases.deleet(f.plain) for f in folded)
-    disguised = sorted(p for name, found_phrases in leet.phrases.items()
-                       for p in found_phrases - found.phrases.get(name, set()))
+    disguised = sorted(
+        p
+        for name, found_phrases in leet.phrases.items()
+        for p in found_phrases - found.phrases.get(name, set())
+    )
     if disguised:
         fire("OBFUSCATED_WORDS", ", ".join(disguised[:3]))
         for name, found_phrases in leet.phrases.items():
@@ -339,7 +368,8 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     link_hosts = {h for h in analysis.urls if h}
     form_hosts = {h for h, _ in analysis.html_forms if h}
     deceptive: list[str] = []
-    local_fakes, brand_fakes = set(), set()
+    local_fakes: set[str] = set()
+    brand_fakes: set[str] = set()
     for host in sorted(link_hosts | form_hosts):
         why = hosts.imitation(host, local)
         if why is None:
@@ -354,8 +384,12 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     idn = sorted(h for h in link_hosts if hosts.mixed_script(h))
     if idn:
         fire("URI_IDN_MIXED", idn[0])
-    for rule, test in (("URI_SHORTENER", hosts.shortener), ("URI_FREE_HOSTING", hosts.free_hosting),
-                       ("URI_SPAMMY_TLD", hosts.spammy_tld), ("URI_IP", hosts.ip_literal)):
+    for rule, test in (
+        ("URI_SHORTENER", hosts.shortener),
+        ("URI_FREE_HOSTING", hosts.free_hosting),
+        ("URI_SPAMMY_TLD", hosts.spammy_tld),
+        ("URI_IP", hosts.ip_literal),
+    ):
         matching = sorted(h for h in link_hosts | form_hosts if test(h))
         if matching:
             fire(rule, matching[0])
@@ -369,7 +403,9 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if any(password for _, password in analysis.html_forms):
         fire("HTML_FORM_PASSWORD")
         deceptive.append("form")
-    external_forms = sorted(h for h in form_hosts if h and hosts.registrable(h) != hosts.registrable(from_domain or h))
+    external_forms = sorted(
+        h for h in form_hosts if h and hosts.registrable(h) != hosts.registrable(from_domain or h)
+    )
     if external_forms:
         fire("HTML_FORM_EXTERNAL", external_forms[0])
         deceptive.append("form")
@@ -394,16 +430,43 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if pretext and deceptive:
         fire("PHISH_LINK", f"{', '.join(pretext)} with {', '.join(dict.fromkeys(deceptive))}")
     posing = [t for t in ("STATE_SERVICE", "BANK_WALLET", "MAIL_ADMIN") if found.count(t)]
-    if pretext and posing and not official_sender and not (from_domain in local and not facts.inbound_unauthenticated):
-        unofficial = free_from or claimed is not None or from_imitation is not None or admin_name or (
-            "STATE_SERVICE" in posing and not from_domain.endswith(hosts.GOV)
-        ) or bool(deceptive)
+    if (
+        pretext
+        and posing
+        and not official_sender
+        and not (from_domain in local and not facts.inbound_unauthenticated)
+    ):
+        unofficial = (
+            free_from
+            or claimed is not None
+            or from_imitation is not None
+            or admin_name
+            or ("STATE_SERVICE" in posing and not from_domain.endswith(hosts.GOV))
+            or bool(deceptive)
+        )
         if unofficial:
-            fire("IMPERSONATION", f"{', '.join(posing)} asking ({', '.join(pretext)}) from {from_domain or '?'}")
+            fire(
+                "IMPERSONATION",
+                f"{', '.join(posing)} asking ({', '.join(pretext)}) from {from_domain or '?'}",
+            )
     if deceptive and (from_imitation or (claimed is not None and not official_sender)):
         fire("BRAND_SENDER_LINK", ", ".join(dict.fromkeys(deceptive)))
-    offers = [t for t in ("LOAN", "JOB_SCAM", "FAKE_DEGREE", "DATA_SALE", "GAMBLING", "INVESTMENT", "CRYPTO",
-                          "PHARMA", "PRIZE", "SEO") if found.count(t) >= 2]
+    offers = [
+        t
+        for t in (
+            "LOAN",
+            "JOB_SCAM",
+            "FAKE_DEGREE",
+            "DATA_SALE",
+            "GAMBLING",
+            "INVESTMENT",
+            "CRYPTO",
+            "PHARMA",
+            "PRIZE",
+            "SEO",
+        )
+        if found.count(t) >= 2
+    ]
     if offers and (chat or free_from or any(hosts.shortener(h) for h in link_hosts)):
         fire("SCAM_CONTACT", ", ".join(offers))
     # A warning about fraud names every scam and no means to fall for one.
@@ -423,8 +486,13 @@ def _link_mismatches(links: Iterable[tuple[str, str]], local: tuple[str, ...]) -
             continue
         detail = f"{shown} -> {href_host}"
         mismatch = mismatch or detail
-        claims = shown.endswith(hosts.GOV) or any(shown == d or shown.endswith("." + d) for d in local) or any(
-            hosts.official(shown, domains) and not hosts.official(href_host, domains) for domains in hosts.BRANDS.values()
+        claims = (
+            shown.endswith(hosts.GOV)
+            or any(shown == d or shown.endswith("." + d) for d in local)
+            or any(
+                hosts.official(shown, domains) and not hosts.official(href_host, domains)
+                for domains in hosts.BRANDS.values()
+            )
         )
         if claims and not brand:
             brand = detail

@@ -27,72 +27,182 @@ import re
 from typing import Final
 
 from policy.checks.authentication import organizational_domain
-from policy.rules.normalize import CONFUSABLES
+from policy.rules.normalize import CONFUSABLE_TABLE, CONFUSABLES
 
 GOV: Final = ".gov.vn"
 
 # brand -> official registrable domains ("gov" means: anything under .gov.vn)
 BRANDS: Final[dict[str, tuple[str, ...]]] = {
     # banks (State Bank of Viet Nam list of commercial banks) and e-wallets
-    "vietcombank": ("vietcombank.com.vn",), "vcb": ("vietcombank.com.vn",), "bidv": ("bidv.com.vn",),
-    "techcombank": ("techcombank.com.vn", "techcombank.com"), "vietinbank": ("vietinbank.vn",),
-    "agribank": ("agribank.com.vn",), "mbbank": ("mbbank.com.vn", "mb.com.vn"), "sacombank": ("sacombank.com.vn",),
-    "tpbank": ("tpb.vn", "tpbank.vn"), "vpbank": ("vpbank.com.vn",), "acb": ("acb.com.vn",),
-    "hdbank": ("hdbank.com.vn",), "shb": ("shb.com.vn",), "vib": ("vib.com.vn",), "ocb": ("ocb.com.vn",),
-    "momo": ("momo.vn",), "zalopay": ("zalopay.vn",), "viettelpay": ("viettelmoney.vn", "viettel.vn"),
-    "viettelmoney": ("viettelmoney.vn", "viettel.vn"), "vnpay": ("vnpay.vn",), "shopeepay": ("shopee.vn",),
+    "vietcombank": ("vietcombank.com.vn",),
+    "vcb": ("vietcombank.com.vn",),
+    "bidv": ("bidv.com.vn",),
+    "techcombank": ("techcombank.com.vn", "techcombank.com"),
+    "vietinbank": ("vietinbank.vn",),
+    "agribank": ("agribank.com.vn",),
+    "mbbank": ("mbbank.com.vn", "mb.com.vn"),
+    "sacombank": ("sacombank.com.vn",),
+    "tpbank": ("tpb.vn", "tpbank.vn"),
+    "vpbank": ("vpbank.com.vn",),
+    "acb": ("acb.com.vn",),
+    "hdbank": ("hdbank.com.vn",),
+    "shb": ("shb.com.vn",),
+    "vib": ("vib.com.vn",),
+    "ocb": ("ocb.com.vn",),
+    "momo": ("momo.vn",),
+    "zalopay": ("zalopay.vn",),
+    "viettelpay": ("viettelmoney.vn", "viettel.vn"),
+    "viettelmoney": ("viettelmoney.vn", "viettel.vn"),
+    "vnpay": ("vnpay.vn",),
+    "shopeepay": ("shopee.vn",),
     "paypal": ("paypal.com",),
     # state services
-    "vneid": ("gov",), "dichvucong": ("gov",), "bocongan": ("gov",), "congan": ("gov",), "baohiemxahoi": ("gov",),
-    "bhxh": ("gov",), "vssid": ("gov",), "thuedientu": ("gov",), "gdt": ("gov",), "tongcucthue": ("gov",),
-    "chinhphu": ("gov",), "bcy": ("gov",), "cayeu": ("gov",), "chungthuso": ("gov",), "vgca": ("gov",),
-    "csgt": ("csgt.vn", "gov"), "phatnguoi": ("gov",), "toaan": ("gov",), "vnnic": ("vnnic.vn", "gov"),
+    "vneid": ("gov",),
+    "dichvucong": ("gov",),
+    "bocongan": ("gov",),
+    "congan": ("gov",),
+    "baohiemxahoi": ("gov",),
+    "bhxh": ("gov",),
+    "vssid": ("gov",),
+    "thuedientu": ("gov",),
+    "gdt": ("gov",),
+    "tongcucthue": ("gov",),
+    "chinhphu": ("gov",),
+    "bcy": ("gov",),
+    "cayeu": ("gov",),
+    "chungthuso": ("gov",),
+    "vgca": ("gov",),
+    "csgt": ("csgt.vn", "gov"),
+    "phatnguoi": ("gov",),
+    "toaan": ("gov",),
+    "vnnic": ("vnnic.vn", "gov"),
     # carriers, utilities, shops
-    "vnpost": ("vnpost.vn",), "dhl": ("dhl.com", "dhl.de"), "fedex": ("fedex.com",), "ghn": ("ghn.vn",),
-    "jtexpress": ("jtexpress.vn",), "spx": ("spx.vn",), "viettel": ("viettel.com.vn", "viettel.vn", "vietteltelecom.vn"),
-    "vnpt": ("vnpt.vn", "vnpt.com.vn"), "mobifone": ("mobifone.vn",), "evn": ("evn.com.vn", "evnspc.vn", "evnhcmc.vn"),
-    "evnspc": ("evnspc.vn",), "shopee": ("shopee.vn",), "lazada": ("lazada.vn",), "tiki": ("tiki.vn",),
+    "vnpost": ("vnpost.vn",),
+    "dhl": ("dhl.com", "dhl.de"),
+    "fedex": ("fedex.com",),
+    "ghn": ("ghn.vn",),
+    "jtexpress": ("jtexpress.vn",),
+    "spx": ("spx.vn",),
+    "viettel": ("viettel.com.vn", "viettel.vn", "vietteltelecom.vn"),
+    "vnpt": ("vnpt.vn", "vnpt.com.vn"),
+    "mobifone": ("mobifone.vn",),
+    "evn": ("evn.com.vn", "evnspc.vn", "evnhcmc.vn"),
+    "evnspc": ("evnspc.vn",),
+    "shopee": ("shopee.vn",),
+    "lazada": ("lazada.vn",),
+    "tiki": ("tiki.vn",),
     # software and online services
-    "microsoft": ("microsoft.com", "office.com", "live.com", "microsoftonline.com", "office365.com", "sharepoint.com",
-                  "outlook.com", "microsoft365.com"),
-    "office365": ("office365.com", "microsoft.com", "office.com"), "onedrive": ("live.com", "microsoft.com"), "sharepoint": ("sharepoint.com", "microsoft.com"),
-    "docusign": ("docusign.com", "docusign.net"), "binance": ("binance.com",),
-}  # fmt: skip
+    "microsoft": (
+        "microsoft.com",
+        "office.com",
+        "live.com",
+        "microsoftonline.com",
+        "office365.com",
+        "sharepoint.com",
+        "outlook.com",
+        "microsoft365.com",
+    ),
+    "office365": ("office365.com", "microsoft.com", "office.com"),
+    "onedrive": ("live.com", "microsoft.com"),
+    "sharepoint": ("sharepoint.com", "microsoft.com"),
+    "docusign": ("docusign.com", "docusign.net"),
+    "binance": ("binance.com",),
+}
 # Brands long enough that a host label one edit away is a typo-squat, not another word.
 _TYPO_MIN: Final = 8
 
 SHORTENERS: Final = frozenset(
-    "bit.ly bitly.com tinyurl.com goo.gl cutt.ly rb.gy s.id t.ly is.gd v.gd ow.ly shorturl.at tiny.cc rebrand.ly "
-    "buff.ly shorte.st adf.ly bl.ink t2m.io short.io urlz.fr qrco.de tinu.be 1url.vn rutgon.me".split()
+    "bit.ly bitly.com tinyurl.com goo.gl cutt.ly rb.gy s.id t.ly is.gd v.gd ow.ly shorturl.at tiny.cc "
+    "rebrand.ly buff.ly shorte.st adf.ly bl.ink t2m.io short.io urlz.fr qrco.de tinu.be 1url.vn "
+    "rutgon.me".split()
 )
 FREE_HOSTING: Final = (
-    "web.app", "firebaseapp.com", "workers.dev", "pages.dev", "r2.dev", "glitch.me", "weebly.com", "wixsite.com",
-    "godaddysites.com", "netlify.app", "vercel.app", "blob.core.windows.net", "web.core.windows.net", "github.io",
-    "000webhostapp.com", "ngrok.io", "ngrok-free.app", "repl.co", "onrender.com", "herokuapp.com", "azurewebsites.net",
-    "appspot.com", "blogspot.com", "sites.google.com", "forms.app", "jotform.com", "square.site", "webflow.io",
-    "ipfs.io", "dweb.link", "translate.goog", "framer.app", "glide.page", "typedream.app",
-)  # fmt: skip
+    "web.app",
+    "firebaseapp.com",
+    "workers.dev",
+    "pages.dev",
+    "r2.dev",
+    "glitch.me",
+    "weebly.com",
+    "wixsite.com",
+    "godaddysites.com",
+    "netlify.app",
+    "vercel.app",
+    "blob.core.windows.net",
+    "web.core.windows.net",
+    "github.io",
+    "000webhostapp.com",
+    "ngrok.io",
+    "ngrok-free.app",
+    "repl.co",
+    "onrender.com",
+    "herokuapp.com",
+    "azurewebsites.net",
+    "appspot.com",
+    "blogspot.com",
+    "sites.google.com",
+    "forms.app",
+    "jotform.com",
+    "square.site",
+    "webflow.io",
+    "ipfs.io",
+    "dweb.link",
+    "translate.goog",
+    "framer.app",
+    "glide.page",
+    "typedream.app",
+)
 # Top-level domains with the most abuse per registration (Spamhaus "most abused TLDs").
 SPAMMY_TLDS: Final = frozenset(
     "top xyz icu click cfd sbs online site live vip shop cc buzz rest cyou quest bond lat autos mom monster "
     "work support fit tk ml ga cf gq su".split()
 )
 FREEMAIL: Final = frozenset(
-    "gmail.com googlemail.com yahoo.com yahoo.com.vn yahoo.co.uk ymail.com hotmail.com outlook.com live.com msn.com "
-    "aol.com mail.com gmx.com gmx.net protonmail.com proton.me icloud.com me.com zoho.com yandex.com yandex.ru "
+    "gmail.com googlemail.com yahoo.com yahoo.com.vn yahoo.co.uk ymail.com hotmail.com outlook.com live.com "
+    "msn.com aol.com mail.com gmx.com gmx.net protonmail.com proton.me icloud.com me.com zoho.com yandex.com "
+    "yandex.ru "
     "mail.ru qq.com 163.com 126.com tutanota.com".split()
 )
 # Mailing-list and newsletter services: a link that goes through them while
 # showing the sender's own address is their click tracking, not a trick.
 TRACKERS: Final = (
-    "list-manage.com", "mcdlv.net", "mailchimpapp.net", "sendgrid.net", "mailgun.org", "mandrillapp.com",
-    "sparkpostmail.com", "mailjet.com", "mjt.lu", "hubspotlinks.com", "hs-sites.com", "exacttarget.com",
-    "govdelivery.com", "constantcontact.com", "rs6.net", "mailerlite.com", "sendinblue.com", "brevo.com",
-    "amazonses.com", "awstrack.me", "campaign-archive.com", "safelinks.protection.outlook.com", "click.email",
+    "list-manage.com",
+    "mcdlv.net",
+    "mailchimpapp.net",
+    "sendgrid.net",
+    "mailgun.org",
+    "mandrillapp.com",
+    "sparkpostmail.com",
+    "mailjet.com",
+    "mjt.lu",
+    "hubspotlinks.com",
+    "hs-sites.com",
+    "exacttarget.com",
+    "govdelivery.com",
+    "constantcontact.com",
+    "rs6.net",
+    "mailerlite.com",
+    "sendinblue.com",
+    "brevo.com",
+    "amazonses.com",
+    "awstrack.me",
+    "campaign-archive.com",
+    "safelinks.protection.outlook.com",
+    "click.email",
     "email.microsoft.com",
-)  # fmt: skip
-_LEET: Final = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("3", "e"), ("4", "a"), ("5", "s"), ("7", "t"),
-                ("$", "s"), ("@", "a"))  # fmt: skip
+)
+_LEET: Final = (
+    ("rn", "m"),
+    ("vv", "w"),
+    ("0", "o"),
+    ("1", "l"),
+    ("3", "e"),
+    ("4", "a"),
+    ("5", "s"),
+    ("7", "t"),
+    ("$", "s"),
+    ("@", "a"),
+)
 _LABEL_SPLIT: Final = re.compile(r"[.\-_]+")
 
 
@@ -136,7 +246,7 @@ def mixed_script(host: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def skeleton(host: str) -> str:
     """What the host reads as: IDN decoded, look-alike letters and digits mapped."""
-    text = decode_idn(host.lower()).translate(str.maketrans(CONFUSABLES)).lower()
+    text = decode_idn(host.lower()).translate(CONFUSABLE_TABLE).lower()
     for old, new in _LEET:
         text = text.replace(old, new)
     return text
@@ -148,8 +258,12 @@ def _one_edit(a: str, b: str) -> bool:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
-                                  and a[diff[1]] == b[diff[0]])
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
@@ -181,7 +295,9 @@ def imitation(host: str, local_domains: tuple[str, ...] = ()) -> str | None:
         squashed = domain.replace(".", "")
         label = domain.split(".")[0]
         if not state and (
-            domain in flat or squashed in flat.replace(".", "").replace("-", "") or (label in flat and "gov" in flat)
+            domain in flat
+            or squashed in flat.replace(".", "").replace("-", "")
+            or (label in flat and "gov" in flat)
         ):
             return f"{host} imitates {domain}"
     for brand, domains in BRANDS.items():
@@ -218,7 +334,9 @@ def freemail(domain: str) -> bool:
 
 def tracker(host: str) -> bool:
     host = host.lower()
-    return any(host.startswith(t) if t.endswith(".") else (host == t or host.endswith("." + t)) for t in TRACKERS)
+    return any(
+        host.startswith(t) if t.endswith(".") else (host == t or host.endswith("." + t)) for t in TRACKERS
+    )
 
 
 _SHOWN_DOMAIN: Final = re.compile(r"(?i)(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]\S*)?")

@@ -43,7 +43,7 @@ CONFUSABLES: Final[dict[str, str]] = {
     "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
     "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
 }  # fmt: skip
-_CONFUSABLE_TABLE: Final = str.maketrans(CONFUSABLES)
+CONFUSABLE_TABLE: Final = str.maketrans(dict(CONFUSABLES.items()))
 _WORD: Final = re.compile(r"[^\W\d_]+")
 
 
@@ -109,7 +109,7 @@ def fold(text: str) -> Folded:
             scripts = {_script(c) for c in word}
             if "latin" in scripts and scripts & {"cyrillic", "greek"}:
                 mixed.append(word)
-        text = text.translate(_CONFUSABLE_TABLE)
+        text = text.translate(CONFUSABLE_TABLE)
     accented = unicodedata.normalize("NFC", text.casefold())
     if not accented.isascii():
         # Marks that compose with nothing (strike-through letters, stacked accents) carry no letter.

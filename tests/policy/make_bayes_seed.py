@@ -23,7 +23,9 @@ from tests.policy import realmail_tune
 
 SEED = 4242
 RENDERINGS = 3
-GENERATOR = "python -m tests.policy.make_bayes_seed (realmail_tune templates, seed 4242, 3 renderings x 2 variants)"
+GENERATOR = (
+    "python -m tests.policy.make_bayes_seed (realmail_tune templates, seed 4242, 3 renderings x 2 variants)"
+)
 
 
 def build() -> Seed:

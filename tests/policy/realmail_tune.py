@@ -134,8 +134,8 @@ def bank(rng: random.Random, v: int) -> Mail:
     host = lookalike(rng, brand)
     link = f"https://{host}/ibanking/xac-thuc-sinh-trac-hoc?sid={token(rng, 12)}"
     lines = [
-        f"Kính gửi Quý khách hàng,",
-        f"Theo quy định của Ngân hàng Nhà nước, từ ngày 01/7 các tài khoản chưa cập nhật xác thực sinh trắc học sẽ bị tạm ngừng giao dịch trực tuyến.",
+        "Kính gửi Quý khách hàng,",
+        "Theo quy định của Ngân hàng Nhà nước, từ ngày 01/7 các tài khoản chưa cập nhật xác thực sinh trắc học sẽ bị tạm ngừng giao dịch trực tuyến.",
         f"Hệ thống {shown} ghi nhận tài khoản của Quý khách chưa hoàn tất xác thực.",
         "Quý khách vui lòng cập nhật ngay để tránh bị gián đoạn giao dịch chuyển tiền.",
     ]
@@ -305,7 +305,7 @@ def parcel(rng: random.Random, v: int) -> Mail:
     host = lookalike(rng, brand)
     fee = rng.choice(["$2.99", "1.99 USD", "25.000 VNĐ"])
     lines = [
-        f"Your parcel is on hold",
+        "Your parcel is on hold",
         f"We were unable to deliver your package (tracking number {token(rng, 10).upper()}) because the customs fee of {fee} has not been paid.",
         "Please pay the fee and confirm your delivery address within 48 hours, otherwise the parcel will be returned to the sender.",
     ]
@@ -470,7 +470,7 @@ def newsletter(rng: random.Random, v: int) -> Mail:
              ("Cảnh báo thủ đoạn lừa đảo qua mạng dịp cuối năm", "https://baodongnai.com.vn/phap-luat/canh-bao-lua-dao"),
              ("Lịch cắt điện tuần tới tại các huyện", "https://baodongnai.com.vn/xa-hoi/lich-cat-dien")]
     inner = logo("https://baodongnai.com.vn/images/logo.png", "Báo Đồng Nai")
-    for title, url in items:
+    for title, _url in items:
         inner += row(f'<a href="{track}{token(rng, 6)}" style="font-size:16px;color:#0b6e4f;font-weight:bold">{esc(title)}</a>'
                      f'<p>{esc(title)} - chi tiết trên baodongnai.com.vn.</p><img src="https://baodongnai.com.vn/thumb/{token(rng, 6)}.jpg" width="560" alt="">')
     inner += footer(["Báo Đồng Nai điện tử - Cơ quan của Đảng bộ Đảng Cộng sản Việt Nam tỉnh Đồng Nai",
@@ -565,7 +565,7 @@ def it_notice(rng: random.Random, v: int) -> Mail:
         "Trung tâm Giám sát an toàn không gian mạng quốc gia (NCSC)",
     ])
     return Mail("NCSC - Cục An toàn thông tin", "canhbao@ais.gov.vn", "Cảnh báo chiến dịch thư giả mạo nhắm vào hộp thư công vụ",
-                text=text, attachments=[("ten-mien-gia-mao.txt", "mail-dongnai.com\nwebmail-dongnai-gov.vn.top\nvneid-gov.com\n".encode(), "text/plain")])
+                text=text, attachments=[("ten-mien-gia-mao.txt", b"mail-dongnai.com\nwebmail-dongnai-gov.vn.top\nvneid-gov.com\n", "text/plain")])
 
 
 def recruitment(rng: random.Random, v: int) -> Mail:
@@ -714,7 +714,7 @@ def zoom_invite(rng: random.Random, v: int) -> Mail:
         f"Passcode: {rng.randrange(100000, 999999)}",
     ])
     return Mail("Zoom", "no-reply@zoom.us", "Mời họp trực tuyến: Sơ kết chuyển đổi số quý I", text=text,
-                reply_to=f"phongcntt@sotttt.binhduong.gov.vn")
+                reply_to="phongcntt@sotttt.binhduong.gov.vn")
 
 
 def e_invoice(rng: random.Random, v: int) -> Mail:

@@ -282,6 +282,7 @@ async def test_strip_policy_fields() -> None:
 
 async def test_forged_verdict_fields_are_deleted(shared: RunningServer) -> None:
     forged = (b"X-Policy: classified=allowed; spam=0.0\r\nX-Spam-Flag: NO\r\nX-Spam-Score: -100\r\n\t-100\r\n"
+              b"X-Spam-Report: -100 (tag 5, reject 12) ALLOWED=-100\r\n\tWHITELIST=-100\r\n"
               b"X-Legacy-Encoding: none\r\n") + PLAIN
     async with Smtp(shared.port("smtp")) as mx:
         assert (await mx.send(FOREIGN, [BINH], forged))[:2] == (250, "2.0.0")
@@ -289,9 +290,19 @@ async def test_forged_verdict_fields_are_deleted(shared: RunningServer) -> None:
     assert stored.endswith(PLAIN)
     head = stored[: len(stored) - len(PLAIN)].decode()
     assert "allowed" not in head and "-100" not in head and "X-Spam-Flag" not in head and "X-Legacy" not in head
-    assert head.count("X-Policy: ") == 1 and "X-Spam-Score: " in head
+    assert "WHITELIST" not in head and "ALLOWED" not in head
+    assert head.count("X-Policy: ") == 1 and "X-Spam-Score: " in head and head.count("X-Spam-Report: ") == 1
     # Our fields follow the trace fields (Return-Path, Received).
     assert head.index("Received: ") < head.index("X-Policy: classified=pass")
+
+
+async def test_gtube_is_refused_over_mx(shared: RunningServer) -> None:
+    """The GTUBE test string (SpamAssassin's) is refused whatever else the message says."""
+    gtube = PLAIN.replace(b"Kinh gui anh", b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\nKinh gui anh")
+    before = await counts(shared, NHAN)
+    async with Smtp(shared.port("smtp")) as mx:
+        assert await mx.send(FOREIGN, [NHAN], gtube) == (550, "5.7.1", codes.S550_SPAM.text)
+    assert await counts(shared, NHAN) == before
 
 
 async def test_tagged_spam_in_junk_over_imap(shared: RunningServer) -> None:
