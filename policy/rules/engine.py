@@ -162,6 +162,8 @@ _CHAT_CONTACT: Final = re.compile(
     r"|(?:\+?84|0)\d[\d .]{7,12}\W{0,3}(?:zalo|telegram|viber)"
     r"|(?:telegram|tele)\W{0,3}@\w{3,}|@\w{3,}\W{0,3}\(?telegram|\bt\.me/|\bzalo\.me/"
 )
+_MONEY_HINT: Final = re.compile(r"\$|usd|million")
+_CHAT_HINT: Final = re.compile(r"zalo|tele|viber|whatsapp|t\.me")
 _OFFER_HOST: Final = re.compile(
     r"bet|casino|keo|nhacai|lode|xoso|slot|rx|meds|pills|pharma|loan|vay|airdrop|usdt|crypto|btc|giveaway|"
     r"bonus|profit|quatang|trungthuong|nhanthuong|khuyenmai|uudai"
@@ -342,7 +344,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if mixed:
         fire("TEXT_MIXED_SCRIPT", ", ".join(sorted(set(mixed))[:3]))
     found = phrases.find(folded)
-    leet = phrases.find(phrases.deleet(f.plain) for f in folded)
+    leet = phrases.find(Folded.of_plain(w) for f in folded if (w := phrases.leet_words(f.plain)))
     disguised = sorted(
         p
         for name, found_phrases in leet.phrases.items()
@@ -359,7 +361,8 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
             score = _topic_score(name, count)
             topic_total += max(score, 0.0)
             fire(name, ", ".join(found.examples(name)), score)
-    chat = next((m.group(0) for f in folded if (m := _CHAT_CONTACT.search(f.plain))), None)
+    contacts = (_CHAT_CONTACT.search(f.plain) for f in folded if _CHAT_HINT.search(f.plain))
+    chat = next((m.group(0) for m in contacts if m), None)
     if chat is None:
         chat = next((h for h in analysis.urls if h in ("t.me", "zalo.me")), None)
     if chat:
@@ -423,7 +426,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("HTML_LINK_HEAVY", f"{links} links for {words} words")
     if analysis.html_hidden_chars > 80:
         fire("HTML_HIDDEN_TEXT", f"{analysis.html_hidden_chars} characters")
-    if any(_MONEY_HUGE.search(f.plain) for f in folded):
+    if any(_MONEY_HINT.search(f.plain) and _MONEY_HUGE.search(f.plain) for f in folded):
         fire("MONEY_HUGE")
     # -- combinations ----------------------------------------------------------------------
     pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if found.count(t)]

@@ -206,6 +206,7 @@ _LEET: Final = (
 _LABEL_SPLIT: Final = re.compile(r"[.\-_]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def registrable(host: str) -> str:
     return organizational_domain(host.lower().rstrip("."))
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,8 +48,27 @@ CONFUSABLE_TABLE: Final = str.maketrans(dict(CONFUSABLES.items()))
 _WORD: Final = re.compile(r"[^\W\d_]+")
 
 
-def _is_format(char: str) -> bool:
-    return unicodedata.category(char) == "Cf"
+class _Table(dict[int, int | None]):
+    """A ``str.translate`` table that deletes the characters ``drop`` accepts,
+    filled as characters come (a C loop over the text, a Python call once per
+    distinct character)."""
+
+    def __init__(self, drop: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._drop = drop
+
+    def __missing__(self, key: int) -> int | None:
+        value = None if self._drop(chr(key)) else key
+        self[key] = value
+        return value
+
+
+_DROP_FORMAT: Final = _Table(lambda c: unicodedata.category(c) == "Cf")
+_DROP_COMBINING: Final = _Table(lambda c: unicodedata.combining(c) != 0)
+
+
+# Blocks of Greek and Cyrillic letters: a cheap test before looking at scripts word by word.
+_GREEK_CYRILLIC: Final = re.compile("[\u0370-\u03ff\u0400-\u052f\u1c80-\u1c8f\u1f00-\u1fff\ua640-\ua69f]")
 
 
 def _script(char: str) -> str:
@@ -71,6 +91,18 @@ def _strip_char(char: str) -> str:
     return base if len(base) == 1 else char
 
 
+class _StripTable(dict[int, str]):
+    """``str.translate`` table of ``_strip_char``, filled as characters come."""
+
+    def __missing__(self, key: int) -> str:
+        value = _strip_char(chr(key))
+        self[key] = value
+        return value
+
+
+_STRIP: Final = _StripTable()
+
+
 @dataclass(frozen=True, slots=True)
 class Folded:
     accented: str
@@ -81,23 +113,23 @@ class Folded:
     """Format characters found between two letters (zero-width evasion)."""
     mixed_words: tuple[str, ...]
     """Words written with Latin and Cyrillic/Greek letters together."""
+    has_marks: bool = False
+    """Whether the text is Vietnamese written with its diacritics (enough
+    marked letters that a phrase without its marks is another phrase)."""
 
-    @property
-    def has_marks(self) -> bool:
-        """Whether the text is Vietnamese written with its diacritics (enough
-        marked letters that a phrase without its marks is another phrase)."""
-        letters = sum(1 for c in self.accented if c.isalpha())
-        marked = sum(1 for a, p in zip(self.accented, self.plain, strict=True) if a != p)
-        return letters > 0 and marked * 12 >= letters
+    @classmethod
+    def of_plain(cls, plain: str) -> Folded:
+        """A text already folded and without diacritics."""
+        return cls(plain, plain, 0, ())
 
 
 def fold(text: str) -> Folded:
     text = unicodedata.normalize("NFKC", text)
     hidden = 0
-    if any(_is_format(c) for c in text):
+    if not text.isascii() and len(text.translate(_DROP_FORMAT)) != len(text):
         kept: list[str] = []
         for i, char in enumerate(text):
-            if _is_format(char):
+            if unicodedata.category(char) == "Cf":
                 if 0 < i < len(text) - 1 and text[i - 1].isalpha() and text[i + 1].isalpha():
                     hidden += 1
                 continue
@@ -105,17 +137,21 @@ def fold(text: str) -> Folded:
         text = "".join(kept)
     mixed: list[str] = []
     if not text.isascii():
-        for word in _WORD.findall(text):
-            scripts = {_script(c) for c in word}
-            if "latin" in scripts and scripts & {"cyrillic", "greek"}:
-                mixed.append(word)
+        if _GREEK_CYRILLIC.search(text):
+            for word in _WORD.findall(text):
+                scripts = {_script(c) for c in word}
+                if "latin" in scripts and scripts & {"cyrillic", "greek"}:
+                    mixed.append(word)
         text = text.translate(CONFUSABLE_TABLE)
     accented = unicodedata.normalize("NFC", text.casefold())
-    if not accented.isascii():
-        # Marks that compose with nothing (strike-through letters, stacked accents) carry no letter.
-        accented = "".join(c for c in accented if not unicodedata.combining(c))
-    plain = accented if accented.isascii() else "".join(_strip_char(c) for c in accented)
-    return Folded(accented, plain, hidden, tuple(mixed))
+    if accented.isascii():
+        return Folded(accented, accented, hidden, tuple(mixed))
+    # Marks that compose with nothing (strike-through letters, stacked accents) carry no letter.
+    accented = accented.translate(_DROP_COMBINING)
+    plain = accented.translate(_STRIP)
+    letters = sum(map(str.isalpha, accented))
+    marked = len(accented) - len(accented.encode("ascii", "ignore"))
+    return Folded(accented, plain, hidden, tuple(mixed), letters > 0 and marked * 12 >= letters)
 
 
 def plain(text: str) -> str:

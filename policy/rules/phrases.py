@@ -301,6 +301,17 @@ def deleet(plain: str) -> str:
     return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET_TABLE), plain)
 
 
+_LETTER_DIGIT: Final = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
+
+
+def leet_words(plain: str) -> str:
+    """Only the words of ``plain`` that mix letters and digits, read as
+    letters, one a line (what ``find`` needs to see through "V1agra")."""
+    if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
+        return ""
+    return "\n".join(m.group(0).translate(_LEET_TABLE) for m in _LEET_WORD.finditer(plain))
+
+
 def find(texts: Iterable[str | Folded]) -> Found:
     found: dict[str, set[str]] = {}
     for text in texts:
