@@ -163,11 +163,16 @@ def _document_context(lines: list[str], index: int) -> bool:
     return False
 
 
+_ENUMERATION_SPAN: Final = 4
+
+
 def _enumeration(lines: list[str], index: int, level: str) -> bool:
-    """The levels listed one per line ("Mật", "Tối mật", "Tuyệt mật"), as in a
-    guide about classification: a document carries one level, not a list."""
-    for neighbour in (index - 1, index + 1):
-        if 0 <= neighbour < len(lines):
+    """The levels listed one per line or per table row ("Mật", "Tối mật",
+    "Tuyệt mật", perhaps with a column beside them), as in a guide about
+    classification: a document carries one level, not several a few lines apart."""
+    start, stop = max(0, index - _ENUMERATION_SPAN), min(len(lines), index + _ENUMERATION_SPAN + 1)
+    for neighbour in range(start, stop):
+        if neighbour != index and ("ậ" in lines[neighbour] or "Ậ" in lines[neighbour]):
             other = _stamp(lines[neighbour])
             if other is not None and other[0] != level:
                 return True

@@ -696,17 +696,74 @@ def malware_heldout() -> list[Sample]:
     return s
 
 
-SPLITS = ("tune", "heldout")
-_SEEDS = {"tune": 1818, "heldout": 7070}
+# -- fresh: written after the rules were final, measured once ---------------------------
+BODY3 = ["BÁO CÁO", "Kết quả công tác bảo vệ an ninh nội bộ quý I năm 2025", "Thực hiện Kế hoạch số 15/KH-CA;"]
+
+
+def classified_fresh() -> list[Sample]:
+    s: list[Sample] = []
+
+    def add(name: str, data: bytes) -> None:
+        s.append(Sample(f"fresh-{name}", "classified", data, sender="vanthu@example.com"))
+
+    rows = [["Nội dung", "Kết quả"], ["Rà soát cán bộ", "Hoàn thành"]]
+    add("xlsx-right-header-font", message("Số liệu", attachments=[("kq.xlsx", xlsx(rows, header='&R&"Arial,Regular"&10MẬT'), XLSX)]))
+    add("ods-footer-upper", message("Số liệu", attachments=[("kq.ods", ods(rows, footer="TUYỆT MẬT"), ODS)]))
+    add("filename-tuyet-mat-camel", message("Báo cáo", attachments=[("BaoCao_TUYET_MAT.pdf", pdf(BODY3), "application/pdf")]))
+    add("pdf-keywords-titlecase", message("Báo cáo", attachments=[("bc.pdf", pdf(BODY3, keywords="Tối mật"), "application/pdf")]))
+    add("html-field-table", message("Văn bản đến", "Xem HTML", html="<table><tr><td>Độ mật:</td><td>Tối mật</td></tr><tr><td>Số:</td><td>15/BC-CA</td></tr></table>"))
+    add("body-titlecase-after-number", message("Báo cáo", "\n".join(["CÔNG AN TỈNH", "Số: 15/BC-CA", "Mật", *BODY3])))
+    add("xlsx-sheet-toi-mat-ascii", message("Số liệu", attachments=[("kq2.xlsx", xlsx(rows, sheet="TOI MAT"), XLSX)]))
+    add("zip-odt-keywords", message("Hồ sơ", attachments=[("hs.zip", zipped({"bc.odt": odt(BODY3, keywords="TUYỆT MẬT")}), "application/zip")]))
+    return s
+
+
+def negatives_fresh() -> list[Sample]:
+    s: list[Sample] = []
+
+    def add(name: str, data: bytes) -> None:
+        s.append(Sample(f"fresh-{name}", "negative", data, sender="vanthu@example.com"))
+
+    add("names-mat-bang", message("Hồ sơ", attachments=[("MAT_BANG_TONG_THE.pdf", pdf(BODY), "application/pdf"),
+                                                        ("Giai phong MAT bang.pdf", pdf(BODY), "application/pdf"),
+                                                        ("KE_HOACH_HOP_MAT_2025.docx", docx(BODY), DOCX)]))
+    add("sheet-tien-mat-header", message("Thu chi", attachments=[("tc.xlsx", xlsx([["Thu", "Chi"]], header="&CSỔ QUỸ TIỀN MẶT", sheet="TIEN MAT"), XLSX)]))
+    add("keywords-bao-mat", message("Tài liệu", attachments=[("bm.pdf", pdf(BODY, keywords="Bảo mật, Mật khẩu", title="Hướng dẫn đặt mật khẩu"), "application/pdf")]))
+    add("levels-in-table", message("Hướng dẫn", "Xem HTML", html="<table><tr><td>Độ mật</td><td>Ký hiệu</td></tr><tr><td>Mật</td><td>C</td></tr><tr><td>Tối mật</td><td>B</td></tr><tr><td>Tuyệt mật</td><td>A</td></tr></table>"))
+    add("signature-mat-en", message("Re: report", "Thank you, I will send the report tomorrow.\nBest regards,\nMật\nOffice of the People's Committee"))
+    add("decision-odt-meta", message("Quy định", attachments=[("qd70.odt", odt(passages()[5].split("\n"), title="Quy định sử dụng thư điện tử", keywords="bảo mật, mật khẩu"), ODT)]))
+    return s
+
+
+def malware_fresh() -> list[Sample]:
+    oct_ = "application/octet-stream"
+    items = [
+        ("wsf", [("invoice.wsf", b"<job><script>1</script></job>", oct_)]),
+        ("xlsm-in-zip", [("bc.zip", zipped({"bc.xlsm": zipped({"[Content_Types].xml": b"<Types/>"})}), "application/zip")]),
+        ("exe-as-docx", [("baocao.docx", b"MZ\x90\x00" + b"\x00" * 60, DOCX)]),
+        ("eicar-base64-nested", None),
+    ]
+    s: list[Sample] = []
+    for name, attachments in items:
+        if attachments is None:
+            data = message("Fwd", attach_message=inner("Fwd", attachments=[("a.zip", zipped({"eicar.com": EICAR}), "application/zip")]))
+        else:
+            data = message("Tài liệu", attachments=attachments)
+        s.append(Sample(f"fresh-{name}", "malware", data, sender="vanthu@example.com"))
+    return s
+
+
+SPLITS = ("tune", "heldout", "fresh")
+_SEEDS = {"tune": 1818, "heldout": 7070, "fresh": 2025}
 
 
 def realmail(split: str) -> list[Sample]:
     """Realistic spam and ordinary mail of one split (``tests/policy/realmail_*.py``)."""
     import random
 
-    from tests.policy import realmail_heldout, realmail_tune
+    from tests.policy import realmail_fresh, realmail_heldout, realmail_tune
 
-    module = realmail_tune if split == "tune" else realmail_heldout
+    module = {"tune": realmail_tune, "heldout": realmail_heldout, "fresh": realmail_fresh}[split]
     rng = random.Random(_SEEDS[split])
     out: list[Sample] = []
     for category, templates in (("spam", module.spam_templates()), ("negative", module.ham_templates())):
@@ -720,9 +777,13 @@ def realmail(split: str) -> list[Sample]:
 
 def build(split: str = "tune") -> list[Sample]:
     """The labelled corpus of ``split``: ``tune`` (what the rules were tuned
-    on) or ``heldout`` (other templates, other documents, another seed)."""
+    on), ``heldout`` (other templates, other documents, another seed; written
+    before the tuning, three rules changed after its first measurement) or
+    ``fresh`` (written after the rules were final, measured once)."""
     if split == "tune":
         return classified() + negatives() + spam() + malware() + realmail("tune")
     if split == "heldout":
         return classified_heldout() + negatives_heldout() + malware_heldout() + realmail("heldout")
+    if split == "fresh":
+        return classified_fresh() + negatives_fresh() + malware_fresh() + realmail("fresh")
     raise ValueError(f"unknown split {split!r}")

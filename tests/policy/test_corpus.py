@@ -35,6 +35,11 @@ def predicted(outcome: Outcome) -> str:
 
 
 SPAM_GOAL = 0.90
+MINIMUM = {  # samples per category: the fresh split is a smaller, last-written supplement
+    "tune": {"classified": 60, "negative": 140, "spam": 70, "malware": 15},
+    "heldout": {"classified": 28, "negative": 100, "spam": 50, "malware": 15},
+    "fresh": {"classified": 8, "negative": 40, "spam": 40, "malware": 4},
+}
 
 
 def summary(split: str, path: str, results: list[tuple[corpus.Sample, str]]) -> str:
@@ -91,5 +96,4 @@ async def test_corpus_precision_recall(split: str, tmp_path: Path) -> None:
     print(summary(split, "pipeline", [(s, p) for s, p, _ in results]))
     check_goals([(s, p) for s, p, _ in results])
     counts = {c: sum(1 for s in samples if s.category == c) for c in ("classified", "negative", "spam", "malware")}
-    assert counts["classified"] >= 28 and counts["negative"] >= 100 and counts["spam"] >= 50
-    assert counts["malware"] >= 15
+    assert counts == {c: max(counts[c], n) for c, n in MINIMUM[split].items()}, counts
