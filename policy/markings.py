@@ -138,8 +138,9 @@ _CLOSING: Final = re.compile(
     r"|(?:best|kind|warm)\s+regards|regards|thanks|thank\s+you|cheers|tks|thx)\b[\s\w,.!]*$"
 )
 # Common Vietnamese family names: a cell or line "Nguyễn Văn" before "Mật" is a
-# name split over two columns (Họ và tên đệm | Tên), not a stamp.
-_SURNAMES: Final = frozenset(
+# name split over two columns (Họ và tên đệm | Tên), not a stamp (the spam rules
+# also use them to tell a person's display name from an organisation's).
+SURNAMES: Final = frozenset(
     "nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đào đinh lương trương mai "
     "tô hà lâm tạ cao châu chu quách thái trịnh lưu văn triệu kiều doãn khổng mạc tăng thân la".split()
 )
@@ -148,7 +149,7 @@ _DOCUMENT_NUMBER: Final = re.compile(r"^số\s*[:：.]?\s*\d+\s*/", re.IGNORECAS
 
 def _name_part(line: str) -> bool:
     words = line.split()
-    return 1 <= len(words) <= 4 and fold(words[0]) in _SURNAMES and all(w[:1].isupper() for w in words)
+    return 1 <= len(words) <= 4 and fold(words[0]) in SURNAMES and all(w[:1].isupper() for w in words)
 
 
 def _document_context(lines: list[str], index: int) -> bool:

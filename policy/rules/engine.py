@@ -21,6 +21,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Final
 
 from policy.extract.walk import Analysis
+from policy.markings import SURNAMES
 from policy.rules import hosts, phrases
 from policy.rules.normalize import Folded, fold
 
@@ -211,22 +212,50 @@ def _topic_score(name: str, count: int) -> float:
     return (first, second, more)[min(count, 3) - 1]
 
 
-def _brand_named(folded_name: Folded) -> tuple[str, tuple[str, ...]] | None:
-    """The brand or state service a display name claims, with its domains."""
+# State bodies, which write from .gov.vn: "Bộ Công an", "Công an phường X", "Cục Thuế"...
+_STATE_NAME: Final = re.compile(
+    r"\b(?:bo cong an|cong an (?:tinh|thanh pho|tp|quan|huyen|thi xa|xa|phuong)|"
+    r"co quan (?:canh sat|csdt|dieu tra)|canh sat|csgt|cuc thue|tong cuc thue|chi cuc thue|"
+    r"bao hiem xa hoi|bhxh|toa an|vien kiem sat|ban co yeu|cong dich vu cong|uy ban nhan dan|ubnd)\b"
+)
+
+
+def person_name(display: str) -> bool:
+    """A person's name ("Nguyễn Công An", "Trần Thị Mai"): two to four
+    capitalised words beginning with a common family name."""
+    words = display.split()
+    if not 2 <= len(words) <= 4 or not all(w[:1].isupper() for w in words):
+        return False
+    return fold(words[0]).accented in SURNAMES
+
+
+def _brand_named(display: str, folded_name: Folded) -> tuple[str, tuple[str, ...]] | None:
+    """The brand or state service a display name claims, with its domains
+    (a person's name claims none: "Nguyễn Công An" is not the police)."""
+    if person_name(display):
+        return None
     words = re.findall(r"[a-z0-9]+", folded_name.plain)
     squashed = "".join(words)
     for brand, domains in hosts.BRANDS.items():
         if (len(brand) > 4 and brand in squashed) or brand in words:
             return brand, domains
-    state = phrases.find([folded_name]).count("STATE_SERVICE")
-    return ("state service", ("gov",)) if state else None
+    return ("state service", ("gov",)) if _STATE_NAME.search(folded_name.plain) else None
 
 
-# Display names of organisations (a person's name has none of these words).
+# Display names of organisations (a person's name has none of these words). With
+# its diacritics "Quỹ" (a fund) is not "Quý" (a given name), nor "Phòng" "Phong",
+# "Vụ" "Vũ", "Trường" "Trương", "Cục" "Cúc": without them only unambiguous words count.
+_ORG_WORDS: Final = (
+    r"company|corp|foundation|bank|office|department|team|support|service|services|center|centre|group|ltd|inc|"
+    r"jsc|llc|ubnd"
+)
 _ORG_NAME: Final = re.compile(
-    r"\b(?:quy|cong ty|tong cong ty|trung tam|ban|hoi|phong|so|cuc|bo|vu|vien|truong|ngan hang|uy ban|ubnd|"
-    r"tap doan|chi nhanh|van phong|bao hiem|tai chinh|dich vu|company|corp|foundation|bank|office|department|"
-    r"team|support|service|services|center|centre|group|ltd|inc|jsc|llc)\b"
+    r"\b(?:quỹ|công ty|trung tâm|ban|hội|phòng|sở|cục|bộ|vụ|viện|trường|ngân hàng|ủy ban|uỷ ban|tập đoàn|"
+    rf"chi nhánh|văn phòng|bảo hiểm|tài chính|dịch vụ|{_ORG_WORDS})\b"
+)
+_ORG_NAME_PLAIN: Final = re.compile(
+    r"\b(?:cong ty|trung tam|ngan hang|uy ban|tap doan|chi nhanh|van phong|bao hiem|tai chinh|dich vu|"
+    rf"{_ORG_WORDS})\b"
 )
 _ADMIN_NAME: Final = re.compile(
     r"\b(?:admin|administrator|help ?desk|it support|it department|postmaster|mail delivery|webmaster|"
@@ -285,7 +314,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("FROM_IMITATION", from_imitation)
     from_name = fold(from_name_raw)
     official_sender = False
-    claimed = _brand_named(from_name) if from_name_raw else None
+    claimed = _brand_named(from_name_raw, from_name) if from_name_raw else None
     if claimed is not None:
         official_sender = hosts.official(from_domain, claimed[1]) or from_domain in local
         if not official_sender:
@@ -299,7 +328,10 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if admin_name:
         fire("FROM_NAME_ADMIN", f'"{from_name_raw}"')
     free_from = hosts.freemail(from_domain)
-    if free_from and (claimed is not None or _ORG_NAME.search(from_name.plain)):
+    organisation = claimed is not None or bool(
+        _ORG_NAME.search(from_name.accented) or _ORG_NAME_PLAIN.search(from_name.plain)
+    )
+    if free_from and organisation and not person_name(from_name_raw):
         fire("FROM_FREEMAIL_ORG", f'"{from_name_raw}" <{from_address}>')
     replies = (
         [_domain(a) for _, a in getaddresses([decode(facts.reply_to_header)]) if a]

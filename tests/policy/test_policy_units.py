@@ -80,17 +80,21 @@ def test_subjects_and_names() -> None:
     assert not scan_name("MAT TRAN TO QUOC.docx") and not scan_name("TIEN MAT.xlsx")
 
 
-@pytest.mark.parametrize("name", ["TOI MAT.docx", "TOI_MAT_Bao_cao.docx", "Ke hoach TUYET-MAT.pdf", "MAT.pdf",
-                                  "MAT_KeHoach2025.xlsx", "Bao cao (MAT).docx", "[MAT] ke hoach.pdf", "bao-cao-MAT.pdf",
-                                  "TOIMAT_2025.docx", "QD 12-MAT.docx", "Bao cao MAT.docx"])
+@pytest.mark.parametrize("name", [
+    "TOI MAT.docx", "TOI_MAT_Bao_cao.docx", "Ke hoach TUYET-MAT.pdf", "MAT.pdf", "MAT_KeHoach2025.xlsx",
+    "Bao cao (MAT).docx", "[MAT] ke hoach.pdf", "bao-cao-MAT.pdf", "TOIMAT_2025.docx", "QD 12-MAT.docx",
+    "Bao cao MAT.docx",
+])
 def test_accent_stripped_names(name: str) -> None:
     assert scan_name(name)
 
 
-@pytest.mark.parametrize("name", ["MAT TRAN TO QUOC.docx", "TIEN MAT.xlsx", "Phieu chi tien MAT.xlsx", "DS_MAT_HANG.xlsx",
-                                  "GIAI_PHONG_MAT_BANG.pdf", "Giai phong MAT bang.pdf", "Export MAT file.txt",
-                                  "MAT-file-export.txt", "Hop MAT cuoi nam.docx", "KE HOACH MAT BANG.docx", "MAT_KHAU.txt",
-                                  "Báo cáo MẶT HÀNG.docx", "quyet dinh toi mat.docx", "BE MAT DUONG.pdf", "Vang MAT.xlsx"])
+@pytest.mark.parametrize("name", [
+    "MAT TRAN TO QUOC.docx", "TIEN MAT.xlsx", "Phieu chi tien MAT.xlsx", "DS_MAT_HANG.xlsx",
+    "GIAI_PHONG_MAT_BANG.pdf", "Giai phong MAT bang.pdf", "Export MAT file.txt", "MAT-file-export.txt",
+    "Hop MAT cuoi nam.docx", "KE HOACH MAT BANG.docx", "MAT_KHAU.txt", "Báo cáo MẶT HÀNG.docx",
+    "quyet dinh toi mat.docx", "BE MAT DUONG.pdf", "Vang MAT.xlsx",
+])
 def test_accent_stripped_names_that_are_not_markings(name: str) -> None:
     assert not scan_name(name)
 
@@ -122,8 +126,11 @@ def test_spreadsheet_header_footer_and_properties() -> None:
     assert 'attachment "a.xlsx" (header/footer)' in wheres and 'attachment "a.xlsx" (properties)' in wheres
     odf = corpus.ods([["a"]], header="TỐI MẬT", sheet="MẬT", user_defined=("Độ mật", "Tối mật"))
     analysis = analyse(corpus.message("x", attachments=[("a.ods", odf, corpus.ODS)]), Limits())
-    assert {w for w, _ in analysis.markings} == {'attachment "a.ods" (header/footer)', 'attachment "a.ods" (sheet name)',
-                                                 'attachment "a.ods" (properties)'}
+    assert {w for w, _ in analysis.markings} == {
+        'attachment "a.ods" (header/footer)',
+        'attachment "a.ods" (sheet name)',
+        'attachment "a.ods" (properties)',
+    }
 
 
 # -- limits ------------------------------------------------------------------------

@@ -194,6 +194,20 @@ def test_a_warning_about_fraud_is_not_fraud() -> None:
     assert "ABOUT_FRAUD" in hits and sum(hits.values()) < 5, hits
 
 
+@pytest.mark.parametrize(("name", "address", "fired"), [
+    ("Nguyễn Công An", "nguyencongan88@gmail.com", set()),  # a person, not the police
+    ("Vũ Thị Phong", "vuthiphong@gmail.com", set()),  # not "Vụ", not "Phòng"
+    ("Công an phường Tân Mai", "congan.tanmai@gmail.com", {"FROM_NAME_BRAND", "FROM_FREEMAIL_ORG"}),
+    ("Quỹ Thiện Nguyện", "quythiennguyen@gmail.com", {"FROM_FREEMAIL_ORG"}),
+    ("Điện lực Đồng Nai", "pcdongnai@evnspc.vn", set()),  # a utility, not a state body: no .gov.vn needed
+    ("Vietcombank", "VCBDigibank@info.vietcombank.com.vn", set()),
+    ("Vіetcombank", "no-reply@vcb-notice.example", {"FROM_NAME_BRAND", "TEXT_MIXED_SCRIPT"}),
+])
+def test_display_names(name: str, address: str, fired: set[str]) -> None:
+    names = {"FROM_NAME_BRAND", "FROM_FREEMAIL_ORG", "FROM_NAME_ADMIN", "TEXT_MIXED_SCRIPT"}
+    assert set(rules(mail(from_name=name, from_addr=address, text="Kính gửi anh."))) & names == fired
+
+
 def test_gtube() -> None:
     assert rules(mail(text="XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"))["GTUBE"] == 100
 
