@@ -13,6 +13,7 @@ README's content-policy section lists them.
 
 from __future__ import annotations
 
+import email.errors
 import email.header
 import re
 from collections.abc import Iterable
