@@ -1,5 +1,6 @@
 """What ``mailserver serve`` adds for operators around the protocol services:
-metrics wiring, SIGHUP reload, the backup schedule and the daily check notice.
+metrics wiring, SIGHUP reload, the backup schedule, the daily check notice and
+the CRL's upkeep (``mailserver.certs.crl_loop``).
 
 ``start_operations(app)`` runs at the end of ``App.start``: it wraps the store's
 ``deliver``, the authenticator and the outbound queue with counters (the hot
@@ -145,6 +146,10 @@ async def start_operations(app: App) -> None:
         app.background.append(asyncio.create_task(backup_loop(app.config), name="backup-schedule"))
     if app.config.report.check_notice:
         app.background.append(asyncio.create_task(check_notice_loop(app), name="check-notice"))
+    from mailserver.certs import crl_loop
+
+    # Revocations made by other processes and the CRL's renewal (pki/ca.py).
+    app.background.append(asyncio.create_task(crl_loop(app.config), name="crl"))
 
 
 # -- SIGHUP ----------------------------------------------------------------------
