@@ -21,7 +21,8 @@ class Change:
     kind: str
     """What happened: ``mailbox.created``, ``right.granted``, ``right.removed``,
     ``head.set``, ``head.removed``, ``password.rotated``, ``certificate.revoked``,
-    ``crl.published``, ``login.disabled``, ``mail.archived``, ``person.moved``;
+    ``crl.published``, ``crl.pending``, ``login.disabled``, ``mail.archived``, ``person.moved``,
+    ``access.ended`` (nothing remains on a mailbox);
     ``warning`` and ``follow-up`` are for the operator to act on."""
     subject: str
     """The address or agency code it is about."""

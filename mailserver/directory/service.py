@@ -532,7 +532,7 @@ class DirectoryService:
         if old is not None and old.address:
             cache = self.config.imap.access_cache
             changes.append(Change(
-                "right.removed", old.address,
+                "access.ended", old.address,
                 f"Không còn quyền nào trên hộp thư {old.address}; phiên IMAP đang mở mất quyền trong "
                 f"vòng {cache:g} giây, gửi thư với địa chỉ này bị từ chối",
                 f"no right remains on {old.address}; open IMAP sessions lose access within {cache:g} s, "
