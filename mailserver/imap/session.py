@@ -155,6 +155,8 @@ SHARED: Final = "Shared"
 """Prefix of the shared namespace (RFC 2342 section 5: "Other Users'/Shared")."""
 NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
 DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
+SHARED_ACCESS_INTERVAL: Final = 600.0
+"""Seconds between two records of one session's access to a shared agency mailbox."""
 RESET_TEXT: Final = (
     "Mật khẩu đã được cấp lại, hãy đăng nhập lại / The password was reset, log in again"
 )
@@ -398,8 +400,8 @@ class Session:
         forgotten with the access cache."""
         self._checked_at: dict[int, float] = {}
         """Agency mailbox account id -> when this session last counted a check of it."""
-        self._shared_seen: set[int] = set()
-        """Agency mailboxes whose shared access this session has recorded."""
+        self._shared_at: dict[int, float] = {}
+        """Agency mailbox account id -> when this session last recorded a shared access."""
         self._own_agency: str | None = None
         """Agency code when the logged-in account is itself an agency mailbox."""
 
@@ -1041,10 +1043,13 @@ class Session:
     ) -> tuple[Mailbox, list[str], Uid | None]:
         """The Mailbox of a SELECT/EXAMINE, its keywords and first unseen UID."""
         account_id = target.account_id
-        if target.grant is not None and account_id not in self._shared_seen:
+        now = self._clock()
+        last = self._shared_at.get(account_id)
+        if target.grant is not None and (last is None or now - last >= SHARED_ACCESS_INTERVAL):
             # When the agency mailbox was last used through the shared namespace
-            # (the usage report's last access, Điều 13); once per session.
-            self._shared_seen.add(account_id)
+            # (the usage report's last access, Điều 13); a long-lived session that
+            # selects folder after folder writes this at most every few minutes.
+            self._shared_at[account_id] = now
             await activity_for(self.store).record_shared_access(
                 account_id, datetime.now(UTC), by=self._account_id
             )
