@@ -38,7 +38,7 @@ from mailserver.dispatch.signing import SmimeHooks
 from pki.ca import CertificateAuthority, PkiError, atomic_write
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.pipeline import Pipeline
-from storage.api import MailStore
+from storage.api import MailStore, OverQuota
 from storage.directory import open_directory
 
 _ID: Final = "%Y%m%d-%H%M%S"
@@ -215,7 +215,12 @@ class Dispatcher:
                 result.recipients.append(RecipientStatus(address, "bounced", f"550 5.1.1 {why}"))
                 continue
             stored = f"Return-Path: <{sender}>\r\n".encode() + received + message
-            await self.store.deliver([account.id], stored, internal_date=now)
+            try:
+                await self.store.deliver([account.id], stored, internal_date=now)
+            except OverQuota as full:
+                reply = "552 5.2.2" if full.whole else "452 4.2.2"
+                result.recipients.append(RecipientStatus(address, "bounced", f"{reply} mailbox full"))
+                continue
             result.recipients.append(RecipientStatus(address, "delivered"))
         if remote:
             queue_id = await self._enqueue(sender, remote, received + message)
