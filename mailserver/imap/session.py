@@ -1069,12 +1069,21 @@ class Session:
             # Sessions selecting the folder at the same moment (a client opening
             # many connections, a reconnect storm) wait for one read of the index.
             loading = _LOADING.get(key)
+            owner = loading is None
             if loading is None:
                 loading = _LOADING[key] = asyncio.ensure_future(self._load_index(account_id, folder.id))
-                loading.add_done_callback(lambda _: _LOADING.pop(key, None))
-            index = await asyncio.shield(loading)
-            mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
-            self._share(mb, index)
+            try:
+                index = await asyncio.shield(loading)
+                mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
+                self._share(mb, index)
+            finally:
+                # The read leaves _LOADING only once its snapshot is in _SNAPSHOTS:
+                # a SELECT arriving between the read's end and this session's
+                # resumption finds one or the other, never neither (a second read).
+                if owner and loading.done():
+                    _LOADING.pop(key, None)
+                elif owner:
+                    loading.add_done_callback(lambda _: _LOADING.pop(key, None))
             keywords, first_unseen = index.keywords, index.first_unseen
         mb.recent = set(mb.uids[bisect_left(mb.uids, watermark) :])
         return mb, sorted(keywords), first_unseen
