@@ -26,12 +26,3 @@ def ascii_text(text: str) -> str:
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.encode("ascii", "replace").decode("ascii")
 
-
-def must_change_text(password_url: str) -> str:
-    """What a user reads when a right but initial or expired password is
-    refused: Vietnamese first, English beside it, ASCII, naming the portal page
-    (``web.public_url`` + ``/password``) where the password is changed."""
-    return (
-        f"Mat khau ban dau hoac da het han, can doi truoc khi dung tai {password_url} "
-        f"/ Password must be changed before use: {password_url}"
-    )

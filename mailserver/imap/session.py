@@ -69,9 +69,20 @@ like ``Shared/x/../../y`` can only ever be looked up inside a granted account.
 
 What the directory says is not trusted for long: at the start of every command
 in the authenticated and selected states the session re-reads the account
-(a disabled account gets ``* BYE`` and the connection ends) and its grants,
+(a disabled account, or one whose password an operator reset since the login,
+gets ``* BYE`` and the connection ends) and its grants,
 at most once per ``imap.access_cache`` seconds, so an offboarding, a revoked
 delegation or a handover reaches open sessions at their next command.
+
+Human-readable response text is written in ASCII (Vietnamese without its
+diacritics, ``responses.plain_text``) unless the client enabled UTF8=ACCEPT or
+IMAP4rev2: ``stream`` passes every response through ``responses.for_client``.
+
+Limits: a LOGIN or AUTHENTICATE beyond ``imap.max_connections_per_user``
+logged-in connections of the account answers ``NO [LIMIT]`` (the driver's
+``UserSlots`` counts them; ``close`` gives the slot back). A SEARCH with more
+than ``imap.max_search_keys`` keys, or still reading messages after
+``imap.search_time_budget`` seconds, answers ``NO [LIMIT]``.
 
 Two commands continue over several client lines: AUTHENTICATE (SASL
 exchange) and IDLE. While one is in progress ``awaiting_line`` is true and the
@@ -90,13 +101,13 @@ import re
 import weakref
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Final, Protocol
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus
+from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
 from mailserver.imap import mutf7, sections, textsearch
@@ -105,7 +116,7 @@ from mailserver.imap.commands import State
 from mailserver.imap.grammar import canonical_flag, is_astring, is_atom
 from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import IString, Literal, Raw, Response, Tagged, Value
-from storage.activity import activity_for
+from storage.activity import CHECK_INTERVAL, activity_for
 from storage.api import (
     INBOX,
     SPECIAL_FOLDERS,
@@ -154,9 +165,31 @@ SHARED: Final = "Shared"
 """Prefix of the shared namespace (RFC 2342 section 5: "Other Users'/Shared")."""
 NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
 DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
+TOO_MANY_TEXT: Final = "Tài khoản đang mở quá nhiều kết nối / Too many connections for this account"
+SHARED_ACCESS_INTERVAL: Final = 600.0
+"""Seconds between two records of one session's access to a shared agency mailbox."""
+RESET_TEXT: Final = (
+    "Mật khẩu đã được cấp lại, hãy đăng nhập lại / The password was reset, log in again"
+)
 REVOKED_TEXT: Final = (
     "Quyền truy cập hộp thư dùng chung đã bị thu hồi / Access to the shared mailbox was revoked"
 )
+
+
+class UserSlots(Protocol):
+    """Counts the logged-in connections of each account (the driver's; RFC 5530 LIMIT)."""
+
+    def acquire(self, account_id: int) -> bool:
+        """Take a slot for one more connection of the account; False when all are taken."""
+        ...
+
+    def release(self, account_id: int) -> None:
+        """Give back a slot taken by ``acquire``."""
+        ...
+
+
+class SearchBudgetError(Exception):
+    """A SEARCH read messages for longer than ``imap.search_time_budget``."""
 
 
 class JunkTrainer(Protocol):
@@ -186,6 +219,7 @@ class Target:
 class _Refresh(enum.Enum):
     OK = "ok"
     DISABLED = "disabled"
+    RESET = "reset"
     REVOKED = "revoked"
 
 
@@ -361,6 +395,8 @@ class Session:
         trainer: JunkTrainer | None = None,
         clock: Callable[[], float] = monotonic,
         change_poll_interval: float | None = None,
+        user_slots: UserSlots | None = None,
+        password_url: str = "",
     ) -> None:
         self.store = store
         self.authenticator = authenticator
@@ -389,10 +425,20 @@ class Session:
         """When ``account`` was last read from the store (LOGIN reads it too)."""
         self._grants: list[MailboxGrant] = []
         self._not_agency: frozenset[int] = frozenset()
-        """Accounts whose INBOX open was found not to need recording (not agency
-        mailboxes); forgotten with the access cache."""
+        """Accounts found not to be agency mailboxes (nothing to record for them);
+        forgotten with the access cache."""
+        self._checked_at: dict[int, float] = {}
+        """Agency mailbox account id -> when this session last counted a check of it."""
+        self._shared_at: dict[int, float] = {}
+        """Agency mailbox account id -> when this session last recorded a shared access."""
         self._own_agency: str | None = None
         """Agency code when the logged-in account is itself an agency mailbox."""
+        self.user_slots = user_slots
+        self._slot: int | None = None
+        """The account whose ``user_slots`` slot this session holds."""
+        self.password_url = password_url
+        """The portal's password page, named where a password must be changed."""
+        self._search_deadline = float("inf")
 
     # -- driver interface ------------------------------------------------------
     def greeting(self) -> Response:
@@ -422,8 +468,17 @@ class Session:
 
     def close(self) -> None:
         """The connection is gone: let go of what the session holds in shared
-        structures (its ChangeHub watch). Safe to call more than once."""
+        structures (its ChangeHub watch, its per-account connection slot). Safe to
+        call more than once."""
         self._drop_mailbox()
+        if self._slot is not None and self.user_slots is not None:
+            self.user_slots.release(self._slot)
+        self._slot = None
+
+    @property
+    def utf8_text(self) -> bool:
+        """May human-readable response text be UTF-8 (RFC 6855 section 3, RFC 9051)?"""
+        return not self.enabled.isdisjoint(("UTF8=ACCEPT", "IMAP4REV2"))
 
     def tls_started(self) -> None:
         self.secure = True
@@ -443,7 +498,11 @@ class Session:
     async def handle(self, event: Event) -> list[Response]:
         return [resp async for resp in self.stream(event)]
 
-    async def stream(self, event: Event) -> AsyncIterator[Response]:
+    async def stream(self, event: Event) -> AsyncGenerator[Response, None]:
+        async for resp in self._stream(event):
+            yield resp if self.utf8_text else r.for_client(resp, False)
+
+    async def _stream(self, event: Event) -> AsyncIterator[Response]:
         if isinstance(event, BadCommand):
             if event.tag == "*":
                 yield r.status_line("BAD", event.text)
@@ -462,6 +521,9 @@ class Session:
             outcome = await self._refresh()
             if outcome is _Refresh.DISABLED:
                 yield r.bye(DISABLED_TEXT)
+                return
+            if outcome is _Refresh.RESET:
+                yield r.bye(RESET_TEXT)
                 return
             if outcome is _Refresh.REVOKED:
                 yield r.status_line("OK", REVOKED_TEXT, "CLOSED")
@@ -510,6 +572,16 @@ class Session:
             log.info("imap %s: account id %d disabled, ending session", self.connection_id, self._account_id)
             self._transition(Transition.LOGOUT)
             return _Refresh.DISABLED
+        if account.must_change_password:
+            # No login succeeds while the flag is set (NO [EXPIRED]), so an operator
+            # reset the password after this session began: a handover, a head's
+            # transfer or offboarding rotating an agency mailbox's password (Decision
+            # 70/2009 Điều 10 khoản 4: the outgoing head keeps no access), or
+            # `account reset-password`. Whoever knew the old password is out.
+            log.info("imap %s: password of account id %d reset, ending session",
+                     self.connection_id, self._account_id)
+            self._transition(Transition.LOGOUT)
+            return _Refresh.RESET
         self.account = account
         self._not_agency = frozenset()
         if self.directory is not None:
@@ -859,6 +931,9 @@ class Session:
         outcome = await self.authenticator.authenticate(user, password, self.remote_ip)
         match outcome.status:
             case AuthStatus.OK:
+                if outcome.account is not None and not self._take_slot(outcome.account.id):
+                    log.info("imap %s: %s over max_connections_per_user", self.connection_id, user.lower())
+                    return r.no(tag, TOO_MANY_TEXT, "LIMIT")
                 self.account = outcome.account
                 self._account_read_at = self._clock()
                 self._fresh_until = float("-inf")  # the grants are read at the first command
@@ -866,13 +941,24 @@ class Session:
                 log.info("imap %s: login %s from %s", self.connection_id, user.lower(), self.remote_ip)
                 return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
             case AuthStatus.MUST_CHANGE:
-                return r.no(tag, MUST_CHANGE_TEXT, "EXPIRED")
+                text = must_change_text(self.password_url) if self.password_url else MUST_CHANGE_TEXT
+                return r.no(tag, text, "EXPIRED")
             case AuthStatus.DISABLED:
                 return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
             case AuthStatus.THROTTLED:
                 return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
         return r.no(tag, "Invalid credentials", "AUTHENTICATIONFAILED")
+
+    def _take_slot(self, account_id: int) -> bool:
+        """One of the account's ``imap.max_connections_per_user`` slots for this
+        connection (always granted without a ``user_slots`` counter)."""
+        if self.user_slots is None:
+            return True
+        if not self.user_slots.acquire(account_id):
+            return False
+        self._slot = account_id
+        return True
 
     async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
         if cmd.mechanism not in ("PLAIN", "LOGIN"):
@@ -994,18 +1080,41 @@ class Session:
             "READ-ONLY" if readonly else "READ-WRITE",
         )
 
+    async def _attention(self, target: Target) -> None:
+        """Count a check of an agency mailbox (Decision 70/2009 Điều 6 khoản 6): called
+        when this session read a message body or changed a flag in one of its
+        folders; a SELECT alone, or a sync that only PEEKs, is no check. The store
+        counts one per person and mailbox per hour (``storage.activity``); this
+        session asks it at most that often, and never for personal mailboxes."""
+        account_id = target.account_id
+        if account_id in self._not_agency:
+            return
+        now = self._clock()
+        last = self._checked_at.get(account_id)
+        if last is not None and now - last < CHECK_INTERVAL.total_seconds():
+            return
+        self._checked_at[account_id] = now
+        counted = await activity_for(self.store).record_mailbox_open(
+            account_id, datetime.now(UTC), by=self._account_id
+        )
+        if counted is None:
+            self._not_agency |= {account_id}
+
     async def _open(
         self, target: Target, folder: Folder, examine: bool
     ) -> tuple[Mailbox, list[str], Uid | None]:
         """The Mailbox of a SELECT/EXAMINE, its keywords and first unseen UID."""
         account_id = target.account_id
-        if folder.name == INBOX and account_id not in self._not_agency:
-            # Agency-mailbox check compliance, Decision 70/2009 Điều 6 khoản 6. A
-            # personal INBOX records nothing; remembered until the access cache
-            # expires, so re-selecting it costs no read.
-            activity = activity_for(self.store)
-            if not await activity.record_mailbox_open(account_id, datetime.now(UTC), by=self._account_id):
-                self._not_agency |= {account_id}
+        now = self._clock()
+        last = self._shared_at.get(account_id)
+        if target.grant is not None and (last is None or now - last >= SHARED_ACCESS_INTERVAL):
+            # When the agency mailbox was last used through the shared namespace
+            # (the usage report's last access, Điều 13); a long-lived session that
+            # selects folder after folder writes this at most every few minutes.
+            self._shared_at[account_id] = now
+            await activity_for(self.store).record_shared_access(
+                account_id, datetime.now(UTC), by=self._account_id
+            )
         # RFC 4314 section 4: without any right to change the mailbox it opens read-only.
         readonly = examine or not any(right in target.rights for right in "swte")
         watermark = Uid(folder.uidnext)
@@ -1022,12 +1131,21 @@ class Session:
             # Sessions selecting the folder at the same moment (a client opening
             # many connections, a reconnect storm) wait for one read of the index.
             loading = _LOADING.get(key)
+            owner = loading is None
             if loading is None:
                 loading = _LOADING[key] = asyncio.ensure_future(self._load_index(account_id, folder.id))
-                loading.add_done_callback(lambda _: _LOADING.pop(key, None))
-            index = await asyncio.shield(loading)
-            mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
-            self._share(mb, index)
+            try:
+                index = await asyncio.shield(loading)
+                mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
+                self._share(mb, index)
+            finally:
+                # The read leaves _LOADING only once its snapshot is in _SNAPSHOTS:
+                # a SELECT arriving between the read's end and this session's
+                # resumption finds one or the other, never neither (a second read).
+                if owner and loading.done():
+                    _LOADING.pop(key, None)
+                elif owner:
+                    loading.add_done_callback(lambda _: _LOADING.pop(key, None))
             keywords, first_unseen = index.keywords, index.first_unseen
         mb.recent = set(mb.uids[bisect_left(mb.uids, watermark) :])
         return mb, sorted(keywords), first_unseen
@@ -1526,6 +1644,8 @@ class Session:
             mode,
             unchanged_since=None if cmd.unchanged_since is None else ModSeq(cmd.unchanged_since),
         )
+        if update.changed:
+            await self._attention(mb.target)
         condstore = self._condstore()
         changed: dict[int, MessageInfo] = {i.uid: i for i in update.changed}
         for info in update.changed:
@@ -1563,7 +1683,16 @@ class Session:
             mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
         if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
             raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
-        matched = sorted(await self._eval(cmd.key, set(mb.uids)))
+        if _key_count(cmd.key) - 1 > self.settings.max_search_keys:  # less the implicit AND
+            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
+        self._search_deadline = self._clock() + self.settings.search_time_budget
+        try:
+            matched = sorted(await self._eval(cmd.key, set(mb.uids)))
+        except SearchBudgetError:
+            log.info("imap %s: SEARCH over its time budget", self.connection_id)
+            raise UserError(
+                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
+            ) from None
         modseq = None
         if _uses_modseq(cmd.key):
             self.enabled |= {"CONDSTORE"}
@@ -1668,9 +1797,9 @@ class Session:
             case c.DateKey("ON", when):
                 return SearchQuery(since=_midnight(when), before=_midnight(when + timedelta(days=1)))
             case c.SizeKey("LARGER", size):
-                return SearchQuery(larger=size)
+                return SearchQuery(larger=min(size, _MAX_SIZE))
             case c.SizeKey("SMALLER", size):
-                return SearchQuery(smaller=size)
+                return SearchQuery(smaller=min(size, _MAX_SIZE))
             case c.HeaderKey(name, value) if value and name in _SQL_HEADERS:
                 return SearchQuery(header_contains=((name, value),))
             case c.SeqKey(seqset, True) if not seqset.saved:
@@ -1685,6 +1814,8 @@ class Session:
         mb = self._selected()
         out: set[int] = set()
         for uid in sorted(candidates):
+            if self._clock() >= self._search_deadline:
+                raise SearchBudgetError
             try:
                 data = await self.store.read_message(mb.target.account_id, mb.folder.id, Uid(uid))
             except KeyError:
@@ -1737,15 +1868,15 @@ class Session:
         need_data = any(
             a.name not in _INDEX_ATTS and not (a.name == "BODY" and a.section is None) for a in atts
         )
-        sets_seen = (
-            not mb.readonly
-            and "s" in mb.target.rights
-            and any(
-                a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
-                and (a.section is not None or a.name != "BODY")
-                for a in atts
-            )
+        # A person reading: a body section without PEEK (RFC 9051 section 6.4.5,
+        # the fetch that sets \Seen), whether or not it could set it here.
+        reads_body = any(
+            a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
+            and (a.section is not None or a.name != "BODY")
+            for a in atts
         )
+        sets_seen = reads_body and not mb.readonly and "s" in mb.target.rights
+        read_one = False
         account_id, folder_id = mb.target.account_id, mb.folder.id
         infos: dict[int, MessageInfo] = {}
         newly_seen: set[int] = set()
@@ -1825,7 +1956,10 @@ class Session:
                 if uid in newly_seen and "FLAGS" not in names:
                     # RFC 9051 section 6.4.5: report the \Seen the fetch just set.
                     items += ["FLAGS", self._flags_of(info)]
+                read_one = True
                 yield r.fetch(seq, items)
+        if reads_body and read_one:
+            await self._attention(mb.target)
         yield r.ok(tag, "FETCH completed")
 
     def _index_writers(self, atts: list[c.FetchAtt]) -> list[_IndexWriter]:
@@ -1954,6 +2088,23 @@ def _merge(a: SearchQuery | None, b: SearchQuery) -> SearchQuery | None:
         header_contains=a.header_contains + b.header_contains,
         modseq_above=max((m for m in (a.modseq_above, b.modseq_above) if m is not None), default=None),
     )
+
+
+_MAX_SIZE: Final = 2**53
+"""Sizes in LARGER/SMALLER are number64 (RFC 9051); no message comes near 2**53
+octets, and every store and database compares integers that large exactly."""
+
+
+def _key_count(key: c.SearchKey) -> int:
+    """Search keys in ``key``, each OR, NOT and parenthesised list counted too."""
+    match key:
+        case c.And(keys):
+            return 1 + sum(_key_count(k) for k in keys)
+        case c.Or(a, b):
+            return 1 + _key_count(a) + _key_count(b)
+        case c.Not(inner):
+            return 1 + _key_count(inner)
+    return 1
 
 
 def _cost(key: c.SearchKey) -> int:

@@ -10,8 +10,9 @@ only over TLS, or in clear text from a loopback client when
 5.7.11`` (RFC 4954 section 6) and EHLO does not advertise it. Credentials go
 to the shared ``Authenticator`` (Argon2, failure delay, throttling): a wrong
 password is ``535 5.7.8``, a throttled client ``454 4.7.0``, and a right but
-initial or expired password ``535 5.7.8`` with ``texts.must_change_text``,
-which names the portal page where it is changed (``web.public_url``).
+initial or expired password ``535 5.7.8`` with ``auth.must_change_text``,
+which names the portal page where it is changed (``web.public_url``), sent
+without diacritics (reply text is ASCII, ``handler.MxSMTP.push``).
 
 After AUTH the hooks apply ``submit`` (sender alignment, rate limits, Date
 and Message-ID) and hand the transaction to ``delivery.Inbound`` with the
@@ -40,7 +41,7 @@ from typing import Any, Final
 
 from aiosmtpd.smtp import MISSING
 
-from mailserver.auth import Authenticator, AuthStatus
+from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Client, Inbound
 from mailserver.smtp.handler import (
@@ -58,8 +59,7 @@ from mailserver.smtp.limits import session_limits
 from mailserver.smtp.queue import Outbound
 from mailserver.smtp.server import _quiet_aiosmtpd, end_sessions
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
-from mailserver.texts import must_change_text
-from mailserver.web.settings import password_url
+from mailserver.web.settings import portal_url
 from policy import codes
 from policy.pipeline import Pipeline
 from storage.api import Account, MailStore
@@ -96,7 +96,7 @@ class SubmissionSMTP(MxSMTP):
         authenticator: Authenticator,
         allow_plaintext_auth: bool,
         implicit_tls: bool,
-        must_change: str = must_change_text("/password"),
+        must_change: str = MUST_CHANGE_TEXT,
         **kwargs: Any,
     ) -> None:
         self._credentials = authenticator
@@ -335,7 +335,7 @@ class SubmissionService:
         self._servers: list[asyncio.Server] = []
         self._sessions: set[MxSMTP] = set()
         self.limits = session_limits(config)
-        self._must_change = must_change_text(password_url(config.web, config.server.hostname))
+        self._must_change = must_change_text(portal_url(config.web, config.server.hostname) + "/password")
 
     def _make_protocol(self, implicit_tls: bool) -> SubmissionSMTP:
         protocol = SubmissionSMTP(

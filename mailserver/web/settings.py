@@ -13,14 +13,6 @@ class WebSettings:
     listen: str = field(
         default="127.0.0.1:8080", metadata={"help": "host:port of the web portal (HTTP/1.1)."}
     )
-    public_url: str = field(
-        default="",
-        metadata={
-            "help": "The portal's address as users reach it (e.g. https://mail.dongnai.gov.vn), named in\n"
-            "replies that tell a user to change a password. Empty: https://<server.hostname>, with\n"
-            "the port of web.listen when web.tls is on and that port is not 443."
-        },
-    )
     tls: bool = field(
         default=False,
         metadata={
@@ -33,6 +25,14 @@ class WebSettings:
         metadata={
             "help": "Also publish personal addresses in /directory (Decision 70/2009 Điều 5 khoản 5:\n"
             "agencies publish their address and those of their competent officials). Default: agencies only."
+        },
+    )
+    public_url: str = field(
+        default="",
+        metadata={
+            "help": "The portal's address as users reach it (e.g. https://mail.dongnai.gov.vn), named in\n"
+            "the texts that send a user to change a password (<public_url>/password). Empty:\n"
+            "https://<server.hostname>."
         },
     )
     operators: list[str] = field(
@@ -64,15 +64,6 @@ class WebSettings:
 
 
 def portal_url(web: WebSettings, hostname: str) -> str:
-    """``web.public_url`` without a trailing slash, or the default it documents."""
-    if web.public_url:
-        return web.public_url.rstrip("/")
-    port = web.listen.rpartition(":")[2]
-    if web.tls and port.isdigit() and port != "443":
-        return f"https://{hostname}:{port}"
-    return f"https://{hostname}"
-
-
-def password_url(web: WebSettings, hostname: str) -> str:
-    """Where a user changes a password: the portal's /password page."""
-    return portal_url(web, hostname) + "/password"
+    """The portal's public base URL, without a trailing slash (``web.public_url``, by default
+    ``https://<server.hostname>``)."""
+    return (web.public_url or f"https://{hostname}").rstrip("/")

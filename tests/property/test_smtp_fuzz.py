@@ -9,8 +9,8 @@ thread for the whole module. Whatever the input:
   STARTTLS, after which only TLS can follow);
 * the server never answers a fault of its own (``4.3.0``) and logs no error.
 
-Bounded here (``MAILSERVER_FUZZ_EXAMPLES``, default 20 sequences of up to 30
-steps); a longer run: ``MAILSERVER_FUZZ_EXAMPLES=2000 python -m pytest
+Bounded here (``SMTP_FUZZ_EXAMPLES``, default 20 sequences of up to 30
+steps); a longer run: ``SMTP_FUZZ_EXAMPLES=2000 python -m pytest
 tests/property/test_smtp_fuzz.py`` (README, "Fuzzing"). A crash found becomes a
 test in tests/clients/test_smtp_hardening.py.
 """
@@ -47,7 +47,7 @@ from tests.conftest import make_config
 
 ANNV = "annv@dongnai.gov.vn"
 PASSWORD = "Mat-khau-that-dai-2026"
-EXAMPLES = int(os.environ.get("MAILSERVER_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("SMTP_FUZZ_EXAMPLES", "20"))
 REPLY_TIMEOUT = 30.0
 _REPLY_LINE = re.compile(rb"([2-5]\d\d)([ -])([^\r\n]*)\r\n")
 
