@@ -90,8 +90,8 @@ def test_a_block_that_gives_no_recipient_is_an_error(
 
 
 def test_aliases_through_the_cli(province: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    doc = make_document(tmp_path / "cv.docx", recipients=["Sở Thông tin - Truyền thông Đồng Nai;", "Lưu: VT."],
-                        typed=True)
+    doc = make_document(tmp_path / "cv.docx", typed=True,
+                        recipients=["Sở Thông tin - Truyền thông Đồng Nai;", "Lưu: VT."])
     assert cli(province, "dispatch", str(doc), "--from", "ubndtinh", "--from-document", "--dry-run") == 1
     err = capsys.readouterr().err
     assert "✗ Sở Thông tin - Truyền thông Đồng Nai;" in err and "agency alias add" in err
@@ -128,7 +128,8 @@ def test_nhu_dieu_3_expands_to_the_article(province: Path, tmp_path: Path,
             "Điều 1. Ban hành kèm theo Quyết định này Quy chế sử dụng hệ thống thư điện tử.",
             "Điều 2. Quyết định này có hiệu lực kể từ ngày ký.",
             "Điều 3. Chánh Văn phòng Ủy ban nhân dân tỉnh, Giám đốc Sở Tài chính, Chủ tịch UBND huyện "
-            "Nhơn Trạch và Thủ trưởng các cơ quan, đơn vị liên quan chịu trách nhiệm thi hành Quyết định này./.",
+            "Nhơn Trạch và Thủ trưởng các cơ quan, đơn vị liên quan chịu trách nhiệm thi hành "
+            "Quyết định này./.",
         ],
         recipients=["Như Điều 3;", "Sở TT&TT;", "Lưu: VT, KGVX."],
     )
