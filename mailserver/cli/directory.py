@@ -123,8 +123,14 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     add_change_options(add)
     add.set_defaults(action=_add_person)
 
-    imp = actions.add_parser("import", parents=[common], help="import staff from a CSV file (all or nothing)")
-    imp.add_argument("file", type=Path, help="UTF-8 CSV: ho_ten,ho,ten_dem,ten,ma_co_quan,chuc_vu,dien_thoai")
+    imp = actions.add_parser(
+        "import", parents=[common], help="import staff from a CSV or .xlsx file (all or nothing)"
+    )
+    imp.add_argument(
+        "file", type=Path,
+        help="Excel .xlsx, or UTF-8 CSV separated by , or ; (as Excel saves it) or tabs; "
+        "columns ho_ten,ho,ten_dem,ten,ma_co_quan,chuc_vu,dien_thoai,hop_thu",
+    )
     imp.add_argument("--dry-run", action="store_true", help="check and show the addresses, create nothing")
     add_change_options(imp)
     imp.set_defaults(action=_import)
@@ -202,7 +208,9 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
 
     async def run(service: DirectoryService) -> int:
         try:
-            result = await service.import_csv(data, by=by_of(args), dry_run=args.dry_run)
+            result = await service.import_csv(
+                data, by=by_of(args), dry_run=args.dry_run, filename=args.file.name
+            )
         except ImportFailed as exc:
             if args.json:
                 print_json({"errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
