@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, with_store
+from mailserver.cli.errors import bilingual, describe
 from mailserver.config import Config
 from mailserver.directory.export import FORMATS
 from mailserver.directory.naming import NamingError
@@ -46,7 +47,7 @@ async def with_service(config: Config, action: Callable[[DirectoryService], Awai
         try:
             return await action(service)
         except (StoreError, NamingError, PasswordRejected) as exc:
-            raise CliError(str(exc) or type(exc).__name__) from None
+            raise CliError(describe(exc)) from None
 
     return await with_store(config, run)
 
@@ -175,7 +176,7 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
 
 async def _add_person(config: Config, args: argparse.Namespace) -> int:
     if not args.name and not args.given:
-        raise CliError("give --name, or --given (with --family/--middle)")
+        raise CliError("cần --name, hoặc --given / give --name, or --given (with --family/--middle)")
 
     async def run(service: DirectoryService) -> int:
         issued = await service.add_person(
@@ -216,7 +217,7 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
                 print_json({"errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
             else:
                 for error in exc.errors:
-                    print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+                    print(f"{args.file}:{error.line}: {bilingual(error.message)}", file=sys.stderr)
             raise CliError(f"{args.file}: {exc}") from None
         rows: list[dict[str, Any]] = []
         for item in result:

@@ -51,6 +51,7 @@ from storage.directory import (
     AddressState,
     AddressTaken,
     Agency,
+    AgencyExists,
     By,
     Delegation,
     DirectoryError,
@@ -247,6 +248,8 @@ class DirectoryService:
             raise AddressTaken(f"{code} is a reserved role name")
         parent_code = naming.agency_code(parent) if parent else None
         address = self.address(code)
+        if await self.directory.get_agency(code) is not None:
+            raise AgencyExists(f"{code} is already an agency")
         if await self.store.get_account(address) is not None:
             raise AddressTaken(f"an account {address} exists outside the directory")
         agency = await self.directory.add_agency(
