@@ -120,8 +120,13 @@ def forms(name: str) -> set[str]:
             # "ubnd h long thanh" -> "ubnd long thanh": the unit word dropped.
             if word in _UNITS and i > 0:
                 out.add(" ".join(parts[:i] + parts[i + 1 :]))
-        if len(parts) >= 3 and parts[0] in _HEADS:
-            out |= _initial_forms(parts[0], parts[1:])
+    # Initials keep where the name had "và"/"&" and dashes: "Lao động - Thương binh
+    # và Xã hội" -> ld tb va xh, ldtb va xh, ldtbxh, ld tb xh.
+    marked = _abbreviate(" ".join(re.sub(r"[^a-z0-9|]+", " ", re.sub(
+        r"\s*[-–—]\s*", " | ", ascii_fold(name).replace("&", " va "))).split()))
+    parts = marked.split()
+    if len(parts) >= 3 and parts[0] in _HEADS:
+        out |= _initial_forms(parts[0], parts[1:])
     return {f for f in out if f}
 
 
@@ -132,21 +137,25 @@ def _initial_forms(head: str, rest: list[str]) -> set[str]:
     tails: list[tuple[list[str], list[str]]] = [(rest, [])]
     for i, word in enumerate(rest):
         if word in _UNITS and i > 0:
-            tails.append((rest[:i], rest[i:]))
+            tails.append((rest[:i], [w for w in rest[i:] if w != "|"]))
     for body, tail in tails:
-        halves: list[list[str]] = [[]]
+        groups: list[tuple[str, list[str]]] = [("", [])]  # (separator before, words)
         for word in body:
-            if word == "va":
-                halves.append([])
+            if word in ("va", "|"):
+                groups.append((word, []))
             else:
-                halves[-1].append(word)
-        letters = [_initials(h) for h in halves if h]
-        if not letters or all(len(x) == 1 for x in letters) and len(letters) == 1:
+                groups[-1][1].append(word)
+        groups = [(sep, words) for sep, words in groups if words]
+        letters = [(sep, _initials(words)) for sep, words in groups]
+        if not letters or (len(letters) == 1 and len(letters[0][1]) == 1):
             continue
         suffix = (" " + " ".join(tail)) if tail else ""
-        out.add(f"{head} {' va '.join(letters)}{suffix}")
-        out.add(f"{head} {''.join(letters)}{suffix}")
-        out.add(f"{head} {' '.join(letters)}{suffix}")
+        joined = "".join(x for _, x in letters)
+        spaced = " ".join(x for _, x in letters)
+        with_va = "".join((" va " if sep == "va" else "") + x for sep, x in letters)
+        with_va_spaced = " ".join(("va " if sep == "va" else "") + x for sep, x in letters)
+        for form in (joined, spaced, with_va, with_va_spaced):
+            out.add(f"{head} {' '.join(form.split())}{suffix}")
     return out
 
 
