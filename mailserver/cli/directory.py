@@ -169,6 +169,10 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
         "--include-persons", action="store_true", help="personal addresses too, not only agencies"
     )
     exp.add_argument(
+        "--include-heads", action="store_true",
+        help="each agency's head and deputies after it (as the portal with web.publish_heads)",
+    )
+    exp.add_argument(
         "--output", "-o", type=Path, default=None, help="write to FILE instead of standard output"
     )
     exp.set_defaults(action=_export)
@@ -330,7 +334,9 @@ async def _search(config: Config, args: argparse.Namespace) -> int:
 
 async def _export(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        text = await service.export(args.format, include_persons=args.include_persons)
+        text = await service.export(
+            args.format, include_persons=args.include_persons, include_heads=args.include_heads
+        )
         if args.output is not None:
             args.output.write_text(text, encoding="utf-8", newline="")
         else:

@@ -625,8 +625,9 @@ class DirectoryService:
                 out.append(_person_entry(p, by_code.get(p.agency_code), p.position))
         return out
 
-    async def export(self, fmt: str, *, include_persons: bool = False) -> str:
-        return export.render(fmt, await self.entries(include_persons=include_persons), self.domain)
+    async def export(self, fmt: str, *, include_persons: bool = False, include_heads: bool = False) -> str:
+        entries = await self.entries(include_persons=include_persons, include_heads=include_heads)
+        return export.render(fmt, entries, self.domain)
 
     async def reserve_role(self, local: str, *, by: By) -> str:
         """Put a role address (e.g. ``vanthu``) in the namespace."""

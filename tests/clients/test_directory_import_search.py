@@ -104,7 +104,8 @@ def test_search_ranks_whole_names_and_words_first(conf: Path, tmp_path: Path) ->
         "Nguyễn Văn Anh,stttt,Chuyên viên\n"
         "Nguyễn Văn An,ubndbienhoa,Chuyên viên\n"
         "Trần Văn Toàn,stttt,Văn thư\n"
-        "Hoàng Thị Lan,stttt,Kế toán\n",
+        "Hoàng Thị Lan,stttt,Kế toán\n"
+        "Phạm Văn Bình,stttt,Phó Giám đốc\n",
         encoding="utf-8",
     )
     cli(conf, "directory", "import", str(staff))
@@ -122,3 +123,9 @@ def test_search_ranks_whole_names_and_words_first(conf: Path, tmp_path: Path) ->
     found = cli_json(conf, "directory", "search", "UBND tp. Biên Hòa")
     assert [a["code"] for a in found["agencies"]] == ["ubndbienhoa"]
     assert json.dumps(found, ensure_ascii=False).count("Hoàng Thị Lan") == 0
+    # The competent officials published with their agency (Điều 5 khoản 5).
+    cli(conf, "agency", "set-head", "ubndbienhoa", "annv@dongnai.gov.vn")
+    lines = cli(conf, "directory", "export", "--format", "csv", "--include-heads").stdout.splitlines()
+    addresses = [line.split(",")[1] for line in lines[1:]]
+    assert addresses == ["stttt@dongnai.gov.vn", "binhpv@dongnai.gov.vn", "ubndbienhoa@dongnai.gov.vn",
+                         "annv@dongnai.gov.vn"]
