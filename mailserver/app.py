@@ -29,6 +29,7 @@ from storage.api import MailStore
 from storage.directory import open_directory
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
+from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound, QueueRunner
@@ -73,6 +74,10 @@ class App:
         self.queue: OutboundQueue = open_queue(
             config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
         )
+        self.reconciler = Reconciler(
+            self.store, config.maildir, config.data_dir / "lost+found", min_age=config.storage.orphan_min_age
+        )
+        """Crash leftovers: the Maildir checked against the index at every start."""
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
@@ -83,6 +88,9 @@ class App:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.start()
+        # Before any listener opens (nothing of ours is in flight), within the
+        # budget; the rest runs in the background below (storage/reconcile.py).
+        reconciled = await self.reconciler.startup(self.config.storage.reconcile_budget)
         await self.queue.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
@@ -117,6 +125,7 @@ class App:
         from mailserver.directory.tasks import password_warning_loop
 
         self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
         from mailserver.ops.runtime import start_operations
 
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices

@@ -1,11 +1,26 @@
-"""Password hashing, login checks and login throttling shared by IMAP and SMTP.
+"""Password hashing, login checks and login throttling shared by IMAP, SMTP and the portal.
 
 Passwords are hashed with Argon2id (argon2-cffi) and never logged. Hashing costs
-tens of milliseconds of CPU, so it runs in a worker thread, never on the event
-loop. Failed logins are answered after a delay and counted per client address
-and per account; past ``auth.max_failures`` in ``auth.failure_window`` seconds
-further attempts are refused without checking the password until ``auth.lockout``
-has passed, which stops online guessing from one address or against one account.
+tens of milliseconds of CPU, so it runs in a small worker pool, never on the
+event loop.
+
+Throttling (``Throttle``): every attempt is counted *before* its password is
+checked. It reserves a slot of its (account, client address) pair and of its
+client address; a reserved slot counts as a failure until the attempt ends, so
+300 concurrent LOGINs get no more checks than ``auth.max_failures``, exactly as
+300 sequential ones. A pair that used up its attempts in ``auth.failure_window``
+waits ``auth.lockout`` seconds, twice as long at each further lockout (up to
+``auth.max_lockout``); an address gets ``auth.max_failures_per_ip`` failures
+whatever the accounts. The account alone is never locked: wrong passwords from
+one address do not keep the owner, elsewhere, out.
+
+Fair verification (``VerifyQueue``): Argon2 checks wait per client address and
+start round-robin over the addresses, with at most
+``auth.max_concurrent_per_ip`` running per address and
+``auth.max_concurrent_per_account`` per account, and at most
+``auth.max_queued_per_ip`` waiting per address (more are refused at once). A
+burst of bad logins from one address thus delays another address's login by
+one turn of the rotation, not by the whole burst.
 
 Verified-credential cache (Dovecot's ``auth_cache``): after a successful Argon2
 verification the authenticator remembers HMAC-SHA256(key, password), the key
@@ -14,9 +29,10 @@ being random per process, under (account id, stored hash), for
 the same HMAC, while the stored hash is unchanged, is accepted without Argon2. A
 password changed by ``mailserver passwd``, a reset or the web portal changes the
 stored hash, so the old entry can never match again. Only successes are
-remembered; the throttle and the failure delay apply as before. Concurrent
-logins with the same credentials wait for one verification instead of each
-running Argon2 (a client opening many connections at once).
+remembered, and a cached check is admitted by the throttle like any other (a
+throttled pair is refused before the cache is looked at). Concurrent logins with
+the same credentials wait for one verification instead of each running Argon2
+(a client opening many connections at once); each still counts as an attempt.
 """
 
 from __future__ import annotations
@@ -27,7 +43,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +60,8 @@ _HASHER: Final = PasswordHasher()
 # Argon2 (RFC 9106 defaults: 64 MiB per hash) is memory-hard by design: hashes
 # run in this small pool, so a burst of 1,000 logins costs 2 x 64 MiB at a time,
 # not one 64 MiB arena per default-executor thread.
-_HASH_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+_HASH_WORKERS: Final = 2
+_HASH_POOL: Final = ThreadPoolExecutor(max_workers=_HASH_WORKERS, thread_name_prefix="argon2")
 # A hash of a random password: verifying against it when the account does not
 # exist keeps the timing of "no such user" equal to "wrong password".
 _DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
@@ -116,45 +133,315 @@ MUST_CHANGE_TEXT: Final = (
 )
 
 
+class _Counter:
+    """Failures and attempts in progress of one throttle key (see ``Limiter``)."""
+
+    __slots__ = ("failures", "in_flight", "last", "locked_until", "strikes")
+
+    def __init__(self) -> None:
+        self.failures: deque[float] = deque()
+        self.in_flight = 0
+        self.strikes = 0
+        """Lockouts so far: each one lasts twice as long as the one before."""
+        self.locked_until = 0.0
+        self.last = 0.0
+
+
+class Limiter:
+    """Failure counters with reservations and exponential back-off, by key.
+
+    Theory of operation: an attempt first ``reserve``s a slot of its key; the
+    reservation counts as a failure until the attempt resolves, so ``limit``
+    attempts can be under way or failed at once in ``window`` seconds, however
+    many arrive together (the check and the count are one synchronous step on
+    the event loop: nothing runs between them). The ``limit``-th failure locks
+    the key for ``lockout`` seconds, the next lockout of the same key for twice
+    that, and so on up to ``max_lockout``. A success forgets the key's failures
+    and lockouts when ``success_resets``.
+    """
+
+    MAX_KEYS: Final = 100_000
+    """Beyond this many keys the idle ones are forgotten (a spray of addresses)."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float,
+        lockout: float,
+        max_lockout: float,
+        success_resets: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = max(1, limit)
+        self.window = window
+        self.lockout = lockout
+        self.max_lockout = max(max_lockout, lockout)
+        self.success_resets = success_resets
+        self._clock = clock
+        self._counters: dict[str, _Counter] = {}
+
+    def _current(self, key: str, now: float) -> _Counter | None:
+        counter = self._counters.get(key)
+        if counter is not None:
+            while counter.failures and counter.failures[0] <= now - self.window:
+                counter.failures.popleft()
+        return counter
+
+    def blocked(self, key: str) -> bool:
+        """Would ``admit`` refuse ``key`` now? (Nothing is counted.)"""
+        now = self._clock()
+        counter = self._current(key, now)
+        if counter is None:
+            return False
+        return counter.locked_until > now or len(counter.failures) + counter.in_flight >= self.limit
+
+    def admit(self, key: str) -> None:
+        """Count an attempt under way; call only when ``blocked`` was False just before."""
+        now = self._clock()
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) >= self.MAX_KEYS:
+                self._sweep(now)
+            counter = self._counters[key] = _Counter()
+        counter.in_flight += 1
+        counter.last = now
+
+    def settle(self, key: str, outcome: bool | None) -> None:
+        """End an admitted attempt: True succeeded, False failed, None neither
+        (cancelled, or refused for another reason)."""
+        counter = self._counters.get(key)
+        if counter is None:
+            return
+        counter.in_flight = max(0, counter.in_flight - 1)
+        if outcome is False:
+            self._fail(counter)
+        elif outcome and self.success_resets:
+            counter.failures.clear()
+            counter.strikes = 0
+            counter.locked_until = 0.0
+
+    def fail(self, key: str) -> None:
+        """Count a failure that had no reservation."""
+        counter = self._counters.get(key)
+        if counter is None:
+            self.admit(key)
+            self.settle(key, False)
+            return
+        self._fail(counter)
+
+    def _fail(self, counter: _Counter) -> None:
+        now = self._clock()
+        counter.last = now
+        counter.failures.append(now)
+        while counter.failures and counter.failures[0] <= now - self.window:
+            counter.failures.popleft()
+        if len(counter.failures) >= self.limit:
+            counter.strikes += 1
+            wait = min(self.lockout * 2 ** min(counter.strikes - 1, 32), self.max_lockout)
+            counter.locked_until = max(counter.locked_until, now + wait)
+            counter.failures.clear()
+
+    def _sweep(self, now: float) -> None:
+        horizon = now - max(self.window, self.max_lockout)
+        self._counters = {
+            key: c
+            for key, c in self._counters.items()
+            if c.in_flight or c.locked_until > now or c.last > horizon
+        }
+        if len(self._counters) >= self.MAX_KEYS:
+            # Still full of live keys: keep the locked and busy ones only.
+            self._counters = {k: c for k, c in self._counters.items() if c.in_flight or c.locked_until > now}
+
+    def __len__(self) -> int:
+        return len(self._counters)
+
+
+class Reservation:
+    """One login attempt admitted by the ``Throttle``; settle it exactly once
+    (``succeed``/``fail``), or ``release`` it when it ends otherwise."""
+
+    __slots__ = ("_keys", "_throttle")
+
+    def __init__(self, throttle: Throttle, keys: tuple[str, str]) -> None:
+        self._throttle: Throttle | None = throttle
+        self._keys = keys
+
+    def _settle(self, outcome: bool | None) -> None:
+        throttle, self._throttle = self._throttle, None
+        if throttle is not None:
+            throttle.pairs.settle(self._keys[0], outcome)
+            throttle.addresses.settle(self._keys[1], outcome)
+
+    def succeed(self) -> None:
+        self._settle(True)
+
+    def fail(self) -> None:
+        self._settle(False)
+
+    def release(self) -> None:
+        self._settle(None)
+
+
 class Throttle:
-    """Sliding-window failure counter keyed by client address and by account."""
+    """Login throttling per (account, client address) and per client address.
 
-    def __init__(self, settings: AuthSettings) -> None:
-        self._settings = settings
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+    The account alone is never a key: ten wrong passwords from one address must
+    not keep the account's owner, elsewhere, out (an agency head could be
+    locked out for good by anyone who knows the address). A pair gets
+    ``auth.max_failures`` attempts per ``auth.failure_window``, then waits
+    ``auth.lockout`` seconds, doubled at each further lockout up to
+    ``auth.max_lockout``; its right password resets it. A client address gets
+    ``auth.max_failures_per_ip`` failures whatever the accounts (password
+    spraying), and a success does not reset that count (else one valid account
+    would reset the address's budget).
+    """
 
-    def _now(self) -> float:
-        return time.monotonic()
+    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        common = {"window": settings.failure_window, "lockout": settings.lockout,
+                  "max_lockout": settings.max_lockout, "clock": clock}
+        self.pairs = Limiter(settings.max_failures, **common)  # type: ignore[arg-type]
+        self.addresses = Limiter(settings.max_failures_per_ip, success_resets=False, **common)  # type: ignore[arg-type]
 
-    def blocked(self, *keys: str) -> bool:
-        now = self._now()
-        for key in keys:
-            until = self._locked_until.get(key)
-            if until is not None:
-                if until > now:
-                    return True
-                del self._locked_until[key]
-        return False
+    @staticmethod
+    def _keys(account: str, ip: str) -> tuple[str, str]:
+        return f"{account}\0{ip}", ip
 
-    def fail(self, *keys: str) -> None:
-        now = self._now()
-        window = self._settings.failure_window
-        for key in keys:
-            hits = self._failures.setdefault(key, deque())
-            hits.append(now)
-            while hits and hits[0] < now - window:
-                hits.popleft()
-            if len(hits) >= self._settings.max_failures:
-                self._locked_until[key] = now + self._settings.lockout
-                hits.clear()
-        # Bound memory under a spray of distinct addresses: forget stale keys.
-        if len(self._failures) > 100_000:
-            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - window}
+    def blocked(self, account: str, ip: str) -> bool:
+        pair, address = self._keys(account, ip)
+        return self.pairs.blocked(pair) or self.addresses.blocked(address)
 
-    def succeed(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def reserve(self, account: str, ip: str) -> Reservation | None:
+        """Admit one attempt (counted as a failure until settled), or None when
+        the pair or the address has no attempt left."""
+        keys = self._keys(account, ip)
+        if self.pairs.blocked(keys[0]) or self.addresses.blocked(keys[1]):
+            return None
+        self.pairs.admit(keys[0])
+        self.addresses.admit(keys[1])
+        return Reservation(self, keys)
+
+    def fail(self, account: str, ip: str) -> None:
+        """Count a failed sign-in that had no reservation (the portal refusing a
+        right password for another reason)."""
+        pair, address = self._keys(account, ip)
+        self.pairs.fail(pair)
+        self.addresses.fail(address)
+
+
+class QueueFull(Exception):  # noqa: N818 - a refusal, not a bug
+    """The client address already has ``auth.max_queued_per_ip`` checks waiting."""
+
+
+@dataclass(slots=True)
+class _Job:
+    ip: str
+    account: str
+    stored: str
+    password: str
+    future: asyncio.Future[bool]
+
+
+class VerifyQueue:
+    """Argon2 verifications, run in the small hash pool in a fair order.
+
+    Jobs wait per client address and are started round-robin over the
+    addresses, at most ``per_ip`` running for one address and ``per_account``
+    for one account; an address may have ``queued`` more waiting, beyond which
+    ``run`` raises ``QueueFull`` at once. So a burst from one address (or
+    against one account) costs everyone else at most one turn of the rotation:
+    a login from another address waits behind the checks already running and
+    at most one per other waiting address, never behind the whole burst.
+    """
+
+    def __init__(
+        self, *, workers: int, per_ip: int, queued: int, per_account: int, executor: ThreadPoolExecutor
+    ) -> None:
+        self.workers = max(1, workers)
+        self.per_ip = max(1, per_ip)
+        self.queued = max(0, queued)
+        self.per_account = max(1, per_account)
+        self._executor = executor
+        self._waiting: dict[str, deque[_Job]] = {}
+        """Waiting jobs by address; dict order is the rotation order."""
+        self._running = 0
+        self._running_ip: Counter[str] = Counter()
+        self._running_account: Counter[str] = Counter()
+        self.started = 0
+        """Verifications started so far (metrics)."""
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(q) for q in self._waiting.values())
+
+    async def run(self, ip: str, account: str, stored: str, password: str) -> bool:
+        waiting = self._waiting.get(ip)
+        if self._running_ip[ip] + (len(waiting) if waiting else 0) >= self.per_ip + self.queued:
+            raise QueueFull(ip)
+        job = _Job(ip, account, stored, password, asyncio.get_running_loop().create_future())
+        self._waiting.setdefault(ip, deque()).append(job)
+        self._pump()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            queue = self._waiting.get(ip)
+            if queue is not None and job in queue:
+                queue.remove(job)
+                if not queue:
+                    del self._waiting[ip]
+            raise
+
+    def _next(self) -> _Job | None:
+        """The next job to start: of the eligible addresses, one with the fewest
+        checks running, the first in rotation order among those."""
+        chosen: str | None = None
+        fewest = self.per_ip
+        for ip, queue in self._waiting.items():
+            running = self._running_ip[ip]
+            if running < fewest and self._running_account[queue[0].account] < self.per_account:
+                chosen, fewest = ip, running
+                if running == 0:
+                    break
+        if chosen is None:
+            return None
+        queue = self._waiting.pop(chosen)
+        job = queue.popleft()
+        if queue:
+            self._waiting[chosen] = queue  # to the end of the rotation
+        return job
+
+    def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._running < self.workers:
+            job = self._next()
+            if job is None:
+                return
+            self._running += 1
+            self._running_ip[job.ip] += 1
+            self._running_account[job.account] += 1
+            self.started += 1
+            # verify_password is looked up at call time (tests count the calls).
+            done = loop.run_in_executor(self._executor, _verify_password, job.stored, job.password)
+            done.add_done_callback(lambda f, job=job: self._finished(job, f))  # type: ignore[misc]
+
+    def _finished(self, job: _Job, done: asyncio.Future[bool]) -> None:
+        self._running -= 1
+        for counter, key in ((self._running_ip, job.ip), (self._running_account, job.account)):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
+        if not job.future.done():
+            if done.cancelled():
+                job.future.cancel()
+            elif (exc := done.exception()) is not None:
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(done.result())
+        self._pump()
+
+
+def _verify_password(password_hash: str, password: str) -> bool:
+    return verify_password(password_hash, password)
 
 
 class CredentialCache:
@@ -207,7 +494,16 @@ class CredentialCache:
 
 
 class Authenticator:
-    """Checks credentials against the store; shared by every protocol front end."""
+    """Checks credentials against the store; shared by every protocol front end
+    (IMAP LOGIN/AUTHENTICATE, submission AUTH, the portal).
+
+    Order of one check: the throttle admits the attempt (``Throttle.reserve``:
+    counted before anything is verified), the credential cache may answer,
+    otherwise the password is verified in the fair ``VerifyQueue``; the
+    reservation is then settled as a success or a failure. A refused attempt
+    (throttled, or the address's queue full) and a failed one are answered
+    after ``auth.failure_delay``.
+    """
 
     def __init__(self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0) -> None:
         self._store = store
@@ -215,43 +511,72 @@ class Authenticator:
         self._max_password_age_days = max_password_age_days
         self.throttle = Throttle(settings)
         self.cache = CredentialCache(settings.cache_ttl)
+        self.queue = VerifyQueue(
+            workers=_HASH_WORKERS,
+            per_ip=settings.max_concurrent_per_ip,
+            queued=settings.max_queued_per_ip,
+            per_account=settings.max_concurrent_per_account,
+            executor=_HASH_POOL,
+        )
         self._verifying: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
         """Argon2 verifications running, by (stored hash, HMAC of the password):
         identical concurrent logins share one."""
 
-    async def _verify(self, stored: str, password: str, mac: bytes) -> bool:
+    @property
+    def failure_delay(self) -> float:
+        return self._settings.failure_delay
+
+    def throttled(self, username: str, remote_ip: str) -> bool:
+        """Would a login of ``username`` from ``remote_ip`` be refused unchecked now?"""
+        return self.throttle.blocked(username.strip().lower(), remote_ip)
+
+    def count_failure(self, username: str, remote_ip: str) -> None:
+        """Count a sign-in refused after a right password (the portal's /admin for
+        a non-operator), so that form cannot be used to test passwords freely."""
+        self.throttle.fail(username.strip().lower(), remote_ip)
+
+    async def _verify(self, remote_ip: str, address: str, stored: str, password: str, mac: bytes) -> bool:
         key = (stored, mac)
         running = self._verifying.get(key)
         if running is not None:
             return await asyncio.shield(running)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(_HASH_POOL, verify_password, stored, password)
-        self._verifying[key] = future
+        task = asyncio.ensure_future(self.queue.run(remote_ip, address, stored, password))
+        self._verifying[key] = task
         try:
-            return await asyncio.shield(future)
+            return await asyncio.shield(task)
         finally:
-            if self._verifying.get(key) is future:
+            if self._verifying.get(key) is task:
                 del self._verifying[key]
 
     async def authenticate(self, username: str, password: str, remote_ip: str) -> AuthOutcome:
         address = username.strip().lower()
-        ip_key, user_key = f"ip:{remote_ip}", f"user:{address}"
-        if self.throttle.blocked(ip_key, user_key):
+        reservation = self.throttle.reserve(address, remote_ip)
+        if reservation is None:
             await asyncio.sleep(self._settings.failure_delay)
             return AuthOutcome(AuthStatus.THROTTLED)
-        account = await self._store.get_account(address) if address else None
-        stored = account.password_hash if account is not None else _DUMMY_HASH
-        mac = self.cache.mac(password)
-        if account is not None and self.cache.check(account.id, stored, mac):
-            good = True
-        else:
-            good = await self._verify(stored, password, mac)
-        if account is None or not good:
-            self.throttle.fail(ip_key, user_key)
-            await asyncio.sleep(self._settings.failure_delay)
-            return AuthOutcome(AuthStatus.FAILED)
+        try:
+            account = await self._store.get_account(address) if address else None
+            stored = account.password_hash if account is not None else _DUMMY_HASH
+            mac = self.cache.mac(password)
+            # A cached verification is admitted by the throttle like any other:
+            # a throttled pair never reaches this line, right password or not.
+            if account is not None and self.cache.check(account.id, stored, mac):
+                good = True
+            else:
+                try:
+                    good = await self._verify(remote_ip, address, stored, password, mac)
+                except QueueFull:
+                    reservation.release()
+                    await asyncio.sleep(self._settings.failure_delay)
+                    return AuthOutcome(AuthStatus.THROTTLED)
+            if account is None or not good:
+                reservation.fail()
+                await asyncio.sleep(self._settings.failure_delay)
+                return AuthOutcome(AuthStatus.FAILED)
+            reservation.succeed()
+        finally:
+            reservation.release()  # cancelled or failed unexpectedly: not a failure
         self.cache.remember(account.id, stored, mac)
-        self.throttle.succeed(ip_key, user_key)
         if account.disabled:
             return AuthOutcome(AuthStatus.DISABLED, account)
         if account.must_change_password:

@@ -114,12 +114,39 @@ class TlsSettings:
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    failure_delay: float = _help("Seconds to wait before answering a failed login.", 1.0)
+    failure_delay: float = _help(
+        "Seconds to wait before answering a failed or refused login (also a wrong portal TOTP code).", 1.0
+    )
     max_failures: int = _help(
-        "Failed logins from one address, or for one account, before further tries are refused.", 10
+        "Login attempts for one account from one client address in failure_window, counted before the\n"
+        "password is checked (concurrent attempts included), before that pair must wait `lockout`.\n"
+        "The account itself is never locked for other addresses.",
+        10,
+    )
+    max_failures_per_ip: int = _help(
+        "Failed logins from one client address, whatever the accounts, in failure_window before the\n"
+        "address must wait `lockout` (password spraying); a successful login does not reset it.",
+        50,
     )
     failure_window: int = _help("Seconds over which failed logins are counted.", 600)
-    lockout: int = _help("Seconds a throttled address or account must wait.", 300)
+    lockout: int = _help(
+        "Seconds a throttled pair or address waits; doubled at each further lockout (exponential back-off).",
+        300,
+    )
+    max_lockout: int = _help("Longest wait the back-off reaches, in seconds.", 86400)
+    max_concurrent_per_ip: int = _help(
+        "Password checks (Argon2) running at once for one client address.", 2
+    )
+    max_queued_per_ip: int = _help(
+        "Password checks of one client address waiting their turn; beyond, a login is refused at once\n"
+        "(try again later). Waiting checks are served round-robin over client addresses.",
+        16,
+    )
+    max_concurrent_per_account: int = _help(
+        "Password checks running at once for one account (concurrent logins with the same password\n"
+        "share one check).",
+        1,
+    )
     cache_ttl: int = _help(
         "Seconds a successfully verified password is remembered (a keyed hash, never the password),\n"
         "so the account's next login with the same password skips Argon2; a changed password\n"

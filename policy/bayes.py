@@ -1,69 +1,153 @@
-"""A Bayesian spam classifier that learns per installation.
+"""A Bayesian spam classifier that learns per installation, starting from a
+seed model shipped with the server.
 
-Tokens are case-folded words (Unicode, so Vietnamese words count), URL hosts
-and a few header tokens. Token probabilities follow Gary Robinson's
-"A Statistical Approach to the Spam Problem" (2003): f(w) = (s*x + n*p(w)) /
-(s + n) with s = 1, x = 0.5, combined with Fisher's chi-square method as
-SpamBayes does; 0.5 means "no idea".
+Tokens are the words of the subject and text parts as the spam rules read
+them (``policy.rules.normalize.fold``: case-folded, look-alike letters mapped,
+*without diacritics*, so that spam typed without its marks meets the same
+tokens), the pairs of adjacent words (Vietnamese words are mostly two
+syllables: "vay tien", "trung thuong"), link hosts and the sender's domain.
+Token probabilities follow Gary Robinson's "A Statistical Approach to the
+Spam Problem" (2003): f(w) = (s*x + n*p(w)) / (s + n) with s = 1, x = 0.45,
+combined with Fisher's chi-square method as SpamBayes does; 0.5 means "no
+idea".
 
 Storage: one SQLite file (``<data_dir>/policy/bayes.sqlite`` by default) with
 token counts and the number of trained messages. ``learn`` is what the CLI
 (``mailserver spam train``) and the IMAP layer (a user moving mail into or out
 of Junk) call; it is synchronous, callers run it in a thread. Unlearning a
 previous wrong classification is ``learn(msg, is_spam, undo=True)``.
+
+The seed (``Seed``, ``policy/data/bayes-seed.json``) is counts learned from the
+corpus the project generates (``tests/policy/make_bayes_seed.py`` writes it
+from ``tests/policy/realmail_tune.py``); its counts are added to the
+installation's own. Until the installation has learned ``MIN_TRAINED`` spam
+and ham itself, ``Bayes.local_trained`` is False and ``policy.checks.spam``
+caps what the classifier adds (the seed alone never tags nor refuses).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
+import logging
 import math
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from policy.rules.normalize import fold
+
+log = logging.getLogger(__name__)
+
 _WORD: Final = re.compile(r"[^\W\d_][\w'-]{1,30}", re.UNICODE)
-_URL: Final = re.compile(r"(?i)https?://([^\s/\"'<>:?#]+)")
+_URL: Final = re.compile(r"(?i)https?://([^\s/\"'<>:?#\[\]()]+)")
 MAX_TOKENS: Final = 3000
 MIN_TRAINED: Final = 5
 """Messages of each class needed before the classifier has an opinion."""
 TRAINED_TTL: Final = 5.0
 """Seconds ``Bayes.trained`` trusts its last look at the totals."""
+TOKENIZER: Final = 2
+"""Version of ``tokens`` (SQLite ``user_version``): 1 was accented words only."""
+SEED_PATH: Final = Path(__file__).with_name("data") / "bayes-seed.json"
 
 
-def tokens(text: str, subject: str = "", sender: str = "") -> set[str]:
+def tokens(text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()) -> set[str]:
+    """The tokens of a message's body text, subject, From address and link
+    hosts (found in ``text`` too)."""
     found: set[str] = set()
-    for word in _WORD.findall(text[:500_000].casefold()):
+    words = _WORD.findall(fold(text[:500_000]).plain)
+    previous = ""
+    for word in words:
         found.add(word)
+        if previous:
+            found.add(f"{previous} {word}")
+        previous = word
         if len(found) >= MAX_TOKENS:
             break
-    for host in _URL.findall(text[:500_000]):
-        found.add("url:" + host.lower())
-    for word in _WORD.findall(subject.casefold()):
+    for host in [*_URL.findall(text[:500_000]), *hosts]:
+        found.add("url:" + host.rpartition("@")[2].lower())
+    for word in _WORD.findall(fold(subject).plain):
         found.add("subject:" + word)
     if sender:
-        found.add("from:" + sender.lower().rpartition("@")[2])
+        found.add("from:" + sender.lower().rpartition("@")[2].rstrip(">"))
     return found
 
 
 def message_tokens(raw: bytes) -> set[str]:
+    """``tokens`` of a whole message, read as ``policy.extract.walk`` reads it
+    for the spam check: text bodies, HTML bodies as their visible text and
+    link hosts (so learned and classified tokens are the same)."""
+    from policy.extract.formats import html_text
+
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     parts: list[str] = []
+    hosts: list[str] = []
     for part in msg.walk():
-        if part.get_content_maintype() == "text":
-            try:
-                parts.append(str(part.get_content()))
-            except (LookupError, ValueError, AttributeError):
-                continue
-    return tokens("\n".join(parts), str(msg.get("subject", "")), str(msg.get("from", "")))
+        if part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
+            continue
+        try:
+            content = str(part.get_content())
+        except (LookupError, ValueError, AttributeError):
+            continue
+        if part.get_content_subtype() == "html":
+            html = html_text(content)
+            parts.extend(html.lines)
+            hosts.extend(host for host, _ in html.links if host)
+        else:
+            parts.append(content)
+    return tokens("\n".join(parts), str(msg.get("subject", "")), str(msg.get("from", "")), hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """Token counts learned elsewhere (the project's generated corpus)."""
+
+    spam: int
+    ham: int
+    counts: Mapping[str, tuple[int, int]]
+
+    @classmethod
+    def load(cls, path: Path = SEED_PATH) -> Seed:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("tokenizer") != TOKENIZER:
+            raise ValueError(f"{path}: seed made with tokenizer {data.get('tokenizer')}, this is {TOKENIZER}")
+        counts = {token: (int(pair[0]), int(pair[1])) for token, pair in data["tokens"].items()}
+        return cls(int(data["spam"]), int(data["ham"]), counts)
+
+    @classmethod
+    def from_messages(cls, spam: Iterable[bytes], ham: Iterable[bytes], min_count: int = 2) -> Seed:
+        """Counts of the tokens seen in ``min_count`` messages or more (the
+        others are noise: message numbers, random link paths)."""
+        counts: dict[str, list[int]] = {}
+        totals = [0, 0]
+        for column, messages in ((0, spam), (1, ham)):
+            for raw in messages:
+                totals[column] += 1
+                for token in message_tokens(raw):
+                    counts.setdefault(token, [0, 0])[column] += 1
+        return cls(totals[0], totals[1], {t: (c[0], c[1]) for t, c in counts.items() if sum(c) >= min_count})
+
+    def to_json(self, generator: str) -> str:
+        """Stable text (sorted, one token a line) so that a regenerated seed diffs cleanly."""
+        lines = [
+            f"  {json.dumps(t, ensure_ascii=False)}: [{s}, {h}]" for t, (s, h) in sorted(self.counts.items())
+        ]
+        return (
+            "{\n"
+            f'"generator": {json.dumps(generator)},\n"tokenizer": {TOKENIZER},\n'
+            f'"spam": {self.spam},\n"ham": {self.ham},\n"tokens": {{\n' + ",\n".join(lines) + "\n}\n}\n"
+        )
 
 
 class Bayes:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, seed: Seed | None = None) -> None:
+        self.seed = seed
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -77,7 +161,20 @@ class Bayes:
             " spam INTEGER NOT NULL, ham INTEGER NOT NULL)"
         )
         self._db.execute("INSERT OR IGNORE INTO totals VALUES (1, 0, 0)")
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version != TOKENIZER:
+            if self.totals() != (0, 0):
+                log.warning(
+                    "bayes: %s was trained with tokenizer %d (this is %d); its tokens no longer match:"
+                    " retrain with 'mailserver spam train'",
+                    path,
+                    version or 1,
+                    TOKENIZER,
+                )
+            else:
+                self._db.execute(f"PRAGMA user_version = {TOKENIZER}")
         self._trained = False
+        self._local = False
         self._trained_at = -TRAINED_TTL
 
     def close(self) -> None:
@@ -98,16 +195,30 @@ class Bayes:
             row = self._db.execute("SELECT spam, ham FROM totals WHERE id = 1").fetchone()
         finally:
             self._lock.release()
-        self._trained = int(row[0]) >= MIN_TRAINED and int(row[1]) >= MIN_TRAINED
+        nspam, nham = int(row[0]), int(row[1])
+        self._local = nspam >= MIN_TRAINED and nham >= MIN_TRAINED
+        seed_spam, seed_ham = (self.seed.spam, self.seed.ham) if self.seed is not None else (0, 0)
+        self._trained = nspam + seed_spam >= MIN_TRAINED and nham + seed_ham >= MIN_TRAINED
         self._trained_at = now
         return self._trained
 
-    def classify(self, text: str, subject: str = "", sender: str = "") -> float | None:
+    def local_trained(self) -> bool:
+        """Whether this installation has learned enough by itself (not only
+        the seed); as fresh as the last ``trained``."""
+        self.trained()
+        return self._local
+
+    def classify(
+        self, text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()
+    ) -> float | None:
         """``probability`` of the ``tokens`` of a text (blocking: run in a thread)."""
+        return self.probability(tokens(text, subject, sender, hosts))
+
+    def _all_totals(self) -> tuple[int, int]:
         nspam, nham = self.totals()
-        if nspam < MIN_TRAINED or nham < MIN_TRAINED:
-            return None
-        return self.probability(tokens(text, subject, sender))
+        if self.seed is not None:
+            return nspam + self.seed.spam, nham + self.seed.ham
+        return nspam, nham
 
     def totals(self) -> tuple[int, int]:
         with self._lock:
@@ -139,8 +250,9 @@ class Bayes:
         self.learn_tokens(message_tokens(raw), is_spam, undo=undo)
 
     def probability(self, toks: Iterable[str]) -> float | None:
-        """Spam probability in [0, 1], or None before enough training."""
-        nspam, nham = self.totals()
+        """Spam probability in [0, 1], or None before enough training (the
+        seed's counts and this installation's added up)."""
+        nspam, nham = self._all_totals()
         if nspam < MIN_TRAINED or nham < MIN_TRAINED:
             return None
         toks = list(toks)
@@ -152,6 +264,12 @@ class Bayes:
                 query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s
                 rows = self._db.execute(query, batch).fetchall()
                 counts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
+        if self.seed is not None:
+            for token in toks:
+                seeded = self.seed.counts.get(token)
+                if seeded is not None:
+                    local = counts.get(token, (0, 0))
+                    counts[token] = (local[0] + seeded[0], local[1] + seeded[1])
         probs: list[float] = []
         for spam, ham in counts.values():
             n = spam + ham

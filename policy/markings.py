@@ -132,33 +132,105 @@ def _last_word(line: str) -> str:
     return words[-1] if words else ""
 
 
-def scan_text(text: str, *, structural: bool) -> list[Marking]:
+# A sign-off line ends a letter: a lone "Mật" after it is the writer's name.
+_CLOSING: Final = re.compile(
+    r"^(?:trân\s+trọng|thân\s+ái|thân\s+chào|thân|kính\s+thư|kính\s+chào|chào\s+\w+|xin\s+cảm\s+ơn|cảm\s+ơn"
+    r"|(?:best|kind|warm)\s+regards|regards|thanks|thank\s+you|cheers|tks|thx)\b[\s\w,.!]*$"
+)
+# Common Vietnamese family names: a cell or line "Nguyễn Văn" before "Mật" is a
+# name split over two columns (Họ và tên đệm | Tên), not a stamp (the spam rules
+# also use them to tell a person's display name from an organisation's).
+SURNAMES: Final = frozenset(
+    "nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đào đinh lương trương mai "
+    "tô hà lâm tạ cao châu chu quách thái trịnh lưu văn triệu kiều doãn khổng mạc tăng thân la".split()
+)
+_DOCUMENT_NUMBER: Final = re.compile(r"^số\s*[:：.]?\s*\d+\s*/", re.IGNORECASE)
+
+
+def _name_part(line: str) -> bool:
+    words = line.split()
+    return 1 <= len(words) <= 4 and fold(words[0]) in SURNAMES and all(w[:1].isupper() for w in words)
+
+
+def _document_context(lines: list[str], index: int) -> bool:
+    """Lines near ``index`` look like the header of an administrative document:
+    a number "Số: 12/BC-UBND" or an upper-case heading of two words or more."""
+    for line in lines[max(0, index - 8) : index + 4]:
+        if _DOCUMENT_NUMBER.match(line):
+            return True
+        letters = sum(1 for c in line if c.isalpha())
+        if letters >= 8 and len(line.split()) >= 2 and _is_upper(line) and _stamp(line) is None:
+            return True
+    return False
+
+
+_ENUMERATION_SPAN: Final = 4
+
+
+def _enumeration(lines: list[str], index: int, level: str) -> bool:
+    """The levels listed one per line or per table row ("Mật", "Tối mật",
+    "Tuyệt mật", perhaps with a column beside them), as in a guide about
+    classification: a document carries one level, not several a few lines apart."""
+    start, stop = max(0, index - _ENUMERATION_SPAN), min(len(lines), index + _ENUMERATION_SPAN + 1)
+    for neighbour in range(start, stop):
+        if neighbour != index and ("ậ" in lines[neighbour] or "Ậ" in lines[neighbour]):
+            other = _stamp(lines[neighbour])
+            if other is not None and other[0] != level:
+                return True
+    return False
+
+
+def _capitalised_stamp(
+    lines: list[str], index: int, level: str, core: str, *, structural: bool, cells: bool
+) -> bool:
+    """Whether a title-case stamp ("Mật", "Tối mật") at ``lines[index]`` is one.
+
+    "Mật" is also a given name: never in spreadsheet cells, never as the last
+    line or after a sign-off or the first part of a name. In text whose lines
+    are not real paragraphs (plain-text mail, PDF), a title-case stamp counts
+    only in the header of a document (``_document_context``)."""
+    previous = lines[index - 1] if index else ""
+    if previous and (_CLOSING.match(fold(previous)) or _name_part(previous)):
+        return False
+    if re.search(r"độ\s+mật\s*[:：]?$", fold(previous)):
+        return True  # the field "Độ mật:" written over two lines
+    single = fold(core) == "mật"
+    if single and (cells or index == len(lines) - 1):
+        return False
+    if not structural and not _document_context(lines, index):
+        return False
+    return True
+
+
+def scan_text(text: str, *, structural: bool, cells: bool = False) -> list[Marking]:
     """Markings in document or body text. ``structural``: each line is a real
     paragraph or table cell (docx, odt, html blocks, spreadsheet cells), not a
-    line wrapped by a mailer or a PDF layout."""
+    line wrapped by a mailer or a PDF layout; ``cells``: the lines are
+    spreadsheet cells (see ``_capitalised_stamp``)."""
     found: list[Marking] = []
     if text.isascii():
         return found  # every level has "ậ", and normalising ASCII cannot make one
     text = normalise(text)
     if "ậ" not in text and "Ậ" not in text:
         return found
-    previous = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
+    lines = [stripped for raw in text.splitlines() if (stripped := raw.strip())]
+    for index, line in enumerate(lines):
         if "ậ" not in line and "Ậ" not in line:  # every level has it (NFC)
-            previous = line
             continue
         folded = fold(line)
         stamp = _stamp(line)
         if stamp is not None:
             level, core = stamp
+            previous = lines[index - 1] if index else ""
             # A title wrapped before its last word ("...BẢO VỆ BÍ" / "MẬT") is no stamp.
             wrapped = _last_word(previous) in _COMPOUND_BEFORE and not structural
-            if not wrapped and (_is_upper(core) or (structural and _is_capitalised(core))):
+            if wrapped or _enumeration(lines, index, level):
+                continue
+            if _is_upper(core) or (
+                _is_capitalised(core)
+                and _capitalised_stamp(lines, index, level, core, structural=structural, cells=cells)
+            ):
                 found.append(Marking(level, "stamp line", _snippet(line)))
-                previous = line
                 continue
         for match in _FIELD.finditer(folded):
             found.append(Marking(_level(match.group("level")), "Độ mật field", _snippet(line)))
@@ -170,7 +242,6 @@ def scan_text(text: str, *, structural: bool) -> list[Marking]:
                     if seg_stamp is not None and _is_upper(seg_stamp[1]):
                         found.append(Marking(seg_stamp[0], "stamp in header line", _snippet(line)))
                         break
-        previous = line
     return found
 
 
@@ -210,28 +281,61 @@ def _scan_label(text: str, form: str, *, subject: bool) -> list[Marking]:
     return found
 
 
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("Đ", "D").replace("đ", "d"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+# Accent-stripped names and titles: upper-case ASCII tokens (Vietnamese
+# without its marks, as file systems and old tools leave it). "MAT" alone is
+# also mặt, mắt, mát, mất: it counts only as a token set apart, not next to a
+# word it forms a compound with (MAT TRAN, TIEN MAT, MAT BANG, MAT HANG...),
+# not inside an upper-case phrase, not in English ("MAT file").
+_ASCII_TOKEN: Final = re.compile(r"[^\W_]+")
+_ASCII_LEVELS: Final = {"TOI": "TỐI MẬT", "TUYET": "TUYỆT MẬT"}
+_ASCII_JOINED: Final = {"TOIMAT": "TỐI MẬT", "TUYETMAT": "TUYỆT MẬT"}
+_ASCII_BEFORE: Final = frozenset(
+    "bao bi giai than tien be doi co vang gap hop truoc lam mua ban mot hai mat nhin ra ngoai thay guong "
+    "rua dap de lo ve".split()
+)
+_ASCII_AFTER: Final = frozenset(
+    "khau ma do ong tran bang hang tien nuoc dat troi na duong kinh tich ngu dien mua viec cat lanh me "
+    "trai phai sau truoc ngoai trong mui moi la thu goc day tran phang cuoi".split()
+)
+_ENGLISH: Final = frozenset(
+    "the of and for with from file files format data lab code script toolbox results simulation matlab "
+    "yoga floor door bath mouse".split()
+)
+_STRONG_SEPARATOR: Final = re.compile(r"[-_\[\](){}|:/+.#]")
 
 
-_ASCII_TOKENS: Final = re.compile(r"[A-Z0-9]+")
-_ASCII_BRACKETED: Final = re.compile(r"[\[(<{]\s*(?:(TOI|TUYET)[\s_.-]*)?MAT\s*[\])>}]")
-
-
-def _scan_ascii_upper(text: str, form: str) -> list[Marking]:
-    """Accent-stripped upper-case names: TOI MAT, TUYET MAT, [MAT]."""
-    if not text.isascii() or not _is_upper(text):
+def _scan_ascii_tokens(text: str, form: str) -> list[Marking]:
+    """TOI MAT, TOI_MAT, TUYET-MAT, [MAT], MAT_BaoCao... (tokens exactly in
+    upper-case ASCII; the rest of the name may be in any case)."""
+    text = normalise(text)
+    matches = list(_ASCII_TOKEN.finditer(text))
+    tokens = [m.group(0) for m in matches]
+    if "MAT" not in tokens and not any(t in _ASCII_JOINED for t in tokens):
         return []
-    bracketed = _ASCII_BRACKETED.search(text)
-    if bracketed is not None:
-        level = {"TOI": "TỐI MẬT", "TUYET": "TUYỆT MẬT"}.get(bracketed.group(1) or "", "MẬT")
-        return [Marking(level, f"{form} (accent-stripped)", _snippet(text))]
-    tokens = _ASCII_TOKENS.findall(text)
-    for first, second in zip(tokens, tokens[1:], strict=False):
-        if second == "MAT" and first in ("TOI", "TUYET"):
-            level = "TỐI MẬT" if first == "TOI" else "TUYỆT MẬT"
-            return [Marking(level, f"{form} (accent-stripped)", _snippet(text))]
+    english = any(t.lower() in _ENGLISH for t in tokens)
+    for i, token in enumerate(tokens):
+        if token in _ASCII_JOINED:
+            return [Marking(_ASCII_JOINED[token], f"{form} (accent-stripped)", _snippet(text))]
+        if token != "MAT":  # noqa: S105 - the accent-stripped level word, not a password
+            continue
+        if i and tokens[i - 1] in _ASCII_LEVELS:
+            return [Marking(_ASCII_LEVELS[tokens[i - 1]], f"{form} (accent-stripped)", _snippet(text))]
+        if english or (i + 1 < len(tokens) and tokens[i + 1] in _ASCII_LEVELS):
+            continue
+        apart = True
+        for j in (i - 1, i + 1):
+            if not 0 <= j < len(tokens):
+                continue
+            neighbour = tokens[j]
+            low = neighbour.lower()
+            if (j < i and low in _ASCII_BEFORE) or (j > i and low in _ASCII_AFTER) or low in _ENGLISH:
+                apart = False
+            left, right = (matches[j], matches[i]) if j < i else (matches[i], matches[j])
+            separator = text[left.end() : right.start()]
+            if neighbour.isalpha() and neighbour.isupper() and not _STRONG_SEPARATOR.search(separator):
+                apart = False  # inside an upper-case phrase: "KE HOACH MAT BANG", "GIAI PHONG MAT..."
+        if apart:
+            return [Marking("MẬT", f"{form} (accent-stripped)", _snippet(text))]
     return []
 
 
@@ -240,9 +344,21 @@ def scan_subject(subject: str) -> list[Marking]:
 
 
 def scan_name(name: str, form: str = "file name") -> list[Marking]:
-    """A file name (extension ignored) or a document title."""
+    """A file name (extension ignored) or a document title, subject, keyword,
+    sheet name."""
     stem = name
     if form == "file name":
         stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", name.rsplit("/", 1)[-1])
-    stem = re.sub(r"[_]+", " ", stem)
-    return _scan_label(stem, form, subject=False) or _scan_ascii_upper(_strip_accents(stem), form)
+    else:
+        stamp = _stamp(" ".join(normalise(stem).split()))
+        if stamp is not None and (_is_upper(stamp[1]) or _is_capitalised(stamp[1])):
+            return [Marking(stamp[0], form, _snippet(stem))]
+    spaced = re.sub(r"[_]+", " ", stem)
+    return _scan_label(spaced, form, subject=False) or _scan_ascii_tokens(stem, form)
+
+
+def _scan_ascii_upper(text: str, form: str) -> list[Marking]:
+    """Accent-stripped upper-case subjects: TOI MAT, TUYET MAT, [MAT]."""
+    if not text.isascii() or not _is_upper(text):
+        return []
+    return _scan_ascii_tokens(text, form)

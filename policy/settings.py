@@ -99,6 +99,11 @@ class SpamOptions:
     reject_score: float = _opt("Score from which the message is refused.", 12.0)
     bayes: bool = _opt("Use the Bayesian classifier trained on this installation.", True)
     bayes_path: str = _opt("SQLite token store; empty: <data_dir>/policy/bayes.sqlite.", "")
+    bayes_seed: bool = _opt(
+        "Start from the seed model shipped with the server (policy/data/bayes-seed.json). Until this\n"
+        "installation has learned 5 spam and 5 ham itself, the classifier adds at most +2.5 / -1.0.",
+        True,
+    )
     block_senders: list[str] = _opt("Senders (address or @domain) always refused.", [])
     allow_senders: list[str] = _opt("Senders (address or @domain) never scored as spam.", [])
     directions: list[str] = _opt("Directions scored (submitted mail is not, by default).", ["inbound"])

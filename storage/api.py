@@ -81,6 +81,21 @@ class CannotDeleteFolder(StoreError):  # noqa: N818 - public names fixed by the 
     """INBOX cannot be deleted (RFC 3501 section 6.3.4)."""
 
 
+class OverQuota(StoreError):  # noqa: N818 - public names fixed by the interface
+    """Storing would take an account beyond its STORAGE quota (RFC 9208 section
+    4.1.1): nothing was stored. ``size`` is what the refused operation adds."""
+
+    def __init__(self, account_id: int, used: int, limit: int, size: int) -> None:
+        super().__init__(f"account {account_id} over quota: {used} + {size} > {limit} octets")
+        self.account_id, self.used, self.limit, self.size = account_id, used, limit, size
+
+    @property
+    def whole(self) -> bool:
+        """The message alone is larger than the whole quota: it can never fit
+        (SMTP ``552 5.2.2`` rather than ``452 4.2.2``)."""
+        return self.size > self.limit
+
+
 class FlagMode(enum.Enum):
     REPLACE = "replace"
     ADD = "add"
@@ -100,6 +115,9 @@ class Account:
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None = None
+    quota_bytes: int | None = None
+    """The account's own STORAGE quota in octets: None follows the store's
+    default (``storage.quota``), 0 is unlimited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +309,17 @@ class Quota:
     storage_used: int
     """Octets used by all of the account's messages."""
     storage_limit: int | None
+    """Octets allowed (the account's own quota, else the default); None: unlimited."""
     messages_used: int
     messages_limit: int | None = None
+
+    def refusal(self, size: int) -> bool | None:
+        """Whether adding ``size`` octets would be refused: None when it fits,
+        True when the message alone exceeds the whole quota (permanent), False
+        when the mailbox is just too full for it now (temporary)."""
+        if self.storage_limit is None or self.storage_used + size <= self.storage_limit:
+            return None
+        return size > self.storage_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +491,11 @@ class MailStore(Protocol):
 
     async def record_login(self, account_id: int, when: datetime) -> None: ...
 
+    async def set_quota(self, account_id: int, limit: int | None) -> None:
+        """The account's own STORAGE quota in octets; 0 unlimited, None back to the
+        store's default. Raises NoSuchAccount."""
+        ...
+
     # -- folders --------------------------------------------------------------
     async def list_folders(self, account_id: int) -> list[Folder]: ...
 
@@ -500,13 +532,18 @@ class MailStore(Protocol):
         *,
         internal_date: datetime | None = None,
         special_use: str | None = None,
+        quota: bool = True,
     ) -> DeliveryResult:
         """Store ``data`` in the INBOX of each account: all or none, durable on return.
 
         With ``special_use`` (an RFC 6154 attribute such as ``\\Junk``) each
         copy goes to that account's folder carrying the attribute instead
         (the oldest one if several do), and to INBOX for an account that has
-        none: the policy pipeline files tagged spam this way."""
+        none: the policy pipeline files tagged spam this way.
+
+        Raises OverQuota (nothing stored) when the message would take one of
+        the accounts beyond its quota, unless ``quota`` is False (the server's
+        own notices: bounces, password warnings, which a full mailbox needs most)."""
         ...
 
     async def append(
@@ -518,7 +555,7 @@ class MailStore(Protocol):
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
     ) -> MessageInfo:
-        """APPEND (RFC 3501 section 6.3.11); durable on return."""
+        """APPEND (RFC 3501 section 6.3.11); durable on return. Raises OverQuota."""
         ...
 
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
@@ -574,7 +611,9 @@ class MailStore(Protocol):
         self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int
     ) -> list[tuple[Uid, Uid]]:
         """Copy with flags (a copy gets \\Recent anew); returns (source uid, new uid)
-        pairs for COPYUID (RFC 4315)."""
+        pairs for COPYUID (RFC 4315). Raises OverQuota (nothing copied) when the
+        copies do not fit in the account's quota; a MOVE never does, since it
+        adds nothing to the account."""
         ...
 
     async def move(
@@ -589,4 +628,12 @@ class MailStore(Protocol):
         """UIDs matching ``query``, ascending, evaluated in SQL."""
         ...
 
-    async def quota(self, account_id: int) -> Quota: ...
+    async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
+        """The message file of every row of the folder (paths relative to the
+        Maildir root): what the start-up reconciliation compares the directory
+        with (storage.reconcile)."""
+        ...
+
+    async def quota(self, account_id: int) -> Quota:
+        """Usage and limit of the account (one row read). Raises NoSuchAccount."""
+        ...

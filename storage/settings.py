@@ -18,5 +18,25 @@ class StorageSettings:
         default="", metadata={"help": "Root of the Maildir message files. Empty: <data_dir>/maildir."}
     )
     quota: int = field(
-        default=0, metadata={"help": "Storage quota per account in octets (RFC 9208); 0 means unlimited."}
+        default=0,
+        metadata={
+            "help": "Default storage quota per account in octets (RFC 9208); 0 means unlimited.\n"
+            "`mailserver account set-quota ADDRESS SIZE` sets an account's own."
+        },
+    )
+    reconcile_budget: float = field(
+        default=10.0,
+        metadata={
+            "help": "Seconds the start-up check of every Maildir against the index (crash leftovers to\n"
+            "lost+found) may take before the listeners open; the rest continues in the background,\n"
+            "and an interrupted check resumes where it stopped. 0: all in the background."
+        },
+    )
+    orphan_min_age: int = field(
+        default=600,
+        metadata={
+            "help": "Seconds a message file without an index row must have been left alone before the\n"
+            "check moves it to <data_dir>/lost+found (a younger one may belong to a delivery still\n"
+            "committing, here or on another node); younger ones are looked at again once old enough."
+        },
     )

@@ -1,4 +1,4 @@
-"""``mailserver account add|list|show|delete``: mail accounts."""
+"""``mailserver account add|list|show|delete|set-quota``: mail accounts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from storage.directory import AddressState, By, open_directory
 
 # RFC 5321 section 4.1.2 Dot-string local part, restricted to what we issue.
 _LOCAL_PART: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+_SIZE: Final = re.compile(r"(\d+)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+_UNITS: Final = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MAX_QUOTA: Final = 1 << 60
 MIN_PASSWORD_LENGTH: Final = 10
 
 
@@ -43,6 +46,16 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     delete = actions.add_parser("delete", parents=[common], help="delete an account and all its mail")
     delete.add_argument("address")
     delete.set_defaults(action=_account_delete)
+    quota = actions.add_parser(
+        "set-quota", parents=[common], help="storage quota of an account or agency mailbox (RFC 9208)"
+    )
+    quota.add_argument("address")
+    quota.add_argument(
+        "size", metavar="SIZE",
+        help="octets, or with a K, M, G or T suffix (binary: 1M = 1024 KiB), e.g. 500M, 2G; "
+        "0 = unlimited; 'default' = follow storage.quota",
+    )
+    quota.set_defaults(action=_account_set_quota)
     from mailserver.cli import passwords  # the directory's password commands: reset-password, warn-expiring
 
     passwords.register_account_actions(actions, common)
@@ -58,7 +71,34 @@ def normalise_address(address: str, config: Config) -> str:
     return f"{local}@{domain}"
 
 
-def _account_dict(account: Account, used: int | None = None, messages: int | None = None) -> dict[str, Any]:
+def parse_size(text: str) -> int | None:
+    """``500M``, ``2G``, ``1048576``, ``0`` -> octets (0: unlimited); ``default`` -> None.
+    Raises CliError naming what is accepted."""
+    value = text.strip()
+    if value.lower() == "default":
+        return None
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise CliError(
+            f"not a size: {text!r} (octets, or a number with K, M, G or T, e.g. 500M or 2G; "
+            "0 = unlimited; 'default' = storage.quota)"
+        )
+    octets = int(match.group(1)) * _UNITS[match.group(2).upper()]
+    if octets > MAX_QUOTA:
+        raise CliError(f"size too large: {text!r}")
+    return octets
+
+
+def human_size(octets: int) -> str:
+    for unit in ("T", "G", "M", "K"):
+        if octets >= _UNITS[unit] and octets % _UNITS[unit] == 0:
+            return f"{octets // _UNITS[unit]}{unit}"
+    return str(octets)
+
+
+def _account_dict(
+    account: Account, used: int | None = None, messages: int | None = None, limit: int | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "address": account.address,
         "name": account.name,
@@ -73,6 +113,8 @@ def _account_dict(account: Account, used: int | None = None, messages: int | Non
     if used is not None:
         data["storage_used"] = used
         data["messages"] = messages
+        data["quota"] = limit  # octets allowed; None: unlimited
+        data["quota_source"] = "default" if account.quota_bytes is None else "account"
     return data
 
 
@@ -137,12 +179,35 @@ async def _account_show(config: Config, args: argparse.Namespace) -> int:
         if account is None:
             raise CliError(f"no such account: {address}")
         quota = await store.quota(account.id)
-        data = _account_dict(account, quota.storage_used, quota.messages_used)
+        data = _account_dict(account, quota.storage_used, quota.messages_used, quota.storage_limit)
         if args.json:
             print_json(data)
         else:
             for key, value in data.items():
+                if key == "quota":
+                    value = "unlimited" if value is None else f"{value} ({human_size(value)})"
                 print(f"{key}: {value}")
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _account_set_quota(config: Config, args: argparse.Namespace) -> int:
+    address = args.address.strip().lower()
+    limit = parse_size(args.size)
+
+    async def run(store: MailStore) -> int:
+        account = await store.get_account(address)
+        if account is None:
+            raise CliError(f"no such account: {address}")
+        await store.set_quota(account.id, limit)
+        await open_directory(store).audit(
+            "account.set-quota", account.address, by=By(cli_actor()), detail={"quota": limit}
+        )
+        quota = await store.quota(account.id)
+        shown = "unlimited" if quota.storage_limit is None else human_size(quota.storage_limit)
+        source = " (storage.quota)" if limit is None else ""
+        print(f"{account.address}: quota {shown}{source}, {quota.storage_used} octets used")
         return 0
 
     return await with_store(config, run)

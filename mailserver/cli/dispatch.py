@@ -59,6 +59,9 @@ def _print_record(record: DispatchRecord) -> None:
     print(f"  {record.subject}")
     if record.sent_copy:
         print(f"  bản lưu / file copy: {record.sender} {record.sent_copy}")
+    if record.sent_copy_error:
+        print(f"  chưa lưu được bản lưu: hộp thư {record.sender} đầy / the issuer's copy could not be filed: "
+              f"{record.sent_copy_error}", file=sys.stderr)
     for r in record.recipients:
         print(f"  {r.address:40} {r.status}{'  ' + r.detail if r.detail else ''}")
 

@@ -81,7 +81,8 @@ async def _release(config: Config, args: argparse.Namespace) -> int:
         if not account_ids:
             raise CliError(f"no local recipient left for {args.id}: {', '.join(missing)}")
         # All recipients at once, as the SMTP path does: durable for all or none.
-        await store.deliver(account_ids, data)
+        # Past the quotas: the message was accepted (250) before it was held.
+        await store.deliver(account_ids, data, quota=False)
         quarantine.delete(args.id)
         print(f"released {args.id} to {len(account_ids)} mailbox(es)")
         if missing:

@@ -226,7 +226,7 @@ async def warn_expiring(
             continue
         if not await directory.record_notice(account.id, NOTICE_EXPIRY, expires):
             continue
-        await store.deliver([account.id], _notice(account.address, sender, expires, hostname))
+        await store.deliver([account.id], _notice(account.address, sender, expires, hostname), quota=False)
         await directory.audit(
             "password.expiry-warning",
             account.address,

@@ -41,7 +41,7 @@ from mailserver.headers import POLICY
 from pki.ca import CertificateAuthority, PkiError, atomic_write
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.pipeline import Pipeline
-from storage.api import FolderExists, MailStore
+from storage.api import FolderExists, MailStore, OverQuota
 from storage.directory import open_directory
 
 _ID: Final = "%Y%m%d-%H%M%S"
@@ -74,6 +74,8 @@ class DispatchRecord:
     recipients: list[RecipientStatus] = field(default_factory=list)
     sent_copy: str = ""
     """The sending agency's folder holding its copy ("Lưu: VT"), or "" (older records)."""
+    sent_copy_error: str = ""
+    """Why the copy could not be filed (the agency mailbox is full), or ""."""
 
 
 def document_subject(number: str, summary: str, filename: str) -> str:
@@ -229,12 +231,20 @@ class Dispatcher:
                 result.recipients.append(RecipientStatus(address, "bounced", f"550 5.1.1 {why}"))
                 continue
             stored = f"Return-Path: <{sender}>\r\n".encode() + received + message
-            await self.store.deliver([account.id], stored, internal_date=now)
+            try:
+                await self.store.deliver([account.id], stored, internal_date=now)
+            except OverQuota as full:
+                reply = "552 5.2.2" if full.whole else "452 4.2.2"
+                result.recipients.append(RecipientStatus(address, "bounced", f"{reply} mailbox full"))
+                continue
             result.recipients.append(RecipientStatus(address, "delivered"))
         if remote:
             queue_id = await self._enqueue(sender, remote, received + message)
             result.recipients += [RecipientStatus(a, "queued", f"queue id {queue_id}") for a in remote]
-        result.sent_copy = await self._file_copy(sender, received + message, now)
+        try:
+            result.sent_copy = await self._file_copy(sender, received + message, now)
+        except OverQuota:  # the recipients have it; only the issuer's copy is missing
+            result.sent_copy_error = "552 5.2.2 mailbox full"
         self.log.save(result)
         return result
 

@@ -1227,6 +1227,10 @@ class Session:
         except NoSuchFolder:
             raise UserError("No such mailbox", "TRYCREATE") from None
         uids: list[int] = []
+        if len(cmd.messages) > 1:
+            # MULTIAPPEND is all or none (RFC 3502 section 6.3.11): the quota is
+            # checked for the whole set first (the store checks each one too).
+            await self._check_quota(target.account_id, sum(len(m.data) for m in cmd.messages))
         for msg in cmd.messages:
             if not msg.data:
                 raise UserError("Empty message", "CANNOT")
@@ -1239,6 +1243,11 @@ class Session:
         if folder.special_use == "\\Junk":
             self._learn(target.account_id, folder.id, uids, is_spam=True)
         yield r.ok(tag, "APPEND completed", f"APPENDUID {folder.uidvalidity} {r.seqset(uids)}")
+
+    async def _check_quota(self, account_id: int, size: int) -> None:
+        """NO [OVERQUOTA] (RFC 9208 section 4.3) when ``size`` octets do not fit."""
+        if (await self.store.quota(account_id)).refusal(size) is not None:
+            raise UserError("Over quota", "OVERQUOTA")
 
     def _learn(self, account_id: int, folder_id: int, uids: Sequence[int], *, is_spam: bool) -> None:
         """Hand what the user taught to the trainer; it runs in the background and
@@ -1473,6 +1482,8 @@ class Session:
         (durable before the source is touched), then a MOVE expunges the sources."""
         source_id = mb.target.account_id
         infos = await self.store.get_infos(source_id, mb.folder.id, sorted(set(uids)))
+        # Into another account (a shared mailbox): its quota must take them all.
+        await self._check_quota(target.account_id, sum(info.size for info in infos))
         pairs: list[tuple[Uid, Uid]] = []
         for info in infos:
             try:

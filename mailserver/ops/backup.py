@@ -585,6 +585,17 @@ def _restore_files(path: Path, target: Path, manifest: dict[str, Any], aead: AES
             shutil.copy2(path / rel, dst)
 
 
+_RECOUNT: Final = (
+    "UPDATE accounts SET "
+    "storage_used = (SELECT COALESCE(SUM(m.size), 0) FROM messages m JOIN folders f "
+    "ON f.id = m.folder_id WHERE f.account_id = accounts.id), "
+    "message_count = (SELECT COUNT(m.id) FROM messages m JOIN folders f "
+    "ON f.id = m.folder_id WHERE f.account_id = accounts.id)"
+)
+"""The quota usage counters (storage 0006_quota) recounted after rows were pruned;
+a backup older than that revision has none (the upgrade at start counts them)."""
+
+
 def _prune_sqlite(db: Path, vanished: list[list[str]]) -> None:
     if not vanished:
         return
@@ -596,6 +607,9 @@ def _prune_sqlite(db: Path, vanished: list[list[str]]) -> None:
                     conn.execute("DELETE FROM messages WHERE blob = ?", (blob,))
                 else:
                     conn.execute("DELETE FROM outbound_messages WHERE blob = ?", (blob,))
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+            if "storage_used" in columns:
+                conn.execute(_RECOUNT)
     finally:
         conn.close()
 
@@ -610,6 +624,12 @@ async def _prune_postgres(url: str, vanished: list[list[str]]) -> None:
         for kind, blob in vanished:
             table = "messages" if kind == "maildir" else "outbound_messages"
             await conn.execute(f"DELETE FROM {table} WHERE blob = $1", blob)  # noqa: S608 - fixed names
+        counted = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'accounts' AND column_name = 'storage_used'"
+        )
+        if counted:
+            await conn.execute(_RECOUNT)
     finally:
         await conn.close()
 

@@ -252,7 +252,7 @@ async def send_check_notices(app: App, day: date) -> list[str]:
             continue
         message = _notice(account.address, agency.name, status.mailbox, day, status.opens,
                           report.min_checks, f"postmaster@{domain}", app.config.server.hostname)
-        await app.store.deliver([account.id], message)
+        await app.store.deliver([account.id], message, quota=False)  # the server's own notice
         sent.append(status.code)
     return sent
 

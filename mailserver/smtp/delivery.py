@@ -76,7 +76,7 @@ from policy.codes import Reply
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.dns import Resolver
 from policy.verdict import Outcome
-from storage.api import DeliveryResult, MailStore
+from storage.api import Account, DeliveryResult, MailStore, OverQuota
 from storage.directory import Agency, open_directory
 from storage.quarantine import Quarantine
 
@@ -143,6 +143,8 @@ class Transaction:
     """The policy pipeline's view of this transaction (None without a pipeline)."""
     held: list[str] = field(default_factory=list)
     """Quarantine reasons from the MAIL and RCPT stages, applied at DATA."""
+    size: int = 0
+    """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -424,11 +426,24 @@ class Inbound:
             return await self._check_group(client, txn, recipient, local)
         if account.disabled:
             return codes.S550_MAILBOX_DISABLED
+        full = await self.quota_reply(account, txn.size)
+        if full is not None:
+            return full
         txn.recipients.append(recipient)
         if account.id not in txn.account_ids:
             txn.account_ids.append(account.id)
             txn.local_addresses.append(account.address)
         return codes.S250_RECIPIENT_OK
+
+    async def quota_reply(self, account: Account, size: int) -> Reply | None:
+        """RCPT: the refusal when the mailbox is full already, or too full for the
+        declared SIZE (RFC 1870 section 6.2): ``452 4.2.2``, or ``552 5.2.2`` for a
+        message larger than the whole quota (RFC 3463 section 3.3). None: room."""
+        whole = (await self._store.quota(account.id)).refusal(max(size, 1))
+        if whole is None:
+            return None
+        log.info("rcpt %s: over quota (%d octets declared)", account.address, size)
+        return codes.S552_MAILBOX_FULL if whole else codes.S452_MAILBOX_FULL
 
     async def _agencies(self) -> list[Agency]:
         return await open_directory(self._store).list_agencies()
@@ -497,10 +512,16 @@ class Inbound:
         result = DeliveryResult(placed=())
         if txn.account_ids:
             message = return_path_header(txn.sender) + auth_header + received + verdict + data
-            # All recipients in one call: durable for all or stored for none.
-            result = await self._store.deliver(
-                txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
-            )
+            # All recipients in one call: durable for all or stored for none; a
+            # recipient whose quota it would break refuses it for all (one reply).
+            try:
+                result = await self._store.deliver(
+                    txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
+                )
+            except OverQuota as full:
+                log.info("smtp %s: account %d over quota, message of %d octets refused",
+                         client.sid, full.account_id, full.size)
+                return (codes.S552_MAILBOX_FULL if full.whole else codes.S452_MAILBOX_FULL), None
         if txn.remote and self._outbound is not None:
             # Durable (spool file fsynced, rows committed) before the 250.
             # Return-Path is added by the final delivery, not here (RFC 5321

@@ -183,6 +183,16 @@ async def read_data(
     return data
 
 
+def _declared_size(options: list[str]) -> int:
+    """The SIZE=n parameter of MAIL FROM (RFC 1870 section 6), 0 when absent
+    (aiosmtpd has checked it is digits and within the limit)."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
 def status(reply: Reply) -> str:
     """The one place a Reply becomes aiosmtpd's status string."""
     return str(reply)
@@ -437,6 +447,7 @@ class MxHandler:
             envelope.mail_from = address
             envelope.mail_options.extend(options)
             envelope.txn = txn
+            txn.size = _declared_size(options)
         else:
             log.info("smtp %s: MAIL FROM:<%s> refused: %s", session.sid, sender, reply)
         return status(reply)

@@ -584,6 +584,7 @@ async def deliver_notice(
             log.warning("outbound: notice for unknown local sender <%s> dropped", sender)
             return
         notice = f"Return-Path: <>\r\nDelivered-To: {account.address}\r\n".encode() + notice
-        await store.deliver([account.id], notice)
+        # Past the quota too: a full mailbox is when its owner most needs to hear.
+        await store.deliver([account.id], notice, quota=False)
         return
     await outbound.enqueue("", [sender], notice, origin="dsn")

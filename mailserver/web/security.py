@@ -12,6 +12,10 @@
   browsers.
 * TOTP, RFC 6238 section 4 over HOTP (RFC 4226 section 5.3): HMAC-SHA1, 30 s
   steps, 6 digits, one step of clock drift accepted either way (section 5.2).
+  ``TotpCodes`` accepts each code once (section 5.2: "the verifier MUST NOT
+  accept the second attempt of the OTP after the successful validation has
+  been issued for the first OTP"): it remembers per operator the last time step
+  accepted, and a code of that step or an earlier one is refused.
 """
 
 from __future__ import annotations
@@ -114,16 +118,41 @@ def totp(key: bytes, at: float, *, digits: int = TOTP_DIGITS) -> str:
     return _hotp(key, int(at) // TOTP_STEP, digits)
 
 
-def totp_ok(secret: str, code: str, at: float | None = None) -> bool:
-    """True when ``code`` is the code of ``secret`` for now, or one step either side."""
+def totp_step(secret: str, code: str, at: float | None = None) -> int | None:
+    """The time step (RFC 6238 section 4.2, T) whose code ``code`` is, among now
+    and one step either side; None when it is none of them."""
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != TOTP_DIGITS:
-        return False
+        return None
     try:
         key = decode_secret(secret)
     except ValueError:
-        return False
-    now = time.time() if at is None else at
-    return any(
-        hmac.compare_digest(totp(key, now + drift * TOTP_STEP), code) for drift in (-1, 0, 1)
-    )
+        return None
+    now = int(time.time() if at is None else at) // TOTP_STEP
+    found = None
+    for step in (now - 1, now, now + 1):
+        # Every step is compared (constant work whichever matches).
+        if hmac.compare_digest(_hotp(key, step), code):
+            found = step
+    return found
+
+
+def totp_ok(secret: str, code: str, at: float | None = None) -> bool:
+    """True when ``code`` is the code of ``secret`` for now, or one step either side."""
+    return totp_step(secret, code, at) is not None
+
+
+class TotpCodes:
+    """TOTP checks that accept each code once (module docstring): per operator,
+    the last time step accepted; codes of that step or before are refused.
+    In memory: after a restart a code may be replayed within its 90 seconds."""
+
+    def __init__(self) -> None:
+        self._last_step: dict[str, int] = {}
+
+    def accept(self, who: str, secret: str, code: str, at: float | None = None) -> bool:
+        step = totp_step(secret, code, at)
+        if step is None or step <= self._last_step.get(who, -1):
+            return False
+        self._last_step[who] = step
+        return True

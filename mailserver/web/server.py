@@ -45,7 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailserver.auth import AuthStatus
+from mailserver.auth import AuthStatus, Limiter
 from mailserver.config import Config, parse_hostport
 from mailserver.directory import export, names
 from mailserver.directory.aliases import alias_map
@@ -61,7 +61,7 @@ from mailserver.ops.report import (
 from mailserver.ops.report_html import usage_body_html
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
-from mailserver.web.security import Session, SessionCodec, csrf_ok, new_session, totp_ok
+from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
 from pki.ca import CertificateAuthority, pki_directory
 from storage.activity import activity_for
 from storage.directory import By, open_directory
@@ -113,6 +113,13 @@ class Portal:
         self.ca = CertificateAuthority(pki_directory(app.config.pki, app.config.data_dir), app.config.pki)
         self.operators = {a.strip().lower() for a in app.config.web.operators}
         self.totp = {k.strip().lower(): v for k, v in app.config.web.totp_secrets.items()}
+        auth = app.config.auth
+        self.totp_guard = Limiter(
+            app.config.web.totp_max_failures, window=auth.failure_window, lockout=auth.lockout,
+            max_lockout=auth.max_lockout,
+        )
+        """Wrong TOTP codes per operator, counted apart from wrong passwords."""
+        self.totp_codes = TotpCodes()
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("mailserver.web", "templates"),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -258,7 +265,7 @@ async def password_change(request: web.Request) -> web.StreamResponse:
         errors.append(translate("pw_missing", lang))
     elif new != confirm:
         errors.append(translate("pw_mismatch", lang))
-    elif authenticator.throttle.blocked(f"ip:{ip}", f"user:{address}"):
+    elif authenticator.throttled(address, ip):
         errors.append(translate("throttled", lang))
         status = 429
     elif await portal.app.store.get_account(address) is None:
@@ -355,26 +362,44 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     code = str(form.get("totp", ""))
     ip = portal.client_ip(request)
-    keys = (f"ip:{ip}", f"user:{address}")
     authenticator = portal.app.authenticator
-    outcome = await authenticator.authenticate(address, password, ip)
     error = ""
     status = 401
-    if outcome.status is AuthStatus.THROTTLED:
-        error, status = translate("throttled", lang), 429
-    elif outcome.status in (AuthStatus.OK, AuthStatus.MUST_CHANGE) and address in portal.operators:
-        secret = portal.totp.get(address)
-        if secret is not None and not totp_ok(secret, code):
-            authenticator.throttle.fail(*keys)
+    # RFC 6238 second factor: wrong codes are counted per operator on their own
+    # (a right password never resets them), before anything is verified, and a
+    # locked operator is refused before the password is looked at, so the
+    # answer never tells whether the password was right.
+    secret = portal.totp.get(address) if address in portal.operators else None
+    if secret is not None:
+        if portal.totp_guard.blocked(address):
+            await asyncio.sleep(authenticator.failure_delay)
+            log.info("web: operator sign-in refused for %s from %s (TOTP locked)", address, ip)
+            return portal.render(request, "admin_login.html", status=429, address=address,
+                                 error=translate("throttled", lang))
+        portal.totp_guard.admit(address)
+    code_right: bool | None = None
+    try:
+        outcome = await authenticator.authenticate(address, password, ip)
+        if outcome.status is AuthStatus.THROTTLED:
+            error, status = translate("throttled", lang), 429
+        elif outcome.status in (AuthStatus.OK, AuthStatus.MUST_CHANGE) and address in portal.operators:
+            if secret is not None:
+                code_right = portal.totp_codes.accept(address, secret, code)
+            if code_right is False:
+                # The same wait as for a wrong password: no timing tells them apart.
+                await asyncio.sleep(authenticator.failure_delay)
+                error = translate("login_failed", lang)
+            elif outcome.status is AuthStatus.MUST_CHANGE:
+                error, status = translate("login_must_change", lang), 403
+        else:
+            if outcome.status is not AuthStatus.FAILED:
+                # Right password of a non-operator (or a disabled one): still a
+                # failed sign-in here, counted so /admin cannot be probed freely.
+                authenticator.count_failure(address, ip)
             error = translate("login_failed", lang)
-        elif outcome.status is AuthStatus.MUST_CHANGE:
-            error, status = translate("login_must_change", lang), 403
-    else:
-        if outcome.status is not AuthStatus.FAILED:
-            # Right password of a non-operator (or a disabled one): still a
-            # failed sign-in here, counted so /admin cannot be probed freely.
-            authenticator.throttle.fail(*keys)
-        error = translate("login_failed", lang)
+    finally:
+        if secret is not None:
+            portal.totp_guard.settle(address, code_right)
     if error:
         log.info("web: operator sign-in refused for %s from %s", address, ip)
         return portal.render(request, "admin_login.html", status=status, address=address, error=error)
@@ -472,7 +497,8 @@ async def _release(portal: Portal, entry_id: str) -> bool:
             account_ids.append(account.id)
     if not account_ids:
         return False
-    await portal.app.store.deliver(account_ids, data)
+    # Past the quotas: the message was accepted (250) before it was held.
+    await portal.app.store.deliver(account_ids, data, quota=False)
     await asyncio.to_thread(portal.quarantine.delete, entry_id)
     return True
 

@@ -46,6 +46,14 @@ class WebSettings:
             "here must also give the current code from an authenticator app."
         },
     )
+    totp_max_failures: int = field(
+        default=5,
+        metadata={
+            "help": "Wrong TOTP codes for one operator in auth.failure_window before /admin sign-in waits\n"
+            "auth.lockout (doubled at each further lockout); counted apart from wrong passwords and\n"
+            "never reset by a right password, only by a right code."
+        },
+    )
     session_secret: str = field(
         default="",
         metadata={

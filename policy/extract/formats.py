@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from policy.extract import legacy
+
+log = logging.getLogger(__name__)
 
 # -- XML helpers ----------------------------------------------------------------
 _LEGACY_FONT: Final = re.compile(rb"(?:\.Vn[A-Za-z]+|VNI[- ][A-Za-z]+)")
@@ -133,21 +136,144 @@ def odf_text(xml: bytes) -> list[str]:
     return lines
 
 
-_CORE_TITLE: Final = re.compile(rb"<(?:dc:title|dc:subject|cp:keywords|dc:description|cp:category)>([^<]*)<")
+_PROPERTY: Final = re.compile(
+    rb"<(dc:title|dc:subject|dc:description|cp:keywords|cp:category|cp:contentStatus|meta:keyword"
+    rb"|Company|Manager)(?:\s[^>]*)?>([^<]*)<"
+)
+_CUSTOM: Final = re.compile(
+    rb"<(?:property|meta:user-defined)\b[^>]*?\b(?:meta:)?name=\"([^\"]*)\"[^>]*>(.*?)</(?:property|meta:user-defined)>",
+    re.DOTALL,
+)
 
 
-def core_titles(xml: bytes) -> list[str]:
-    """Title, subject, keywords... of docProps/core.xml or ODF meta.xml."""
-    return [_unescape(t) for t in _CORE_TITLE.findall(xml) if t.strip()]
+@dataclass(slots=True)
+class Properties:
+    """Document properties: ``values`` are titles, subjects, keywords...;
+    ``fields`` are custom properties as ``name: value`` lines (a property
+    "Độ mật" of value "Tối mật" reads as the field it is)."""
+
+    values: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+
+
+def document_properties(*blobs: bytes) -> Properties:
+    """Properties of OOXML ``docProps/core.xml``, ``app.xml`` and ``custom.xml``
+    (ECMA-376 part 2 section 11, part 1 section 22) or ODF ``meta.xml`` (ODF 1.2
+    part 1 section 4: ``dc:*``, ``meta:keyword``, ``meta:user-defined``)."""
+    found = Properties()
+    for xml in blobs:
+        found.values.extend(_unescape(m.group(2)) for m in _PROPERTY.finditer(xml) if m.group(2).strip())
+        for name, value in _CUSTOM.findall(xml):
+            text = _unescape(_TAG.sub(b"", value)).strip()
+            if text:
+                found.values.append(text)
+                found.fields.append(f"{_unescape(name)}: {text}")
+    return found
+
+
+# SpreadsheetML (ECMA-376 part 1): page headers and footers (section 18.3.1.46,
+# the &L/&C/&R sections and &-codes of 18.3.1.39), sheet and defined names of
+# the workbook, comments (18.7), formula results cached as strings (t="str").
+_HEADER_FOOTER: Final = re.compile(rb"<((?:odd|even|first)(?:Header|Footer))(?:\s[^>]*)?>([^<]*)</\1>")
+_HF_SECTION: Final = re.compile(r"&[LCR]")
+_HF_CODE: Final = re.compile(r'&"[^"]*"|&K(?:[0-9A-Fa-f]{6}|\d\d[+-]\d{3})|&\d+|&[A-Za-z]')
+_SHEET_NAME: Final = re.compile(rb"<sheet\b[^>]*?\bname=\"([^\"]*)\"")
+_DEFINED_NAME: Final = re.compile(rb"<definedName\b[^>]*?\bname=\"([^\"]*)\"[^>]*>([^<]*)<")
+_FORMULA_STRING: Final = re.compile(rb"<c\b[^>]*\bt=\"str\"[^>]*>.*?<v>([^<]*)</v>", re.DOTALL)
+_COMMENT_END: Final = re.compile(rb"</(?:comment|threadedComment)>")
+_COMMENT_TEXT: Final = re.compile(rb"<(?:t|text)(?:\s[^>]*)?>([^<]*)</(?:t|text)>")
+
+
+def header_footer_text(value: str) -> list[str]:
+    """The left, centre and right sections of a SpreadsheetML header or footer,
+    without formatting codes (``&"Arial,Bold"``, ``&14``, ``&B``, ``&P``...)."""
+    value = value.replace("&&", "\x00")
+    lines = []
+    for section in _HF_SECTION.split(value):
+        text = _HF_CODE.sub("", section).replace("\x00", "&").strip()
+        if text:
+            lines.append(text)
+    return lines
+
+
+def sheet_headers_footers(xml: bytes) -> list[str]:
+    """Header and footer sections of a worksheet or chart sheet, one line each."""
+    lines: list[str] = []
+    for _, value in _HEADER_FOOTER.findall(xml):
+        lines.extend(header_footer_text(_unescape(value)))
+    return lines
+
+
+def formula_strings(xml: bytes) -> list[str]:
+    """String results of formulas cached in a worksheet (``<c t="str"><v>``)."""
+    return [_unescape(v) for v in _FORMULA_STRING.findall(xml) if v.strip()]
+
+
+def workbook_names(xml: bytes) -> list[str]:
+    """Sheet names and defined names (with their text) of ``xl/workbook.xml``."""
+    names = [_unescape(n) for n in _SHEET_NAME.findall(xml)]
+    for name, value in _DEFINED_NAME.findall(xml):
+        names.append(_unescape(name))
+        text = _unescape(value)
+        if text.startswith('"') and text.endswith('"') and len(text) > 2:
+            names.append(text[1:-1])  # a text constant
+    return [n for n in names if n.strip()]
+
+
+def comment_text(xml: bytes) -> list[str]:
+    """One line per comment of a SpreadsheetML comments or threaded-comments part."""
+    lines = []
+    for chunk in _COMMENT_END.split(xml):
+        text = "".join(_unescape(t) for t in _COMMENT_TEXT.findall(chunk))
+        if text.strip():
+            lines.extend(text.splitlines())
+    return lines
+
+
+_ODF_TABLE_NAME: Final = re.compile(
+    rb"<table:(?:table|named-range|named-expression)\b[^>]*?\btable:name=\"([^\"]*)\""
+)
+
+
+def odf_names(xml: bytes) -> list[str]:
+    """Sheet names and named ranges of an ODF spreadsheet's content.xml."""
+    return [_unescape(n) for n in _ODF_TABLE_NAME.findall(xml) if n.strip()]
 
 
 # -- PDF and RTF ----------------------------------------------------------------
 @dataclass(slots=True)
 class PdfText:
     lines: list[str]
-    title: str | None
+    properties: list[str]
+    """Title, subject and keywords of the document information dictionary (ISO
+    32000-1 section 14.3.3) and of the XMP metadata (dc:title, dc:subject,
+    dc:description, pdf:Keywords; section 14.3.2)."""
     encrypted: bool
     truncated: bool
+
+
+def _pdf_properties(reader: object) -> list[str]:
+    found: list[str] = []
+    try:
+        meta = reader.metadata  # type: ignore[attr-defined]
+        if meta is not None:
+            for key in ("/Title", "/Subject", "/Keywords"):
+                value = meta.get(key)
+                if value:
+                    found.append(str(value))
+    except Exception as exc:  # noqa: BLE001 - broken metadata is no reason to stop
+        log.debug("pdf: document information unreadable: %s", exc)
+    try:
+        xmp = reader.xmp_metadata  # type: ignore[attr-defined]
+        if xmp is not None:
+            for values in (xmp.dc_title or {}, xmp.dc_description or {}):
+                found.extend(str(v) for v in values.values() if v)
+            found.extend(str(v) for v in (xmp.dc_subject or []) if v)
+            if xmp.pdf_keywords:
+                found.append(str(xmp.pdf_keywords))
+    except Exception as exc:  # noqa: BLE001 - XMP is XML a hostile sender writes: skip it when broken
+        log.debug("pdf: XMP metadata unreadable: %s", exc)
+    return [v for v in dict.fromkeys(v.strip() for v in found) if v]
 
 
 def pdf_text(data: bytes, *, max_pages: int = 300, budget: float = 5.0) -> PdfText:
@@ -157,16 +283,10 @@ def pdf_text(data: bytes, *, max_pages: int = 300, budget: float = 5.0) -> PdfTe
     if reader.is_encrypted:
         try:
             if not reader.decrypt(""):
-                return PdfText([], None, True, False)
+                return PdfText([], [], True, False)
         except Exception:  # noqa: BLE001 - unsupported crypto: treat as encrypted
-            return PdfText([], None, True, False)
-    title = None
-    try:
-        meta = reader.metadata
-        if meta is not None and meta.title:
-            title = str(meta.title)
-    except Exception:  # noqa: BLE001 - broken metadata is no reason to stop
-        title = None
+            return PdfText([], [], True, False)
+    properties = _pdf_properties(reader)
     lines: list[str] = []
     started = time.monotonic()
     truncated = False
@@ -175,7 +295,7 @@ def pdf_text(data: bytes, *, max_pages: int = 300, budget: float = 5.0) -> PdfTe
             truncated = True
             break
         lines.extend(page.extract_text().splitlines())
-    return PdfText(lines, title, False, truncated)
+    return PdfText(lines, properties, False, truncated)
 
 
 def rtf_text(data: bytes) -> list[str]:
@@ -206,6 +326,20 @@ class HtmlText:
     """(href host, anchor text) of every link."""
     hidden_chars: int = 0
     title: str = ""
+    forms: list[tuple[str, bool]] = field(default_factory=list)
+    """(action host, asks for a password) of every form; a password field
+    outside any form counts as a form without action."""
+    images: int = 0
+    """``img`` elements (remote, inline or embedded)."""
+
+
+def _host(url: str) -> str:
+    if "//" not in url:
+        return ""
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return "invalid"
 
 
 class _HtmlExtractor(HTMLParser):
@@ -215,11 +349,15 @@ class _HtmlExtractor(HTMLParser):
         self.links: list[tuple[str, str]] = []
         self.hidden_chars = 0
         self.title = ""
+        self.forms: list[tuple[str, bool]] = []
+        self.images = 0
         self._skip = 0
         self._hidden_depth: list[str] = []
         self._href: str | None = None
         self._anchor: list[str] = []
         self._in_title = False
+        self._form: list[str | bool] | None = None
+        self._loose_password = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
@@ -234,6 +372,21 @@ class _HtmlExtractor(HTMLParser):
         if tag == "a":
             self._href = values.get("href", "")
             self._anchor = []
+        elif tag == "img":
+            self.images += 1
+        elif tag == "form":
+            self._finish_form()
+            self._form = [_host(values.get("action", "")), False]
+        elif tag == "input" and values.get("type", "").lower() == "password":
+            if self._form is not None:
+                self._form[1] = True
+            else:
+                self._loose_password = True
+
+    def _finish_form(self) -> None:
+        if self._form is not None:
+            self.forms.append((str(self._form[0]), bool(self._form[1])))
+            self._form = None
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
@@ -245,14 +398,10 @@ class _HtmlExtractor(HTMLParser):
         if self._hidden_depth and self._hidden_depth[-1] == tag:
             self._hidden_depth.pop()
         if tag == "a" and self._href is not None:
-            host = ""
-            if "//" in self._href:
-                try:
-                    host = urlsplit(self._href.strip()).hostname or ""
-                except ValueError:
-                    host = "invalid"
-            self.links.append((host, "".join(self._anchor).strip()))
+            self.links.append((_host(self._href), "".join(self._anchor).strip()))
             self._href = None
+        elif tag == "form":
+            self._finish_form()
 
     def handle_data(self, data: str) -> None:
         if self._skip:
@@ -265,6 +414,11 @@ class _HtmlExtractor(HTMLParser):
             self._anchor.append(data)
         self.parts.append(data)
 
+    def finish(self) -> None:
+        self._finish_form()
+        if self._loose_password:
+            self.forms.append(("", True))
+
 
 def html_text(markup: str) -> HtmlText:
     parser = _HtmlExtractor()
@@ -273,6 +427,8 @@ def html_text(markup: str) -> HtmlText:
         parser.close()
     except (AssertionError, ValueError):  # malformed markup: keep what was read
         pass
+    parser.finish()
     text = "".join(parser.parts)
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    return HtmlText([line for line in lines if line], parser.links, parser.hidden_chars, parser.title)
+    kept = [line for line in lines if line]
+    return HtmlText(kept, parser.links, parser.hidden_chars, parser.title, parser.forms, parser.images)

@@ -39,7 +39,9 @@ from policy.extract import formats, legacy
 from policy.markings import Marking, scan_name, scan_subject, scan_text
 
 EICAR: Final = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-_URL: Final = re.compile(r"(?i)\b(?:https?|ftp)://([^\s/\"'<>:?#]+)")
+# The host of a URL in text: up to the path, port, query or fragment, and not
+# the brackets or parentheses a text alternative wraps links in ("[https://...]").
+_URL: Final = re.compile(r"(?i)\b(?:https?|ftp)://([^\s/\"'<>:?#\[\]()\\]+)")
 _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _OLE_VBA: Final = ("_VBA_PROJECT".encode("utf-16-le"), "Macros".encode("utf-16-le"))
 _OLE_ENCRYPTED: Final = "EncryptedPackage".encode("utf-16-le")
@@ -70,6 +72,9 @@ class TextUnit:
     """Each line is a real paragraph or cell (see ``policy.markings.scan_text``)."""
     legacy: str | None = None
     """``tcvn3`` or ``vni`` when decoded from a legacy encoding."""
+    cells: bool = False
+    """Lines are spreadsheet cells: a lone title-case "Mật" there is a given
+    name in a "Tên" column more often than a stamp (``policy.markings``)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +105,9 @@ class Analysis:
     """Host names of links in text and HTML (with repetitions)."""
     html_links: list[tuple[str, str]] = field(default_factory=list)
     html_hidden_chars: int = 0
+    html_forms: list[tuple[str, bool]] = field(default_factory=list)
+    """(action host, asks for a password) of the forms of HTML bodies and attachments."""
+    html_images: int = 0
     markings: list[tuple[str, Marking]] = field(default_factory=list)
     """Secrecy markings found (``policy.markings``), with the unit's ``where``;
     computed in the worker so large texts never cross back to the event loop."""
@@ -124,8 +132,11 @@ class LimitExceeded(Exception):  # noqa: N818 - a refusal, not a bug
 
 _OOXML_TEXT_PARTS: Final = re.compile(
     r"^(word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml"
-    r"|ppt/(slides/slide|notesSlides/notesSlide)\d+\.xml"
-    r"|xl/sharedStrings\.xml|xl/worksheets/sheet\d+\.xml)$"
+    r"|ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster|comments/comment)\d+\.xml"
+    r"|xl/sharedStrings\.xml|xl/(worksheets|chartsheets)/sheet\d+\.xml|xl/workbook\.xml"
+    r"|xl/comments\d*\.xml|xl/comments/comment\d+\.xml|xl/threadedComments/threadedComment\d+\.xml"
+    r"|xl/(drawings/drawing|charts/chart)\d+\.xml"
+    r"|docProps/(core|app|custom)\.xml)$"
 )
 _FONT_PARTS: Final = re.compile(r"^(word/(styles|fontTable)\.xml|xl/styles\.xml|ppt/theme/theme\d+\.xml)$")
 _ZIP_EXTENSIONS: Final = (
@@ -168,22 +179,36 @@ class Walker:
 
     # -- text ------------------------------------------------------------------
     def add_text(
-        self, where: str, role: str, text: str, *, structural: bool = False, encoding: str | None = None
+        self,
+        where: str,
+        role: str,
+        text: str,
+        *,
+        structural: bool = False,
+        encoding: str | None = None,
+        cells: bool = False,
     ) -> None:
         if not text.strip():
             return
         if len(text) > MAX_TEXT:
             text = text[:MAX_TEXT]
             self.analysis.truncated = True
-        self.analysis.units.append(TextUnit(where, role, text, structural, encoding))
+        self.analysis.units.append(TextUnit(where, role, text, structural, encoding, cells))
         if role in ("body", "document") and "://" in text:
-            self.analysis.urls.extend(m.lower() for m in _URL.findall(text[:2_000_000]))
+            self.analysis.urls.extend(url_host(m) for m in _URL.findall(text[:2_000_000]))
 
     def add_lines(
-        self, where: str, lines: list[str], fonts: set[str], *, structural: bool, role: str = "document"
+        self,
+        where: str,
+        lines: list[str],
+        fonts: set[str],
+        *,
+        structural: bool,
+        role: str = "document",
+        cells: bool = False,
     ) -> None:
         decoded, encoding = formats.decode_lines(lines, fonts)
-        self.add_text(where, role, "\n".join(decoded), structural=structural, encoding=encoding)
+        self.add_text(where, role, "\n".join(decoded), structural=structural, encoding=encoding, cells=cells)
 
     def text_bytes(self, where: str, data: bytes, charset: str | None, role: str) -> None:
         text, encoding = decode_text(data, charset)
@@ -284,8 +309,8 @@ class Walker:
             self.analysis.truncated = self.analysis.truncated or pdf.truncated
             fonts = formats.legacy_fonts(data[:4_000_000]) if b"/BaseFont" in data[:4_000_000] else set()
             self.add_lines(where, pdf.lines, fonts, structural=False)
-            if pdf.title:
-                self.add_text(f"{where} (title)", "title", pdf.title)
+            for value in pdf.properties:
+                self.add_text(f"{where} (properties)", "title", value)
         elif kind == "rtf":
             fonts = formats.legacy_fonts(data[:200_000])
             self.add_lines(where, formats.rtf_text(data), fonts, structural=True)
@@ -307,6 +332,8 @@ class Walker:
         self.analysis.html_links.extend(result.links)
         self.analysis.urls.extend(host.lower() for host, _ in result.links if host)
         self.analysis.html_hidden_chars += result.hidden_chars
+        self.analysis.html_forms.extend(result.forms)
+        self.analysis.html_images += result.images
 
     def ole(self, data: bytes, where: str) -> None:
         """Legacy binary Office (MS-CFB): VBA storages, encryption, UTF-16 text runs."""
@@ -385,9 +412,8 @@ class Walker:
     def _ooxml(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], where: str) -> None:
         wanted = [i for i in infos if _OOXML_TEXT_PARTS.match(i.filename)]
         font_parts = [i for i in infos if _FONT_PARTS.match(i.filename)]
-        core = [i for i in infos if i.filename == "docProps/core.xml"]
         blobs: dict[str, bytes] = {}
-        for info in wanted + font_parts + core:
+        for info in wanted + font_parts:
             if info.flag_bits & 0x1:
                 self.analysis.findings.append(Finding("encrypted", where, "encrypted document part"))
                 continue
@@ -395,18 +421,41 @@ class Walker:
             blobs[info.filename] = self._read(zf, info, where)
         fonts = formats.legacy_fonts(*blobs.values())
         lines: list[str] = []
+        cells: list[str] = []
+        margins: list[str] = []
+        names: list[str] = []
         for name in sorted(blobs, key=_part_order):
             xml = blobs[name]
             if name.startswith("word/"):
                 lines.extend(formats.word_text(xml))
-            elif name.startswith("ppt/"):
+            elif name.startswith("ppt/comments/"):
+                lines.extend(formats.comment_text(xml))
+            elif name.startswith(("ppt/", "xl/drawings/", "xl/charts/")):
                 lines.extend(formats.drawing_text(xml))
-            elif name == "xl/sharedStrings.xml" or name.startswith("xl/worksheets/"):
-                lines.extend(formats.sheet_strings(xml))
+            elif name == "xl/sharedStrings.xml":
+                cells.extend(formats.sheet_strings(xml))
+            elif name.startswith(("xl/worksheets/", "xl/chartsheets/")):
+                cells.extend(formats.sheet_strings(xml))
+                cells.extend(formats.formula_strings(xml))
+                margins.extend(formats.sheet_headers_footers(xml))
+            elif name == "xl/workbook.xml":
+                names.extend(formats.workbook_names(xml))
+            elif "omments" in name:
+                lines.extend(formats.comment_text(xml))
         self.add_lines(where, lines, fonts, structural=True)
-        for info in core:
-            for title in formats.core_titles(blobs.get(info.filename, b"")):
-                self.add_text(f"{where} (properties)", "title", title)
+        self.add_lines(where, cells, fonts, structural=True, cells=True)
+        self.add_lines(f"{where} (header/footer)", margins, fonts, structural=True)
+        for name in names:
+            self.add_text(f"{where} (sheet name)", "title", name)
+        props = formats.document_properties(
+            *(blobs.get(f"docProps/{part}.xml", b"") for part in ("core", "app", "custom"))
+        )
+        self._properties(where, props)
+
+    def _properties(self, where: str, props: formats.Properties) -> None:
+        for value in props.values:
+            self.add_text(f"{where} (properties)", "title", value)
+        self.add_text(f"{where} (properties)", "document", "\n".join(props.fields), structural=True)
 
     def _odf(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], where: str) -> None:
         blobs: dict[str, bytes] = {}
@@ -425,12 +474,22 @@ class Walker:
         ):
             self.analysis.findings.append(Finding("encrypted", where, "encrypted ODF document"))
         fonts = formats.legacy_fonts(*blobs.values())
-        lines = formats.odf_text(blobs.get("styles.xml", b"")) + formats.odf_text(
-            blobs.get("content.xml", b"")
-        )
-        self.add_lines(where, lines, fonts, structural=True)
-        for title in formats.core_titles(blobs.get("meta.xml", b"")):
-            self.add_text(f"{where} (properties)", "title", title)
+        content = blobs.get("content.xml", b"")
+        spreadsheet = b"<office:spreadsheet" in content
+        # styles.xml holds the page headers and footers (style:master-page, ODF 1.2 part 1 section 16.9).
+        self.add_lines(f"{where} (header/footer)", formats.odf_text(blobs.get("styles.xml", b"")), fonts,
+                       structural=True)
+        self.add_lines(where, formats.odf_text(content), fonts, structural=True, cells=spreadsheet)
+        for name in formats.odf_names(content):
+            self.add_text(f"{where} (sheet name)", "title", name)
+        self._properties(where, formats.document_properties(blobs.get("meta.xml", b"")))
+
+
+def url_host(authority: str) -> str:
+    """The host of a URL's authority as written in text: without the user
+    information ("https://vietcombank.com.vn@evil.example/" goes to
+    evil.example, RFC 3986 section 3.2.1) and trailing punctuation."""
+    return authority.rpartition("@")[2].rstrip(".,;!").lower()
 
 
 def _part_order(name: str) -> tuple[int, str]:
@@ -594,4 +653,4 @@ def unit_markings(unit: TextUnit) -> list[Marking]:
         return scan_name(unit.text, "file name")
     if unit.role == "title":
         return scan_name(unit.text, "title")
-    return scan_text(unit.text, structural=unit.structural)
+    return scan_text(unit.text, structural=unit.structural, cells=unit.cells)

@@ -95,6 +95,13 @@ class Account(Base):
     """Lower bound of the next folder's UIDVALIDITY: strictly increasing per
     account, so a deleted and re-created folder never gets an old value
     (RFC 9051 section 2.3.1.1)."""
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """STORAGE limit in octets (RFC 9208): None follows ``storage.quota``, 0 is
+    unlimited (0006_quota)."""
+    storage_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Sum of the sizes of the account's messages, kept by every transaction
+    that adds or removes messages."""
+    message_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Folder(Base):

@@ -134,6 +134,7 @@ from storage.api import (
     ModSeq,
     NoSuchAccount,
     NoSuchFolder,
+    OverQuota,
     Quota,
     SearchQuery,
     StoreError,
@@ -231,7 +232,7 @@ _DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure, 
 _INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
     M.c.uid
 )
-_DELETED: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, where=M.c.deleted == true())
+_DELETED: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, M.c.size, where=M.c.deleted == true())
 _TO_COPY: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, *_COPY_COLUMNS)
 _CHANGED: Final = (
     select(*_INFO_COLUMNS)
@@ -367,6 +368,7 @@ def _account(row: AnyRow) -> Account:
         disabled=row.disabled,
         created_at=row.created_at,
         last_login_at=row.last_login_at,
+        quota_bytes=row.quota_bytes,
     )
 
 
@@ -531,6 +533,95 @@ def _remove_rows(conn: Connection, folder_id: int, rows: Sequence[AnyRow]) -> No
     conn.execute(insert(X), [{"folder_id": folder_id, "uid": r.uid, "modseq": modseq} for r in rows])
 
 
+_USAGE: Final = select(A.c.storage_used, A.c.message_count, A.c.quota_bytes).where(
+    A.c.id == bindparam("account_id")
+)
+_CHARGE: Final = (
+    update(A)
+    .where(A.c.id == bindparam("b_account"))
+    .values(
+        storage_used=A.c.storage_used + bindparam("b_octets"),
+        message_count=A.c.message_count + bindparam("b_messages"),
+    )
+)
+
+
+def _limit(own: int | None, default: int | None) -> int | None:
+    """The STORAGE limit in force: the account's own, else the default; None when unlimited."""
+    value = default if own is None else own
+    return value if value else None
+
+
+def _charge(conn: Connection, usage: dict[int, tuple[int, int]]) -> None:
+    """Add (octets, messages), negative to remove, to the accounts' usage counters,
+    in ascending account id (after the folder locks: one lock order everywhere)."""
+    params = [
+        {"b_account": account_id, "b_octets": octets, "b_messages": messages}
+        for account_id, (octets, messages) in sorted(usage.items())
+        if octets or messages
+    ]
+    if params:
+        conn.execute(_CHARGE, params)
+
+
+def _check_quota(conn: Connection, account_id: int, size: int, default: int | None) -> None:
+    """Raise OverQuota when ``size`` more octets do not fit in the account's quota."""
+    row = conn.execute(_USAGE, {"account_id": account_id}).one_or_none()
+    if row is None:
+        raise NoSuchAccount(f"no account {account_id}")
+    limit = _limit(row.quota_bytes, default)
+    if limit is not None and row.storage_used + size > limit:
+        raise OverQuota(account_id, int(row.storage_used), limit, size)
+
+
+def _quota_refusals(
+    conn: Connection, requests: Sequence[_Request], default: int | None
+) -> dict[int, OverQuota]:
+    """Which requests of a group-commit batch do not fit in their accounts'
+    quotas, taking them in order (each counts against the ones after it). On
+    PostgreSQL the usage is read without a lock: a commit of another node at the
+    same moment may take an account slightly beyond its quota (as Dovecot's own
+    quota can be); within one process the writer thread serialises commits."""
+    charges = [_request_usage(request) for request in requests]
+    accounts = sorted({a for charge in charges for a in charge})
+    if not accounts:
+        return {}
+    used: dict[int, int] = {}
+    limits: dict[int, int | None] = {}
+    for chunk in _chunks(accounts):
+        for account_id, storage_used, own in conn.execute(
+            select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(A.c.id.in_(chunk))
+        ):
+            used[account_id], limits[account_id] = int(storage_used), _limit(own, default)
+    refused: dict[int, OverQuota] = {}
+    for index, (request, charge) in enumerate(zip(requests, charges, strict=True)):
+        if request[2]:
+            for account_id, (octets, _) in charge.items():
+                limit = limits.get(account_id)
+                if limit is not None and used[account_id] + octets > limit:
+                    refused[index] = OverQuota(account_id, used[account_id], limit, octets)
+                    break
+            if index in refused:
+                continue
+        for account_id, (octets, _) in charge.items():
+            if account_id in used:
+                used[account_id] += octets
+    return refused
+
+
+def _request_usage(request: _Request) -> dict[int, tuple[int, int]]:
+    """(octets, messages) a group-commit request adds, per account."""
+    rows, delivery, _ = request
+    usage: dict[int, tuple[int, int]] = {}
+    if delivery is not None:
+        for account_id in delivery.account_ids:
+            usage[account_id] = (delivery.values["size"], 1)
+    for row in rows:
+        octets, messages = usage.get(row.account_id, (0, 0))
+        usage[row.account_id] = (octets + row.values["size"], messages + 1)
+    return usage
+
+
 def _run_undo(undo: Undo) -> None:
     for action in reversed(undo):
         action()
@@ -567,9 +658,15 @@ class _Pending:
     rows: list[_NewRow]
     """Rows whose files are written (APPEND); empty for a delivery."""
     delivery: _Delivery | None = None
+    quota: bool = True
+    """Refuse (OverQuota) when the rows do not fit in their accounts' quotas."""
     future: asyncio.Future[list[tuple[_NewRow, MessageInfo]]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+_Request: TypeAlias = "tuple[list[_NewRow], _Delivery | None, bool]"
+"""A group-commit request as the commit transaction sees it: rows, delivery, quota enforced."""
 
 
 class StoreClosedError(StoreError):
@@ -577,13 +674,13 @@ class StoreClosedError(StoreError):
 
 
 def _place_deliveries(
-    conn: Connection, requests: list[tuple[list[_NewRow], _Delivery | None]], maildir: Maildir, undo: Undo
+    conn: Connection, requests: Sequence[_Request], maildir: Maildir, undo: Undo
 ) -> list[list[_NewRow]]:
     """The rows of every request: those given, and for each delivery one per
     account, in its INBOX (or SPECIAL-USE folder), its staged file renamed
     there (directories fsynced once per batch) before any row is written."""
-    deliveries = [(i, d) for i, (_, d) in enumerate(requests) if d is not None]
-    out = [rows for rows, _ in requests]
+    deliveries = [(i, d) for i, (_, d, _) in enumerate(requests) if d is not None]
+    out = [rows for rows, _, _ in requests]
     if not deliveries:
         return out
     # One lookup per kind of target folder (INBOX, Junk...) for the whole batch.
@@ -613,9 +710,30 @@ def _place_deliveries(
 
 
 def _insert_batch(
-    conn: Connection, requests: list[tuple[list[_NewRow], _Delivery | None]], maildir: Maildir, undo: Undo
+    conn: Connection, requests: list[_Request], maildir: Maildir, undo: Undo, default_quota: int | None
+) -> list[list[tuple[_NewRow, MessageInfo]] | OverQuota]:
+    """One group-commit transaction: the rows of every request in ``requests``
+    that fits in its accounts' quotas; OverQuota in place of those that do not."""
+    refused = _quota_refusals(conn, requests, default_quota)
+    kept = [request for index, request in enumerate(requests) if index not in refused]
+    placed = _insert_rows(conn, kept, maildir, undo) if kept else []
+    usage: dict[int, tuple[int, int]] = {}
+    for rows in placed:
+        for row, _ in rows:
+            octets, messages = usage.get(row.account_id, (0, 0))
+            usage[row.account_id] = (octets + row.values["size"], messages + 1)
+    _charge(conn, usage)
+    results: list[list[tuple[_NewRow, MessageInfo]] | OverQuota] = []
+    done = iter(placed)
+    for index in range(len(requests)):
+        results.append(refused[index] if index in refused else next(done))
+    return results
+
+
+def _insert_rows(
+    conn: Connection, requests: list[_Request], maildir: Maildir, undo: Undo
 ) -> list[list[tuple[_NewRow, MessageInfo]]]:
-    """One group-commit transaction: the rows of every request in ``requests``."""
+    """The rows of every request: files placed, UIDs allocated, rows inserted."""
     batch = _place_deliveries(conn, requests, maildir, undo)
     per_folder = Counter(row.folder_id for rows in batch for row in rows)
     next_uid: dict[int, int] = {}
@@ -1045,6 +1163,10 @@ class SqlMailStore:
             raise CannotDeleteFolder("INBOX cannot be deleted")
         if _children(conn, account_id, folder.name):
             raise CannotDeleteFolder("folder has children; delete them first")
+        octets, messages = conn.execute(
+            select(func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id)).where(M.c.folder_id == folder_id)
+        ).one()
+        _charge(conn, {account_id: (-int(octets), -int(messages))})
         conn.execute(delete(X).where(X.c.folder_id == folder_id))
         conn.execute(delete(M).where(M.c.folder_id == folder_id))
         conn.execute(delete(F).where(F.c.id == folder_id))
@@ -1227,9 +1349,11 @@ class SqlMailStore:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         undo: Undo = []
-        requests = [(pending.rows, pending.delivery) for pending in batch]
+        requests: list[_Request] = [(pending.rows, pending.delivery, pending.quota) for pending in batch]
         try:
-            results = await self._run_write(_insert_batch, requests, self.maildir, undo, undo=undo)
+            results = await self._run_write(
+                _insert_batch, requests, self.maildir, undo, self.quota_bytes, undo=undo
+            )
         except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
             if len(batch) == 1:
                 if not batch[0].future.done():
@@ -1240,9 +1364,15 @@ class SqlMailStore:
             return
         self.commit_count += 1
         for pending, placed in zip(batch, results, strict=True):
-            if not pending.future.done():
+            if pending.future.done():
+                continue
+            if isinstance(placed, OverQuota):
+                pending.future.set_exception(placed)
+            else:
                 pending.future.set_result(placed)
-        self.changes.publish(row.folder_id for placed in results for row, _ in placed)
+        self.changes.publish(
+            row.folder_id for placed in results if not isinstance(placed, OverQuota) for row, _ in placed
+        )
 
     async def _submit(self, rows: list[_NewRow]) -> list[MessageInfo]:
         """Commit rows whose files are already written (removed if the rows fail)."""
@@ -1290,6 +1420,7 @@ class SqlMailStore:
         *,
         internal_date: datetime | None = None,
         special_use: str | None = None,
+        quota: bool = True,
     ) -> DeliveryResult:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
@@ -1301,7 +1432,9 @@ class SqlMailStore:
         # durable and committed on return.
         staged = await self.maildir.stage(data)
         try:
-            placed = await self._enqueue(_Pending([], _Delivery(account_ids, special_use, staged, common)))
+            placed = await self._enqueue(
+                _Pending([], _Delivery(account_ids, special_use, staged, common), quota=quota)
+            )
         except asyncio.CancelledError:
             raise  # it may still commit; if not, clean_staging removes the file
         except BaseException:
@@ -1539,6 +1672,7 @@ class SqlMailStore:
             rows = _messages(conn, _DELETED, folder_id, uids)
         if rows:
             _remove_rows(conn, folder_id, rows)
+            _charge(conn, {account_id: (-sum(r.size for r in rows), -len(rows))})
         return [(Uid(r.uid), r.blob) for r in rows]
 
     # -- copy and move -------------------------------------------------------
@@ -1577,6 +1711,11 @@ class SqlMailStore:
         source_rows = _messages(conn, _TO_COPY, folder_id, uids)
         if not source_rows:
             return [], []
+        if not move:
+            # A MOVE stays within the account and adds nothing; a COPY adds its copies.
+            added = sum(r.size for r in source_rows)
+            _check_quota(conn, account_id, added, self.quota_bytes)
+            _charge(conn, {account_id: (added, len(source_rows))})
         blobs: list[str] = [r.blob for r in source_rows]
         links = self._io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
         undo.append(partial(self.maildir._unlink, links))
@@ -1682,18 +1821,51 @@ class SqlMailStore:
         result = conn.execute(select(M.c.uid).where(M.c.folder_id == folder_id, *clauses).order_by(M.c.uid))
         return [Uid(u) for u in result.scalars()]
 
-    async def quota(self, account_id: int) -> Quota:
-        used, count = await self._run_read(self._usage_tx, account_id)
-        return Quota(storage_used=used, storage_limit=self.quota_bytes, messages_used=count)
+    async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
+        return await self._run_read(self._folder_blobs_tx, account_id, folder_id)
 
     @staticmethod
-    def _usage_tx(conn: Connection, account_id: int) -> tuple[int, int]:
-        """(bytes, messages) stored by the account."""
-        if conn.execute(select(A.c.id).where(A.c.id == account_id)).first() is None:
+    def _folder_blobs_tx(conn: Connection, account_id: int, folder_id: int) -> list[str]:
+        _owned_folder(conn, account_id, folder_id)
+        return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
+
+    async def quota(self, account_id: int) -> Quota:
+        return await self._run_read(self._quota_tx, account_id, self.quota_bytes)
+
+    @staticmethod
+    def _quota_tx(conn: Connection, account_id: int, default: int | None) -> Quota:
+        row = conn.execute(_USAGE, {"account_id": account_id}).one_or_none()
+        if row is None:
             raise NoSuchAccount(f"no account {account_id}")
-        used, count = conn.execute(
-            select(func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id))
-            .select_from(M.join(F, F.c.id == M.c.folder_id))
-            .where(F.c.account_id == account_id)
-        ).one()
-        return int(used), int(count)
+        return Quota(
+            storage_used=int(row.storage_used),
+            storage_limit=_limit(row.quota_bytes, default),
+            messages_used=int(row.message_count),
+        )
+
+    async def set_quota(self, account_id: int, limit: int | None) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError("a quota is a number of octets, 0 for unlimited")
+        await self._update_account(account_id, {"quota_bytes": limit})
+
+    async def recount_usage(self) -> None:
+        """Recompute every account's usage counters from its messages (after rows
+        were removed behind the store's back, e.g. by a backup restore). Each
+        account row is locked first, so a commit of another process that runs
+        meanwhile is counted exactly once."""
+        ids = await self._run_read(lambda conn: list(conn.execute(select(A.c.id).order_by(A.c.id)).scalars()))
+        for chunk in _chunks(ids):
+            await self._run_write(self._recount_tx, list(chunk))
+
+    @staticmethod
+    def _recount_tx(conn: Connection, account_ids: list[int]) -> None:
+        conn.execute(select(A.c.id).where(A.c.id.in_(account_ids)).order_by(A.c.id).with_for_update())
+        for account_id, octets, messages in conn.execute(
+            select(F.c.account_id, func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id))
+            .select_from(F.join(M, M.c.folder_id == F.c.id, isouter=True))
+            .where(F.c.account_id.in_(account_ids))
+            .group_by(F.c.account_id)
+        ):
+            conn.execute(
+                update(A).where(A.c.id == account_id).values(storage_used=octets, message_count=messages)
+            )

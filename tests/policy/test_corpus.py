@@ -1,9 +1,12 @@
 # ruff: noqa: E501
 """The labelled corpus through the policy pipeline API, with precision and
-recall per category.
+recall per category, for both splits of ``tests/policy/corpus.py``: ``tune``
+(what the rules were tuned on) and ``heldout`` (other templates and
+documents, another seed; the honest figures). The same corpus goes over real
+SMTP in ``test_corpus_smtp.py``.
 
-``mailserver/smtp`` does not call the pipeline yet (the lead wires it in), so
-the corpus runs through ``Pipeline.check_data`` only, not over SMTP."""
+Goals (issue 18): classified and malware all refused, no ordinary message
+refused or filed as spam, at least 90% of spam stopped (refused or Junk)."""
 
 from __future__ import annotations
 
@@ -31,12 +34,40 @@ def predicted(outcome: Outcome) -> str:
     return "negative"
 
 
-@pytest.fixture(scope="module")
-def samples() -> list[corpus.Sample]:
-    return corpus.build()
+SPAM_GOAL = 0.90
+MINIMUM = {  # samples per category: the fresh split is a smaller, last-written supplement
+    "tune": {"classified": 60, "negative": 140, "spam": 70, "malware": 15},
+    "heldout": {"classified": 28, "negative": 100, "spam": 50, "malware": 15},
+    "fresh": {"classified": 8, "negative": 40, "spam": 40, "malware": 4},
+}
 
 
-async def test_corpus_precision_recall(samples: list[corpus.Sample], tmp_path: Path) -> None:
+def summary(split: str, path: str, results: list[tuple[corpus.Sample, str]]) -> str:
+    """One line per run, quoted in the README: what was stopped of each kind."""
+    def stopped(category: str) -> tuple[int, int]:
+        chosen = [p for s, p in results if s.category == category]
+        return sum(1 for p in chosen if p == category), len(chosen)
+
+    spam, classified, malware = stopped("spam"), stopped("classified"), stopped("malware")
+    negatives = [p for s, p in results if s.category == "negative"]
+    wrong = sum(1 for p in negatives if p != "negative")
+    return (f"corpus {split} via {path}: spam stopped {spam[0]}/{spam[1]} ({100 * spam[0] / spam[1]:.1f}%), "
+            f"ordinary mail stopped {wrong}/{len(negatives)}, classified refused {classified[0]}/{classified[1]}, "
+            f"malware refused {malware[0]}/{malware[1]}")
+
+
+def check_goals(results: list[tuple[corpus.Sample, str]]) -> None:
+    """Classified and malware exact, no false positive, spam >= SPAM_GOAL."""
+    wrong = [(s.category, s.name, p) for s, p in results if p != s.category and s.category != "spam"]
+    assert not wrong
+    spam = [p for s, p in results if s.category == "spam"]
+    assert sum(1 for p in spam if p == "spam") >= SPAM_GOAL * len(spam)
+    assert all(p != "classified" for s, p in results if s.category != "classified")
+
+
+@pytest.mark.parametrize("split", corpus.SPLITS)
+async def test_corpus_precision_recall(split: str, tmp_path: Path) -> None:
+    samples = corpus.build(split)
     pipeline = Pipeline.from_settings(PolicySettings(workers=2), data_dir=tmp_path,
                                       local_domains=["dongnai.gov.vn"])
     results: list[tuple[corpus.Sample, str, Outcome]] = []
@@ -62,9 +93,7 @@ async def test_corpus_precision_recall(samples: list[corpus.Sample], tmp_path: P
     print(f"negative   n={len(negatives):3d} false positives={sum(1 for _, p in negatives if p != 'negative')}")
     for item in wrong:
         print("MISMATCH", item)
-    assert not wrong
-    # The hard negatives: zero false positives of the classified check.
-    assert all(p != "classified" for s, p, _ in results if s.category != "classified")
+    print(summary(split, "pipeline", [(s, p) for s, p, _ in results]))
+    check_goals([(s, p) for s, p, _ in results])
     counts = {c: sum(1 for s in samples if s.category == c) for c in ("classified", "negative", "spam", "malware")}
-    assert counts["classified"] >= 30 and counts["negative"] >= 50 and counts["spam"] >= 20
-    assert counts["malware"] >= 15
+    assert counts == {c: max(counts[c], n) for c, n in MINIMUM[split].items()}, counts

@@ -44,6 +44,7 @@ from policy.verdict import Verdict, reject
 from storage.api import INBOX
 from tests.conftest import RunningServer, make_config
 from tests.policy import corpus
+from tests.policy.test_corpus import check_goals, summary
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -55,14 +56,18 @@ FOREIGN = "nguoigui@example.org"
 PASSWORD = "Mat-khau-that-dai-2026"
 CATEGORIES = ("classified", "malware", "spam")
 REFUSED = {"classified": (550, "5.7.1"), "malware": (554, "5.7.0"), "spam": (550, "5.7.1")}
-# Tagged (score 9.5 of tag 5 / reject 12): no Date, no Message-ID, From unlike
-# the envelope, a subject in capitals, two promotion phrases.
+# Tagged (tag 5 / reject 12, see TAGGED_REPORT): no Date, no Message-ID, From
+# unlike the envelope, a subject in capitals, a gift with a Zalo contact.
 TAGGED = (
     "From: Khuyen Mai <promo@khuyenmai.example>\r\nTo: nhan@dongnai.gov.vn\r\n"
     "Subject: KHUYEN MAI SOC CHI HOM NAY\r\nMIME-Version: 1.0\r\n"
     "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    "Khuyến mãi sốc cho quý khách, chi tiết tại cửa hàng.\r\n"
+    "Khuyến mãi sốc cho quý khách: nhận quà tặng tại cửa hàng, chi tiết qua Zalo 0912 345 678.\r\n"
 ).encode()
+TAGGED_REPORT = (
+    "MISSING_DATE=1.5 MISSING_MID=1.5 FROM_ENVELOPE_MISMATCH=1 SUBJ_ALL_CAPS=1.5 URGENCY=0.5 PRIZE=2 CONTACT_CHAT=1"
+    " SCAM_CONTACT=1.5"
+)
 PLAIN = (
     b"From: Nguoi Gui <nguoigui@example.org>\r\nTo: nhan@dongnai.gov.vn\r\n"
     b"Subject: Lich hop tuan toi\r\nDate: Mon, 6 May 2024 08:30:00 +0000\r\n"
@@ -162,7 +167,7 @@ async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
 
 @pytest.fixture(scope="module")
 def samples() -> list[corpus.Sample]:
-    return corpus.build()
+    return corpus.build("tune")
 
 
 def predicted(code: int, enhanced: str, text: str, landed: str | None) -> str:
@@ -194,7 +199,11 @@ def report(results: list[tuple[corpus.Sample, str]], title: str) -> None:
 
 
 # -- the corpus -------------------------------------------------------------------
-async def test_corpus_over_mx(shared: RunningServer, samples: list[corpus.Sample]) -> None:
+@pytest.mark.parametrize("split", corpus.SPLITS)
+async def test_corpus_over_mx(shared: RunningServer, split: str) -> None:
+    """Every sample from an outside sender through the MX, headers as written
+    (external From, no DKIM, DNS off): spam must be refused or land in Junk."""
+    samples = corpus.build(split)
     results: list[tuple[corpus.Sample, str]] = []
     wrong: list[tuple[str, str, str, tuple[int, str, str]]] = []
     async with Smtp(shared.port("smtp")) as mx:
@@ -213,11 +222,11 @@ async def test_corpus_over_mx(shared: RunningServer, samples: list[corpus.Sample
                 wrong.append((sample.category, sample.name, guess, reply))
             elif reply[0] != 250:
                 assert reply[:2] == REFUSED[sample.category], (sample.name, reply)
-    report(results, "corpus over SMTP (MX, direction inbound)")
+    report(results, f"corpus {split} over SMTP (MX, direction inbound)")
     for item in wrong:
         print("MISMATCH", item)
-    assert not wrong
-    assert all(p != "classified" for s, p in results if s.category != "classified")
+    print(summary(split, "MX", results))
+    check_goals(results)
     assert shared.app.pipeline.stats["action.reject"] > 0
     assert shared.app.quarantine.list() == []
     inbox = await messages(shared, NHAN, INBOX)
@@ -273,6 +282,7 @@ async def test_strip_policy_fields() -> None:
 
 async def test_forged_verdict_fields_are_deleted(shared: RunningServer) -> None:
     forged = (b"X-Policy: classified=allowed; spam=0.0\r\nX-Spam-Flag: NO\r\nX-Spam-Score: -100\r\n\t-100\r\n"
+              b"X-Spam-Report: -100 (tag 5, reject 12) ALLOWED=-100\r\n\tWHITELIST=-100\r\n"
               b"X-Legacy-Encoding: none\r\n") + PLAIN
     async with Smtp(shared.port("smtp")) as mx:
         assert (await mx.send(FOREIGN, [BINH], forged))[:2] == (250, "2.0.0")
@@ -280,9 +290,19 @@ async def test_forged_verdict_fields_are_deleted(shared: RunningServer) -> None:
     assert stored.endswith(PLAIN)
     head = stored[: len(stored) - len(PLAIN)].decode()
     assert "allowed" not in head and "-100" not in head and "X-Spam-Flag" not in head and "X-Legacy" not in head
-    assert head.count("X-Policy: ") == 1 and "X-Spam-Score: " in head
+    assert "WHITELIST" not in head and "ALLOWED" not in head
+    assert head.count("X-Policy: ") == 1 and "X-Spam-Score: " in head and head.count("X-Spam-Report: ") == 1
     # Our fields follow the trace fields (Return-Path, Received).
     assert head.index("Received: ") < head.index("X-Policy: classified=pass")
+
+
+async def test_gtube_is_refused_over_mx(shared: RunningServer) -> None:
+    """The GTUBE test string (SpamAssassin's) is refused whatever else the message says."""
+    gtube = PLAIN.replace(b"Kinh gui anh", b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\nKinh gui anh")
+    before = await counts(shared, NHAN)
+    async with Smtp(shared.port("smtp")) as mx:
+        assert await mx.send(FOREIGN, [NHAN], gtube) == (550, "5.7.1", codes.S550_SPAM.text)
+    assert await counts(shared, NHAN) == before
 
 
 async def test_tagged_spam_in_junk_over_imap(shared: RunningServer) -> None:
@@ -306,7 +326,12 @@ async def test_tagged_spam_in_junk_over_imap(shared: RunningServer) -> None:
 
     exists, header = await asyncio.to_thread(imap)
     assert exists == before[1] + 1
-    assert b"X-Spam-Flag: YES" in header and b"spam=9.5/tag" in header and b"KHUYEN MAI" in header
+    assert b"X-Spam-Flag: YES" in header and b"KHUYEN MAI" in header
+    # The rules that fired, with their scores, as SpamAssassin's report does.
+    report = re.search(rb"\r\nX-Spam-Report: ([-\d.]+) \(tag 5, reject 12\) ([^\r\n]*)\r\n", header)
+    assert report is not None, header
+    assert report.group(2).decode().startswith(TAGGED_REPORT)
+    assert f"spam={report.group(1).decode()}/tag".encode() in header
 
 
 async def test_one_verdict_for_all_recipients(shared: RunningServer, samples: list[corpus.Sample]) -> None:

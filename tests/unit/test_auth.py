@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mailserver.auth import Throttle, generate_password, hash_password, verify_password
+from mailserver.auth import Limiter, Throttle, generate_password, hash_password, verify_password
 from mailserver.config import AuthSettings
 
 
@@ -30,31 +30,75 @@ def test_generated_passwords_are_readable_and_distinct() -> None:
         assert not set(pw) & set("0O1lI")
 
 
-@pytest.mark.parametrize("key", ["ip:192.0.2.1", "user:annv@dongnai.gov.vn"])
-def test_throttle_locks_after_max_failures(key: str) -> None:
-    throttle = Throttle(AuthSettings(max_failures=3, failure_window=60, lockout=60))
-    for _ in range(2):
-        throttle.fail(key)
-    assert not throttle.blocked(key)
-    throttle.fail(key)
-    assert throttle.blocked(key)
-    assert not throttle.blocked("ip:198.51.100.7")
+def _throttle(now: list[float], **settings: int) -> Throttle:
+    values = {"max_failures": 3, "max_failures_per_ip": 100, "failure_window": 60, "lockout": 30,
+              "max_lockout": 120, **settings}
+    return Throttle(AuthSettings(**values), clock=lambda: now[0])  # type: ignore[arg-type]
 
 
-def test_success_resets_the_count() -> None:
-    throttle = Throttle(AuthSettings(max_failures=3, failure_window=60, lockout=60))
-    throttle.fail("k")
-    throttle.fail("k")
-    throttle.succeed("k")
-    throttle.fail("k")
-    assert not throttle.blocked("k")
+def test_attempts_are_counted_before_they_are_verified() -> None:
+    throttle = _throttle([1000.0])
+    held = [throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1") for _ in range(3)]
+    assert all(r is not None for r in held)
+    # Three attempts under way use the pair's three: a fourth is refused unchecked.
+    assert throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1") is None
+    assert throttle.blocked("annv@dongnai.gov.vn", "192.0.2.1")
+    # Not the same account from elsewhere, nor another account from here.
+    assert throttle.reserve("annv@dongnai.gov.vn", "198.51.100.7") is not None
+    assert throttle.reserve("binhtt@dongnai.gov.vn", "192.0.2.1") is not None
+    held[0].release()  # ended without an answer (client gone): not a failure
+    assert throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1") is not None
 
 
-def test_lockout_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lockout_doubles_and_a_success_resets_the_pair() -> None:
     now = [1000.0]
-    throttle = Throttle(AuthSettings(max_failures=1, failure_window=60, lockout=30))
-    monkeypatch.setattr(throttle, "_now", lambda: now[0])
-    throttle.fail("k")
-    assert throttle.blocked("k")
-    now[0] += 31
-    assert not throttle.blocked("k")
+    throttle = _throttle(now)
+    for expected_wait in (30, 60, 120, 120):  # capped at max_lockout
+        for _ in range(3):
+            reservation = throttle.reserve("k", "192.0.2.1")
+            assert reservation is not None
+            reservation.fail()
+        assert throttle.blocked("k", "192.0.2.1")
+        now[0] += expected_wait - 1
+        assert throttle.blocked("k", "192.0.2.1")
+        now[0] += 1
+        assert not throttle.blocked("k", "192.0.2.1")
+    for _ in range(2):
+        throttle.reserve("k", "192.0.2.1").fail()  # type: ignore[union-attr]
+    throttle.reserve("k", "192.0.2.1").succeed()  # type: ignore[union-attr]
+    for _ in range(3):
+        throttle.reserve("k", "192.0.2.1").fail()  # type: ignore[union-attr]
+    now[0] += 30  # back to the first, shortest wait
+    assert not throttle.blocked("k", "192.0.2.1")
+
+
+def test_failures_leave_the_window() -> None:
+    now = [1000.0]
+    throttle = _throttle(now)
+    for _ in range(2):
+        throttle.reserve("k", "192.0.2.1").fail()  # type: ignore[union-attr]
+    now[0] += 61
+    for _ in range(2):
+        throttle.reserve("k", "192.0.2.1").fail()  # type: ignore[union-attr]
+    assert not throttle.blocked("k", "192.0.2.1")
+
+
+def test_address_limit_spans_accounts_and_survives_a_success() -> None:
+    throttle = _throttle([1000.0], max_failures_per_ip=4)
+    for n in range(3):
+        throttle.reserve(f"user{n}@dongnai.gov.vn", "192.0.2.1").fail()  # type: ignore[union-attr]
+    throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1").succeed()  # type: ignore[union-attr]
+    throttle.reserve("user9@dongnai.gov.vn", "192.0.2.1").fail()  # type: ignore[union-attr]
+    assert throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1") is None
+    assert throttle.reserve("annv@dongnai.gov.vn", "192.0.2.2") is not None
+
+
+def test_limiter_forgets_idle_keys_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    limiter = Limiter(2, window=10, lockout=10, max_lockout=10, clock=lambda: now[0])
+    monkeypatch.setattr(Limiter, "MAX_KEYS", 3)
+    for key in ("a", "b", "c"):
+        limiter.fail(key)
+    now[0] += 11
+    limiter.fail("d")
+    assert len(limiter) == 1

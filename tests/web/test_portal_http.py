@@ -3,6 +3,7 @@ operator pages, CSRF, throttling shared with IMAP/SMTP, PKI downloads."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -121,9 +122,12 @@ async def test_web_failures_throttle_imap_logins_too(portal: Portal) -> None:
         await _change(portal.client, "wrong-Password-1", NEW)
     status, html = await _change(portal.client, INITIAL, NEW)
     assert status == 429 and "Quá nhiều lần thử sai" in html
-    # The same Authenticator serves IMAP and SMTP: the account is locked there too.
-    outcome = await portal.app.authenticator.authenticate("user@dongnai.gov.vn", INITIAL, "198.51.100.7")
-    assert outcome.status is AuthStatus.THROTTLED
+    # The same Authenticator serves IMAP and SMTP: that address is throttled there
+    # too, for this account; the owner elsewhere is not locked out.
+    auth = portal.app.authenticator
+    here = await auth.authenticate("user@dongnai.gov.vn", INITIAL, "127.0.0.1")
+    elsewhere = await auth.authenticate("user@dongnai.gov.vn", INITIAL, "198.51.100.7")
+    assert here.status is AuthStatus.THROTTLED and elsewhere.status is AuthStatus.MUST_CHANGE
 
 
 async def test_post_without_csrf_token_is_refused(portal: Portal) -> None:
@@ -230,11 +234,72 @@ async def test_dashboard_only_after_operator_login(portal: Portal) -> None:
 async def test_totp_required_when_enrolled(totp_portal: Portal) -> None:
     client = totp_portal.client
     assert await _login(client, OPERATOR, OPERATOR_PASSWORD) == 401
-    assert await _login(client, OPERATOR, OPERATOR_PASSWORD, "000000") in (401, 429)
-    totp_portal.app.authenticator.throttle.succeed(f"user:{OPERATOR}", "ip:127.0.0.1")
+    assert await _login(client, OPERATOR, OPERATOR_PASSWORD, "000000") == 401
     code = totp(decode_secret(TOTP_SECRET), time.time())
     assert await _login(client, OPERATOR, OPERATOR_PASSWORD, code) == 303
     assert (await client.get("/admin", allow_redirects=False)).status == 200
+
+
+async def test_totp_code_usable_once(totp_portal: Portal) -> None:
+    client = totp_portal.client
+    code = totp(decode_secret(TOTP_SECRET), time.time())
+    assert await _login(client, OPERATOR, OPERATOR_PASSWORD, code) == 303
+    token = csrf_of(await (await client.get("/admin")).text())
+    await client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
+    # RFC 6238 section 5.2: the same code, replayed within its 30 s step, is refused.
+    assert await _login(client, OPERATOR, OPERATOR_PASSWORD, code) == 401
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_totp_failures_are_not_reset_by_the_right_password(tmp_path: Path) -> None:
+    async for p in _portal(tmp_path / "data", totp_secrets={OPERATOR: TOTP_SECRET}, totp_max_failures=3):
+        # Whoever has the password gets three codes, not three per right password.
+        for guess in ("111111", "222222", "333333"):
+            assert await _login(p.client, OPERATOR, OPERATOR_PASSWORD, guess) == 401
+        code = totp(decode_secret(TOTP_SECRET), time.time())
+        assert await _login(p.client, OPERATOR, OPERATOR_PASSWORD, code) == 429
+        # Locked before the password is looked at: a wrong one gets the same answer.
+        assert await _login(p.client, OPERATOR, "Sai-mat-khau-1", code) == 429
+        # Counted apart: IMAP/SMTP logins of the operator's mailbox are not throttled.
+        outcome = await p.app.authenticator.authenticate(OPERATOR, OPERATOR_PASSWORD, "127.0.0.1")
+        assert outcome.ok
+
+
+async def test_wrong_code_waits_as_long_as_a_wrong_password(
+    totp_portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delay = totp_portal.app.config.auth.failure_delay
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording(seconds: float, *args: object) -> object:
+        if seconds == delay:
+            waits.append(seconds)
+        return await real_sleep(seconds, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", recording)
+    assert await _login(totp_portal.client, OPERATOR, "Sai-mat-khau-1", "123456") == 401
+    wrong_password = len(waits)
+    code = str((int(totp(decode_secret(TOTP_SECRET), time.time())) + 1) % 10**6).zfill(6)
+    assert await _login(totp_portal.client, OPERATOR, OPERATOR_PASSWORD, code) == 401
+    assert wrong_password == 1 and len(waits) - wrong_password == 1
+
+
+async def test_concurrent_sign_ins_get_no_more_guesses(portal: Portal) -> None:
+    """The portal shares the authenticator: 30 password guesses at once test at
+    most ``auth.max_failures`` (3 here), and the 20th, right one, is refused."""
+    token = await _form(portal.client, "/admin/login")
+    guesses = [f"Sai-mat-khau-{n}" for n in range(30)]
+    guesses[19] = OPERATOR_PASSWORD
+
+    async def post(password: str) -> int:
+        resp = await portal.client.post("/admin/login", data={
+            "csrf": token, "address": OPERATOR, "password": password, "totp": ""}, allow_redirects=False)
+        return resp.status
+
+    statuses = await asyncio.gather(*(post(g) for g in guesses))
+    assert len([s for s in statuses if s != 429]) <= 3
+    assert statuses[19] == 429
 
 
 async def test_queue_actions(portal: Portal) -> None:

@@ -1,0 +1,159 @@
+"""Text as the spam rules compare it, undoing what spammers do to dodge
+word lists (Unicode TR #36 "Unicode Security Considerations" section 2, TR #39
+"Unicode Security Mechanisms" section 4 confusables).
+
+``fold`` turns a text into two aligned strings:
+
+1. NFKC (compatibility forms: full-width Ｖｉｅｔ, mathematical 𝐕𝐢𝐞𝐭,
+   ligatures become plain letters), then NFC;
+2. format characters (general category Cf: zero-width space, joiners, word
+   joiner, soft hyphen, bidi marks) are dropped;
+3. Cyrillic and Greek letters drawn like Latin ones ("Vіetcombаnk") become
+   the Latin letters (``CONFUSABLES``, the subset of TR #39 confusables.txt
+   that phishing kits use);
+4. case folding;
+5. combining marks that compose with no letter are dropped;
+6. ``plain``: the same text without Vietnamese diacritics (đ as d), so that
+   "trung thuong" written without marks matches "trúng thưởng", with
+   ``index`` mapping each position of ``plain`` back to ``accented``
+   (one character each: marks of NFC letters are dropped with their letter).
+
+``Folded`` also counts the evasions themselves -- format characters inside
+words, words mixing Latin with Cyrillic/Greek -- which are signals of their
+own: Vietnamese is written in Latin letters only, and ordinary text has no
+zero-width characters inside words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+CONFUSABLES: Final[dict[str, str]] = {
+    # Cyrillic (TR #39 confusables.txt, "MA" table entries to Latin)
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+    "һ": "h", "ӏ": "l", "ɡ": "g",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+    "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
+    # Greek
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "κ": "k", "ι": "i", "τ": "t", "υ": "u", "ε": "e",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+}  # fmt: skip
+CONFUSABLE_TABLE: Final = str.maketrans(dict(CONFUSABLES.items()))
+_WORD: Final = re.compile(r"[^\W\d_]+")
+
+
+class _Table(dict[int, int | None]):
+    """A ``str.translate`` table that deletes the characters ``drop`` accepts,
+    filled as characters come (a C loop over the text, a Python call once per
+    distinct character)."""
+
+    def __init__(self, drop: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._drop = drop
+
+    def __missing__(self, key: int) -> int | None:
+        value = None if self._drop(chr(key)) else key
+        self[key] = value
+        return value
+
+
+_DROP_FORMAT: Final = _Table(lambda c: unicodedata.category(c) == "Cf")
+_DROP_COMBINING: Final = _Table(lambda c: unicodedata.combining(c) != 0)
+
+
+# Blocks of Greek and Cyrillic letters: a cheap test before looking at scripts word by word.
+_GREEK_CYRILLIC: Final = re.compile("[\u0370-\u03ff\u0400-\u052f\u1c80-\u1c8f\u1f00-\u1fff\ua640-\ua69f]")
+
+
+def _script(char: str) -> str:
+    """``latin``, ``cyrillic``, ``greek`` or ``other`` (by Unicode name)."""
+    if char.isascii():
+        return "latin"
+    name = unicodedata.name(char, "")
+    for script in ("LATIN", "CYRILLIC", "GREEK"):
+        if name.startswith(script):
+            return script.lower()
+    return "other"
+
+
+def _strip_char(char: str) -> str:
+    if char in "đĐ":
+        return "d"
+    if char.isascii():
+        return char
+    base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+    return base if len(base) == 1 else char
+
+
+class _StripTable(dict[int, str]):
+    """``str.translate`` table of ``_strip_char``, filled as characters come."""
+
+    def __missing__(self, key: int) -> str:
+        value = _strip_char(chr(key))
+        self[key] = value
+        return value
+
+
+_STRIP: Final = _StripTable()
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    accented: str
+    """NFKC, no format characters, confusables mapped, case-folded, NFC."""
+    plain: str
+    """``accented`` without diacritics, one character per character of it."""
+    hidden_in_words: int
+    """Format characters found between two letters (zero-width evasion)."""
+    mixed_words: tuple[str, ...]
+    """Words written with Latin and Cyrillic/Greek letters together."""
+    has_marks: bool = False
+    """Whether the text is Vietnamese written with its diacritics (enough
+    marked letters that a phrase without its marks is another phrase)."""
+
+    @classmethod
+    def of_plain(cls, plain: str) -> Folded:
+        """A text already folded and without diacritics."""
+        return cls(plain, plain, 0, ())
+
+
+def fold(text: str) -> Folded:
+    text = unicodedata.normalize("NFKC", text)
+    hidden = 0
+    if not text.isascii() and len(text.translate(_DROP_FORMAT)) != len(text):
+        kept: list[str] = []
+        for i, char in enumerate(text):
+            if unicodedata.category(char) == "Cf":
+                if 0 < i < len(text) - 1 and text[i - 1].isalpha() and text[i + 1].isalpha():
+                    hidden += 1
+                continue
+            kept.append(char)
+        text = "".join(kept)
+    mixed: list[str] = []
+    if not text.isascii():
+        if _GREEK_CYRILLIC.search(text):
+            for word in _WORD.findall(text):
+                scripts = {_script(c) for c in word}
+                if "latin" in scripts and scripts & {"cyrillic", "greek"}:
+                    mixed.append(word)
+        text = text.translate(CONFUSABLE_TABLE)
+    accented = unicodedata.normalize("NFC", text.casefold())
+    if accented.isascii():
+        return Folded(accented, accented, hidden, tuple(mixed))
+    # Marks that compose with nothing (strike-through letters, stacked accents) carry no letter.
+    accented = accented.translate(_DROP_COMBINING)
+    plain = accented.translate(_STRIP)
+    letters = sum(map(str.isalpha, accented))
+    marked = len(accented) - len(accented.encode("ascii", "ignore"))
+    return Folded(accented, plain, hidden, tuple(mixed), letters > 0 and marked * 12 >= letters)
+
+
+def plain(text: str) -> str:
+    """``fold(text).plain``: case-folded, confusables mapped, no diacritics."""
+    return fold(text).plain
