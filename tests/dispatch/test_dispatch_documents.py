@@ -227,3 +227,22 @@ async def test_dispatch_end_to_end_read_over_imap(province: Path, tmp_path: Path
     fields = email.message_from_bytes(raw, policy=email.policy.compat32)
     display = str(fields["From"]).rsplit("<", 1)[0]
     assert str(make_header(decode_header(display))).strip() == "Ủy ban nhân dân tỉnh Đồng Nai"
+
+
+def test_a_full_issuer_mailbox_does_not_undo_the_dispatch(
+    province: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recipients have the document even when the issuer's own mailbox is too
+    full for its copy: the record says the copy is missing, and why."""
+    assert cli(province, "account", "set-quota", "ubndtinh@dongnai.gov.vn", "1K") == 0
+    doc = make_document(tmp_path / "cv.docx", recipients=["Sở TT&TT;", "Lưu: VT."])
+    capsys.readouterr()
+    assert cli(province, "dispatch", str(doc), "--from", "ubndtinh", "--from-document", "--unsigned") == 0
+    out, err = capsys.readouterr()
+    assert "stttt@dongnai.gov.vn" in out and "delivered" in out
+    assert "the issuer's copy could not be filed: 552 5.2.2 mailbox full" in err
+    assert cli(province, "dispatch", "list") == 0
+    dispatch_id = capsys.readouterr().out.split()[0]
+    assert cli(province, "dispatch", "status", dispatch_id, "--json") == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["sent_copy"] == "" and record["sent_copy_error"] == "552 5.2.2 mailbox full"
