@@ -45,7 +45,11 @@ def config(data_dir: str, imap_port: int) -> Config:
         smtp=SmtpSettings(listen="127.0.0.1:0"),
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
         web=WebSettings(listen="127.0.0.1:0"),
-            imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0"),
+        # --idle N sessions of one account from loopback: above the per-address and
+        # per-account defaults on purpose.
+        imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0",
+                          max_connections=100_000, max_connections_per_ip=100_000,
+                          max_connections_per_user=100_000),
     )
 
 

@@ -347,6 +347,10 @@ class Ours:
                        "data_dir": f'"{self.dir / "data"}"', "log_level": '"WARNING"'},
             "storage": {"url": f'"{self.storage_url}"'},
             "dns": {"use_servers": "false"},
+            # Scenario 4 holds 1,000 IDLE sessions of one account from loopback (and
+            # Dovecot's side is given mail_max_userip_connections = 5000 too).
+            "imap": {"max_connections": "20000", "max_connections_per_ip": "20000",
+                     "max_connections_per_user": "20000"},
         }
         for section, cls in SECTIONS.items():
             for f in dataclasses.fields(cls):

@@ -133,6 +133,15 @@ MUST_CHANGE_TEXT: Final = (
 )
 
 
+def must_change_text(password_url: str) -> str:
+    """``MUST_CHANGE_TEXT`` naming the portal's password page by its full URL
+    (``web.public_url`` + ``/password``), which a user can open from the message."""
+    return (
+        f"Mật khẩu ban đầu hoặc đã hết hạn, cần đổi tại {password_url} trước khi dùng / "
+        f"Password must be changed at {password_url} before use"
+    )
+
+
 class _Counter:
     """Failures and attempts in progress of one throttle key (see ``Limiter``)."""
 

@@ -100,6 +100,43 @@ class ImapSettings:
         "the directory again (how soon an offboarding or revoked delegation reaches open sessions).",
         2.0,
     )
+    max_preauth_literal: int = _help(
+        "Largest literal accepted before login, in octets (Dovecot's login process allows 8 KiB): a\n"
+        "larger synchronising literal gets BAD [TOOBIG], a larger LITERAL+ one BAD [TOOBIG] and * BYE.",
+        8192,
+    )
+    login_timeout: int = _help(
+        "Seconds from connect to a successful login, whatever the client sends meanwhile; then * BYE.", 60
+    )
+    command_timeout: int = _help(
+        "Seconds a client has to send a whole command once its first octet arrived, plus the time its\n"
+        "literals take at min_literal_rate; then * BYE (a command dripped byte by byte is cut).",
+        60,
+    )
+    min_literal_rate: int = _help(
+        "Octets per second a client sends a literal at, at least: an APPEND of n octets may take\n"
+        "command_timeout + n / min_literal_rate seconds.",
+        16384,
+    )
+    max_connections: int = _help("IMAP connections open at once; more get * BYE at connect.", 5000)
+    max_connections_per_ip: int = _help(
+        "IMAP connections open at once from one client address; more get * BYE at connect. Raise it\n"
+        "for an office whose staff reach the server through one NAT address (a mail client opens up to 5).",
+        200,
+    )
+    max_connections_per_user: int = _help(
+        "Logged-in IMAP connections of one account at once (Dovecot's mail_max_userip_connections is\n"
+        "10 per address); one more LOGIN/AUTHENTICATE gets NO [LIMIT].",
+        20,
+    )
+    max_search_keys: int = _help(
+        "Search keys one SEARCH may hold (OR, NOT and parentheses included); more: NO [LIMIT].", 200
+    )
+    search_time_budget: float = _help(
+        "Seconds one SEARCH may spend reading messages (BODY, TEXT, header keys SQL cannot answer);\n"
+        "beyond: NO [LIMIT], so that one search cannot hold a core for long.",
+        30.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,27 @@ command, which it does in SKIP mode. A line above ``max_line`` is refused the
 same way. Only then is the complete command handed to the grammar (``_Reader``,
 recursive descent over the command's bytes).
 
+Before login the driver lowers ``max_literal`` (``imap.max_preauth_literal``)
+and sets ``close_on_oversized``: an unauthenticated client announcing a LITERAL+
+above the limit gets a ``BadCommand`` marked ``fatal`` (the driver answers BAD
+and ``* BYE`` and closes) instead of having its octets read and discarded. RFC
+7888 section 4 leaves the server that choice; a client that may not log in has
+no business sending megabytes. ``pending``, ``completed`` and ``announced`` let
+the driver put an absolute deadline on each command (see ``server.py``).
+
+Numbers are bounded as RFC 9051 section 9 says: ``number`` and ``nz-number``
+are 32-bit (sequence numbers, UIDs, dates), ``number64`` 63-bit (sizes in
+LARGER/SMALLER, partial ranges, mod-sequences of RFC 7162); a longer one is a
+syntax error (BAD), never an integer the store cannot hold. Like Dovecot, the
+reader accepts spaces just inside the parentheses of a list
+(``( OR SEEN FLAGGED )``) and more than one space between its items.
+
 After an IDLE or AUTHENTICATE command the parser stops and hands out further
 lines as ``RawLine`` until the driver calls ``end_raw()``, so a pipelined
-command is never taken for a continuation answer or the other way round.
+command is never taken for a continuation answer or the other way round. After
+LOGIN and STARTTLS it stops too (the bytes stay buffered, ``feed(b"")`` goes on):
+what follows a LOGIN is read with the limits of a logged-in client, and what
+follows a STARTTLS is thrown away (``reset``) when TLS starts.
 """
 
 from __future__ import annotations
@@ -73,6 +91,8 @@ class BadCommand:
     tag: str
     """The command's tag, or ``*`` when none could be read."""
     text: str
+    fatal: bool = False
+    """The connection must end after the BAD (an oversized LITERAL+ before login)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +117,25 @@ class _SyntaxError(Exception):
 
 _TAG_RE: Final = re.compile(rb"[^ \r\n]{1,64}")
 
+MAX_NUMBER: Final = 2**32 - 1
+"""number = 1*DIGIT ; Unsigned 32-bit integer (RFC 9051 section 9)."""
+MAX_NUMBER64: Final = 2**63 - 1
+"""number64 = 1*DIGIT ; Unsigned 63-bit integer (RFC 9051 section 9)."""
+
 
 class Parser:
-    def __init__(self, *, max_line: int = 65536, max_literal: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, max_line: int = 65536, max_literal: int = 64 * 1024 * 1024, close_on_oversized: bool = False
+    ) -> None:
         self.max_line = max_line
         self.max_literal = max_literal
+        """Largest literal accepted; the driver raises it at login."""
+        self.close_on_oversized = close_on_oversized
+        """An oversized LITERAL+ is fatal instead of skipped (before login)."""
+        self.completed = 0
+        """Events produced so far: the driver restarts a command's clock when it moves."""
+        self.announced = 0
+        """Literal octets announced by the command being received (its deadline grows with them)."""
         self._buf = bytearray()
         self._parts: list[bytes] = []
         self._size = 0
@@ -112,6 +146,11 @@ class Parser:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+    @property
+    def pending(self) -> bool:
+        """A command (or a continuation line) has begun and is not complete yet."""
+        return bool(self._buf or self._parts) or self._mode in (_Mode.LITERAL, _Mode.SKIP)
 
     def end_raw(self) -> None:
         """The IDLE or AUTHENTICATE exchange is over: read commands again."""
@@ -125,8 +164,14 @@ class Parser:
         self._parts.clear()
         self._size = 0
         self._mode = _Mode.LINE
+        self.announced = 0
 
     def feed(self, data: bytes) -> list[Event]:
+        events = self._feed(data)
+        self.completed += len(events)
+        return events
+
+    def _feed(self, data: bytes) -> list[Event]:
         self._buf += data
         events: list[Event] = []
         while True:
@@ -147,6 +192,7 @@ class Parser:
                     events.append(BadCommand(self._guess_tag(), "[TOOBIG] Command line too long"))
                     self._parts.clear()
                     self._size = 0
+                    self.announced = 0
                     self._mode = _Mode.SKIP
                     self._remaining = 0
                     self._buf.clear()
@@ -165,12 +211,19 @@ class Parser:
                 events.append(BadCommand(self._guess_tag(line), "[TOOBIG] Command line too long"))
                 self._parts.clear()
                 self._size = 0
+                self.announced = 0
                 continue
             event = self._line(line)
             if event is not None:
                 events.append(event)
                 if isinstance(event, Command) and isinstance(event.command, c.Idle | c.Authenticate):
                     self._mode = _Mode.RAW
+                    break
+                if isinstance(event, Command) and isinstance(event.command, c.Login | c.StartTls):
+                    # What follows is read under other rules once the command has run:
+                    # the limits of a logged-in client, or TLS (plaintext dropped).
+                    break
+                if isinstance(event, BadCommand) and event.fatal:
                     break
         return events
 
@@ -189,10 +242,17 @@ class Parser:
                 tag = self._guess_tag(line)
                 self._parts.clear()
                 self._size = 0
+                self.announced = 0
                 if not sync:
+                    # RFC 7888 section 4: the client sends the octets anyway; read and
+                    # drop them, or (before login) end the connection.
                     self._mode, self._remaining = _Mode.SKIP, size
+                    self.announced = size
+                    if self.close_on_oversized:
+                        return BadCommand(tag, "[TOOBIG] Literal too large", fatal=True)
                 return BadCommand(tag, "[TOOBIG] Literal too large")
             self._parts.append(line)
+            self.announced += size
             self._size += len(line) + size
             self._mode, self._remaining = _Mode.LITERAL, size
             if size == 0:
@@ -202,6 +262,7 @@ class Parser:
         data = b"".join(self._parts)
         self._parts.clear()
         self._size = 0
+        self.announced = 0
         if data.strip() == b"":
             return None
         return parse_command(data)
@@ -211,8 +272,10 @@ class Parser:
         m = LITERAL_AT_END.search(line)
         if m is not None and m.group(2):
             self._remaining = int(m.group(1))
+            self.announced += self._remaining
             return
         self._mode = _Mode.LINE
+        self.announced = 0
 
 
 def parse_command(data: bytes) -> Command | BadCommand:
@@ -301,18 +364,48 @@ class _Reader:
             raise _SyntaxError("Expected atom")
         return value.decode("ascii")
 
-    def number(self) -> int:
-        # number = 1*DIGIT ; number64 for mod-sequence values (RFC 9051)
+    def number(self, limit: int = MAX_NUMBER) -> int:
+        # number = 1*DIGIT ; Unsigned 32-bit integer (RFC 9051 section 9)
         digits = self._run(DIGITS)
-        if not digits or len(digits) > 20:
+        if not digits:
             raise _SyntaxError("Expected number")
+        significant = digits.lstrip(b"0")  # leading zeros are allowed (1*DIGIT)
+        if len(significant) > 19 or int(digits) > limit:
+            raise _SyntaxError("Number out of range")
         return int(digits)
 
-    def nz_number(self) -> int:
-        n = self.number()
+    def number64(self) -> int:
+        # number64 = 1*DIGIT ; Unsigned 63-bit integer (RFC 9051 section 9); also
+        # mod-sequence-value / mod-sequence-valzer (RFC 7162 section 7)
+        return self.number(MAX_NUMBER64)
+
+    def nz_number(self, limit: int = MAX_NUMBER) -> int:
+        # nz-number = digit-nz *DIGIT ; Non-zero unsigned 32-bit integer
+        n = self.number(limit)
         if n == 0:
             raise _SyntaxError("Expected non-zero number")
         return n
+
+    def open_list(self) -> None:
+        """'(' and, liberally (Dovecot), any spaces after it."""
+        self.expect(b"(")
+        self.spaces()
+
+    def spaces(self) -> int:
+        start = self.pos
+        while self.data[self.pos : self.pos + 1] == b" ":
+            self.pos += 1
+        return self.pos - start
+
+    def list_next(self, first: bool) -> bool:
+        """Inside a parenthesised list: True if another item follows, False at ')'
+        (consumed). Items are separated by SP; spaces before ')' are accepted."""
+        gap = self.spaces()
+        if self.accept(b")"):
+            return False
+        if not first and not gap:
+            raise _SyntaxError("Expected ' ' or ')'")
+        return True
 
     def quoted(self) -> bytes:
         # quoted = DQUOTE *QUOTED-CHAR DQUOTE
@@ -339,7 +432,7 @@ class _Reader:
         # literal = "{" number64 ["+"] "}" CRLF *CHAR8 ; literal8 = "~{" ... (RFC 3516)
         self.accept(b"~")
         self.expect(b"{")
-        size = self.number()
+        size = self.number64()
         self.accept(b"+")
         self.expect(b"}")
         if not self.accept(b"\r\n"):
@@ -397,11 +490,9 @@ class _Reader:
 
     def paren_list(self) -> list[str]:
         """'(' atom *(SP atom) ')' with the atoms upper-cased; empty list allowed."""
-        self.expect(b"(")
+        self.open_list()
         out: list[str] = []
-        while not self.accept(b")"):
-            if out:
-                self.sp()
+        while self.list_next(not out):
             out.append(self.atom().upper())
         return out
 
@@ -435,11 +526,9 @@ class _Reader:
 
     def flag_list(self) -> tuple[str, ...]:
         # flag-list = "(" [flag *(SP flag)] ")"
-        self.expect(b"(")
+        self.open_list()
         flags: list[str] = []
-        while not self.accept(b")"):
-            if flags:
-                self.sp()
+        while self.list_next(not flags):
             flags.append(self.flag())
         return tuple(flags)
 
@@ -547,10 +636,9 @@ def _select(readonly: bool) -> Callable[[_Reader], c.Command]:
         mailbox = r.mailbox()
         condstore, qresync = False, None
         if r.accept(b" ("):
+            r.spaces()
             first = True
-            while not r.accept(b")"):
-                if not first:
-                    r.sp()
+            while r.list_next(first):
                 first = False
                 param = r.atom().upper()
                 if param == "CONDSTORE":
@@ -568,7 +656,7 @@ def _qresync(r: _Reader) -> c.QResync:
     r.expect(b" (")
     uidvalidity = r.nz_number()
     r.sp()
-    modseq = r.nz_number()
+    modseq = r.nz_number(MAX_NUMBER64)
     known = seq_match = None
     if r.accept(b" "):
         if r.peek() != b"(":
@@ -590,10 +678,10 @@ def _create(r: _Reader) -> c.Command:
     mailbox = r.mailbox()
     uses: list[str] = []
     if r.accept(b" (USE ("):
-        while not r.accept(b")"):
-            if uses:
-                r.sp()
+        r.spaces()
+        while r.list_next(not uses):
             uses.append(r.flag())
+        r.spaces()
         r.expect(b")")
     return c.Create(mailbox, tuple(uses))
 
@@ -645,11 +733,10 @@ def _list(lsub: bool) -> Callable[[_Reader], c.Command]:
         r.sp()
         patterns: list[str] = []
         parenthesised = False
-        if not lsub and r.accept(b"("):
+        if not lsub and r.peek() == b"(":
             parenthesised = True
-            while not r.accept(b")"):
-                if patterns:
-                    r.sp()
+            r.open_list()
+            while r.list_next(not patterns):
                 patterns.append(r.list_mailbox())
             if not patterns:
                 raise _SyntaxError("Empty pattern list")
@@ -658,9 +745,8 @@ def _list(lsub: bool) -> Callable[[_Reader], c.Command]:
         returns: list[str] = []
         status: tuple[str, ...] = ()
         if not lsub and r.accept(b" RETURN ("):
-            while not r.accept(b")"):
-                if returns:
-                    r.sp()
+            r.spaces()
+            while r.list_next(not returns):
                 opt = r.atom().upper()
                 if opt == "STATUS":
                     r.sp()
@@ -723,10 +809,11 @@ def _search_key(r: _Reader, depth: int = 0) -> c.SearchKey:
         raise _SyntaxError("Search keys nested too deeply")
     first = r.peek()
     if first == b"(":
-        r.pos += 1
+        # "(" search-key *(SP search-key) ")"; spaces inside the parentheses are
+        # accepted as Dovecot does: ( OR SEEN FLAGGED )
+        r.open_list()
         keys = [_search_key(r, depth + 1)]
-        while not r.accept(b")"):
-            r.sp()
+        while r.list_next(False):
             keys.append(_search_key(r, depth + 1))
         return c.And(tuple(keys))
     if first in (b"*", b"$") or first in (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"):
@@ -740,7 +827,7 @@ def _search_key(r: _Reader, depth: int = 0) -> c.SearchKey:
     if name in _DATE_KEYS:
         return c.DateKey(name, r.date())
     if name in ("LARGER", "SMALLER"):
-        return c.SizeKey(name, r.number())
+        return c.SizeKey(name, r.number64())  # "LARGER" SP number64 (RFC 9051)
     if name in ("BCC", "CC", "FROM", "SUBJECT", "TO"):
         return c.HeaderKey(name.lower(), r.astr())
     if name == "HEADER":
@@ -766,7 +853,7 @@ def _search_key(r: _Reader, depth: int = 0) -> c.SearchKey:
             r.sp()
             r.atom()
             r.sp()
-        return c.ModSeqKey(r.number())
+        return c.ModSeqKey(r.number64())
     raise _SyntaxError(f"Unknown search key {name[:32]}")
 
 
@@ -775,10 +862,9 @@ def _search(r: _Reader, uid: bool = False) -> c.Command:
     returns: tuple[str, ...] | None = None
     charset = None
     if r.accept(b" RETURN ("):
+        r.spaces()
         opts: list[str] = []
-        while not r.accept(b")"):
-            if opts:
-                r.sp()
+        while r.list_next(not opts):
             opt = r.atom().upper()
             if opt not in c.SEARCH_RETURN:
                 raise _SyntaxError(f"Unknown search return option {opt[:32]}")
@@ -816,20 +902,20 @@ def _section(r: _Reader, binary: bool) -> c.Section:
         spec = r.fetch_name()
         pieces = spec.split(".")
         while pieces and pieces[0].isdigit():
-            n = int(pieces.pop(0))
-            if n == 0:
-                raise _SyntaxError("Section part numbers start at 1")
+            digits = pieces.pop(0)
+            n = int(digits) if len(digits.lstrip("0")) <= 10 else 0
+            if not 0 < n <= MAX_NUMBER:  # section-part = nz-number *("." nz-number)
+                raise _SyntaxError("Section part numbers are 1 to 4294967295")
             part.append(n)
         if pieces:
             specifier = ".".join(pieces)
             if binary or specifier not in _SECTION_TEXT or (specifier == "MIME" and not part):
                 raise _SyntaxError(f"Bad section {spec[:32]}")
         if specifier in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-            r.expect(b" (")
+            r.sp()
+            r.open_list()
             names: list[str] = []
-            while not r.accept(b")"):
-                if names:
-                    r.sp()
+            while r.list_next(not names):
                 names.append(r.astr())
             if not names:
                 raise _SyntaxError("Empty header list")
@@ -846,9 +932,10 @@ def _fetch_att(r: _Reader) -> list[c.FetchAtt]:
         section = _section(r, binary=name.startswith("BINARY"))
         partial = None
         if name != "BINARY.SIZE" and r.accept(b"<"):
-            origin = r.number()
+            # partial = "<" number64 "." nz-number64 ">" (RFC 9051)
+            origin = r.number64()
             r.expect(b".")
-            partial = (origin, r.nz_number())
+            partial = (origin, r.nz_number(MAX_NUMBER64))
             r.expect(b">")
         return [c.FetchAtt(name, section, partial)]
     if name in _FETCH_SIMPLE:
@@ -863,10 +950,9 @@ def _fetch(r: _Reader, uid: bool = False) -> c.Command:
     seqset = r.seqset()
     r.sp()
     atts: list[c.FetchAtt] = []
-    if r.accept(b"("):
-        while not r.accept(b")"):
-            if atts:
-                r.sp()
+    if r.peek() == b"(":
+        r.open_list()
+        while r.list_next(not atts):
             atts.extend(_fetch_att(r))
         if not atts:
             raise _SyntaxError("Empty fetch attribute list")
@@ -875,15 +961,14 @@ def _fetch(r: _Reader, uid: bool = False) -> c.Command:
     changed_since = None
     vanished = False
     if r.accept(b" ("):
+        r.spaces()
         first = True
-        while not r.accept(b")"):
-            if not first:
-                r.sp()
+        while r.list_next(first):
             first = False
             mod = r.atom().upper()
             if mod == "CHANGEDSINCE":
                 r.sp()
-                changed_since = r.number()
+                changed_since = r.number64()  # mod-sequence-value (RFC 7162 section 7)
             elif mod == "VANISHED" and uid:
                 vanished = True
             else:
@@ -899,10 +984,20 @@ def _store(r: _Reader, uid: bool = False) -> c.Command:
     seqset = r.seqset()
     r.sp()
     unchanged = None
-    if r.accept(b"("):
-        r.expect(b"UNCHANGEDSINCE ")
-        unchanged = r.number()
-        r.expect(b")")
+    if r.peek() == b"(":
+        # store-modifiers = "(" store-modifier *(SP store-modifier) ")" (RFC 4466);
+        # the one we know: "UNCHANGEDSINCE" SP mod-sequence-valzer (RFC 7162 section 7)
+        r.open_list()
+        first = True
+        while r.list_next(first):
+            first = False
+            modifier = r.atom().upper()
+            if modifier != "UNCHANGEDSINCE":
+                raise _SyntaxError(f"Unknown STORE modifier {modifier[:32]}")
+            r.sp()
+            unchanged = r.number64()
+        if first:
+            raise _SyntaxError("Empty STORE modifier list")
         r.sp()
     mode = c.StoreMode.REPLACE
     if r.accept(b"+"):
@@ -937,11 +1032,9 @@ def _id(r: _Reader) -> c.Command:
     r.sp()
     if r.accept(b"NIL"):
         return c.Id(None)
-    r.expect(b"(")
+    r.open_list()
     params: list[tuple[str, str | None]] = []
-    while not r.accept(b")"):
-        if params:
-            r.sp()
+    while r.list_next(not params):
         key = r.text(r.string())
         r.sp()
         value = r.nstring()

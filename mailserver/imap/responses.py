@@ -17,13 +17,22 @@ UTF8=ACCEPT enabled (RFC 6855) it goes out as UTF-8 quoted strings; otherwise it
 is sent as an RFC 2047 encoded-word, which is what the header held and what
 every client decodes for display (RFC 9051 section 7.5.2 says the fields are
 the raw header values, so clients expect encoded-words there).
+
+Human-readable text (``resp-text`` of tagged and status responses, continuation
+text) is ASCII: ``text = 1*TEXT-CHAR`` with ``CHAR = %x01-7F`` in RFC 3501
+section 9. UTF-8 is allowed there only once the client enabled UTF8=ACCEPT (RFC
+6855 section 3) or IMAP4rev2 (RFC 9051 section 9); until then ``plain_text``
+writes Vietnamese without its diacritics ("Mật khẩu" -> "Mat khau"), which
+every client shows legibly, instead of raw UTF-8 that imaplib and older clients
+garble. ``for_client`` applies it to one response.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Union
 
@@ -204,6 +213,51 @@ Response = Tagged | Untagged | Continuation | Prebuilt
 def _line(text: str) -> str:
     # resp-text must not hold CR or LF; a client-supplied string may end up here.
     return text.replace("\r", " ").replace("\n", " ")
+
+
+_NO_DECOMPOSITION: Final = str.maketrans({"đ": "d", "Đ": "D"})
+"""Letters NFD does not split into a base letter and a combining mark."""
+
+
+def plain_text(text: str) -> str:
+    """``text`` in ASCII: diacritics dropped (NFD, combining marks removed), đ/Đ as
+    d/D, typographic punctuation as its ASCII look-alike, anything else as ``?``."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.translate(_NO_DECOMPOSITION))
+    out = []
+    for ch in decomposed:
+        if ch.isascii():
+            out.append(ch)
+        elif unicodedata.combining(ch):
+            continue
+        else:
+            out.append(_PUNCTUATION.get(ch, "?"))
+    return "".join(out)
+
+
+_PUNCTUATION: Final = {
+    "\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    "\u2026": "...", "\u00a0": " ", "\u00ab": '"', "\u00bb": '"',
+}
+_STATUS_WORDS: Final = frozenset({"OK", "NO", "BAD", "BYE", "PREAUTH"})
+
+
+def for_client(response: Response, utf8: bool) -> Response:
+    """``response`` with its human-readable text made ASCII unless ``utf8`` (the
+    client enabled UTF8=ACCEPT or IMAP4rev2). Only status texts change: data
+    (mailbox names, envelopes, bodies) has its own encoding rules."""
+    if utf8:
+        return response
+    if isinstance(response, Tagged | Continuation):
+        if not response.text.isascii():
+            return replace(response, text=plain_text(response.text))
+    elif isinstance(response, Untagged):
+        items = response.items
+        if len(items) == 2 and items[0] in _STATUS_WORDS and isinstance(items[1], str):
+            if not items[1].isascii():
+                return Untagged((items[0], plain_text(items[1])))
+    return response
 
 
 # -- common responses -------------------------------------------------------------

@@ -13,6 +13,30 @@ messages put into (or rescued from) the \\Junk folder to ``JunkTrainer``, which
 reads them and calls ``learner.learn`` in background tasks, a few at a time,
 after the command has been answered; a failure is logged and nothing more.
 
+Resource limits (what an unauthenticated or hostile client can take)
+--------------------------------------------------------------------
+* Connections: at most ``imap.max_connections`` at once and
+  ``imap.max_connections_per_ip`` from one address; one more is answered
+  ``* BYE`` and closed at once. Logged-in connections of one account are
+  counted too (``imap.max_connections_per_user``; the session answers the
+  LOGIN beyond it ``NO [LIMIT]``).
+* Input: before login a literal may hold ``imap.max_preauth_literal`` octets
+  (the parser refuses more without reading them); the connection ends
+  ``imap.login_timeout`` seconds after connect unless a login succeeded, and
+  a command must be complete ``imap.command_timeout`` seconds (plus its
+  literals' size at ``imap.min_literal_rate``) after its first octet, however
+  slowly the bytes drip in. Silence ends it after ``imap.timeout`` /
+  ``imap.autologout`` / ``imap.idle_timeout`` as before.
+* Output: ``_Output`` writes responses as the session produces them and awaits
+  the transport's drain whenever octets wait unsent, so a FETCH is produced only
+  as fast as the client reads (a client that stops reading costs one message
+  in memory, not the whole response); one that reads nothing for the inactivity
+  timeout is disconnected.
+
+STARTTLS (RFC 9051 section 6.2.1, CVE-2011-0411): every plaintext octet received
+before the TLS handshake - in the parser's buffer or still in the stream
+reader's - is discarded, so nothing injected in clear is run as if protected.
+
 Lifecycle: ``ImapService(config, store, authenticator, ssl_context, directory=,
 learner=)``; ``await
 start()`` binds ``imap.listen`` (STARTTLS offered when there is a TLS context)
@@ -28,7 +52,7 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from mailserver.auth import Authenticator
@@ -39,12 +63,19 @@ from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, Raw
 from mailserver.imap.responses import Response
 from mailserver.imap.session import Session
 from mailserver.ops.metrics import observe_command
+from mailserver.web.settings import portal_url
 from storage.api import MailStore, Uid
 from storage.directory import DirectoryStore, open_directory
 
 log = logging.getLogger(__name__)
 
 READ_SIZE: Final = 65536
+LINGER: Final = 2.0
+"""Seconds input is still read (and dropped) after a BYE to a client that may be
+sending: closing with unread input makes the kernel send a TCP reset, and a
+reset makes the client's kernel drop the BYE before the client has read it."""
+REFUSAL_LOG_INTERVAL: Final = 60.0
+"""Seconds between two log lines about connections refused over the caps."""
 STOP_GRACE: Final = 5.0
 """Seconds stop() waits for commands in progress."""
 TRAINING_CONCURRENCY: Final = 2
@@ -116,6 +147,28 @@ class JunkTrainer:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
+class _UserSlots:
+    """Logged-in connections per account (the session's ``UserSlots``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count: dict[int, int] = {}
+
+    def acquire(self, account_id: int) -> bool:
+        held = self.count.get(account_id, 0)
+        if held >= self.limit:
+            return False
+        self.count[account_id] = held + 1
+        return True
+
+    def release(self, account_id: int) -> None:
+        held = self.count.get(account_id, 0) - 1
+        if held > 0:
+            self.count[account_id] = held
+        else:
+            self.count.pop(account_id, None)
+
+
 class ImapService:
     def __init__(
         self,
@@ -140,6 +193,11 @@ class ImapService:
         self.trainer = JunkTrainer(store, learner) if learner is not None else None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self._per_ip: dict[str, int] = {}
+        self._refused = 0
+        self._refusal_logged_at = float("-inf")
+        self.user_slots = _UserSlots(config.imap.max_connections_per_user)
+        self.password_url = portal_url(config.web, config.server.hostname) + "/password"
         self.in_flight = 0
         """Commands running now; ``stop`` lets them finish (mailserver/ops, SIGTERM)."""
 
@@ -184,18 +242,57 @@ class ImapService:
         if self.trainer is not None:
             await self.trainer.stop()
 
+    def _over_limit(self, ip: str) -> str | None:
+        """Why one more connection from ``ip`` is refused, or None."""
+        settings = self._config.imap
+        if len(self._connections) >= settings.max_connections:
+            return "Máy chủ đang quá tải / Too many connections, try again later"
+        if self._per_ip.get(ip, 0) >= settings.max_connections_per_ip:
+            return "Quá nhiều kết nối từ địa chỉ này / Too many connections from your address"
+        return None
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always inside a task here
+        peer = writer.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) else ""
+        refused = self._over_limit(ip)
+        if refused is not None:
+            self._refused += 1
+            now = time.monotonic()
+            if now >= self._refusal_logged_at + REFUSAL_LOG_INTERVAL:
+                # Once a minute at most: a flood of connections must not flood the log.
+                log.warning(
+                    "imap: %d connection(s) refused since the last report, the latest from %s: %s",
+                    self._refused,
+                    ip,
+                    refused.rsplit(" / ", 1)[-1],
+                )
+                self._refused, self._refusal_logged_at = 0, now
+            with contextlib.suppress(Exception):
+                writer.write(r.for_client(r.bye(refused), False).to_bytes())
+                async with asyncio.timeout(5.0):
+                    await writer.drain()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            return
         self._connections.add(task)
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         conn = _Connection(self, reader, writer, tls)
         try:
             await conn.run()
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await conn.send(r.bye("Server shutting down"))
+                async with asyncio.timeout(1.0):
+                    await conn.send(r.bye("Server shutting down"))
         finally:
             self._connections.discard(task)
+            left = self._per_ip.get(ip, 1) - 1
+            if left > 0:
+                self._per_ip[ip] = left
+            else:
+                self._per_ip.pop(ip, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -203,37 +300,78 @@ class ImapService:
 
 
 WRITE_BATCH: Final = 65536
-"""Octets of untagged responses gathered before they are written."""
+"""Octets of untagged responses gathered before they are written, and the size of
+the slices a large literal is written in."""
 
 
-class _Batch:
-    """Response bytes waiting for one write; big literals are written as they are."""
+class _ClientGoneError(Exception):
+    """The client went away or stopped reading: end the connection quietly."""
 
-    __slots__ = ("writer", "parts", "size")
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+class _Output:
+    """Response bytes on their way to the client, with flow control.
+
+    Small responses are gathered into writes of about ``WRITE_BATCH`` octets (a
+    FETCH of a whole folder is thousands of lines); a large literal is written in
+    ``WRITE_BATCH`` slices without copying. Whenever octets wait unsent in the
+    transport, the transport's drain is awaited: past its high-water mark that
+    waits until the client has read, so the session produces the next response
+    only then. A client that reads nothing for ``timeout()`` seconds is gone.
+    """
+
+    __slots__ = ("writer", "timeout", "parts", "size")
+
+    def __init__(self, writer: asyncio.StreamWriter, timeout: Callable[[], float]) -> None:
         self.writer = writer
+        self.timeout = timeout
         self.parts: list[bytes] = []
         self.size = 0
 
-    def add(self, response: Response) -> None:
+    async def add(self, response: Response) -> None:
         for chunk in response.chunks():
             if len(chunk) >= WRITE_BATCH:
-                self._write()
-                self.writer.write(chunk)
+                await self.flush()
+                view = memoryview(chunk)
+                for start in range(0, len(view), WRITE_BATCH):
+                    self.writer.write(view[start : start + WRITE_BATCH])
+                    await self._drain()
             else:
                 self.parts.append(chunk)
                 self.size += len(chunk)
 
-    def _write(self) -> None:
+    async def flush(self) -> None:
         if self.parts:
             self.writer.write(b"".join(self.parts))
             self.parts.clear()
             self.size = 0
+        await self._drain()
 
-    async def flush(self) -> None:
-        self._write()
-        await self.writer.drain()
+    async def _drain(self) -> None:
+        transport = self.writer.transport
+        if transport.is_closing():
+            raise _ClientGoneError("connection closed")
+        if not transport.get_write_buffer_size():
+            return  # all sent already: the common case costs no await
+        try:
+            async with asyncio.timeout(self.timeout()):
+                await self.writer.drain()
+        except TimeoutError:
+            raise _ClientGoneError("client stopped reading") from None
+
+
+def _discard_unread(reader: asyncio.StreamReader) -> int:
+    """Drop the octets the stream reader holds but nobody has read yet; their count.
+
+    asyncio has no public call for this; ``_buffer`` is the bytearray every
+    CPython since 3.4 keeps them in. At STARTTLS they are plaintext the client (or
+    a man in the middle) sent before the handshake: RFC 9051 section 6.2.1 (and
+    CVE-2011-0411) say they must not be read as if they came over TLS."""
+    buffered = getattr(reader, "_buffer", None)
+    if not isinstance(buffered, bytearray):  # pragma: no cover - another asyncio
+        raise RuntimeError("cannot discard plaintext before TLS on this asyncio")
+    count = len(buffered)
+    buffered.clear()
+    return count
 
 
 class _Connection:
@@ -249,7 +387,12 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.settings = settings
-        self.parser = Parser(max_line=settings.max_line, max_literal=settings.max_literal)
+        # Before login: Dovecot's login-process limits (see the module docstring).
+        self.parser = Parser(
+            max_line=settings.max_line,
+            max_literal=min(settings.max_preauth_literal, settings.max_literal),
+            close_on_oversized=True,
+        )
         self.session = Session(
             service._store,
             service._authenticator,
@@ -260,12 +403,15 @@ class _Connection:
             connection_id=self.id,
             directory=service.directory,
             trainer=service.trainer,
+            user_slots=service.user_slots,
+            password_url=service.password_url,
         )
+        self.logged_in = False
 
     async def send(self, response: Response) -> None:
-        for chunk in response.chunks():
-            self.writer.write(chunk)
-        await self.writer.drain()
+        out = _Output(self.writer, self._timeout)
+        await out.add(r.for_client(response, self.session.utf8_text))
+        await out.flush()
 
     def _timeout(self) -> float:
         session = self.session
@@ -279,27 +425,53 @@ class _Connection:
         try:
             await self.send(self.session.greeting())
             await self._loop()
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, _ClientGoneError):
             pass
         except Exception:
             log.exception("imap %s: connection failed", self.id)
             with contextlib.suppress(Exception):
-                await self.send(r.bye("Internal server error", "SERVERBUG"))
+                async with asyncio.timeout(1.0):
+                    await self.send(r.bye("Internal server error", "SERVERBUG"))
+
+    def _deadline(
+        self, silence_until: float, connected: float, command: tuple[int, float] | None
+    ) -> tuple[float, str]:
+        """The earliest of the deadlines that apply now, and the BYE text for it."""
+        settings = self.settings
+        deadline, why = silence_until, "Autologout: idle for too long"
+        if self.session.account is None:
+            login_by = connected + settings.login_timeout
+            if login_by < deadline:
+                deadline, why = login_by, "Login timeout: log in sooner"
+        if command is not None:
+            literals = self.parser.announced / settings.min_literal_rate
+            command_by = command[1] + settings.command_timeout + literals
+            if command_by < deadline:
+                deadline, why = command_by, "Command timeout: the command was not sent in time"
+        return deadline, why
 
     async def _loop(self) -> None:
         hub = self.service._store.changes
         read: asyncio.Task[bytes] | None = None
-        deadline = 0.0
+        silence_until = 0.0
+        loop = asyncio.get_running_loop()
+        connected = loop.time()
+        command: tuple[int, float] | None = None
+        """While a command is partly received: (parser.completed, when it was first seen)."""
         # While IDLE: a future the hub completes at the folder's next change (one
         # future per idling session, re-armed before each poll so that a change
         # made while the poll runs wakes the next wait).
         wake: tuple[int, asyncio.Future[None]] | None = None
-        loop = asyncio.get_running_loop()
         try:
             while self.session.state is not c.State.LOGOUT:
                 if read is None:
                     read = asyncio.ensure_future(self.reader.read(READ_SIZE))
-                    deadline = loop.time() + self._timeout()
+                    silence_until = loop.time() + self._timeout()
+                if not self.parser.pending:
+                    command = None
+                elif command is None or command[0] != self.parser.completed:
+                    command = (self.parser.completed, loop.time())
+                deadline, why = self._deadline(silence_until, connected, command)
                 folder = self.session.watched_folder if self.session.idling else None
                 if wake is not None and wake[0] != folder:
                     hub.forget(*wake)
@@ -317,7 +489,12 @@ class _Connection:
                     waiters, timeout=max(wait, 0.0), return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done and loop.time() >= deadline:
-                    await self.send(r.bye("Autologout: idle for too long"))
+                    log.info("imap %s: %s", self.id, why)
+                    await self.send(r.bye(why))
+                    read.cancel()
+                    await asyncio.wait([read])  # the reader serves one waiter at a time
+                    read = None
+                    await self._linger()
                     return
                 if wake is not None and (wake[1] in done or not done):
                     # Woken by the hub, or the IDLE poll interval passed (changes by
@@ -331,7 +508,8 @@ class _Connection:
                     read = None
                     if not data:
                         return
-                    await self._received(data)
+                    if not await self._received(data):
+                        return
         finally:
             if read is not None:
                 read.cancel()
@@ -339,7 +517,18 @@ class _Connection:
                 hub.forget(*wake)
             self.session.close()
 
-    async def _received(self, data: bytes) -> None:
+    async def _linger(self) -> None:
+        """Half-close and drop what the client still sends, for ``LINGER`` seconds at
+        most, so that the BYE just written reaches it (see ``LINGER``)."""
+        with contextlib.suppress(Exception):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(LINGER):
+                while await self.reader.read(READ_SIZE):
+                    pass
+
+    async def _received(self, data: bytes) -> bool:
+        """Run what ``data`` completes; False when the connection must end."""
         events = self.parser.feed(data)
         while events:
             for event in events:
@@ -355,34 +544,47 @@ class _Connection:
                     self.service.in_flight -= 1
                     name = type(getattr(event, "command", event)).__name__
                     observe_command(name, time.monotonic() - started)
-                if started_tls or self.session.state is c.State.LOGOUT:
-                    return
+                if isinstance(event, BadCommand) and event.fatal:
+                    await self.send(r.bye("Literal too large before login"))
+                    await self._linger()
+                    return False
+                if self.session.state is c.State.LOGOUT:
+                    return False
+                if started_tls:
+                    return True
+                if not self.logged_in and self.session.account is not None:
+                    # Logged in: the limits of an authenticated client from here on.
+                    self.logged_in = True
+                    self.parser.max_literal = self.settings.max_literal
+                    self.parser.close_on_oversized = False
             if not self.session.awaiting_line:
                 self.parser.end_raw()
             events = self.parser.feed(b"") if self.parser.buffered else []
+        return True
 
     async def _run(self, event: Command | BadCommand | RawLine) -> bool:
         """Run one command; True if it switched the connection to TLS."""
         final_ok = False
-        out = _Batch(self.writer)
+        out = _Output(self.writer, self._timeout)
         try:
-            async for resp in self.session.stream(event):
-                # Untagged responses are gathered into few large writes (a FETCH of
-                # a whole folder is thousands of them); anything the client waits
-                # for - a continuation, the tagged completion - leaves at once.
-                out.add(resp)
-                if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Prebuilt):
-                    await out.flush()
-                final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
+            async with contextlib.aclosing(self.session.stream(event)) as responses:
+                async for resp in responses:
+                    # Untagged responses are gathered into few large writes (a FETCH of
+                    # a whole folder is thousands of them); anything the client waits
+                    # for - a continuation, the tagged completion - leaves at once.
+                    await out.add(resp)
+                    if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Prebuilt):
+                        await out.flush()
+                    final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
             await out.flush()
-        except (ConnectionError, ssl.SSLError):
+        except (ConnectionError, ssl.SSLError, _ClientGoneError):
             raise
         except Exception:
-            await out.flush()
             log.exception(
                 "imap %s: error running %s", self.id, type(getattr(event, "command", event)).__name__
             )
             tag = event.tag if isinstance(event, Command | BadCommand) else "*"
+            await out.flush()
             if tag == "*":
                 await self.send(r.status_line("NO", "Internal server error", "SERVERBUG"))
             else:
@@ -391,8 +593,13 @@ class _Connection:
         if isinstance(event, Command) and isinstance(event.command, c.StartTls) and final_ok:
             context = self.service._ssl_context
             assert context is not None  # noqa: S101 - STARTTLS is refused without one
+            # RFC 9051 section 6.2.1: nothing sent in clear before the handshake is
+            # read after it (CVE-2011-0411): drop what the parser and the reader hold.
+            dropped = _discard_unread(self.reader) + self.parser.buffered
+            self.parser.reset()
+            if dropped:
+                log.warning("imap %s: %d plaintext octets after STARTTLS discarded", self.id, dropped)
             await self.writer.start_tls(context)
             self.session.tls_started()
-            self.parser.reset()  # RFC 9051 section 11.1: drop plaintext sent before TLS
             return True
         return False

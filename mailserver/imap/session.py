@@ -73,6 +73,16 @@ in the authenticated and selected states the session re-reads the account
 at most once per ``imap.access_cache`` seconds, so an offboarding, a revoked
 delegation or a handover reaches open sessions at their next command.
 
+Human-readable response text is written in ASCII (Vietnamese without its
+diacritics, ``responses.plain_text``) unless the client enabled UTF8=ACCEPT or
+IMAP4rev2: ``stream`` passes every response through ``responses.for_client``.
+
+Limits: a LOGIN or AUTHENTICATE beyond ``imap.max_connections_per_user``
+logged-in connections of the account answers ``NO [LIMIT]`` (the driver's
+``UserSlots`` counts them; ``close`` gives the slot back). A SEARCH with more
+than ``imap.max_search_keys`` keys, or still reading messages after
+``imap.search_time_budget`` seconds, answers ``NO [LIMIT]``.
+
 Two commands continue over several client lines: AUTHENTICATE (SASL
 exchange) and IDLE. While one is in progress ``awaiting_line`` is true and the
 driver feeds the client's lines back as ``RawLine`` events.
@@ -90,13 +100,13 @@ import re
 import weakref
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Final, Protocol
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus
+from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
 from mailserver.imap import mutf7, sections, textsearch
@@ -154,9 +164,26 @@ SHARED: Final = "Shared"
 """Prefix of the shared namespace (RFC 2342 section 5: "Other Users'/Shared")."""
 NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
 DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
+TOO_MANY_TEXT: Final = "Tài khoản đang mở quá nhiều kết nối / Too many connections for this account"
 REVOKED_TEXT: Final = (
     "Quyền truy cập hộp thư dùng chung đã bị thu hồi / Access to the shared mailbox was revoked"
 )
+
+
+class UserSlots(Protocol):
+    """Counts the logged-in connections of each account (the driver's; RFC 5530 LIMIT)."""
+
+    def acquire(self, account_id: int) -> bool:
+        """Take a slot for one more connection of the account; False when all are taken."""
+        ...
+
+    def release(self, account_id: int) -> None:
+        """Give back a slot taken by ``acquire``."""
+        ...
+
+
+class SearchBudgetError(Exception):
+    """A SEARCH read messages for longer than ``imap.search_time_budget``."""
 
 
 class JunkTrainer(Protocol):
@@ -361,6 +388,8 @@ class Session:
         trainer: JunkTrainer | None = None,
         clock: Callable[[], float] = monotonic,
         change_poll_interval: float | None = None,
+        user_slots: UserSlots | None = None,
+        password_url: str = "",
     ) -> None:
         self.store = store
         self.authenticator = authenticator
@@ -393,6 +422,12 @@ class Session:
         mailboxes); forgotten with the access cache."""
         self._own_agency: str | None = None
         """Agency code when the logged-in account is itself an agency mailbox."""
+        self.user_slots = user_slots
+        self._slot: int | None = None
+        """The account whose ``user_slots`` slot this session holds."""
+        self.password_url = password_url
+        """The portal's password page, named where a password must be changed."""
+        self._search_deadline = float("inf")
 
     # -- driver interface ------------------------------------------------------
     def greeting(self) -> Response:
@@ -422,8 +457,17 @@ class Session:
 
     def close(self) -> None:
         """The connection is gone: let go of what the session holds in shared
-        structures (its ChangeHub watch). Safe to call more than once."""
+        structures (its ChangeHub watch, its per-account connection slot). Safe to
+        call more than once."""
         self._drop_mailbox()
+        if self._slot is not None and self.user_slots is not None:
+            self.user_slots.release(self._slot)
+        self._slot = None
+
+    @property
+    def utf8_text(self) -> bool:
+        """May human-readable response text be UTF-8 (RFC 6855 section 3, RFC 9051)?"""
+        return not self.enabled.isdisjoint(("UTF8=ACCEPT", "IMAP4REV2"))
 
     def tls_started(self) -> None:
         self.secure = True
@@ -443,7 +487,11 @@ class Session:
     async def handle(self, event: Event) -> list[Response]:
         return [resp async for resp in self.stream(event)]
 
-    async def stream(self, event: Event) -> AsyncIterator[Response]:
+    async def stream(self, event: Event) -> AsyncGenerator[Response, None]:
+        async for resp in self._stream(event):
+            yield resp if self.utf8_text else r.for_client(resp, False)
+
+    async def _stream(self, event: Event) -> AsyncIterator[Response]:
         if isinstance(event, BadCommand):
             if event.tag == "*":
                 yield r.status_line("BAD", event.text)
@@ -859,6 +907,9 @@ class Session:
         outcome = await self.authenticator.authenticate(user, password, self.remote_ip)
         match outcome.status:
             case AuthStatus.OK:
+                if outcome.account is not None and not self._take_slot(outcome.account.id):
+                    log.info("imap %s: %s over max_connections_per_user", self.connection_id, user.lower())
+                    return r.no(tag, TOO_MANY_TEXT, "LIMIT")
                 self.account = outcome.account
                 self._account_read_at = self._clock()
                 self._fresh_until = float("-inf")  # the grants are read at the first command
@@ -866,13 +917,24 @@ class Session:
                 log.info("imap %s: login %s from %s", self.connection_id, user.lower(), self.remote_ip)
                 return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
             case AuthStatus.MUST_CHANGE:
-                return r.no(tag, MUST_CHANGE_TEXT, "EXPIRED")
+                text = must_change_text(self.password_url) if self.password_url else MUST_CHANGE_TEXT
+                return r.no(tag, text, "EXPIRED")
             case AuthStatus.DISABLED:
                 return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
             case AuthStatus.THROTTLED:
                 return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
         return r.no(tag, "Invalid credentials", "AUTHENTICATIONFAILED")
+
+    def _take_slot(self, account_id: int) -> bool:
+        """One of the account's ``imap.max_connections_per_user`` slots for this
+        connection (always granted without a ``user_slots`` counter)."""
+        if self.user_slots is None:
+            return True
+        if not self.user_slots.acquire(account_id):
+            return False
+        self._slot = account_id
+        return True
 
     async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
         if cmd.mechanism not in ("PLAIN", "LOGIN"):
@@ -1563,7 +1625,16 @@ class Session:
             mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
         if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
             raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
-        matched = sorted(await self._eval(cmd.key, set(mb.uids)))
+        if _key_count(cmd.key) - 1 > self.settings.max_search_keys:  # less the implicit AND
+            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
+        self._search_deadline = self._clock() + self.settings.search_time_budget
+        try:
+            matched = sorted(await self._eval(cmd.key, set(mb.uids)))
+        except SearchBudgetError:
+            log.info("imap %s: SEARCH over its time budget", self.connection_id)
+            raise UserError(
+                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
+            ) from None
         modseq = None
         if _uses_modseq(cmd.key):
             self.enabled |= {"CONDSTORE"}
@@ -1668,9 +1739,9 @@ class Session:
             case c.DateKey("ON", when):
                 return SearchQuery(since=_midnight(when), before=_midnight(when + timedelta(days=1)))
             case c.SizeKey("LARGER", size):
-                return SearchQuery(larger=size)
+                return SearchQuery(larger=min(size, _MAX_SIZE))
             case c.SizeKey("SMALLER", size):
-                return SearchQuery(smaller=size)
+                return SearchQuery(smaller=min(size, _MAX_SIZE))
             case c.HeaderKey(name, value) if value and name in _SQL_HEADERS:
                 return SearchQuery(header_contains=((name, value),))
             case c.SeqKey(seqset, True) if not seqset.saved:
@@ -1685,6 +1756,8 @@ class Session:
         mb = self._selected()
         out: set[int] = set()
         for uid in sorted(candidates):
+            if self._clock() >= self._search_deadline:
+                raise SearchBudgetError
             try:
                 data = await self.store.read_message(mb.target.account_id, mb.folder.id, Uid(uid))
             except KeyError:
@@ -1954,6 +2027,23 @@ def _merge(a: SearchQuery | None, b: SearchQuery) -> SearchQuery | None:
         header_contains=a.header_contains + b.header_contains,
         modseq_above=max((m for m in (a.modseq_above, b.modseq_above) if m is not None), default=None),
     )
+
+
+_MAX_SIZE: Final = 2**53
+"""Sizes in LARGER/SMALLER are number64 (RFC 9051); no message comes near 2**53
+octets, and every store and database compares integers that large exactly."""
+
+
+def _key_count(key: c.SearchKey) -> int:
+    """Search keys in ``key``, each OR, NOT and parenthesised list counted too."""
+    match key:
+        case c.And(keys):
+            return 1 + sum(_key_count(k) for k in keys)
+        case c.Or(a, b):
+            return 1 + _key_count(a) + _key_count(b)
+        case c.Not(inner):
+            return 1 + _key_count(inner)
+    return 1
 
 
 def _cost(key: c.SearchKey) -> int:

@@ -35,6 +35,14 @@ class WebSettings:
             "Điều 5 khoản 5. publish_persons = true publishes everyone instead."
         },
     )
+    public_url: str = field(
+        default="",
+        metadata={
+            "help": "The portal's address as users reach it (e.g. https://mail.dongnai.gov.vn), named in\n"
+            "the texts that send a user to change a password (<public_url>/password). Empty:\n"
+            "https://<server.hostname>."
+        },
+    )
     operators: list[str] = field(
         default_factory=list,
         metadata={"help": "Mail accounts allowed into /admin (they sign in with their mail password)."},
@@ -61,3 +69,9 @@ class WebSettings:
         },
     )
     session_minutes: int = field(default=30, metadata={"help": "Minutes an operator session lasts."})
+
+
+def portal_url(web: WebSettings, hostname: str) -> str:
+    """The portal's public base URL, without a trailing slash (``web.public_url``, by default
+    ``https://<server.hostname>``)."""
+    return (web.public_url or f"https://{hostname}").rstrip("/")
