@@ -13,24 +13,40 @@ Layout under the PKI directory (``pki.dir``, default ``<data_dir>/pki``)::
     certs/<serial>.pem       every certificate issued or imported
     keys/<serial>.key        its private key, encrypted with the passphrase
     anchors/*.pem            extra trust anchors (imported external roots)
-    crl.pem                  the last CRL published by ``mailserver pki crl``
+    crl.pem                  the last CRL published (``refresh_crl``, ``mailserver pki crl``)
+    crl.lock                 flock(2) taken while a CRL is signed and written
     index.json               metadata of every certificate, replaced atomically
 
 Private keys are PKCS#8 encrypted with the passphrase from
 ``$MAILSERVER_PKI_PASSPHRASE`` or ``pki.passphrase_file``. Revocation only
-writes the index (no passphrase needed, so offboarding can revoke); the CRL is
-signed when published, and the verifier reads revocations from the index too,
-so a revoked internal certificate is refused before the next CRL.
+writes the index (no passphrase needed, so offboarding can revoke); the verifier
+reads revocations from the index too, so a revoked internal certificate is
+refused at once here.
+
+Relying parties elsewhere only see the CRL, so it must follow the index:
+``refresh_crl`` re-signs ``crl.pem`` when it no longer lists exactly the
+revoked certificates of the index, when it is older than
+``pki.crl_refresh_hours`` or when its nextUpdate comes closer than that (RFC
+5280 section 5.1.2.5: a relying party treats a CRL past nextUpdate as stale).
+A process holding the passphrase calls it right after revoking
+(``publish_if_possible``), and the running server calls it every
+``pki.crl_check_interval`` seconds and before serving ``/crl``; an exclusive
+``flock`` on ``crl.lock`` serialises the signers of every process on the host,
+and the check is repeated under the lock so two of them never both re-sign.
+Issued certificates name where the CRL is published (CRL Distribution
+Points, RFC 5280 section 4.2.1.13) when a URL is given (``crl_url``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
@@ -93,10 +109,26 @@ class PkiSettings:
     )
     verify_inbound: bool = field(
         default=True,
-        metadata={"help": "Check S/MIME signatures of arriving mail and add X-Signature-Status."},
+        metadata={"help": "Check S/MIME signatures and add X-Signature-Status: on mail arriving on the MX\n"
+                  "and on the local copies of mail between colleagues (submission)."},
     )
     cert_days: int = field(default=730, metadata={"help": "Validity of issued certificates, in days."})
     crl_days: int = field(default=7, metadata={"help": "nextUpdate of a published CRL, in days."})
+    crl_url: str = field(
+        default="",
+        metadata={"help": "URL written into issued certificates as their CRL Distribution Point\n"
+                  "(RFC 5280 section 4.2.1.13). Empty: the portal's /crl, http://<server.hostname>/crl."},
+    )
+    crl_refresh_hours: float = field(
+        default=24.0,
+        metadata={"help": "The running server re-signs the CRL once it is this old (and at once after\n"
+                  "a revocation), so relying parties never hold one past its nextUpdate (crl_days)."},
+    )
+    crl_check_interval: float = field(
+        default=60.0,
+        metadata={"help": "Seconds between the running server's checks that the published CRL\n"
+                  "lists every revocation and is not due for renewal."},
+    )
 
 
 def pki_directory(settings: PkiSettings, data_dir: Path) -> Path:
@@ -196,14 +228,21 @@ class CertificateAuthority:
     """The PKI directory (see module docstring). One writer at a time."""
 
     def __init__(self, directory: Path, settings: PkiSettings | None = None,
-                 passphrase: bytes | None = None) -> None:
+                 passphrase: bytes | None = None, *, crl_url: str = "") -> None:
         self.directory = directory
         self.settings = settings or PkiSettings()
         self._passphrase = passphrase
+        self.crl_url = crl_url or self.settings.crl_url
+        """Written into issued certificates (CRL Distribution Points); empty: none."""
 
     @classmethod
-    def open(cls, settings: PkiSettings, data_dir: Path) -> CertificateAuthority:
-        return cls(pki_directory(settings, data_dir), settings, load_passphrase(settings))
+    def open(cls, settings: PkiSettings, data_dir: Path, *, crl_url: str = "") -> CertificateAuthority:
+        return cls(pki_directory(settings, data_dir), settings, load_passphrase(settings), crl_url=crl_url)
+
+    @property
+    def can_sign(self) -> bool:
+        """The passphrase is known (it may still be the wrong one)."""
+        return bool(self._passphrase)
 
     # -- files ----------------------------------------------------------------------
     @property
@@ -350,6 +389,14 @@ class CertificateAuthority:
         ca = self.issuing()
         ca_key = self.load_key("ca.key")
         now = _now()
+        if self.crl_url:
+            # RFC 5280 section 4.2.1.13: where relying parties fetch the CRL that
+            # covers this certificate (the issuing CA signs it, so no cRLIssuer).
+            point = x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(self.crl_url)], relative_name=None,
+                reasons=None, crl_issuer=None,
+            )
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
         return (
             builder.issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -442,6 +489,18 @@ class CertificateAuthority:
             self._save(records)
         return changed
 
+    def _revoked_internal(self) -> list[tuple[CertRecord, x509.Certificate]]:
+        """Revoked certificates of the index issued by the current issuing CA."""
+        issuer = self.issuing().subject.rfc4514_string()
+        out = []
+        for r in self.records():
+            if not r.revoked or r.kind == "external":
+                continue
+            cert = self.certificate(r.cert)
+            if cert.issuer.rfc4514_string() == issuer:
+                out.append((r, cert))
+        return out
+
     def _crl(self, now: dt.datetime | None = None) -> x509.CertificateRevocationList:
         ca = self.issuing()
         when = now or _now()
@@ -449,13 +508,7 @@ class CertificateAuthority:
             x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
             .last_update(when).next_update(when + dt.timedelta(days=self.settings.crl_days))
         )
-        issuer = ca.subject.rfc4514_string()
-        for r in self.records():
-            if not r.revoked or r.kind == "external":
-                continue
-            cert = self.certificate(r.cert)
-            if cert.issuer.rfc4514_string() != issuer:
-                continue
+        for r, _cert in self._revoked_internal():
             entry = (
                 x509.RevokedCertificateBuilder().serial_number(int(r.serial, 16))
                 .revocation_date(dt.datetime.fromisoformat(r.revoked_at or when.isoformat()))
@@ -468,11 +521,84 @@ class CertificateAuthority:
     def _write_crl(self, crl: x509.CertificateRevocationList) -> None:
         atomic_write(self.directory / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
 
+    @contextlib.contextmanager
+    def _crl_lock(self) -> Iterator[None]:
+        """Exclusive flock(2) on ``crl.lock``: one signer at a time across processes."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / "crl.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def published_crl(self) -> x509.CertificateRevocationList | None:
+        """The CRL in ``crl.pem``, or None when there is none (or it is unreadable)."""
+        try:
+            return x509.load_pem_x509_crl((self.directory / "crl.pem").read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def crl_stale(self, now: dt.datetime | None = None) -> str | None:
+        """Why the published CRL must be re-signed (see the module docstring), or None."""
+        if not self.initialised:
+            return None
+        when = now or _now()
+        path = self.directory / "crl.pem"
+        crl = self.published_crl()
+        if crl is None:
+            return "no CRL published"
+        # Never closer to nextUpdate than half the CRL's validity, whatever is configured.
+        refresh = min(dt.timedelta(hours=self.settings.crl_refresh_hours),
+                      dt.timedelta(days=self.settings.crl_days) / 2)
+        if when - crl.last_update_utc >= refresh:
+            return "due for renewal"
+        next_update = crl.next_update_utc
+        if next_update is None or next_update - when <= refresh:
+            return "nextUpdate is near"
+        if crl.issuer != self.issuing().subject:
+            return "the issuing CA changed"
+        index = self.directory / INDEX
+        # Cheap common case: nothing was written to the index since the CRL.
+        if not index.exists() or index.stat().st_mtime_ns < path.stat().st_mtime_ns:
+            return None
+        listed = {entry.serial_number for entry in crl}
+        wanted = {cert.serial_number for _r, cert in self._revoked_internal()}
+        return None if listed == wanted else "revocations not yet listed"
+
+    def refresh_crl(self, now: dt.datetime | None = None, *,
+                    force: bool = False) -> x509.CertificateRevocationList | None:
+        """Re-sign and publish the CRL if it is stale (or ``force``); the new CRL,
+        or None when the published one is current. Needs the passphrase (PkiError)."""
+        if not self.initialised:
+            raise PkiError("the CA is not initialised: run `mailserver pki init`")
+        if not force and self.crl_stale(now) is None:
+            return None
+        with self._crl_lock():
+            # Another process may have published while this one waited.
+            if not force and self.crl_stale(now) is None:
+                return None
+            crl = self._crl(now)
+            self._write_crl(crl)
+            return crl
+
     def publish_crl(self, now: dt.datetime | None = None) -> x509.CertificateRevocationList:
         """Sign a CRL of the issuing CA (RFC 5280 section 5) and keep it as crl.pem."""
-        crl = self._crl(now)
-        self._write_crl(crl)
+        crl = self.refresh_crl(now, force=True)
+        assert crl is not None  # noqa: S101 - forced
         return crl
+
+    def publish_if_possible(self) -> bool:
+        """After a revocation: publish the CRL now if this process holds the
+        passphrase; False when it cannot (the running server then publishes it
+        within ``pki.crl_check_interval`` seconds, or when ``/crl`` is asked)."""
+        if not self.initialised or not self.can_sign:
+            return False
+        try:
+            self.refresh_crl()
+        except PkiError:
+            return False
+        return True
 
     def crls(self) -> list[x509.CertificateRevocationList]:
         """Published internal CRL plus configured external ones."""

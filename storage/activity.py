@@ -4,10 +4,19 @@ storage use, and the administrator's message lookup (interface and value types).
 Theory of operation
 -------------------
 Decision 70/2009 Điều 6 khoản 6 asks that an agency mailbox be checked at least
-twice a day. The IMAP session (SELECT/EXAMINE of the INBOX of an agency mailbox,
-by the head or a delegate) and the web portal call ``record_mailbox_open``; the
-store keeps one row per open of an *agency* mailbox only (an open of a personal
-mailbox costs one indexed read and no write).
+twice a day, by a person. What counts is human attention, not a client's
+background sync (one mbsync run used to be one "check"): the IMAP session calls
+``record_mailbox_open`` when, in a folder of an agency mailbox, a message body
+is read (FETCH BODY[…]/BINARY[…]/RFC822/RFC822.TEXT without PEEK) or a flag is
+changed (STORE, \\Seen included), and the web portal when it shows the mailbox.
+The store keeps at most one row per mailbox and person per hour, and rows for
+*agency* mailboxes only (a personal mailbox costs one indexed read, no write).
+
+Heads and delegates reach the agency mailbox through the shared namespace with
+their own login, which the mailbox's own last login never sees:
+``record_shared_access`` keeps the last time each of them opened one of its
+folders (one row per mailbox and person), so the usage report can say when the
+mailbox was last used.
 
 Sent and received counts are derived from the mail index rather than written on
 the delivery hot path: every stored copy is a message row with its folder, its
@@ -23,11 +32,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
+
+CHECK_INTERVAL: Final = timedelta(hours=1)
+"""At most one counted check per person and agency mailbox within this time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +79,23 @@ class FoundMessage:
 class ActivityStore(Protocol):
     """Reads for reports plus the one write (mailbox opens). Coroutines on the store's loop."""
 
-    async def record_mailbox_open(self, account_id: int, when: datetime, *, by: int | None = None) -> bool:
-        """Note that the INBOX of ``account_id`` was opened at ``when`` (by account ``by``).
-        Only agency mailboxes are recorded; returns whether a row was written.
-        Never raises for a database fault: opening mail must not fail for a statistic."""
+    async def record_mailbox_open(
+        self, account_id: int, when: datetime, *, by: int | None = None
+    ) -> bool | None:
+        """Count a check of the mailbox ``account_id`` at ``when`` by account ``by``
+        (see the module docstring for what counts). True: counted; False: this
+        person's check of this mailbox was already counted within ``CHECK_INTERVAL``;
+        None: not an agency mailbox (nothing is ever recorded for it). Never raises
+        for a database fault: reading mail must not fail for a statistic."""
+        ...
+
+    async def record_shared_access(self, account_id: int, when: datetime, *, by: int) -> None:
+        """Account ``by`` opened a folder of the agency mailbox ``account_id`` through
+        the shared namespace at ``when``. Never raises for a database fault."""
+        ...
+
+    async def shared_access(self) -> dict[int, tuple[datetime, int]]:
+        """Agency mailbox account id -> (last shared access, by whom)."""
         ...
 
     async def mailbox_opens(self, since: datetime, until: datetime) -> list[tuple[int, datetime]]:

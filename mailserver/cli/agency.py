@@ -1,7 +1,8 @@
 """``mailserver agency add|set-head|delegate|revoke|handover|list|show|alias``: agency
 mailboxes ``<code>@dongnai.gov.vn`` (Decision 70/2009/QĐ-UBND Điều 4 khoản 2,
 Điều 10: the head administers the agency mailbox and may delegate; a new head
-takes over administration and all content)."""
+takes over administration and all content). The changing commands print what
+changed, Vietnamese first (``cli.directory.print_changes``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from mailserver.cli.directory import (
     add_change_options,
     agency_dict,
     by_of,
+    changes_json,
     issued_dict,
     person_dict,
+    print_changes,
     print_issued,
     with_service,
 )
@@ -106,12 +109,12 @@ async def _add(config: Config, args: argparse.Namespace) -> int:
 
 async def _set_head(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        await service.set_head(args.code, args.address, by=by_of(args))
+        result = await service.set_head(args.code, args.address, by=by_of(args))
         view = await service.agency_view(args.code)
         if args.json:
-            print_json(_view_dict(view))
+            print_json({**_view_dict(view), "changes": changes_json(result.changes)})
         else:
-            print(f"{view.agency.code}: head is now {view.head.address if view.head else '-'}")
+            print_changes(result.changes)
         return 0
 
     return await with_service(config, run)
@@ -119,12 +122,12 @@ async def _set_head(config: Config, args: argparse.Namespace) -> int:
 
 async def _delegate(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        d = await service.delegate(args.code, args.address, args.rights, by=by_of(args))
+        result = await service.delegate(args.code, args.address, args.rights, by=by_of(args))
+        assert result.delegation is not None  # noqa: S101 - delegate returns it
         if args.json:
-            print_json(_delegation_dict(d))
+            print_json({**_delegation_dict(result.delegation), "changes": changes_json(result.changes)})
         else:
-            send = ", may send as the agency" if d.may_send else ""
-            print(f"{d.agency_code}: {d.address} has rights {d.rights or '-'}{send}")
+            print_changes(result.changes)
         return 0
 
     return await with_service(config, run)
@@ -132,11 +135,12 @@ async def _delegate(config: Config, args: argparse.Namespace) -> int:
 
 async def _revoke(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        await service.revoke(args.code, args.address, by=by_of(args))
+        result = await service.revoke(args.code, args.address, by=by_of(args))
         if args.json:
-            print_json({"agency": args.code, "revoked": args.address})
+            changes = changes_json(result.changes)
+            print_json({"agency": args.code, "revoked": args.address, "changes": changes})
         else:
-            print(f"{args.code}: delegation of {args.address} revoked")
+            print_changes(result.changes)
         return 0
 
     return await with_service(config, run)
@@ -146,12 +150,15 @@ async def _handover(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
         issued = await service.handover(args.code, args.new_head, by=by_of(args))
         if args.json:
-            print_json(issued_dict(issued))
+            print_json({**issued_dict(issued), "changes": changes_json(issued.changes)})
         else:
             head = issued.person.address if issued.person else args.new_head
-            print(f"{args.code}: {head} is now head and administers {issued.address}")
-            print(f"new initial password of {issued.address}: {issued.password}")
-            print("the new head must change it before the first login (Điều 10 khoản 2)")
+            print(f"{args.code}: {head} nay là thủ trưởng, quản lý {issued.address} / "
+                  f"{head} is now head and administers {issued.address}")
+            print_changes(issued.changes)
+            print(f"mật khẩu ban đầu mới của / new initial password of {issued.address}: {issued.password}")
+            print("thủ trưởng mới phải đổi mật khẩu trước lần đăng nhập đầu (Điều 10 khoản 2) / "
+                  "the new head must change it before the first login")
         return 0
 
     return await with_service(config, run)

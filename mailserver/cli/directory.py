@@ -3,19 +3,24 @@ the electronic directory (danh bạ điện tử, Decision 70/2009/QĐ-UBND Đi�
 
 Every command accepts ``--json`` and ``--decision "Số …"`` (the decision the change
 executes, recorded in the audit log with the operator's name, ``--actor``).
+Lifecycle commands print what they changed, Vietnamese first with English
+(``mailserver.directory.changes``): rights removed, certificates revoked,
+passwords rotated (shown once), and the follow-up left to the operator;
+warnings go to stderr. ``--json`` adds the same as a ``changes`` list.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, with_store
 from mailserver.cli.errors import bilingual, describe
 from mailserver.config import Config
+from mailserver.directory.changes import Change, render
 from mailserver.directory.export import FORMATS
 from mailserver.directory.naming import NamingError
 from mailserver.directory.passwords import PasswordRejected
@@ -97,10 +102,23 @@ def issued_dict(i: Issued) -> dict[str, Any]:
 
 
 def print_issued(issued: Issued, label: str) -> None:
-    print(f"created {issued.address} ({label})")
+    print(f"đã tạo hộp thư {issued.address} ({label}) / created {issued.address} ({label})")
     # Printed once, never stored in clear: the operator hands it over (Điều 7 khoản 1).
-    print(f"initial password: {issued.password}")
-    print("the password must be changed before the first login")
+    print(f"mật khẩu ban đầu, chỉ hiện một lần / initial password: {issued.password}")
+    print("phải đổi mật khẩu trước lần đăng nhập đầu / the password must be changed before the first login")
+
+
+def print_changes(changes: Sequence[Change]) -> None:
+    """What a lifecycle command changed (module docstring)."""
+    out, err = render(list(changes))
+    for line in out:
+        print(line)
+    for line in err:
+        print(line, file=sys.stderr)
+
+
+def changes_json(changes: Sequence[Change]) -> list[dict[str, str]]:
+    return [c.as_dict() for c in changes]
 
 
 def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -136,9 +154,20 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     add_change_options(imp)
     imp.set_defaults(action=_import)
 
-    tr = actions.add_parser("transfer", parents=[common], help="move a person to another agency")
+    tr = actions.add_parser(
+        "transfer", parents=[common],
+        help="move a person to another agency; every right in the old agency ends",
+    )
     tr.add_argument("address")
     tr.add_argument("--agency", required=True, metavar="CODE")
+    tr.add_argument(
+        "--new-head", default=None, metavar="ADDRESS",
+        help="when the person heads the old agency: its new head (as `agency handover` does)",
+    )
+    tr.add_argument(
+        "--force-headless", action="store_true",
+        help="when the person heads the old agency: leave it without a head (warned and audited)",
+    )
     add_change_options(tr)
     tr.set_defaults(action=_transfer)
 
@@ -259,11 +288,19 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
 
 async def _transfer(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        person = await service.transfer(args.address, args.agency, by=by_of(args))
+        result = await service.transfer(
+            args.address, args.agency, by=by_of(args), new_head=args.new_head,
+            force_headless=args.force_headless,
+        )
+        person = result.person
         if args.json:
-            print_json(person_dict(person))
+            print_json({**person_dict(person), "changes": changes_json(result.changes)})
+            _, err = render(list(result.changes))
+            for line in err:
+                print(line, file=sys.stderr)
         else:
-            print(f"{person.address} now in {person.agency_code}")
+            print(f"{person.address} nay thuộc / now in {person.agency_code}")
+            print_changes(result.changes)
         return 0
 
     return await with_service(config, run)
@@ -278,16 +315,21 @@ async def _offboard(config: Config, args: argparse.Namespace) -> int:
             "messages": result.messages,
             "purge_after": result.purge_after.isoformat(),
             "revoked_delegations": list(result.revoked),
+            "headless_agencies": list(result.headless),
+            "changes": changes_json(result.changes),
         }
         if args.json:
             print_json(data)
+            _, err = render(list(result.changes))
+            for line in err:
+                print(line, file=sys.stderr)
         else:
+            print(f"{result.address} nghỉ việc / has left:")
+            print_changes(result.changes)
+            until = f"{result.purge_after:%Y-%m-%d %H:%M} UTC"
             print(
-                f"{result.address}: login disabled; {result.messages} message(s) archived to {result.archive}"
-            )
-            print(
-                f"mailbox kept until {result.purge_after:%Y-%m-%d %H:%M} UTC, "
-                "then `mailserver directory purge` deletes it"
+                f"hộp thư giữ đến {until}, sau đó `mailserver directory purge` xóa / "
+                f"mailbox kept until {until}, then `mailserver directory purge` deletes it"
             )
         return 0
 
@@ -346,4 +388,7 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
     return await with_service(config, run)
 
 
-__all__ = ["add_change_options", "agency_dict", "by_of", "person_dict", "with_service"]
+__all__ = [
+    "add_change_options", "agency_dict", "by_of", "changes_json", "person_dict", "print_changes",
+    "with_service",
+]

@@ -1,6 +1,12 @@
 """``mailserver pki init|issue|issue-tls|revoke|crl|import|list``: the internal
 CA (pki/ca.py; RFC 5280, RFC 8550/8551) that signs official mail (Decision
-70/2009/QĐ-UBND Điều 11)."""
+70/2009/QĐ-UBND Điều 7 khoản 1: the Sở deploys PKI and digital signatures).
+
+``pki issue --out FILE.p12`` never writes a private key in clear: without
+``--p12-password-stdin`` a strong password is generated, used, and printed once
+(as ``account add`` does with initial passwords). ``pki revoke`` publishes the
+new CRL at once when the passphrase is at hand; otherwise the running server
+does within ``pki.crl_check_interval`` seconds."""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from mailserver.auth import generate_password
+from mailserver.certs import crl_url
 from mailserver.cli.common import CliError, SubParsers, print_json, with_store
 from mailserver.config import Config
 from pki.ca import ALGORITHMS, REASONS, CertificateAuthority, CertRecord, PkiError, atomic_write, load_import
@@ -35,7 +43,8 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     issue.add_argument("--organization", default=None, help="O= (default: the agency's name)")
     issue.add_argument("--out", type=Path, default=None, metavar="FILE.p12", help="export as PKCS#12")
     issue.add_argument("--p12-password-stdin", action="store_true",
-                       help="read the PKCS#12 password from standard input")
+                       help="read the PKCS#12 password from standard input (without it a strong "
+                       "password is generated and printed once)")
     issue.add_argument("--json", action="store_true")
     issue.set_defaults(action=_issue)
 
@@ -70,7 +79,7 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def _ca(config: Config) -> CertificateAuthority:
     try:
-        return CertificateAuthority.open(config.pki, config.data_dir)
+        return CertificateAuthority.open(config.pki, config.data_dir, crl_url=crl_url(config))
     except PkiError as exc:
         raise CliError(str(exc)) from None
 
@@ -123,21 +132,38 @@ async def _issue(config: Config, args: argparse.Namespace) -> int:
     address = args.address.strip().lower()
     ca = _ca(config)
     cn, org = await _names(config, address)
+    generated: str | None = None
+    password: bytes | None = None
+    if args.out is not None:
+        if args.p12_password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n").encode()
+            if not password:
+                raise CliError("mật khẩu PKCS#12 rỗng / empty PKCS#12 password on standard input")
+        else:
+            # Never a private key in clear on disk: a generated password, shown once.
+            generated = generate_password()
+            password = generated.encode()
     try:
         record, _, _ = ca.issue_smime(address, args.name or cn, args.organization or org,
                                       algorithm=args.algorithm)
         if args.out is not None:
-            password = sys.stdin.readline().rstrip("\r\n").encode() if args.p12_password_stdin else None
             atomic_write(args.out, ca.pkcs12(record, password, f"{cn} <{address}>"), 0o600)
     except PkiError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        print_json(record_dict(record))
-    else:
-        print(f"issued {record.serial} for {address} (CN={record.common_name}), "
-              f"valid until {record.not_after}")
+        data = record_dict(record)
         if args.out is not None:
-            print(f"PKCS#12 written to {args.out}")
+            data["p12"] = str(args.out)
+        if generated is not None:
+            data["p12_password"] = generated
+        print_json(data)
+    else:
+        print(f"đã cấp chứng thư {record.serial} cho {address} (CN={record.common_name}), hạn đến "
+              f"{record.not_after} / issued {record.serial} for {address}, valid until {record.not_after}")
+        if args.out is not None:
+            print(f"đã ghi PKCS#12 vào / PKCS#12 written to {args.out}")
+        if generated is not None:
+            print(f"mật khẩu PKCS#12 (chỉ hiện một lần) / PKCS#12 password (shown once): {generated}")
     return 0
 
 
@@ -166,12 +192,18 @@ async def _revoke(config: Config, args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not changed:
         raise CliError(f"no unrevoked certificate matches {args.target}")
+    published = ca.publish_if_possible()
     if args.json:
         print_json([record_dict(r) for r in changed])
     else:
         for r in changed:
-            print(f"revoked {r.serial} ({r.subject}): {r.reason}")
-        print("publish the new CRL with `mailserver pki crl`")
+            print(f"đã thu hồi / revoked {r.serial} ({r.subject}): {r.reason}")
+        if published:
+            print(f"đã công bố lại CRL / CRL republished: {ca.directory / 'crl.pem'}")
+        else:
+            print("CRL sẽ được máy chủ đang chạy công bố lại / the running server republishes the CRL "
+                  f"within {config.pki.crl_check_interval:g} s (or run `mailserver pki crl` "
+                  "with the passphrase)")
     return 0
 
 

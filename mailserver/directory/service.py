@@ -8,13 +8,26 @@ Decision 70/2009/QĐ-UBND, as enforced here:
   share one namespace, and an address is never issued to anyone else again.
 * Điều 5 khoản 1-2 and Điều 7 khoản 1: mailboxes are created with a generated
   initial password that must be changed (``add_person``, ``import_csv``).
-* Điều 5 khoản 3: a transfer keeps the address and changes the agency.
+* Điều 5 khoản 3: a transfer keeps the address and changes the agency, and
+  ends every right the person held in the old agency: a delegation is revoked;
+  a head must hand over first (``handover``), name the successor
+  (``new_head``), or explicitly leave the agency headless (``force_headless``,
+  loud warning and an ``agency.headless`` audit record). A head's transfer
+  also rotates the agency mailbox's own password (the head knew it). Personal
+  certificates name the old agency (O=) and are revoked (affiliationChanged).
 * Điều 5 khoản 4: leaving disables the login at once, archives the mail for the
   agency and deletes the mailbox after the grace period; the address stays a
-  tombstone.
+  tombstone. A head who leaves leaves the agency headless: its mailbox password
+  is rotated as in a handover and the operator is told what to do next.
 * Điều 10: the agency mailbox is administered by the head, who may delegate
   (ủy quyền); on a change of head the new head takes over administration and
   content (``handover``).
+
+Every lifecycle method returns the ``Change``s it made (``changes.py``), which
+the CLI prints: rights removed, certificates revoked, passwords rotated, and
+the follow-up left to the operator. Open IMAP sessions notice a removed right
+within ``imap.access_cache`` seconds, and sessions logged in to an agency
+mailbox whose password was rotated are ended (``imap.session``).
 
 Theory of operation
 -------------------
@@ -38,12 +51,14 @@ from pathlib import Path
 from typing import Final
 
 from mailserver.auth import generate_password, hash_password
+from mailserver.certs import open_ca
 from mailserver.config import Config
 from mailserver.directory import export, importer, names, naming
 from mailserver.directory.aliases import alias_map
 from mailserver.directory.archive import archive_mailbox
+from mailserver.directory.changes import FOLLOW_UP, WARNING, Change
 from mailserver.directory.importer import CsvRow, RowError
-from pki.ca import CertificateAuthority, pki_directory
+from pki.ca import PkiError
 from storage.api import Account, AccountExists, MailStore, NoSuchAccount
 from storage.directory import (
     ALL_RIGHTS,
@@ -67,9 +82,13 @@ from storage.directory import (
 
 __all__ = [
     "DEFAULT_RIGHTS",
+    "Changed",
     "DirectoryService",
+    "HeadMustHandOver",
     "ImportFailed",
     "Issued",
+    "Offboarded",
+    "Transferred",
     "parse_rights",
 ]
 
@@ -106,6 +125,10 @@ def parse_rights(spec: str) -> tuple[str, bool]:
     return rights, may_send
 
 
+class HeadMustHandOver(DirectoryError):  # noqa: N818 - reads as the refusal
+    """Điều 10 khoản 4: the head of the agency a person leaves must hand over first."""
+
+
 class ImportFailed(DirectoryError):  # noqa: N818 - reads as the refusal
     """The CSV file has errors; nothing was created."""
 
@@ -124,6 +147,7 @@ class Issued:
     agency: Agency | None = None
     line: int | None = None
     """CSV line it came from."""
+    changes: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,33 @@ class Offboarded:
     messages: int
     purge_after: datetime
     revoked: tuple[str, ...] = ()
+    """Agencies whose delegation was removed."""
+    changes: tuple[Change, ...] = ()
+    headless: tuple[str, ...] = ()
+    """Agencies the person headed, now without a head."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    person: Person
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def address(self) -> str | None:
+        return self.person.address
+
+    @property
+    def agency_code(self) -> str:
+        return self.person.agency_code
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What ``set_head``, ``delegate`` and ``revoke`` changed."""
+
+    changes: tuple[Change, ...] = ()
+    agency: Agency | None = None
+    delegation: Delegation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,15 +475,215 @@ class DirectoryService:
             raise NoSuchEntry(f"{address} is not a person's address in the directory")
         return person
 
-    async def transfer(self, address: str, agency: str, *, by: By) -> Person:
-        """Điều 5 khoản 3: same address, new agency."""
+    async def transfer(
+        self,
+        address: str,
+        agency: str,
+        *,
+        by: By,
+        new_head: str | None = None,
+        force_headless: bool = False,
+    ) -> Transferred:
+        """Điều 5 khoản 3: same address, new agency; every right in the old agency
+        ends (module docstring). Raises HeadMustHandOver when the person heads the
+        old agency and neither ``new_head`` nor ``force_headless`` is given."""
         person = await self._person(address)
         if person.status is not PersonStatus.ACTIVE:
-            raise DirectoryError(f"{person.address} has left; a transfer needs an active person")
+            raise DirectoryError(
+                f"{person.address} đã nghỉ việc; chỉ chuyển được người đang công tác / "
+                f"{person.address} has left; a transfer needs an active person"
+            )
+        assert person.address is not None  # noqa: S101 - found by address
         target = await self._agency(agency)
         if target.code == person.agency_code:
-            raise DirectoryError(f"{person.address} is already in {target.code}")
-        return await self.directory.transfer(person.id, target.code, by=by)
+            raise DirectoryError(
+                f"{person.address} đã thuộc {target.code} / {person.address} is already in {target.code}"
+            )
+        old = await self.directory.get_agency(person.agency_code)
+        heads = old is not None and old.head_person_id == person.id
+        successor: Person | None = None
+        if new_head is not None:
+            if old is None or not heads:
+                raise DirectoryError(
+                    f"--new-head chỉ dùng khi {person.address} là thủ trưởng của {person.agency_code} / "
+                    f"--new-head is for a head: {person.address} does not head {person.agency_code}"
+                )
+            successor = await self._active_person(new_head)
+            if successor.id == person.id:
+                raise DirectoryError(
+                    "thủ trưởng mới phải là người khác / the new head must be someone else"
+                )
+        elif heads and not force_headless:
+            assert old is not None  # noqa: S101 - heads implies old
+            raise HeadMustHandOver(
+                f"{person.address} là thủ trưởng của {old.code}: chỉ định người thay bằng --new-head ĐỊA_CHỈ "
+                f"hoặc chạy `mailserver agency handover {old.code} ĐỊA_CHỈ` trước (Điều 10 khoản 4); "
+                f"--force-headless để cơ quan không có thủ trưởng / {person.address} heads {old.code}: "
+                f"name the successor with --new-head ADDRESS or run `mailserver agency handover "
+                f"{old.code} ADDRESS` first; --force-headless leaves the agency without a head"
+            )
+        changes: list[Change] = []
+        # Rights in the old agency end before the person moves (Điều 5 khoản 3,
+        # Điều 10 khoản 4): a failure part-way leaves less access, never more.
+        if old is not None:
+            if heads:
+                changes += await self._end_headship(old, person, successor, by=by, reason="transfer")
+            changes += await self._end_delegation(old, person.address, by=by)
+        moved = await self.directory.transfer(person.id, target.code, by=by)
+        changes.append(Change(
+            "person.moved", person.address,
+            f"{person.address} chuyển từ {person.agency_code} sang {target.code}, giữ nguyên địa chỉ",
+            f"{person.address} moved from {person.agency_code} to {target.code}, address unchanged",
+        ))
+        if old is not None and old.address:
+            cache = self.config.imap.access_cache
+            changes.append(Change(
+                "access.ended", old.address,
+                f"Không còn quyền nào trên hộp thư {old.address}; phiên IMAP đang mở mất quyền trong "
+                f"vòng {cache:g} giây, gửi thư với địa chỉ này bị từ chối",
+                f"no right remains on {old.address}; open IMAP sessions lose access within {cache:g} s, "
+                "sending as it is refused",
+            ))
+        # The personal certificate names the old agency (O=): RFC 5280 section
+        # 5.3.1 affiliationChanged.
+        changes += self._revoke_certificates(person.address, "affiliationChanged", reissue=True)
+        return Transferred(moved, tuple(changes))
+
+    async def _end_headship(
+        self, agency: Agency, person: Person, successor: Person | None, *, by: By, reason: str,
+        already_removed: bool = False,
+    ) -> list[Change]:
+        """The person stops heading ``agency``: the successor takes over, or the
+        agency is left headless (loudly); either way the agency mailbox's own
+        password is rotated, since the outgoing head knew it (Điều 10 khoản 2, 4)."""
+        changes: list[Change] = []
+        if successor is not None:
+            await self.directory.set_head(agency.code, successor.id, by=by, action="agency.handover")
+            await self.directory.audit(
+                "agency.handover-complete", agency.code, by=by,
+                detail={"old_head": person.address, "new_head": successor.address, "reason": reason},
+            )
+        elif not already_removed:
+            await self.directory.set_head(agency.code, None, by=by, action="agency.head-removed")
+        changes.append(Change(
+            "head.removed", agency.code,
+            f"{person.address} thôi là thủ trưởng của {agency.code}, mất mọi quyền trên {agency.address}",
+            f"{person.address} no longer heads {agency.code} and lost every right on {agency.address}",
+        ))
+        if successor is not None:
+            changes.append(Change(
+                "head.set", agency.code,
+                f"{successor.address} là thủ trưởng mới của {agency.code} (mọi quyền, gửi thư thay cơ quan)",
+                f"{successor.address} is the new head of {agency.code} (every right, may send as it)",
+            ))
+        else:
+            await self.directory.audit(
+                "agency.headless", agency.code, by=by,
+                detail={"old_head": person.address, "reason": reason,
+                        "warning": "the agency mailbox has no head (Điều 10 khoản 1)"},
+            )
+            changes.append(Change(
+                WARNING, agency.code,
+                f"cơ quan {agency.code} không còn thủ trưởng quản lý hộp thư {agency.address} "
+                "(Điều 10 khoản 1)",
+                f"agency {agency.code} has no head administering {agency.address} now",
+            ))
+        if agency.address:
+            changes.append(await self._rotate(agency.address, by=by))
+            if successor is not None:
+                changes.append(Change(
+                    FOLLOW_UP, agency.code,
+                    f"giao mật khẩu mới của {agency.address} cho {successor.address}, người phải đổi mật "
+                    "khẩu ở lần đăng nhập đầu (Điều 10 khoản 2)",
+                    f"give the new password of {agency.address} to {successor.address}, who must change "
+                    "it at the first login",
+                ))
+            else:
+                changes.append(Change(
+                    FOLLOW_UP, agency.code,
+                    f"khi có thủ trưởng mới: `mailserver agency set-head {agency.code} ĐỊA_CHỈ` và giao "
+                    f"mật khẩu mới của {agency.address} cho người đó",
+                    f"once there is a new head: `mailserver agency set-head {agency.code} ADDRESS` and give "
+                    f"them the new password of {agency.address}",
+                ))
+            changes += self._agency_certificate_follow_up(agency.address, person.address)
+        return changes
+
+    async def _end_delegation(self, agency: Agency, address: str, *, by: By) -> list[Change]:
+        account = await self.store.get_account(address)
+        if account is None:
+            return []
+        held = await self._held(agency.code, account.id)
+        if held is None or not await self.directory.revoke(agency.code, account.id, by=by):
+            return []
+        return [_delegation_removed(agency, held)]
+
+    async def _held(self, code: str, account_id: int) -> Delegation | None:
+        """The account's delegation on the agency mailbox, if any."""
+        return next((d for d in await self.directory.delegations(code) if d.account_id == account_id), None)
+
+    async def _rotate(self, address: str, *, by: By) -> Change:
+        from mailserver.directory.passwords import reset_password
+
+        password = await reset_password(self.store, self.directory, self.config.accounts, address, by=by)
+        return Change(
+            "password.rotated", address,
+            f"mật khẩu của hộp thư {address} đã được cấp lại (mật khẩu cũ hết hiệu lực, các phiên đăng nhập "
+            "bằng nó bị đóng); mật khẩu mới, chỉ hiện một lần",
+            f"the password of {address} was rotated (the old one no longer works, its sessions are "
+            "closed); the new one, shown once",
+            secret=password,
+        )
+
+    def _agency_certificate_follow_up(self, agency_address: str, holder: str | None) -> list[Change]:
+        try:
+            record = open_ca(self.config).valid_for(agency_address)
+        except PkiError:
+            return []
+        if record is None:
+            return []
+        return [Change(
+            FOLLOW_UP, agency_address,
+            f"nếu {holder} giữ tệp PKCS#12 của chứng thư {record.serial} của {agency_address}, thu hồi: "
+            f"`mailserver pki revoke {record.serial}` rồi `mailserver pki issue {agency_address}`",
+            f"if {holder} holds a PKCS#12 of certificate {record.serial} of {agency_address}, revoke it: "
+            f"`mailserver pki revoke {record.serial}`, then `mailserver pki issue {agency_address}`",
+        )]
+
+    def _revoke_certificates(self, address: str, reason: str, *, reissue: bool = False) -> list[Change]:
+        """Revoke the address's certificates in the index (no passphrase needed) and
+        publish the CRL if this process can sign it; otherwise the running server
+        does (``mailserver.certs.crl_loop``)."""
+        ca = open_ca(self.config)
+        try:
+            revoked = ca.revoke(address, reason)
+        except PkiError as exc:
+            return [Change(WARNING, address, f"không thu hồi được chứng thư: {exc}",
+                           f"certificates not revoked: {exc}")]
+        if not revoked:
+            return []
+        changes = [
+            Change("certificate.revoked", address,
+                   f"đã thu hồi chứng thư số {r.serial} của {address} ({reason})",
+                   f"certificate {r.serial} of {address} revoked ({reason})")
+            for r in revoked
+        ]
+        if ca.publish_if_possible():
+            changes.append(Change("crl.published", address, "đã công bố lại CRL", "CRL republished"))
+        else:
+            interval = self.config.pki.crl_check_interval
+            changes.append(Change(
+                "crl.pending", address,
+                f"máy chủ đang chạy công bố lại CRL trong vòng {interval:g} giây",
+                f"the running server republishes the CRL within {interval:g} s",
+            ))
+        if reissue:
+            changes.append(Change(
+                FOLLOW_UP, address,
+                f"cấp chứng thư mới ghi cơ quan mới: `mailserver pki issue {address}`",
+                f"issue a certificate naming the new agency: `mailserver pki issue {address}`",
+            ))
+        return changes
 
     def archive_dir(self, agency_code: str) -> Path:
         root = Path(self.config.directory.archive_dir) if self.config.directory.archive_dir else None
@@ -440,18 +691,46 @@ class DirectoryService:
 
     async def offboard(self, address: str, *, by: By, now: datetime | None = None) -> Offboarded:
         """Điều 5 khoản 4: disable the login at once, export all folders to an
-        archive for the agency, revoke delegations and headships, keep the mail
-        for ``directory.offboard_grace_days``; the person's status becomes left."""
+        archive for the agency, revoke delegations and headships (rotating the
+        password of every agency mailbox the person headed), revoke certificates,
+        keep the mail for ``directory.offboard_grace_days``; the person's status
+        becomes left."""
         person = await self._person(address)
         assert person.address is not None  # noqa: S101 - found by address
         if person.address_state is not AddressState.ACTIVE:
-            raise DirectoryError(f"{person.address} is already {person.address_state}")
+            raise DirectoryError(
+                f"{person.address} đã ở trạng thái {person.address_state} / "
+                f"{person.address} is already {person.address_state}"
+            )
         account = await self.store.get_account(person.address)
         if account is None:
-            raise NoSuchEntry(f"no mailbox {person.address}")
+            raise NoSuchEntry(f"không có hộp thư / no mailbox {person.address}")
+        headed = [a for a in await self.directory.list_agencies() if a.head_person_id == person.id]
+        held = {
+            a.code: d
+            for a in await self.directory.list_agencies()
+            for d in await self.directory.delegations(a.code)
+            if d.account_id == account.id
+        }
         await self.store.set_disabled(account.id, True)
+        changes = [Change(
+            "login.disabled", person.address,
+            f"đã khóa đăng nhập {person.address}; các phiên đang mở bị đóng trong vòng "
+            f"{self.config.imap.access_cache:g} giây",
+            f"login of {person.address} disabled; open sessions end within "
+            f"{self.config.imap.access_cache:g} s",
+        )]
         path, count = await archive_mailbox(self.store, account, self.archive_dir(person.agency_code))
+        changes.append(Change(
+            "mail.archived", person.address,
+            f"đã lưu {count} thư vào {path} cho cơ quan {person.agency_code}",
+            f"{count} message(s) archived to {path} for {person.agency_code}",
+        ))
         revoked = await self.directory.revoke_all(account.id, by=by)
+        agencies = {a.code: a for a in await self.directory.list_agencies()}
+        for code in revoked:
+            if code in agencies and code in held:
+                changes.append(_delegation_removed(agencies[code], held[code]))
         now = now or datetime.now(UTC)
         purge_after = now + timedelta(days=self.config.directory.offboard_grace_days)
         await self.directory.set_address_state(
@@ -462,13 +741,18 @@ class DirectoryService:
             archive=str(path),
             detail={"archive": str(path), "messages": count, "purge_after": purge_after.isoformat()},
         )
+        # Removes the person as head wherever they were (audited there).
         await self.directory.mark_left(person.id, by=by)
-        # Issue 7: a person who leaves can no longer sign for the province;
-        # revocation writes the PKI index only (no passphrase needed).
-        CertificateAuthority(pki_directory(self.config.pki, self.config.data_dir), self.config.pki).revoke(
-            person.address, "affiliationChanged"
+        for agency in headed:
+            changes += await self._end_headship(
+                agency, person, None, by=by, reason="offboard", already_removed=True
+            )
+        # Issue 7: a person who leaves can no longer sign for the province.
+        changes += self._revoke_certificates(person.address, "affiliationChanged")
+        return Offboarded(
+            person.address, path, count, purge_after, tuple(revoked), tuple(changes),
+            tuple(a.code for a in headed),
         )
-        return Offboarded(person.address, path, count, purge_after, tuple(revoked))
 
     async def purge(self, *, by: By, now: datetime | None = None, dry_run: bool = False) -> list[str]:
         """Delete the mailboxes whose grace period has passed; their addresses stay
@@ -489,32 +773,85 @@ class DirectoryService:
             raise DirectoryError(f"{person.address} is not an active person")
         return person
 
-    async def set_head(self, code: str, address: str, *, by: By) -> Agency:
+    async def set_head(self, code: str, address: str, *, by: By) -> Changed:
+        """Make the person head (Điều 10 khoản 1). A previous head loses every right;
+        a plain set-head does not rotate the agency password (``handover`` does)."""
         agency = await self._agency(code)
         person = await self._active_person(address)
-        return await self.directory.set_head(agency.code, person.id, by=by)
+        previous = (
+            await self.directory.get_person(agency.head_person_id)
+            if agency.head_person_id and agency.head_person_id != person.id else None
+        )
+        account = await self.store.get_account(person.address or "")
+        held = await self._held(agency.code, account.id) if account is not None else None
+        updated = await self.directory.set_head(agency.code, person.id, by=by)
+        changes = [Change(
+            "head.set", agency.code,
+            f"{person.address} là thủ trưởng của {agency.code}: mọi quyền trên {agency.address}, "
+            "gửi thư thay cơ quan",
+            f"{person.address} heads {agency.code}: every right on {agency.address}, may send as it",
+        )]
+        if held is not None:
+            changes.append(Change(
+                "right.removed", agency.code,
+                f"ủy quyền cũ của {person.address} ({held.rights}) được thay bằng quyền thủ trưởng",
+                f"the former delegation of {person.address} ({held.rights}) is replaced by headship",
+            ))
+        if previous is not None:
+            changes.append(Change(
+                "head.removed", agency.code,
+                f"{previous.address} thôi là thủ trưởng, mất mọi quyền trên {agency.address}",
+                f"{previous.address} no longer heads {agency.code} and lost every right on {agency.address}",
+            ))
+            changes.append(Change(
+                FOLLOW_UP, agency.code,
+                f"{previous.address} có thể biết mật khẩu của {agency.address}: dùng `mailserver agency "
+                f"handover` (cấp lại mật khẩu) hoặc `mailserver account reset-password {agency.address}`",
+                f"{previous.address} may know the password of {agency.address}: `mailserver agency handover` "
+                f"rotates it, or `mailserver account reset-password {agency.address}`",
+            ))
+        return Changed(tuple(changes), agency=updated)
 
-    async def delegate(self, code: str, address: str, rights: str = DEFAULT_RIGHTS, *, by: By) -> Delegation:
+    async def delegate(self, code: str, address: str, rights: str = DEFAULT_RIGHTS, *, by: By) -> Changed:
         """Điều 10 khoản 1: the head authorises someone to administer the agency mailbox."""
         agency = await self._agency(code)
         target = self._canonical(address)
         if target == agency.address:
-            raise DirectoryError("an agency mailbox cannot be delegated to itself")
+            raise DirectoryError(
+                "không ủy quyền hộp thư cơ quan cho chính nó / "
+                "an agency mailbox cannot be delegated to itself"
+            )
         account = await self.store.get_account(target)
         if account is None or account.disabled:
-            raise NoSuchEntry(f"no active mailbox {target}")
+            raise NoSuchEntry(f"không có hộp thư đang dùng / no active mailbox {target}")
         try:
             letters, may_send = parse_rights(rights)
         except ValueError as exc:
-            raise DirectoryError(str(exc)) from None
-        return await self.directory.delegate(agency.code, account.id, letters, may_send, by=by)
+            raise DirectoryError(f"quyền không hợp lệ / invalid rights: {exc}") from None
+        before = await self._held(agency.code, account.id)
+        d = await self.directory.delegate(agency.code, account.id, letters, may_send, by=by)
+        send_vi = ", gửi thư thay cơ quan" if d.may_send else ""
+        send_en = ", may send as the agency" if d.may_send else ""
+        was_vi = f" (thay quyền cũ {_rights_text(before)})" if before is not None else ""
+        was_en = f" (replacing {_rights_text(before)})" if before is not None else ""
+        changes = [Change(
+            "right.granted", agency.code,
+            f"{d.address} được ủy quyền trên {agency.address}: {d.rights or '-'}{send_vi}{was_vi}",
+            f"{d.address} holds rights {d.rights or '-'} on {agency.address}{send_en}{was_en}",
+        )]
+        return Changed(tuple(changes), agency=agency, delegation=d)
 
-    async def revoke(self, code: str, address: str, *, by: By) -> None:
+    async def revoke(self, code: str, address: str, *, by: By) -> Changed:
         agency = await self._agency(code)
         target = self._canonical(address)
         account = await self.store.get_account(target)
-        if account is None or not await self.directory.revoke(agency.code, account.id, by=by):
-            raise NoSuchEntry(f"{target} holds no delegation for {agency.code}")
+        held = await self._held(agency.code, account.id) if account is not None else None
+        if account is None or held is None or not await self.directory.revoke(agency.code, account.id, by=by):
+            raise NoSuchEntry(
+                f"{target} không được ủy quyền trên {agency.code} / "
+                f"{target} holds no delegation for {agency.code}"
+            )
+        return Changed((_delegation_removed(agency, held),), agency=agency)
 
     async def handover(self, code: str, new_head: str, *, by: By) -> Issued:
         """Điều 10 khoản 4: the outgoing head hands administration and all content
@@ -525,23 +862,31 @@ class DirectoryService:
         agency = await self._agency(code)
         person = await self._active_person(new_head)
         if agency.head_person_id == person.id:
-            raise DirectoryError(f"{person.address} is already head of {agency.code}")
-        old = await self.directory.get_person(agency.head_person_id) if agency.head_person_id else None
-        agency = await self.directory.set_head(agency.code, person.id, by=by, action="agency.handover")
+            raise DirectoryError(
+                f"{person.address} đã là thủ trưởng của {agency.code} / "
+                f"{person.address} is already head of {agency.code}"
+            )
         if agency.address is None:
-            raise NoSuchEntry(f"{agency.code} has no mailbox")
-        from mailserver.directory.passwords import reset_password
-
-        password = await reset_password(
-            self.store, self.directory, self.config.accounts, agency.address, by=by
-        )
-        await self.directory.audit(
-            "agency.handover-complete",
-            agency.code,
-            by=by,
-            detail={"old_head": old.address if old else None, "new_head": person.address},
-        )
-        return Issued(agency.address, password, person=person, agency=agency)
+            raise NoSuchEntry(f"{agency.code} không có hộp thư / {agency.code} has no mailbox")
+        old = await self.directory.get_person(agency.head_person_id) if agency.head_person_id else None
+        changes: list[Change] = []
+        if old is not None:
+            changes = await self._end_headship(agency, old, person, by=by, reason="handover")
+        else:
+            await self.directory.set_head(agency.code, person.id, by=by, action="agency.handover")
+            await self.directory.audit(
+                "agency.handover-complete", agency.code, by=by,
+                detail={"old_head": None, "new_head": person.address},
+            )
+            changes = [
+                Change("head.set", agency.code,
+                       f"{person.address} là thủ trưởng mới của {agency.code}",
+                       f"{person.address} is the new head of {agency.code}"),
+                await self._rotate(agency.address, by=by),
+            ]
+        rotated = next(c for c in changes if c.kind == "password.rotated")
+        updated = await self._agency(agency.code)
+        return Issued(agency.address, rotated.secret, person=person, agency=updated, changes=tuple(changes))
 
     async def agency_view(self, code: str) -> AgencyView:
         agency = await self._agency(code)
@@ -649,4 +994,16 @@ def _person_entry(p: Person, agency: Agency | None, position: str) -> export.Ent
         given=p.given,
         position=position,
         phone=p.phone,
+    )
+
+
+def _rights_text(d: Delegation) -> str:
+    return (d.rights or "-") + ("+send" if d.may_send else "")
+
+
+def _delegation_removed(agency: Agency, d: Delegation) -> Change:
+    return Change(
+        "right.removed", agency.code,
+        f"đã thu hồi ủy quyền của {d.address} trên {agency.address} ({_rights_text(d)})",
+        f"delegation of {d.address} on {agency.address} revoked ({_rights_text(d)})",
     )

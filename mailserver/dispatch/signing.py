@@ -13,7 +13,10 @@ body octets alone, RFC 6376 section 3.4.4):
   digital signatures make official mail authentic). Mail the client already
   signed or encrypted passes unchanged;
 * from anyone else: the signature, if any, is verified and the result put in
-  ``X-Signature-Status`` (a copy the sender wrote is removed first).
+  ``X-Signature-Status`` (a copy the sender wrote is removed first);
+* ``check`` does the same for the local copies of mail between colleagues
+  (submission and internal delivery): a signature is only ever shown as
+  ``valid`` after this server checked it, From included (RFC 8550 section 3).
 
 Signing needs the PKI passphrase in the server's environment or
 ``pki.passphrase_file``; without it mail leaves unsigned and this is logged
@@ -70,6 +73,10 @@ class SmimeHooks:
             return await self.sign(message)
         if not self._settings.verify_inbound:
             return message
+        return await self.check(message)
+
+    async def check(self, message: bytes) -> bytes:
+        """``message`` with our ``X-Signature-Status`` (any other copy removed)."""
         end = message.find(b"\r\n\r\n")
         if b"multipart/signed" not in message[: len(message) if end < 0 else end].lower():
             return with_status_header(message, None)  # unsigned: no trip to a thread

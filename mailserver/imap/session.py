@@ -69,7 +69,8 @@ like ``Shared/x/../../y`` can only ever be looked up inside a granted account.
 
 What the directory says is not trusted for long: at the start of every command
 in the authenticated and selected states the session re-reads the account
-(a disabled account gets ``* BYE`` and the connection ends) and its grants,
+(a disabled account, or one whose password an operator reset since the login,
+gets ``* BYE`` and the connection ends) and its grants,
 at most once per ``imap.access_cache`` seconds, so an offboarding, a revoked
 delegation or a handover reaches open sessions at their next command.
 
@@ -115,7 +116,7 @@ from mailserver.imap.commands import State
 from mailserver.imap.grammar import canonical_flag, is_astring, is_atom
 from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import IString, Literal, Raw, Response, Tagged, Value
-from storage.activity import activity_for
+from storage.activity import CHECK_INTERVAL, activity_for
 from storage.api import (
     INBOX,
     SPECIAL_FOLDERS,
@@ -165,6 +166,11 @@ SHARED: Final = "Shared"
 NOPERM_TEXT: Final = "Không đủ quyền với hộp thư này / Permission denied"
 DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
 TOO_MANY_TEXT: Final = "Tài khoản đang mở quá nhiều kết nối / Too many connections for this account"
+SHARED_ACCESS_INTERVAL: Final = 600.0
+"""Seconds between two records of one session's access to a shared agency mailbox."""
+RESET_TEXT: Final = (
+    "Mật khẩu đã được cấp lại, hãy đăng nhập lại / The password was reset, log in again"
+)
 REVOKED_TEXT: Final = (
     "Quyền truy cập hộp thư dùng chung đã bị thu hồi / Access to the shared mailbox was revoked"
 )
@@ -213,6 +219,7 @@ class Target:
 class _Refresh(enum.Enum):
     OK = "ok"
     DISABLED = "disabled"
+    RESET = "reset"
     REVOKED = "revoked"
 
 
@@ -418,8 +425,12 @@ class Session:
         """When ``account`` was last read from the store (LOGIN reads it too)."""
         self._grants: list[MailboxGrant] = []
         self._not_agency: frozenset[int] = frozenset()
-        """Accounts whose INBOX open was found not to need recording (not agency
-        mailboxes); forgotten with the access cache."""
+        """Accounts found not to be agency mailboxes (nothing to record for them);
+        forgotten with the access cache."""
+        self._checked_at: dict[int, float] = {}
+        """Agency mailbox account id -> when this session last counted a check of it."""
+        self._shared_at: dict[int, float] = {}
+        """Agency mailbox account id -> when this session last recorded a shared access."""
         self._own_agency: str | None = None
         """Agency code when the logged-in account is itself an agency mailbox."""
         self.user_slots = user_slots
@@ -511,6 +522,9 @@ class Session:
             if outcome is _Refresh.DISABLED:
                 yield r.bye(DISABLED_TEXT)
                 return
+            if outcome is _Refresh.RESET:
+                yield r.bye(RESET_TEXT)
+                return
             if outcome is _Refresh.REVOKED:
                 yield r.status_line("OK", REVOKED_TEXT, "CLOSED")
                 if not isinstance(cmd, c.Select):
@@ -558,6 +572,16 @@ class Session:
             log.info("imap %s: account id %d disabled, ending session", self.connection_id, self._account_id)
             self._transition(Transition.LOGOUT)
             return _Refresh.DISABLED
+        if account.must_change_password:
+            # No login succeeds while the flag is set (NO [EXPIRED]), so an operator
+            # reset the password after this session began: a handover, a head's
+            # transfer or offboarding rotating an agency mailbox's password (Decision
+            # 70/2009 Điều 10 khoản 4: the outgoing head keeps no access), or
+            # `account reset-password`. Whoever knew the old password is out.
+            log.info("imap %s: password of account id %d reset, ending session",
+                     self.connection_id, self._account_id)
+            self._transition(Transition.LOGOUT)
+            return _Refresh.RESET
         self.account = account
         self._not_agency = frozenset()
         if self.directory is not None:
@@ -1056,18 +1080,41 @@ class Session:
             "READ-ONLY" if readonly else "READ-WRITE",
         )
 
+    async def _attention(self, target: Target) -> None:
+        """Count a check of an agency mailbox (Decision 70/2009 Điều 6 khoản 6): called
+        when this session read a message body or changed a flag in one of its
+        folders; a SELECT alone, or a sync that only PEEKs, is no check. The store
+        counts one per person and mailbox per hour (``storage.activity``); this
+        session asks it at most that often, and never for personal mailboxes."""
+        account_id = target.account_id
+        if account_id in self._not_agency:
+            return
+        now = self._clock()
+        last = self._checked_at.get(account_id)
+        if last is not None and now - last < CHECK_INTERVAL.total_seconds():
+            return
+        self._checked_at[account_id] = now
+        counted = await activity_for(self.store).record_mailbox_open(
+            account_id, datetime.now(UTC), by=self._account_id
+        )
+        if counted is None:
+            self._not_agency |= {account_id}
+
     async def _open(
         self, target: Target, folder: Folder, examine: bool
     ) -> tuple[Mailbox, list[str], Uid | None]:
         """The Mailbox of a SELECT/EXAMINE, its keywords and first unseen UID."""
         account_id = target.account_id
-        if folder.name == INBOX and account_id not in self._not_agency:
-            # Agency-mailbox check compliance, Decision 70/2009 Điều 6 khoản 6. A
-            # personal INBOX records nothing; remembered until the access cache
-            # expires, so re-selecting it costs no read.
-            activity = activity_for(self.store)
-            if not await activity.record_mailbox_open(account_id, datetime.now(UTC), by=self._account_id):
-                self._not_agency |= {account_id}
+        now = self._clock()
+        last = self._shared_at.get(account_id)
+        if target.grant is not None and (last is None or now - last >= SHARED_ACCESS_INTERVAL):
+            # When the agency mailbox was last used through the shared namespace
+            # (the usage report's last access, Điều 13); a long-lived session that
+            # selects folder after folder writes this at most every few minutes.
+            self._shared_at[account_id] = now
+            await activity_for(self.store).record_shared_access(
+                account_id, datetime.now(UTC), by=self._account_id
+            )
         # RFC 4314 section 4: without any right to change the mailbox it opens read-only.
         readonly = examine or not any(right in target.rights for right in "swte")
         watermark = Uid(folder.uidnext)
@@ -1084,12 +1131,21 @@ class Session:
             # Sessions selecting the folder at the same moment (a client opening
             # many connections, a reconnect storm) wait for one read of the index.
             loading = _LOADING.get(key)
+            owner = loading is None
             if loading is None:
                 loading = _LOADING[key] = asyncio.ensure_future(self._load_index(account_id, folder.id))
-                loading.add_done_callback(lambda _: _LOADING.pop(key, None))
-            index = await asyncio.shield(loading)
-            mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
-            self._share(mb, index)
+            try:
+                index = await asyncio.shield(loading)
+                mb = Mailbox(folder, readonly, index.uids, target, folder.highestmodseq)
+                self._share(mb, index)
+            finally:
+                # The read leaves _LOADING only once its snapshot is in _SNAPSHOTS:
+                # a SELECT arriving between the read's end and this session's
+                # resumption finds one or the other, never neither (a second read).
+                if owner and loading.done():
+                    _LOADING.pop(key, None)
+                elif owner:
+                    loading.add_done_callback(lambda _: _LOADING.pop(key, None))
             keywords, first_unseen = index.keywords, index.first_unseen
         mb.recent = set(mb.uids[bisect_left(mb.uids, watermark) :])
         return mb, sorted(keywords), first_unseen
@@ -1588,6 +1644,8 @@ class Session:
             mode,
             unchanged_since=None if cmd.unchanged_since is None else ModSeq(cmd.unchanged_since),
         )
+        if update.changed:
+            await self._attention(mb.target)
         condstore = self._condstore()
         changed: dict[int, MessageInfo] = {i.uid: i for i in update.changed}
         for info in update.changed:
@@ -1810,15 +1868,15 @@ class Session:
         need_data = any(
             a.name not in _INDEX_ATTS and not (a.name == "BODY" and a.section is None) for a in atts
         )
-        sets_seen = (
-            not mb.readonly
-            and "s" in mb.target.rights
-            and any(
-                a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
-                and (a.section is not None or a.name != "BODY")
-                for a in atts
-            )
+        # A person reading: a body section without PEEK (RFC 9051 section 6.4.5,
+        # the fetch that sets \Seen), whether or not it could set it here.
+        reads_body = any(
+            a.name in ("BODY", "RFC822", "RFC822.TEXT", "BINARY")
+            and (a.section is not None or a.name != "BODY")
+            for a in atts
         )
+        sets_seen = reads_body and not mb.readonly and "s" in mb.target.rights
+        read_one = False
         account_id, folder_id = mb.target.account_id, mb.folder.id
         infos: dict[int, MessageInfo] = {}
         newly_seen: set[int] = set()
@@ -1898,7 +1956,10 @@ class Session:
                 if uid in newly_seen and "FLAGS" not in names:
                     # RFC 9051 section 6.4.5: report the \Seen the fetch just set.
                     items += ["FLAGS", self._flags_of(info)]
+                read_one = True
                 yield r.fetch(seq, items)
+        if reads_body and read_one:
+            await self._attention(mb.target)
         yield r.ok(tag, "FETCH completed")
 
     def _index_writers(self, atts: list[c.FetchAtt]) -> list[_IndexWriter]:

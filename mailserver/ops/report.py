@@ -17,11 +17,23 @@ How the numbers are made
   From is the account (mail sent inside the province without a Sent copy), one
   per Message-ID; external when any recipient is outside the local domains.
   Mail deleted before the report is run is not counted.
-* Active accounts have logged in at least once; password age is counted to the
-  end of the period from the last change (or the account's creation).
-* Check compliance: the working days (Monday to Friday, up to today) on which
-  the agency mailbox was opened (IMAP SELECT/EXAMINE of INBOX, or the web) at
-  least ``report.min_checks`` times. Public holidays are not known to the server.
+* Last access is the account's last login or, for an agency mailbox, the last
+  time its head or a delegate opened it through the shared folder
+  (``Shared/<code>/…``), whichever is later; an account with neither is "never
+  used". Password age is counted to the end of the period from the last change
+  (or the account's creation).
+* Check compliance (``CHECK_RULE``): a check is human attention, not a
+  client's background sync. It is counted when, in an IMAP session on a folder
+  of the agency mailbox, a message body is read (FETCH of BODY[…], BINARY[…],
+  RFC822 or RFC822.TEXT without PEEK) or a flag is changed (STORE, \\Seen
+  included), or when the portal shows the mailbox; at most one per person per
+  hour. Opening or synchronising the mailbox (SELECT, BODY.PEEK as mbsync and
+  other sync clients do) is no check. A working day (Monday to Friday, from the
+  agency's creation up to today) counts as checked with at least
+  ``report.min_checks`` checks. Public holidays are not known to the server.
+* What staff read is in province time (``report.utc_offset``) with the offset
+  written beside it; sizes in KB/MB/GB (1 KB = 1024 bytes); the text table
+  fits 120 columns.
 """
 
 from __future__ import annotations
@@ -30,8 +42,9 @@ import csv
 import io
 import json
 import re
+import textwrap
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Final
@@ -43,6 +56,21 @@ from storage.directory import Agency, DirectoryStore
 
 NO_AGENCY: Final = ""
 """Code under which accounts without an agency are grouped."""
+
+TABLE_WIDTH: Final = 120
+"""Columns the text report fits in (a terminal, a printed A4 page in landscape)."""
+
+CHECK_RULE: Final = (
+    "Một lần kiểm tra được tính khi có người đọc nội dung một thư (FETCH BODY[] / BODY[TEXT] không PEEK) "
+    "hoặc đổi cờ của thư (đã đọc, gắn cờ, xóa…) trong hộp thư cơ quan qua IMAP, hoặc khi cổng thông tin "
+    "hiển thị hộp thư; "
+    "tối đa một lần mỗi người mỗi giờ; chương trình đồng bộ chạy nền (BODY.PEEK, như mbsync) không được "
+    "tính. / A check counts when a person reads a message body (FETCH BODY[] / BODY[TEXT] without PEEK) "
+    "or changes a message flag (seen, flagged, deleted…) in the agency mailbox over IMAP, or when the portal "
+    "shows the mailbox; at most one per person per hour; background sync (BODY.PEEK, as mbsync does) does "
+    "not count."
+)
+"""Điều 6 khoản 6 as measured, written into every report."""
 
 _ADDRESS: Final = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 
@@ -105,6 +133,8 @@ class AccountUsage:
     sent_external: int = 0
     received_internal: int = 0
     received_external: int = 0
+    last_access_at: datetime | None = None
+    """The later of the last login and, for an agency mailbox, the last shared access."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +176,8 @@ class UsageReport:
     agencies: tuple[AgencyUsage, ...]
     accounts: tuple[AccountUsage, ...]
     totals: dict[str, int] = field(default_factory=dict)
+    utc_offset: str = "+07:00"
+    """The province time the report is written in (``report.utc_offset``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +258,7 @@ async def build_usage_report(
     accounts = await store.list_accounts()
     membership = await _agency_of_accounts(accounts, directory, agencies)
     used = await activity.storage_used()
+    shared = await activity.shared_access()
     account_by_address = {a.address: a.id for a in accounts}
 
     sent: dict[int, dict[str, bool]] = defaultdict(dict)
@@ -244,6 +277,8 @@ async def build_usage_report(
         age = max(0, (end_of_period - changed).days)
         octets, count = used.get(account.id, (0, 0))
         s, r = sent.get(account.id, {}), received.get(account.id, {})
+        accessed = [t for t in (account.last_login_at, shared.get(account.id, (None, 0))[0]) if t is not None]
+        last_access = max(accessed) if accessed else None
         rows.append(
             AccountUsage(
                 address=account.address,
@@ -253,7 +288,7 @@ async def build_usage_report(
                 disabled=account.disabled,
                 created_at=account.created_at,
                 last_login_at=account.last_login_at,
-                never_logged_in=account.last_login_at is None,
+                never_logged_in=last_access is None,
                 password_age_days=age,
                 password_expired=bool(max_age) and age > max_age,
                 storage_bytes=octets,
@@ -262,6 +297,7 @@ async def build_usage_report(
                 sent_external=sum(1 for ext in s.values() if ext),
                 received_internal=sum(1 for ext in r.values() if not ext),
                 received_external=sum(1 for ext in r.values() if ext),
+                last_access_at=last_access,
             )
         )
 
@@ -277,8 +313,11 @@ async def build_usage_report(
     for ag in agencies:
         if agency is not None and ag.code != agency:
             continue
+        # Working days count from the agency's creation: a mailbox cannot have
+        # been checked before it existed.
+        created = _local_day(ag.created_at, tz)
         out.append(_agency_usage(ag.code, ag.name, ag.address, ag.account_id, groups.get(ag.code, []),
-                                 days, opens, config.report.min_checks))
+                                 [d for d in days if d >= created], opens, config.report.min_checks))
     if agency is None and groups.get(NO_AGENCY):
         out.append(_agency_usage(NO_AGENCY, "Không thuộc cơ quan / No agency", None, None,
                                  groups[NO_AGENCY], days, opens, config.report.min_checks))
@@ -287,7 +326,8 @@ async def build_usage_report(
         for key in ("accounts", "active", "never_logged_in", "disabled", "sent_internal", "sent_external",
                     "received_internal", "received_external", "storage_bytes", "passwords_expired")
     }
-    return UsageReport(start, end, now, config.report.min_checks, local, tuple(out), tuple(rows), totals)
+    return UsageReport(start, end, now, config.report.min_checks, local, tuple(out), tuple(rows), totals,
+                       utc_offset=config.report.utc_offset)
 
 
 def _count_fact(
@@ -373,22 +413,30 @@ ACCOUNT_COLUMNS: Final = (
     ("agency_code", "Cơ quan / Agency"),
     ("address", "Địa chỉ / Address"),
     ("kind", "Loại / Kind"),
-    ("never_logged_in", "Chưa đăng nhập / Never logged in"),
-    ("last_login_at", "Đăng nhập cuối / Last login"),
+    ("never_logged_in", "Chưa dùng / Never used"),
+    ("last_access_at", "Truy cập cuối / Last access"),
     ("password_age_days", "Tuổi mật khẩu (ngày) / Password age (days)"),
     ("sent_internal", "Gửi nội bộ / Sent internal"),
     ("sent_external", "Gửi ra ngoài / Sent external"),
     ("received_internal", "Nhận nội bộ / Received internal"),
     ("received_external", "Nhận từ ngoài / Received external"),
-    ("storage_bytes", "Dung lượng (byte) / Storage (bytes)"),
+    ("storage_bytes", "Dung lượng / Storage"),
 )
+"""Columns of the per-account table (HTML)."""
+
+CSV_COLUMNS: Final = (
+    "agency_code", "address", "kind", "never_logged_in", "last_login_at", "password_age_days",
+    "sent_internal", "sent_external", "received_internal", "received_external", "storage_bytes",
+    "last_access_at",
+)
+"""Columns of the CSV (machine-readable: raw bytes, ISO times with offset)."""
 
 AGENCY_COLUMNS: Final = (
     ("code", "Mã / Code"),
     ("name", "Cơ quan / Agency"),
     ("accounts", "Hộp thư / Accounts"),
-    ("active", "Đã dùng / Active"),
-    ("never_logged_in", "Chưa đăng nhập / Never logged in"),
+    ("active", "Đã dùng / Used"),
+    ("never_logged_in", "Chưa dùng / Never used"),
     ("sent_internal", "Gửi nội bộ / Sent int."),
     ("sent_external", "Gửi ra ngoài / Sent ext."),
     ("received_internal", "Nhận nội bộ / Recv. int."),
@@ -398,42 +446,142 @@ AGENCY_COLUMNS: Final = (
     ("days_checked", "Ngày kiểm tra đủ / Days checked"),
     ("working_days", "Ngày làm việc / Working days"),
 )
+"""Columns of the per-agency table (HTML)."""
+
+KINDS: Final = {"personal": "cá nhân", "agency": "cơ quan", "role": "vai trò", "": "-"}
 
 
-def _cell(value: Any) -> str:
+def human_size(n: int) -> str:
+    """Octets for people: ``512 B``, ``1.5 KB``, ``12.3 MB``, ``1.2 GB`` (1 KB = 1024 B)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+def local_time(value: datetime | None, offset: str, *, zone: bool = True) -> str:
+    """``2025-03-05 15:00 +07:00`` in province time (``-`` for None)."""
+    if value is None:
+        return "-"
+    text = value.astimezone(parse_offset(offset)).strftime("%Y-%m-%d %H:%M")
+    return f"{text} {offset}" if zone else text
+
+
+def _cell(value: Any, offset: str = "+07:00") -> str:
     if isinstance(value, bool):
         return "có/yes" if value else "không/no"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        return local_time(value, offset, zone=False)
     if value is None:
         return "-"
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [list(r) for r in rows]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+@dataclass(frozen=True, slots=True)
+class _Column:
+    vi: str
+    en: str
+    right: bool = True
+    """Numbers are right-aligned."""
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _table(columns: Sequence[_Column], rows: Sequence[Sequence[str]], *, shrink: int | None = None,
+           groups: dict[int, str] | None = None) -> str:
+    """A plain-text table with a two-line header (Vietnamese, then English), no
+    wider than ``TABLE_WIDTH``: column ``shrink`` gives up room (its cells cut
+    with "…") when the others need it. ``groups`` puts a heading line before the
+    row of that index."""
+    widths = [max([len(c.vi), len(c.en), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    gap = 2
+    total = sum(widths) + gap * (len(widths) - 1)
+    if shrink is not None and total > TABLE_WIDTH:
+        floor = max(len(columns[shrink].vi), len(columns[shrink].en), 8)
+        widths[shrink] = max(floor, widths[shrink] - (total - TABLE_WIDTH))
+
+    def line(cells: Sequence[str], *, header: bool = False) -> str:
+        out = []
+        for cell, width, column in zip(cells, widths, columns, strict=True):
+            text = _fit(cell, width)
+            out.append(text.rjust(width) if column.right and not header else text.ljust(width))
+        return (" " * gap).join(out).rstrip()
+
+    lines = [line([c.vi for c in columns], header=True), line([c.en for c in columns], header=True)]
+    lines.append((" " * gap).join("-" * w for w in widths))
+    for index, row in enumerate(rows):
+        if groups and index in groups:
+            lines.append(_fit(groups[index], TABLE_WIDTH))
+        lines.append(line(row))
     return "\n".join(lines)
 
 
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, TABLE_WIDTH, break_long_words=False, break_on_hyphens=False))
+
+
 def render_table(report: UsageReport) -> str:
-    head = (
-        f"Báo cáo khai thác hệ thống thư điện tử / Mail usage report: {report.start} – {report.end}\n"
-        f"(Quyết định 70/2009/QĐ-UBND Điều 13; kiểm tra hộp thư cơ quan tối thiểu "
-        f"{report.min_checks} lần/ngày, Điều 6 khoản 6)\n"
+    """The report as text for a terminal or a printout, at most ``TABLE_WIDTH`` wide."""
+    offset = report.utc_offset
+    head = "\n".join([
+        _wrap(f"Báo cáo khai thác hệ thống thư điện tử / Mail usage report: {report.start} – {report.end}"),
+        _wrap(f"Quyết định 70/2009/QĐ-UBND Điều 13; hộp thư cơ quan được kiểm tra tối thiểu "
+              f"{report.min_checks} lần/ngày (Điều 6 khoản 6) / agency mailboxes checked at least "
+              f"{report.min_checks} times a day."),
+        _wrap(CHECK_RULE),
+        _wrap(f"Giờ Việt Nam (UTC{offset}); dung lượng 1 KB = 1024 byte / times in province time "
+              f"(UTC{offset}); sizes 1 KB = 1024 bytes."),
+    ])
+    agency_columns = [
+        _Column("Mã", "Code", right=False), _Column("Cơ quan", "Agency", right=False),
+        _Column("Hộp thư", "Boxes"), _Column("Chưa dùng", "Unused"), _Column("Gửi", "Sent"),
+        _Column("Nhận", "Recv."), _Column("Dung lượng", "Storage"), _Column("Tuổi MK", "Pw age"),
+        _Column("KT đủ", "Checked"),
+    ]
+    agency_rows = [
+        [a.code or "-", a.name, str(a.accounts), str(a.never_logged_in),
+         f"{a.sent_internal}/{a.sent_external}", f"{a.received_internal}/{a.received_external}",
+         human_size(a.storage_bytes), f"{a.mean_password_age_days:g}",
+         f"{a.days_checked}/{a.working_days}" if a.mailbox is not None else "-"]
+        for a in report.agencies
+    ]
+    legend = _wrap(
+        "Gửi, Nhận: nội bộ/ra ngoài tỉnh; Tuổi MK: tuổi mật khẩu trung bình (ngày); KT đủ: ngày làm việc "
+        f"có ≥ {report.min_checks} lần kiểm tra / ngày làm việc kể từ khi lập cơ quan. / Sent, Recv.: "
+        "internal/external; Pw age: mean password age (days); Checked: working days with at least "
+        f"{report.min_checks} checks / working days since the agency was created."
     )
-    agencies = _table(
-        [h for _, h in AGENCY_COLUMNS],
-        ([_cell(getattr(a, k)) for k, _ in AGENCY_COLUMNS] for a in report.agencies),
+    account_columns = [
+        _Column("Địa chỉ", "Address", right=False), _Column("Loại", "Kind", right=False),
+        _Column("Truy cập cuối", "Last access", right=False), _Column("Tuổi MK", "Pw age"),
+        _Column("Gửi", "Sent"), _Column("Nhận", "Recv."), _Column("Dung lượng", "Storage"),
+    ]
+    names = {a.code: a.name for a in report.agencies}
+    ordered = sorted(report.accounts, key=lambda a: (a.agency_code == NO_AGENCY, a.agency_code, a.address))
+    groups: dict[int, str] = {}
+    account_rows: list[list[str]] = []
+    for a in ordered:
+        if not account_rows or ordered[len(account_rows) - 1].agency_code != a.agency_code:
+            label = names.get(a.agency_code, "Không thuộc cơ quan / No agency")
+            groups[len(account_rows)] = f"[{a.agency_code}] {label}" if a.agency_code else f"[-] {label}"
+        account_rows.append([
+            a.address, KINDS.get(a.kind, a.kind), local_time(a.last_access_at, offset, zone=False),
+            f"{a.password_age_days}{'*' if a.password_expired else ''}",
+            f"{a.sent_internal}/{a.sent_external}", f"{a.received_internal}/{a.received_external}",
+            human_size(a.storage_bytes),
+        ])
+    account_legend = _wrap(
+        f"Truy cập cuối: đăng nhập hoặc mở qua thư mục dùng chung, giờ UTC{offset} (- : chưa dùng); "
+        f"* : mật khẩu hết hạn. / Last access: login or opened through the shared folder, UTC{offset} "
+        "(-: never used); *: password expired."
     )
-    accounts = _table(
-        [h for _, h in ACCOUNT_COLUMNS],
-        ([_cell(getattr(a, k)) for k, _ in ACCOUNT_COLUMNS] for a in report.accounts),
-    )
-    return f"{head}\n{agencies}\n\n{accounts}\n"
+    agencies = _table(agency_columns, agency_rows, shrink=1)
+    accounts = _table(account_columns, account_rows, shrink=0, groups=groups)
+    return f"{head}\n\n{agencies}\n{legend}\n\n{accounts}\n{account_legend}\n"
 
 
 def render_csv(report: UsageReport) -> str:
@@ -441,21 +589,22 @@ def render_csv(report: UsageReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     agencies = {a.code: a for a in report.agencies}
-    writer.writerow([k for k, _ in ACCOUNT_COLUMNS] + ["agency_days_checked", "agency_working_days"])
+    tz = parse_offset(report.utc_offset)
+    writer.writerow([*CSV_COLUMNS, "agency_days_checked", "agency_working_days"])
     for row in report.accounts:
         ag = agencies.get(row.agency_code)
         writer.writerow(
-            [_csv_cell(getattr(row, k)) for k, _ in ACCOUNT_COLUMNS]
+            [_csv_cell(getattr(row, k), tz) for k in CSV_COLUMNS]
             + [ag.days_checked if ag else "", ag.working_days if ag else ""]
         )
     return out.getvalue()
 
 
-def _csv_cell(value: Any) -> str:
+def _csv_cell(value: Any, tz: timezone = UTC) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return value.astimezone(tz).isoformat()
     return "" if value is None else str(value)
 
 
@@ -481,16 +630,18 @@ def render_json(report: UsageReport) -> str:
 
 
 def render_checks(report: CheckReport) -> str:
-    title = (
-        f"Hộp thư cơ quan chưa được kiểm tra đủ {report.min_checks} lần ngày {report.day:%d/%m/%Y} "
-        f"(Điều 6 khoản 6) / Agency mailboxes not checked {report.min_checks} times on {report.day}"
-    )
+    title = "\n".join([
+        _wrap(f"Hộp thư cơ quan chưa được kiểm tra đủ {report.min_checks} lần ngày {report.day:%d/%m/%Y} "
+              f"(Điều 6 khoản 6) / Agency mailboxes not checked {report.min_checks} times on {report.day}"),
+        _wrap(CHECK_RULE),
+    ])
     if not report.working_day:
         title += "\n(không phải ngày làm việc / not a working day)"
     rows = report.unchecked
     if not rows:
         return title + "\nKhông có / None\n"
     return title + "\n" + _table(
-        ["Mã / Code", "Cơ quan / Agency", "Hộp thư / Mailbox", "Số lần mở / Opens"],
-        ([r.code, r.name, r.mailbox, str(r.opens)] for r in rows),
+        [_Column("Mã", "Code", right=False), _Column("Cơ quan", "Agency", right=False),
+         _Column("Hộp thư", "Mailbox", right=False), _Column("Số lần kiểm tra", "Checks")],
+        [[r.code, r.name, r.mailbox, str(r.opens)] for r in rows], shrink=1,
     ) + "\n"

@@ -1,5 +1,6 @@
 """What ``mailserver serve`` adds for operators around the protocol services:
-metrics wiring, SIGHUP reload, the backup schedule and the daily check notice.
+metrics wiring, SIGHUP reload, the backup schedule, the daily check notice and
+the CRL's upkeep (``mailserver.certs.crl_loop``).
 
 ``start_operations(app)`` runs at the end of ``App.start``: it wraps the store's
 ``deliver``, the authenticator and the outbound queue with counters (the hot
@@ -145,6 +146,10 @@ async def start_operations(app: App) -> None:
         app.background.append(asyncio.create_task(backup_loop(app.config), name="backup-schedule"))
     if app.config.report.check_notice:
         app.background.append(asyncio.create_task(check_notice_loop(app), name="check-notice"))
+    from mailserver.certs import crl_loop
+
+    # Revocations made by other processes and the CRL's renewal (pki/ca.py).
+    app.background.append(asyncio.create_task(crl_loop(app.config), name="crl"))
 
 
 # -- SIGHUP ----------------------------------------------------------------------
@@ -223,11 +228,13 @@ def _notice(head: str, agency_name: str, mailbox: str, day: date, opens: int, ne
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(
         f"Kính gửi Thủ trưởng {agency_name},\n\n"
-        f"Ngày {day:%d/%m/%Y}, hộp thư điện tử của cơ quan ({mailbox}) được mở {opens} lần. "
+        f"Ngày {day:%d/%m/%Y}, hộp thư điện tử của cơ quan ({mailbox}) được kiểm tra {opens} lần "
+        "(có người đọc thư hoặc đổi cờ thư; đồng bộ chạy nền không được tính). "
         f"Theo Quyết định số 70/2009/QĐ-UBND, Điều 6 khoản 6, hộp thư cơ quan cần được kiểm tra "
         f"tối thiểu {need} lần trong ngày để hồi đáp kịp thời.\n\n"
         f"Dear head of {agency_name},\n\n"
-        f"on {day} the agency mailbox {mailbox} was opened {opens} time(s); Decision 70/2009 "
+        f"on {day} the agency mailbox {mailbox} was checked {opens} time(s) (someone read a message or "
+        "changed a flag; background sync does not count); Decision 70/2009 "
         f"Article 6(6) asks for at least {need} checks a day.\n\n"
         "-- \nSở Thông tin và Truyền thông tỉnh Đồng Nai\n"
     )

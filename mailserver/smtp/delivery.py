@@ -502,16 +502,22 @@ class Inbound:
         # S/MIME after the policy accepted and before DKIM (at enqueue): sign
         # agency mail, or verify an arriving signature (X-Signature-Status).
         data = await self.smime.process(client.authenticated, data)
+        local = data
+        if client.authenticated and self._config.pki.verify_inbound:
+            # Signed mail between colleagues is checked too (RFC 8550 section 3):
+            # the local copies say whether the signature holds and is the From's;
+            # remote copies leave as the sender made them.
+            local = await self.smime.check(data)
         received = received_header(client, txn, hostname=self._config.server.hostname,
                                    message_id=message_id, when=when)
         verdict = outcome.header_bytes() if outcome is not None else b""
         if txn.held or (outcome is not None and outcome.quarantine):
-            return await self.hold(client, txn, received + verdict + data, auth_header,
+            return await self.hold(client, txn, received + verdict + local, auth_header,
                                    outcome, message_id=message_id)
         junk = outcome is not None and outcome.junk
         result = DeliveryResult(placed=())
         if txn.account_ids:
-            message = return_path_header(txn.sender) + auth_header + received + verdict + data
+            message = return_path_header(txn.sender) + auth_header + received + verdict + local
             # All recipients in one call: durable for all or stored for none; a
             # recipient whose quota it would break refuses it for all (one reply).
             try:

@@ -104,8 +104,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "quarantined": ("Thư bị giữ", "Held messages"),
     "accounts": ("Hộp thư", "Mailboxes"),
     "deliveries_chart": (
-        "Thư nhận vào hộp thư, 24 giờ qua (theo giờ)", "Deliveries, last 24 hours (per hour)"
+        "Thư nhận vào hộp thư, 24 giờ qua (theo giờ, giờ Việt Nam UTC{zone})",
+        "Deliveries, last 24 hours (per hour, province time UTC{zone})",
     ),
+    "time_zone": ("Thời điểm (UTC{zone})", "Time (UTC{zone})"),
     "live_note": ("Số liệu tự cập nhật mỗi 10 giây.", "Figures refresh every 10 seconds."),
     "id": ("Mã", "ID"),
     "sender": ("Người gửi", "Sender"),
@@ -133,11 +135,11 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "check_day": ("Ngày kiểm tra hộp thư cơ quan", "Mailbox-check day"),
     "show": ("Xem", "Show"),
     "checks_title": (
-        "Hộp thư cơ quan chưa được mở đủ {n} lần trong ngày (Điều 6 khoản 6)",
-        "Agency mailboxes not opened {n} times that day (Article 6(6))",
+        "Hộp thư cơ quan chưa được kiểm tra đủ {n} lần trong ngày (Điều 6 khoản 6)",
+        "Agency mailboxes not checked {n} times that day (Article 6(6))",
     ),
     "not_working_day": ("Không phải ngày làm việc.", "Not a working day."),
-    "opens": ("Số lần mở", "Opens"),
+    "opens": ("Số lần kiểm tra", "Checks"),
 }
 
 

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailserver.auth import AuthStatus, Limiter
+from mailserver.certs import open_ca
 from mailserver.config import Config, parse_hostport
 from mailserver.directory import export, names
 from mailserver.directory.aliases import alias_map
@@ -62,7 +63,7 @@ from mailserver.ops.report_html import usage_body_html
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
 from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
-from pki.ca import CertificateAuthority, pki_directory
+from pki.ca import PkiError
 from storage.activity import activity_for
 from storage.directory import By, open_directory
 from storage.quarantine import NoSuchEntry, Quarantine
@@ -110,7 +111,7 @@ class Portal:
         self.secure_cookies = app.config.web.tls
         self.directory = DirectoryService(app.store, open_directory(app.store), app.config)
         self.quarantine: Quarantine = app.quarantine
-        self.ca = CertificateAuthority(pki_directory(app.config.pki, app.config.data_dir), app.config.pki)
+        self.ca = open_ca(app.config)
         self.operators = {a.strip().lower() for a in app.config.web.operators}
         self.totp = {k.strip().lower(): v for k, v in app.config.web.totp_secrets.items()}
         auth = app.config.auth
@@ -430,10 +431,11 @@ async def admin_dashboard(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
     counters = await _counters(portal)
-    labels, values = await stats.deliveries_per_hour(portal.engine)
-    chart = charts.bar_chart(labels, values, title=translate("deliveries_chart", request[LANG]))
+    zone = portal.config.report.utc_offset
+    labels, values = await stats.deliveries_per_hour(portal.engine, tz=parse_offset(zone))
+    chart = charts.bar_chart(labels, values, title=translate("deliveries_chart", request[LANG], zone=zone))
     return portal.render(request, "admin_dashboard.html", c=counters.as_dict(), chart=chart,
-                         hours=list(zip(labels, values, strict=True)))
+                         hours=list(zip(labels, values, strict=True)), zone=zone)
 
 
 async def admin_stats(request: web.Request) -> web.StreamResponse:
@@ -549,7 +551,11 @@ async def admin_audit(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
     entries = await portal.directory.directory.audit_log(limit=200)
-    return portal.render(request, "admin_audit.html", entries=list(reversed(entries)))
+    zone = portal.config.report.utc_offset
+    tz = parse_offset(zone)
+    # Province time with its offset written, not UTC left unsaid.
+    rows = [(e, e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") + f" {zone}") for e in reversed(entries)]
+    return portal.render(request, "admin_audit.html", entries=rows, zone=zone)
 
 
 # -- PKI downloads (Decision 70/2009 Điều 7 khoản 1: the Sở deploys PKI) ----------
@@ -566,10 +572,17 @@ async def ca_pem(request: web.Request) -> web.StreamResponse:
 
 
 async def crl(request: web.Request) -> web.StreamResponse:
-    """The last published CRL: DER as ``application/pkix-crl`` (RFC 2585 section 4.2),
-    or PEM with ``?format=pem``."""
+    """The CRL: DER as ``application/pkix-crl`` (RFC 2585 section 4.2), or PEM with
+    ``?format=pem``. Re-signed first when it no longer lists every revocation of
+    the index or is due for renewal (``CertificateAuthority.refresh_crl``), so a
+    revocation made a moment ago by another process is served at once."""
     ca = _portal(request).ca
     path = ca.directory / "crl.pem"
+    if ca.initialised and ca.can_sign:
+        try:
+            await asyncio.to_thread(ca.refresh_crl)
+        except PkiError as exc:
+            log.error("web: cannot re-sign the CRL: %s", exc)
     try:
         pem = await asyncio.to_thread(path.read_bytes)
         parsed = x509.load_pem_x509_crl(pem)

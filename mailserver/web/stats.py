@@ -4,14 +4,15 @@ sizes, and deliveries per hour.
 Deliveries per hour are counted from the store's index (messages that arrived
 in an INBOX, by ``internal_date``, which a delivery sets to its arrival time,
 RFC 9051 section 2.3.3), with a small engine of the portal's own so the
-dashboard never waits on the store's write queue.
+dashboard never waits on the store's write queue. Hours are those of the
+province (``report.utc_offset``), as staff read the clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -67,10 +68,11 @@ def quarantine_count(quarantine: Quarantine) -> int:
 
 
 async def deliveries_per_hour(
-    engine: AsyncEngine, *, hours: int = 24, now: datetime | None = None
+    engine: AsyncEngine, *, hours: int = 24, now: datetime | None = None, tz: tzinfo = UTC
 ) -> tuple[list[str], list[int]]:
-    """(hour labels "HH", counts), oldest first, for the last ``hours`` hours (UTC)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    """(hour labels "HH" in ``tz``, counts), oldest first, for the last ``hours`` hours.
+    Slots are whole hours of ``tz`` (Viet Nam's offset is whole hours too)."""
+    now = (now or datetime.now(UTC)).astimezone(tz)
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     query = (

@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from storage.activity import SEARCHABLE_HEADERS, FoundMessage, MessageFact
+from storage.activity import CHECK_INTERVAL, SEARCHABLE_HEADERS, FoundMessage, MessageFact
 from storage.sql import activity_models as am
 from storage.sql import directory_models as dm
 from storage.sql import models
@@ -33,6 +34,7 @@ F: Final = cast(Table, models.Folder.__table__)
 M: Final = cast(Table, models.Message.__table__)
 AD: Final = cast(Table, dm.DirAddress.__table__)
 OPEN: Final = cast(Table, am.OpsMailboxOpen.__table__)
+SHARED: Final = cast(Table, am.OpsSharedAccess.__table__)
 
 
 def _like(value: str) -> str:
@@ -66,7 +68,9 @@ class SqlActivityStore:
     def __init__(self, store: SqlMailStore) -> None:
         self._store = store
 
-    async def record_mailbox_open(self, account_id: int, when: datetime, *, by: int | None = None) -> bool:
+    async def record_mailbox_open(
+        self, account_id: int, when: datetime, *, by: int | None = None
+    ) -> bool | None:
         try:
             async with self._store._read() as conn:
                 agency = (
@@ -75,16 +79,49 @@ class SqlActivityStore:
                     )
                 ).first()
             if agency is None:
-                return False
+                return None
+            who = OPEN.c.by_account_id.is_(None) if by is None else OPEN.c.by_account_id == by
+            recent = (
+                select(OPEN.c.id)
+                .where(
+                    OPEN.c.account_id == account_id,
+                    who,
+                    OPEN.c.opened_at > when - CHECK_INTERVAL,
+                    OPEN.c.opened_at < when + CHECK_INTERVAL,
+                )
+                .limit(1)
+            )
+            # Checked again inside the write transaction: writes are serialised, so
+            # two sessions of one person never both count the same hour.
             async with self._store._write() as conn:
+                if (await conn.execute(recent)).first() is not None:
+                    return False
                 await conn.execute(
                     insert(OPEN).values(account_id=account_id, opened_at=when, by_account_id=by)
                 )
             return True
         except SQLAlchemyError:
             # A statistic must never make a mailbox unreadable; the fault is logged.
-            log.exception("could not record the open of agency mailbox %d", account_id)
+            log.exception("could not record the check of agency mailbox %d", account_id)
             return False
+
+    async def record_shared_access(self, account_id: int, when: datetime, *, by: int) -> None:
+        try:
+            # A statistic, like the last login: a power cut may lose the latest one.
+            await self._store._run_write(_shared_access_tx, account_id, by, when, durable=False)  # noqa: SLF001
+        except IntegrityError:
+            pass  # another session of the same person inserted the row first
+        except SQLAlchemyError:
+            log.exception("could not record the shared access to mailbox %d", account_id)
+
+    async def shared_access(self) -> dict[int, tuple[datetime, int]]:
+        stmt = select(SHARED.c.account_id, SHARED.c.last_at, SHARED.c.by_account_id).order_by(
+            SHARED.c.last_at
+        )
+        async with self._store._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        # Ordered oldest first: the last row of each mailbox wins.
+        return {r.account_id: (r.last_at, r.by_account_id) for r in rows}
 
     async def mailbox_opens(self, since: datetime, until: datetime) -> list[tuple[int, datetime]]:
         stmt = (
@@ -160,3 +197,12 @@ class SqlActivityStore:
         async with self._store._read() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else _found(row)
+
+
+def _shared_access_tx(conn: Connection, account_id: int, by: int, when: datetime) -> None:
+    key = and_(SHARED.c.account_id == account_id, SHARED.c.by_account_id == by)
+    row = conn.execute(select(SHARED.c.last_at).where(key)).first()
+    if row is None:
+        conn.execute(insert(SHARED).values(account_id=account_id, by_account_id=by, last_at=when))
+    elif row.last_at < when:
+        conn.execute(update(SHARED).where(key).values(last_at=when))

@@ -3,16 +3,20 @@ logins and agency-mailbox opens (Decision 70/2009 Điều 13, Điều 6 khoản 
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import imaplib
 import io
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
 from sqlalchemy import update
 
 from mailserver.app import App
@@ -25,6 +29,7 @@ from mailserver.ops.report import (
     render_checks,
     render_csv,
     render_json,
+    render_table,
     working_days,
 )
 from mailserver.ops.report_html import render_usage_html
@@ -33,10 +38,12 @@ from storage.activity import activity_for
 from storage.api import MailStore
 from storage.directory import By, open_directory
 from storage.sql import models
+from storage.sql.directory_models import DirAgency
 from storage.sql.store import SqlMailStore
 from tests.conftest import make_config
 
 BY = By("tester", "Số 1/QĐ-UBND")
+PASSWORD = "Mat-khau-kiem-tra-2026"
 VN = timezone(timedelta(hours=7))
 
 
@@ -70,11 +77,16 @@ async def history(tmp_path: Path, backend_url: str) -> AsyncIterator[tuple[Confi
             account = await store.get_account(issued.address)
             assert account is not None
             ids[name] = account
-        # Creation and password dates in the past, as if the accounts were old.
+        # Creation and password dates in the past, as if the accounts were old; the
+        # Biên Hòa agency was created on Wednesday 5 March, in the period.
         assert isinstance(store, SqlMailStore)
         async with store._write() as conn:
             accounts = models.Account.__table__
+            agencies = DirAgency.__table__
             await conn.execute(update(accounts).values(created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+            await conn.execute(update(agencies).values(created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+            await conn.execute(update(agencies).where(agencies.c.code == "ubndbienhoa")
+                               .values(created_at=at(5, 10)))
             await conn.execute(
                 update(accounts).where(accounts.c.id == ids["an"].id)
                 .values(password_changed_at=datetime(2025, 2, 1, tzinfo=UTC))
@@ -147,7 +159,9 @@ async def test_usage_report_matches_the_scripted_history(history: tuple[Config, 
     assert [n for _, n in st.opens_by_day] == [2, 1, 3, 0, 2]
     assert st.passwords_expired == 2  # Bình and the agency mailbox itself (67 days > 60)
     bh = agencies["ubndbienhoa"]
-    assert (bh.working_days, bh.days_checked, bh.accounts) == (5, 0, 2)
+    # Working days count from the agency's creation (Wednesday): 5, 6 and 7 March.
+    assert (bh.working_days, bh.days_checked, bh.accounts) == (3, 0, 2)
+    assert [d.day for d, _ in bh.opens_by_day] == [5, 6, 7]
     assert report.totals["accounts"] == 5
 
     one = await build_usage_report(
@@ -165,6 +179,42 @@ async def test_usage_report_matches_the_scripted_history(history: tuple[Config, 
     assert "src=" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
 
 
+async def test_report_is_written_for_people(history: tuple[Config, MailStore]) -> None:
+    """Issue 16: the text table fits 120 columns, sizes read KB/MB/GB, times are in
+    province time with the zone, charts name agencies, and the check rule is stated."""
+    config, store = history
+    svc = DirectoryService(store, open_directory(store), config)
+    long_name = "Ban Quản lý các Khu công nghiệp tỉnh Đồng Nai và các đơn vị sự nghiệp trực thuộc Ban"
+    kcn = await svc.add_agency("bqlkcndongnai", long_name, None, by=BY)
+    box = await store.get_account(kcn.address)
+    assert box is not None
+    big = b"From: x@example.org\r\nSubject: ho so\r\n\r\n" + b"a" * 3_000_000 + b"\r\n"
+    await store.deliver([box.id], big, internal_date=at(4, 9))
+    await store.record_login(box.id, datetime(2025, 3, 4, 2, 30, tzinfo=UTC))  # 09:30 in Đồng Nai
+    report = await build_usage_report(
+        config, store, open_directory(store), activity_for(store), date(2025, 3, 3), date(2025, 3, 9),
+        now=datetime(2025, 6, 1, tzinfo=UTC),
+    )
+    text = render_table(report)
+    widths = [len(line) for line in text.splitlines()]
+    assert max(widths) <= 120, [line for line in text.splitlines() if len(line) > 120]
+    assert "2.9 MB" in text and "bytes)" not in text.split("\n\n")[1]
+    assert "2025-03-04 09:30" in text and "UTC+07:00" in text
+    assert "BODY.PEEK" in text and "mbsync" in text  # the rule is documented
+    assert "Ban Quản lý các Khu công nghiệp" in text and kcn.address in text
+    html = render_usage_html(report)
+    charts = html[html.index("<svg"):html.rindex("</svg>")]
+    assert "Sở Thông tin và Truyền thông" in charts and "UBND thành phố Biên Hòa" in charts
+    assert ">stttt<" not in charts and ">ubndbienhoa<" not in charts
+    assert 'viewBox="0 0 ' in charts
+    assert "2.9 MB" in html and "MiB" not in html and "KiB" not in html
+    assert "2025-03-04 09:30" in html and "2025-06-01 07:00 +07:00" in html
+    assert "BODY.PEEK" in html
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    row = next(r for r in rows if r["address"] == kcn.address)
+    assert row["storage_bytes"] == str(len(big)) and row["last_access_at"] == "2025-03-04T09:30:00+07:00"
+
+
 async def test_check_report_lists_mailboxes_not_checked_twice(history: tuple[Config, MailStore]) -> None:
     config, store = history
     tuesday = await build_check_report(config, open_directory(store), activity_for(store), date(2025, 3, 4))
@@ -179,33 +229,104 @@ def test_working_days_skip_weekends() -> None:
     assert working_days(date(2025, 3, 1), date(2025, 3, 9)) == [date(2025, 3, d) for d in (3, 4, 5, 6, 7)]
 
 
-async def test_imap_select_of_the_agency_inbox_is_recorded(tmp_path: Path) -> None:
+MBSYNC_RC = """IMAPAccount head
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass {password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account head
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel shared
+Far :remote:
+Near :local:
+Patterns Shared/stttt/INBOX
+Create Near
+SyncState *
+"""
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None, reason="mbsync not installed")
+async def test_checks_count_human_attention_not_background_sync(tmp_path: Path) -> None:
+    """Issue 16 (Điều 6 khoản 6): SELECT, BODY.PEEK and an mbsync run are no check;
+    reading a body or changing a flag is, once per person per hour; the agency
+    mailbox's last access includes its head's shared access."""
     config = make_config(tmp_path / "data")
     async with App(config) as app:
         svc = DirectoryService(app.store, open_directory(app.store), config)
         agency = await svc.add_agency("stttt", "Sở Thông tin và Truyền thông", None, by=BY)
-        mailbox = await app.store.get_account(agency.address)
-        assert mailbox is not None
-        await app.store.set_password(mailbox.id, hash_password("Mat-khau-co-quan-2026"),
-                                     must_change_password=False)
-        person = await svc.add_person("Nguyễn Văn An", "stttt", by=BY)
-        own = await app.store.get_account(person.address)
-        assert own is not None
-        await app.store.set_password(own.id, hash_password("Mat-khau-ca-nhan-2026"),
-                                     must_change_password=False)
+        head = await svc.add_person("Nguyễn Văn An", "stttt", by=BY)
+        clerk = await svc.add_person("Trần Thị Bình", "stttt", by=BY)
+        await svc.set_head("stttt", head.address, by=BY)
+        await svc.delegate("stttt", clerk.address, by=BY)
+        ids = {}
+        for address in (head.address, clerk.address, agency.address):
+            account = await app.store.get_account(address)
+            assert account is not None
+            await app.store.set_password(account.id, hash_password(PASSWORD), must_change_password=False)
+            ids[address] = account.id
+        for n in range(2):
+            await app.store.deliver([ids[agency.address]], mail("dan@example.org", agency.address, f"q{n}@x"))
+            await app.store.deliver([ids[head.address]], mail("dan@example.org", head.address, f"p{n}@x"))
         port = app.addresses["imap"][1]
+        activity = activity_for(app.store)
+        window = (datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1))
 
-        def session(user: str, password: str, folders: list[tuple[str, bool]]) -> None:
-            with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=30) as client:
-                client.login(user, password)
-                for folder, readonly in folders:
-                    client.select_folder(folder, readonly=readonly)
+        async def checks() -> list[tuple[int, datetime]]:
+            return await activity.mailbox_opens(*window)
 
-        import asyncio
+        def imap(user: str, *steps: tuple[str, ...]) -> None:
+            with imaplib.IMAP4("127.0.0.1", port) as m:
+                m.login(user, PASSWORD)
+                for step in steps:
+                    typ, data = getattr(m, step[0])(*step[1:])
+                    assert typ == "OK", (step, data)
 
-        await asyncio.to_thread(session, agency.address, "Mat-khau-co-quan-2026",
-                                [("INBOX", False), ("INBOX", True), ("Sent", False)])
-        await asyncio.to_thread(session, person.address, "Mat-khau-ca-nhan-2026", [("INBOX", False)])
-        opens = await activity_for(app.store).mailbox_opens(datetime.now(UTC) - timedelta(hours=1),
-                                                            datetime.now(UTC) + timedelta(hours=1))
-        assert [account for account, _ in opens] == [mailbox.id, mailbox.id]
+        shared = '"Shared/stttt/INBOX"'
+        # Opening and peeking, as a sync client does: no check.
+        await asyncio.to_thread(imap, head.address, ("select", shared), ("fetch", "1:*", "(BODY.PEEK[])"),
+                                ("select", shared, True), ("fetch", "1:*", "(FLAGS BODY.PEEK[HEADER])"))
+        assert await checks() == []
+        local = tmp_path / "mbsync"
+        local.mkdir()
+        rc = tmp_path / "mbsyncrc"
+        rc.write_text(MBSYNC_RC.format(port=port, user=head.address, password=PASSWORD, local=local))
+        for _ in range(2):
+            run = await asyncio.to_thread(
+                subprocess.run, ["mbsync", "-c", str(rc), "-a"], capture_output=True, timeout=60,
+                env={**os.environ, "HOME": str(tmp_path)},
+            )
+            assert run.returncode == 0, run.stderr.decode() + run.stdout.decode()
+        pulled = [p for p in local.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")]
+        assert len(pulled) == 2  # mbsync did read both messages
+        assert await checks() == []
+        # The agency mailbox never logged in itself, but its head used it.
+        report = await build_usage_report(config, app.store, open_directory(app.store), activity,
+                                          date.today() - timedelta(days=1), date.today() + timedelta(days=1))
+        row = next(r for r in report.accounts if r.address == agency.address)
+        assert row.last_login_at is None and not row.never_logged_in and row.last_access_at is not None
+        assert next(a for a in report.agencies if a.code == "stttt").never_logged_in == 1  # Bình only
+
+        # The head reads a message (\Seen set): one check; reading more within the hour: still one.
+        await asyncio.to_thread(imap, head.address, ("select", shared), ("fetch", "1", "(BODY[])"),
+                                ("fetch", "2", "(BODY[TEXT])"))
+        await asyncio.to_thread(imap, head.address, ("select", shared, True), ("fetch", "1:*", "(BODY[])"))
+        assert [(a, when.tzinfo is not None) for a, when in await checks()] == [(ids[agency.address], True)]
+        # The delegate flags a message: another person, another check.
+        await asyncio.to_thread(imap, clerk.address, ("select", shared),
+                                ("store", "1", "+FLAGS", "(\\Flagged)"))
+        # Reading one's own INBOX is no agency check.
+        await asyncio.to_thread(imap, head.address, ("select", "INBOX"), ("fetch", "1:*", "(BODY[])"))
+        assert [a for a, _ in await checks()] == [ids[agency.address]] * 2
+        today = datetime.now(VN).date()
+        checked = await build_check_report(config, open_directory(app.store), activity, today)
+        assert next(a for a in checked.agencies if a.code == "stttt").opens == 2
+        assert "BODY.PEEK" in render_checks(checked) and "mbsync" in render_checks(checked)

@@ -19,6 +19,7 @@ import pytest
 
 from mailserver.app import App
 from mailserver.auth import hash_password
+from storage.directory import By as DirBy
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, portal_config, seed_directory
 
 T = TypeVar("T")
@@ -197,6 +198,60 @@ def test_dashboard_after_operator_login_only(site: ThreadedServer, browser: Any)
         browser.get(site.url(f"/admin/{page}"))
         assert "/admin/login" not in browser.current_url
         shot(browser, f"admin-{page}")
+
+
+CLIPPED_TEXT = """
+const out = [];
+for (const svg of document.querySelectorAll('#usage svg')) {
+  const box = svg.getBoundingClientRect();
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBoundingClientRect();
+    if (r.right > box.right + 1 || r.left < box.left - 1 || r.bottom > box.bottom + 1) {
+      out.push(t.textContent);
+    }
+  }
+}
+return out;
+"""
+
+
+def test_reports_and_audit_read_in_province_time(site: ThreadedServer, browser: Any) -> None:
+    """Issue 16: chart titles of /admin/reports are whole at desktop and phone width,
+    charts name agencies, and the dashboard chart and audit log say +07:00."""
+    site.call(site.app.store.create_account(OPERATOR, "Vận hành", hash_password(OPERATOR_PASSWORD),
+                                            must_change_password=False))
+    service = site.call(seed_directory(site.app))
+    site.call(service.add_agency("bqlkcn", "Ban Quản lý các Khu công nghiệp tỉnh Đồng Nai", "ubnd",
+                                 by=DirBy("test")))
+    browser.get(site.url("/admin/login"))
+    fill(browser, address=OPERATOR, password=OPERATOR_PASSWORD)
+    browser.find_element(By.ID, "login-submit").click()
+    dashboard = wait_for(browser, "#dashboard")
+    assert dashboard.is_displayed()
+    assert "UTC+07:00" in browser.find_element(By.CSS_SELECTOR, "main h2").text
+    browser.get(site.url("/admin/reports"))
+    usage = wait_for(browser, "#usage svg")
+    assert usage.is_displayed()
+    svgs = browser.find_elements(By.CSS_SELECTOR, "#usage svg")
+    charts = " ".join(e.get_attribute("textContent") for e in svgs)
+    assert "Sở Thông tin và Truyền thông" in charts and "Ban Quản lý các Khu công nghiệp" in charts
+    assert "Tỷ lệ ngày làm việc hộp thư cơ quan được kiểm tra" in charts
+    assert browser.execute_script(CLIPPED_TEXT) == []
+    shot(browser, "admin-reports-charts")
+    browser.set_window_size(390, 844)  # a phone
+    try:
+        browser.get(site.url("/admin/reports"))
+        wait_for(browser, "#usage svg")
+        assert browser.execute_script(CLIPPED_TEXT) == []
+        shot(browser, "admin-reports-phone")
+    finally:
+        browser.set_window_size(1100, 900)
+    browser.get(site.url("/admin/audit"))
+    table = wait_for(browser, "#audit")
+    assert "UTC+07:00" in table.find_element(By.CSS_SELECTOR, "thead").text
+    first = table.find_element(By.CSS_SELECTOR, "tbody tr td").text
+    assert first.endswith("+07:00"), first
+    shot(browser, "admin-audit-province-time")
 
 
 def test_post_without_csrf_token_refused(site: ThreadedServer, browser: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -229,6 +230,30 @@ async def test_dashboard_only_after_operator_login(portal: Portal) -> None:
     token = csrf_of(html)
     await portal.client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
     assert (await portal.client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_dashboard_hours_and_audit_in_province_time(portal: Portal) -> None:
+    """Issue 16: staff read the clock of Đồng Nai; the dashboard and audit log say so."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    vn = timezone(timedelta(hours=7))
+    user = await portal.app.store.get_account("user@dongnai.gov.vn")
+    assert user is not None
+    now = datetime.now(UTC)
+    await portal.app.store.deliver([user.id], b"From: a@example.org\r\nSubject: x\r\n\r\nx\r\n",
+                                   internal_date=now)
+    assert await _login(portal.client, OPERATOR, OPERATOR_PASSWORD) == 303
+    html = await (await portal.client.get("/admin")).text()
+    assert "UTC+07:00" in html
+    hour = now.astimezone(vn).strftime("%H")
+    # The hour the message arrived, as a clock in Biên Hòa shows it, holds the delivery.
+    assert f'<th scope="row">{hour}:00 +07:00</th><td>1</td>' in html
+    audit = await (await portal.client.get("/admin/audit")).text()
+    assert "UTC+07:00" in audit
+    shown = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', audit)
+    assert shown
+    for iso, text in shown:
+        assert text == datetime.fromisoformat(iso).astimezone(vn).strftime("%Y-%m-%d %H:%M:%S +07:00")
 
 
 async def test_totp_required_when_enrolled(totp_portal: Portal) -> None:
