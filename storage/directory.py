@@ -82,6 +82,10 @@ class NoSuchEntry(DirectoryError):  # noqa: N818
     """The address is not in the directory."""
 
 
+class AliasTaken(DirectoryError):  # noqa: N818
+    """The name already stands for an agency (as an alias)."""
+
+
 class PersonStatus(enum.StrEnum):
     ACTIVE = "active"
     LEFT = "left"
@@ -171,6 +175,17 @@ class AddressEntry:
     purge_after: datetime | None = None
     retired_at: datetime | None = None
     archive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyAlias:
+    """Another name of an agency, as documents write it ("Sở TTTT")."""
+
+    agency_code: str
+    name: str
+    key: str
+    """The normalised name the lookups compare (unique)."""
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +300,20 @@ class DirectoryStore(Protocol):
         ...
 
     async def delegations(self, code: str) -> list[Delegation]: ...
+
+    # -- aliases (other names of agencies) ------------------------------------
+    async def add_alias(self, code: str, name: str, key: str, *, by: By) -> AgencyAlias:
+        """Record ``name`` (normalised ``key``) as another name of the agency.
+        Raises NoSuchAgency, AliasTaken (the key is another alias already)."""
+        ...
+
+    async def remove_alias(self, code: str, key: str, *, by: By) -> AgencyAlias | None:
+        """Remove the agency's alias with that key; None if it has none."""
+        ...
+
+    async def aliases(self, code: str | None = None) -> list[AgencyAlias]:
+        """Aliases of one agency, or of all, by agency code then name."""
+        ...
 
     # -- the queries IMAP ACL (RFC 4314) and submission need ------------------
     async def mailbox_access(self, account_id: int) -> list[MailboxGrant]:

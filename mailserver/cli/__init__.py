@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mailserver import config as config_mod
 from mailserver.cli import (
@@ -32,6 +33,7 @@ from mailserver.cli import (
     spam,
 )
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
+from mailserver.cli.errors import bilingual, usage_error
 from mailserver.config import ConfigError
 from mailserver.ops.logs import configure_logging, use_uvloop
 
@@ -42,8 +44,17 @@ MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its complaints Vietnamese first (mailserver/cli/errors.py);
+    sub-command parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: {usage_error(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mailserver", description="Mail server for the state agencies of Dong Nai province."
     )
     add_config_option(parser, None)
@@ -59,12 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_mod.load(args.config)
     except ConfigError as exc:
-        print(f"mailserver: configuration error: {exc}", file=sys.stderr)
+        print(f"mailserver: lỗi cấu hình / configuration error: {exc}", file=sys.stderr)
         return 2
     try:
         configure_logging(config)
     except ConfigError as exc:
-        print(f"mailserver: configuration error: {exc}", file=sys.stderr)
+        print(f"mailserver: lỗi cấu hình / configuration error: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "uvloop", False):
         use_uvloop()
@@ -72,11 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action: Action = args.action
         return asyncio.run(action(config, args))
     except CliError as exc:
-        print(f"mailserver: {exc}", file=sys.stderr)
+        # Vietnamese first, English beside it, one line (mailserver/cli/errors.py).
+        print(f"mailserver: {bilingual(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
         # Unreachable database, unwritable data dir, port in use: one line, no traceback.
-        print(f"mailserver: {exc}", file=sys.stderr)
+        print(f"mailserver: {bilingual(str(exc))}", file=sys.stderr)
         return 1

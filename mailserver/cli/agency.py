@@ -1,4 +1,4 @@
-"""``mailserver agency add|set-head|delegate|revoke|handover|list|show``: agency
+"""``mailserver agency add|set-head|delegate|revoke|handover|list|show|alias``: agency
 mailboxes ``<code>@dongnai.gov.vn`` (Decision 70/2009/QĐ-UBND Điều 4 khoản 2,
 Điều 10: the head administers the agency mailbox and may delegate; a new head
 takes over administration and all content). The changing commands print what
@@ -22,8 +22,9 @@ from mailserver.cli.directory import (
     with_service,
 )
 from mailserver.config import Config
+from mailserver.directory import aliases, naming
 from mailserver.directory.service import DEFAULT_RIGHTS, AgencyView, DirectoryService
-from storage.directory import Delegation
+from storage.directory import AgencyAlias, Delegation, NoSuchAgency
 
 
 def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -75,6 +76,7 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     show.add_argument("code")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(action=_show)
+    _register_alias(actions, common)
 
 
 def _delegation_dict(d: Delegation) -> dict[str, Any]:
@@ -187,6 +189,74 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
             print(f"head: {view.head.address} ({view.head.full_name})" if view.head else "head: -")
             for d in view.delegations:
                 print(f"delegate: {d.address} rights {d.rights or '-'}{' +send' if d.may_send else ''}")
+        return 0
+
+    return await with_service(config, run)
+
+
+# -- aliases: other names of an agency (mailserver/directory/aliases.py) ----------------
+
+
+def _register_alias(actions: SubParsers, common: argparse.ArgumentParser) -> None:
+    alias = actions.add_parser(
+        "alias", parents=[common], help="other names of an agency that documents use (tên khác)"
+    )
+    verbs = alias.add_subparsers(dest="alias_command", required=True, metavar="ACTION")
+    add = verbs.add_parser("add", parents=[common], help='add a name: agency alias add CODE "NAME"')
+    add.add_argument("code")
+    add.add_argument("name", help='as documents write it, e.g. "VP UBND tỉnh"')
+    add_change_options(add)
+    add.set_defaults(action=_alias_add)
+    rem = verbs.add_parser("remove", parents=[common], help="remove a name")
+    rem.add_argument("code")
+    rem.add_argument("name")
+    add_change_options(rem)
+    rem.set_defaults(action=_alias_remove)
+    lst = verbs.add_parser("list", parents=[common], help="the names of one agency, or of all")
+    lst.add_argument("code", nargs="?", default=None)
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(action=_alias_list)
+
+
+def _alias_dict(a: AgencyAlias) -> dict[str, Any]:
+    return {"agency": a.agency_code, "name": a.name, "key": a.key, "created_at": a.created_at.isoformat()}
+
+
+async def _alias_add(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        added = await aliases.add_alias(service.directory, args.code, args.name, by=by_of(args))
+        if args.json:
+            print_json(_alias_dict(added))
+        else:
+            print(f"{added.agency_code}: đã thêm tên khác / alias added: {added.name}")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _alias_remove(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        removed = await aliases.remove_alias(service.directory, args.code, args.name, by=by_of(args))
+        if args.json:
+            print_json(_alias_dict(removed))
+        else:
+            print(f"{removed.agency_code}: đã bỏ tên khác / alias removed: {removed.name}")
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _alias_list(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        code = naming.agency_code(args.code) if args.code else None
+        if code is not None and await service.directory.get_agency(code) is None:
+            raise NoSuchAgency(f"không có cơ quan / no agency {code!r}")
+        found = await service.directory.aliases(code)
+        if args.json:
+            print_json([_alias_dict(a) for a in found])
+        else:
+            for a in found:
+                print(f"{a.agency_code}\t{a.name}")
         return 0
 
     return await with_service(config, run)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, with_store
+from mailserver.cli.errors import bilingual, describe
 from mailserver.config import Config
 from mailserver.directory.changes import Change, render
 from mailserver.directory.export import FORMATS
@@ -51,7 +52,7 @@ async def with_service(config: Config, action: Callable[[DirectoryService], Awai
         try:
             return await action(service)
         except (StoreError, NamingError, PasswordRejected) as exc:
-            raise CliError(str(exc) or type(exc).__name__) from None
+            raise CliError(describe(exc)) from None
 
     return await with_store(config, run)
 
@@ -141,8 +142,14 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     add_change_options(add)
     add.set_defaults(action=_add_person)
 
-    imp = actions.add_parser("import", parents=[common], help="import staff from a CSV file (all or nothing)")
-    imp.add_argument("file", type=Path, help="UTF-8 CSV: ho_ten,ho,ten_dem,ten,ma_co_quan,chuc_vu,dien_thoai")
+    imp = actions.add_parser(
+        "import", parents=[common], help="import staff from a CSV or .xlsx file (all or nothing)"
+    )
+    imp.add_argument(
+        "file", type=Path,
+        help="Excel .xlsx, or UTF-8 CSV separated by , or ; (as Excel saves it) or tabs; "
+        "columns ho_ten,ho,ten_dem,ten,ma_co_quan,chuc_vu,dien_thoai,hop_thu",
+    )
     imp.add_argument("--dry-run", action="store_true", help="check and show the addresses, create nothing")
     add_change_options(imp)
     imp.set_defaults(action=_import)
@@ -191,6 +198,10 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
         "--include-persons", action="store_true", help="personal addresses too, not only agencies"
     )
     exp.add_argument(
+        "--include-heads", action="store_true",
+        help="each agency's head and deputies after it (as the portal with web.publish_heads)",
+    )
+    exp.add_argument(
         "--output", "-o", type=Path, default=None, help="write to FILE instead of standard output"
     )
     exp.set_defaults(action=_export)
@@ -198,7 +209,7 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
 
 async def _add_person(config: Config, args: argparse.Namespace) -> int:
     if not args.name and not args.given:
-        raise CliError("give --name, or --given (with --family/--middle)")
+        raise CliError("cần --name, hoặc --given / give --name, or --given (with --family/--middle)")
 
     async def run(service: DirectoryService) -> int:
         issued = await service.add_person(
@@ -231,13 +242,15 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
 
     async def run(service: DirectoryService) -> int:
         try:
-            result = await service.import_csv(data, by=by_of(args), dry_run=args.dry_run)
+            result = await service.import_csv(
+                data, by=by_of(args), dry_run=args.dry_run, filename=args.file.name
+            )
         except ImportFailed as exc:
             if args.json:
                 print_json({"errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
             else:
                 for error in exc.errors:
-                    print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+                    print(f"{args.file}:{error.line}: {bilingual(error.message)}", file=sys.stderr)
             raise CliError(f"{args.file}: {exc}") from None
         rows: list[dict[str, Any]] = []
         for item in result:
@@ -363,7 +376,9 @@ async def _search(config: Config, args: argparse.Namespace) -> int:
 
 async def _export(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        text = await service.export(args.format, include_persons=args.include_persons)
+        text = await service.export(
+            args.format, include_persons=args.include_persons, include_heads=args.include_heads
+        )
         if args.output is not None:
             args.output.write_text(text, encoding="utf-8", newline="")
         else:

@@ -25,13 +25,13 @@ import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import SMTP
 from typing import Final
 
 from mailserver.auth import Authenticator, AuthStatus, generate_password, hash_password, verify_password
 from mailserver.auth import password_expires_at as password_expires_at
 from mailserver.directory.naming import ascii_fold, name_parts_for_password
 from mailserver.directory.settings import AccountsSettings
+from mailserver.headers import POLICY
 from storage.api import Account, MailStore
 from storage.directory import By, DirectoryStore
 
@@ -181,7 +181,7 @@ async def reset_password(
 
 def _notice(address: str, sender: str, expires: datetime, hostname: str) -> bytes:
     day = expires.astimezone(UTC).strftime("%d/%m/%Y")
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = f"Hệ thống thư điện tử tỉnh Đồng Nai <{sender}>"
     msg["To"] = address
     msg["Subject"] = f"Mật khẩu sắp hết hạn ngày {day} / Your password expires on {day}"

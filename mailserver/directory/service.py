@@ -53,7 +53,8 @@ from typing import Final
 from mailserver.auth import generate_password, hash_password
 from mailserver.certs import open_ca
 from mailserver.config import Config
-from mailserver.directory import export, importer, naming
+from mailserver.directory import export, importer, names, naming
+from mailserver.directory.aliases import alias_map
 from mailserver.directory.archive import archive_mailbox
 from mailserver.directory.changes import FOLLOW_UP, WARNING, Change
 from mailserver.directory.importer import CsvRow, RowError
@@ -65,6 +66,7 @@ from storage.directory import (
     AddressState,
     AddressTaken,
     Agency,
+    AgencyExists,
     By,
     Delegation,
     DirectoryError,
@@ -297,6 +299,8 @@ class DirectoryService:
             raise AddressTaken(f"{code} is a reserved role name")
         parent_code = naming.agency_code(parent) if parent else None
         address = self.address(code)
+        if await self.directory.get_agency(code) is not None:
+            raise AgencyExists(f"{code} is already an agency")
         if await self.store.get_account(address) is not None:
             raise AddressTaken(f"an account {address} exists outside the directory")
         agency = await self.directory.add_agency(
@@ -440,11 +444,13 @@ class DirectoryService:
             raise ImportFailed(errors)
         return plans
 
-    async def import_csv(self, data: bytes, *, by: By, dry_run: bool = False) -> list[Issued] | list[Planned]:
-        """Import staff from CSV (format in ``importer``): every row is checked
-        first, every error reported with its line, and nothing is created if any
-        row is wrong. ``dry_run`` returns the plan without creating anything."""
-        rows, errors = importer.parse(data)
+    async def import_csv(
+        self, data: bytes, *, by: By, dry_run: bool = False, filename: str = ""
+    ) -> list[Issued] | list[Planned]:
+        """Import staff from CSV or .xlsx (format in ``importer``): every row is
+        checked first, every error reported with its line, and nothing is created
+        if any row is wrong. ``dry_run`` returns the plan without creating anything."""
+        rows, errors = importer.parse(data, filename)
         if errors and not rows:
             raise ImportFailed(errors)
         try:
@@ -889,15 +895,51 @@ class DirectoryService:
 
     # -- reading --------------------------------------------------------------
     async def search(self, text: str) -> tuple[list[Agency], list[Person]]:
-        """Accent-insensitive: "nguyen van an" finds "Nguyễn Văn An"."""
-        return await self.directory.search(naming.tokens(text))
+        """Accent-insensitive and ranked (``names.rank``): "nguyen van an" finds
+        "Nguyễn Văn An" first, whole names and whole words before word starts;
+        mere substrings ("an" inside "Toàn") only when nothing better matched.
+        Agencies also by their short forms and aliases ("Sở TT&TT")."""
+        aliases = await alias_map(self.directory)
+        scored_agencies: list[tuple[int, str, Agency]] = []
+        for agency in await self.directory.list_agencies():
+            extra = aliases.get(agency.code, [])
+            keys = set().union(*(names.forms(n) for n in (agency.name, *extra)), {agency.code})
+            score = names.rank(text, agency.name, [agency.code, agency.address or "", *extra], keys)
+            if score >= 0:
+                scored_agencies.append((score, names.canon(agency.name), agency))
+        _, candidates = await self.directory.search(naming.tokens(text))
+        scored_persons: list[tuple[int, str, Person]] = []
+        for person in candidates:
+            others = [person.position, person.address or "", person.agency_code]
+            score = names.rank(text, person.full_name, others)
+            if score >= 0:
+                scored_persons.append((score, names.fold(person.full_name), person))
+        best = max((s for s, _, _ in scored_agencies + scored_persons), default=-1)
+        floor = 1 if best >= 1 else 0
+        agencies = sorted((x for x in scored_agencies if x[0] >= floor), key=lambda x: (-x[0], x[1]))
+        persons = sorted((x for x in scored_persons if x[0] >= floor), key=lambda x: (-x[0], x[1], x[2].id))
+        return [a for _, _, a in agencies], [p for _, _, p in persons]
 
-    async def entries(self, *, include_persons: bool = False) -> list[export.Entry]:
-        """The published directory: agency addresses, and persons' if asked."""
+    async def entries(
+        self, *, include_persons: bool = False, include_heads: bool = False
+    ) -> list[export.Entry]:
+        """The published directory (Điều 5 khoản 5): agency addresses; every
+        person's with ``include_persons``; with ``include_heads`` (and not every
+        person) each agency followed by its competent officials, the head (agency
+        set-head) and the deputies (a position beginning "Phó": Phó Giám đốc, Phó
+        Chủ tịch …)."""
         agencies = await self.directory.list_agencies()
         by_code = {a.code: a for a in agencies}
         persons = await self.directory.list_persons()
         by_id = {p.id: p for p in persons}
+        leaders: dict[str, list[Person]] = {}
+        if include_heads and not include_persons:
+            for a in agencies:
+                head = by_id.get(a.head_person_id) if a.head_person_id else None
+                chosen = [head] if head is not None else []
+                chosen += [p for p in persons if p.agency_code == a.code and p is not head
+                           and naming.search_key(p.position).startswith("pho ")]
+                leaders[a.code] = chosen
         out: list[export.Entry] = []
         for a in agencies:
             if a.address is None:
@@ -917,35 +959,42 @@ class DirectoryService:
                     head=(head.address or "") if head else "",
                 )
             )
+            for p in leaders.get(a.code, []):
+                if p.address is not None and p.address_state is AddressState.ACTIVE:
+                    position = p.position or ("Thủ trưởng" if head is not None and p.id == head.id else "")
+                    out.append(_person_entry(p, a, position))
         if include_persons:
             for p in persons:
                 if p.address is None or p.address_state is not AddressState.ACTIVE:
                     continue
-                agency = by_code.get(p.agency_code)
-                out.append(
-                    export.Entry(
-                        kind="person",
-                        address=p.address,
-                        name=p.full_name,
-                        agency_code=p.agency_code,
-                        agency_name=agency.name if agency else "",
-                        family=p.family,
-                        middle=p.middle,
-                        given=p.given,
-                        position=p.position,
-                        phone=p.phone,
-                    )
-                )
+                out.append(_person_entry(p, by_code.get(p.agency_code), p.position))
         return out
 
-    async def export(self, fmt: str, *, include_persons: bool = False) -> str:
-        return export.render(fmt, await self.entries(include_persons=include_persons), self.domain)
+    async def export(self, fmt: str, *, include_persons: bool = False, include_heads: bool = False) -> str:
+        entries = await self.entries(include_persons=include_persons, include_heads=include_heads)
+        return export.render(fmt, entries, self.domain)
 
     async def reserve_role(self, local: str, *, by: By) -> str:
         """Put a role address (e.g. ``vanthu``) in the namespace."""
         address = self.address(local.strip().lower())
         await self.directory.reserve_address(address, AddressKind.ROLE, by=by)
         return address
+
+
+def _person_entry(p: Person, agency: Agency | None, position: str) -> export.Entry:
+    assert p.address is not None  # noqa: S101 - callers publish addressed persons only
+    return export.Entry(
+        kind="person",
+        address=p.address,
+        name=p.full_name,
+        agency_code=p.agency_code,
+        agency_name=agency.name if agency else "",
+        family=p.family,
+        middle=p.middle,
+        given=p.given,
+        position=position,
+        phone=p.phone,
+    )
 
 
 def _rights_text(d: Delegation) -> str:

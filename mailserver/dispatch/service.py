@@ -13,7 +13,9 @@ digital signatures give it weight (Điều 11). ``Dispatcher.send``:
 4. stores it durably in each local recipient's INBOX (``delivered``), queues
    recipients in other domains (``queued``, DKIM-signed at enqueue) and marks
    unknown or disabled local mailboxes ``bounced``;
-5. records the dispatch with per-recipient status under
+5. files the issuer's copy, seen, in the agency mailbox's Sent folder ("Lưu:
+   VT"; ``sent_copy``);
+6. records the dispatch with per-recipient status under
    ``<data_dir>/dispatch/<id>.json`` (``mailserver dispatch status ID``).
 """
 
@@ -28,17 +30,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Final
 
 from mailserver.config import Config
+from mailserver.dispatch.document import number_label
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.headers import POLICY
 from pki.ca import CertificateAuthority, PkiError, atomic_write
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.pipeline import Pipeline
-from storage.api import MailStore, OverQuota
+from storage.api import FolderExists, MailStore, OverQuota
 from storage.directory import open_directory
 
 _ID: Final = "%Y%m%d-%H%M%S"
@@ -69,6 +72,19 @@ class DispatchRecord:
     message_id: str
     signed: bool
     recipients: list[RecipientStatus] = field(default_factory=list)
+    sent_copy: str = ""
+    """The sending agency's folder holding its copy ("Lưu: VT"), or "" (older records)."""
+    sent_copy_error: str = ""
+    """Why the copy could not be filed (the agency mailbox is full), or ""."""
+
+
+def document_subject(number: str, summary: str, filename: str) -> str:
+    """The subject of a dispatch: the document's number and summary (trích yếu),
+    "Số 123/UBND-VP - V/v triển khai …"; the file name only when the document
+    gives no summary."""
+    label = number_label(number)
+    text = summary or filename
+    return f"{label} - {text}" if label else text
 
 
 class DispatchLog:
@@ -103,7 +119,7 @@ class DispatchLog:
 
 def build_message(*, sender: str, sender_name: str, recipients: list[str], subject: str, number: str,
                   filename: str, document: bytes, now: datetime, hostname: str) -> bytes:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     local, _, domain = sender.partition("@")
     msg["From"] = Address(sender_name, local, domain)
     msg["To"] = ", ".join(recipients)
@@ -172,7 +188,7 @@ class Dispatcher:
         sender = agency.address.lower()
         message = build_message(
             sender=sender, sender_name=agency.name, recipients=recipients,
-            subject=subject or (f"{number} - {document.name}" if number else document.name),
+            subject=subject or document_subject(number, "", document.name),
             number=number, filename=document.name, document=data, now=now,
             hostname=self.config.server.hostname,
         )
@@ -225,8 +241,29 @@ class Dispatcher:
         if remote:
             queue_id = await self._enqueue(sender, remote, received + message)
             result.recipients += [RecipientStatus(a, "queued", f"queue id {queue_id}") for a in remote]
+        try:
+            result.sent_copy = await self._file_copy(sender, received + message, now)
+        except OverQuota:  # the recipients have it; only the issuer's copy is missing
+            result.sent_copy_error = "552 5.2.2 mailbox full"
         self.log.save(result)
         return result
+
+    async def _file_copy(self, sender: str, message: bytes, now: datetime) -> str:
+        """The issuer keeps a copy ("Lưu: VT", Nghị định 30/2020/NĐ-CP): the signed
+        message, seen, in the agency mailbox's Sent folder (RFC 6154 \\Sent),
+        created when the mailbox has none."""
+        account = await self.store.get_account(sender)
+        if account is None:
+            return ""
+        folders = await self.store.list_folders(account.id)
+        sent = next((f for f in folders if f.special_use == "\\Sent"), None)
+        if sent is None:
+            try:
+                sent = await self.store.create_folder(account.id, "Sent", special_use="\\Sent")
+            except FolderExists:  # a "Sent" without the attribute: file the copy there
+                sent = await self.store.get_folder(account.id, "Sent")
+        await self.store.append(account.id, sent.id, message, flags=["\\Seen"], internal_date=now)
+        return sent.name
 
     async def _enqueue(self, sender: str, recipients: list[str], message: bytes) -> int:
         from mailserver.smtp.outbound_settings import spool_path

@@ -12,7 +12,8 @@ A backup is one directory (``<root>/<YYYYmmddTHHMMSSZ>``) holding::
     maildir/<blob>     every message file the index refers to
     spool/<blob>       every queued outbound message file
     files/<path>       the rest of the data directory (TLS, DKIM, CA…); private
-                       material as ``<path>.enc`` when a passphrase is configured
+                       material (keys, the portal's session key) as
+                       ``<path>.enc`` when a passphrase is configured
 
 Consistency while mail flows: the index is snapshotted first (SQLite backup
 API, which reads one consistent snapshot; for PostgreSQL a REPEATABLE READ
@@ -72,6 +73,9 @@ ENV_PASSPHRASE: Final = "MAILSERVER_BACKUP_PASSPHRASE"  # noqa: S105 - a variabl
 _CHUNK: Final = 1 << 20
 _NAME: Final = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 _SECRET_DIRS: Final = ("tls", "dkim", "pki", "ca")
+_SECRET_FILES: Final = ("web/session.key",)
+"""Secret files outside those directories: the key signing the portal's session
+cookies (whoever has it can forge an operator's session, mailserver/web/server.py)."""
 
 
 class BackupError(Exception):
@@ -295,8 +299,9 @@ def _other_files(config: Config, skip: Iterable[Path]) -> list[tuple[PurePosixPa
             if not path.is_file() or path.is_symlink():
                 continue
             rel = PurePosixPath(path.relative_to(root).as_posix())
-            secret = any(path.resolve().is_relative_to(s) for s in secret_roots) and not name.endswith(
-                (".crt", "cert.pem", ".pub")
+            secret = str(rel) in _SECRET_FILES or (
+                any(path.resolve().is_relative_to(s) for s in secret_roots)
+                and not name.endswith((".crt", "cert.pem", ".pub"))
             )
             out.append((rel, path, secret))
     return out

@@ -23,12 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailserver.auth import AuthOutcome
 from mailserver.config import ConfigError, load
+from mailserver.headers import POLICY
 from mailserver.ops import metrics
 from mailserver.ops.backup import backup_loop
 from mailserver.ops.report import ReportError, build_check_report, parse_offset
@@ -216,7 +216,7 @@ def _swap_policy(app: App, fresh: Any) -> bool:
 
 def _notice(head: str, agency_name: str, mailbox: str, day: date, opens: int, need: int, sender: str,
             hostname: str) -> bytes:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = f"Hệ thống thư điện tử tỉnh Đồng Nai <{sender}>"
     msg["To"] = head
     msg["Subject"] = (

@@ -25,9 +25,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime
 from typing import Final
+
+from mailserver.headers import mailbox, unstructured
 
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
 FAILED: Final = "failed"
@@ -49,10 +50,6 @@ class RecipientReport:
 
 def _clean(text: str) -> str:
     return _UNSAFE.sub(" ", text).strip()
-
-
-def _encoded_word(text: str) -> str:
-    return Header(text, "utf-8").encode()
 
 
 def _original_headers(original: bytes) -> bytes:
@@ -140,11 +137,12 @@ def build_dsn(
     text_b64 = base64.encodebytes(text).replace(b"\n", b"\r\n")
     headers = _original_headers(original)
     header_cte = b"7bit" if headers.isascii() else b"8bit"
+    # RFC 2047 words that keep the spaces of the Vietnamese text (mailserver/headers.py).
     top = (
-        f"From: {_encoded_word('Hệ thống thư điện tử')} <MAILER-DAEMON@{hostname}>\r\n"
-        f"To: <{recipient}>\r\n"
-        f"Subject: {_encoded_word(subject)}\r\n"
-        f"Date: {format_datetime(now)}\r\n"
+        mailbox("From", "Hệ thống thư điện tử", f"MAILER-DAEMON@{hostname}")
+        + f"To: <{recipient}>\r\n"
+        + unstructured("Subject", subject)
+        + f"Date: {format_datetime(now)}\r\n"
         f"Message-ID: <{secrets.token_hex(16)}@{hostname}>\r\n"
         "Auto-Submitted: auto-replied\r\n"
         "MIME-Version: 1.0\r\n"

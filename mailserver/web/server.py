@@ -21,8 +21,9 @@ access log holds request lines only), and are handed straight to
 
 Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1),
 ``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
-addresses), ``/admin/*`` (operators listed in ``web.operators``; optional TOTP,
-RFC 6238), ``/crl`` and ``/ca.pem`` when the PKI module is present.
+addresses and those of their competent officials, ``web.publish_heads``),
+``/admin/*`` (operators listed in ``web.operators``; optional TOTP, RFC 6238),
+``/crl`` and ``/ca.pem`` when the PKI module is present.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailserver.auth import AuthStatus, Limiter
 from mailserver.certs import open_ca
 from mailserver.config import Config, parse_hostport
-from mailserver.directory import export
-from mailserver.directory.naming import search_key, tokens
+from mailserver.directory import export, names
+from mailserver.directory.aliases import alias_map
 from mailserver.directory.passwords import PasswordRejected, change_password
 from mailserver.directory.service import DirectoryService
 from mailserver.ops.report import (
@@ -290,23 +291,48 @@ async def password_change(request: web.Request) -> web.StreamResponse:
 
 
 async def _entries(portal: Portal) -> list[export.Entry]:
-    return await portal.directory.entries(include_persons=portal.config.web.publish_persons)
+    web_settings = portal.config.web
+    return await portal.directory.entries(include_persons=web_settings.publish_persons,
+                                          include_heads=web_settings.publish_heads)
 
 
-def _matches(entry: export.Entry, words: list[str]) -> bool:
-    text = search_key(entry.name, entry.address, entry.agency_code, entry.agency_name, entry.position)
-    return all(w in text for w in words)
+async def _search(portal: Portal, entries: list[export.Entry], query: str) -> list[export.Entry]:
+    """The entries matching ``query``, best first (mailserver.directory.names.rank,
+    as ``mailserver directory search``): an agency by its name, short forms
+    ("Sở TT&TT", "UBND tp. Biên Hòa") and aliases; a person by name, position or
+    address, or by their agency's name just below it."""
+    if not names.words(query):
+        return entries
+    aliases = await alias_map(portal.directory.directory)
+    keys: dict[str, set[str]] = {}
+    for e in entries:
+        if e.kind == "agency":
+            found = set().union(*(names.forms(n) for n in (e.name, *aliases.get(e.agency_code, []))))
+            keys[e.agency_code] = found | {e.agency_code}
+    scored: list[tuple[int, int, export.Entry]] = []
+    for i, e in enumerate(entries):
+        own = keys.get(e.agency_code, set())
+        if e.kind == "agency":
+            others = [e.agency_code, e.address, *aliases.get(e.agency_code, [])]
+            score = names.rank(query, e.name, others, own)
+        else:
+            score = names.rank(query, e.name, [e.position, e.address, e.agency_name])
+            if score < 2 and names.canon(query) in own:
+                score = 2  # one of the agency's people
+        if score >= 0:
+            scored.append((score, i, e))
+    floor = 1 if any(s >= 1 for s, _, _ in scored) else 0
+    return [e for _, _, e in sorted((x for x in scored if x[0] >= floor), key=lambda x: (-x[0], x[1]))]
 
 
 async def directory_page(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     query = request.query.get("q", "")[:200]
     entries = await _entries(portal)
-    names = {e.agency_code: e.name for e in entries if e.kind == "agency"}
-    words = tokens(query)
-    shown = [e for e in entries if _matches(e, words)]
-    return portal.render(request, "directory.html", q=query, entries=shown, names=names,
-                         persons=portal.config.web.publish_persons)
+    agency_names = {e.agency_code: e.name for e in entries if e.kind == "agency"}
+    shown = await _search(portal, entries, query)
+    return portal.render(request, "directory.html", q=query, entries=shown, names=agency_names,
+                         persons=any(e.kind == "person" for e in entries))
 
 
 async def directory_json(request: web.Request) -> web.StreamResponse:

@@ -27,6 +27,14 @@ class WebSettings:
             "agencies publish their address and those of their competent officials). Default: agencies only."
         },
     )
+    publish_heads: bool = field(
+        default=True,
+        metadata={
+            "help": "Publish each agency's competent officials in /directory, listed with their agency:\n"
+            "the head (agency set-head) and the deputies (position beginning \"Phó\"), Decision 70/2009\n"
+            "Điều 5 khoản 5. publish_persons = true publishes everyone instead."
+        },
+    )
     public_url: str = field(
         default="",
         metadata={

@@ -24,7 +24,9 @@ from storage.directory import (
     AddressState,
     AddressTaken,
     Agency,
+    AgencyAlias,
     AgencyExists,
+    AliasTaken,
     AuditEntry,
     By,
     Delegation,
@@ -38,8 +40,8 @@ from storage.directory import (
     PersonStatus,
     canonical_rights,
 )
+from storage.sql import alias_models, models
 from storage.sql import directory_models as dm
-from storage.sql import models
 from storage.sql.store import SqlMailStore
 
 __all__ = ["SqlDirectoryStore"]
@@ -54,6 +56,7 @@ PH: Final = cast(Table, dm.DirPasswordHistory.__table__)
 NO: Final = cast(Table, dm.DirNotice.__table__)
 AU: Final = cast(Table, dm.DirAudit.__table__)
 ACC: Final = cast(Table, models.Account.__table__)
+AL: Final = cast(Table, alias_models.DirAgencyAlias.__table__)
 
 _ORDER: Final = {AddressState.ACTIVE: 0, AddressState.OFFBOARDED: 1, AddressState.RETIRED: 2}
 
@@ -415,6 +418,46 @@ class SqlDirectoryStore:
             for row in rows:
                 await self._log(conn, "agency.revoke", row.code, by, {"delegate": row.address})
         return [row.code for row in rows]
+
+    # -- aliases ----------------------------------------------------------------
+    async def add_alias(self, code: str, name: str, key: str, *, by: By) -> AgencyAlias:
+        now = _now()
+        try:
+            async with self._store._write() as conn:
+                agency_id = await self._agency_id(conn, code)
+                owner = select(AG.c.code).select_from(AL.join(AG, AG.c.id == AL.c.agency_id))
+                row = (await conn.execute(owner.where(AL.c.key == key))).first()
+                if row is not None:
+                    raise AliasTaken(f"{name!r} is already a name of {row.code}")
+                await conn.execute(insert(AL).values(agency_id=agency_id, name=name, key=key, created_at=now))
+                await self._log(conn, "agency.alias-add", code, by, {"alias": name})
+        except IntegrityError as exc:
+            raise AliasTaken(f"{name!r} is already a name of an agency") from exc
+        return AgencyAlias(code, name, key, now)
+
+    async def remove_alias(self, code: str, key: str, *, by: By) -> AgencyAlias | None:
+        async with self._store._write() as conn:
+            agency_id = await self._agency_id(conn, code)
+            row = (
+                await conn.execute(select(AL).where(AL.c.agency_id == agency_id, AL.c.key == key))
+            ).one_or_none()
+            if row is None:
+                return None
+            await conn.execute(delete(AL).where(AL.c.id == row.id))
+            await self._log(conn, "agency.alias-remove", code, by, {"alias": row.name})
+        return AgencyAlias(code, row.name, row.key, row.created_at)
+
+    async def aliases(self, code: str | None = None) -> list[AgencyAlias]:
+        stmt = (
+            select(AG.c.code, AL.c.name, AL.c.key, AL.c.created_at)
+            .select_from(AL.join(AG, AG.c.id == AL.c.agency_id))
+            .order_by(AG.c.code, AL.c.name)
+        )
+        if code is not None:
+            stmt = stmt.where(AG.c.code == code)
+        async with self._store._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [AgencyAlias(r.code, r.name, r.key, r.created_at) for r in rows]
 
     async def delegations(self, code: str) -> list[Delegation]:
         async with self._store._read() as conn:

@@ -53,7 +53,8 @@ def alembic_config() -> Config:
 
 @cache
 def script_heads() -> frozenset[str]:
-    """Revisions no other revision builds on, read from the scripts' assignments."""
+    """Revisions no other revision builds on (as down_revision or depends_on), read
+    from the scripts' assignments."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -62,7 +63,9 @@ def script_heads() -> frozenset[str]:
                 continue
             targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
             names = {t.id for t in targets if isinstance(t, ast.Name)}
-            if not names & {"revision", "down_revision"}:
+            # A revision named in depends_on is not kept in alembic_version once its
+            # dependant is applied, exactly like a down_revision.
+            if not names & {"revision", "down_revision", "depends_on"}:
                 continue
             value = ast.literal_eval(node.value)
             values = {value} if isinstance(value, str) else set(value or ())

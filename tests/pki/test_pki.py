@@ -285,7 +285,7 @@ def test_dispatch_from_document(tmp_path: Path, capsys: pytest.CaptureFixture[st
     data = tmp_path / "data"
     stored = [p for p in (data / "maildir").rglob("*")
               if p.is_file() and b"X-Document-Number" in p.read_bytes()]
-    assert len(stored) == 3
+    assert len(stored) == 4  # three agencies, and the issuer's copy in its Sent folder
     out = openssl("smime", "-verify", "-CAfile", str(pki_directory(make_config(data).pki, data) / "root.pem"),
                   stdin=stored[0].read_bytes())
     assert out.returncode == 0, out.stderr

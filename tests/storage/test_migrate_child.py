@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -30,10 +32,12 @@ asyncio.run(main())
 
 
 def test_heads_are_read_from_the_scripts() -> None:
-    # One head per feature branch off 0001; 0001 itself is not a head.
+    # One head per feature branch off 0001; 0001 itself is not a head, nor is a
+    # revision another one depends on (0006_agency_alias needs 0002_directory's tables).
     heads = script_heads()
     assert "0001" not in heads
-    assert {"0002_queue", "0002_directory"} <= heads
+    assert {"0002_queue", "0006_agency_alias"} <= heads
+    assert "0002_directory" not in heads
 
 
 async def test_fresh_database_is_upgraded_by_a_child(
@@ -65,5 +69,9 @@ def _probe(url: str, maildir: Path, address: str) -> list[str]:
 def test_server_process_does_not_import_alembic(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
     assert _probe(url, tmp_path / "md", "probe@dongnai.gov.vn") == ["probe@dongnai.gov.vn", "False"]
+    # What the upgrade recorded is what start-up compares with: no upgrade on the next start.
+    with contextlib.closing(sqlite3.connect(tmp_path / "index.db")) as db:
+        recorded = {row[0] for row in db.execute("SELECT version_num FROM alembic_version")}
+    assert recorded == script_heads()
     # Second start on the migrated file: nothing to do, still no Alembic in the process.
     assert _probe(url, tmp_path / "md", "second@dongnai.gov.vn") == ["second@dongnai.gov.vn", "False"]
