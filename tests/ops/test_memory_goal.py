@@ -11,10 +11,8 @@ its clients on entry and keeps them in place until exit:
 * ``unread_fetches``: 3 logged-in clients that ask ``FETCH 1:* BODY.PEEK[]``
   of 30 messages of 10 MB (300 MB each) and read nothing.
 
-Issue 15 also names 20 unauthenticated SMTP sessions in the middle of DATA with
-30 MB each: that attack belongs with SMTP DATA streaming; add it to ``ATTACKS``
-(an async context manager taking the config path) when it lands, and this test
-covers the combined goal.
+* ``smtp_mid_data``: 20 unauthenticated MX sessions, each 30 MB into DATA and
+  then silent, without the final dot (DATA is spooled to disk as it arrives).
 
 Meanwhile a client reading the same 300 MB FETCH gets all of it and imaplib logs
 in, selects and fetches a message. The peak RSS of the server (VmHWM, reset
@@ -157,7 +155,47 @@ async def unread_fetches(config: Path) -> AsyncIterator[None]:
             writer.close()
 
 
-ATTACKS: list[Callable[[Path], AbstractAsyncContextManager[None]]] = [preauth_literals, unread_fetches]
+SMTP_SESSIONS = 20
+SMTP_DATA = 30 * 1024 * 1024
+
+
+async def _smtp_reply(reader: asyncio.StreamReader) -> bytes:
+    while (line := await reader.readline())[3:4] == b"-":
+        pass
+    return line
+
+
+@contextlib.asynccontextmanager
+async def smtp_mid_data(config: Path) -> AsyncIterator[None]:
+    port = port_of(config, "smtp")
+    writers: list[asyncio.StreamWriter] = []
+
+    async def sender() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers.append(writer)
+        assert (await reader.readline()).startswith(b"220")
+        for line in (b"EHLO client.example.org", b"MAIL FROM:<big@example.org>",
+                     f"RCPT TO:<{ADDRESS}>".encode(), b"DATA"):
+            writer.write(line + b"\r\n")
+            reply = await _smtp_reply(reader)
+            assert reply[:1] in (b"2", b"3"), reply
+        writer.write(b"From: <big@example.org>\r\nSubject: big\r\n\r\n")
+        chunk = LINE * (1024 * 1024 // len(LINE))
+        for _ in range(SMTP_DATA // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+
+    await asyncio.gather(*(sender() for _ in range(SMTP_SESSIONS)))
+    try:
+        yield
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+ATTACKS: list[Callable[[Path], AbstractAsyncContextManager[None]]] = [
+    preauth_literals, unread_fetches, smtp_mid_data,
+]
 
 
 # -- the goal ---------------------------------------------------------------------------------------
@@ -203,7 +241,7 @@ async def read_whole_fetch(port: int) -> int:
     return received
 
 
-async def test_memory_goal_imap_attacks(tmp_path: Path, servers: Servers) -> None:
+async def test_memory_goal_imap_and_smtp_attacks(tmp_path: Path, servers: Servers) -> None:
     config = server_config(tmp_path)
     added = cli(config, "account", "add", ADDRESS, "--password-stdin", "--no-change-required",
                 stdin=PASSWORD + "\n")
