@@ -57,6 +57,7 @@ from typing import Final, Protocol
 
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
+from mailserver import netopt
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
 from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
@@ -407,6 +408,8 @@ class _Connection:
             password_url=service.password_url,
         )
         self.logged_in = False
+        self.sock = netopt.tune(writer.transport)
+        """The TCP socket, for ``netopt.quickack`` (see ``_received``)."""
 
     async def send(self, response: Response) -> None:
         out = _Output(self.writer, self._timeout)
@@ -530,11 +533,19 @@ class _Connection:
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
         events = self.parser.feed(data)
+        if self.parser.pending:
+            # The client may be holding the rest of this command (Nagle) until we
+            # acknowledge what came: acknowledge now, not after Linux's delayed-ACK
+            # timeout (mailserver/netopt.py).
+            netopt.quickack(self.sock)
         while events:
             for event in events:
                 if isinstance(event, NeedLiteral):
                     if event.sync:
                         await self.send(r.Continuation("Ready for literal"))
+                        # Sending just re-entered delayed-ACK mode: the literal's
+                        # ACK must not wait (imaplib sends its CRLF only after it).
+                        netopt.quickack(self.sock)
                     continue
                 self.service.in_flight += 1
                 started = time.monotonic()
@@ -600,6 +611,7 @@ class _Connection:
             if dropped:
                 log.warning("imap %s: %d plaintext octets after STARTTLS discarded", self.id, dropped)
             await self.writer.start_tls(context)
+            self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
             return True
         return False
