@@ -55,9 +55,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
+from mailserver import netopt
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
-from mailserver import netopt
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
 from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
@@ -194,6 +194,8 @@ class ImapService:
         self.trainer = JunkTrainer(store, learner) if learner is not None else None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self.connections: dict[str, _Connection] = {}
+        """The connections being served, by id (tests; what the ops pages may show)."""
         self._per_ip: dict[str, int] = {}
         self._refused = 0
         self._refusal_logged_at = float("-inf")
@@ -281,6 +283,7 @@ class ImapService:
         self._connections.add(task)
         self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         conn = _Connection(self, reader, writer, tls)
+        self.connections[conn.id] = conn
         try:
             await conn.run()
         except asyncio.CancelledError:
@@ -289,6 +292,7 @@ class ImapService:
                     await conn.send(r.bye("Server shutting down"))
         finally:
             self._connections.discard(task)
+            self.connections.pop(conn.id, None)
             left = self._per_ip.get(ip, 1) - 1
             if left > 0:
                 self._per_ip[ip] = left
@@ -408,6 +412,8 @@ class _Connection:
             password_url=service.password_url,
         )
         self.logged_in = False
+        self.received = 0
+        """Octets read from the client (decrypted under TLS)."""
         self.sock = netopt.tune(writer.transport)
         """The TCP socket, for ``netopt.quickack`` (see ``_received``)."""
 
@@ -532,6 +538,7 @@ class _Connection:
 
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
+        self.received += len(data)
         events = self.parser.feed(data)
         if self.parser.pending:
             # The client may be holding the rest of this command (Nagle) until we
