@@ -151,8 +151,8 @@ namespace inbox {{
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"dovecot exited: {err}{self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                if s.recv(100).startswith(b"* OK"):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1) as conn:
+                if conn.recv(100).startswith(b"* OK"):
                     return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dovecot did not start: {self.log()}")
@@ -189,7 +189,8 @@ namespace inbox {{
         level modified UTF-7), keywords through the folder's dovecot-keywords file."""
         home = self.mail / user
         for folder, messages in folders.items():
-            base = home if folder == "INBOX" else home / ("." + ".".join(mutf7_level(p) for p in folder.split("/")))
+            levels = ".".join(mutf7_level(p) for p in folder.split("/"))
+            base = home if folder == "INBOX" else home / f".{levels}"
             for sub in ("cur", "new", "tmp"):
                 (base / sub).mkdir(parents=True, exist_ok=True)
             keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
