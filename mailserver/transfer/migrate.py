@@ -32,6 +32,11 @@ from .folders import place_folders
 from .imapsource import ImapSource, Security, SourceError, SourceFolder, SourceMessage, body_batches
 from .progress import Progress
 
+APPEND_WINDOW = 8
+"""Appends in flight at once: the store commits concurrent appends together
+(group commit, storage/api.py), three times the rate of one at a time. The
+price: within a window, the new UIDs may not follow the source's order."""
+
 MAX_ERROR_LINES = 50
 """Per mailbox, the message errors printed one by one; the rest are counted."""
 
@@ -260,9 +265,13 @@ async def _copy_folder(
             fetch = None
             if index + 1 < len(batches):
                 fetch = asyncio.create_task(_fetch(source, plan.folder, batches[index + 1]))
-            for message in batch:
-                await _copy_one(source, destination, plan, message, bodies.get(message.uid), ledger, report)
-                progress.advance()
+            for start in range(0, len(batch), APPEND_WINDOW):
+                window = batch[start : start + APPEND_WINDOW]
+                await asyncio.gather(*(
+                    _copy_one(source, destination, plan, message, bodies.get(message.uid), ledger, report)
+                    for message in window
+                ))
+                progress.advance(len(window))
     finally:
         if fetch is not None:
             with contextlib.suppress(BaseException):
