@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -71,6 +71,8 @@ class Dovecot:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.port = free_port()
+        self.tls_port = free_port()
+        self.ca_file = root / "ca.pem"
         self.passwd = root / "passwd"
         self.mail = root / "mail"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -91,7 +93,9 @@ state_dir = {r}/state
 log_path = {r}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{r}/cert.pem
+ssl_key = <{r}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {self.internal_user}
@@ -111,6 +115,11 @@ service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
     port = {self.port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
   chroot =
 }}
@@ -138,6 +147,7 @@ namespace inbox {{
         for sub in ("run", "state", "home", "mail"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.passwd.write_text("", encoding="utf-8")
+        self._certificate()
         (self.root / "dovecot.conf").write_text(self.config(), encoding="utf-8")
         self._own(self.root / "mail")
         self._own(self.root / "home")
@@ -157,6 +167,34 @@ namespace inbox {{
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dovecot did not start: {self.log()}")
             time.sleep(0.05)
+
+    def _certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1, which is also the CA file clients trust."""
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dovecot test")])
+        now = datetime.now().astimezone()
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        (self.root / "cert.pem").write_bytes(pem)
+        self.ca_file.write_bytes(pem)
+        (self.root / "key.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
 
     def log(self) -> str:
         path = self.root / "dovecot.log"

@@ -247,3 +247,26 @@ async def test_csv_of_mailboxes_with_a_bad_row(dovecot: Dovecot, tmp_path: Path)
     want = expected(mailboxes[1], since=since, where={"Công văn đi": "Đi"})
     assert await snapshot(config, targets[1]) == want
     assert "Tổng / Total: 2 hộp thư / mailboxes" in out
+
+
+async def test_tls_and_starttls(dovecot: Dovecot, tmp_path: Path) -> None:
+    user = "tls@binhphuoc.gov.vn"
+    mailbox = make_mailbox(20, 30, ("INBOX", "Công văn đi"))
+    dovecot.add_user(user, PASSWORD)
+    dovecot.fill(user, mailbox)
+    config = write_config(tmp_path)
+    await add_accounts(config, ANNV, "b@dongnai.gov.vn")
+    pw = password_file(tmp_path)
+    code, _, err = await cli(config, *args(dovecot, user, ANNV, pw), "--starttls",
+                             "--ca-file", str(dovecot.ca_file))
+    assert code == 0, err
+    assert await snapshot(config, ANNV) == expected(mailbox)
+    tls = ["migrate", "imap", "--host", "127.0.0.1", "--port", str(dovecot.tls_port), "--tls", "--user", user,
+           "--password-file", str(pw), "--to", "b@dongnai.gov.vn"]
+    code, _, err = await cli(config, *tls, "--ca-file", str(dovecot.ca_file))
+    assert code == 0, err
+    assert await snapshot(config, "b@dongnai.gov.vn") == expected(mailbox)
+    # A certificate nobody vouched for: refused, clearly.
+    code, _, err = await cli(config, *tls)
+    assert code == 1 and "TLS error with 127.0.0.1" in err and "CERTIFICATE_VERIFY_FAILED" in err
+    assert "Traceback" not in err
