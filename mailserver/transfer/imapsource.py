@@ -223,7 +223,9 @@ class ImapSource:
         out: list[SourceFolder] = []
         for item in data:
             if isinstance(item, tuple):
-                line = item[0] + b'"' + item[1].replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+                # The name came as a literal: "{n}" ends the line; quote it in its place.
+                head = re.sub(rb"\{\d+\+?\}$", b"", item[0])
+                line = head + b'"' + item[1].replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
             elif isinstance(item, bytes):
                 line = item
             else:

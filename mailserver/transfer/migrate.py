@@ -205,15 +205,34 @@ async def _plan(
         if not folder.selectable:
             folder_report.note = "\\Noselect"
             continue
-        plan = _FolderPlan(folder, folder_report, await destination.target(placement.target))
-        plan.uidvalidity, _ = await asyncio.to_thread(source.examine, folder)
-        messages = await asyncio.to_thread(source.messages)
+        try:
+            target = await destination.target(placement.target)
+        except (StoreError, ValueError) as exc:
+            _error(report, folder_report, folder.name, None, f"{placement.target}: {exc}")
+            continue
+        plan = _FolderPlan(folder, folder_report, target)
+        try:
+            plan.uidvalidity, messages = await _examine(source, folder)
+        except imaplib.IMAP4.error as exc:
+            # A folder the server will not open (NO): reported, the others go on.
+            _error(report, folder_report, folder.name, None, str(exc))
+            continue
         copied_before = {
             m.uid for m in messages if Ledger.key(source, folder, plan.uidvalidity, m.uid) in ledger.keys
         }
         plan_messages(plan, messages, job.since, copied_before)
         plans.append(plan)
     return plans
+
+
+async def _examine(source: ImapSource, folder: SourceFolder) -> tuple[int, list[SourceMessage]]:
+    """UIDVALIDITY and the messages of a folder; a dropped connection is reopened once."""
+    try:
+        uidvalidity, _ = await asyncio.to_thread(source.examine, folder)
+        return uidvalidity, await asyncio.to_thread(source.messages)
+    except (imaplib.IMAP4.abort, OSError):
+        uidvalidity, _ = await _examine_only(source, folder)
+        return uidvalidity, await asyncio.to_thread(source.messages)
 
 
 def plan_messages(
@@ -253,18 +272,36 @@ async def _copy_folder(
 ) -> None:
     if not plan.copy:
         return
-    uidvalidity, _ = await asyncio.to_thread(source.examine, plan.folder)
-    if uidvalidity != plan.uidvalidity:
-        _error(report, plan.report, plan.folder.name, None, "UIDVALIDITY đổi giữa chừng / changed meanwhile")
+    try:
+        uidvalidity, _ = await _examine_only(source, plan.folder)
+    except (imaplib.IMAP4.error, OSError) as exc:
+        failure = str(exc)
+    else:
+        failure = "" if uidvalidity == plan.uidvalidity else "UIDVALIDITY đổi giữa chừng / changed meanwhile"
+    if failure:
+        for message in plan.copy:
+            _error(report, plan.report, plan.folder.name, message.uid, failure)
+        progress.advance(len(plan.copy))
         return
     batches = body_batches(plan.copy)
     fetch: asyncio.Task[dict[int, bytes]] | None = None
     try:
         for index, batch in enumerate(batches):
-            bodies = await fetch if fetch is not None else await _fetch(source, plan.folder, batch)
+            try:
+                bodies = await (fetch if fetch is not None else _fetch(source, plan.folder, batch))
+            except (imaplib.IMAP4.error, OSError) as exc:
+                # Even a fresh connection failed: these messages are reported, the
+                # next batch tries again.
+                bodies, failure = {}, f"máy chủ nguồn / source server: {exc}"
             fetch = None
             if index + 1 < len(batches):
                 fetch = asyncio.create_task(_fetch(source, plan.folder, batches[index + 1]))
+            if failure:
+                for message in batch:
+                    _error(report, plan.report, plan.folder.name, message.uid, failure)
+                progress.advance(len(batch))
+                failure = ""
+                continue
             for start in range(0, len(batch), APPEND_WINDOW):
                 window = batch[start : start + APPEND_WINDOW]
                 await asyncio.gather(*(
@@ -276,6 +313,14 @@ async def _copy_folder(
         if fetch is not None:
             with contextlib.suppress(BaseException):
                 await fetch
+
+
+async def _examine_only(source: ImapSource, folder: SourceFolder) -> tuple[int, int]:
+    try:
+        return await asyncio.to_thread(source.examine, folder)
+    except (imaplib.IMAP4.abort, OSError):
+        await asyncio.to_thread(source.reopen, folder)
+        return await asyncio.to_thread(source.examine, folder)
 
 
 async def _fetch(source: ImapSource, folder: SourceFolder, batch: list[SourceMessage]) -> dict[int, bytes]:

@@ -270,3 +270,34 @@ async def test_tls_and_starttls(dovecot: Dovecot, tmp_path: Path) -> None:
     code, _, err = await cli(config, *tls)
     assert code == 1 and "TLS error with 127.0.0.1" in err and "CERTIFICATE_VERIFY_FAILED" in err
     assert "Traceback" not in err
+
+
+async def test_message_errors_are_reported_and_the_rest_goes_on(dovecot: Dovecot, tmp_path: Path) -> None:
+    """A destination that runs out of quota halfway: the messages refused are
+    listed one by one, the run finishes its folders, and once the quota is raised
+    the next run copies exactly the missing ones."""
+    user = "quota@binhphuoc.gov.vn"
+    mailbox = make_mailbox(30, 120, ("INBOX", "Sent Items", "Công văn đến"))
+    dovecot.add_user(user, PASSWORD)
+    dovecot.fill(user, mailbox)
+    config = write_config(tmp_path)
+    await add_accounts(config, ANNV)
+    pw = password_file(tmp_path)
+    total = sum(len(m.data.replace(b"\n", b"\r\n")) for ms in mailbox.values() for m in ms)
+    code, _, err = await cli(config, "account", "set-quota", ANNV, str(total // 2))
+    assert code == 0, err
+    code, out, err = await cli(config, *args(dovecot, user, ANNV, pw), "--json")
+    assert code == 1
+    result = summary(out)["mailboxes"][0]
+    assert result["error"] is None
+    assert 0 < result["copied"] < 121 and result["errors"] == 121 - result["copied"]
+    assert len(result["message_errors"]) == result["errors"]
+    assert all(" UID " in line and "quota" in line for line in result["message_errors"])
+    code, out, err = await cli(config, *args(dovecot, user, ANNV, pw))
+    assert code == 1 and "lỗi / error: " in out and "Traceback" not in err
+    code, _, err = await cli(config, "account", "set-quota", ANNV, "0")
+    assert code == 0, err
+    code, out, err = await cli(config, *args(dovecot, user, ANNV, pw), "--json")
+    assert code == 0, err
+    assert summary(out)["mailboxes"][0]["errors"] == 0
+    assert await snapshot(config, ANNV) == expected(mailbox)
