@@ -110,8 +110,10 @@ class Ledger:
     message, (server, user, folder, UIDVALIDITY, UID). A message listed here is
     not copied again even if the user deleted it here since."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        """A dry run reads the ledger (to answer as a real run would) but adds nothing."""
         self.keys: set[str] = set()
         self._file: TextIO | None = None
         if path is not None and path.exists():
@@ -123,7 +125,7 @@ class Ledger:
         return "\t".join((server, source.user, folder.wire, str(uidvalidity), str(uid)))
 
     def add(self, key: str) -> None:
-        if self.path is None:
+        if self.path is None or self.read_only:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +174,8 @@ async def migrate_mailbox(
     except SourceError as exc:
         report.error = str(exc)
         return report
-    ledger = Ledger(None if dry_run or ledger_dir is None else ledger_dir / f"{account.address}.ledger")
+    ledger_path = None if ledger_dir is None else ledger_dir / f"{account.address}.ledger"
+    ledger = Ledger(ledger_path, read_only=dry_run)
     try:
         destination = Destination(store, account, dry_run=dry_run)
         plans = await _plan(source, destination, job, report, ledger)
@@ -183,7 +186,7 @@ async def migrate_mailbox(
             ledger.sync()
         progress.finish()
     except (SourceError, imaplib.IMAP4.error, OSError) as exc:
-        report.error = f"mất kết nối với máy chủ nguồn / lost the source server: {exc}"
+        report.error = f"dừng giữa chừng / stopped midway: {exc}"
     finally:
         ledger.close()
         await asyncio.to_thread(source.close)
