@@ -186,6 +186,9 @@ async def test_dry_run_since_folder_map_and_the_ledger(dovecot: Dovecot, tmp_pat
     assert code == 0, err
     assert summary(out)["mailboxes"][0]["copied"] == 0
     assert count(await snapshot(config, first)) == count(want) - 1
+    code, out, err = await cli(config, *args(dovecot, user, first, pw), "--since", "2018-01-01", "--json",
+                               "--dry-run")
+    assert code == 0 and summary(out)["mailboxes"][0]["copied"] == 0
 
     # --folder-map: a folder (and its children) elsewhere; an empty target skips one.
     code, out, err = await cli(
