@@ -34,17 +34,17 @@ rename and one directory fsync per folder per batch) and ``unplace`` moves it
 back if the transaction fails. Files left in staging by a crash were never
 acknowledged; ``clean_staging`` removes them.
 
-Durability: a new file is written in ``tmp/``, renamed into ``cur/``, then
-fsynced, and ``cur/`` is fsynced, before ``write`` returns (or the future of
-``begin_write`` completes). Renaming before the file's fsync keeps the rule
-that no other reader ever sees a partial file in ``cur/`` while the server
-runs, and on a journalling file system (ext4, XFS) the file's fsync commits the
-rename in the same journal transaction, so the directory's fsync that follows
-finds nothing left to write: one journal commit per message instead of two.
-A crash before both fsyncs completed may leave an empty or partial file in
-``cur/``; no row points at it (the store commits the row only after both), so
-the start-up reconciliation (``storage.reconcile``) takes it away as it does
-any uncommitted file. Writers that rename into the same directory at the same
+Durability: a new file is written in ``tmp/`` and renamed into ``cur/``; then
+the file and ``cur/`` are fsynced, the two at once (in two threads), before
+``write`` returns (or the future of ``begin_write`` completes). Renaming first
+keeps the rule that no other reader ever sees a partial file in ``cur/`` while
+the server runs, and lets one fsync of the directory, started after the rename,
+run beside the file's: on ext4 two fsyncs in flight together cost about one
+journal commit and device flush, two in a row cost two (measured in
+bench/README.md, issue 17). A crash before both completed may leave an empty
+or partial file in ``cur/``; no row points at it (the store commits the row
+only after both), so the start-up reconciliation (``storage.reconcile``) takes
+it away as it does any uncommitted file. Writers that rename into the same directory at the same
 time share the directory fsync (``_DirSync``: group commit, as databases do
 for their log): each waits for an fsync that began after its own rename, so
 every one of them is covered, with one fsync per group instead of one per
@@ -279,7 +279,23 @@ _IO_THREADS: Final = 16
 """Maildir I/O threads: mostly waiting in fsync, which the file system
 completes faster when many are in flight together (journal group commit)."""
 _io_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_DIR_SYNC_THREADS: Final = 4
+"""Enough: writers renaming into one directory share its fsync (``_DirSync``)."""
+_dir_sync_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _io_pool_lock = threading.Lock()
+
+
+def _dir_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads that only fsync directories for ``Maildir._write`` (never ``_pool``'s
+    own: a writer waiting there for a job queued behind it could wait forever)."""
+    global _dir_sync_pool
+    if _dir_sync_pool is None:
+        with _io_pool_lock:
+            if _dir_sync_pool is None:
+                _dir_sync_pool = concurrent.futures.ThreadPoolExecutor(
+                    _DIR_SYNC_THREADS, thread_name_prefix="maildir-dirsync"
+                )
+    return _dir_sync_pool
 
 
 def _pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -389,17 +405,19 @@ class Maildir:
                 view = view[written:]
             os.rename(tmp, final)
             where = final
-            os.fsync(fd)
+            # The directory's fsync runs beside the file's: two in flight at once
+            # cost about one device flush, two in a row cost two (bench/README).
+            dir_synced = _dir_pool().submit(_sync_dir, path / "cur")
+            try:
+                os.fsync(fd)
+            finally:
+                concurrent.futures.wait([dir_synced])
+            dir_synced.result()
         except BaseException:
             os.close(fd)
             where.unlink(missing_ok=True)
             raise
         os.close(fd)
-        try:
-            _sync_dir(path / "cur")
-        except BaseException:
-            final.unlink(missing_ok=True)
-            raise
 
     def begin_write(self, folder: PurePosixPath, data: bytes) -> tuple[str, concurrent.futures.Future[None]]:
         """Start storing a message in ``folder``: its relative path at once, and a
