@@ -271,6 +271,20 @@ _SET_FLAGS: Final = (
         modseq=bindparam("b_modseq"),
     )
 )
+_ALLOCATE_UIDS: Final = (
+    update(F)
+    .where(F.c.id == bindparam("b_folder"))
+    .values(uidnext=F.c.uidnext + bindparam("b_count"), highestmodseq=F.c.highestmodseq + 1)
+    .returning(F.c.uidnext, F.c.highestmodseq, F.c.account_id, F.c.name)
+)
+"""UIDs for ``b_count`` new messages and one new modseq (the group commit)."""
+_INSERT_MESSAGES: Final = insert(M).returning(M.c.id, sort_by_parameter_order=True)
+_INSERT_MESSAGE: Final = insert(M).returning(M.c.id)
+_ACCOUNTS_USAGE: Final = select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(
+    A.c.id.in_(bindparam("b_accounts", expanding=True))
+)
+# Hot statements are built once: building one and its cache key cost about as
+# much as running it.
 _BUMP_MODSEQ: Final = (
     update(F)
     .where(F.c.id == bindparam("folder_id"))
@@ -603,9 +617,7 @@ def _quota_refusals(
     used: dict[int, int] = {}
     limits: dict[int, int | None] = {}
     for chunk in _chunks(accounts):
-        for account_id, storage_used, own in conn.execute(
-            select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(A.c.id.in_(chunk))
-        ):
+        for account_id, storage_used, own in conn.execute(_ACCOUNTS_USAGE, {"b_accounts": list(chunk)}):
             used[account_id], limits[account_id] = int(storage_used), _limit(own, default)
     refused: dict[int, OverQuota] = {}
     for index, (request, charge) in enumerate(zip(requests, charges, strict=True)):
@@ -788,12 +800,7 @@ def _insert_rows(
     # PostgreSQL take the row locks in one order and cannot deadlock.
     for folder_id in sorted(per_folder):
         count = per_folder[folder_id]
-        allocated = conn.execute(
-            update(F)
-            .where(F.c.id == folder_id)
-            .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
-            .returning(F.c.uidnext, F.c.highestmodseq, F.c.account_id, F.c.name)
-        ).one_or_none()
+        allocated = conn.execute(_ALLOCATE_UIDS, {"b_folder": folder_id, "b_count": count}).one_or_none()
         if allocated is None:
             raise NoSuchFolder(f"folder {folder_id} vanished before commit")
         next_uid[folder_id] = allocated.uidnext - count
@@ -811,7 +818,10 @@ def _insert_rows(
             values.append(
                 {**row.values, "folder_id": row.folder_id, "uid": uid, "modseq": modseqs[row.folder_id]}
             )
-    ids = conn.execute(insert(M).returning(M.c.id, sort_by_parameter_order=True), values).scalars().all()
+    if len(values) == 1:  # one APPEND or delivery at a time: no executemany machinery
+        ids: Sequence[int] = [conn.execute(_INSERT_MESSAGE, values[0]).scalar_one()]
+    else:
+        ids = conn.execute(_INSERT_MESSAGES, values).scalars().all()
     results: list[list[tuple[_NewRow, MessageInfo]]] = []
     position = 0
     for rows in batch:
