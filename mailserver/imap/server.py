@@ -59,7 +59,8 @@ from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
-from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
+from mailserver.imap.connection import NEED_DATA, Connection
+from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import Response
 from mailserver.imap.session import Session
 from mailserver.ops.metrics import observe_command
@@ -387,12 +388,6 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.settings = settings
-        # Before login: Dovecot's login-process limits (see the module docstring).
-        self.parser = Parser(
-            max_line=settings.max_line,
-            max_literal=min(settings.max_preauth_literal, settings.max_literal),
-            close_on_oversized=True,
-        )
         self.session = Session(
             service._store,
             service._authenticator,
@@ -406,7 +401,8 @@ class _Connection:
             user_slots=service.user_slots,
             password_url=service.password_url,
         )
-        self.logged_in = False
+        self.conn = Connection(self.session, settings)
+        """The sans-IO side: parser, literals and the parser/session hand-off."""
 
     async def send(self, response: Response) -> None:
         out = _Output(self.writer, self._timeout)
@@ -444,7 +440,7 @@ class _Connection:
             if login_by < deadline:
                 deadline, why = login_by, "Login timeout: log in sooner"
         if command is not None:
-            literals = self.parser.announced / settings.min_literal_rate
+            literals = self.conn.parser.announced / settings.min_literal_rate
             command_by = command[1] + settings.command_timeout + literals
             if command_by < deadline:
                 deadline, why = command_by, "Command timeout: the command was not sent in time"
@@ -467,10 +463,10 @@ class _Connection:
                 if read is None:
                     read = asyncio.ensure_future(self.reader.read(READ_SIZE))
                     silence_until = loop.time() + self._timeout()
-                if not self.parser.pending:
+                if not self.conn.pending:
                     command = None
-                elif command is None or command[0] != self.parser.completed:
-                    command = (self.parser.completed, loop.time())
+                elif command is None or command[0] != self.conn.parser.completed:
+                    command = (self.conn.parser.completed, loop.time())
                 deadline, why = self._deadline(silence_until, connected, command)
                 folder = self.session.watched_folder if self.session.idling else None
                 if wake is not None and wake[0] != folder:
@@ -529,37 +525,27 @@ class _Connection:
 
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
-        events = self.parser.feed(data)
-        while events:
-            for event in events:
-                if isinstance(event, NeedLiteral):
-                    if event.sync:
-                        await self.send(r.Continuation("Ready for literal"))
-                    continue
-                self.service.in_flight += 1
-                started = time.monotonic()
-                try:
-                    started_tls = await self._run(event)
-                finally:
-                    self.service.in_flight -= 1
-                    name = type(getattr(event, "command", event)).__name__
-                    observe_command(name, time.monotonic() - started)
-                if isinstance(event, BadCommand) and event.fatal:
-                    await self.send(r.bye("Literal too large before login"))
-                    await self._linger()
-                    return False
-                if self.session.state is c.State.LOGOUT:
-                    return False
-                if started_tls:
-                    return True
-                if not self.logged_in and self.session.account is not None:
-                    # Logged in: the limits of an authenticated client from here on.
-                    self.logged_in = True
-                    self.parser.max_literal = self.settings.max_literal
-                    self.parser.close_on_oversized = False
-            if not self.session.awaiting_line:
-                self.parser.end_raw()
-            events = self.parser.feed(b"") if self.parser.buffered else []
+        self.conn.receive_data(data)
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            if isinstance(event, r.Continuation):
+                await self.send(event)
+                continue
+            self.service.in_flight += 1
+            started = time.monotonic()
+            try:
+                started_tls = await self._run(event)
+            finally:
+                self.service.in_flight -= 1
+                name = type(getattr(event, "command", event)).__name__
+                observe_command(name, time.monotonic() - started)
+            if isinstance(event, BadCommand) and event.fatal:
+                await self.send(r.bye("Literal too large before login"))
+                await self._linger()
+                return False
+            if self.session.state is c.State.LOGOUT:
+                return False
+            if started_tls:
+                return True
         return True
 
     async def _run(self, event: Command | BadCommand | RawLine) -> bool:
@@ -595,8 +581,7 @@ class _Connection:
             assert context is not None  # noqa: S101 - STARTTLS is refused without one
             # RFC 9051 section 6.2.1: nothing sent in clear before the handshake is
             # read after it (CVE-2011-0411): drop what the parser and the reader hold.
-            dropped = _discard_unread(self.reader) + self.parser.buffered
-            self.parser.reset()
+            dropped = _discard_unread(self.reader) + self.conn.drop_buffered()
             if dropped:
                 log.warning("imap %s: %d plaintext octets after STARTTLS discarded", self.id, dropped)
             await self.writer.start_tls(context)

@@ -14,7 +14,8 @@ import pytest
 
 from mailserver.auth import Authenticator, hash_password
 from mailserver.config import AuthSettings, ImapSettings
-from mailserver.imap.parser import NeedLiteral, Parser
+from mailserver.imap.connection import NEED_DATA, Connection
+from mailserver.imap.parser import Command
 from mailserver.imap.session import Session
 from storage import open_store
 from storage.api import Account, Changes, FlagMode, FolderIndex, MailStore, ModSeq, Uid
@@ -52,15 +53,16 @@ class Client:
             clock=clock,
             change_poll_interval=5.0,
         )
-        self.parser = Parser(max_line=2000, max_literal=10000)
+        self.connection = Connection(self.session, self.session.settings)
         self.n = 0
 
     async def cmd(self, line: str) -> list[str]:
         self.n += 1
         tag = f"t{self.n}"
         out: list[str] = []
-        for event in self.parser.feed(f"{tag} {line}\r\n".encode()):
-            assert not isinstance(event, NeedLiteral)
+        self.connection.receive_data(f"{tag} {line}\r\n".encode())
+        while (event := self.connection.next_event()) is not NEED_DATA:
+            assert isinstance(event, Command), event
             for resp in await self.session.handle(event):
                 out += resp.to_bytes().decode().split("\r\n")[:-1]
         assert out[-1].startswith(f"{tag} OK"), out
