@@ -62,10 +62,11 @@ from mailserver.imap import responses as r
 from mailserver.imap.connection import NEED_DATA, Connection
 from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import Response
+from mailserver.imap.selected import FolderCache
 from mailserver.imap.session import Session
 from mailserver.ops.metrics import observe_command
 from mailserver.web.settings import portal_url
-from storage.api import MailStore, Uid
+from storage.api import ChangeHub, MailStore, Uid
 from storage.directory import DirectoryStore, open_directory
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ class ImapService:
         self._refused = 0
         self._refusal_logged_at = float("-inf")
         self.user_slots = _UserSlots(config.imap.max_connections_per_user)
+        self.folders = FolderCache()
+        """What the sessions share about selected folders (UID snapshots, index reads, change answers)."""
         self.password_url = portal_url(config.web, config.server.hostname) + "/password"
         self.in_flight = 0
         """Commands running now; ``stop`` lets them finish (mailserver/ops, SIGTERM)."""
@@ -400,6 +403,7 @@ class _Connection:
             trainer=service.trainer,
             user_slots=service.user_slots,
             password_url=service.password_url,
+            folders=service.folders,
         )
         self.conn = Connection(self.session, settings)
         """The sans-IO side: parser, literals and the parser/session hand-off."""
@@ -468,14 +472,7 @@ class _Connection:
                 elif command is None or command[0] != self.conn.parser.completed:
                     command = (self.conn.parser.completed, loop.time())
                 deadline, why = self._deadline(silence_until, connected, command)
-                folder = self.session.watched_folder if self.session.idling else None
-                if wake is not None and wake[0] != folder:
-                    hub.forget(*wake)
-                    wake = None
-                if folder is not None and wake is None:
-                    wake = (folder, hub.next_change(folder))
-                    if self.session.missed_change:
-                        wake[1].set_result(None)  # changed since the IDLE command's own poll
+                wake = self._arm(hub, wake)
                 waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
                 wait = deadline - loop.time()
                 if wake is not None:
@@ -485,12 +482,8 @@ class _Connection:
                     waiters, timeout=max(wait, 0.0), return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done and loop.time() >= deadline:
-                    log.info("imap %s: %s", self.id, why)
-                    await self.send(r.bye(why))
-                    read.cancel()
-                    await asyncio.wait([read])  # the reader serves one waiter at a time
+                    await self._time_out(why, read)
                     read = None
-                    await self._linger()
                     return
                 if wake is not None and (wake[1] in done or not done):
                     # Woken by the hub, or the IDLE poll interval passed (changes by
@@ -512,6 +505,29 @@ class _Connection:
             if wake is not None:
                 hub.forget(*wake)
             self.session.close()
+
+    def _arm(
+        self, hub: ChangeHub, wake: tuple[int, asyncio.Future[None]] | None
+    ) -> tuple[int, asyncio.Future[None]] | None:
+        """The hub future to wait on with the next read: the selected folder's next
+        change while the session is in IDLE, None otherwise."""
+        folder = self.session.watched_folder if self.session.idling else None
+        if wake is not None and wake[0] != folder:
+            hub.forget(*wake)
+            wake = None
+        if folder is not None and wake is None:
+            wake = (folder, hub.next_change(folder))
+            if self.session.missed_change:
+                wake[1].set_result(None)  # changed since the IDLE command's own poll
+        return wake
+
+    async def _time_out(self, why: str, read: asyncio.Future[bytes]) -> None:
+        """A deadline passed: ``* BYE`` with the reason, then linger."""
+        log.info("imap %s: %s", self.id, why)
+        await self.send(r.bye(why))
+        read.cancel()
+        await asyncio.wait([read])  # the reader serves one waiter at a time
+        await self._linger()
 
     async def _linger(self) -> None:
         """Half-close and drop what the client still sends, for ``LINGER`` seconds at
@@ -559,7 +575,7 @@ class _Connection:
                     # a whole folder is thousands of them); anything the client waits
                     # for - a continuation, the tagged completion - leaves at once.
                     await out.add(resp)
-                    if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Prebuilt):
+                    if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Fetch | r.FetchLines):
                         await out.flush()
                     final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
             await out.flush()

@@ -7,6 +7,7 @@ made by another process. Two sessions over one real SQLite store, no sockets."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mailserver.auth import Authenticator, hash_password
 from mailserver.config import AuthSettings, ImapSettings
 from mailserver.imap.connection import NEED_DATA, Connection
 from mailserver.imap.parser import Command
+from mailserver.imap.selected import FolderCache
 from mailserver.imap.session import Session
 from storage import open_store
 from storage.api import Account, Changes, FlagMode, FolderIndex, MailStore, ModSeq, Uid
@@ -39,6 +41,10 @@ class Clock:
         return self.now
 
 
+_CACHES: weakref.WeakKeyDictionary[MailStore, FolderCache] = weakref.WeakKeyDictionary()
+"""One FolderCache per store, as ``ImapService`` holds one for its sessions."""
+
+
 class Client:
     """One session fed whole command lines; returns the lines the server sent."""
 
@@ -52,6 +58,7 @@ class Client:
             starttls_available=False,
             clock=clock,
             change_poll_interval=5.0,
+            folders=_CACHES.setdefault(store, FolderCache()),
         )
         self.connection = Connection(self.session, self.session.settings)
         self.n = 0
