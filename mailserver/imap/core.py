@@ -26,7 +26,7 @@ from mailserver.imap.errors import UserError
 from mailserver.imap.grammar import is_astring
 from mailserver.imap.responses import IString, Value
 from mailserver.imap.selected import FolderCache, Mailbox, Target
-from storage.api import INBOX, Account, Folder, MailStore, MessageInfo
+from storage.api import INBOX, Account, Folder, MailStore
 from storage.directory import ALL_RIGHTS, DirectoryStore, MailboxGrant
 
 SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -201,12 +201,6 @@ class SessionCore:
         """NO [OVERQUOTA] (RFC 9208 section 4.3) when ``size`` octets do not fit."""
         if (await self.store.quota(account_id)).refusal(size) is not None:
             raise UserError("Over quota", "OVERQUOTA")
-
-    def _flag_names(self, info: MessageInfo) -> list[str]:
-        flags: list[str] = sorted(info.flags)
-        if self.mailbox is not None and info.uid in self.mailbox.recent:
-            flags.append("\\Recent")
-        return flags
 
     def _login_allowed(self) -> bool:
         if self.secure or self.settings.allow_plaintext_login:

@@ -50,8 +50,8 @@ async def run(conn: Connection, data: bytes, *, bytewise: bool = False) -> list[
 
 @pytest.mark.parametrize("bytewise", [False, True])
 async def test_synchronising_literal_gets_one_continuation(connection: Connection, bytewise: bool) -> None:
-    got = await run(connection, b"a1 LOGIN {19}\r\n" + ADDRESS.encode() + b" {16+}\r\n" + PASSWORD.encode() + b"\r\n",
-                    bytewise=bytewise)
+    data = b"a1 LOGIN {19}\r\n" + ADDRESS.encode() + b" {16+}\r\n" + PASSWORD.encode() + b"\r\n"
+    got = await run(connection, data, bytewise=bytewise)
     assert got[0] == LITERAL_CONTINUATION.to_bytes().decode().rstrip("\r\n")
     assert got.count("+ Ready for literal") == 1  # none for the LITERAL+ one
     assert got[-1].startswith("a1 OK")
