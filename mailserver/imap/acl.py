@@ -147,8 +147,10 @@ def _ident(identifier: str) -> Value:
     """An RFC 4314 identifier (astring): bare when it can be, quoted otherwise."""
     return identifier if is_astring(identifier) and identifier.upper() != "NIL" else IString(identifier)
 
+
 _OBSOLETE_RIGHTS: Final = {"c": "k", "d": "xte"}
 """RFC 4314 section 2.1.1: RFC 2086's c and d stand for their successors."""
+
 
 def _mod_rights(current: str, spec: str) -> str:
     """SETACL mod-rights (RFC 4314 section 3.1): ``+`` adds, ``-`` removes, bare

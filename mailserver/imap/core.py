@@ -46,6 +46,7 @@ class UserSlots(Protocol):
         """Give back a slot taken by ``acquire``."""
         ...
 
+
 class JunkTrainer(Protocol):
     """Where the session reports what the user taught about spam (the driver trains
     the Bayesian filter in the background, never delaying the command)."""
@@ -54,12 +55,14 @@ class JunkTrainer(Protocol):
         """Learn the messages ``uids`` of the folder as spam, or as ham (undoing spam)."""
         ...
 
+
 class Transition(enum.StrEnum):
     LOGIN = "login"
     SELECT = "select"
     SELECT_FAILED = "select failed"
     CLOSE = "close"
     LOGOUT = "logout"
+
 
 TRANSITIONS: Final[dict[tuple[State, Transition], State]] = {
     (State.NOT_AUTHENTICATED, Transition.LOGIN): State.AUTHENTICATED,

@@ -208,6 +208,7 @@ def _valid_flags(flags: Iterable[str]) -> list[str]:
         out.append(flag)
     return out
 
+
 def _uid_list(uids: Sequence[int]) -> str:
     # COPYUID pairs source and destination UIDs by position: compress only if order is kept.
     if list(uids) == sorted(uids):

@@ -110,6 +110,7 @@ class _Mode(enum.Enum):
 
 _TAG_RE: Final = re.compile(rb"[^ \r\n]{1,64}")
 
+
 class Parser:
     def __init__(
         self, *, max_line: int = 65536, max_literal: int = 64 * 1024 * 1024, close_on_oversized: bool = False

@@ -43,7 +43,6 @@ MAX_NUMBER64: Final = 2**63 - 1
 """number64 = 1*DIGIT ; Unsigned 63-bit integer (RFC 9051 section 9)."""
 
 
-
 class Reader:
     """Recursive-descent reader over one command's bytes."""
 

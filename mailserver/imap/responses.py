@@ -464,7 +464,6 @@ def value_bytes(value: Value) -> bytes:
 # -- ENVELOPE and BODYSTRUCTURE (RFC 9051 section 7.5.2) ----------------------------
 
 
-
 def text(value: str | None, utf8: bool) -> Value:
     """A header-derived string: NIL, ASCII as is, else UTF-8 or an RFC 2047 word."""
     if value is None:

@@ -36,7 +36,6 @@ class SearchBudgetError(Exception):
 class SearchCommand(SessionCore):
     """The SEARCH handler of ``Session``."""
 
-    # -- SEARCH (RFC 9051 section 6.4.4) ---------------------------------------------------
     async def _search(self, tag: str, cmd: c.Search) -> AsyncIterator[Response]:
         mb = self._selected()
         opts = cmd.return_options or ()
@@ -229,10 +228,12 @@ _FLAG_KEYS: Final = {
 
 _SQL_HEADERS: Final = frozenset({"subject", "from", "to", "cc", "bcc", "message-id"})
 
+
 def _midnight(day: date) -> datetime:
     # RFC 9051 section 6.4.4: dates compare "disregarding time and timezone"; the
     # store keeps UTC, so day boundaries are UTC midnights.
     return datetime.combine(day, time(), UTC)
+
 
 def _merge(a: SearchQuery | None, b: SearchQuery) -> SearchQuery | None:
     """AND two pushed-down queries into one, or None if they cannot share one query."""
@@ -253,9 +254,11 @@ def _merge(a: SearchQuery | None, b: SearchQuery) -> SearchQuery | None:
         modseq_above=max((m for m in (a.modseq_above, b.modseq_above) if m is not None), default=None),
     )
 
+
 _MAX_SIZE: Final = 2**53
 """Sizes in LARGER/SMALLER are number64 (RFC 9051); no message comes near 2**53
 octets, and every store and database compares integers that large exactly."""
+
 
 def _key_count(key: c.SearchKey) -> int:
     """Search keys in ``key``, each OR, NOT and parenthesised list counted too."""
@@ -268,6 +271,7 @@ def _key_count(key: c.SearchKey) -> int:
             return 1 + _key_count(inner)
     return 1
 
+
 def _cost(key: c.SearchKey) -> int:
     """Order of evaluation inside an AND: cheap in-memory keys before file scans."""
     match key:
@@ -276,6 +280,7 @@ def _cost(key: c.SearchKey) -> int:
         case c.Or() | c.Not() | c.And():
             return 1
     return 0
+
 
 def _uses_modseq(key: c.SearchKey) -> bool:
     match key:

@@ -302,7 +302,6 @@ class ImapService:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-
 WRITE_BATCH: Final = 65536
 """Octets of untagged responses gathered before they are written, and the size of
 the slices a large literal is written in."""

@@ -150,6 +150,7 @@ class _Refresh(enum.Enum):
     RESET = "reset"
     REVOKED = "revoked"
 
+
 @dataclass(slots=True)
 class _Sasl:
     tag: str
