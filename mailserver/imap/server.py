@@ -2,8 +2,11 @@
 
 RFC 9051 section 2.2 (client/server exchange), 6.2.1 (STARTTLS), RFC 8314
 (implicit TLS), RFC 2177 (IDLE). This is the only asyncio code of the IMAP
-server: it reads bytes, feeds them to ``Parser``, hands the events to
-``Session`` and writes the responses as they are produced. It is also the only
+server: it reads bytes, hands them to the sans-IO ``Connection`` (parser,
+literal continuations, the parser/session hand-off; the tests use the same
+object), runs each event it gives through ``Session`` and writes the responses
+as they are produced. The sessions of one service share a ``FolderCache``
+(``selected.py``), owned here. It is also the only
 place that catches broad exceptions: a fault while running a command is
 logged with the connection id and answered ``NO [SERVERBUG]``; a fault outside
 a command ends the connection with ``* BYE``. No traceback reaches a client.
