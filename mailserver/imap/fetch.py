@@ -111,15 +111,16 @@ def writers(atts: Sequence[c.FetchAtt], mb: Mailbox, *, utf8: bool) -> list[Item
 def _writer(att: c.FetchAtt, mb: Mailbox, utf8: bool) -> ItemWriter:
     match att.name:
         case "UID":
-            return lambda info, _d, _b: r.uid_item(info.uid)
+            return r.uid_item
         case "FLAGS":
-            return lambda info, _d, _b: r.flags_item(mb.flag_names(info))
+            flags_item, flag_names = r.flags_item, mb.flag_names
+            return lambda info, _d, _b: flags_item(flag_names(info))
         case "MODSEQ":
-            return lambda info, _d, _b: r.modseq_item(info.modseq)
+            return r.modseq_item
         case "INTERNALDATE":
-            return lambda info, _d, _b: r.internaldate_item(info.internal_date)
+            return r.internaldate_item
         case "RFC822.SIZE":
-            return lambda info, _d, _b: r.size_item(info.size)
+            return r.size_item
         case "ENVELOPE":
             return lambda _i, detail, _b: b"ENVELOPE " + envelope_bytes(detail, utf8)
         case "BODYSTRUCTURE" | "BODY" if att.section is None:
@@ -174,7 +175,7 @@ def _detail(detail: MessageDetail | None) -> MessageDetail:
 def envelope_bytes(detail: MessageDetail | None, utf8: bool) -> bytes:
     """ENVELOPE's value: the wire form made at delivery (``storage.imapwire``) when
     the client takes RFC 2047 words, else made from the stored JSON."""
-    detail = _detail(detail)
+    assert detail is not None  # noqa: S101 - loaded when the plan needs details
     if detail.envelope_wire is not None and not utf8:
         return detail.envelope_wire
     if detail.envelope_json is not None:
@@ -266,14 +267,17 @@ class FetchRun:
         return info
 
     def _lines(self, batch: list[tuple[int, int]], details: dict[int, MessageDetail]) -> bytes:
-        # An index-only plan has no literal: each of its writers gives bytes.
+        # An index-only plan has no literal: each of its writers gives bytes. The
+        # loop is _wanted inlined, with locals: it runs once per message of a folder.
         items = cast(list[IndexWriter], self.items)
+        infos, since, fetch_line = self.infos, self.plan.changed_since, r.fetch_line
         lines: list[bytes] = []
         for seq, uid in batch:
-            info = self._wanted(uid)
-            if info is not None:
-                detail = details.get(uid)
-                lines.append(r.fetch_line(seq, [write(info, detail, b"") for write in items]))
+            info = infos.get(uid)
+            if info is None or (since is not None and info.modseq <= since):
+                continue
+            detail = details.get(uid)
+            lines.append(fetch_line(seq, [write(info, detail, b"") for write in items]))
         return b"".join(lines)
 
     async def _messages(

@@ -184,8 +184,8 @@ class MessageCommands(SessionCore):
             info = found
             if cmd.silent:
                 if condstore:  # RFC 7162 section 3.1.3: MODSEQ even with .SILENT
-                    items: list[FetchItem] = [r.uid_item(uid)] if cmd.uid else []
-                    yield r.fetch(seq, [*items, r.modseq_item(info.modseq)])
+                    items: list[FetchItem] = [r.uid_item(info)] if cmd.uid else []
+                    yield r.fetch(seq, [*items, r.modseq_item(info)])
                 continue
             yield r.fetch(seq, mb.flag_items(info, uid=cmd.uid, modseq=condstore))
         if conflicts:

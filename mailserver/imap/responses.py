@@ -38,7 +38,7 @@ from typing import Final, Union
 
 from mailserver.imap.commands import format_datetime as _format_datetime
 from mailserver.imap.grammar import MONTHS, quoted
-from storage.api import Address, BodyPart, Envelope
+from storage.api import Address, BodyPart, Envelope, MessageInfo
 from storage.imapwire import encoded_word
 
 
@@ -262,25 +262,31 @@ class FetchLines:
         return self.data
 
 
-def uid_item(uid: int) -> bytes:
-    return b"UID %d" % uid
+# The items of the index row take what a FETCH item writer takes (the row, its
+# detail row, the message bytes) so that FETCH uses them as they are: they run
+# once per message of a whole-folder FETCH.
+
+
+def uid_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"UID %d" % info.uid
+
+
+def modseq_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    """RFC 7162 section 3.1.4: ``MODSEQ (n)``."""
+    return b"MODSEQ (%d)" % info.modseq
+
+
+def internaldate_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"INTERNALDATE " + internal_date_bytes(info.internal_date)
+
+
+def size_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"RFC822.SIZE %d" % info.size
 
 
 def flags_item(names: Iterable[str]) -> bytes:
+    """``FLAGS (...)`` of the flags as the session reports them (``Mailbox.flag_names``)."""
     return b"FLAGS (%b)" % " ".join(names).encode()
-
-
-def modseq_item(modseq: int) -> bytes:
-    """RFC 7162 section 3.1.4: ``MODSEQ (n)``."""
-    return b"MODSEQ (%d)" % modseq
-
-
-def internaldate_item(when: datetime) -> bytes:
-    return b"INTERNALDATE " + internal_date_bytes(when)
-
-
-def size_item(size: int) -> bytes:
-    return b"RFC822.SIZE %d" % size
 
 
 def value_item(name: str, value: Value) -> bytes:

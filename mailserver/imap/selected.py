@@ -187,10 +187,10 @@ class Mailbox:
         """``UID n FLAGS (...) MODSEQ (m)``: what a flag change is reported with."""
         items: list[FetchItem] = []
         if uid:
-            items.append(r.uid_item(info.uid))
+            items.append(r.uid_item(info))
         items.append(r.flags_item(self.flag_names(info)))
         if modseq:
-            items.append(r.modseq_item(info.modseq))
+            items.append(r.modseq_item(info))
         return items
 
     def expunged(self, uids: Iterable[int], *, qresync: bool) -> list[Response]:

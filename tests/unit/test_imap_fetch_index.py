@@ -143,7 +143,7 @@ def test_fetch_literals_cut_out_or_copied_in_give_the_same_bytes(size: int) -> N
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     small = b"tail"
     items: list[r.FetchItem] = [
-        r.uid_item(7),
+        b"UID 7",
         (b"BODY[]", Literal(data)),
         r.flags_item(["\\Seen", "$Work"]),
         (b"BINARY[1]<0>", Literal(small + b"\x00", binary=True)),
