@@ -127,18 +127,13 @@ process published none for the folder: how soon changes made by another process
 (``mailserver mail remove``, a second node on the same PostgreSQL) reach a session
 that sends commands. Between two such polls a command costs no database read for
 change reporting unless the folder changed here (``ChangeHub``)."""
-
 DISABLED_TEXT: Final = "Tài khoản đã bị khóa / Account disabled"
-
 TOO_MANY_TEXT: Final = "Tài khoản đang mở quá nhiều kết nối / Too many connections for this account"
-
 SHARED_ACCESS_INTERVAL: Final = 600.0
 """Seconds between two records of one session's access to a shared agency mailbox."""
-
 RESET_TEXT: Final = (
     "Mật khẩu đã được cấp lại, hãy đăng nhập lại / The password was reset, log in again"
 )
-
 REVOKED_TEXT: Final = (
     "Quyền truy cập hộp thư dùng chung đã bị thu hồi / Access to the shared mailbox was revoked"
 )
@@ -159,6 +154,9 @@ class _Sasl:
 
 
 class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclCommands):
+    """One client's IMAP session (see the module docstring); the handlers of each
+    concern come from the classes it is built from."""
+
     def __init__(
         self,
         store: MailStore,
