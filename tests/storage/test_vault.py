@@ -210,3 +210,41 @@ async def test_deleting_the_account_removes_its_vault(
     await store.delete_account(alice.address)
     assert not (maildir_root / vault_path(alice.address)).exists()
     assert not os.path.exists(maildir_root / vault_path(alice.address).parent)
+
+
+async def test_crash_leftovers_around_the_vault_are_never_lost_found(
+    store: SqlMailStore, alice: Account, tmp_path: Path
+) -> None:
+    """What a crash at each step of expunge, undelete or purge leaves: the start-up
+    check removes redundant names and keeps every indexed message, and never
+    takes a vault file (or a folder file whose content the vault holds) for
+    mail without a row."""
+    from storage.reconcile import Reconciler
+
+    inbox = await inbox_id(store, alice)
+    first = await store.append(alice.id, inbox, message(1))
+    second = await store.append(alice.id, inbox, message(2))
+    blobs = set(await store.folder_blobs(alice.id, inbox))
+    await _expunge(store, alice, inbox, [first.uid])
+    (kept_blob,) = await store.folder_blobs(alice.id, inbox)
+    (folder_blob,) = blobs - {kept_blob}
+    (entry,) = await store.deleted_messages(alice.id)
+    (vault_file,) = _vault_files(store.maildir.root, alice)
+    # 1. The expunge committed, the folder's name was not unlinked yet.
+    os.link(vault_file, store.maildir.absolute(folder_blob))
+    # 2. An expunge of the second message that never committed: its vault link only.
+    uncommitted = vault_file.with_name("1700000000.M9P9R9.host:2,")
+    os.link(store.maildir.absolute(kept_blob), uncommitted)
+    # 3. A purge that committed and did not unlink: a vault file alone.
+    purged = vault_file.with_name("1700000001.M9P9R9.host:2,")
+    purged.write_bytes(message(3))
+
+    check = Reconciler(store, store.maildir.root, tmp_path / "lost+found", min_age=0)
+    assert await check.run(None)
+    assert check.stats.moved == [] and not (tmp_path / "lost+found").exists()
+    assert check.stats.unlinked == 3
+    assert not store.maildir.absolute(folder_blob).exists()
+    assert not uncommitted.exists() and not purged.exists() and vault_file.exists()
+    assert await store.read_message(alice.id, inbox, second.uid) == message(2)
+    (restored,) = await store.undelete([entry.id])
+    assert await store.read_message(alice.id, inbox, restored.uid) == message(1)
