@@ -210,6 +210,8 @@ async def test_purge_after_retention_and_holds(server: RunningServer, tmp_path: 
     assert await app.store.get_account(address) is not None
     holds: list[OnHold] = []
     assert await service.purge(by=by, refused=holds) == [] and holds[0].address == address
+    kept = await cli(conf, "account", "delete", address)
+    assert kept.returncode == 1 and "is on hold" in kept.stderr and "Traceback" not in kept.stderr
     stray = await cli(conf, "hold", "set", "nowhere", "--reason", "x")
     assert stray.returncode == 1 and "không có cơ quan nowhere / no agency nowhere" in stray.stderr
 
