@@ -160,6 +160,9 @@ async def test_expunged_mail_comes_back_byte_for_byte_with_its_flags(
     assert "Traceback" not in missing.stderr
     nobody = await cli(conf, "mail", "deleted", "nobody@dongnai.gov.vn")
     assert nobody.returncode == 1 and "no such account" in nobody.stderr
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    later = await cli(conf, "mail", "deleted", user, "--since", tomorrow, "--json")
+    assert later.returncode == 0 and json.loads(later.stdout) == []
     bad = await cli(conf, "mail", "deleted", user, "--since", "hôm qua")
     assert bad.returncode == 1 and "not an ISO date" in bad.stderr
     audit = open_directory(app.store)
