@@ -358,7 +358,7 @@ class StampText:
         # ISO 8601 with the offset, as the appendix asks: day.month.year, then time.
         stamp = moment.strftime("%d.%m.%Y %H:%M:%S") + " +07:00"
         out = [f"Cơ quan: {self.agency}"]
-        if self.signer and self.signer != self.agency:
+        if self.signer:
             out.append(f"Người ký: {self.signer}")
         if self.email:
             out.append(f"Email: {self.email}")

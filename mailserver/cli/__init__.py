@@ -26,6 +26,7 @@ from mailserver.cli import (
     group,
     ops,
     passwords,
+    pdf,
     pki,
     quarantine,
     queue,
@@ -39,8 +40,8 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
 MODULES = (
-    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, ops, passwords, pki, quarantine,
-    queue, spam,
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, ops, passwords, pdf, pki,
+    quarantine, queue, spam,
 )
 
 
