@@ -62,7 +62,7 @@ _FIELD: Final = "Signature1"
 log = logging.getLogger(__name__)
 # pyHanko logs every failed path search with a traceback at WARNING; the verdict
 # is what we report (the header, the CLI), so its own loggers keep to errors.
-for _name in ("pyhanko", "pyhanko_certvalidator"):
+for _name in ("pyhanko", "pyhanko_certvalidator", "fontTools"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
@@ -205,6 +205,34 @@ def _context(trust: PdfTrust, crls: Sequence[Any], ocsps: Sequence[Any], certs: 
     )
 
 
+def _listed(path: Sequence[Any], crls: Sequence[bytes]) -> bool:
+    """Whether a CRL at hand, signed by the issuer, lists a certificate of the
+    path (RFC 5280 section 6.3). pyHanko's validator consults CRLs only for
+    certificates that name a distribution point; a CRL file an operator
+    configured (``pki.crl_files``) counts whatever the certificate says."""
+    if len(path) < 2 or not crls:
+        return False
+    certs = [x509.load_der_x509_certificate(c.dump()) for c in path]
+    loaded = []
+    for der in crls:
+        try:
+            loaded.append(x509.load_der_x509_crl(der))
+        except ValueError:
+            continue
+    for issuer, cert in zip(certs, certs[1:], strict=False):
+        for crl in loaded:
+            if crl.issuer != cert.issuer:
+                continue
+            if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is None:
+                continue
+            try:
+                if crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                    return True
+            except (TypeError, ValueError):
+                continue
+    return False
+
+
 def _one(embedded: Any, trust: PdfTrust, revinfo: tuple[list[bytes], list[bytes], list[bytes]]
          ) -> tuple[Status, str, str, bool, str]:
     """(status, signer, signed-at, time-stamped, reason) of one signature."""
@@ -234,10 +262,12 @@ def _one(embedded: Any, trust: PdfTrust, revinfo: tuple[list[bytes], list[bytes]
         return "invalid", signer, when, stamped, "the time-stamp token does not hold"
     if status.revoked:
         return "revoked", signer, when, stamped, "certificate revoked"
-    path = list(status.validation_path.iter_certs(include_root=False)) if status.validation_path else []
-    for cert in path or [status.signing_cert]:
+    path = list(status.validation_path.iter_certs(include_root=True)) if status.validation_path else []
+    for cert in path[1:] or [status.signing_cert]:
         if (cert.issuer.dump(), cert.serial_number) in trust.revoked:
             return "revoked", signer, when, stamped, "certificate revoked"
+    if _listed(path, [*trust.crls, *crls, *(c.dump() for c in extra_crls)]):
+        return "revoked", signer, when, stamped, "certificate listed in a CRL"
     if not status.trusted and stamped and stamp is not None:
         # Expired since: a trusted time-stamp proves the signature existed while
         # the certificate was valid (ETSI EN 319 102-1 section 5.6.2.1).
@@ -270,7 +300,7 @@ def verify_pdf(data: bytes, filename: str, trust: PdfTrust, *, max_size: int = 0
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = PdfFileReader(io.BytesIO(data))
         signatures = list(reader.embedded_regular_signatures)
         if not signatures:
             return PdfCheck(filename, "unsigned")
