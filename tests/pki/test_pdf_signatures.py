@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,12 +30,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mailserver.app import App
+from mailserver.auth import hash_password
 from mailserver.cli import main
 from mailserver.dispatch.pdfcheck import check_message
+from mailserver.web.settings import WebSettings
 from pki.ca import CertificateAuthority, PkiSettings, pki_directory
 from pki.pdfsig import PdfTrust, StampText, sign_pdf, verify_pdf
 from tests.conftest import RunningServer, make_config
 from tests.dispatch.docs import PASSWORD, make_document, seed_province
+from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of
 
 PASS = "correct horse battery staple"
 PW = "S3cret-pass-word"
@@ -215,18 +219,40 @@ def test_dispatched_pdf_passes_pdfsig_and_pyhanko(tmp_path: Path, capsys: pytest
         record: dict[str, Any] = json.loads(capsys.readouterr().out)
         return record
 
-    async def serve() -> tuple[list[dict[str, Any]], list[bytes], list[bytes]]:
-        # The operator's CLI while the server runs; the agencies read over IMAP.
-        async with App(make_config(data)) as app:
+    web = WebSettings(listen="127.0.0.1:0", operators=[OPERATOR])
+    config = dataclasses.replace(make_config(data), web=web)
+
+    async def serve() -> tuple[list[dict[str, Any]], list[bytes], list[bytes], str]:
+        # The operator's CLI while the server runs; the agencies read over IMAP,
+        # the operator looks at the portal's list of dispatches over HTTP.
+        async with App(config) as app:
+            await app.store.create_account(OPERATOR, "Vận hành", hash_password(OPERATOR_PASSWORD),
+                                           must_change_password=False)
             port = app.addresses["imap"][1]
             records = [await asyncio.to_thread(dispatch, document),
                        await asyncio.to_thread(dispatch, document, "--no-pdf-signature"),
                        await asyncio.to_thread(dispatch, word)]
             received = await asyncio.to_thread(fetch_all, port, "stttt@dongnai.gov.vn", PASSWORD)
             sent = await asyncio.to_thread(fetch_all, port, "ubndtinh@dongnai.gov.vn", PASSWORD, "Sent")
-        return records, received, sent
+            host, web_port = app.addresses["web"]
+            base = f"http://{host}:{web_port}"
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                token = csrf_of(await (await http.get(f"{base}/admin/login")).text())
+                login = await http.post(f"{base}/admin/login", allow_redirects=False, data={
+                    "csrf": token, "address": OPERATOR, "password": OPERATOR_PASSWORD, "totp": ""})
+                assert login.status == 303
+                page = await http.get(f"{base}/admin/dispatches")
+                assert page.status == 200
+                html = await page.text()
+        return records, received, sent, html
 
-    (signed_record, plain_record, word_record), received, sent = asyncio.run(serve())
+    (signed_record, plain_record, word_record), received, sent, html = asyncio.run(serve())
+    # The portal: the signed PDF valid, signer and time; the unsigned one said so.
+    row = html.split(f'id="dispatch-{signed_record["id"]}"', 1)[1].split("</tr>", 1)[0]
+    assert '<li class="pdf-valid">cv-1234.pdf: <strong>hợp lệ</strong>' in row
+    assert "Người ký: Ủy ban nhân dân tỉnh Đồng Nai" in row and "+07:00" in row and "đã ký" in row
+    row = html.split(f'id="dispatch-{plain_record["id"]}"', 1)[1].split("</tr>", 1)[0]
+    assert '<li class="pdf-unsigned">cv-1234.pdf: <strong>không có chữ ký số</strong>' in row
     assert signed_record["pdf_signed"] is True and plain_record["pdf_signed"] is False
     assert len(received) == 3
     signed_mail, plain_mail, word_mail = received
