@@ -26,12 +26,13 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.cli import main
+from mailserver.config import Config
 from mailserver.dispatch.pdfcheck import check_message
 from mailserver.web.settings import WebSettings
 from pki.ca import CertificateAuthority, PkiSettings, pki_directory
@@ -447,3 +448,205 @@ def test_broken_and_oversized_pdfs_are_invalid_never_a_crash() -> None:
     # Quotes and line breaks in a sender's file name cannot escape the field.
     hostile = verify_pdf(b"x", 'a"; status=valid\r\nX-Evil: 1.pdf', trust)
     assert "\r" not in hostile.header_value() and hostile.header_value().count('"') == 4
+
+
+# -- mail between colleagues, and the time bound -----------------------------------
+
+def test_mail_between_colleagues_and_the_time_bound(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ca = CertificateAuthority(pki_directory(PkiSettings(), data), passphrase=PASS.encode())
+    ca.init()
+    _, cert, key = ca.issue_smime("annv@dongnai.gov.vn", "Nguyễn Văn An", "Sở Tài chính")
+    signed = sign_pdf(make_pdf(), cert=cert, key=key, chain=ca.chain(),
+                      stamp=StampText("Sở Tài chính", "Nguyễn Văn An", "", dt.datetime.now(dt.UTC)))
+    message = EmailMessage()
+    message["From"] = "annv@dongnai.gov.vn"
+    message["To"] = "binhtt@dongnai.gov.vn"
+    message["Subject"] = "Dự thảo tờ trình"
+    message["X-PDF-Signature"] = 'file="to-trinh.pdf"; status=revoked'
+    message.set_content("Anh xem giúp.\n")
+    message.add_attachment(signed, maintype="application", subtype="pdf", filename="to-trinh.pdf")
+
+    async def exchange(config: Config) -> bytes:
+        async with App(config) as app:
+            running = RunningServer(app, config)
+            for address in ("annv@dongnai.gov.vn", "binhtt@dongnai.gov.vn"):
+                await running.add_account(address, PW)
+
+            def send() -> None:
+                with smtplib.SMTP("127.0.0.1", running.port("submission")) as client:
+                    client.login("annv@dongnai.gov.vn", PW)
+                    client.send_message(message)
+
+            await asyncio.to_thread(send)
+            [raw] = await asyncio.to_thread(fetch_all, running.port("imap"), "binhtt@dongnai.gov.vn", PW)
+            return raw
+
+    config = make_config(data)
+    raw = asyncio.run(exchange(config))
+    [field] = pdf_fields(raw)
+    assert field.startswith('file="to-trinh.pdf"; status=valid; signer="Nguyễn Văn An"'), field
+    # The check's time is bounded: past pki.pdf_timeout the worker is stopped and
+    # the file reported "invalid (not checked)", and the message is delivered all the same.
+    hurried = dataclasses.replace(config, pki=PkiSettings(pdf_timeout=0.001))
+    shutil.rmtree(data / "maildir", ignore_errors=True)
+    (data / "mailserver.db").unlink(missing_ok=True)
+    raw = asyncio.run(exchange(hurried))
+    [field] = pdf_fields(raw)
+    assert field == 'file="to-trinh.pdf"; status=invalid; reason="not checked: took too long"', field
+    assert attachments(raw)["to-trinh.pdf"] == signed
+
+
+# -- time-stamps (PAdES B-T) and fetched revocation data ------------------------------
+
+class Http:
+    """A loopback HTTP server: an RFC 3161 time-stamp authority (POST /tsa) and
+    a CRL (GET /gov.crl), counting the requests."""
+
+    def __init__(self, tsa: Any = None, crl: bytes = b"") -> None:
+        self.tsa = tsa
+        self.crl = crl
+        self.requests: list[str] = []
+        self.runner: Any = None
+        self.port = 0
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        async def stamp(request: web.Request) -> web.Response:
+            from asn1crypto import tsp
+
+            self.requests.append("tsa")
+            query = tsp.TimeStampReq.load(await request.read())
+            answer = await self.tsa.async_request_tsa_response(query)
+            return web.Response(body=answer.dump(), content_type="application/timestamp-reply")
+
+        async def crl(request: web.Request) -> web.Response:
+            self.requests.append("crl")
+            return web.Response(body=self.crl, content_type="application/pkix-crl")
+
+        app = web.Application()
+        app.router.add_post("/tsa", stamp)
+        app.router.add_get("/gov.crl", crl)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def _asn1(cert: x509.Certificate) -> Any:
+    from asn1crypto import x509 as asn1_x509
+
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def test_pdf_sign_with_a_time_stamp_authority(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asn1crypto import keys as asn1_keys
+    from pyhanko.sign.timestamps import DummyTimeStamper
+
+    province = seed_province(tmp_path)
+    government = Ca("Ban Cơ yếu Chính phủ (thử)")
+    anchor = tmp_path / "government-root.pem"
+    anchor.write_bytes(government.pem())
+    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's test TSA: RSA only
+    now = dt.datetime.now(dt.UTC)
+    tsa_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "TSA thử nghiệm")]))
+        .issuer_name(government.cert.subject).public_key(tsa_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(government.key, hashes.SHA256())
+    )
+    tsa_der = tsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    tsa = DummyTimeStamper(tsa_cert=_asn1(tsa_cert), tsa_key=asn1_keys.PrivateKeyInfo.load(tsa_der))
+    document = tmp_path / "cv.pdf"
+    document.write_bytes(make_pdf(pages=1))
+    out = tmp_path / "cv-ky-so.pdf"
+    assert cli(province, "pki", "init") == 0
+    assert cli(province, "pki", "import", "--chain", str(anchor)) == 0
+    assert cli(province, "pki", "issue", "stc@dongnai.gov.vn") == 0
+    server = Http(tsa=tsa)
+    capsys.readouterr()
+
+    async def run() -> list[int]:
+        await server.start()
+        try:
+            with province.open("a", encoding="utf-8") as fh:
+                fh.write(f'[pki]\ntsa_url = "http://127.0.0.1:{server.port}/tsa"\n')
+            signed = await asyncio.to_thread(cli, province, "pdf", "sign", str(document), "--as", "stc",
+                                             "-o", str(out))
+            checked = await asyncio.to_thread(cli, province, "pdf", "verify", str(out), "--json")
+            return [signed, checked]
+        finally:
+            await server.stop()
+
+    assert asyncio.run(run()) == [0, 0]
+    verdict = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert verdict["status"] == "valid" and verdict["timestamped"] is True
+    assert server.requests and set(server.requests) == {"tsa"}  # the signature was time-stamped there
+    report = pdfsig(out)
+    assert "Signature is Valid." in report and "Total document signed" in report, report
+    # pyHanko sees the signature time-stamp (B-T) and trusts it (the TSA is under the imported root).
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    [embedded] = PdfFileReader(io.BytesIO(out.read_bytes())).embedded_signatures
+    status = validate_pdf_signature(embedded, ValidationContext(trust_roots=[_asn1(government.cert)]))
+    assert status.timestamp_validity is not None and status.timestamp_validity.trusted
+    assert status.intact and status.valid
+
+
+def test_revocation_is_fetched_only_when_enabled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    province = seed_province(tmp_path)
+    government = Ca("Ban Cơ yếu Chính phủ (thử)")
+    anchor = tmp_path / "government-root.pem"
+    anchor.write_bytes(government.pem())
+    assert cli(province, "pki", "init") == 0
+    assert cli(province, "pki", "import", "--chain", str(anchor)) == 0
+    server = Http()
+    document = tmp_path / "revoked.pdf"
+    capsys.readouterr()
+
+    async def run() -> list[int]:
+        await server.start()
+        try:
+            # A certificate naming where its CA publishes the CRL, which lists it.
+            key = ec.generate_private_key(ec.SECP256R1())
+            now = dt.datetime.now(dt.UTC)
+            point = x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(f"http://127.0.0.1:{server.port}/gov.crl")], None, None, None)
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hoàng Văn Em")]))
+                .issuer_name(government.cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=90))
+                .add_extension(_usage(ca=False), critical=True)
+                .add_extension(x509.CRLDistributionPoints([point]), critical=False)
+                .sign(government.key, hashes.SHA256())
+            )
+            listed = x509.load_pem_x509_crl(government.crl([cert]))
+            server.crl = listed.public_bytes(serialization.Encoding.DER)
+            document.write_bytes(await asyncio.to_thread(signed_by, government, cert, key, make_pdf()))
+            offline = await asyncio.to_thread(cli, province, "pdf", "verify", str(document), "--json")
+            fetched_before = list(server.requests)
+            with province.open("a", encoding="utf-8") as fh:
+                fh.write("[pki]\nfetch_revocation = true\n")
+            online = await asyncio.to_thread(cli, province, "pdf", "verify", str(document), "--json")
+            return [offline, len(fetched_before), online]
+        finally:
+            await server.stop()
+
+    assert asyncio.run(run()) == [0, 0, 3]
+    out = capsys.readouterr().out
+    first, second = (json.loads(chunk) for chunk in out.replace("}\n{", "}\x00{").split("\x00"))
+    assert first["status"] == "valid"  # no network unless asked
+    assert second["status"] == "revoked" and server.requests and set(server.requests) == {"crl"}
