@@ -24,6 +24,8 @@ from mailserver.cli import (
     dispatch,
     dkim,
     group,
+    mailbox,
+    migrate,
     ops,
     passwords,
     pdf,
@@ -40,8 +42,8 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
 MODULES = (
-    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, ops, passwords, pdf, pki,
-    quarantine, queue, spam,
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
+    pdf, pki, quarantine, queue, spam,
 )
 
 
