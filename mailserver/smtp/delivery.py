@@ -563,8 +563,9 @@ class Inbound:
             # the local copies say whether the signature holds and is the From's;
             # remote copies leave as the sender made them.
             local = await self.smime.check(data)
-        # The signatures inside PDF attachments, on the copies stored here (X-PDF-Signature).
-        local = await self.pdf.annotate(local)
+        if txn.account_ids:
+            # The signatures inside PDF attachments, on the copies stored here (X-PDF-Signature).
+            local = await self.pdf.annotate(local)
         received = received_header(client, txn, hostname=self._config.server.hostname,
                                    message_id=message_id, when=when)
         verdict = outcome.header_bytes() if outcome is not None else b""

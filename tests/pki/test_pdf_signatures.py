@@ -315,6 +315,11 @@ def test_pdf_sign_cli_needs_a_certificate_and_the_passphrase(tmp_path: Path, mon
     assert cli(province, "pki", "init") == 0
     assert cli(province, "pdf", "sign", str(document), "--as", "stc", "-o", str(out)) == 1
     assert "pki issue stc@dongnai.gov.vn" in capsys.readouterr().err
+    # Dispatch of a PDF needs the certificate too, or --no-pdf-signature; nothing is sent.
+    assert cli(province, "dispatch", str(document), "--from", "stc", "--to", "stttt") == 1
+    err = capsys.readouterr().err
+    assert "cannot sign the PDF" in err and "--no-pdf-signature" in err
+    assert not (tmp_path / "data" / "dispatch").exists()
     assert cli(province, "pki", "issue", "stc@dongnai.gov.vn") == 0
     assert cli(province, "pdf", "sign", str(document), "--as", "nosuch", "-o", str(out)) == 1
     assert "không có cơ quan / no such agency" in capsys.readouterr().err
