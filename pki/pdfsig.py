@@ -58,7 +58,6 @@ VN_TIME: Final = dt.timezone(dt.timedelta(hours=7))
 DEFAULT_FONT: Final = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 _RANK: Final[dict[str, int]] = {"invalid": 0, "revoked": 1, "untrusted": 2, "valid": 3, "unsigned": 4}
 _PARSER: Final = email.parser.BytesParser(policy=email.policy.compat32)
-_FIELD: Final = "Signature1"
 log = logging.getLogger(__name__)
 # pyHanko logs every failed path search with a traceback at WARNING; the verdict
 # is what we report (the header, the CLI), so its own loggers keep to errors.
@@ -483,6 +482,9 @@ def sign_pdf(data: bytes, *, cert: x509.Certificate, key: PrivateKey, chain: Seq
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         if writer.prev.encrypted:
             raise PdfSignError("tài liệu PDF được mã hóa / the PDF is encrypted: cannot sign it")
+        taken = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev)}
+        # A document may already carry signatures (the head's, then the agency's copy).
+        field_name = next(f"Signature{n}" for n in range(1, len(taken) + 2) if f"Signature{n}" not in taken)
         pages = int(writer.root["/Pages"]["/Count"])
         found = writer.find_page_for_modification(pages - 1)  # type: ignore[no-untyped-call]
         last = found[0].get_object()
@@ -492,8 +494,9 @@ def sign_pdf(data: bytes, *, cert: x509.Certificate, key: PrivateKey, chain: Seq
     except (PdfError, KeyError, ValueError, TypeError, IndexError) as exc:
         raise PdfSignError(f"không đọc được tệp PDF / not a readable PDF: {exc}") from None
     width = max(len(line) for line in lines) * size * 0.56 + 24
-    right, bottom = box[2] - 28, box[1] + 28
     height = (len(lines) + 1) * (size + 2) + 8
+    # Blocks of earlier signatures stay visible: each new one sits above them.
+    right, bottom = box[2] - 28, box[1] + 28 + len(taken) * (height + 6)
     field_box = (int(max(box[0] + 10, right - width)), int(bottom), int(right), int(bottom + height))
     signer = signers.SimpleSigner(
         signing_cert=_asn1_cert(cert), signing_key=_asn1_key(key),
@@ -501,7 +504,7 @@ def sign_pdf(data: bytes, *, cert: x509.Certificate, key: PrivateKey, chain: Seq
             [_asn1_cert(c) for c in chain]),
     )
     meta = PdfSignatureMetadata(
-        field_name=_FIELD, subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256",
+        field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256",
         name=stamp.signer or stamp.agency, location=location or None,
         reason="Ký số văn bản điện tử / digitally signed document",
         contact_info=stamp.email or None,
@@ -512,7 +515,7 @@ def sign_pdf(data: bytes, *, cert: x509.Certificate, key: PrivateKey, chain: Seq
         border_width=1, background=None,
     )
     timestamper = timestamps.HTTPTimeStamper(tsa_url, timeout=20) if tsa_url else None
-    spec = fields.SigFieldSpec(_FIELD, on_page=pages - 1, box=field_box)
+    spec = fields.SigFieldSpec(field_name, on_page=pages - 1, box=field_box)
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style, new_field_spec=spec)
     out = io.BytesIO()
     try:

@@ -655,3 +655,32 @@ def test_revocation_is_fetched_only_when_enabled(tmp_path: Path, capsys: pytest.
     first, second = (json.loads(chunk) for chunk in out.replace("}\n{", "}\x00{").split("\x00"))
     assert first["status"] == "valid"  # no network unless asked
     assert second["status"] == "revoked" and server.requests and set(server.requests) == {"crl"}
+
+
+def test_changes_after_signing_and_a_second_signature(tmp_path: Path) -> None:
+    """An incremental update that adds text to a signed page is "changed after
+    signing" (pdfsig only says "Not total document signed"); a second signature,
+    as when the agency signs a copy of a document its head signed, is not."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    government = Ca("Root")
+    cert, key = government.issue("Signer", "Org")
+    trust = PdfTrust.build([government.cert])
+    signed = signed_by(government, cert, key, make_pdf())
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    forged = writer.add_object(generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 700 Td (FORGED) Tj ET"))
+    writer.add_stream_to_page(0, forged)
+    out = io.BytesIO()
+    writer.write(out)
+    path = tmp_path / "forged.pdf"
+    path.write_bytes(out.getvalue())
+    assert "FORGED" in subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                                      check=True).stdout
+    check = verify_pdf(out.getvalue(), "forged.pdf", trust)
+    assert (check.status, check.reason) == ("invalid", "changed after signing")
+    twice = signed_by(government, cert, key, signed)
+    check = verify_pdf(twice, "twice.pdf", trust)
+    assert (check.status, check.signatures) == ("valid", 2)
+    path.write_bytes(twice)
+    assert pdfsig(path).count("Signature is Valid.") == 2
