@@ -684,3 +684,28 @@ def test_changes_after_signing_and_a_second_signature(tmp_path: Path) -> None:
     assert (check.status, check.signatures) == ("valid", 2)
     path.write_bytes(twice)
     assert pdfsig(path).count("Signature is Valid.") == 2
+
+
+def test_revocation_data_embedded_in_the_pdf() -> None:
+    """A CRL in the document's DSS (ETSI EN 319 142-1 section 5.4) counts; one
+    that names the issuer but is not signed by it does not."""
+    from asn1crypto import crl as asn1_crl
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    government = Ca("Root")
+    cert, key = government.issue("Signer", "Org")
+    trust = PdfTrust.build([government.cert])
+    signed = signed_by(government, cert, key, make_pdf())
+
+    def with_dss(crl_pem: bytes) -> bytes:
+        crl = asn1_crl.CertificateList.load(
+            x509.load_pem_x509_crl(crl_pem).public_bytes(serialization.Encoding.DER))
+        buffer = io.BytesIO(signed)
+        DocumentSecurityStore.add_dss(buffer, None, crls=[crl])
+        return buffer.getvalue()
+
+    check = verify_pdf(with_dss(government.crl([cert])), "revoked.pdf", trust)
+    assert (check.status, check.reason) == ("revoked", "certificate listed in a CRL")
+    impostor = Ca("Root")  # same name, another key
+    assert verify_pdf(with_dss(impostor.crl([cert])), "forged-crl.pdf", trust).status == "valid"
+    assert verify_pdf(with_dss(government.crl([])), "clean.pdf", trust).status == "valid"
