@@ -112,20 +112,28 @@ class PdfCheck:
     signatures: int = 0
     reason: str = ""
 
-    def header_value(self) -> str:
-        value = f'file="{_quoted(self.file, 200)}"; status={self.status}'
+    def parameters(self) -> list[str]:
+        found = [f'file="{_quoted(self.file, 150)}"', f"status={self.status}"]
         if self.signer:
-            value += f'; signer="{_quoted(self.signer, 200)}"'
+            found.append(f'signer="{_quoted(self.signer, 150)}"')
         if self.signed_at:
-            value += f"; signed-at={self.signed_at}"
+            found.append(f"signed-at={self.signed_at}")
             if self.timestamped:
-                value += "; timestamp=yes"
+                found.append("timestamp=yes")
         if self.reason and self.status != "valid":
-            value += f'; reason="{_quoted(self.reason, 200)}"'
-        return value
+            found.append(f'reason="{_quoted(self.reason, 150)}"')
+        return found
+
+    def header_value(self) -> str:
+        return "; ".join(self.parameters())
 
     def header(self) -> bytes:
-        return f"{HEADER}: {self.header_value()}\r\n".encode()
+        """The field, folded between parameters when long (RFC 5322 section 2.2.3:
+        a line stays well under 998 octets whatever the file name)."""
+        value = self.header_value()
+        if len(HEADER) + 2 + len(value.encode()) > 78:
+            value = ";\r\n ".join(self.parameters())
+        return f"{HEADER}: {value}\r\n".encode()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -453,6 +453,11 @@ def test_broken_and_oversized_pdfs_are_invalid_never_a_crash() -> None:
     # Quotes and line breaks in a sender's file name cannot escape the field.
     hostile = verify_pdf(b"x", 'a"; status=valid\r\nX-Evil: 1.pdf', trust)
     assert "\r" not in hostile.header_value() and hostile.header_value().count('"') == 4
+    # A long Vietnamese name: the field is folded between parameters, every line short.
+    long = verify_pdf(signed, "Quyết định về việc ban hành quy chế " * 20 + ".pdf", trust).header()
+    lines = long.split(b"\r\n")
+    assert lines[-1] == b"" and all(len(line) < 998 for line in lines) and len(lines) > 3
+    assert all(line.startswith(b" ") for line in lines[1:-1])
 
 
 # -- mail between colleagues, and the time bound -----------------------------------
