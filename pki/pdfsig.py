@@ -336,9 +336,13 @@ class PdfPart:
     data: bytes
 
 
-def _is_pdf(part: Message) -> bool:
-    name = (part.get_filename() or "").lower()
-    return part.get_content_type() == "application/pdf" or name.endswith(".pdf")
+def _is_pdf(part: Message, payload: bytes) -> bool:
+    """Declared a PDF (type or file name), or an attachment that is one whatever
+    it is called (``%PDF-`` at its start, ISO 32000-1 section 7.5.2)."""
+    name = _decoded_filename(part).lower()
+    if part.get_content_type() == "application/pdf" or name.endswith(".pdf"):
+        return True
+    return part.get_content_maintype() == "application" and payload[:1024].lstrip().startswith(b"%PDF-")
 
 
 def pdf_parts(message: bytes, *, limit: int = 20) -> list[PdfPart]:
@@ -354,10 +358,10 @@ def pdf_parts(message: bytes, *, limit: int = 20) -> list[PdfPart]:
 
     try:
         for part in walk(_PARSER.parsebytes(message)):
-            if part.is_multipart() or not _is_pdf(part):
+            if part.is_multipart() or part.get_content_maintype() in ("text", "multipart", "message"):
                 continue
             payload = part.get_payload(decode=True)
-            if not isinstance(payload, bytes):
+            if not isinstance(payload, bytes) or not _is_pdf(part, payload):
                 continue
             name = _decoded_filename(part) or "document.pdf"
             found.append(PdfPart(name, payload))

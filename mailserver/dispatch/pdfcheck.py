@@ -6,8 +6,8 @@ between colleagues, one field per PDF file.
 after the S/MIME step, on the copy that is stored here (the same place
 ``X-Signature-Status`` is added): every ``X-PDF-Signature`` the sender wrote is
 removed first, so a reader only ever sees a verdict this server reached, then
-ours are prepended. A message without "pdf" anywhere in it costs one byte
-search.
+ours are prepended. A message without "pdf" anywhere in it (nor the base64
+of "%PDF-") costs one byte search.
 
 The check is bounded like the policy's content scan: files above
 ``pki.pdf_max_size`` are not opened, and the files of one message get
@@ -36,7 +36,8 @@ from pki.pdfsig import PdfCheck, PdfTrust, pdf_parts, verify_pdf
 from pki.smime import split_message
 
 log = logging.getLogger(__name__)
-_MAYBE_PDF: Final = re.compile(rb"pdf", re.IGNORECASE)
+# "pdf" in a type or a file name, or "%PDF-" at the start of a base64 attachment.
+_MAYBE_PDF: Final = re.compile(rb"(?i:pdf)|JVBERi0")
 _FIELD: Final = re.compile(rb"^x-pdf-signature[ \t]*:", re.IGNORECASE)
 _GRACE: Final = 0.8
 """Share of ``pki.pdf_timeout`` the worker itself may spend (it stops between

@@ -442,13 +442,17 @@ def test_broken_and_oversized_pdfs_are_invalid_never_a_crash() -> None:
     outer.add_attachment(b"%PDF-1.4 not really", maintype="application", subtype="octet-stream",
                          filename="Tờ trình.PDF")
     outer.add_attachment(inner)
+    # A PDF sent as application/octet-stream under an RFC 2047 name without ".pdf".
+    outer.add_attachment(signed, maintype="application", subtype="octet-stream", filename="Văn bản")
     checks = check_message(outer.as_bytes(), trust, 1 << 20, 30.0)
-    assert [(c.file, c.status) for c in checks] == [("Tờ trình.PDF", "invalid"), ("inner.pdf", "valid")]
+    assert [(c.file, c.status) for c in checks] == [
+        ("Tờ trình.PDF", "invalid"), ("inner.pdf", "valid"), ("Văn bản", "valid")]
     # No time left: the files are named, not checked.
     late = check_message(outer.as_bytes(), trust, 1 << 20, 0.0)
     assert [(c.file, c.status, c.reason) for c in late] == [
         ("Tờ trình.PDF", "invalid", "not checked: took too long"),
         ("inner.pdf", "invalid", "not checked: took too long"),
+        ("Văn bản", "invalid", "not checked: took too long"),
     ]
     # Quotes and line breaks in a sender's file name cannot escape the field.
     hostile = verify_pdf(b"x", 'a"; status=valid\r\nX-Evil: 1.pdf', trust)
