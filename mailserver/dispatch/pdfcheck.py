@@ -51,6 +51,17 @@ class _Pool:
     def __init__(self) -> None:
         self.executor: concurrent.futures.Executor | None = None
         self.processes = False
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def lock(self) -> asyncio.Lock:
+        """One check at a time on the worker, whichever front end asks: the time
+        a check is given never includes another one's."""
+        loop = asyncio.get_running_loop()
+        found = self._locks.get(loop)
+        if found is None:
+            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
+            found = self._locks[loop] = asyncio.Lock()
+        return found
 
     def get(self, processes: bool) -> concurrent.futures.Executor:
         if self.executor is None or self.processes != processes:
@@ -124,7 +135,6 @@ class PdfHooks:
         self._settings = config.pki
         self._processes = config.policy.workers > 0
         self._ca = ca
-        self._lock = asyncio.Lock()
 
     @classmethod
     def build(cls, config: Config) -> PdfHooks:
@@ -151,7 +161,7 @@ class PdfHooks:
         timeout = self._settings.pdf_timeout
         loop = asyncio.get_running_loop()
         reason = "not checked: took too long"
-        async with self._lock:
+        async with _POOL.lock():
             executor = _POOL.get(self._processes)
             future = loop.run_in_executor(executor, check_message, message, trust,
                                           self._settings.pdf_max_size, timeout * _GRACE)
