@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailserver.auth import Authenticator
 from mailserver.config import Config
 from mailserver.directory.sender import DirectorySenderPolicy
+from mailserver.dispatch import pdfcheck
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
 from pki.dkim import DkimSigner, key_directory
@@ -155,6 +156,7 @@ class App:
             await self.queue_runner.stop()
             self.queue_runner = None
         await self.pipeline.close()
+        pdfcheck.shutdown()
         await self.queue.close()
         await self.store.close()
 

@@ -28,6 +28,7 @@ from mailserver.cli import (
     migrate,
     ops,
     passwords,
+    pdf,
     pki,
     quarantine,
     queue,
@@ -43,7 +44,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pki, quarantine, queue, spam, vault,
+    pdf, pki, quarantine, queue, spam, vault,
 )
 
 

@@ -171,6 +171,21 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "not_working_day": ("Không phải ngày làm việc.", "Not a working day."),
     "opens": ("Số lần kiểm tra", "Checks"),
+    # /admin/dispatches
+    "dispatches": ("Văn bản đã gửi", "Dispatches"),
+    "document": ("Văn bản", "Document"),
+    "mail_signature": ("Chữ ký thư (S/MIME)", "Mail signature (S/MIME)"),
+    "pdf_signature": ("Chữ ký số trong tệp PDF", "Signature inside the PDF"),
+    "signed": ("đã ký", "signed"),
+    "not_signed": ("không ký", "not signed"),
+    "signer": ("Người ký", "Signer"),
+    "signed_at": ("Thời gian ký", "Signed at"),
+    "timestamped": ("có dấu thời gian", "time-stamped"),
+    "pdf_valid": ("hợp lệ", "valid"),
+    "pdf_invalid": ("không hợp lệ", "invalid"),
+    "pdf_revoked": ("chứng thư đã bị thu hồi", "certificate revoked"),
+    "pdf_untrusted": ("không xác minh được nguồn gốc", "untrusted"),
+    "pdf_unsigned": ("không có chữ ký số", "unsigned"),
 }
 
 
