@@ -26,9 +26,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
 
 async def _records(config: Config, args: argparse.Namespace) -> int:
     if args.domain is not None and not config.is_local_domain(args.domain):
-        domains = ", ".join(config.server.domains)
+        known = ", ".join(config.server.domains)
         raise CliError(f"{args.domain!r} không phải tên miền cục bộ / is not a local domain "
-                       f"(server.domains: {domains})")
+                       f"(server.domains: {known})")
     domains = [args.domain.lower().rstrip(".")] if args.domain else list(config.server.domains)
     today = datetime.now(UTC).date()
     try:
