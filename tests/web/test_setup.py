@@ -307,3 +307,10 @@ def test_public_endpoint_keys_must_be_host_port() -> None:
 
     with pytest.raises(ConfigError, match="server.public_imap"):
         from_mapping({"server": {"public_imap": "imap.dongnai.gov.vn"}}, "test.toml")
+
+
+async def test_autodiscover_oversized_request_refused(portal: Running) -> None:
+    body = AD_REQUEST.format(address=ADDRESS).replace("<Request>", "<Request>" + " " * 100_000)
+    resp = await portal.client.post("/autodiscover/autodiscover.xml", data=body.encode(),
+                                    headers={"Content-Type": "text/xml"})
+    assert resp.status == 413 and "Traceback" not in await resp.text()
