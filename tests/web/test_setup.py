@@ -21,7 +21,7 @@ from lxml import etree
 from mailserver.app import App
 from mailserver.config import Config, ServerSettings
 from mailserver.web.server import build_application
-from pki.ca import CertificateAuthority, PkiSettings
+from pki.ca import CertificateAuthority, PkiSettings, pki_directory
 from storage.sql.engine import make_engine
 from tests.web.helpers import portal_config
 
@@ -248,6 +248,7 @@ async def test_apple_profile_signed_by_our_ca(signing_portal: Running, tmp_path:
     assert verify.returncode == 0, verify.stderr
     mail = _mail_payload(plistlib.loads(verify.stdout))
     assert mail["EmailAddress"] == ADDRESS
+    assert "ca.pem" in await (await signing_portal.client.get("/setup")).text()  # the "signed" note
     # A profile signed by another CA does not verify against ours.
     other = CertificateAuthority(tmp_path / "other", passphrase=b"x")
     other.init()
@@ -314,3 +315,18 @@ async def test_autodiscover_oversized_request_refused(portal: Running) -> None:
     resp = await portal.client.post("/autodiscover/autodiscover.xml", data=body.encode(),
                                     headers={"Content-Type": "text/xml"})
     assert resp.status == 413 and "Traceback" not in await resp.text()
+
+
+async def test_apple_profile_unsigned_when_the_ca_key_is_locked(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CA exists, but this server was not given its passphrase: the profile is served unsigned.
+    monkeypatch.delenv("MAILSERVER_PKI_PASSPHRASE", raising=False)
+    config = _config(tmp_path / "data")
+    CertificateAuthority(pki_directory(config.pki, config.data_dir), config.pki,
+                         passphrase=PASSPHRASE.encode()).init()
+    async for running in _run(config):
+        resp = await running.client.get("/setup/apple.mobileconfig", params={"emailaddress": ADDRESS})
+        assert resp.status == 200
+        assert _mail_payload(plistlib.loads(await resp.read()))["EmailAddress"] == ADDRESS
+        page = await (await running.client.get("/setup")).text()
+        assert "ca.pem" not in page  # no "signed" note when it is not
