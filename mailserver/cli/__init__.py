@@ -31,6 +31,7 @@ from mailserver.cli import (
     pki,
     quarantine,
     queue,
+    routing,
     serve,
     spam,
 )
@@ -42,7 +43,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pki, quarantine, queue, spam,
+    pki, quarantine, queue, routing, spam,
 )
 
 
