@@ -37,6 +37,8 @@ def _mx_send(port: int, sender: str, rcpts: list[str], data: bytes) -> dict[str,
         return smtp.sendmail(sender, rcpts, data)
 
 
-async def mx_send(server: RunningServer, sender: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, bytes]]:
+async def mx_send(
+    server: RunningServer, sender: str, rcpts: list[str], data: bytes
+) -> dict[str, tuple[int, bytes]]:
     """Mail from outside to the MX with smtplib (in a thread: the server runs on this loop)."""
     return await asyncio.to_thread(_mx_send, server.port("smtp"), sender, rcpts, data)

@@ -61,8 +61,10 @@ async def test_an_alias_delivers_to_several_targets_an_agency_included(routed: R
     await directory.add_agency("stttt", "Sở Thông tin và Truyền thông", None, by=BY)
     await routes.add_alias("vanthu@dongnai.gov.vn", [ANNV, "stttt@dongnai.gov.vn"], by=BY)
     await routes.add_domain("dongnai.vn", "dongnai.gov.vn", by=BY)
-    await mx_send(server, PARTNER, ["vanthu@dongnai.gov.vn"], message(PARTNER, ["vanthu@dongnai.gov.vn"], "Công văn"))
-    await mx_send(server, PARTNER, ["vanthu@dongnai.vn", ANNV], message(PARTNER, ["vanthu@dongnai.vn"], "Lần hai"))
+    first = message(PARTNER, ["vanthu@dongnai.gov.vn"], "Công văn")
+    await mx_send(server, PARTNER, ["vanthu@dongnai.gov.vn"], first)
+    second = message(PARTNER, ["vanthu@dongnai.vn"], "Lần hai")
+    await mx_send(server, PARTNER, ["vanthu@dongnai.vn", ANNV], second)
     subjects = [str(parse(m)["Subject"]) for m in await inbox_messages(server, ANNV)]
     assert subjects == ["Công văn", "Lần hai"]  # the second named annv twice: one copy
     assert len(await inbox_messages(server, "stttt@dongnai.gov.vn")) == 2
