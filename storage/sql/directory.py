@@ -345,7 +345,9 @@ class SqlDirectoryStore:
                 ).first() is not None:
                     raise AgencyExists(target)
                 await conn.execute(
-                    update(AG).where(AG.c.id == old.id).values(code=target, name=name, search_text=search_text)
+                    update(AG)
+                    .where(AG.c.id == old.id)
+                    .values(code=target, name=name, search_text=search_text)
                 )
                 if new_address is not None:
                     new_address = _addr(new_address)
@@ -362,8 +364,9 @@ class SqlDirectoryStore:
                     )
                     await conn.execute(
                         insert(AD).values(
-                            address=new_address, kind=AddressKind.AGENCY.value, state=AddressState.ACTIVE.value,
-                            agency_id=old.id, account_id=account_id, created_at=now,
+                            address=new_address, kind=AddressKind.AGENCY.value,
+                            state=AddressState.ACTIVE.value, agency_id=old.id, account_id=account_id,
+                            created_at=now,
                         )
                     )
                 await self._log(conn, "agency.rename", target, by, {
