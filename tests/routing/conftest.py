@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -22,9 +24,13 @@ BY = By("test", "Số 7/QĐ-UBND")
 
 
 @pytest.fixture
-async def routed(tmp_path, remote: RemoteMx) -> AsyncIterator[tuple[RunningServer, Addressing]]:  # type: ignore[no-untyped-def]
+async def routed(
+    tmp_path: Path, remote: RemoteMx, backend_url: str
+) -> AsyncIterator[tuple[RunningServer, Addressing]]:
+    """On SQLite and on PostgreSQL (``backend_url``)."""
     routes = {"example.org": f"127.0.0.1:{remote.port}", "partner.test": f"127.0.0.1:{remote.port}"}
     config = outbound_config(tmp_path / "data", routes)
+    config = replace(config, storage=replace(config.storage, url=backend_url))
     async with App(config) as app:
         running = RunningServer(app, config)
         await running.add_account(ANNV, PASSWORD, "Nguyễn Văn An")
