@@ -50,6 +50,18 @@ async def test_alias_domain_delivers_and_its_owner_sends_as_it(routed: Routed, r
     with pytest.raises(aiosmtplib.SMTPSenderRefused) as not_owner:
         await submit(server, "annv@dongnai.vn", [OUTSIDE], message("annv@dongnai.vn", [OUTSIDE]), user=BINH)
     assert not_owner.value.code == 553
+    # A bounce to annv@dongnai.vn lands in annv's INBOX (not queued to ourselves).
+    remote.rcpt_replies["nobody@example.org"] = "550 5.1.1 No such user here"
+    await submit(server, "annv@dongnai.vn", ["nobody@example.org"],
+                 message("annv@dongnai.vn", ["nobody@example.org"], "Không tới"))
+
+    async def bounced() -> bool:
+        return len(await inbox_messages(server, ANNV)) == 2
+
+    await eventually(bounced, "the DSN reached annv's INBOX")
+    dsn = parse((await inbox_messages(server, ANNV))[1])
+    assert dsn.get_content_type() == "multipart/report"
+    assert await server.app.queue.list() == []
     # The MX refuses the alias domain as a sender from outside (it is ours).
     with pytest.raises(smtplib.SMTPSenderRefused):
         await mx_send(server, "annv@dongnai.vn", [BINH], message("annv@dongnai.vn", [BINH]))
