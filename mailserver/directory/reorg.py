@@ -33,6 +33,7 @@ from mailserver.auth import generate_password, hash_password
 from mailserver.directory import aliases, naming
 from mailserver.directory.changes import WARNING, Change
 from mailserver.directory.service import DirectoryService, _delegation_removed
+from mailserver.dispatch.groups import GroupError, GroupStore
 from mailserver.transfer.internal import copy_account
 from storage.directory import (
     AddressState,
@@ -118,6 +119,20 @@ async def rename_agency(
         ))
         changes += await _retire_old_mailbox(service, agency, updated, by=by, under=None)
         changes += await _keep_name(service, target, agency.code, by)
+        try:
+            renamed = GroupStore(service.config.data_dir).rename_member(agency.code, target)
+        except GroupError as exc:
+            renamed = []
+            changes.append(Change(
+                WARNING, target,
+                f"không sửa được các nhóm nhận: {exc}", f"distribution groups not updated: {exc}",
+            ))
+        for group in renamed:
+            changes.append(Change(
+                "group.member", group,
+                f"nhóm {group}: thành viên {agency.code} nay là {target}",
+                f"group {group}: member {agency.code} is now {target}",
+            ))
     changes.insert(0, Change(
         "agency.renamed", updated.code,
         f"{agency.code} “{agency.name}” nay là {updated.code} “{updated.name}”",

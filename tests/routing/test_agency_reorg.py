@@ -12,6 +12,7 @@ from pathlib import Path
 from mailserver.directory import reorg
 from mailserver.directory.addressing import Addressing
 from mailserver.directory.service import DirectoryService
+from mailserver.dispatch.groups import GroupStore
 from storage.api import INBOX, MailStore
 from storage.directory import open_directory
 from tests.clients.test_cli_directory import cli, conf
@@ -98,7 +99,12 @@ async def test_renamed_agency_old_address_still_delivers(routed: Routed) -> None
     assert await mx_send(server, PARTNER, [old], message(PARTNER, [old], "Trước khi đổi")) == {}
     before = await inbox_messages(server, old)
 
+    groups = GroupStore(server.config.data_dir)
+    groups.add("cac-so", "Các sở")
+    groups.add_member("cac-so", "sgtvt")
     result = await reorg.rename_agency(service, "sgtvt", "Sở Xây dựng", "sxd", by=BY)
+    assert groups.get("cac-so").members == ["sxd"]
+    assert "group.member" in [c.kind for c in result.changes]
     assert result.agency.code == "sxd" and result.agency.address == "sxd@dongnai.gov.vn" and result.password
     assert await inbox_messages(server, "sxd@dongnai.gov.vn") == before
     assert await mx_send(server, PARTNER, [old], message(PARTNER, [old], "Sau khi đổi")) == {}
