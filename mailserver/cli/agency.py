@@ -226,11 +226,16 @@ async def _list(config: Config, args: argparse.Namespace) -> int:
 async def _show(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
         view = await service.agency_view(args.code)
+        merges = [e for e in await service.directory.audit_log(subject=view.agency.code)
+                  if e.action == "agency.merge"]
+        merged_into = str(merges[-1].detail.get("into")) if merges else None
         if args.json:
-            print_json(_view_dict(view))
+            print_json({**_view_dict(view), "merged_into": merged_into})
         else:
             a = view.agency
             print(f"code: {a.code}\nname: {a.name}\naddress: {a.address}\nparent: {a.parent_code or '-'}")
+            if merged_into:
+                print(f"đã sáp nhập vào / merged into: {merged_into}")
             print(f"head: {view.head.address} ({view.head.full_name})" if view.head else "head: -")
             for d in view.delegations:
                 print(f"delegate: {d.address} rights {d.rights or '-'}{' +send' if d.may_send else ''}")

@@ -138,3 +138,4 @@ def test_agency_rename_and_merge_cli(conf: Path) -> None:
     bad = cli(conf, "agency", "rename", "khongco", "--name", "X", ok=False)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "stttt@dongnai.gov.vn\tskhcn@dongnai.gov.vn" in cli(conf, "alias", "list").stdout
+    assert "đã sáp nhập vào / merged into: skhcn" in cli(conf, "agency", "show", "stttt").stdout
