@@ -9,7 +9,7 @@ resolver that uses them ``routing.Router``).
 * ``alias add ALIAS TARGET…``: ALIAS in a local domain and not a working
   mailbox (an active account would shadow it); every TARGET a local address
   that reaches something (a mailbox, an agency mailbox, another alias, a
-  group).
+  group) or an agency code (its mailbox).
 * ``forward set ADDRESS --to EXTERNAL``: ADDRESS a local mailbox or alias,
   EXTERNAL outside every local domain (forwarding inside is an alias).
 """
@@ -23,7 +23,7 @@ from typing import Final
 from mailserver.config import Config
 from mailserver.directory.routing import Router
 from storage.api import MailStore
-from storage.directory import By, DirectoryError
+from storage.directory import By, DirectoryError, open_directory
 from storage.routes import AddressAlias, Domain, Forward, RoutesStore
 
 _LABEL: Final = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -131,6 +131,12 @@ class Addressing:
             raise RouteError(f"{name} là hộp thư đang dùng / is a mailbox in use, not an alias")
         wanted = []
         for text in targets:
+            if "@" not in text:
+                # An agency code stands for its mailbox (alias add vanthu@… stttt).
+                agency = await open_directory(self.store).get_agency(text.strip().lower())
+                if agency is None or agency.address is None:
+                    raise RouteError(f"không có cơ quan / no agency {text!r}")
+                text = agency.address
             target = await self._local(text)
             if target == name:
                 raise RouteError(f"{name}: bí danh trỏ vào chính nó / an alias of itself")

@@ -71,7 +71,8 @@ async def test_an_alias_delivers_to_several_targets_an_agency_included(routed: R
     server, routes = routed
     directory = DirectoryService(server.app.store, open_directory(server.app.store), server.config)
     await directory.add_agency("stttt", "Sở Thông tin và Truyền thông", None, by=BY)
-    await routes.add_alias("vanthu@dongnai.gov.vn", [ANNV, "stttt@dongnai.gov.vn"], by=BY)
+    added = await routes.add_alias("vanthu@dongnai.gov.vn", [ANNV, "stttt"], by=BY)  # an agency code
+    assert [a.target for a in added] == [ANNV, "stttt@dongnai.gov.vn"]
     await routes.add_domain("dongnai.vn", "dongnai.gov.vn", by=BY)
     first = message(PARTNER, ["vanthu@dongnai.gov.vn"], "Công văn")
     await mx_send(server, PARTNER, ["vanthu@dongnai.gov.vn"], first)
