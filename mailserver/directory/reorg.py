@@ -35,6 +35,7 @@ from mailserver.directory.changes import WARNING, Change
 from mailserver.directory.service import DirectoryService, _delegation_removed
 from mailserver.dispatch.groups import GroupError, GroupStore
 from mailserver.transfer.internal import copy_account
+from storage.api import OverQuota
 from storage.directory import (
     AddressState,
     AddressTaken,
@@ -155,7 +156,14 @@ async def _retire_old_mailbox(
     source = await store.get_account(old.address)
     dest = await store.get_account(new.address)
     if source is not None and dest is not None:
-        copied = await copy_account(store, source, dest, under=under)
+        try:
+            copied = await copy_account(store, source, dest, under=under)
+        except OverQuota:
+            raise DirectoryError(
+                f"hộp thư {new.address} đã đầy: nâng hạn mức (`mailserver account set-quota`) rồi chạy lại "
+                f"lệnh, thư đã chép không bị chép lại / {new.address} is full: raise its quota and run the "
+                "command again; what was copied is not copied twice"
+            ) from None
         changes.append(Change(
             "mail.moved", new.address,
             f"đã chuyển {copied.messages} thư ({copied.folders} thư mục) từ {old.address} vào {new.address}: "

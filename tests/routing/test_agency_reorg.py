@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mailserver.directory import reorg
 from mailserver.directory.addressing import Addressing
 from mailserver.directory.service import DirectoryService
 from mailserver.dispatch.groups import GroupStore
 from storage.api import INBOX, MailStore
-from storage.directory import open_directory
+from storage.directory import DirectoryError, open_directory
 from tests.clients.test_cli_directory import cli, conf
 from tests.clients.test_submission import inbox_messages, message
 from tests.conftest import RunningServer
@@ -139,3 +141,24 @@ def test_agency_rename_and_merge_cli(conf: Path) -> None:
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "stttt@dongnai.gov.vn\tskhcn@dongnai.gov.vn" in cli(conf, "alias", "list").stdout
     assert "đã sáp nhập vào / merged into: skhcn" in cli(conf, "agency", "show", "stttt").stdout
+
+
+async def test_a_merge_into_a_full_mailbox_stops_clearly_and_resumes(routed: Routed) -> None:
+    server, _ = routed
+    store = server.app.store
+    service = DirectoryService(store, open_directory(store), server.config)
+    await service.add_agency("stttt", "Sở Thông tin và Truyền thông", None, by=BY)
+    await service.add_agency("skhcn", "Sở Khoa học và Công nghệ", None, by=BY)
+    for n in range(3):
+        body = message(PARTNER, [STTTT], f"Công văn {n}", "x" * 4000)
+        assert await mx_send(server, PARTNER, [STTTT], body) == {}
+    target = await store.get_account(SKHCN)
+    assert target is not None
+    await store.set_quota(target.id, 6000)  # room for one message
+    with pytest.raises(DirectoryError, match="is full: raise its quota"):
+        await reorg.merge_agency(service, "stttt", "skhcn", by=BY)
+    await store.set_quota(target.id, 0)
+    result = await reorg.merge_agency(service, "stttt", "skhcn", by=BY)
+    moved = next(c for c in result.changes if c.kind == "mail.moved")
+    assert moved.en.startswith("2 message(s)") and "1 already there" in moved.en
+    assert len(await _folder(store, SKHCN, "Lưu trữ/Sở Thông tin và Truyền thông")) == 3
