@@ -3,13 +3,19 @@
 Run through ``bench/run`` (which installs the peers first). Scenarios:
 
 1. SMTP ingest (RFC 5321) with Postfix's ``smtp-source``: 20 sessions, 4 KB and 200 KB
-   messages, timed until every message file is in the Maildir.
+   messages, timed until every message file is in the Maildir; once with many messages
+   per connection (``-d``) and once with one connection per message (the tool's default,
+   what many sending MTAs do), against Postfix + Dovecot (LMTP) and against Postfix alone
+   delivering with virtual(8); server CPU seconds per 1,000 messages beside each rate.
 2. IMAP APPEND (RFC 9051 §6.3.12, LITERAL+) of the corpus; ``mbsync`` full pull into an
-   empty Maildir and a no-change resync.
+   empty Maildir and a no-change resync (server CPU seconds per 1,000 messages beside it);
+   APPEND one at a time with Python's ``imaplib`` (synchronising literals, flags and date:
+   what Thunderbird saving to Sent and imapsync do), 2,000 messages into a folder of its own.
 3. ``UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)``; ``UID SEARCH`` on subject
    and on ``UNSEEN SINCE``.
 4. N concurrent IDLE (RFC 2177) connections: server memory (RSS and PSS, whole process tree).
-5. 20 clients doing mixed SELECT/FETCH/STORE for a fixed time: operations per second.
+5. 20 clients doing mixed SELECT/FETCH/STORE for a fixed time: operations per second and
+   server CPU seconds per 1,000 operations.
 6. Policy scan of 5 MB .docx and .pdf attachments (ours only).
 
 Ends with a sha256 check of every message on both servers. Writes
@@ -22,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import imaplib
 import json
 import os
 import platform
@@ -47,6 +54,8 @@ from imapc import Imap  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INGEST_USER = f"ingest@{peers.DOMAIN}"
+SCENARIOS = ("smtp", "smtp-conn", "append", "append-imaplib", "mbsync", "fetch", "idle", "mixed", "policy")
+"""``--only`` names: SMTP with connection reuse, SMTP a connection per message, and the rest."""
 TIMEOUT = 1800.0
 """Upper bound on any single wait (bounded loops)."""
 
@@ -55,8 +64,11 @@ class Side:
     """One server under test as the scenarios see it."""
 
     def __init__(self, name: str, smtp_port: int, imap_port: int, ingest_dir: Callable[[], Path],
-                 pids: Callable[[], list[int]], main_pid: Callable[[], int]) -> None:
+                 pids: Callable[[], list[int]], main_pid: Callable[[], int],
+                 cpu_pids: Callable[[], list[int]] | None = None) -> None:
         self.name = name
+        self.cpu_pids = cpu_pids or pids
+        """Every process whose CPU time counts as the server's (all the chain's)."""
         self.smtp_port = smtp_port
         self.imap_port = imap_port
         self.ingest_dir = ingest_dir
@@ -78,19 +90,25 @@ def wait_count(maildir: Path, want: int) -> None:
 
 # -- scenario 1: SMTP ingest ------------------------------------------------------------
 
-def smtp_ingest(side: Side, messages: int, size: int) -> float:
-    """Seconds from the first connection until the last message file is in the Maildir."""
+def smtp_ingest(side: Side, messages: int, size: int, reuse: bool = True) -> tuple[float, float]:
+    """Seconds from the first connection until the last message file is in the
+    Maildir, and the server's CPU seconds meanwhile. ``reuse``: ``smtp-source -d``
+    (many messages per connection); else a connection per message."""
     target = side.ingest_dir()
     before = count_files(target)
+    cpu_before = peers.cpu_seconds(side.cpu_pids())
     start = time.perf_counter()
     subprocess.run(
-        ["smtp-source", "-d", "-s", "20", "-m", str(messages), "-l", str(size),
+        ["smtp-source", *(["-d"] if reuse else []), "-s", "20", "-m", str(messages), "-l", str(size),
          "-f", "sender@example.org", "-t", INGEST_USER, "-M", "client.example.org",
          f"127.0.0.1:{side.smtp_port}"],
         check=True, timeout=TIMEOUT,
     )
     wait_count(target, before + messages)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    # Processes still alive are counted directly; the ones that ended were reaped
+    # by a parent in the tree (their time is in its cutime/cstime).
+    return elapsed, peers.cpu_seconds(side.cpu_pids()) - cpu_before
 
 
 # -- scenario 2: APPEND, mbsync ---------------------------------------------------------
@@ -107,6 +125,34 @@ async def append_all(side: Side, messages: list[corpus.Message], folder: str) ->
         return time.perf_counter() - start
     finally:
         await client.close()
+
+
+IMAPLIB_FOLDER = "Imaplib"
+"""Where the one-at-a-time APPENDs go (the corpus INBOX stays as the other scenarios want it)."""
+
+
+def append_imaplib(side: Side, messages: list[corpus.Message]) -> tuple[float, float]:
+    """APPEND each message with Python's ``imaplib``, the next only after the previous
+    one's tagged OK: a synchronising literal (the client waits for ``+``, then writes
+    the literal and its CRLF in two writes, Nagle on), ``\\Seen`` or no flags, the
+    INTERNALDATE. Seconds, and the server's CPU seconds meanwhile."""
+    client = imaplib.IMAP4("127.0.0.1", side.imap_port)
+    try:
+        client.login(peers.USER, peers.PASSWORD)
+        client.create(IMAPLIB_FOLDER)  # NO if a repetition made it already: fine
+        cpu_before = peers.cpu_seconds(side.cpu_pids())
+        start = time.perf_counter()
+        for m in messages:
+            typ, data = client.append(IMAPLIB_FOLDER, "(\\Seen)" if m.seen else None, m.internaldate, m.data)
+            if typ != "OK":
+                raise RuntimeError(f"{side.name}: APPEND answered {typ} {data!r}")
+        elapsed = time.perf_counter() - start
+        cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+    except BaseException:
+        client.shutdown()
+        raise
+    client.logout()
+    return elapsed, cpu
 
 
 def mbsync(side: Side, work: Path, fresh: bool) -> float:
@@ -227,8 +273,9 @@ async def idle_memory(side: Side, count: int) -> dict[str, float]:
 
 # -- scenario 5: mixed load -------------------------------------------------------------
 
-async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int) -> float:
-    """Operations per second; LOGIN and the first SELECT happen before the clock starts."""
+async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int) -> tuple[float, float]:
+    """Operations per second and the server's CPU seconds per operation; LOGIN and the
+    first SELECT happen before the clock starts."""
     conns = [await Imap.connect(side.imap_port, peers.USER, peers.PASSWORD) for _ in range(clients)]
     for c in conns:
         await c.command(b"SELECT INBOX")
@@ -251,10 +298,13 @@ async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int)
                 await client.command(b"UID STORE %d %sFLAGS.SILENT (\\Flagged)" % (uid, sign))
             counts[n] += 1
 
+    cpu_before = peers.cpu_seconds(side.cpu_pids())
     start = time.perf_counter()
     try:
         await asyncio.gather(*(worker(n, c) for n, c in enumerate(conns)))
-        return sum(counts) / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+        return sum(counts) / elapsed, cpu / max(sum(counts), 1)
     finally:
         for c in conns:
             await c.close()
@@ -262,10 +312,10 @@ async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int)
 
 # -- final integrity check --------------------------------------------------------------
 
-async def verify_imap(side: Side, messages: list[corpus.Message]) -> int:
+async def verify_imap(side: Side, messages: list[corpus.Message], folder: str = "INBOX") -> int:
     client = await Imap.connect(side.imap_port, peers.USER, peers.PASSWORD)
     try:
-        await client.command(b"EXAMINE INBOX")
+        await client.command(b"EXAMINE " + folder.encode())
         rows = await client.command(b"UID FETCH 1:* (BODY.PEEK[])")
     finally:
         await client.close()
@@ -277,7 +327,8 @@ async def verify_imap(side: Side, messages: list[corpus.Message]) -> int:
     want = [m.sha256 for m in messages]
     if got != want:
         bad = sum(a != b for a, b in zip(got, want, strict=False)) + abs(len(got) - len(want))
-        raise RuntimeError(f"{side.name}: {bad} of {len(want)} messages lost or corrupted (IMAP sha256)")
+        raise RuntimeError(f"{side.name}: {bad} of {len(want)} messages lost or corrupted in {folder} "
+                           "(IMAP sha256)")
     return len(got)
 
 
@@ -318,15 +369,18 @@ class Recorder:
         for metric, by_side in self.samples.items():
             ours, theirs = median(by_side.get("ours", [])), median(by_side.get("peer", []))
             ratio = ours / theirs if by_side.get("peer") and theirs else None
+            onebox = median(by_side.get("virtual", []))
             rows.append({"metric": metric, **self.meta[metric], "ours": ours,
                          "theirs": theirs if by_side.get("peer") else None, "ratio": ratio,
+                         "onebox": onebox if by_side.get("virtual") else None,
+                         "ratio_onebox": ours / onebox if by_side.get("virtual") and onebox else None,
                          "samples": by_side})
         return rows
 
 
-def write_results(rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+def write_results(rows: list[dict[str, Any]], info: dict[str, Any], name: str = "latest") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps({"info": info, "results": rows}, indent=2,
+    (RESULTS / f"{name}.json").write_text(json.dumps({"info": info, "results": rows}, indent=2,
                                                      ensure_ascii=False) + "\n")
     lines = [
         f"# Benchmark {info['started']} ({'quick' if info['quick'] else 'full'})",
@@ -334,15 +388,19 @@ def write_results(rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
         f"{info['machine']}; {info['note']}",
         f"Peers: {info['peers']}. Ours: {info['ours']}. Medians of {info['reps']} repetitions.",
         "",
-        "| scenario | unit | better | ours | Postfix/Dovecot | ours/theirs |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| scenario | unit | better | ours | Postfix/Dovecot | ours/theirs | Postfix one box | ours/it |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def fmt(value: float | None, digits: int) -> str:
+        return "—" if value is None else f"{value:.{digits}f}"
+
     for r in rows:
-        theirs = "—" if r["theirs"] is None else f"{r['theirs']:.3f}"
-        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(f"| {r['label']} | {r['unit']} | {r['better']} | {r['ours']:.3f} | {theirs} | {ratio} |")
+        cells = [r["label"], r["unit"], r["better"], f"{r['ours']:.3f}", fmt(r["theirs"], 3),
+                 fmt(r["ratio"], 2), fmt(r.get("onebox"), 3), fmt(r.get("ratio_onebox"), 2)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Integrity: {info['integrity']}", ""]
-    (RESULTS / "latest.md").write_text("\n".join(lines))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
 
 def policy_scan(rec: Recorder, quick: bool) -> None:
@@ -391,33 +449,54 @@ class Profiler:
 
 def run(args: argparse.Namespace) -> int:
     q = args.quick
+    only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(SCENARIOS)}")
+    if only & {"mbsync", "fetch", "mixed"}:
+        only.add("append")  # they read the corpus APPEND stored
     n_corpus = args.messages or (300 if q else 10_000)
     n_small, n_big = (400, 40) if q else (5000, 500)
+    n_conn_small, n_conn_big = (400, 40) if q else (3000, 300)
+    if args.smtp_messages:
+        n_small, n_big = n_conn_small, n_conn_big = [int(v) for v in args.smtp_messages.split(",")]
     n_idle = args.idle or (100 if q else 1000)
+    n_imaplib = args.imaplib_messages or (300 if q else 2000)
     mixed_s = 5.0 if q else 30.0
     reps = args.reps
     peers.raise_nofile()
     print(f"corpus: {n_corpus} messages", flush=True)
     messages = corpus.build(n_corpus)
+    one_by_one = messages[:n_imaplib] if n_imaplib <= n_corpus else corpus.build(n_imaplib)
     print(f"  {sum(len(m.data) for m in messages) / 1e6:.1f} MB", flush=True)
     root = Path(tempfile.mkdtemp(prefix="mailbench-"))
     os.chmod(root, 0o755)  # noqa: S103 - the postfix and mail users need to reach their directories
     dovecot = peers.Dovecot(root)
     postfix = peers.Postfix(root, dovecot.lmtp_port)
+    smtp_wanted = bool(only & {"smtp", "smtp-conn"})
+    onebox = peers.Postfix(root, maildir=True) if smtp_wanted else None
     pg = os.environ.get("MAILSERVER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    ours = peers.Ours(root, pg if args.postgres else "")
+    extra: dict[str, dict[str, str]] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        extra.setdefault(section, {})[name] = value
+    ours = peers.Ours(root, pg if args.postgres else "", extra=extra)
     rec = Recorder()
     integrity: list[str] = []
     try:
         dovecot.start()
         postfix.start()
+        if onebox is not None:
+            onebox.start()
         ours.start()
         ours._cli("account", "add", INGEST_USER, "--name", "Ingest", "--password-stdin",
                   "--no-change-required", stdin=peers.PASSWORD.encode() + b"\n")
         sides = [
             Side("peer", postfix.port, dovecot.imap_port,
                  lambda: dovecot.mail / peers.DOMAIN / "ingest" / "Maildir", dovecot.server_pids,
-                 dovecot.master_pid),
+                 dovecot.master_pid, cpu_pids=lambda: postfix.server_pids() + dovecot.server_pids()),
             Side("ours", ours.smtp_port, ours.imap_port,
                  lambda: ours.dir / "data" / "maildir" / peers.DOMAIN / "ingest", ours.server_pids,
                  lambda: ours.proc.pid if ours.proc else 0),
@@ -428,38 +507,72 @@ def run(args: argparse.Namespace) -> int:
                 return Profiler(name, side.main_pid())
             return contextlib.nullcontext()
 
-        print("1. SMTP ingest", flush=True)
-        ingested = {"peer": 0, "ours": 0}
-        for _ in range(reps):
-            for side in sides:
-                with profiled("smtp", side):
-                    t = smtp_ingest(side, n_small, 4096)
-                rec.add("smtp_4k_msgs_per_s", side.name, n_small / t, "msg/s", "higher",
-                        f"1. SMTP ingest, {n_small} × 4 KB, 20 sessions")
-                t = smtp_ingest(side, n_big, 200_000)
-                rec.add("smtp_200k_msgs_per_s", side.name, n_big / t, "msg/s", "higher",
-                        f"1. SMTP ingest, {n_big} × 200 KB, 20 sessions")
-                ingested[side.name] += n_small + n_big
+        smtp_sides = list(sides)
+        if onebox is not None:
+            box = onebox
+            smtp_sides.insert(1, Side("virtual", box.port, 0,
+                                      lambda: box.mailboxes / peers.DOMAIN / "ingest", box.server_pids,
+                                      box.master_pid))
+        ingested = {"peer": 0, "ours": 0, "virtual": 0}
+        runs = [(reuse, label, small, big) for reuse, label, small, big, name in (
+            (True, "many per connection (-d)", n_small, n_big, "smtp"),
+            (False, "a connection per message", n_conn_small, n_conn_big, "smtp-conn"),
+        ) if name in only]
+        if runs:
+            print("1. SMTP ingest", flush=True)
+        for reuse, how, small, big in runs:
+            key = "smtp" if reuse else "smtp_conn"
+            for _ in range(reps):
+                for side in smtp_sides:
+                    for count, size, tag in ((small, 4096, "4k"), (big, 200_000, "200k")):
+                        if not count:
+                            continue
+                        with profiled("smtp" if reuse else "smtp-conn", side):
+                            t, cpu = smtp_ingest(side, count, size, reuse)
+                        what = f"1. SMTP, {how}, {count} × {'4 KB' if tag == '4k' else '200 KB'}, 20 sessions"
+                        rec.add(f"{key}_{tag}_msgs_per_s", side.name, count / t, "msg/s", "higher", what)
+                        rec.add(f"{key}_{tag}_cpu_s_per_1000", side.name, cpu * 1000 / count, "CPU s/1000",
+                                "lower", f"{what}: server CPU per 1,000")
+                        ingested[side.name] += count
 
-        print("2. IMAP APPEND and mbsync", flush=True)
-        for rep in range(reps):
+        if "append" in only:
+            print("2. IMAP APPEND and mbsync", flush=True)
+        for rep in range(reps if "append" in only else 0):
             folder = "INBOX" if rep == 0 else f"Append{rep}"
             for side in sides:
                 with profiled("append", side):
                     t = asyncio.run(append_all(side, messages, folder))
                 rec.add("append_s", side.name, t, "s", "lower", f"2. APPEND {n_corpus} messages")
-        for _ in range(reps):
+        for _ in range(reps if "mbsync" in only else 0):
             for side in sides:
                 with profiled("mbsync", side):
                     t = mbsync(side, root, fresh=True)
                 rec.add("mbsync_full_s", side.name, t, "s", "lower", f"2. mbsync full pull, {n_corpus}")
-                rec.add("mbsync_resync_s", side.name, mbsync(side, root, fresh=False), "s", "lower",
-                        "2. mbsync no-change resync")
-        for side in sides:
+                cpu_before = peers.cpu_seconds(side.cpu_pids())
+                with profiled("mbsync-resync", side):
+                    t = mbsync(side, root, fresh=False)
+                cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+                what = f"2. mbsync no-change resync, {n_corpus}"
+                rec.add("mbsync_resync_s", side.name, t, "s", "lower", what)
+                rec.add("mbsync_resync_cpu_s_per_1000", side.name, cpu * 1000 / n_corpus, "CPU s/1000",
+                        "lower", f"{what}: server CPU per 1,000 messages")
+        for side in sides if "mbsync" in only else []:
             integrity.append(f"{side.name}: mbsync copy {check_mbsync(side, root, messages)} sha256 ok")
 
-        print("3. FETCH and SEARCH", flush=True)
-        for _ in range(reps):
+        if "append-imaplib" in only:
+            print(f"2b. APPEND {len(one_by_one)} messages one at a time with imaplib", flush=True)
+        for _ in range(reps if "append-imaplib" in only else 0):
+            for side in sides:
+                with profiled("append-imaplib", side):
+                    t, cpu = append_imaplib(side, one_by_one)
+                what = f"2b. APPEND {len(one_by_one)} one at a time, imaplib (sync literal, flags, date)"
+                rec.add("append_imaplib_s", side.name, t, "s", "lower", what)
+                rec.add("append_imaplib_cpu_s_per_1000", side.name, cpu * 1000 / len(one_by_one),
+                        "CPU s/1000", "lower", f"{what}: server CPU per 1,000")
+
+        if "fetch" in only:
+            print("3. FETCH and SEARCH", flush=True)
+        for _ in range(reps if "fetch" in only else 0):
             for side in sides:
                 with profiled("fetch", side):
                     out = asyncio.run(fetch_search(side, n_corpus))
@@ -470,8 +583,9 @@ def run(args: argparse.Namespace) -> int:
                 rec.add("search_unseen_since_s", side.name, out["search_unseen_since_s"], "s", "lower",
                         "3. UID SEARCH UNSEEN SINCE")
 
-        print(f"4. {n_idle} IDLE connections", flush=True)
-        for side in sides:
+        if "idle" in only:
+            print(f"4. {n_idle} IDLE connections", flush=True)
+        for side in sides if "idle" in only else []:
             out = asyncio.run(idle_memory(side, n_idle))
             rec.add("idle_rss_mib", side.name, out["rss_mib"], "MiB", "lower",
                     f"4. RSS with {n_idle} IDLE (all server processes)")
@@ -482,24 +596,33 @@ def run(args: argparse.Namespace) -> int:
             rec.add("idle_setup_s", side.name, out["setup_s"], "s", "lower",
                     f"4. time to open {n_idle} IDLE sessions (LOGIN+SELECT)")
 
-        print(f"5. mixed load, 20 clients × {mixed_s:.0f} s", flush=True)
-        for rep in range(reps):
+        if "mixed" in only:
+            print(f"5. mixed load, 20 clients × {mixed_s:.0f} s", flush=True)
+        for rep in range(reps if "mixed" in only else 0):
             for side in sides:
                 with profiled("mixed", side):
-                    ops = asyncio.run(mixed(side, 20, mixed_s, n_corpus, rep))
+                    ops, cpu_per_op = asyncio.run(mixed(side, 20, mixed_s, n_corpus, rep))
                 rec.add("mixed_ops_per_s", side.name, ops, "ops/s", "higher",
                         "5. mixed SELECT/FETCH/STORE, 20 clients")
+                rec.add("mixed_cpu_s_per_1000", side.name, cpu_per_op * 1000, "CPU s/1000", "lower",
+                        "5. mixed SELECT/FETCH/STORE: server CPU per 1,000 operations")
 
-        print("6. policy scan (ours only)", flush=True)
-        if not args.skip_policy:
+        if "policy" in only and not args.skip_policy:
+            print("6. policy scan (ours only)", flush=True)
             policy_scan(rec, q)
 
         print("integrity: sha256 of every message", flush=True)
-        for side in sides:
+        for side in sides if "append" in only else []:
             integrity.append(f"{side.name}: INBOX {asyncio.run(verify_imap(side, messages))} sha256 ok")
+        for side in sides if "append-imaplib" in only else []:
+            copies = asyncio.run(verify_imap(side, one_by_one * reps, IMAPLIB_FOLDER))
+            integrity.append(f"{side.name}: {IMAPLIB_FOLDER} {copies} sha256 ok")
+        for side in smtp_sides if runs else []:
             integrity.append(f"{side.name}: ingest {verify_ingest(side, ingested[side.name])} bodies ok")
     finally:
-        for server in (ours, postfix, dovecot):
+        for server in (ours, postfix, onebox, dovecot):
+            if server is None:
+                continue
             try:
                 server.stop()
             except Exception as exc:  # keep stopping the others
@@ -519,13 +642,16 @@ def run(args: argparse.Namespace) -> int:
                  + " + Dovecot " + subprocess.run(["dovecot", "--version"], capture_output=True,
                                                   text=True).stdout.split()[0]
                  + " (LMTP, Maildir, mail_fsync=always)",
-        "ours": f"Python {platform.python_version()}, {'PostgreSQL' if args.postgres else 'SQLite'}",
-        "sizes": {"corpus": n_corpus, "smtp_4k": n_small, "smtp_200k": n_big, "idle": n_idle,
-                  "mixed_seconds": mixed_s},
+        "ours": f"Python {platform.python_version()}, {'PostgreSQL' if args.postgres else 'SQLite'}"
+                + "".join(f", {item}" for item in args.set),
+        "sizes": {"corpus": n_corpus, "imaplib": n_imaplib,
+                  "smtp_4k": n_small, "smtp_200k": n_big, "smtp_conn_4k": n_conn_small,
+                  "smtp_conn_200k": n_conn_big, "idle": n_idle, "mixed_seconds": mixed_s},
+        "scenarios": sorted(only),
         "integrity": "; ".join(integrity),
     }
-    write_results(rec.table(), info)
-    print((RESULTS / "latest.md").read_text())
+    write_results(rec.table(), info, args.out)
+    print((RESULTS / f"{args.out}.md").read_text())
     return 0
 
 
@@ -536,9 +662,19 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per scenario (median reported)")
     parser.add_argument("--messages", type=int, default=0, help="corpus size (default 10000, quick 300)")
     parser.add_argument("--idle", type=int, default=0, help="IDLE connections (default 1000, quick 100)")
+    parser.add_argument("--imaplib-messages", type=int, default=0,
+                        help="messages APPENDed one at a time with imaplib (default 2000, quick 300)")
     parser.add_argument("--postgres", action="store_true",
                         help="our store on PostgreSQL (MAILSERVER_BENCH_PG, default the local server)")
-    parser.add_argument("--profile", choices=["smtp", "append", "mbsync", "fetch", "mixed"],
+    parser.add_argument("--out", default="latest", help="results file name in bench/results (no suffix)")
+    parser.add_argument("--only", default="",
+                        help=f"comma-separated scenarios to run (default all): {','.join(SCENARIOS)}")
+    parser.add_argument("--smtp-messages", default="",
+                        help="N,M: messages of 4 KB and of 200 KB in each SMTP run (0 skips that size)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="extra setting for our server's config file (TOML value), e.g. smtp.processes=1")
+    parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "append-imaplib", "mbsync",
+                                              "mbsync-resync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
     parser.add_argument("--skip-policy", action="store_true", help="leave out scenario 6")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")

@@ -89,11 +89,31 @@ def memory_kib(pid: int) -> tuple[int, int, str]:
         return 0, 0, ""
 
 
-class Postfix:
-    """Postfix 3.x instance: smtpd on ``port``, virtual domain -> Dovecot LMTP."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` and of their children already
+    reaped (``cutime``/``cstime``: short-lived smtpd, cleanup, lmtp processes
+    are counted once their parent has waited for them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the comm: state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+        total += sum(int(v) for v in fields[11:15])
+    return total / tick
 
-    def __init__(self, root: Path, lmtp_port: int) -> None:
-        self.dir = root / "postfix"
+
+class Postfix:
+    """Postfix 3.x instance: smtpd on ``port``, the virtual domain delivered over
+    LMTP to Dovecot (``lmtp_port``), or, with ``maildir=True``, by virtual(8)
+    itself into Maildirs under ``self.mailboxes`` (Postfix alone on the box)."""
+
+    def __init__(self, root: Path, lmtp_port: int = 0, *, maildir: bool = False) -> None:
+        self.dir = root / ("postfix-virtual" if maildir else "postfix")
+        self.maildir = maildir
+        self.mailboxes = self.dir / "mailboxes"
         self.conf = self.dir / "etc"
         self.queue = self.dir / "queue"
         self.port = free_port()
@@ -126,7 +146,6 @@ class Postfix:
             "mynetworks": "127.0.0.0/8",
             "relay_domains": "",
             "virtual_mailbox_domains": DOMAIN,
-            "virtual_transport": f"lmtp:inet:127.0.0.1:{self.lmtp_port}",
             "alias_maps": "",
             "alias_database": "",
             "local_recipient_maps": "",
@@ -143,6 +162,26 @@ class Postfix:
             "daemon_directory": "/usr/lib/postfix/sbin",
             "meta_directory": str(self.conf),
         }
+        if self.maildir:
+            # virtual(8): every recipient of the domain to one Maildir per local
+            # part ("static:" map, trailing slash = Maildir), as the mail user.
+            self.mailboxes.mkdir()
+            shutil.chown(self.mailboxes, "mail", "mail")
+            import pwd
+
+            mail = pwd.getpwnam("mail")
+            main.update({
+                "virtual_transport": "virtual",
+                "virtual_mailbox_base": str(self.mailboxes),
+                "virtual_mailbox_maps": f"static:{DOMAIN}/ingest/",
+                "virtual_minimum_uid": "1",
+                "virtual_uid_maps": f"static:{mail.pw_uid}",
+                "virtual_gid_maps": f"static:{mail.pw_gid}",
+                "virtual_destination_concurrency_limit": "20",
+                "virtual_mailbox_limit": "0",
+            })
+        else:
+            main["virtual_transport"] = f"lmtp:inet:127.0.0.1:{self.lmtp_port}"
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         # chroot "n" everywhere: the services read nothing outside the queue dir anyway.
         master = f"""\
@@ -194,6 +233,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                     break
                 time.sleep(0.1)
             self.started = False
+
+    def master_pid(self) -> int:
+        return int((self.queue / "pid" / "master.pid").read_text().split()[0])
+
+    def server_pids(self) -> list[int]:
+        return process_tree(self.master_pid())
 
 
 class Dovecot:
@@ -299,7 +344,10 @@ service auth {{
 class Ours:
     """Our server as a child process (``python -m mailserver serve``)."""
 
-    def __init__(self, root: Path, postgres_dsn: str = "") -> None:
+    def __init__(self, root: Path, postgres_dsn: str = "",
+                 extra: dict[str, dict[str, str]] | None = None) -> None:
+        self.extra = extra or {}
+        """Further config keys by section (TOML values), e.g. {"smtp": {"processes": "1"}}."""
         self.dir = root / "ours"
         self.smtp_port = free_port()
         self.imap_port = free_port()
@@ -357,6 +405,8 @@ class Ours:
                 if f.name.endswith("listen") and isinstance(f.default, str) and ":" in f.default:
                     port = fixed.get((section, f.name)) or free_port()
                     tables.setdefault(section, {})[f.name] = f'"127.0.0.1:{port}"'
+        for section, keys in self.extra.items():
+            tables.setdefault(section, {}).update(keys)
         (self.dir / "mailserver.toml").write_text("".join(
             f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
             for section, keys in tables.items()

@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
+from mailserver import netopt
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
@@ -193,6 +194,8 @@ class ImapService:
         self.trainer = JunkTrainer(store, learner) if learner is not None else None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self.connections: dict[str, _Connection] = {}
+        """The connections being served, by id (tests; what the ops pages may show)."""
         self._per_ip: dict[str, int] = {}
         self._refused = 0
         self._refusal_logged_at = float("-inf")
@@ -280,6 +283,7 @@ class ImapService:
         self._connections.add(task)
         self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         conn = _Connection(self, reader, writer, tls)
+        self.connections[conn.id] = conn
         try:
             await conn.run()
         except asyncio.CancelledError:
@@ -288,6 +292,7 @@ class ImapService:
                     await conn.send(r.bye("Server shutting down"))
         finally:
             self._connections.discard(task)
+            self.connections.pop(conn.id, None)
             left = self._per_ip.get(ip, 1) - 1
             if left > 0:
                 self._per_ip[ip] = left
@@ -407,6 +412,10 @@ class _Connection:
             password_url=service.password_url,
         )
         self.logged_in = False
+        self.received = 0
+        """Octets read from the client (decrypted under TLS)."""
+        self.sock = netopt.tune(writer.transport)
+        """The TCP socket, for ``netopt.quickack`` (see ``_received``)."""
 
     async def send(self, response: Response) -> None:
         out = _Output(self.writer, self._timeout)
@@ -529,12 +538,21 @@ class _Connection:
 
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
+        self.received += len(data)
         events = self.parser.feed(data)
+        if self.parser.pending:
+            # The client may be holding the rest of this command (Nagle) until we
+            # acknowledge what came: acknowledge now, not after Linux's delayed-ACK
+            # timeout (mailserver/netopt.py).
+            netopt.quickack(self.sock)
         while events:
             for event in events:
                 if isinstance(event, NeedLiteral):
                     if event.sync:
                         await self.send(r.Continuation("Ready for literal"))
+                        # Sending just re-entered delayed-ACK mode: the literal's
+                        # ACK must not wait (imaplib sends its CRLF only after it).
+                        netopt.quickack(self.sock)
                     continue
                 self.service.in_flight += 1
                 started = time.monotonic()
@@ -600,6 +618,7 @@ class _Connection:
             if dropped:
                 log.warning("imap %s: %d plaintext octets after STARTTLS discarded", self.id, dropped)
             await self.writer.start_tls(context)
+            self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
             return True
         return False

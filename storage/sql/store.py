@@ -499,14 +499,19 @@ def _info(row: AnyRow | tuple[Any, ...]) -> MessageInfo:
         internal_date = internal_date.replace(tzinfo=UTC)
     elif internal_date.tzinfo is not UTC:
         internal_date = internal_date.astimezone(UTC)
-    return MessageInfo(
-        id=id_,
-        uid=Uid(uid),
-        modseq=ModSeq(modseq),
-        flags=frozenset(flags.split()),
-        internal_date=internal_date,
-        size=size,
-    )
+    flag_set = _FLAG_SETS.get(flags)
+    if flag_set is None:
+        flag_set = frozenset(flags.split())
+        if len(_FLAG_SETS) < _FLAG_SETS_MAX:
+            _FLAG_SETS[flags] = flag_set
+    return MessageInfo(id_, uid, modseq, flag_set, internal_date, size)
+
+
+_FLAG_SETS: Final[dict[str, frozenset[str]]] = {}
+"""Flag sets by their stored text: a folder has few distinct ones (\\Seen, none,
+\\Seen \\Answered...), so rows listed share one frozenset each instead of
+splitting and building one per row."""
+_FLAG_SETS_MAX: Final = 4096
 
 
 def _messages(conn: Connection, query: _UidQuery, folder_id: int, uids: Sequence[Uid]) -> list[AnyRow]:
@@ -1500,7 +1505,13 @@ class SqlMailStore:
     def _list_messages_tx(conn: Connection, account_id: int, folder_id: int) -> list[MessageInfo]:
         _owned_folder(conn, account_id, folder_id)
         result = conn.execute(_INFOS.base, {"folder_id": folder_id})
-        return [_info(r) for r in result]
+        # The driver's tuples (see _message_tuples): a FETCH 1:* (FLAGS) - every
+        # resync of mbsync or a phone - lists the whole folder.
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        return [_info(r) for r in rows]
 
     async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
         return await self._run_read(self._folder_index_tx, account_id, folder_id)
