@@ -28,12 +28,14 @@ from mailserver.cli import (
     migrate,
     ops,
     passwords,
+    pdf,
     pki,
     quarantine,
     queue,
     routing,
     serve,
     spam,
+    vault,
 )
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
 from mailserver.cli.errors import bilingual, usage_error
@@ -43,7 +45,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pki, quarantine, queue, routing, spam,
+    pdf, pki, quarantine, queue, routing, spam, vault,
 )
 
 
