@@ -64,6 +64,20 @@ class ServerSettings:
         "without operators, the first account created.",
         [],
     )
+    public_imap: str = _help(
+        "host:port users' mail clients reach IMAP over implicit TLS at (RFC 8314), as published by\n"
+        "autoconfiguration (/setup, Thunderbird, Outlook, Apple) and `mailserver dns records`.\n"
+        "Empty: <hostname>:993.",
+        "",
+    )
+    public_submissions: str = _help(
+        "host:port of submission over implicit TLS as clients reach it (RFC 8314). Empty: <hostname>:465.",
+        "",
+    )
+    public_submission: str = _help(
+        "host:port of submission with STARTTLS as clients reach it (RFC 6409). Empty: <hostname>:587.",
+        "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +307,9 @@ SECTIONS: Final[dict[str, type[Any]]] = {
     if not f.metadata.get("internal")
 }
 
-_HOSTPORT_KEYS: Final = {"listen", "tls_listen"}
+_HOSTPORT_KEYS: Final = {
+    "listen", "tls_listen", "public_imap", "public_submissions", "public_submission",
+}
 
 
 def _type_ok(expected: Any, value: Any) -> bool:

@@ -83,6 +83,18 @@ async def with_addressing(config: Config, action: Callable[[Addressing], Awaitab
     return await with_store(config, run)
 
 
+async def added_domains(config: Config) -> list[Domain]:
+    """Domains added with ``mailserver domain add`` (for commands that list local domains)."""
+    found: list[Domain] = []
+
+    async def run(store: MailStore) -> int:
+        found.extend(await Addressing(store, config).domains())
+        return 0
+
+    await with_store(config, run)
+    return found
+
+
 def domain_dict(d: Domain) -> dict[str, Any]:
     return {"domain": d.name, "alias_of": d.alias_of, "created_at": d.created_at.isoformat()}
 

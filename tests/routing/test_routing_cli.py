@@ -22,6 +22,10 @@ def test_domain_alias_forward_commands(conf: Path) -> None:
     listed = cli_json(conf, "domain", "list")
     assert [(d["domain"], d["alias_of"]) for d in listed] == [
         ("dongnai.gov.vn", None), ("binhphuoc.gov.vn", None), ("dongnai.vn", "dongnai.gov.vn")]
+    # Added domains sign and publish their DNS records like the configured one.
+    cli(conf, "dkim", "keygen", "--domain", "binhphuoc.gov.vn")
+    zone = cli(conf, "dns", "records").stdout
+    assert "binhphuoc.gov.vn" in zone and "dongnai.vn" in zone
     # Another local domain takes accounts; an alias domain does not.
     cli(conf, "account", "add", "lanhdao@binhphuoc.gov.vn", "--name", "Lãnh đạo")
     bad = cli(conf, "account", "add", "x@dongnai.vn", "--name", "X", ok=False)
