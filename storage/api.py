@@ -641,6 +641,12 @@ class MailStore(Protocol):
         """UIDs, keywords and the first unseen UID in one narrow query."""
         ...
 
+    async def list_flags(self, account_id: int, folder_id: int) -> list[tuple[int, str]]:
+        """(UID, flags as stored: names separated by spaces) of every message, in UID
+        order: what ``UID FETCH 1:* (UID FLAGS)`` needs (every resync of mbsync or a
+        phone), read from the folder's covering index without a MessageInfo each."""
+        ...
+
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
         """Index data of the given uids (existing ones), in UID order: what a FETCH
         of a few messages needs, without scanning the folder."""

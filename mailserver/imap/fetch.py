@@ -18,6 +18,10 @@ the lines of the whole batch (a plan of index data only: what clients ask on
 opening a folder, thousands of lines made without a response object each) or
 one ``Fetch`` per message (message data: literals pass through uncopied).
 
+``(UID FLAGS)`` of most of the folder - every resync of mbsync or a phone - is
+answered from the stored flag texts alone (``MailStore.list_flags``, the folder's
+covering index): no row object per message, each distinct flag set encoded once.
+
 Rows without ENVELOPE/BODYSTRUCTURE come from one scan of the folder when most
 of it is asked for (FETCH 1:*), else by UID per batch, so that a client fetching
 one message at a time (mbsync) costs O(1) per command; a single message's row
@@ -53,6 +57,8 @@ _INDEX_ATTS: Final = frozenset(
 )
 """Attributes the store's rows answer (no message file read)."""
 _STRUCTURE_ATTS: Final = frozenset({"BODYSTRUCTURE", "BODY"})
+_FLAGS_ONLY: Final = frozenset({("FLAGS",), ("UID", "FLAGS"), ("FLAGS", "UID")})
+"""Attribute lists ``FetchRun._flag_lines`` answers (a resync's)."""
 _BODY_READS: Final = frozenset({"BODY", "RFC822", "RFC822.TEXT", "BINARY"})
 
 
@@ -72,6 +78,8 @@ class FetchPlan:
     index_only: bool
     """Index data only: the batch's lines are written at once (``FetchLines``)."""
     flags_asked: bool
+    flags_only: bool
+    """FLAGS, with or without UID, nothing else (``FetchRun._flag_lines``)."""
     changed_since: int | None
     condstore: bool
     """The command turns CONDSTORE on (RFC 7162 section 3.1)."""
@@ -98,6 +106,7 @@ class FetchPlan:
             sets_seen=reads_body and not mb.readonly and "s" in mb.target.rights,
             index_only=not data and names.isdisjoint(_STRUCTURE_ATTS),
             flags_asked="FLAGS" in names,
+            flags_only=not condstore and tuple(a.name for a in atts) in _FLAGS_ONLY,
             changed_since=cmd.changed_since,
             condstore=condstore,
         )
@@ -201,6 +210,10 @@ class FetchRun:
         """The FETCH responses of the (seq, uid) pairs, batch by batch."""
         plan = self.plan
         self.whole_folder = not plan.details and 2 * len(pairs) > len(self.mb.uids)
+        if self.whole_folder and plan.flags_only:
+            async for resp in self._flag_lines(pairs):
+                yield resp
+            return
         if self.whole_folder:
             wanted = {u for _, u in pairs}
             rows = await self.store.list_messages(self.account_id, self.folder_id)
@@ -216,6 +229,35 @@ class FetchRun:
                 continue
             async for resp in self._messages(batch, details, prefetched, newly_seen):
                 yield resp
+
+    async def _flag_lines(self, pairs: list[tuple[int, int]]) -> AsyncIterator[Response]:
+        """``(UID FLAGS)`` of most of the folder (a resync): the stored flag texts of
+        the folder's covering index, each text's ``FLAGS (...)`` item encoded once
+        per run (a folder has few distinct flag sets), no row object per message.
+        The bytes are those of ``_lines`` (tests/unit/test_imap_fetch_index.py)."""
+        stored = dict(await self.store.list_flags(self.account_id, self.folder_id))
+        recent, fetch_line, flags_item = self.mb.recent, r.fetch_line, r.flags_item
+        encoded: dict[tuple[str, bool], bytes] = {}
+        uid_first = self.plan.atts[0].name == "UID"
+        for start in range(0, len(pairs), BATCH):
+            lines: list[bytes] = []
+            for seq, uid in pairs[start : start + BATCH]:
+                text = stored.get(uid)
+                if text is None:
+                    continue  # expunged by another session meanwhile
+                key = (text, uid in recent)
+                flags = encoded.get(key)
+                if flags is None:
+                    names = sorted(frozenset(text.split()))
+                    flags = encoded[key] = flags_item([*names, "\\Recent"] if key[1] else names)
+                if len(self.plan.atts) == 1:
+                    lines.append(fetch_line(seq, [flags]))
+                elif uid_first:
+                    lines.append(fetch_line(seq, [b"UID %d" % uid, flags]))
+                else:
+                    lines.append(fetch_line(seq, [flags, b"UID %d" % uid]))
+            if lines:
+                yield r.FetchLines(b"".join(lines))
 
     async def _load(self, batch: list[tuple[int, int]]) -> tuple[dict[int, MessageDetail], dict[int, bytes]]:
         """The batch's rows into ``infos``; its detail rows and any bytes read with them."""

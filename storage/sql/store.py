@@ -245,6 +245,8 @@ _DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure, 
 _INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
     M.c.uid
 )
+_FLAGS: Final = select(M.c.uid, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(M.c.uid)
+"""(uid, flags) in UID order: answered from ``ix_messages_folder_index`` alone."""
 _DELETED: Final = _UidQuery.of(
     M.c.id, M.c.uid, M.c.blob, M.c.size, *vaults.VAULT_COLUMNS, where=M.c.deleted == true()
 )
@@ -1624,6 +1626,19 @@ class SqlMailStore:
         for flags in {row[2] for row in rows if row[2]}:
             keywords.update(f for f in flags.split() if not f.startswith("\\"))
         return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
+
+    async def list_flags(self, account_id: int, folder_id: int) -> list[tuple[int, str]]:
+        return await self._run_read(self._list_flags_tx, account_id, folder_id)
+
+    @staticmethod
+    def _list_flags_tx(conn: Connection, account_id: int, folder_id: int) -> list[tuple[int, str]]:
+        _owned_folder(conn, account_id, folder_id)
+        result = conn.execute(_FLAGS, {"folder_id": folder_id})
+        try:
+            rows: list[tuple[int, str]] = result.cursor.fetchall()
+        finally:
+            result.close()
+        return rows
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
         return await self._run_read(self._get_infos_tx, account_id, folder_id, uids)

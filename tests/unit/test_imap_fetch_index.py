@@ -21,7 +21,7 @@ from mailserver.imap import responses as r
 from mailserver.imap.fetch import FetchPlan, FetchRun, writers
 from mailserver.imap.parser import Command, parse_command
 from mailserver.imap.responses import Literal, Untagged, Value
-from storage.api import Account, MailStore, MessageDetail, Uid
+from storage.api import Account, FlagMode, MailStore, MessageDetail, Uid
 from tests.unit.test_imap_changes import ADDRESS, PASSWORD, Client, Clock
 
 MESSAGES = [
@@ -160,3 +160,50 @@ def test_fetch_literals_cut_out_or_copied_in_give_the_same_bytes(size: int) -> N
     assert b"".join(chunks) == generic.to_bytes()
     if size >= 65536:
         assert sum(chunk is data for chunk in chunks) == 2  # written without a copy
+
+
+FLAG_ORDERS = ["(FLAGS)", "(UID FLAGS)", "(FLAGS UID)", "(FLAGS FLAGS)", "(UID FLAGS MODSEQ)"]
+
+
+@pytest.mark.parametrize("recent", [True, False])
+async def test_resync_flag_lines_are_the_general_paths_bytes(
+    store: MailStore, account: Account, recent: bool
+) -> None:
+    """``(UID FLAGS)`` of the whole folder comes from the stored flag texts
+    (``FetchRun._flag_lines``): the bytes must be those of the row path, with
+    keywords, \\Recent (the first session to select) or not, and a message
+    expunged by another session after the command resolved its set."""
+    (inbox,) = [f for f in await store.list_folders(account.id) if f.name == "INBOX"]
+    await store.store_flags(account.id, inbox.id, [Uid(1)], ["$Work", "\\Flagged", "\\Seen"], FlagMode.ADD)
+    await store.store_flags(account.id, inbox.id, [Uid(3)], ["\\Deleted"], FlagMode.ADD)
+    if not recent:
+        first = Client(store, Clock())
+        await first.cmd(f"LOGIN {ADDRESS} {PASSWORD}")
+        await first.cmd("SELECT INBOX")
+    client = Client(store, Clock())
+    await client.cmd(f"LOGIN {ADDRESS} {PASSWORD}")
+    await client.cmd("SELECT INBOX")
+    mb = client.session.mailbox
+    assert mb is not None and bool(mb.recent) == recent
+    pairs: dict[bool, list[tuple[int, int]]] = {}
+    for uid in (False, True):
+        parsed = parse_command(b"t UID FETCH 1:* FLAGS" if uid else b"t FETCH 1:* FLAGS")
+        assert isinstance(parsed, Command) and isinstance(parsed.command, c.Fetch)
+        pairs[uid] = mb.resolve(parsed.command.seqset, uid)
+    await store.expunge(account.id, inbox.id, [Uid(3)])  # another session's, not yet reported here
+    for order in FLAG_ORDERS:
+        for prefix in ("FETCH 1:* ", "UID FETCH 1:* "):
+            parsed = parse_command(b"t " + (prefix + order).encode())
+            assert isinstance(parsed, Command) and isinstance(parsed.command, c.Fetch)
+            plan = FetchPlan.of(parsed.command, mb)
+            assert plan.flags_only == (order in FLAG_ORDERS[:3])
+            out = []
+            for flags_only in (plan.flags_only, False):
+                run = FetchRun(store, mb, replace(plan, flags_only=flags_only), writers(plan.atts, mb, utf8=False))
+                wire = b""
+                async for resp in run.responses(pairs[prefix.startswith("UID")]):
+                    assert isinstance(resp, r.FetchLines)
+                    wire += resp.to_bytes()
+                out.append(wire)
+            assert out[0] == out[1] and out[0].count(b"\r\n") == 2
+            assert b"$Work \\Flagged \\Seen" + (b" \\Recent" if recent else b"") in out[0]
