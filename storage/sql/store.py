@@ -1635,7 +1635,7 @@ class SqlMailStore:
         _owned_folder(conn, account_id, folder_id)
         result = conn.execute(_FLAGS, {"folder_id": folder_id})
         try:
-            rows: list[tuple[int, str]] = result.cursor.fetchall()
+            rows: list[tuple[int, str]] = list(result.cursor.fetchall())
         finally:
             result.close()
         return rows

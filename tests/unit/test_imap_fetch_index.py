@@ -199,7 +199,8 @@ async def test_resync_flag_lines_are_the_general_paths_bytes(
             assert plan.flags_only == (order in FLAG_ORDERS[:3])
             out = []
             for flags_only in (plan.flags_only, False):
-                run = FetchRun(store, mb, replace(plan, flags_only=flags_only), writers(plan.atts, mb, utf8=False))
+                items = writers(plan.atts, mb, utf8=False)
+                run = FetchRun(store, mb, replace(plan, flags_only=flags_only), items)
                 wire = b""
                 async for resp in run.responses(pairs[prefix.startswith("UID")]):
                     assert isinstance(resp, r.FetchLines)
