@@ -681,6 +681,14 @@ async def test_folder_index_for_select(store: SqlMailStore, alice: Account) -> N
     assert index.keywords == {"$Forwarded", "Quan_trong"}
     await store.store_flags(alice.id, inbox, [Uid(3), Uid(5)], ["\\Seen"], FlagMode.ADD)
     assert (await store.folder_index(alice.id, inbox)).first_unseen is None
+    # list_flags: what (UID FLAGS) of the whole folder reads; the same flags as list_messages.
+    await store.store_flags(alice.id, inbox, [Uid(2)], ["\\Deleted"], FlagMode.ADD)
+    await store.expunge(alice.id, inbox, [Uid(2)])
+    flags = await store.list_flags(alice.id, inbox)
+    assert [u for u, _ in flags] == [1, 3, 4, 5]
+    infos = await store.list_messages(alice.id, inbox)
+    assert [frozenset(text.split()) for _, text in flags] == [i.flags for i in infos]
+    assert frozenset(flags[2][1].split()) == {"\\Seen", "Quan_trong"}
 
 
 def _account_files(maildir_root: Path, address: str) -> set[str]:
