@@ -33,6 +33,7 @@ from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
+    from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class App:
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
+        self.cert_login: CertLogin | None = None
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -97,6 +100,11 @@ class App:
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
         self.ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
+        from mailserver import certlogin
+
+        self.cert_login = await asyncio.to_thread(
+            certlogin.enable, self.config, self.ssl_context, self.store, self.authenticator
+        )
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -112,9 +120,10 @@ class App:
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
             SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine),
+                              pipeline=self.pipeline, quarantine=self.quarantine,
+                              cert_login=self.cert_login),
             ImapService(self.config, self.store, self.authenticator, self.ssl_context,
-                        learner=self.pipeline),
+                        learner=self.pipeline, cert_login=self.cert_login),
         ]
         if self.config.web.enabled:
             from mailserver.web.server import WebService

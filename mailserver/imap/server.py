@@ -57,6 +57,7 @@ from typing import Final, Protocol
 
 from mailserver import netopt
 from mailserver.auth import Authenticator
+from mailserver.certlogin import CertLogin
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -180,8 +181,11 @@ class ImapService:
         *,
         directory: DirectoryStore | None = None,
         learner: Learner | None = None,
+        cert_login: CertLogin | None = None,
     ) -> None:
         self._config = config
+        self.cert_login = cert_login
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py), or None."""
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
@@ -411,6 +415,7 @@ class _Connection:
             user_slots=service.user_slots,
             password_url=service.password_url,
         )
+        self.session.cert_login = service.cert_login
         self.logged_in = False
         self.received = 0
         """Octets read from the client (decrypted under TLS)."""
@@ -430,8 +435,17 @@ class _Connection:
             return float(self.settings.timeout)
         return float(self.settings.autologout)
 
+    async def _identify_certificate(self) -> None:
+        """Check the client's TLS certificate, if any, for AUTHENTICATE EXTERNAL."""
+        if self.service.cert_login is not None:
+            self.session.certificate = await self.service.cert_login.identify(
+                self.writer.get_extra_info("ssl_object")
+            )
+
     async def run(self) -> None:
         try:
+            if self.session.secure:
+                await self._identify_certificate()
             await self.send(self.session.greeting())
             await self._loop()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, _ClientGoneError):
@@ -620,5 +634,6 @@ class _Connection:
             await self.writer.start_tls(context)
             self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
+            await self._identify_certificate()
             return True
         return False
