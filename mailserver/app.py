@@ -103,8 +103,9 @@ class App:
         from mailserver import certlogin
 
         self.cert_login = await asyncio.to_thread(
-            certlogin.enable, self.config, self.ssl_context, self.store, self.authenticator
+            certlogin.enable, self.config, self.store, self.authenticator
         )
+        login_context = self.cert_login.context if self.cert_login is not None else self.ssl_context
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -118,11 +119,11 @@ class App:
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
-            SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
+            SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
                               pipeline=self.pipeline, quarantine=self.quarantine,
                               cert_login=self.cert_login),
-            ImapService(self.config, self.store, self.authenticator, self.ssl_context,
+            ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
         if self.config.web.enabled:

@@ -4,8 +4,9 @@ EXTERNAL``).
 
 Theory of operation
 -------------------
-The listeners' TLS context asks every client for a certificate and requires
-none (``pki.clientcert.request_client_certificates``). When a connection's TLS
+The IMAP and submission listeners get their own TLS context (``enable``),
+which asks every client for a certificate and requires none
+(``pki.clientcert.request_client_certificates``). When a connection's TLS
 starts (implicit TLS, or after STARTTLS) its front end calls ``identify`` once:
 the presented certificate, if any, is checked against the CA (chain to our root
 or an imported anchor, validity, revocation, address) in a worker thread, and
@@ -39,6 +40,7 @@ from mailserver.certs import open_ca
 from mailserver.config import Config
 from pki.ca import CertificateAuthority
 from pki.clientcert import CertificateRefused, ClientCertificates, request_client_certificates
+from pki.tls import server_context
 from storage.api import MailStore
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,10 @@ def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes 
 class CertLogin:
     """SASL EXTERNAL for every front end (module docstring)."""
 
-    def __init__(self, store: MailStore, authenticator: Authenticator, ca: CertificateAuthority) -> None:
+    def __init__(self, store: MailStore, authenticator: Authenticator, ca: CertificateAuthority,
+                 context: ssl.SSLContext | None = None) -> None:
+        self.context = context
+        """The TLS server context of the listeners that offer EXTERNAL (``enable``)."""
         self._store = store
         self._authenticator = authenticator
         self._verifier = ClientCertificates(ca)
@@ -150,15 +155,16 @@ class CertLogin:
 
 
 
-def enable(config: Config, context: ssl.SSLContext, store: MailStore,
-           authenticator: Authenticator) -> CertLogin | None:
-    """Make the listeners' ``context`` ask for client certificates and return the
-    EXTERNAL checker; None (nothing asked) while there is no CA to trust (run
-    ``mailserver pki init`` or ``pki import``, then restart)."""
+def enable(config: Config, store: MailStore, authenticator: Authenticator) -> CertLogin | None:
+    """The EXTERNAL checker with its own TLS context for the IMAP and submission
+    listeners, which asks for client certificates (the MX and the portal keep
+    the plain one: browsers would prompt for a certificate); None while there is
+    no CA to trust (run ``mailserver pki init`` or ``pki import``, then restart)."""
     ca = open_ca(config)
+    context = server_context(config.tls_cert, config.tls_key)
     if request_client_certificates(context, ca) is None:
         return None
-    return CertLogin(store, authenticator, ca)
+    return CertLogin(store, authenticator, ca, context)
 
 
 __all__ = ["CertLogin", "CertOutcome", "Presented", "enable", "peer_certificate"]

@@ -128,6 +128,9 @@ async def test_imap_external_login_on_imaps_and_after_starttls(setup: Setup) -> 
             assert imap.authenticate("EXTERNAL", external(ANNV))[0] == "OK"
 
     await asyncio.to_thread(run)
+    # Only the IMAP and submission listeners ask for certificates, not the MX or the portal.
+    assert setup.server.app.ssl_context is not None
+    assert setup.server.app.ssl_context.verify_mode == ssl.CERT_NONE
     account = await setup.server.app.store.get_account(ANNV)
     assert account is not None and account.last_login_at is not None
 
