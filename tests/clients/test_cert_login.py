@@ -252,3 +252,21 @@ def test_account_set_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli(config, "account", "set", ANNV) != 0
     assert cli(config, "account", "set", "nobody@dongnai.gov.vn", "--cert-login", "off") != 0
     assert "no such account" in capsys.readouterr().err
+
+
+async def test_refused_certificate_logins_are_throttled(setup: Setup) -> None:
+    limit = setup.server.config.auth.max_failures
+
+    def run() -> list[str]:
+        answers = []
+        with imaps(setup, setup.certs[BINH]) as imap:  # BINH has not opted in
+            for _ in range(limit + 1):
+                try:
+                    imap.authenticate("EXTERNAL", external())
+                except imaplib.IMAP4.error as exc:
+                    answers.append(str(exc))
+        return answers
+
+    answers = await asyncio.to_thread(run)
+    assert all("not enabled" in a for a in answers[:limit]), answers
+    assert "UNAVAILABLE" in answers[limit]
