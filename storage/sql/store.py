@@ -400,6 +400,7 @@ def _account(row: AnyRow) -> Account:
         created_at=row.created_at,
         last_login_at=row.last_login_at,
         quota_bytes=row.quota_bytes,
+        cert_login=bool(row.cert_login),
     )
 
 
@@ -1164,6 +1165,9 @@ class SqlMailStore:
 
     async def set_disabled(self, account_id: int, disabled: bool) -> None:
         await self._update_account(account_id, {"disabled": disabled})
+
+    async def set_cert_login(self, account_id: int, enabled: bool) -> None:
+        await self._update_account(account_id, {"cert_login": enabled})
 
     async def record_login(self, account_id: int, when: datetime) -> None:
         # A statistic: losing the last one to a power cut is harmless (durable=False).
