@@ -203,6 +203,7 @@ class AuthSettings:
     max_failures: int = _help(
         "Login attempts for one account from one client address in failure_window, counted before the\n"
         "password is checked (concurrent attempts included), before that pair must wait `lockout`.\n"
+        "Attempts beyond, while some are still under way, wait for one to end rather than being refused.\n"
         "The account itself is never locked for other addresses.",
         10,
     )
