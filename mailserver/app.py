@@ -34,6 +34,7 @@ from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
+    from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class App:
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
+        self.cert_login: CertLogin | None = None
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -100,6 +103,12 @@ class App:
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
         self.ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
+        from mailserver import certlogin
+
+        self.cert_login = await asyncio.to_thread(
+            certlogin.enable, self.config, self.store, self.authenticator
+        )
+        login_context = self.cert_login.context if self.cert_login is not None else self.ssl_context
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -113,11 +122,12 @@ class App:
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
-            SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
+            SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine),
-            ImapService(self.config, self.store, self.authenticator, self.ssl_context,
-                        learner=self.pipeline),
+                              pipeline=self.pipeline, quarantine=self.quarantine,
+                              cert_login=self.cert_login),
+            ImapService(self.config, self.store, self.authenticator, login_context,
+                        learner=self.pipeline, cert_login=self.cert_login),
         ]
         if self.config.web.enabled:
             from mailserver.web.server import WebService
