@@ -382,9 +382,11 @@ def policy_scan(rec: Recorder, quick: bool) -> None:
 class Profiler:
     """py-spy on our server for one scenario; SIGINT makes it write the flame graph."""
 
-    def __init__(self, scenario: str, pid: int) -> None:
+    def __init__(self, scenario: str, pid: int, raw: bool = False) -> None:
         self.scenario = scenario
         self.pid = pid
+        self.out = RESULTS / ("profile.txt" if raw else "profile.svg")
+        self.format = "raw" if raw else "flamegraph"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Profiler:
@@ -393,7 +395,7 @@ class Profiler:
             return self
         RESULTS.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            ["py-spy", "record", "--rate", "200", "-o", str(RESULTS / "profile.svg"),
+            ["py-spy", "record", "--rate", "200", "-o", str(self.out), "--format", self.format,
              "--pid", str(self.pid), "--subprocesses"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(1)
@@ -407,7 +409,7 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            print(f"  profile of {self.scenario}: {RESULTS / 'profile.svg'}")
+            print(f"  profile of {self.scenario}: {self.out}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -465,7 +467,7 @@ def run(args: argparse.Namespace) -> int:
 
         def profiled(name: str, side: Side) -> contextlib.AbstractContextManager[object]:
             if side.name == "ours" and args.profile == name:
-                return Profiler(name, side.main_pid())
+                return Profiler(name, side.main_pid(), args.profile_raw)
             return contextlib.nullcontext()
 
         smtp_sides = list(sides)
@@ -611,6 +613,8 @@ def main() -> int:
                         help="extra setting for our server's config file (TOML value), e.g. smtp.processes=1")
     parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "mbsync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
+    parser.add_argument("--profile-raw", action="store_true",
+                        help="write the profile as collapsed stacks (results/profile.txt) instead of an SVG")
     parser.add_argument("--skip-policy", action="store_true", help="leave out scenario 6")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     parser.add_argument("--note", default="", help="free text for the results header (e.g. machine load)")
