@@ -57,19 +57,66 @@ TOKENIZER: Final = 2
 SEED_PATH: Final = Path(__file__).with_name("data") / "bayes-seed.json"
 
 
+_PIECE: Final = 16_384
+"""Characters of text folded and tokenised at a time (``_word_tokens``)."""
+_BATCH: Final = 512
+"""Words whose tokens are added at once while far from ``MAX_TOKENS``."""
+
+
+def _word_tokens(text: str) -> set[str]:
+    """Each word of ``fold(text).plain`` and each pair of adjacent words (as
+    ``"first second"``), in order, until ``MAX_TOKENS`` (checked after each
+    word and its pair).
+
+    The text is folded a piece at a time, each piece ending just after a line
+    feed (a word never spans one, and normalisation does not reach across it:
+    the folded pieces joined are the folded text), so that a long text with
+    many distinct words stops being folded once the limit is reached. Pairs
+    are kept as tuples until the end (a word has no space, so a tuple and its
+    string are one token, and a pair is never a word): a text repeating
+    itself builds no string per repetition. While a batch of words cannot
+    reach the limit its tokens go into the sets in C loops; only the batch
+    that reaches it is walked word by word. Same tokens as one loop over all
+    the words."""
+    words_seen: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    previous = ""
+    start = 0
+    done = False
+    while start < len(text) and not done:
+        end = text.rfind("\n", start, start + _PIECE) + 1 if start + _PIECE < len(text) else len(text)
+        if end <= start:
+            end = len(text)  # no line feed: the rest in one piece
+        words = _WORD.findall(fold(text[start:end]).plain)
+        start = end
+        for first in range(0, len(words), _BATCH):
+            batch = words[first : first + _BATCH]
+            new_words = set(batch).difference(words_seen)
+            new_pairs = set(zip([previous, *batch[:-1]], batch, strict=True) if previous
+                            else zip(batch, batch[1:], strict=False)).difference(pairs)
+            if len(words_seen) + len(pairs) + len(new_words) + len(new_pairs) < MAX_TOKENS:
+                words_seen |= new_words
+                pairs |= new_pairs
+                previous = batch[-1]
+                continue
+            for word in batch:
+                words_seen.add(word)
+                if previous:
+                    pairs.add((previous, word))
+                previous = word
+                if len(words_seen) + len(pairs) >= MAX_TOKENS:
+                    done = True
+                    break
+            if done:
+                break
+    words_seen.update(map(" ".join, pairs))
+    return words_seen
+
+
 def tokens(text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()) -> set[str]:
     """The tokens of a message's body text, subject, From address and link
     hosts (found in ``text`` too)."""
-    found: set[str] = set()
-    words = _WORD.findall(fold(text[:500_000]).plain)
-    previous = ""
-    for word in words:
-        found.add(word)
-        if previous:
-            found.add(f"{previous} {word}")
-        previous = word
-        if len(found) >= MAX_TOKENS:
-            break
+    found = _word_tokens(text[:500_000])
     for host in [*_URL.findall(text[:500_000]), *hosts]:
         found.add("url:" + host.rpartition("@")[2].lower())
     for word in _WORD.findall(fold(subject).plain):
