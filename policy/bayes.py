@@ -46,6 +46,8 @@ from policy.rules.normalize import fold
 log = logging.getLogger(__name__)
 
 _WORD: Final = re.compile(r"[^\W\d_][\w'-]{1,30}", re.UNICODE)
+_WORD_ASCII: Final = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{1,30}")
+"""``_WORD`` for ASCII text (the same matches there)."""
 _URL: Final = re.compile(r"(?i)https?://([^\s/\"'<>:?#\[\]()]+)")
 MAX_TOKENS: Final = 3000
 MIN_TRAINED: Final = 5
@@ -87,7 +89,9 @@ def _word_tokens(text: str) -> set[str]:
         end = text.rfind("\n", start, start + _PIECE) + 1 if start + _PIECE < len(text) else len(text)
         if end <= start:
             end = len(text)  # no line feed: the rest in one piece
-        words = _WORD.findall(fold(text[start:end]).plain)
+        plain = fold(text[start:end]).plain
+        # Vietnamese without its marks is ASCII: ASCII classes are cheaper to test.
+        words = (_WORD_ASCII if plain.isascii() else _WORD).findall(plain)
         start = end
         for first in range(0, len(words), _BATCH):
             batch = words[first : first + _BATCH]
@@ -117,7 +121,9 @@ def tokens(text: str, subject: str = "", sender: str = "", hosts: Iterable[str] 
     """The tokens of a message's body text, subject, From address and link
     hosts (found in ``text`` too)."""
     found = _word_tokens(text[:500_000])
-    for host in [*_URL.findall(text[:500_000]), *hosts]:
+    text = text[:500_000]
+    # A case-blind regex has no literal to skip ahead with: a link needs "://".
+    for host in [*(_URL.findall(text) if "://" in text else ()), *hosts]:
         found.add("url:" + host.rpartition("@")[2].lower())
     for word in _WORD.findall(fold(subject).plain):
         found.add("subject:" + word)
@@ -299,13 +305,21 @@ class Bayes:
     def probability(self, toks: Iterable[str]) -> float | None:
         """Spam probability in [0, 1], or None before enough training (the
         seed's counts and this installation's added up)."""
-        nspam, nham = self._all_totals()
+        with self._lock:
+            # One statement for the totals and whether this installation has
+            # learned any token: without, the look-ups below would find nothing.
+            row = self._db.execute(
+                "SELECT spam, ham, EXISTS (SELECT 1 FROM tokens) FROM totals WHERE id = 1"
+            ).fetchone()
+        nspam, nham, learned = int(row[0]), int(row[1]), bool(row[2])
+        if self.seed is not None:
+            nspam, nham = nspam + self.seed.spam, nham + self.seed.ham
         if nspam < MIN_TRAINED or nham < MIN_TRAINED:
             return None
         toks = list(toks)
         counts: dict[str, tuple[int, int]] = {}
         with self._lock:
-            for start in range(0, len(toks), 500):
+            for start in range(0, len(toks) if learned else 0, 500):
                 batch = toks[start : start + 500]
                 marks = ",".join("?" * len(batch))
                 query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s

@@ -92,9 +92,22 @@ def _cf_ranges() -> tuple[tuple[int, int], ...]:
     return tuple(found)
 
 
-_FORMAT_CHAR: Final = re.compile(
-    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _cf_ranges()) + "]"
+_FORMAT_CHAR_BMP: Final = re.compile(
+    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _cf_ranges() if b <= 0xFFFF) + "]"
 )
+_FORMAT_CHAR_ASTRAL: Final = re.compile(
+    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _cf_ranges() if b > 0xFFFF) + "]"
+)
+_ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
+"""(A class with the planes' ranges costs every character a test per range:
+the BMP's are searched first, the others only in text with such characters.)"""
+
+
+def has_format_char(text: str) -> bool:
+    """Whether ``text`` holds a format character (category Cf)."""
+    if _FORMAT_CHAR_BMP.search(text):
+        return True
+    return _ASTRAL.search(text) is not None and _FORMAT_CHAR_ASTRAL.search(text) is not None
 _CONFUSABLE_CHAR: Final = re.compile("[" + re.escape("".join(CONFUSABLES)) + "]")
 _NOT_SIMPLE: Final = re.compile("[^\x00-\x7f\u0300-\u034e\u0350-\u036f]")
 """After NFD: a character other than ASCII and the combining diacritical marks
@@ -179,7 +192,7 @@ class Folded:
 def fold(text: str) -> Folded:
     text = unicodedata.normalize("NFKC", text)
     hidden = 0
-    if not text.isascii() and _FORMAT_CHAR.search(text):
+    if not text.isascii() and has_format_char(text):
         kept: list[str] = []
         for i, char in enumerate(text):
             if unicodedata.category(char) == "Cf":
