@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import os
 import signal
 import socket
 import sys
@@ -106,7 +108,20 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         await channel.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL when the main process ends, however it ends (a crash of
+    the main process is a crash of the server: nothing it did not commit was
+    acknowledged). The channel's end stops the worker too, more gently."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     channel_socket = socket.socket(fileno=int(argv[1]))
     channel_socket.setblocking(True)
     # The first frame, read before any event loop: what to serve.

@@ -64,6 +64,7 @@ data_dir = "{tmp_path / 'data'}"
 log_level = "WARNING"
 [smtp]
 listen = "127.0.0.1:{smtp_port}"
+processes = 1
 [submission]
 listen = "127.0.0.1:{free_port()}"
 tls_listen = "127.0.0.1:{free_port()}"
