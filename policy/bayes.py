@@ -267,6 +267,20 @@ class Bayes:
         """``probability`` of the ``tokens`` of a text (blocking: run in a thread)."""
         return self.probability(tokens(text, subject, sender, hosts))
 
+    def classify_now(
+        self, text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()
+    ) -> tuple[bool, float | None]:
+        """``classify`` right here if the database is free at once, for the event
+        loop and short texts (a thread hop costs more than the work): (True,
+        probability); (False, None) while a training or another classification
+        holds it (then ``classify`` in a thread)."""
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, self._probability(tokens(text, subject, sender, hosts))
+        finally:
+            self._lock.release()
+
     def _all_totals(self) -> tuple[int, int]:
         nspam, nham = self.totals()
         if self.seed is not None:
@@ -306,11 +320,15 @@ class Bayes:
         """Spam probability in [0, 1], or None before enough training (the
         seed's counts and this installation's added up)."""
         with self._lock:
-            # One statement for the totals and whether this installation has
-            # learned any token: without, the look-ups below would find nothing.
-            row = self._db.execute(
-                "SELECT spam, ham, EXISTS (SELECT 1 FROM tokens) FROM totals WHERE id = 1"
-            ).fetchone()
+            return self._probability(toks)
+
+    def _probability(self, toks: Iterable[str]) -> float | None:
+        """``probability`` with the database lock held."""
+        # One statement for the totals and whether this installation has
+        # learned any token: without, the look-ups below would find nothing.
+        row = self._db.execute(
+            "SELECT spam, ham, EXISTS (SELECT 1 FROM tokens) FROM totals WHERE id = 1"
+        ).fetchone()
         nspam, nham, learned = int(row[0]), int(row[1]), bool(row[2])
         if self.seed is not None:
             nspam, nham = nspam + self.seed.spam, nham + self.seed.ham
@@ -318,13 +336,12 @@ class Bayes:
             return None
         toks = list(toks)
         counts: dict[str, tuple[int, int]] = {}
-        with self._lock:
-            for start in range(0, len(toks) if learned else 0, 500):
-                batch = toks[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s
-                rows = self._db.execute(query, batch).fetchall()
-                counts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
+        for start in range(0, len(toks) if learned else 0, 500):
+            batch = toks[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s
+            rows = self._db.execute(query, batch).fetchall()
+            counts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
         if self.seed is not None:
             for token in toks:
                 seeded = self.seed.counts.get(token)

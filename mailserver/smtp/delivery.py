@@ -79,7 +79,7 @@ from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.dns import Resolver
 from policy.verdict import Outcome
 from storage import headers
-from storage.api import Account, DeliveryResult, MailStore, OverQuota
+from storage.api import Account, DeliveryResult, MailStore, OverQuota, Quota
 from storage.directory import Agency, open_directory
 from storage.mimeinfo import decode_words
 from storage.quarantine import Quarantine
@@ -427,14 +427,14 @@ class Inbound:
         # in theory, RFC 5321 section 2.4, but never in practice here).
         # postmaster@ and abuse@ go to an account of that name when it exists,
         # else to server.postmaster (see the module docstring).
-        account = await self._store.get_account(f"{local}@{ours}")
+        account, usage = await self._recipient(f"{local}@{ours}")
         if account is None and local.lower() in ROLES:
             return await self._role_recipient(txn, recipient)
         if account is None:
             return await self._check_group(client, txn, recipient, local)
         if account.disabled:
             return codes.S550_MAILBOX_DISABLED
-        full = await self.quota_reply(account, txn.size)
+        full = await self.quota_reply(account, txn.size, usage)
         if full is not None:
             return full
         txn.recipients.append(recipient)
@@ -480,11 +480,20 @@ class Inbound:
         txn.recipients.append(recipient)
         return codes.S250_RECIPIENT_OK
 
-    async def quota_reply(self, account: Account, size: int) -> Reply | None:
+    async def _recipient(self, address: str) -> tuple[Account | None, Quota | None]:
+        """The account and its quota, in one store read when the store offers it."""
+        both = getattr(self._store, "recipient", None)
+        if both is not None:
+            found = await both(address)
+            return (None, None) if found is None else found
+        return await self._store.get_account(address), None
+
+    async def quota_reply(self, account: Account, size: int, usage: Quota | None = None) -> Reply | None:
         """RCPT: the refusal when the mailbox is full already, or too full for the
         declared SIZE (RFC 1870 section 6.2): ``452 4.2.2``, or ``552 5.2.2`` for a
-        message larger than the whole quota (RFC 3463 section 3.3). None: room."""
-        whole = (await self._store.quota(account.id)).refusal(max(size, 1))
+        message larger than the whole quota (RFC 3463 section 3.3). None: room.
+        ``usage``: the account's quota as just read, if the caller has it."""
+        whole = (usage or await self._store.quota(account.id)).refusal(max(size, 1))
         if whole is None:
             return None
         log.info("rcpt %s: over quota (%d octets declared)", account.address, size)

@@ -1045,6 +1045,19 @@ class SqlMailStore:
             self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
         )
 
+    async def recipient(self, address: str) -> tuple[Account, Quota] | None:
+        """``get_account`` and that account's ``quota`` in one read (SMTP RCPT
+        needs both: one thread hop instead of two)."""
+        params = {"address": address.strip().lower()}
+        return await self._run_read(self._recipient_tx, params, self.quota_bytes)
+
+    @staticmethod
+    def _recipient_tx(
+        conn: Connection, params: dict[str, Any], default: int | None
+    ) -> tuple[Account, Quota] | None:
+        account = SqlMailStore._get_account_tx(conn, _ACCOUNT_BY_ADDRESS, params)
+        return None if account is None else (account, SqlMailStore._quota_tx(conn, account.id, default))
+
     async def get_account_by_id(self, account_id: int) -> Account | None:
         return await self._run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
 
