@@ -24,6 +24,8 @@ from mailserver.cli import (
     dispatch,
     dkim,
     group,
+    mailbox,
+    migrate,
     ops,
     passwords,
     pki,
@@ -39,8 +41,8 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
 MODULES = (
-    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, ops, passwords, pki, quarantine,
-    queue, spam,
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
+    pki, quarantine, queue, spam,
 )
 
 
