@@ -5,6 +5,7 @@ very ones of the general path (the spam rules and Bayes tokens depend on them)."
 from __future__ import annotations
 
 import random
+import re
 import unicodedata
 
 import pytest
@@ -136,3 +137,14 @@ def test_word_tokens_agree_with_one_loop(words: int, vocabulary: int, line: int)
     want = general_tokens(text)
     assert bayes._word_tokens(text[:500_000]) == want
     assert want <= bayes.tokens(text, "Tiêu đề", "a@b.example")
+
+
+def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
+    from policy.rules import phrases
+
+    backtracking = re.compile(r"\b(?=\w*[a-z])(?=\w*[0-9@$])[\w@$]{4,}\b")
+    rng = random.Random(17)
+    for alphabet in ("ab1@$_ x9Zé.-\n٣", "aaaa1111@@$$__", "xyz0 @$", "a1"):
+        for _ in range(5000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            assert phrases._LEET_WORD.findall(text) == backtracking.findall(text), repr(text)
