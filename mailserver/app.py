@@ -134,9 +134,14 @@ class App:
         if self._smtp_processes > 1:
             from mailserver.smtp.workers import SmtpWorkers
 
+            # smtp.processes = 0: as many as CPUs, started when the main process is busy.
             self.smtp_workers = SmtpWorkers(self.config, self.store, self.addresses["smtp"],
-                                            self._smtp_processes - 1)
+                                            self._smtp_processes - 1,
+                                            on_demand=self.config.smtp.processes == 0)
             await self.smtp_workers.start()
+            for service in self.services:
+                if isinstance(service, SmtpService):
+                    service.on_session = self.smtp_workers.wake
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 

@@ -98,7 +98,8 @@ class SmtpSettings:
     )
     processes: int = _help(
         "Processes serving the MX listener (the main one and workers binding the same address with\n"
-        "SO_REUSEPORT; deliveries committed by the main process on SQLite). 0: the CPU count.\n"
+        "SO_REUSEPORT; deliveries committed by the main process on SQLite). 0: the CPU count, the\n"
+        "workers started while the main process has 8 sessions at once, stopped after 60 s without.\n"
         "max_connections and max_data_in_memory are shared out among them.",
         0,
     )

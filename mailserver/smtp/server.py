@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Final
 
 from mailserver.auth import Authenticator
@@ -96,6 +97,8 @@ class SmtpService:
         self._server: asyncio.Server | None = None
         self._sessions: set[MxSMTP] = set()
         self.limits = session_limits(config, processes)
+        self.on_session: Callable[[int], None] | None = None
+        """Told the number of open sessions at each new one (on-demand SMTP workers)."""
 
     def _make_protocol(self) -> MxSMTP:
         protocol = MxSMTP(
@@ -113,6 +116,8 @@ class SmtpService:
             loop=asyncio.get_running_loop(),
         )
         self._sessions.add(protocol)
+        if self.on_session is not None:
+            self.on_session(len(self._sessions))
         return protocol
 
     async def start(self) -> dict[str, tuple[str, int]]:

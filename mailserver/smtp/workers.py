@@ -51,6 +51,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from typing import Any, Final
 
 from mailserver.config import Config
@@ -64,6 +65,12 @@ _RESTART_MIN: Final = 1.0
 _RESTART_MAX: Final = 30.0
 _READY_TIMEOUT: Final = 120.0
 """Seconds a starting worker may take to bind its listener (imports, store start)."""
+BUSY_SESSIONS: Final = 8
+"""SMTP sessions open at once in the main process that start on-demand workers."""
+IDLE_STOP: Final = 60.0
+"""Seconds without that many sessions nor a delivery through a worker before
+on-demand workers stop."""
+IDLE_CHECK: Final = 10.0
 STOP_TIMEOUT: Final = 15.0
 """Seconds a stopping worker may take (it lets deliveries finish first)."""
 
@@ -99,16 +106,29 @@ class _Worker:
 
 
 class SmtpWorkers:
-    """The main process's side: starts, serves and supervises the workers."""
+    """The main process's side: starts, serves and supervises the workers.
 
-    def __init__(self, config: Config, store: Any, address: tuple[str, int], count: int) -> None:
+    ``on_demand`` (``smtp.processes = 0``, the default): the workers start only
+    when the main process has ``BUSY_SESSIONS`` SMTP sessions at once (``wake``,
+    called by its SmtpService) and stop again once it has had fewer for
+    ``IDLE_STOP`` seconds with no delivery through them: one core is enough
+    for a quiet MX, and a worker costs ~80 MB. Otherwise they run all the time."""
+
+    def __init__(self, config: Config, store: Any, address: tuple[str, int], count: int, *,
+                 on_demand: bool = False) -> None:
         self._config = config
         self._store = store
         self._address = address
         self._count = count
+        self._on_demand = on_demand
         self._workers: list[_Worker] = []
         self._supervisors: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._paused = on_demand
+        """True while the workers are (to be) stopped: supervisors do not restart them."""
+        self._starting: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._busy_at = 0.0
         self.committed = 0
         """Deliveries committed for workers (tests, metrics)."""
 
@@ -118,15 +138,49 @@ class SmtpWorkers:
 
     async def start(self) -> dict[str, tuple[str, int]]:
         """Start every worker and wait until each listens (they bind the main
-        process's address: no listener of their own to report)."""
-        for index in range(self._count):
-            worker = _Worker(index)
-            self._workers.append(worker)
-            await self._spawn(worker)
-        for worker in self._workers:
-            task = asyncio.create_task(self._supervise(worker), name=f"smtp-worker-{worker.index}")
-            self._supervisors.append(task)
+        process's address: no listener of their own to report); on demand,
+        only the watch that stops them when idle."""
+        if self._on_demand:
+            self._watch = asyncio.create_task(self._idle_watch(), name="smtp-workers-idle")
+        else:
+            await self._start_all()
         return {}
+
+    def wake(self, sessions: int) -> None:
+        """The main process has ``sessions`` SMTP sessions open (it just took one)."""
+        if sessions < BUSY_SESSIONS:
+            return
+        self._busy_at = time.monotonic()
+        if self._paused and self._starting is None and not self._stopping:
+            self._starting = asyncio.create_task(self._start_all(), name="smtp-workers-start")
+
+    async def _start_all(self) -> None:
+        try:
+            self._paused = False
+            self._workers = []
+            for index in range(self._count):
+                worker = _Worker(index)
+                self._workers.append(worker)
+                await self._spawn(worker)
+            for worker in self._workers:
+                task = asyncio.create_task(self._supervise(worker), name=f"smtp-worker-{worker.index}")
+                self._supervisors.append(task)
+            self._busy_at = time.monotonic()
+        except OSError as exc:
+            log.error("%s", exc)
+            await self._stop_all()  # on demand: tried again at the next busy moment
+            if not self._on_demand:
+                raise
+        finally:
+            self._starting = None
+
+    async def _idle_watch(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_CHECK)
+            idle = time.monotonic() - self._busy_at > IDLE_STOP
+            if idle and not self._paused and self._starting is None:
+                log.info("smtp workers idle for %.0f s: stopping them", IDLE_STOP)
+                await self._stop_all()
 
     async def restart(self, config: Config) -> None:
         """SIGHUP: the workers again, with ``config`` (one at a time; the other
@@ -138,6 +192,16 @@ class SmtpWorkers:
 
     async def stop(self) -> None:
         self._stopping = True
+        for task in (self._watch, self._starting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._stop_all()
+
+    async def _stop_all(self) -> None:
+        """SIGTERM to every worker (each finishes its sessions' deliveries as
+        ``SmtpService.stop`` does), then wait for them."""
+        self._paused = True
         for worker in self._workers:
             if worker.proc is not None and worker.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -148,6 +212,7 @@ class SmtpWorkers:
             task.cancel()
         await asyncio.gather(*self._supervisors, return_exceptions=True)
         self._supervisors = []
+        self._workers = []
 
     async def _reap(self, worker: _Worker) -> None:
         proc = worker.proc
@@ -216,6 +281,7 @@ class SmtpWorkers:
         else:
             account_ids, staged, special_use, quota = args
             try:
+                self._busy_at = time.monotonic()
                 result = await self._store.commit_staged(account_ids, staged, special_use=special_use,
                                                          quota=quota)
                 self.committed += 1
@@ -230,11 +296,11 @@ class SmtpWorkers:
 
     async def _supervise(self, worker: _Worker) -> None:
         delay = _RESTART_MIN
-        while not self._stopping:
+        while not self._stopping and not self._paused:
             proc = worker.proc
             if proc is not None:
                 code = await proc.wait()
-                if self._stopping:
+                if self._stopping or self._paused:
                     return
                 await self._reap(worker)
                 worker.proc = None
@@ -245,7 +311,7 @@ class SmtpWorkers:
                               worker.index, proc.pid, code, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _RESTART_MAX)
-            if self._stopping:
+            if self._stopping or self._paused:
                 return
             try:
                 await self._spawn(worker)

@@ -141,3 +141,40 @@ def test_worker_processes_deliver_and_wake_idle(tmp_path: Path, servers: Servers
     err = servers.stop(proc)
     assert "exited with -9" in err
     assert workers_of(proc.pid) == []
+
+
+def test_default_workers_start_when_the_main_process_is_busy(tmp_path: Path, servers: Servers) -> None:
+    """``smtp.processes = 0`` (the default, the CPU count): no worker while quiet;
+    eight sessions at once start them, and mail through them is stored."""
+    if (os.cpu_count() or 1) < 2:
+        return  # one CPU: one process, nothing to start
+    config = server_config(tmp_path)
+    assert cli(config, "account", "add", USER, "--name", "Cán bộ", "--password-stdin",
+               "--no-change-required", stdin=PASSWORD + "\n").returncode == 0
+    proc = servers.start(config)
+    smtp_port = port_of(config, "smtp")
+    assert workers_of(proc.pid) == []
+    held = [smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) for _ in range(10)]
+    deadline = time.monotonic() + 120
+    while len(workers_of(proc.pid)) != (os.cpu_count() or 1) - 1:
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.1)
+    for client in held:
+        client.quit()
+    workers = workers_of(proc.pid)
+    # A worker binds once it is up: wait until a connection reaches one.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            client, _ = open_on(smtp_port, set(workers), [proc.pid, *workers])
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline
+    client.sendmail("dan@example.org", [USER], message(1))
+    client.quit()
+    imap = imaplib.IMAP4("127.0.0.1", port_of(config, "imap"))
+    imap.login(USER, PASSWORD)
+    typ, data = imap.select("INBOX")
+    assert data == [b"1"]
+    imap.logout()
+    servers.stop(proc)
