@@ -16,8 +16,9 @@ FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="dongnai-mailserver" \
       org.opencontainers.image.description="Mail server for the state agencies of Dong Nai province"
 # postgresql-client: pg_dump/pg_restore for `mailserver backup` (major version 15 = the compose database).
+# fonts-dejavu-core: the visible block of signed PDFs (pki.pdf_font; Vietnamese letters).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10025 mailserver \
     && useradd --system --uid 10025 --gid 10025 --home-dir /var/lib/mailserver --shell /usr/sbin/nologin mailserver \

@@ -8,11 +8,14 @@ Run through ``bench/run`` (which installs the peers first). Scenarios:
    what many sending MTAs do), against Postfix + Dovecot (LMTP) and against Postfix alone
    delivering with virtual(8); server CPU seconds per 1,000 messages beside each rate.
 2. IMAP APPEND (RFC 9051 §6.3.12, LITERAL+) of the corpus; ``mbsync`` full pull into an
-   empty Maildir and a no-change resync.
+   empty Maildir and a no-change resync (server CPU seconds per 1,000 messages beside it);
+   APPEND one at a time with Python's ``imaplib`` (synchronising literals, flags and date:
+   what Thunderbird saving to Sent and imapsync do), 2,000 messages into a folder of its own.
 3. ``UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)``; ``UID SEARCH`` on subject
    and on ``UNSEEN SINCE``.
 4. N concurrent IDLE (RFC 2177) connections: server memory (RSS and PSS, whole process tree).
-5. 20 clients doing mixed SELECT/FETCH/STORE for a fixed time: operations per second.
+5. 20 clients doing mixed SELECT/FETCH/STORE for a fixed time: operations per second and
+   server CPU seconds per 1,000 operations.
 6. Policy scan of 5 MB .docx and .pdf attachments (ours only).
 
 Ends with a sha256 check of every message on both servers. Writes
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import imaplib
 import json
 import os
 import platform
@@ -50,7 +54,7 @@ from imapc import Imap  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INGEST_USER = f"ingest@{peers.DOMAIN}"
-SCENARIOS = ("smtp", "smtp-conn", "append", "mbsync", "fetch", "idle", "mixed", "policy")
+SCENARIOS = ("smtp", "smtp-conn", "append", "append-imaplib", "mbsync", "fetch", "idle", "mixed", "policy")
 """``--only`` names: SMTP with connection reuse, SMTP a connection per message, and the rest."""
 TIMEOUT = 1800.0
 """Upper bound on any single wait (bounded loops)."""
@@ -121,6 +125,34 @@ async def append_all(side: Side, messages: list[corpus.Message], folder: str) ->
         return time.perf_counter() - start
     finally:
         await client.close()
+
+
+IMAPLIB_FOLDER = "Imaplib"
+"""Where the one-at-a-time APPENDs go (the corpus INBOX stays as the other scenarios want it)."""
+
+
+def append_imaplib(side: Side, messages: list[corpus.Message]) -> tuple[float, float]:
+    """APPEND each message with Python's ``imaplib``, the next only after the previous
+    one's tagged OK: a synchronising literal (the client waits for ``+``, then writes
+    the literal and its CRLF in two writes, Nagle on), ``\\Seen`` or no flags, the
+    INTERNALDATE. Seconds, and the server's CPU seconds meanwhile."""
+    client = imaplib.IMAP4("127.0.0.1", side.imap_port)
+    try:
+        client.login(peers.USER, peers.PASSWORD)
+        client.create(IMAPLIB_FOLDER)  # NO if a repetition made it already: fine
+        cpu_before = peers.cpu_seconds(side.cpu_pids())
+        start = time.perf_counter()
+        for m in messages:
+            typ, data = client.append(IMAPLIB_FOLDER, "(\\Seen)" if m.seen else None, m.internaldate, m.data)
+            if typ != "OK":
+                raise RuntimeError(f"{side.name}: APPEND answered {typ} {data!r}")
+        elapsed = time.perf_counter() - start
+        cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+    except BaseException:
+        client.shutdown()
+        raise
+    client.logout()
+    return elapsed, cpu
 
 
 def mbsync(side: Side, work: Path, fresh: bool) -> float:
@@ -241,8 +273,9 @@ async def idle_memory(side: Side, count: int) -> dict[str, float]:
 
 # -- scenario 5: mixed load -------------------------------------------------------------
 
-async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int) -> float:
-    """Operations per second; LOGIN and the first SELECT happen before the clock starts."""
+async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int) -> tuple[float, float]:
+    """Operations per second and the server's CPU seconds per operation; LOGIN and the
+    first SELECT happen before the clock starts."""
     conns = [await Imap.connect(side.imap_port, peers.USER, peers.PASSWORD) for _ in range(clients)]
     for c in conns:
         await c.command(b"SELECT INBOX")
@@ -265,10 +298,13 @@ async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int)
                 await client.command(b"UID STORE %d %sFLAGS.SILENT (\\Flagged)" % (uid, sign))
             counts[n] += 1
 
+    cpu_before = peers.cpu_seconds(side.cpu_pids())
     start = time.perf_counter()
     try:
         await asyncio.gather(*(worker(n, c) for n, c in enumerate(conns)))
-        return sum(counts) / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+        return sum(counts) / elapsed, cpu / max(sum(counts), 1)
     finally:
         for c in conns:
             await c.close()
@@ -276,10 +312,10 @@ async def mixed(side: Side, clients: int, seconds: float, total: int, seed: int)
 
 # -- final integrity check --------------------------------------------------------------
 
-async def verify_imap(side: Side, messages: list[corpus.Message]) -> int:
+async def verify_imap(side: Side, messages: list[corpus.Message], folder: str = "INBOX") -> int:
     client = await Imap.connect(side.imap_port, peers.USER, peers.PASSWORD)
     try:
-        await client.command(b"EXAMINE INBOX")
+        await client.command(b"EXAMINE " + folder.encode())
         rows = await client.command(b"UID FETCH 1:* (BODY.PEEK[])")
     finally:
         await client.close()
@@ -291,7 +327,8 @@ async def verify_imap(side: Side, messages: list[corpus.Message]) -> int:
     want = [m.sha256 for m in messages]
     if got != want:
         bad = sum(a != b for a, b in zip(got, want, strict=False)) + abs(len(got) - len(want))
-        raise RuntimeError(f"{side.name}: {bad} of {len(want)} messages lost or corrupted (IMAP sha256)")
+        raise RuntimeError(f"{side.name}: {bad} of {len(want)} messages lost or corrupted in {folder} "
+                           "(IMAP sha256)")
     return len(got)
 
 
@@ -427,11 +464,13 @@ def run(args: argparse.Namespace) -> int:
     if args.smtp_messages:
         n_small, n_big = n_conn_small, n_conn_big = [int(v) for v in args.smtp_messages.split(",")]
     n_idle = args.idle or (100 if q else 1000)
+    n_imaplib = args.imaplib_messages or (300 if q else 2000)
     mixed_s = 5.0 if q else 30.0
     reps = args.reps
     peers.raise_nofile()
     print(f"corpus: {n_corpus} messages", flush=True)
     messages = corpus.build(n_corpus)
+    one_by_one = messages[:n_imaplib] if n_imaplib <= n_corpus else corpus.build(n_imaplib)
     print(f"  {sum(len(m.data) for m in messages) / 1e6:.1f} MB", flush=True)
     root = Path(tempfile.mkdtemp(prefix="mailbench-"))
     os.chmod(root, 0o755)  # noqa: S103 - the postfix and mail users need to reach their directories
@@ -511,10 +550,27 @@ def run(args: argparse.Namespace) -> int:
                 with profiled("mbsync", side):
                     t = mbsync(side, root, fresh=True)
                 rec.add("mbsync_full_s", side.name, t, "s", "lower", f"2. mbsync full pull, {n_corpus}")
-                rec.add("mbsync_resync_s", side.name, mbsync(side, root, fresh=False), "s", "lower",
-                        "2. mbsync no-change resync")
+                cpu_before = peers.cpu_seconds(side.cpu_pids())
+                with profiled("mbsync-resync", side):
+                    t = mbsync(side, root, fresh=False)
+                cpu = peers.cpu_seconds(side.cpu_pids()) - cpu_before
+                what = f"2. mbsync no-change resync, {n_corpus}"
+                rec.add("mbsync_resync_s", side.name, t, "s", "lower", what)
+                rec.add("mbsync_resync_cpu_s_per_1000", side.name, cpu * 1000 / n_corpus, "CPU s/1000",
+                        "lower", f"{what}: server CPU per 1,000 messages")
         for side in sides if "mbsync" in only else []:
             integrity.append(f"{side.name}: mbsync copy {check_mbsync(side, root, messages)} sha256 ok")
+
+        if "append-imaplib" in only:
+            print(f"2b. APPEND {len(one_by_one)} messages one at a time with imaplib", flush=True)
+        for _ in range(reps if "append-imaplib" in only else 0):
+            for side in sides:
+                with profiled("append-imaplib", side):
+                    t, cpu = append_imaplib(side, one_by_one)
+                what = f"2b. APPEND {len(one_by_one)} one at a time, imaplib (sync literal, flags, date)"
+                rec.add("append_imaplib_s", side.name, t, "s", "lower", what)
+                rec.add("append_imaplib_cpu_s_per_1000", side.name, cpu * 1000 / len(one_by_one),
+                        "CPU s/1000", "lower", f"{what}: server CPU per 1,000")
 
         if "fetch" in only:
             print("3. FETCH and SEARCH", flush=True)
@@ -547,9 +603,11 @@ def run(args: argparse.Namespace) -> int:
         for rep in range(reps if "mixed" in only else 0):
             for side in sides:
                 with profiled("mixed", side):
-                    ops = asyncio.run(mixed(side, 20, mixed_s, n_corpus, rep))
+                    ops, cpu_per_op = asyncio.run(mixed(side, 20, mixed_s, n_corpus, rep))
                 rec.add("mixed_ops_per_s", side.name, ops, "ops/s", "higher",
                         "5. mixed SELECT/FETCH/STORE, 20 clients")
+                rec.add("mixed_cpu_s_per_1000", side.name, cpu_per_op * 1000, "CPU s/1000", "lower",
+                        "5. mixed SELECT/FETCH/STORE: server CPU per 1,000 operations")
 
         if "policy" in only and not args.skip_policy:
             print("6. policy scan (ours only)", flush=True)
@@ -558,6 +616,9 @@ def run(args: argparse.Namespace) -> int:
         print("integrity: sha256 of every message", flush=True)
         for side in sides if "append" in only else []:
             integrity.append(f"{side.name}: INBOX {asyncio.run(verify_imap(side, messages))} sha256 ok")
+        for side in sides if "append-imaplib" in only else []:
+            copies = asyncio.run(verify_imap(side, one_by_one * reps, IMAPLIB_FOLDER))
+            integrity.append(f"{side.name}: {IMAPLIB_FOLDER} {copies} sha256 ok")
         for side in smtp_sides if runs else []:
             integrity.append(f"{side.name}: ingest {verify_ingest(side, ingested[side.name])} bodies ok")
     finally:
@@ -585,7 +646,8 @@ def run(args: argparse.Namespace) -> int:
                  + " (LMTP, Maildir, mail_fsync=always)",
         "ours": f"Python {platform.python_version()}, {'PostgreSQL' if args.postgres else 'SQLite'}"
                 + "".join(f", {item}" for item in args.set),
-        "sizes": {"corpus": n_corpus, "smtp_4k": n_small, "smtp_200k": n_big, "smtp_conn_4k": n_conn_small,
+        "sizes": {"corpus": n_corpus, "imaplib": n_imaplib,
+                  "smtp_4k": n_small, "smtp_200k": n_big, "smtp_conn_4k": n_conn_small,
                   "smtp_conn_200k": n_conn_big, "idle": n_idle, "mixed_seconds": mixed_s},
         "scenarios": sorted(only),
         "integrity": "; ".join(integrity),
@@ -602,6 +664,8 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per scenario (median reported)")
     parser.add_argument("--messages", type=int, default=0, help="corpus size (default 10000, quick 300)")
     parser.add_argument("--idle", type=int, default=0, help="IDLE connections (default 1000, quick 100)")
+    parser.add_argument("--imaplib-messages", type=int, default=0,
+                        help="messages APPENDed one at a time with imaplib (default 2000, quick 300)")
     parser.add_argument("--postgres", action="store_true",
                         help="our store on PostgreSQL (MAILSERVER_BENCH_PG, default the local server)")
     parser.add_argument("--out", default="latest", help="results file name in bench/results (no suffix)")
@@ -611,7 +675,8 @@ def main() -> int:
                         help="N,M: messages of 4 KB and of 200 KB in each SMTP run (0 skips that size)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="extra setting for our server's config file (TOML value), e.g. smtp.processes=1")
-    parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "mbsync", "fetch", "mixed"],
+    parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "append-imaplib", "mbsync",
+                                              "mbsync-resync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
     parser.add_argument("--profile-raw", action="store_true",
                         help="write the profile as collapsed stacks (results/profile.txt) instead of an SVG")

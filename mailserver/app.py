@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailserver.auth import Authenticator
 from mailserver.config import Config
 from mailserver.directory.sender import DirectorySenderPolicy
+from mailserver.dispatch import pdfcheck
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
 from pki.dkim import DkimSigner, key_directory
@@ -146,6 +147,12 @@ class App:
         from mailserver.directory.tasks import password_warning_loop
 
         self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        from mailserver.ops.vault import purge_loop
+
+        retention = self.config.retention
+        self.background.append(asyncio.create_task(
+            purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
+        ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
         from mailserver.ops.runtime import start_operations
 
@@ -174,6 +181,7 @@ class App:
             await self.queue_runner.stop()
             self.queue_runner = None
         await self.pipeline.close()
+        pdfcheck.shutdown()
         await self.queue.close()
         await self.store.close()
 

@@ -30,7 +30,7 @@ from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
 from policy.settings import PolicySettings
-from storage.settings import StorageSettings
+from storage.settings import RetentionSettings, StorageSettings
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
 ENV_STORAGE_URL: Final = "MAILSERVER_STORAGE_URL"
@@ -63,6 +63,20 @@ class ServerSettings:
         "RFC 2142), unless an account of that name exists. Empty: the web.operators addresses;\n"
         "without operators, the first account created.",
         [],
+    )
+    public_imap: str = _help(
+        "host:port users' mail clients reach IMAP over implicit TLS at (RFC 8314), as published by\n"
+        "autoconfiguration (/setup, Thunderbird, Outlook, Apple) and `mailserver dns records`.\n"
+        "Empty: <hostname>:993.",
+        "",
+    )
+    public_submissions: str = _help(
+        "host:port of submission over implicit TLS as clients reach it (RFC 8314). Empty: <hostname>:465.",
+        "",
+    )
+    public_submission: str = _help(
+        "host:port of submission with STARTTLS as clients reach it (RFC 6409). Empty: <hostname>:587.",
+        "",
     )
 
 
@@ -235,6 +249,7 @@ class AuthSettings:
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
@@ -294,7 +309,9 @@ SECTIONS: Final[dict[str, type[Any]]] = {
     if not f.metadata.get("internal")
 }
 
-_HOSTPORT_KEYS: Final = {"listen", "tls_listen"}
+_HOSTPORT_KEYS: Final = {
+    "listen", "tls_listen", "public_imap", "public_submissions", "public_submission",
+}
 
 
 def _type_ok(expected: Any, value: Any) -> bool:

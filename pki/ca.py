@@ -112,6 +112,35 @@ class PkiSettings:
         metadata={"help": "Check S/MIME signatures and add X-Signature-Status: on mail arriving on the MX\n"
                   "and on the local copies of mail between colleagues (submission)."},
     )
+    verify_pdf: bool = field(
+        default=True,
+        metadata={"help": "Check the signatures inside PDF attachments (PAdES) of mail arriving on the MX\n"
+                  "and of mail between colleagues; the result goes in X-PDF-Signature: per file."},
+    )
+    fetch_revocation: bool = field(
+        default=False,
+        metadata={"help": "Fetch OCSP answers and CRLs named in the certificates of signed PDFs\n"
+                  "(network). Off: only revocation data embedded in the PDF, crl_files and our index."},
+    )
+    tsa_url: str = field(
+        default="",
+        metadata={"help": "RFC 3161 time-stamp authority for signed PDFs (PAdES B-T); empty: no\n"
+                  "time-stamp (B-B), the signing time is the server's clock."},
+    )
+    pdf_font: str = field(
+        default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        metadata={"help": "TrueType font of the visible signature block (Vietnamese letters needed)."},
+    )
+    pdf_max_size: int = field(
+        default=33554432,
+        metadata={"help": "Largest PDF whose signatures are checked, in octets; a larger one is\n"
+                  "reported invalid (not checked)."},
+    )
+    pdf_timeout: float = field(
+        default=20.0,
+        metadata={"help": "Seconds the signature check of one message's PDFs may take; past it the\n"
+                  "files are reported invalid (not checked) and the worker is stopped."},
+    )
     cert_days: int = field(default=730, metadata={"help": "Validity of issued certificates, in days."})
     crl_days: int = field(default=7, metadata={"help": "nextUpdate of a published CRL, in days."})
     crl_url: str = field(
@@ -129,6 +158,12 @@ class PkiSettings:
         metadata={"help": "Seconds between the running server's checks that the published CRL\n"
                   "lists every revocation and is not due for renewal."},
     )
+
+    def __post_init__(self) -> None:
+        if self.pdf_max_size < 1:
+            raise ValueError("pki.pdf_max_size must be at least 1")
+        if not self.pdf_timeout > 0:
+            raise ValueError("pki.pdf_timeout must be above 0")
 
 
 def pki_directory(settings: PkiSettings, data_dir: Path) -> Path:

@@ -23,16 +23,19 @@ from mailserver.cli import (
     directory,
     dispatch,
     dkim,
+    dns,
     group,
     mailbox,
     migrate,
     ops,
     passwords,
+    pdf,
     pki,
     quarantine,
     queue,
     serve,
     spam,
+    vault,
 )
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
 from mailserver.cli.errors import bilingual, usage_error
@@ -41,8 +44,8 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
 MODULES = (
-    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pki, quarantine, queue, spam,
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, dns, group, mailbox, migrate, ops,
+    passwords, pdf, pki, quarantine, queue, spam, vault,
 )
 
 

@@ -23,6 +23,7 @@ from mailserver.dispatch.service import (
     DispatchRecord,
     document_subject,
 )
+from pki.pdfsig import PdfCheck
 from storage.api import MailStore
 from storage.directory import open_directory
 
@@ -49,6 +50,8 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
                       help='a "Nơi nhận" line not to send to (repeatable)')
     disp.add_argument("--dry-run", action="store_true", help="resolve and show recipients, send nothing")
     disp.add_argument("--unsigned", action="store_true", help="send without S/MIME signature")
+    disp.add_argument("--no-pdf-signature", action="store_true",
+                      help="send a PDF as it is, without signing it inside (PAdES)")
     disp.add_argument("--json", action="store_true")
     disp.set_defaults(action=_dispatch)
 
@@ -57,6 +60,10 @@ def _print_record(record: DispatchRecord) -> None:
     print(f"dispatch {record.id}: {record.number or record.document} from {record.sender}"
           f" ({'signed' if record.signed else 'unsigned'}), {record.created}")
     print(f"  {record.subject}")
+    if record.pdf_signed:
+        print("  tệp PDF đã được ký số / the PDF is signed inside (PAdES)")
+    for check in record.pdf_checks:
+        print(f"  X-PDF-Signature: {PdfCheck(**check).header_value()}")
     if record.sent_copy:
         print(f"  bản lưu / file copy: {record.sender} {record.sent_copy}")
     if record.sent_copy_error:
@@ -192,7 +199,7 @@ async def _send(config: Config, args: argparse.Namespace) -> int:
         try:
             record = await Dispatcher(config, store).send(
                 agency_code=args.agency, recipients=unique, document=document, subject=subject,
-                number=number, unsigned=args.unsigned,
+                number=number, unsigned=args.unsigned, pdf_signature=not args.no_pdf_signature,
             )
         except DispatchError as exc:
             raise CliError(str(exc)) from None

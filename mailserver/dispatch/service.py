@@ -4,13 +4,17 @@ Decision 70/2009/QĐ-UBND: whenever an agency issues a paper document, its
 electronic copy is e-mailed to every recipient under "Nơi nhận", and
 digital signatures give it weight (Điều 11). ``Dispatcher.send``:
 
+0. signs a PDF document inside (PAdES, with a visible block on its last
+   page; mailserver/dispatch/pdfsign.py) with the agency's certificate, unless
+   ``pdf_signature=False`` (``--no-pdf-signature``); a .docx goes as it is;
 1. builds the message (RFC 5322; the document as a base64 attachment,
    RFC 2045/2183, with the number in ``X-Document-Number``);
 2. runs the content policy's DATA stage on it, exactly as submission does
    (Điều 6: classified documents are never sent by e-mail) -- a refusal or a
    quarantine verdict stops the dispatch and nothing is sent;
 3. signs it with the sending agency's certificate (S/MIME, RFC 8551);
-4. stores it durably in each local recipient's INBOX (``delivered``), queues
+4. stores it durably, with ``X-PDF-Signature`` checked as the MX would,
+   in each local recipient's INBOX (``delivered``), queues
    recipients in other domains (``queued``, DKIM-signed at enqueue) and marks
    unknown or disabled local mailboxes ``bounced``;
 5. files the issuer's copy, seen, in the agency mailbox's Sent folder ("Lưu:
@@ -21,6 +25,7 @@ digital signatures give it weight (Điều 11). ``Dispatcher.send``:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -32,10 +37,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from mailserver.config import Config
 from mailserver.dispatch.document import number_label
+from mailserver.dispatch.pdfcheck import check_message, pdf_trust, with_pdf_headers
+from mailserver.dispatch.pdfsign import SignerError, resolve_signer, sign_document_async
 from mailserver.dispatch.signing import SmimeHooks
 from mailserver.headers import POLICY
 from pki.ca import CertificateAuthority, PkiError, atomic_write
@@ -76,6 +83,10 @@ class DispatchRecord:
     """The sending agency's folder holding its copy ("Lưu: VT"), or "" (older records)."""
     sent_copy_error: str = ""
     """Why the copy could not be filed (the agency mailbox is full), or ""."""
+    pdf_signed: bool = False
+    """The PDF document was signed inside (PAdES) before sending."""
+    pdf_checks: list[dict[str, Any]] = field(default_factory=list)
+    """The X-PDF-Signature verdict on each PDF as sent (pki.pdfsig.PdfCheck.as_dict)."""
 
 
 def document_subject(number: str, summary: str, filename: str) -> str:
@@ -174,7 +185,7 @@ class Dispatcher:
             )
 
     async def send(self, *, agency_code: str, recipients: list[str], document: Path, subject: str = "",
-                   number: str = "", unsigned: bool = False) -> DispatchRecord:
+                   number: str = "", unsigned: bool = False, pdf_signature: bool = True) -> DispatchRecord:
         agency = await self.directory.get_agency(agency_code.strip().lower())
         if agency is None or not agency.address:
             raise DispatchError(f"không có cơ quan / no such agency: {agency_code}")
@@ -186,6 +197,18 @@ class Dispatcher:
             raise DispatchError(f"không đọc được / cannot read {document}: {exc.strerror}") from None
         now = datetime.now(UTC).astimezone()
         sender = agency.address.lower()
+        pdf = data[:1024].lstrip().startswith(b"%PDF-")
+        if pdf and pdf_signature:
+            # The document itself carries the agency's signature (PAdES, NĐ 30/2020):
+            # it stays with the file in the recipients' document systems, where the
+            # mail's S/MIME signature does not.
+            try:
+                ca = CertificateAuthority.open(self.config.pki, self.config.data_dir)
+                who = await resolve_signer(self.config, self.store, agency.code)
+                data = await sign_document_async(self.config, ca, who, data, now=now)
+            except (SignerError, PkiError) as exc:
+                raise DispatchError(f"không ký được tệp PDF / cannot sign the PDF: {exc} "
+                                    "(--no-pdf-signature: send it as it is)") from None
         message = build_message(
             sender=sender, sender_name=agency.name, recipients=recipients,
             subject=subject or document_subject(number, "", document.name),
@@ -219,6 +242,8 @@ class Dispatcher:
             sha256=hashlib.sha256(data).hexdigest(), message_id="", signed=signed,
         )
         result.message_id = _message_id(message)
+        result.pdf_signed = pdf and pdf_signature
+        local_copy = await self._pdf_headers(message, result) if pdf else message
         remote: list[str] = []
         for address in recipients:
             domain = address.rpartition("@")[2]
@@ -230,7 +255,7 @@ class Dispatcher:
                 why = "no such mailbox" if account is None else "mailbox disabled"
                 result.recipients.append(RecipientStatus(address, "bounced", f"550 5.1.1 {why}"))
                 continue
-            stored = f"Return-Path: <{sender}>\r\n".encode() + received + message
+            stored = f"Return-Path: <{sender}>\r\n".encode() + received + local_copy
             try:
                 await self.store.deliver([account.id], stored, internal_date=now)
             except OverQuota as full:
@@ -242,11 +267,27 @@ class Dispatcher:
             queue_id = await self._enqueue(sender, remote, received + message)
             result.recipients += [RecipientStatus(a, "queued", f"queue id {queue_id}") for a in remote]
         try:
-            result.sent_copy = await self._file_copy(sender, received + message, now)
+            result.sent_copy = await self._file_copy(sender, received + local_copy, now)
         except OverQuota:  # the recipients have it; only the issuer's copy is missing
             result.sent_copy_error = "552 5.2.2 mailbox full"
         self.log.save(result)
         return result
+
+    async def _pdf_headers(self, message: bytes, result: DispatchRecord) -> bytes:
+        """The local copies with X-PDF-Signature, as the MX would add it
+        (mailserver/dispatch/pdfcheck.py); the verdicts go in the record too."""
+        settings = self.config.pki
+        if not settings.verify_pdf:
+            return message
+        try:
+            ca = CertificateAuthority.open(settings, self.config.data_dir)
+            trust = pdf_trust(ca, settings.fetch_revocation)
+        except PkiError as exc:
+            raise DispatchError(str(exc)) from None
+        checks = await asyncio.to_thread(check_message, message, trust, settings.pdf_max_size,
+                                         settings.pdf_timeout)
+        result.pdf_checks = [c.as_dict() for c in checks]
+        return with_pdf_headers(message, checks)
 
     async def _file_copy(self, sender: str, message: bytes, now: datetime) -> str:
         """The issuer keeps a copy ("Lưu: VT", Nghị định 30/2020/NĐ-CP): the signed

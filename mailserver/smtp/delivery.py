@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
 from mailserver.dispatch.groups import GroupRecipients
+from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
 from policy import codes
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
@@ -311,6 +312,7 @@ class Inbound:
         self._resolver = resolver
         """DNS for sender authentication; None skips it (unit tests without DNS)."""
         self.smime = SmimeHooks.build(config, store)
+        self.pdf = PdfHooks.build(config)
         self._groups = GroupRecipients(config.data_dir, self._agencies)
         self._relay_networks = parse_networks(config.smtp.relay_networks)
         # Configured spelling of each local domain, keyed by its lower-case
@@ -570,6 +572,9 @@ class Inbound:
             # the local copies say whether the signature holds and is the From's;
             # remote copies leave as the sender made them.
             local = await self.smime.check(data)
+        if txn.account_ids:
+            # The signatures inside PDF attachments, on the copies stored here (X-PDF-Signature).
+            local = await self.pdf.annotate(local)
         received = received_header(client, txn, hostname=self._config.server.hostname,
                                    message_id=message_id, when=when)
         verdict = outcome.header_bytes() if outcome is not None else b""

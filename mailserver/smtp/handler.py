@@ -74,6 +74,7 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
+from mailserver import netopt
 from mailserver.smtp.delivery import Client, Inbound, Transaction
 from mailserver.smtp.limits import SessionLimits, Spool, tarpit_delay
 from mailserver.texts import ascii_text
@@ -439,6 +440,7 @@ class MxSMTP(SMTP):
         self._in_rcpt = False
         self.rcpt_errors = 0
         """Recipients refused (5xx) in this session: the harvesting counter."""
+        self._tcp: netopt.TcpSocket | None = None
         self._batch: list[bytes] | None = None
         """Reply lines gathered to go out in one write (a multi-line EHLO reply)."""
         if kwargs.keys() <= _FAST_INIT:
@@ -562,7 +564,13 @@ class MxSMTP(SMTP):
                 transport.close()
                 return
             self._admitted = ip
+        if self.transport is None:  # not the STARTTLS upgrade: the same socket
+            self._tcp = netopt.tune(transport)  # mailserver/netopt.py
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        netopt.quickack(self._tcp)  # the client may hold its next write for our ACK
 
     def connection_lost(self, error: Exception | None) -> None:
         try:

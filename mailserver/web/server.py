@@ -20,10 +20,12 @@ access log holds request lines only), and are handed straight to
 ``mailserver.directory.passwords.change_password`` or to the Authenticator.
 
 Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1),
+``/deleted`` (staff restore their own deleted mail, ``mailserver/web/deleted.py``),
 ``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
 addresses and those of their competent officials, ``web.publish_heads``),
 ``/admin/*`` (operators listed in ``web.operators``; optional TOTP, RFC 6238),
-``/crl`` and ``/ca.pem`` when the PKI module is present.
+``/crl`` and ``/ca.pem`` when the PKI module is present; ``/setup`` and the mail
+client autoconfiguration documents (``mailserver/web/setup.py``, its own module).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from mailserver.directory import export, names
 from mailserver.directory.aliases import alias_map
 from mailserver.directory.passwords import PasswordRejected, change_password
 from mailserver.directory.service import DirectoryService
+from mailserver.dispatch.service import DispatchError, DispatchLog
 from mailserver.ops.report import (
     ReportError,
     build_check_report,
@@ -63,7 +66,9 @@ from mailserver.ops.report_html import usage_body_html
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
 from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
+from mailserver.web.setup import CSRF_EXEMPT, SetupContext, add_routes
 from pki.ca import PkiError
+from pki.pdfsig import PdfCheck
 from storage.activity import activity_for
 from storage.directory import By, open_directory
 from storage.quarantine import NoSuchEntry, Quarantine
@@ -175,7 +180,7 @@ async def _session(request: web.Request, handler: Handler) -> web.StreamResponse
     session = loaded or new_session()
     request[SESSION] = session
     request[LANG] = pick_lang(request.query.get("lang"), request.cookies.get(LANG_COOKIE))
-    if request.method == "POST":
+    if request.method == "POST" and request.path not in CSRF_EXEMPT:
         form = await request.post()
         token = form.get("csrf")
         if loaded is None or not isinstance(token, str) or not csrf_ok(session, token):
@@ -547,6 +552,20 @@ async def admin_reports(request: web.Request) -> web.StreamResponse:
                          start=start.isoformat(), end=end.isoformat(), day=day.isoformat())
 
 
+async def admin_dispatches(request: web.Request) -> web.StreamResponse:
+    """Documents the agencies dispatched (``mailserver dispatch``), newest first:
+    recipients, the mail's S/MIME signature and the signature inside each PDF
+    as the recipients' copies show it (X-PDF-Signature)."""
+    portal = _portal(request)
+    portal.operator(request)
+    try:
+        records = await asyncio.to_thread(DispatchLog(portal.config.data_dir).all)
+    except DispatchError as exc:
+        raise web.HTTPInternalServerError(reason=str(exc)) from None
+    rows = [(r, [PdfCheck(**c) for c in r.pdf_checks]) for r in reversed(records[-200:])]
+    return portal.render(request, "admin_dispatches.html", rows=rows)
+
+
 async def admin_audit(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
@@ -617,8 +636,14 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     r.add_post("/admin/quarantine/{id}/{action}", admin_quarantine_action)
     r.add_get("/admin/reports", admin_reports)
     r.add_get("/admin/audit", admin_audit)
+    r.add_get("/admin/dispatches", admin_dispatches)
     r.add_get("/ca.pem", ca_pem)
     r.add_get("/crl", crl)
+    portal = application[PORTAL]
+    add_routes(application, SetupContext(portal.config, portal.ca, portal.render))
+    from mailserver.web import deleted  # imports this module
+
+    deleted.add_routes(r)
     return application
 
 
