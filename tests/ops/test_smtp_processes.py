@@ -87,8 +87,11 @@ def open_on(port: int, want: set[int], pids: list[int]) -> tuple[smtplib.SMTP, i
     raise AssertionError(f"no connection reached {want} in 500 tries")
 
 
-def test_worker_processes_deliver_and_wake_idle(tmp_path: Path, servers: Servers) -> None:
-    config = server_config(tmp_path, smtp={"processes": 3})
+def test_worker_processes_deliver_and_wake_idle(tmp_path: Path, servers: Servers, backend_url: str) -> None:
+    """SQLite: the workers' deliveries committed by the main process; PostgreSQL:
+    by the workers themselves, NOTIFY waking the main process's IDLE."""
+    storage = {"storage": {"url": backend_url}} if backend_url else {}
+    config = server_config(tmp_path, smtp={"processes": 3}, **storage)
     assert cli(config, "account", "add", USER, "--name", "Cán bộ", "--password-stdin",
                "--no-change-required", stdin=PASSWORD + "\n").returncode == 0
     proc = servers.start(config)
