@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
 from mailserver.config import Config
+from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
 from mailserver.dispatch import pdfcheck
 from mailserver.smtp.hooks import SenderPolicy
@@ -33,6 +34,7 @@ from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
+    from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
 
@@ -72,7 +74,9 @@ class App:
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
         self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
-        self.sender_policy: SenderPolicy = DirectorySenderPolicy(open_directory(self.store))
+        self.sender_policy: SenderPolicy = DirectorySenderPolicy(
+            open_directory(self.store), Router(config.server.domains, self.store)
+        )
         """Whom a submission user may send as (the directory plugs in its rules)."""
         self.pipeline = Pipeline.from_settings(
             config.policy, resolver=self.resolver, data_dir=config.data_dir,
@@ -91,6 +95,8 @@ class App:
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
+        self.cert_login: CertLogin | None = None
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -106,6 +112,12 @@ class App:
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
         self.ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
+        from mailserver import certlogin
+
+        self.cert_login = await asyncio.to_thread(
+            certlogin.enable, self.config, self.store, self.authenticator
+        )
+        login_context = self.cert_login.context if self.cert_login is not None else self.ssl_context
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -120,11 +132,12 @@ class App:
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
                         processes=self._smtp_processes),
-            SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
+            SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine),
-            ImapService(self.config, self.store, self.authenticator, self.ssl_context,
-                        learner=self.pipeline),
+                              pipeline=self.pipeline, quarantine=self.quarantine,
+                              cert_login=self.cert_login),
+            ImapService(self.config, self.store, self.authenticator, login_context,
+                        learner=self.pipeline, cert_login=self.cert_login),
         ]
         if self.config.web.enabled:
             from mailserver.web.server import WebService

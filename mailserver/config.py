@@ -85,6 +85,11 @@ class SmtpSettings:
     listen: str = _help("host:port of the inbound MX listener (SMTP, RFC 5321).", "127.0.0.1:2525")
     max_message_size: int = _help("Largest message accepted, in octets (SIZE, RFC 1870).", 33554432)
     max_recipients: int = _help("Most RCPT TO commands accepted in one transaction.", 100)
+    max_hops: int = _help(
+        "Most Received fields a message may carry before it is refused as a routing loop "
+        "(554 5.4.6, RFC 5321 section 6.3). 0: no limit.",
+        100,
+    )
     relay_networks: list[str] = _help(
         "Client networks (CIDR) allowed to relay without authentication. Empty: none, loopback included.",
         [],

@@ -33,6 +33,7 @@ from mailserver.cli import (
     pki,
     quarantine,
     queue,
+    routing,
     serve,
     spam,
     vault,
@@ -45,7 +46,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, dns, group, mailbox, migrate, ops,
-    passwords, pdf, pki, quarantine, queue, spam, vault,
+    passwords, pdf, pki, quarantine, queue, routing, spam, vault,
 )
 
 

@@ -7,6 +7,7 @@ import argparse
 from datetime import UTC, datetime
 
 from mailserver.cli.common import CliError, SubParsers, print_json
+from mailserver.cli.routing import added_domains
 from mailserver.config import Config
 from mailserver.ops.dnsrecords import records, zone_text
 from pki.keystore import KeyStoreError
@@ -19,17 +20,23 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
         "records", parents=[common],
         help="MX, SPF, DKIM, DMARC, SRV (RFC 6186) and autoconfiguration records, zone-file format",
     )
-    show.add_argument("--domain", default=None, help="only this local domain; default: every server.domains")
+    show.add_argument(
+        "--domain", default=None, help="only this local domain; default: all (server.domains, domain add)"
+    )
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(action=_records)
 
 
 async def _records(config: Config, args: argparse.Namespace) -> int:
-    if args.domain is not None and not config.is_local_domain(args.domain):
-        known = ", ".join(config.server.domains)
+    # Domains added with `mailserver domain add` (alias domains too) receive
+    # and send mail here as well: they publish the same records.
+    added = [d.name for d in await added_domains(config)]
+    local = [*config.server.domains, *added]
+    if args.domain is not None and args.domain.lower().rstrip(".") not in {d.lower() for d in local}:
+        known = ", ".join(local)
         raise CliError(f"{args.domain!r} không phải tên miền cục bộ / is not a local domain "
-                       f"(server.domains: {known})")
-    domains = [args.domain.lower().rstrip(".")] if args.domain else list(config.server.domains)
+                       f"(server.domains, domain add: {known})")
+    domains = [args.domain.lower().rstrip(".")] if args.domain else local
     today = datetime.now(UTC).date()
     try:
         if args.json:

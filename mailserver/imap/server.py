@@ -60,6 +60,7 @@ from typing import Final, Protocol
 
 from mailserver import netopt
 from mailserver.auth import Authenticator
+from mailserver.certlogin import CertLogin
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -185,8 +186,11 @@ class ImapService:
         *,
         directory: DirectoryStore | None = None,
         learner: Learner | None = None,
+        cert_login: CertLogin | None = None,
     ) -> None:
         self._config = config
+        self.cert_login = cert_login
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py), or None."""
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
@@ -412,6 +416,7 @@ class _Connection:
             password_url=service.password_url,
             folders=service.folders,
         )
+        self.session.cert_login = service.cert_login
         self.conn = Connection(self.session, settings)
         """The sans-IO side: parser, literals and the parser/session hand-off."""
         self.received = 0
@@ -432,8 +437,17 @@ class _Connection:
             return float(self.settings.timeout)
         return float(self.settings.autologout)
 
+    async def _identify_certificate(self) -> None:
+        """Check the client's TLS certificate, if any, for AUTHENTICATE EXTERNAL."""
+        if self.service.cert_login is not None:
+            self.session.certificate = await self.service.cert_login.identify(
+                self.writer.get_extra_info("ssl_object")
+            )
+
     async def run(self) -> None:
         try:
+            if self.session.secure:
+                await self._identify_certificate()
             await self.send(self.session.greeting())
             await self._loop()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, _ClientGoneError):
@@ -623,5 +637,6 @@ class _Connection:
             await self.writer.start_tls(context)
             self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
+            await self._identify_certificate()
             return True
         return False

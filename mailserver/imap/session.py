@@ -84,6 +84,7 @@ from time import monotonic
 from typing import Final
 
 from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
+from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -216,6 +217,9 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         self.password_url = password_url
         """The portal's password page, named where a password must be changed."""
         self.folders = folders if folders is not None else FolderCache()
+        self.certificate: Presented | None = None
+        """The TLS client certificate, checked at the handshake (mailserver/certlogin.py)."""
+        self.cert_login: CertLogin | None = None
 
     # -- driver interface ------------------------------------------------------
     def greeting(self) -> Response:
@@ -270,6 +274,8 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
                 caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
             else:
                 caps.append("LOGINDISABLED")
+            if self.secure and self.certificate is not None and self.certificate.address:
+                caps.append("AUTH=EXTERNAL")
         return caps
 
     async def handle(self, event: Event) -> list[Response]:
@@ -518,6 +524,29 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
         return r.no(tag, "Invalid credentials", "AUTHENTICATIONFAILED")
 
+    async def _external(self, tag: str, authzid: str) -> Tagged:
+        """AUTHENTICATE EXTERNAL (RFC 4422 appendix A) with the TLS client
+        certificate: mailserver/certlogin.py decides."""
+        assert self.cert_login is not None  # noqa: S101 - offered only with it
+        result = await self.cert_login.authenticate(self.certificate, authzid, self.remote_ip, "imap")
+        account = result.outcome.account
+        match result.outcome.status:
+            case AuthStatus.OK if account is not None:
+                if not self._take_slot(account.id):
+                    return r.no(tag, TOO_MANY_TEXT, "LIMIT")
+                self.account = account
+                self._account_read_at = self._clock()
+                self._fresh_until = float("-inf")
+                self._transition(Transition.LOGIN)
+                log.info("imap %s: login %s (certificate) from %s", self.connection_id, account.address,
+                         self.remote_ip)
+                return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
+            case AuthStatus.DISABLED:
+                return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
+            case AuthStatus.THROTTLED:
+                return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
+        return r.no(tag, result.text or "Invalid credentials", "AUTHENTICATIONFAILED")
+
     def _take_slot(self, account_id: int) -> bool:
         """One of the account's ``imap.max_connections_per_user`` slots for this
         connection (always granted without a ``user_slots`` counter)."""
@@ -529,6 +558,14 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         return True
 
     async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
+        if cmd.mechanism == "EXTERNAL" and self.secure and self.cert_login is not None:
+            self._sasl = _Sasl(tag, cmd.mechanism)
+            if cmd.initial is None:
+                yield r.Continuation("")
+                return
+            async for resp in self._sasl_step(cmd.initial):
+                yield resp
+            return
         if cmd.mechanism not in ("PLAIN", "LOGIN"):
             raise UserError("Unsupported authentication mechanism", "CANNOT")
         if not self._login_allowed():
@@ -572,6 +609,10 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         except UnicodeDecodeError:
             self._sasl = None
             yield r.bad(sasl.tag, "Credentials are not UTF-8")
+            return
+        if sasl.mechanism == "EXTERNAL":
+            self._sasl = None
+            yield await self._external(sasl.tag, text)
             return
         if sasl.mechanism == "PLAIN":
             # RFC 4616: [authzid] NUL authcid NUL passwd

@@ -166,6 +166,8 @@ def reload(app: App) -> list[str]:
             # leave the live context with a certificate whose key does not match.
             server_context(config.tls_cert, config.tls_key)
             app.ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+            if app.cert_login is not None and app.cert_login.context is not None:
+                app.cert_login.context.load_cert_chain(config.tls_cert, config.tls_key)
             done.append("tls")
         except (OSError, ValueError) as exc:
             log.error("reload: keeping the old TLS certificate: %s", exc)
