@@ -36,6 +36,7 @@ from storage.reconcile import Reconciler
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
+    from mailserver.smtp.workers import SmtpWorkers
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,16 @@ class Service(Protocol):
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, smtp_workers: bool = False) -> None:
         self.config = config
+        self._smtp_processes = 1
+        if smtp_workers:
+            from mailserver.smtp.workers import worker_count
+
+            self._smtp_processes = worker_count(config) + 1
+        """Processes serving the MX listener: ``serve`` starts ``smtp.processes``
+        (mailserver/smtp/workers.py); tests building an App directly, one."""
+        self.smtp_workers: SmtpWorkers | None = None
         self.store: MailStore = open_store(
             config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
         )
@@ -121,7 +130,8 @@ class App:
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
+                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
+                        processes=self._smtp_processes),
             SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
                               pipeline=self.pipeline, quarantine=self.quarantine,
@@ -135,6 +145,17 @@ class App:
             self.services.append(WebService(self, self.ssl_context))
         for service in self.services:
             self.addresses.update(await service.start())
+        if self._smtp_processes > 1:
+            from mailserver.smtp.workers import SmtpWorkers
+
+            # smtp.processes = 0: as many as CPUs, started when the main process is busy.
+            self.smtp_workers = SmtpWorkers(self.config, self.store, self.addresses["smtp"],
+                                            self._smtp_processes - 1,
+                                            on_demand=self.config.smtp.processes == 0)
+            await self.smtp_workers.start()
+            for service in self.services:
+                if isinstance(service, SmtpService):
+                    service.on_session = self.smtp_workers.wake
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 
@@ -159,7 +180,11 @@ class App:
         self.background = []
         # All front ends stop accepting at once, then each finishes its in-flight
         # transactions and commands within its own deadline.
-        services = list(reversed(self.services))
+        services: list[Service] = list(reversed(self.services))
+        if self.smtp_workers is not None:
+            # They stop with the others; their last commits need the store below.
+            services.append(self.smtp_workers)
+            self.smtp_workers = None
         results = await asyncio.gather(*(s.stop() for s in services), return_exceptions=True)
         for service, result in zip(services, results, strict=True):
             if isinstance(result, Exception):
@@ -183,7 +208,7 @@ class App:
 
 async def serve(config: Config) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads (mailserver/ops/runtime.py)."""
-    app = App(config)
+    app = App(config, smtp_workers=True)
     await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

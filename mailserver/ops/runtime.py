@@ -179,6 +179,11 @@ def reload(app: App) -> list[str]:
             return done
         if fresh.policy != config.policy and _swap_policy(app, fresh):
             done.append("policy")
+            config = dataclasses.replace(config, policy=fresh.policy)
+    workers = getattr(app, "smtp_workers", None)
+    if workers is not None and done:  # they read certificates and [policy] as they start
+        app.background.append(asyncio.get_running_loop().create_task(workers.restart(config)))
+        done.append("smtp workers")
     log.info("reload: %s", ", ".join(done) or "nothing changed")
     return done
 

@@ -186,7 +186,7 @@ class SubmissionSMTP(MxSMTP):
         if session.authenticated:
             await self._reply(codes.S503_ALREADY_AUTHENTICATED)
             return
-        args = arg.split()
+        args = (arg or "").split()  # a bare "AUTH" comes as None
         if not args or len(args) > 2:
             await self._reply(codes.S501_SYNTAX)
             return

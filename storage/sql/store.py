@@ -716,6 +716,18 @@ class _Delivery:
     """Column values shared by every copy, except blob, uid and modseq."""
 
 
+@dataclass(frozen=True, slots=True)
+class StagedDelivery:
+    """A message analysed and fsynced into the Maildir's staging directory,
+    waiting for ``SqlMailStore.commit_staged`` (plain data: it may cross
+    processes)."""
+
+    name: str
+    """The staged file's name."""
+    values: dict[str, Any]
+    """Column values shared by every copy, except blob, uid and modseq."""
+
+
 @dataclass(slots=True)
 class _Pending:
     rows: list[_NewRow]
@@ -1506,20 +1518,39 @@ class SqlMailStore:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
             raise ValueError("deliver needs at least one account")
+        staged = await self.stage_delivery(data, internal_date=internal_date)
+        return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+
+    async def stage_delivery(self, data: bytes, *, internal_date: datetime | None = None) -> StagedDelivery:
+        """The first half of ``deliver``: the message analysed and written
+        (fsynced) to the Maildir's staging directory. Another process on the
+        same data directory may do this and hand the result to ``commit_staged``
+        here (SMTP listener processes on SQLite: one writer)."""
         common = await self._analyse(data)
         common.update(flags="", seen=False, deleted=False, internal_date=_internal_date(internal_date))
-        # The file is written (fsynced) to staging; the committer finds the
-        # folders and moves it there in its transaction (_place_deliveries):
-        # durable and committed on return.
-        staged = await self.maildir.stage(data)
+        return StagedDelivery(await self.maildir.stage(data), common)
+
+    async def commit_staged(
+        self,
+        account_ids: Sequence[int],
+        staged: StagedDelivery,
+        *,
+        special_use: str | None = None,
+        quota: bool = True,
+    ) -> DeliveryResult:
+        """The second half of ``deliver``: the committer finds the folders and
+        moves the staged file there in its transaction (_place_deliveries):
+        durable and committed on return; on failure the staged file is removed."""
+        account_ids = list(dict.fromkeys(account_ids))
         try:
-            placed = await self._enqueue(
-                _Pending([], _Delivery(account_ids, special_use, staged, common), quota=quota)
-            )
+            if not account_ids:
+                raise ValueError("deliver needs at least one account")
+            delivery = _Delivery(account_ids, special_use, staged.name, dict(staged.values))
+            placed = await self._enqueue(_Pending([], delivery, quota=quota))
         except asyncio.CancelledError:
             raise  # it may still commit; if not, clean_staging removes the file
         except BaseException:
-            await self.maildir.unstage(staged)
+            await self.maildir.unstage(staged.name)
             raise
         return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
 
