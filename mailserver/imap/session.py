@@ -176,11 +176,8 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         password_url: str = "",
         folders: FolderCache | None = None,
     ) -> None:
-        self.store = store
-        self.authenticator = authenticator
-        self.settings = settings
-        self.secure = secure
-        self.remote_ip = remote_ip
+        self.store, self.authenticator, self.settings = store, authenticator, settings
+        self.secure, self.remote_ip = secure, remote_ip
         self.starttls_available = starttls_available
         self.connection_id = connection_id
         self.state = State.NOT_AUTHENTICATED
