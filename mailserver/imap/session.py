@@ -107,7 +107,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Final, Protocol
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
+from mailserver.auth import (
+    APP_ONLY_TEXT,
+    MUST_CHANGE_TEXT,
+    Authenticator,
+    AuthStatus,
+    must_change_text,
+)
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
 from mailserver.imap import mutf7, sections, textsearch
@@ -411,6 +417,8 @@ class Session:
         """ENABLEd extensions (RFC 5161); frozen: most sessions never enable one."""
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
+        self.client_name = ""
+        """The client's own name from ID (RFC 2971), for the login history."""
         self._idle_tag: str | None = None
         self.directory = directory
         self.trainer = trainer
@@ -885,8 +893,8 @@ class Session:
                 return self._copy(tag, cmd)
             case c.Idle():
                 return self._idle(tag)
-            case c.Id():
-                return self._id(tag)
+            case c.Id(params):
+                return self._id(tag, params)
             case c.GetQuota():
                 return self._quota(tag, cmd)
             case c.SetAcl() | c.DeleteAcl():
@@ -912,7 +920,11 @@ class Session:
         yield r.bye("Logging out")
         yield r.ok(tag, "LOGOUT completed")
 
-    async def _id(self, tag: str) -> AsyncIterator[Response]:
+    async def _id(
+        self, tag: str, params: tuple[tuple[str, str | None], ...] | None
+    ) -> AsyncIterator[Response]:
+        fields = {k.lower(): v for k, v in params or () if v}
+        self.client_name = " ".join(filter(None, (fields.get("name"), fields.get("version"))))[:200]
         yield r.Untagged(("ID", tuple(v for pair in SERVER_ID for v in (IString(pair[0]), IString(pair[1])))))
         yield r.ok(tag, "ID completed")
 
@@ -928,7 +940,9 @@ class Session:
     async def _check_login(self, tag: str, user: str, password: str) -> Tagged:
         if not self._login_allowed():
             return r.no(tag, "Plain-text login needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
-        outcome = await self.authenticator.authenticate(user, password, self.remote_ip)
+        outcome = await self.authenticator.authenticate(
+            user, password, self.remote_ip, protocol="imap", client=self.client_name
+        )
         match outcome.status:
             case AuthStatus.OK:
                 if outcome.account is not None and not self._take_slot(outcome.account.id):
@@ -945,6 +959,8 @@ class Session:
                 return r.no(tag, text, "EXPIRED")
             case AuthStatus.DISABLED:
                 return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
+            case AuthStatus.APP_PASSWORD_REQUIRED:
+                return r.no(tag, APP_ONLY_TEXT, "AUTHENTICATIONFAILED")
             case AuthStatus.THROTTLED:
                 return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
