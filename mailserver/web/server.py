@@ -636,6 +636,9 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     r.add_get("/admin/dispatches", admin_dispatches)
     r.add_get("/ca.pem", ca_pem)
     r.add_get("/crl", crl)
+    from mailserver.web import account  # self-service: app passwords, login history
+
+    account.register(r)
     return application
 
 
