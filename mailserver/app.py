@@ -130,6 +130,12 @@ class App:
         from mailserver.directory.tasks import password_warning_loop
 
         self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        from mailserver.ops.vault import purge_loop
+
+        retention = self.config.retention
+        self.background.append(asyncio.create_task(
+            purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
+        ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
         from mailserver.ops.runtime import start_operations
 

@@ -30,7 +30,7 @@ from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
 from policy.settings import PolicySettings
-from storage.settings import StorageSettings
+from storage.settings import RetentionSettings, StorageSettings
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
 ENV_STORAGE_URL: Final = "MAILSERVER_STORAGE_URL"
@@ -228,6 +228,7 @@ class AuthSettings:
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)

@@ -96,6 +96,33 @@ class OverQuota(StoreError):  # noqa: N818 - public names fixed by the interface
         return self.size > self.limit
 
 
+class NoSuchDeleted(StoreError):  # noqa: N818 - public names fixed by the interface
+    """Vault entries that do not exist (or belong to another account): nothing was restored."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        shown = ", ".join(str(i) for i in ids)
+        super().__init__(f"không có thư đã xóa số {shown} / no deleted message with id {shown}")
+        self.ids = tuple(ids)
+
+
+class OnHold(StoreError):  # noqa: N818 - public names fixed by the interface
+    """The mailbox is under a legal hold (``mailserver hold``): it cannot be deleted."""
+
+    def __init__(self, address: str, reasons: Sequence[str]) -> None:
+        why = "; ".join(reasons)
+        super().__init__(
+            f"{address} đang bị giữ nguyên trạng ({why}): không được xóa hộp thư cho đến khi "
+            f"`mailserver hold clear` / {address} is on hold ({why}): the mailbox cannot be deleted "
+            "until `mailserver hold clear`"
+        )
+        self.address = address
+        self.reasons = tuple(reasons)
+
+
+class HoldError(StoreError):
+    """A hold command that cannot be done (unknown target, no hold to clear)."""
+
+
 class FlagMode(enum.Enum):
     REPLACE = "replace"
     ADD = "add"
@@ -300,6 +327,54 @@ class DeliveryResult:
 
     placed: tuple[tuple[int, int, Uid], ...]
     """(account_id, folder_id, uid) for every recipient."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedMessage:
+    """A message in the deleted-mail vault (expunged, kept for ``retention.deleted_days``)."""
+
+    id: int
+    """Vault entry id: what ``undelete`` takes."""
+    account_id: int
+    folder: str
+    """The folder it was expunged from (its current name if it still exists)."""
+    uid: Uid
+    """Its UID in that folder before the expunge."""
+    flags: frozenset[str]
+    internal_date: datetime
+    size: int
+    subject: str
+    from_: str
+    deleted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """Where an undeleted message went."""
+
+    id: int
+    """The vault entry id it had."""
+    account_id: int
+    folder_id: int
+    folder: str
+    uid: Uid
+    """Its new UID (a restored message is a new message to clients)."""
+    recreated: bool
+    """The folder had been deleted and was created again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A legal hold: the mailbox (``scope == "address"``) or every mailbox of the
+    agency (``"agency"``: its own and its persons') keeps all mail."""
+
+    id: int
+    scope: str
+    target: str
+    """The address, or the agency code."""
+    reason: str
+    set_by: str
+    set_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,10 +676,13 @@ class MailStore(Protocol):
         ...
 
     async def expunge(
-        self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None
+        self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None, *, vault: bool = True
     ) -> list[Uid]:
         """Remove messages flagged \\Deleted (only those in ``uids`` when given);
-        returns the expunged UIDs ascending and keeps tombstones for QRESYNC."""
+        returns the expunged UIDs ascending and keeps tombstones for QRESYNC.
+        The messages go to the account's deleted-mail vault (``deleted_messages``);
+        ``vault=False`` (an operator's removal) drops them at once, unless the
+        mailbox is under a hold."""
         ...
 
     async def copy(
@@ -636,4 +714,48 @@ class MailStore(Protocol):
 
     async def quota(self, account_id: int) -> Quota:
         """Usage and limit of the account (one row read). Raises NoSuchAccount."""
+        ...
+
+    # -- deleted-mail vault and holds (storage.sql.vault) ----------------------
+    async def deleted_messages(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[DeletedMessage]:
+        """The account's vault, most recently deleted first; with ``since``, only
+        entries deleted at or after it."""
+        ...
+
+    async def read_deleted(self, account_id: int, entry_id: int) -> bytes:
+        """The bytes of a vaulted message of the account. Raises NoSuchDeleted."""
+        ...
+
+    async def undelete(self, entry_ids: Sequence[int], *, account_id: int | None = None) -> list[Restored]:
+        """Put vault entries back in their folders (created again if gone) with
+        their flags but \\Deleted, under new UIDs, byte for byte; all or none.
+        With ``account_id`` only that account's entries may be named. Raises
+        NoSuchDeleted naming the ids not found. Never refused for quota: the
+        message counted when it arrived."""
+        ...
+
+    async def purge_deleted(self, before: datetime) -> int:
+        """Remove vault entries deleted before ``before``, files and rows, except in
+        mailboxes under a hold; returns how many went."""
+        ...
+
+    async def deleted_blobs(self, account_id: int) -> list[str]:
+        """The vault file of every vault entry of the account (storage.reconcile)."""
+        ...
+
+    async def set_hold(self, scope: str, target: str, reason: str, *, by: str) -> Hold:
+        """Hold a mailbox (``scope`` "address") or an agency (``"agency"``, by code);
+        setting it again replaces the reason. Raises HoldError for an unknown target."""
+        ...
+
+    async def clear_hold(self, scope: str, target: str) -> Hold:
+        """Remove a hold; returns what it was. Raises HoldError when there is none."""
+        ...
+
+    async def list_holds(self) -> list[Hold]: ...
+
+    async def holds_on(self, account_id: int) -> list[Hold]:
+        """The holds covering the account (its own and its agency's)."""
         ...

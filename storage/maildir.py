@@ -66,11 +66,13 @@ _T = TypeVar("_T")
 
 __all__ = [
     "Maildir",
+    "VAULT",
     "account_path",
     "decode_folder_level",
     "encode_folder_level",
     "folder_path",
     "fsync_dir",
+    "vault_path",
     "write_new_file",
 ]
 
@@ -169,6 +171,19 @@ def folder_path(address: str, folder_name: str) -> PurePosixPath:
     if len(component.encode("ascii")) > _NAME_MAX - 10:
         raise ValueError("folder name too long for the file system")
     return base / component
+
+
+VAULT: Final = "..vault"
+"""Directory of an account's deleted-mail vault, beside its folders. Maildir++
+folder directories are ``.`` followed by non-empty levels, so no folder's
+directory can be named this (its first level would be empty)."""
+
+
+def vault_path(address: str) -> PurePosixPath:
+    """Relative directory of an account's deleted-mail vault (a Maildir of its own:
+    ``cur``/``new``/``tmp``), where expunged messages wait for
+    ``retention.deleted_days`` (``storage.sql.vault``)."""
+    return account_path(address) / VAULT
 
 
 def _hostname() -> str:

@@ -30,6 +30,15 @@ Any other is moved to ``<data_dir>/lost+found/`` under the same relative path
 for an operator to look at: it may be mail the client was never told was
 stored, or an expunged message whose removal was interrupted.
 
+The account's deleted-mail vault (``<account>/..vault``, ``storage.sql.vault``)
+is read the same way against its vault rows, and its indexed files count as
+indexed inodes: a folder's file left by an expunge that committed but did not
+unlink yet shares its inode with its vault copy, so it is removed as a
+redundant link, never moved to lost+found. A vault file without a row is a
+second name of an indexed message (an expunge that did not commit, an
+undelete that did) or what an interrupted purge meant to remove: once old
+enough it is unlinked.
+
 Bounded and resumable: accounts are taken in id order; the start-up pass stops
 after ``storage.reconcile_budget`` seconds (checked between accounts) and the
 server continues it in the background. The last account done is kept in
@@ -48,13 +57,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
 
 from storage.api import Account, MailStore, NoSuchFolder
-from storage.maildir import STAGING_MAX_AGE, folder_path, fsync_dir
+from storage.maildir import STAGING_MAX_AGE, folder_path, fsync_dir, vault_path
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +79,7 @@ class ReconcileStats:
     moved: list[str] = field(default_factory=list)
     """Relative paths moved to lost+found."""
     unlinked: int = 0
-    """Redundant links of indexed messages removed."""
+    """Redundant links of indexed messages removed (vault leftovers included)."""
     tmp_removed: int = 0
     deferred: int = 0
     """Candidates too young to judge (looked at again later)."""
@@ -237,19 +246,44 @@ class Reconciler:
                     indexed_inodes.add(inode)
                 elif name not in before:
                     candidates.append((relative / sub / name, inode))
+        vault_candidates = await self._check_vault(account, indexed_inodes)
         self.stats.accounts += 1
-        if candidates:
-            youngest = await asyncio.to_thread(self._settle, candidates, indexed_inodes)
+        if candidates or vault_candidates:
+            youngest = await asyncio.to_thread(self._settle, candidates, indexed_inodes, vault_candidates)
             if youngest is not None:
                 self.deferred[account.id] = max(self.deferred.get(account.id, 0.0), youngest + self.min_age)
 
+    async def _check_vault(
+        self, account: Account, indexed_inodes: set[int]
+    ) -> list[tuple[PurePosixPath, int]]:
+        """Add the inodes of the vault's indexed files; its files without a row."""
+        relative = vault_path(account.address)
+        before = {PurePosixPath(b).name for b in await self.store.deleted_blobs(account.id)}
+        horizon = self._clock() - self.tmp_max_age
+        listing = await asyncio.to_thread(_list_folder, self.root / relative, horizon)
+        after = {PurePosixPath(b).name for b in await self.store.deleted_blobs(account.id)}
+        self.stats.tmp_removed += listing.tmp_removed
+        candidates: list[tuple[PurePosixPath, int]] = []
+        for name, sub, inode in listing.files:
+            if name in after:
+                indexed_inodes.add(inode)
+            elif name not in before:
+                candidates.append((relative / sub / name, inode))
+        return candidates
+
     # -- deciding a candidate (blocking) ------------------------------------------------
-    def _settle(self, candidates: list[tuple[PurePosixPath, int]], indexed: set[int]) -> float | None:
-        """Unlink or move each old enough candidate; the latest change time of
-        those too young, or None."""
+    def _settle(
+        self,
+        candidates: list[tuple[PurePosixPath, int]],
+        indexed: set[int],
+        vault: Sequence[tuple[PurePosixPath, int]] = (),
+    ) -> float | None:
+        """Unlink or move each old enough candidate (a vault one is unlinked); the
+        latest change time of those too young, or None."""
         youngest: float | None = None
         now = self._clock()
-        for relative, inode in candidates:
+        in_vault = {relative for relative, _ in vault}
+        for relative, inode in [*candidates, *vault]:
             path = self.root / relative
             try:
                 st = path.stat()
@@ -261,7 +295,11 @@ class Reconciler:
                 youngest = changed if youngest is None else max(youngest, changed)
                 continue
             try:
-                if inode in indexed and st.st_ino == inode:
+                if relative in in_vault:
+                    path.unlink()
+                    self.stats.unlinked += 1
+                    log.info("reconcile: %s is a vault file without a vault row; removed", relative)
+                elif inode in indexed and st.st_ino == inode:
                     path.unlink()
                     self.stats.unlinked += 1
                     log.info("reconcile: %s was a leftover link of an indexed message; removed", relative)

@@ -40,3 +40,31 @@ class StorageSettings:
             "committing, here or on another node); younger ones are looked at again once old enough."
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """The ``[retention]`` section: how long deleted mail can be brought back."""
+
+    deleted_days: int = field(
+        default=30,
+        metadata={
+            "help": "Days an expunged message (or a message of a deleted folder) stays in its mailbox's\n"
+            "deleted-mail vault, where `mailserver mail undelete` and the portal's \"Thư đã xóa\" page\n"
+            "bring it back; then its file and row are removed. A mailbox under a hold\n"
+            "(`mailserver hold set`) keeps its vault however old. Vaulted mail does not count against\n"
+            "the quota. 0: removed at the next purge."
+        },
+    )
+    purge_interval: int = field(
+        default=3600,
+        metadata={
+            "help": "Seconds between two purges of the vaults by the running server (one also runs at start)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.deleted_days < 0:
+            raise ValueError("retention.deleted_days must be 0 or more")
+        if self.purge_interval < 1:
+            raise ValueError("retention.purge_interval must be at least 1 second")

@@ -34,6 +34,7 @@ from mailserver.cli import (
     queue,
     serve,
     spam,
+    vault,
 )
 from mailserver.cli.common import Action, CliError, add_config_option, common_parser
 from mailserver.cli.errors import bilingual, usage_error
@@ -43,7 +44,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pdf, pki, quarantine, queue, spam,
+    pdf, pki, quarantine, queue, spam, vault,
 )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 from mailserver.auth import generate_password, hash_password
 from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, read_stdin_line, with_store
 from mailserver.config import Config
-from storage.api import Account, AccountExists, MailStore, NoSuchAccount
+from storage.api import Account, AccountExists, MailStore, NoSuchAccount, OnHold
 from storage.directory import AddressState, By, open_directory
 
 # RFC 5321 section 4.1.2 Dot-string local part, restricted to what we issue.
@@ -224,6 +224,8 @@ async def _account_delete(config: Config, args: argparse.Namespace) -> int:
             await store.delete_account(address)
         except NoSuchAccount:
             raise CliError(f"no such account: {address}") from None
+        except OnHold as exc:
+            raise CliError(str(exc)) from None
         await open_directory(store).audit("account.delete", address, by=By(cli_actor()))
         print(f"deleted {address}")
         return 0

@@ -25,7 +25,7 @@ from mailserver.directory.export import FORMATS
 from mailserver.directory.naming import NamingError
 from mailserver.directory.passwords import PasswordRejected
 from mailserver.directory.service import DirectoryService, ImportFailed, Issued, Planned
-from storage.api import MailStore, StoreError
+from storage.api import MailStore, OnHold, StoreError
 from storage.directory import Agency, By, Person, open_directory
 
 
@@ -338,16 +338,20 @@ async def _offboard(config: Config, args: argparse.Namespace) -> int:
 
 async def _purge(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
-        purged = await service.purge(by=by_of(args), dry_run=args.dry_run)
+        refused: list[OnHold] = []
+        purged = await service.purge(by=by_of(args), dry_run=args.dry_run, refused=refused)
+        for exc in refused:
+            print(f"mailserver: {exc}", file=sys.stderr)
         if args.json:
-            print_json({"dry_run": args.dry_run, "purged": purged})
+            print_json({"dry_run": args.dry_run, "purged": purged,
+                        "held": [{"address": e.address, "reasons": list(e.reasons)} for e in refused]})
         else:
             for address in purged:
                 print(
                     f"{'would purge' if args.dry_run else 'purged'} {address} "
                     "(the address is retired and never re-issued)"
                 )
-            if not purged:
+            if not purged and not refused:
                 print("nothing to purge")
         return 0
 

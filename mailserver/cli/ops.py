@@ -74,7 +74,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     checks.add_argument("--json", action="store_true")
     checks.set_defaults(action=_report_checks)
 
-    mail = sub.add_parser("mail", parents=[common], help="find and remove unsuitable mail across mailboxes")
+    mail = sub.add_parser(
+        "mail", parents=[common], help="find and remove unsuitable mail; list and restore deleted mail"
+    )
     mactions = mail.add_subparsers(dest="mail_command", required=True, metavar="ACTION")
     find = mactions.add_parser("find", parents=[common], help="messages whose header contains a value")
     find.add_argument("--header", required=True, metavar="NAME:VALUE",
@@ -88,6 +90,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     remove.add_argument("--reason", required=True, help="why (kept in the audit log)")
     remove.add_argument("--decision", default="", help="number of the decision this executes")
     remove.set_defaults(action=_mail_remove)
+    from mailserver.cli import vault
+
+    vault.register_mail(mactions, common)
 
 
 # -- health ----------------------------------------------------------------------
@@ -281,7 +286,8 @@ async def _mail_remove(config: Config, args: argparse.Namespace) -> int:
             # Through the store's own operations: IMAP sessions see an ordinary
             # EXPUNGE, and QRESYNC clients get the UID as VANISHED.
             await store.store_flags(m.account_id, m.folder_id, [Uid(m.uid)], ["\\Deleted"], FlagMode.ADD)
-            await store.expunge(m.account_id, m.folder_id, [Uid(m.uid)])
+            # Removed for good, not to the deleted-mail vault (unless a hold keeps it).
+            await store.expunge(m.account_id, m.folder_id, [Uid(m.uid)], vault=False)
             await directory.audit(
                 "mail.remove", m.address, by=by,
                 detail={"message": m.id, "folder": m.folder, "uid": m.uid, "message_id": m.message_id,

@@ -5,9 +5,12 @@ the address).
 The archive is a gzip-compressed tar file holding one mbox per folder
 (``<local part>/<folder>.mbox``, "mboxrd" quoting: every line matching
 ``^>*From `` gets one more ``>``), readable by mutt, Thunderbird (ImportExport)
-or ``python -m mailbox``. Line ends are LF as mbox expects. The file is written
-under a temporary name and renamed when complete, so a half-written archive
-never carries the final name.
+or ``python -m mailbox``. Line ends are LF as mbox expects. The mailbox's
+deleted-mail vault (storage/sql/vault.py) goes in beside it, one mbox per folder
+the messages were deleted from, under ``<local part>.deleted/<folder>.mbox``:
+deleted official mail is part of the record too. The file is written under a
+temporary name and renamed when complete, so a half-written archive never
+carries the final name.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from storage.api import Account, MailStore
+from storage.api import Account, DeletedMessage, MailStore
 
 _FROM_LINE: Final = re.compile(rb"^(>*From )", re.MULTILINE)
 
@@ -42,10 +45,12 @@ def _safe_folder_file(name: str) -> str:
     return "/".join(levels) + ".mbox"
 
 
-def _tar(source: Path, arcname: str, dest: Path) -> None:
+def _tar(sources: list[tuple[Path, str]], dest: Path) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
-        tar.add(source, arcname=arcname)
+        for source, arcname in sources:
+            if source.exists():
+                tar.add(source, arcname=arcname)
     os.chmod(tmp, 0o640)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
@@ -53,8 +58,9 @@ def _tar(source: Path, arcname: str, dest: Path) -> None:
 
 
 async def archive_mailbox(store: MailStore, account: Account, dest_dir: Path) -> tuple[Path, int]:
-    """Write every folder of ``account`` to ``dest_dir/<local>-<UTC time>.tar.gz``;
-    returns the path and the number of messages."""
+    """Write every folder of ``account`` and its deleted-mail vault to
+    ``dest_dir/<local>-<UTC time>.tar.gz``; returns the path and the number of
+    messages (vaulted ones included)."""
     local = account.address.rpartition("@")[0]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     await asyncio.to_thread(dest_dir.mkdir, mode=0o750, parents=True, exist_ok=True)
@@ -74,7 +80,22 @@ async def archive_mailbox(store: MailStore, account: Account, dest_dir: Path) ->
                     count += 1
             finally:
                 await asyncio.to_thread(fh.close)
-        await asyncio.to_thread(_tar, root, local, dest)
+        deleted = work / f"{local}.deleted"
+        by_folder: dict[str, list[DeletedMessage]] = {}
+        for entry in sorted(await store.deleted_messages(account.id), key=lambda e: e.id):
+            by_folder.setdefault(entry.folder, []).append(entry)
+        for name, entries in by_folder.items():
+            path = deleted / _safe_folder_file(name)
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            fh = await asyncio.to_thread(open, path, "wb")
+            try:
+                for entry in entries:
+                    data = await store.read_deleted(account.id, entry.id)
+                    await asyncio.to_thread(fh.write, _mbox_entry(data, entry.internal_date))
+                    count += 1
+            finally:
+                await asyncio.to_thread(fh.close)
+        await asyncio.to_thread(_tar, [(root, local), (deleted, f"{local}.deleted")], dest)
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     return dest, count

@@ -59,7 +59,7 @@ from mailserver.directory.archive import archive_mailbox
 from mailserver.directory.changes import FOLLOW_UP, WARNING, Change
 from mailserver.directory.importer import CsvRow, RowError
 from pki.ca import PkiError
-from storage.api import Account, AccountExists, MailStore, NoSuchAccount
+from storage.api import Account, AccountExists, MailStore, NoSuchAccount, OnHold
 from storage.directory import (
     ALL_RIGHTS,
     AddressKind,
@@ -754,17 +754,38 @@ class DirectoryService:
             tuple(a.code for a in headed),
         )
 
-    async def purge(self, *, by: By, now: datetime | None = None, dry_run: bool = False) -> list[str]:
+    async def purge(
+        self,
+        *,
+        by: By,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        refused: list[OnHold] | None = None,
+    ) -> list[str]:
         """Delete the mailboxes whose grace period has passed; their addresses stay
-        as retired tombstones and are never issued again (Điều 4 khoản 2)."""
+        as retired tombstones and are never issued again (Điều 4 khoản 2). A
+        mailbox under a hold (``mailserver hold``) is not deleted: its refusal is
+        appended to ``refused`` and it stays due until the hold is cleared."""
         due = await self.directory.due_for_purge(now or datetime.now(UTC))
-        if dry_run:
-            return [e.address for e in due]
+        purged: list[str] = []
         for entry in due:
-            with contextlib.suppress(NoSuchAccount):
-                await self.store.delete_account(entry.address)
-            await self.directory.set_address_state(entry.address, AddressState.RETIRED, by=by)
-        return [e.address for e in due]
+            account = await self.store.get_account(entry.address)
+            holds = await self.store.holds_on(account.id) if account is not None else []
+            if holds:
+                if refused is not None:
+                    refused.append(OnHold(entry.address, [h.reason for h in holds]))
+                continue
+            if not dry_run:
+                try:
+                    with contextlib.suppress(NoSuchAccount):
+                        await self.store.delete_account(entry.address)
+                except OnHold as exc:  # held meanwhile
+                    if refused is not None:
+                        refused.append(exc)
+                    continue
+                await self.directory.set_address_state(entry.address, AddressState.RETIRED, by=by)
+            purged.append(entry.address)
+        return purged
 
     # -- agencies (Điều 10) ---------------------------------------------------
     async def _active_person(self, address: str) -> Person:

@@ -1632,7 +1632,8 @@ class Session:
         if move and pairs:
             moved = [p[0] for p in pairs]
             await self.store.store_flags(source_id, mb.folder.id, moved, ["\\Deleted"], FlagMode.ADD)
-            await self.store.expunge(source_id, mb.folder.id, moved)
+            # A MOVE, not a deletion: the sources skip the deleted-mail vault.
+            await self.store.expunge(source_id, mb.folder.id, moved, vault=False)
         return pairs
 
     async def _store(self, tag: str, cmd: c.Store) -> AsyncIterator[Response]:

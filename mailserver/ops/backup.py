@@ -9,7 +9,8 @@ A backup is one directory (``<root>/<YYYYmmddTHHMMSSZ>``) holding::
     manifest.json      what is inside: every file with its sha256 and size
     manifest.sha256    sha256 of manifest.json (so the manifest cannot be altered unseen)
     db/                the index: SQLite online-backup copy, or a pg_dump archive
-    maildir/<blob>     every message file the index refers to
+    maildir/<blob>     every message file the index refers to (the deleted-mail
+                       vaults' files included: storage/sql/vault.py)
     spool/<blob>       every queued outbound message file
     files/<path>       the rest of the data directory (TLS, DKIM, CA…); private
                        material (keys, the portal's session key) as
@@ -210,6 +211,10 @@ def _snapshot_sqlite(url: str, dest: Path) -> tuple[list[str], list[str]]:
 def _blob_lists(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
     messages = [r[0] for r in conn.execute("SELECT blob FROM messages")]
     try:
+        messages += [r[0] for r in conn.execute("SELECT blob FROM vault")]
+    except sqlite3.OperationalError:  # a database from before the vault (0007_vault)
+        pass
+    try:
         spool = [r[0] for r in conn.execute("SELECT blob FROM outbound_messages")]
     except sqlite3.OperationalError:  # no queue tables in this database
         spool = []
@@ -267,6 +272,8 @@ async def _snapshot_postgres(url: str, dest: Path) -> tuple[list[str], list[str]
                 env,
             )
             messages = [r[0] for r in await conn.fetch("SELECT blob FROM messages")]
+            if await conn.fetchval("SELECT to_regclass('vault') IS NOT NULL"):
+                messages += [r[0] for r in await conn.fetch("SELECT blob FROM vault")]
             has_queue = await conn.fetchval("SELECT to_regclass('outbound_messages') IS NOT NULL")
             spool = (
                 [r[0] for r in await conn.fetch("SELECT blob FROM outbound_messages")] if has_queue else []
@@ -605,6 +612,8 @@ def _prune_sqlite(db: Path, vanished: list[list[str]]) -> None:
             for kind, blob in vanished:
                 if kind == "maildir":
                     conn.execute("DELETE FROM messages WHERE blob = ?", (blob,))
+                    with contextlib.suppress(sqlite3.OperationalError):  # no vault table
+                        conn.execute("DELETE FROM vault WHERE blob = ?", (blob,))
                 else:
                     conn.execute("DELETE FROM outbound_messages WHERE blob = ?", (blob,))
             columns = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
@@ -621,9 +630,12 @@ async def _prune_postgres(url: str, vanished: list[list[str]]) -> None:
 
     conn = await asyncpg.connect(_pg_env(url)[2])
     try:
+        has_vault = await conn.fetchval("SELECT to_regclass('vault') IS NOT NULL")
         for kind, blob in vanished:
             table = "messages" if kind == "maildir" else "outbound_messages"
             await conn.execute(f"DELETE FROM {table} WHERE blob = $1", blob)  # noqa: S608 - fixed names
+            if kind == "maildir" and has_vault:
+                await conn.execute("DELETE FROM vault WHERE blob = $1", blob)
         counted = await conn.fetchval(
             "SELECT count(*) FROM information_schema.columns "
             "WHERE table_name = 'accounts' AND column_name = 'storage_used'"

@@ -16,6 +16,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "skip": ("Bỏ qua, đến nội dung chính", "Skip to main content"),
     "nav_password": ("Đổi mật khẩu", "Change password"),
     "nav_directory": ("Danh bạ", "Directory"),
+    "nav_deleted": ("Thư đã xóa", "Deleted mail"),
     "nav_admin": ("Quản trị", "Administration"),
     "lang_switch": ("English", "Tiếng Việt"),
     "footer": (
@@ -61,6 +62,36 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "The form expired or the request is not valid. Reload the page and try again.",
     ),
     "error": ("Có lỗi", "There is a problem"),
+    # /deleted
+    "del_title": ("Thư đã xóa", "Deleted mail"),
+    "del_intro": (
+        "Thư Anh/Chị đã xóa (kể cả thư trong thư mục đã xóa) được giữ {days} ngày; trong thời gian đó "
+        "có thể khôi phục về thư mục cũ, giữ nguyên nội dung và cờ.",
+        "Mail you deleted (including mail of deleted folders) is kept for {days} days; until then it can "
+        "be put back in its folder, unchanged, with its flags.",
+    ),
+    "del_held": (
+        "Hộp thư đang được giữ nguyên trạng: thư đã xóa được giữ đến khi có quyết định khác.",
+        "This mailbox is on hold: deleted mail is kept until the hold ends.",
+    ),
+    "del_sign_in": (
+        "Đăng nhập bằng địa chỉ và mật khẩu hộp thư", "Sign in with your mailbox address and password"
+    ),
+    "del_login_failed": ("Sai địa chỉ hoặc mật khẩu.", "Wrong address or password."),
+    "del_folder": ("Thư mục", "Folder"),
+    "del_date": ("Ngày thư", "Date"),
+    "del_deleted_at": ("Xóa lúc", "Deleted at"),
+    "del_restore": ("Khôi phục thư đã chọn", "Restore selected"),
+    "del_choose": ("Chọn", "Select"),
+    "del_empty": ("Không có thư đã xóa nào.", "No deleted mail."),
+    "del_restored": ("Đã khôi phục {n} thư về thư mục cũ.", "{n} message(s) put back in their folders."),
+    "del_not_found": (
+        "Không tìm thấy thư đã chọn (có thể đã được khôi phục hoặc đã hết hạn lưu).",
+        "The selected mail was not found (maybe already restored or past its keeping time).",
+    ),
+    "del_none": ("Chưa chọn thư nào.", "No message selected."),
+    "del_bad_id": ("Yêu cầu không hợp lệ.", "Invalid request."),
+    "del_signed_in_as": ("Hộp thư: {address}", "Mailbox: {address}"),
     # /directory
     "dir_title": ("Danh bạ thư điện tử các cơ quan", "Directory of agency mailboxes"),
     "dir_intro": (

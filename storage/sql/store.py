@@ -121,6 +121,7 @@ from storage.api import (
     CannotDeleteFolder,
     ChangeHub,
     Changes,
+    DeletedMessage,
     DeliveryResult,
     FlagMode,
     FlagUpdate,
@@ -128,6 +129,7 @@ from storage.api import (
     FolderExists,
     FolderIndex,
     FolderStatus,
+    Hold,
     InvalidFolderName,
     MessageDetail,
     MessageInfo,
@@ -136,6 +138,7 @@ from storage.api import (
     NoSuchFolder,
     OverQuota,
     Quota,
+    Restored,
     SearchQuery,
     StoreError,
     Uid,
@@ -143,6 +146,7 @@ from storage.api import (
 from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import models
+from storage.sql import vault as vaults
 from storage.sql.engine import (
     WRITE_OPTION,
     is_file_sqlite,
@@ -232,7 +236,9 @@ _DETAILS: Final = _UidQuery.of(*_INFO_COLUMNS, M.c.envelope, M.c.bodystructure, 
 _INDEX: Final = select(M.c.uid, M.c.seen, M.c.flags).where(M.c.folder_id == bindparam("folder_id")).order_by(
     M.c.uid
 )
-_DELETED: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, M.c.size, where=M.c.deleted == true())
+_DELETED: Final = _UidQuery.of(
+    M.c.id, M.c.uid, M.c.blob, M.c.size, *vaults.VAULT_COLUMNS, where=M.c.deleted == true()
+)
 _TO_COPY: Final = _UidQuery.of(M.c.id, M.c.uid, M.c.blob, *_COPY_COLUMNS)
 _CHANGED: Final = (
     select(*_INFO_COLUMNS)
@@ -1064,6 +1070,9 @@ class SqlMailStore:
         account_id = conn.execute(select(A.c.id).where(A.c.address == address)).scalar_one_or_none()
         if account_id is None:
             raise NoSuchAccount(address)
+        # A legal hold keeps everything (storage.sql.vault): the mailbox stays.
+        vaults.check_not_held(conn, account_id, address)
+        vaults.forget_account(conn, account_id)
         folder_ids = list(conn.execute(select(F.c.id).where(F.c.account_id == account_id)).scalars())
         # Explicit deletes rather than relying on ON DELETE CASCADE alone, so the
         # outcome does not depend on the foreign_keys pragma of some other client.
@@ -1157,21 +1166,30 @@ class SqlMailStore:
     async def delete_folder(self, account_id: int, folder_id: int) -> None:
         """RFC 3501 section 6.3.4. A folder with children is refused (as Dovecot's
         Maildir++ layout does) instead of being turned into a \\Noselect name."""
-        directory = await self._run_write(self._delete_folder_tx, account_id, folder_id)
+        undo: Undo = []
+        directory = await self._run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
         await self.maildir.remove_tree(directory)
         self.changes.publish([folder_id])
 
-    @staticmethod
-    def _delete_folder_tx(conn: Connection, account_id: int, folder_id: int) -> PurePosixPath:
+    def _delete_folder_tx(
+        self, conn: Connection, account_id: int, folder_id: int, undo: Undo
+    ) -> PurePosixPath:
+        """Its messages go to the vault (storage.sql.vault) before the rows go."""
         folder = _owned_folder(conn, account_id, folder_id, lock=True)
         if folder.name == INBOX:
             raise CannotDeleteFolder("INBOX cannot be deleted")
         if _children(conn, account_id, folder.name):
             raise CannotDeleteFolder("folder has children; delete them first")
-        octets, messages = conn.execute(
-            select(func.coalesce(func.sum(M.c.size), 0), func.count(M.c.id)).where(M.c.folder_id == folder_id)
-        ).one()
-        _charge(conn, {account_id: (-int(octets), -int(messages))})
+        rows = conn.execute(
+            select(M.c.id, M.c.uid, M.c.blob, M.c.size, *vaults.VAULT_COLUMNS)
+            .where(M.c.folder_id == folder_id)
+        ).all()
+        vaults.detach_folder(conn, folder_id)
+        vaults.put(
+            conn, self._vault_files, undo, account_id=account_id, address=folder.address, folder_id=None,
+            folder_name=folder.name, rows=rows, now=_now(),
+        )
+        _charge(conn, {account_id: (-sum(int(r.size) for r in rows), -len(rows))})
         conn.execute(delete(X).where(X.c.folder_id == folder_id))
         conn.execute(delete(M).where(M.c.folder_id == folder_id))
         conn.execute(delete(F).where(F.c.id == folder_id))
@@ -1663,25 +1681,39 @@ class SqlMailStore:
         )
         return FlagUpdate(changed=changed, conflicts=tuple(conflicts))
 
-    async def expunge(self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None) -> list[Uid]:
-        rows = await self._run_write(self._expunge_tx, account_id, folder_id, uids)
+    async def expunge(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None, *, vault: bool = True
+    ) -> list[Uid]:
+        undo: Undo = []
+        rows = await self._run_write(self._expunge_tx, account_id, folder_id, uids, vault, undo, undo=undo)
         if not rows:
             return []
         await self.maildir.remove(blob for _, blob in rows)
         self.changes.publish([folder_id])
         return [uid for uid, _ in rows]
 
-    @staticmethod
     def _expunge_tx(
-        conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid] | None
+        self,
+        conn: Connection,
+        account_id: int,
+        folder_id: int,
+        uids: Sequence[Uid] | None,
+        vault: bool,
+        undo: Undo,
     ) -> list[tuple[Uid, str]]:
-        """(UID, blob) of the messages removed; their files go after the commit."""
-        _owned_folder(conn, account_id, folder_id, lock=True)
+        """(UID, blob) of the messages removed; their folder's names for the files
+        go after the commit, the vault keeps its own (storage.sql.vault)."""
+        folder = _owned_folder(conn, account_id, folder_id, lock=True)
         if uids is None:
             rows = list(conn.execute(_DELETED.base, {"folder_id": folder_id}).all())
         else:
             rows = _messages(conn, _DELETED, folder_id, uids)
         if rows:
+            if vault or vaults.is_held(conn, account_id):
+                vaults.put(
+                    conn, self._vault_files, undo, account_id=account_id, address=folder.address,
+                    folder_id=folder_id, folder_name=folder.name, rows=rows, now=_now(),
+                )
             _remove_rows(conn, folder_id, rows)
             _charge(conn, {account_id: (-sum(r.size for r in rows), -len(rows))})
         return [(Uid(r.uid), r.blob) for r in rows]
@@ -1880,3 +1912,150 @@ class SqlMailStore:
             conn.execute(
                 update(A).where(A.c.id == account_id).values(storage_used=octets, message_count=messages)
             )
+
+    # -- deleted-mail vault and holds (storage.sql.vault) ------------------------------
+    @property
+    def _vault_files(self) -> vaults.VaultFiles:
+        return vaults.VaultFiles(
+            link=lambda blobs, folder: self._io(self.maildir._link, blobs, folder),
+            unlink=self.maildir._unlink,
+        )
+
+    async def deleted_messages(
+        self, account_id: int, *, since: datetime | None = None
+    ) -> list[DeletedMessage]:
+        return await self._run_read(vaults.list_tx, account_id, since)
+
+    async def read_deleted(self, account_id: int, entry_id: int) -> bytes:
+        blob = await self._run_read(vaults.blob_tx, account_id, entry_id)
+        return await self.maildir.read(blob)
+
+    async def deleted_blobs(self, account_id: int) -> list[str]:
+        return await self._run_read(vaults.blobs_tx, account_id)
+
+    async def undelete(self, entry_ids: Sequence[int], *, account_id: int | None = None) -> list[Restored]:
+        if not entry_ids:
+            return []
+        entries = await self._run_read(vaults.entries_tx, entry_ids, account_id)
+        # Parsed before the write transaction (as a delivery is): the cached
+        # ENVELOPE, BODYSTRUCTURE and search columns of each message.
+        analysed: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            analysed[entry.id] = await self._analyse(await self.maildir.read(entry.blob))
+        undo: Undo = []
+        restored, vault_blobs, created = await self._run_write(
+            self._undelete_tx, entry_ids, account_id, analysed, undo, undo=undo
+        )
+        for address, name in created:
+            await self.maildir.create_folder(folder_path(address, name))
+        await self.maildir.remove(vault_blobs)
+        self.changes.publish({r.folder_id for r in restored})
+        return restored
+
+    def _undelete_tx(
+        self,
+        conn: Connection,
+        entry_ids: Sequence[int],
+        account_id: int | None,
+        analysed: dict[int, dict[str, Any]],
+        undo: Undo,
+    ) -> tuple[list[Restored], list[str], list[tuple[str, str]]]:
+        """The messages restored, the vault files to unlink after the commit, and
+        the (address, folder) directories to make for folders created again."""
+        entries = vaults.entries_tx(conn, entry_ids, account_id)
+        # The target folder of each entry: the one it came from, else one of its name.
+        targets: dict[int, tuple[int, str, bool]] = {}
+        created: list[tuple[str, str]] = []
+        for entry in entries:
+            row = None
+            if entry.folder_id is not None:
+                row = conn.execute(select(F.c.id, F.c.name).where(F.c.id == entry.folder_id)).one_or_none()
+            if row is None:
+                name = normalise_folder_name(entry.folder_name)
+                row = conn.execute(
+                    _FOLDER_BY_NAME, {"account_id": entry.account_id, "name": name}
+                ).one_or_none()
+                if row is None:
+                    wanted = [*_parents(name), name]
+                    existing = set(conn.execute(
+                        select(F.c.name).where(F.c.account_id == entry.account_id, F.c.name.in_(wanted))
+                    ).scalars())
+                    missing = [n for n in wanted if n not in existing]
+                    _insert_folders(conn, entry.account_id, [(n, None) for n in missing])
+                    created += [(entry.address, n) for n in missing]
+                    row = conn.execute(
+                        _FOLDER_BY_NAME, {"account_id": entry.account_id, "name": name}
+                    ).one()
+                    targets[entry.id] = (row.id, row.name, True)
+                    continue
+            targets[entry.id] = (row.id, row.name, any(n == row.name for _, n in created))
+        # Locks in folder id order, then UIDs allocated per folder (as COPY does).
+        by_folder: dict[int, list[AnyRow]] = {}
+        for entry in entries:
+            by_folder.setdefault(targets[entry.id][0], []).append(entry)
+        restored: list[Restored] = []
+        usage: dict[int, tuple[int, int]] = {}
+        for folder_id in sorted(by_folder):
+            batch = by_folder[folder_id]
+            folder = _owned_folder(conn, batch[0].account_id, folder_id, lock=True)
+            target = folder_path(folder.address, folder.name)
+            links = self._io(self.maildir._link, [e.blob for e in batch], target)
+            undo.append(partial(self.maildir._unlink, links))
+            allocated = conn.execute(
+                update(F)
+                .where(F.c.id == folder_id)
+                .values(uidnext=F.c.uidnext + len(batch), highestmodseq=F.c.highestmodseq + 1)
+                .returning(F.c.uidnext, F.c.highestmodseq)
+            ).one()
+            first_uid = allocated.uidnext - len(batch)
+            values = []
+            for i, (entry, link) in enumerate(zip(batch, links, strict=True)):
+                flags = vaults.restored_flags(entry.flags)
+                values.append({
+                    **analysed[entry.id],
+                    "folder_id": folder_id,
+                    "uid": first_uid + i,
+                    "modseq": allocated.highestmodseq,
+                    "blob": link,
+                    "flags": flags,
+                    "seen": "\\Seen" in flags.split(),
+                    "deleted": False,
+                    "internal_date": entry.internal_date,
+                    "size": entry.size,
+                })
+                octets, count = usage.get(entry.account_id, (0, 0))
+                usage[entry.account_id] = (octets + entry.size, count + 1)
+                restored.append(Restored(
+                    id=entry.id, account_id=entry.account_id, folder_id=folder_id, folder=folder.name,
+                    uid=Uid(first_uid + i), recreated=targets[entry.id][2],
+                ))
+            conn.execute(insert(M), values)
+        conn.execute(delete(vaults.V).where(vaults.V.c.id.in_([e.id for e in entries])))
+        # Not refused for quota (storage.sql.vault): counted again, as when it arrived.
+        _charge(conn, usage)
+        order = {entry_id: i for i, entry_id in enumerate(dict.fromkeys(entry_ids))}
+        restored.sort(key=lambda r: order[r.id])
+        return restored, [e.blob for e in entries], created
+
+    async def purge_deleted(self, before: datetime) -> int:
+        removed = 0
+        while True:
+            blobs = await self._run_write(vaults.purge_tx, before)
+            if not blobs:
+                return removed
+            await self.maildir.remove(blobs)
+            removed += len(blobs)
+            if len(blobs) < vaults.PURGE_BATCH:
+                return removed
+
+    async def set_hold(self, scope: str, target: str, reason: str, *, by: str) -> Hold:
+        return await self._run_write(vaults.set_hold_tx, scope, target, reason, by, _now())
+
+    async def clear_hold(self, scope: str, target: str) -> Hold:
+        return await self._run_write(vaults.clear_hold_tx, scope, target)
+
+    async def list_holds(self) -> list[Hold]:
+        return await self._run_read(vaults.list_holds_tx)
+
+    async def holds_on(self, account_id: int) -> list[Hold]:
+        return await self._run_read(vaults.holds_on, account_id)

@@ -201,6 +201,9 @@ async def test_delegate_reads_and_sends_as_agency(setup: Setup) -> None:
     moved, drafts, archived = await asyncio.to_thread(write_shared)
     assert b"Subject: Cong van den so 1" in moved and b"\\Flagged" in moved
     assert (drafts, archived) == (1, 1)
+    mover = await setup.server.app.store.get_account(setup.delegate)
+    assert mover is not None  # its MOVE out of INBOX deleted nothing (no vault entry)
+    assert await setup.server.app.store.deleted_messages(mover.id) == []
 
 
 async def test_acl_commands_revoke_and_handover(setup: Setup) -> None:
