@@ -76,6 +76,20 @@ class LoginEvent:
     """The app password used, whose ``last_used_at`` the same batch updates."""
 
 
+@dataclass(frozen=True, slots=True)
+class TotpState:
+    """An account's TOTP (RFC 6238) enrolment: pending until a first code confirms it."""
+
+    account_id: int
+    secret: str
+    """Base32, as authenticator apps show it; needed in clear to compute codes."""
+    enabled: bool
+    created_at: datetime
+    last_step: int
+    """The last time step accepted: a code of that step or an earlier one is refused."""
+    recovery_left: int = 0
+
+
 class CredentialStore(Protocol):
     """App passwords and login history. Coroutines on the store's loop."""
 
@@ -102,6 +116,32 @@ class CredentialStore(Protocol):
 
     async def logins(self, account_id: int, limit: int = HISTORY_PER_ACCOUNT) -> list[LoginEvent]:
         """The account's latest logins, newest first."""
+        ...
+
+    async def totp(self, account_id: int) -> TotpState | None:
+        """The account's TOTP enrolment (pending or enabled), or None."""
+        ...
+
+    async def start_totp(self, account_id: int, secret: str, when: datetime) -> None:
+        """Begin (or restart) an enrolment: pending, no recovery codes."""
+        ...
+
+    async def enable_totp(self, account_id: int, step: int, recovery_hashes: list[str]) -> bool:
+        """Confirm the pending enrolment with the step of a right code; store the
+        recovery codes' hashes. False when nothing was pending."""
+        ...
+
+    async def accept_totp_step(self, account_id: int, step: int) -> bool:
+        """Atomically take ``step`` if it is later than the last accepted one (each
+        code usable once, RFC 6238 section 5.2, across processes too)."""
+        ...
+
+    async def use_recovery_code(self, account_id: int, code_hash: str, when: datetime) -> bool:
+        """Spend an unused recovery code by its hash; False when none matches."""
+        ...
+
+    async def disable_totp(self, account_id: int) -> bool:
+        """Remove the enrolment and its recovery codes; False when there was none."""
         ...
 
 

@@ -10,15 +10,26 @@ token is rotated at sign-in, and every POST passes the portal's CSRF check.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
 from mailserver.apppasswords import AppPasswordError, create_app_password, local_time, parse_scopes
-from mailserver.auth import AuthStatus
+from mailserver.auth import AuthOutcome, AuthStatus
+from mailserver.twofactor import (
+    disabled_notice,
+    new_secret,
+    otpauth_uri,
+    qr_data_uri,
+    recovery_codes,
+    recovery_hash,
+    second_factor_ok,
+)
 from mailserver.web.i18n import translate
-from mailserver.web.security import Session, new_session
+from mailserver.web.security import Session, new_session, totp_step
 from mailserver.web.server import LANG, SESSION, _portal
 from storage.api import Account
 from storage.credentials import SCOPES, DuplicateName, credentials_for
@@ -64,7 +75,30 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     address = str(form.get("address", "")).strip().lower()
     password = str(form.get("password", ""))
-    outcome = await portal.app.authenticator.authenticate(address, password, portal.client_ip(request))
+    code = str(form.get("totp", ""))
+    credentials = credentials_for(portal.app.store)
+    known = await portal.app.store.get_account(address) if address else None
+    state = await credentials.totp(known.id) if known is not None else None
+    guarded = state is not None and state.enabled
+    if guarded:
+        # Wrong codes are counted per account apart from wrong passwords, and a
+        # locked account is refused before the password is looked at.
+        if portal.totp_guard.blocked(address):
+            await asyncio.sleep(portal.app.authenticator.failure_delay)
+            return portal.render(request, "account_login.html", status=429, address=address,
+                                 error=translate("throttled", lang))
+        portal.totp_guard.admit(address)
+    code_right: bool | None = None
+    try:
+        outcome = await portal.app.authenticator.authenticate(address, password, portal.client_ip(request))
+        if guarded and state is not None and outcome.status is AuthStatus.OK:
+            code_right = await second_factor_ok(credentials, state.account_id, state.secret, code)
+            if not code_right:
+                await asyncio.sleep(portal.app.authenticator.failure_delay)
+                outcome = AuthOutcome(AuthStatus.FAILED)
+    finally:
+        if guarded:
+            portal.totp_guard.settle(address, code_right)
     if outcome.status is not AuthStatus.OK:
         if outcome.status is AuthStatus.THROTTLED:
             error, status = translate("throttled", lang), 429
@@ -145,7 +179,84 @@ async def app_password_revoke(request: web.Request) -> web.StreamResponse:
     return await _page(request, account, msg=f"Đã thu hồi / revoked: {name}")
 
 
+async def _totp_page(request: web.Request, account: Account, *, status: int = 200, error: str = "",
+                    codes: list[str] | None = None, msg: str = "") -> web.StreamResponse:
+    portal = _portal(request)
+    credentials = credentials_for(portal.app.store)
+    state = await credentials.totp(account.id)
+    if state is None:
+        await credentials.start_totp(account.id, new_secret(), datetime.now(UTC))
+        state = await credentials.totp(account.id)
+    assert state is not None  # noqa: S101 - just stored
+    uri = otpauth_uri(account.address, state.secret)
+    return portal.render(
+        request, "account_totp.html", status=status, account=account, state=state, error=error,
+        codes=codes or [], msg=msg, secret=state.secret if not state.enabled else "",
+        qr=qr_data_uri(uri) if not state.enabled else "",
+    )
+
+
+async def totp_page(request: web.Request) -> web.StreamResponse:
+    return await _totp_page(request, await _user(request))
+
+
+async def totp_enable(request: web.Request) -> web.StreamResponse:
+    account = await _user(request)
+    portal = _portal(request)
+    form = await request.post()
+    credentials = credentials_for(portal.app.store)
+    state = await credentials.totp(account.id)
+    if state is None or state.enabled:
+        raise web.HTTPSeeOther("/account/totp")
+    step = totp_step(state.secret, str(form.get("totp", "")))
+    if step is None:
+        return await _totp_page(request, account, status=400,
+                                error="Mã không đúng, hãy thử mã mới / wrong code, try the next one")
+    codes = recovery_codes()
+    await credentials.enable_totp(account.id, step, [recovery_hash(c) for c in codes])
+    await portal.directory.directory.audit(
+        "account.totp.enable", account.address, by=By(account.address, "web"),
+        detail={"ip": portal.client_ip(request)},
+    )
+    return await _totp_page(request, account, codes=codes)
+
+
+async def totp_disable(request: web.Request) -> web.StreamResponse:
+    account = await _user(request)
+    portal = _portal(request)
+    form = await request.post()
+    credentials = credentials_for(portal.app.store)
+    state = await credentials.totp(account.id)
+    if state is None or not state.enabled:
+        raise web.HTTPSeeOther("/account/totp")
+    if portal.totp_guard.blocked(account.address):
+        return await _totp_page(request, account, status=429, error=translate("throttled", request[LANG]))
+    portal.totp_guard.admit(account.address)
+    right = await second_factor_ok(credentials, account.id, state.secret, str(form.get("totp", "")))
+    portal.totp_guard.settle(account.address, right)
+    if not right:
+        await asyncio.sleep(portal.app.authenticator.failure_delay)
+        return await _totp_page(request, account, status=400,
+                                error="Mã không đúng / wrong code")
+    await credentials.disable_totp(account.id)
+    ip = portal.client_ip(request)
+    domain = portal.config.directory.domain or portal.config.server.domains[0]
+    await portal.app.store.deliver(
+        [account.id],
+        disabled_notice(account.address, ip=ip, sender=f"postmaster@{domain}",
+                        hostname=portal.config.server.hostname),
+        quota=False,
+    )
+    await portal.directory.directory.audit(
+        "account.totp.disable", account.address, by=By(account.address, "web"), detail={"ip": ip}
+    )
+    return await _totp_page(request, account, msg="Đã tắt xác thực hai bước / two-factor sign-in turned off")
+
+
 def register(router: web.UrlDispatcher) -> None:
+    router.add_get("/account/totp", totp_page)
+    router.add_post("/account/totp/enable", totp_enable)
+    router.add_post("/account/totp/disable", totp_disable)
     router.add_get("/account/login", login_form)
     router.add_post("/account/login", login)
     router.add_post("/account/logout", logout)

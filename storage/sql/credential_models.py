@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.sql.models import Base, BigId, UtcDateTime
 
-__all__ = ["AppPasswordRow", "LoginHistoryRow"]
+__all__ = ["AppPasswordRow", "LoginHistoryRow", "RecoveryCodeRow", "TotpRow"]
 
 
 class AppPasswordRow(Base):
@@ -51,3 +51,29 @@ class LoginHistoryRow(Base):
     client: Mapped[str] = mapped_column(String(200), default="")
     success: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str] = mapped_column(String(64), default="")
+
+
+class TotpRow(Base):
+    """An account's TOTP enrolment (migration ``0007_totp``)."""
+
+    __tablename__ = "account_totp"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecoveryCodeRow(Base):
+    """One recovery code of an account, as SHA-256 of the code (random, ~60 bits)."""
+
+    __tablename__ = "totp_recovery_codes"
+    __table_args__ = (UniqueConstraint("account_id", "code_hash"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

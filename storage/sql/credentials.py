@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Row, Table, delete, insert, select, update
+from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from storage.credentials import HISTORY_PER_ACCOUNT, AppPassword, DuplicateName, LoginEvent
+from storage.credentials import HISTORY_PER_ACCOUNT, AppPassword, DuplicateName, LoginEvent, TotpState
 from storage.sql import credential_models as cm
 from storage.sql.store import SqlMailStore
 
@@ -22,6 +22,8 @@ __all__ = ["SqlCredentialStore"]
 
 AP: Final = cast(Table, cm.AppPasswordRow.__table__)
 LH: Final = cast(Table, cm.LoginHistoryRow.__table__)
+TOTP: Final = cast(Table, cm.TotpRow.__table__)
+RC: Final = cast(Table, cm.RecoveryCodeRow.__table__)
 
 
 def _app(row: Row[Any]) -> AppPassword:
@@ -116,3 +118,70 @@ class SqlCredentialStore:
             ]
 
         return await self._store._run_read(tx)
+
+    async def totp(self, account_id: int) -> TotpState | None:
+        def tx(conn: Connection) -> TotpState | None:
+            row = conn.execute(select(TOTP).where(TOTP.c.account_id == account_id)).first()
+            if row is None:
+                return None
+            left = conn.execute(
+                select(func.count()).select_from(RC)
+                .where(RC.c.account_id == account_id, RC.c.used_at.is_(None))
+            ).scalar_one()
+            return TotpState(account_id, row.secret, row.enabled, row.created_at, row.last_step, int(left))
+
+        return await self._store._run_read(tx)
+
+    async def start_totp(self, account_id: int, secret: str, when: datetime) -> None:
+        def tx(conn: Connection) -> None:
+            conn.execute(delete(RC).where(RC.c.account_id == account_id))
+            conn.execute(delete(TOTP).where(TOTP.c.account_id == account_id))
+            conn.execute(insert(TOTP).values(account_id=account_id, secret=secret, enabled=False,
+                                             created_at=when, last_step=-1))
+
+        await self._store._run_write(tx)
+
+    async def enable_totp(self, account_id: int, step: int, recovery_hashes: list[str]) -> bool:
+        def tx(conn: Connection) -> bool:
+            done = conn.execute(
+                update(TOTP).where(TOTP.c.account_id == account_id, TOTP.c.enabled.is_(False))
+                .values(enabled=True, last_step=step)
+            )
+            if not done.rowcount:
+                return False
+            conn.execute(delete(RC).where(RC.c.account_id == account_id))
+            if recovery_hashes:
+                rows = [{"account_id": account_id, "code_hash": h} for h in recovery_hashes]
+                conn.execute(insert(RC), rows)
+            return True
+
+        return await self._store._run_write(tx)
+
+    async def accept_totp_step(self, account_id: int, step: int) -> bool:
+        def tx(conn: Connection) -> bool:
+            done = conn.execute(
+                update(TOTP).where(TOTP.c.account_id == account_id, TOTP.c.enabled.is_(True),
+                                   TOTP.c.last_step < step)
+                .values(last_step=step)
+            )
+            return bool(done.rowcount)
+
+        return await self._store._run_write(tx)
+
+    async def use_recovery_code(self, account_id: int, code_hash: str, when: datetime) -> bool:
+        def tx(conn: Connection) -> bool:
+            done = conn.execute(
+                update(RC).where(RC.c.account_id == account_id, RC.c.code_hash == code_hash,
+                                 RC.c.used_at.is_(None))
+                .values(used_at=when)
+            )
+            return bool(done.rowcount)
+
+        return await self._store._run_write(tx)
+
+    async def disable_totp(self, account_id: int) -> bool:
+        def tx(conn: Connection) -> bool:
+            conn.execute(delete(RC).where(RC.c.account_id == account_id))
+            return bool(conn.execute(delete(TOTP).where(TOTP.c.account_id == account_id)).rowcount)
+
+        return await self._store._run_write(tx)
