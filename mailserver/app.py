@@ -14,13 +14,18 @@ import signal
 import ssl
 from typing import TYPE_CHECKING, Protocol
 
+from cryptography import x509
+
 from mailserver.auth import Authenticator
+from mailserver.certlogin import CertificateLogin
+from mailserver.certs import open_ca
 from mailserver.config import Config
 from mailserver.directory.sender import DirectorySenderPolicy
 from mailserver.dispatch import pdfcheck
 from mailserver.loginlog import LoginRecorder
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
+from pki.ca import PkiError
 from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
@@ -86,6 +91,8 @@ class App:
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
+        self.mail_ssl_context: ssl.SSLContext | None = None
+        """IMAP's and submission's: also requests client certificates when a CA exists."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -101,6 +108,15 @@ class App:
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
         self.ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
+        # IMAP and submission request (never require) a client certificate from
+        # our CA or an imported one (SASL EXTERNAL, mailserver/certlogin.py); the
+        # MX and the portal do not ask (a peer MTA's or a browser's certificate
+        # from another CA must not break their handshakes).
+        self.mail_ssl_context = self.ssl_context
+        client_cas = await asyncio.to_thread(self._client_cas)
+        if client_cas:
+            self.mail_ssl_context = server_context(self.config.tls_cert, self.config.tls_key, client_cas)
+            self.authenticator.certificates = CertificateLogin(open_ca(self.config))
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -114,10 +130,10 @@ class App:
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
-            SubmissionService(self.config, self.store, self.authenticator, self.ssl_context,
+            SubmissionService(self.config, self.store, self.authenticator, self.mail_ssl_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
                               pipeline=self.pipeline, quarantine=self.quarantine),
-            ImapService(self.config, self.store, self.authenticator, self.ssl_context,
+            ImapService(self.config, self.store, self.authenticator, self.mail_ssl_context,
                         learner=self.pipeline),
         ]
         if self.config.web.enabled:
@@ -142,6 +158,17 @@ class App:
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
+
+    def _client_cas(self) -> list[x509.Certificate]:
+        """Our CA (root and issuing) and the imported trust anchors; none without a CA."""
+        ca = open_ca(self.config)
+        if not ca.initialised:
+            return []
+        try:
+            return [*ca.anchors(), *ca.intermediates()]
+        except PkiError as exc:
+            log.error("certificate login disabled: %s", exc)
+            return []
 
     async def stop(self) -> None:
         for task in self.background:

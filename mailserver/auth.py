@@ -53,6 +53,7 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailserver.certlogin import CertificateLogin
 from mailserver.config import AuthSettings
 from mailserver.loginlog import LoginRecorder
 from storage.api import Account, MailStore
@@ -540,6 +541,8 @@ class Authenticator:
         self.require_app_passwords = require_app_passwords
         self._credentials: CredentialStore | None = None
         self.history = history
+        self.certificates: CertificateLogin | None = None
+        """Client certificate checks (SASL EXTERNAL); set by the App when a CA exists."""
         """The batched login history writer (``mailserver.loginlog``); None: not kept."""
         self.throttle = Throttle(settings)
         self.cache = CredentialCache(settings.cache_ttl)
@@ -686,3 +689,47 @@ class Authenticator:
         if account.last_login_at is None or now - account.last_login_at >= LOGIN_RECORD_INTERVAL:
             await self._store.record_login(account.id, now)
         return AuthOutcome(AuthStatus.OK, account, app.name if app is not None else None)
+
+    async def authenticate_certificate(
+        self, der: bytes | None, authzid: str, remote_ip: str, *, protocol: str, client: str = ""
+    ) -> AuthOutcome:
+        """SASL EXTERNAL (RFC 4422 appendix A) with the TLS client certificate ``der``
+        (already verified against our CA by the handshake): see ``mailserver.certlogin``."""
+        checker = self.certificates
+        identity = await checker.identity(der) if checker is not None and der else None
+        wanted = authzid.strip().lower()
+        if identity is None or not identity.addresses or (wanted and wanted not in identity.addresses):
+            await asyncio.sleep(self._settings.failure_delay)
+            return AuthOutcome(AuthStatus.FAILED)
+        address = wanted or identity.addresses[0]
+        reservation = self.throttle.reserve(address, remote_ip)
+        if reservation is None:
+            await asyncio.sleep(self._settings.failure_delay)
+            return AuthOutcome(AuthStatus.THROTTLED)
+        try:
+            account = await self._store.get_account(address)
+            credentials = self.credentials
+            reason = ""
+            if account is None:
+                reason = "unknown"
+            elif identity.revoked:
+                reason = "certificate-revoked"
+            elif credentials is None or not await credentials.cert_login(account.id):
+                reason = "cert-login-off"
+            if account is None or reason:
+                reservation.fail()
+                if account is not None:
+                    self.record(account, remote_ip, protocol, success=False, client=client, detail=reason)
+                await asyncio.sleep(self._settings.failure_delay)
+                return AuthOutcome(AuthStatus.FAILED)
+            reservation.succeed()
+        finally:
+            reservation.release()
+        if account.disabled:
+            self.record(account, remote_ip, protocol, success=False, client=client, detail="disabled")
+            return AuthOutcome(AuthStatus.DISABLED, account)
+        self.record(account, remote_ip, protocol, success=True, client=client, detail="certificate")
+        now = datetime.now(UTC)
+        if account.last_login_at is None or now - account.last_login_at >= LOGIN_RECORD_INTERVAL:
+            await self._store.record_login(account.id, now)
+        return AuthOutcome(AuthStatus.OK, account)

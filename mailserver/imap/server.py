@@ -379,6 +379,12 @@ def _discard_unread(reader: asyncio.StreamReader) -> int:
     return count
 
 
+def _peer_certificate(writer: asyncio.StreamWriter) -> bytes | None:
+    """The client's TLS certificate (DER), verified by the handshake, or None."""
+    ssl_object = writer.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
 class _Connection:
     """One client: read, feed, write (hypercorn's tcp_server loop)."""
 
@@ -411,6 +417,8 @@ class _Connection:
             user_slots=service.user_slots,
             password_url=service.password_url,
         )
+        if tls:
+            self.session.peer_cert = _peer_certificate(writer)
         self.logged_in = False
         self.received = 0
         """Octets read from the client (decrypted under TLS)."""
@@ -620,5 +628,6 @@ class _Connection:
             await self.writer.start_tls(context)
             self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
+            self.session.peer_cert = _peer_certificate(self.writer)
             return True
         return False

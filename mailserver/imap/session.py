@@ -111,6 +111,7 @@ from mailserver.auth import (
     APP_ONLY_TEXT,
     MUST_CHANGE_TEXT,
     Authenticator,
+    AuthOutcome,
     AuthStatus,
     must_change_text,
 )
@@ -419,6 +420,8 @@ class Session:
         self._sasl: _Sasl | None = None
         self.client_name = ""
         """The client's own name from ID (RFC 2971), for the login history."""
+        self.peer_cert: bytes | None = None
+        """The TLS client certificate (DER), verified by the handshake; for SASL EXTERNAL."""
         self._idle_tag: str | None = None
         self.directory = directory
         self.trainer = trainer
@@ -497,6 +500,8 @@ class Session:
         if self.state is State.NOT_AUTHENTICATED:
             if self.starttls_available and not self.secure:
                 caps.append("STARTTLS")
+            if self.peer_cert is not None:
+                caps.append("AUTH=EXTERNAL")
             if self._login_allowed():
                 caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
             else:
@@ -943,6 +948,17 @@ class Session:
         outcome = await self.authenticator.authenticate(
             user, password, self.remote_ip, protocol="imap", client=self.client_name
         )
+        return self._login_outcome(tag, user, outcome)
+
+    async def _check_external(self, tag: str, authzid: str) -> Tagged:
+        """SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate signs in."""
+        outcome = await self.authenticator.authenticate_certificate(
+            self.peer_cert, authzid, self.remote_ip, protocol="imap", client=self.client_name
+        )
+        user = outcome.account.address if outcome.account is not None else authzid or "(certificate)"
+        return self._login_outcome(tag, user, outcome)
+
+    def _login_outcome(self, tag: str, user: str, outcome: AuthOutcome) -> Tagged:
         match outcome.status:
             case AuthStatus.OK:
                 if outcome.account is not None and not self._take_slot(outcome.account.id):
@@ -977,6 +993,17 @@ class Session:
         return True
 
     async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
+        if cmd.mechanism == "EXTERNAL":
+            if self.peer_cert is None:
+                raise UserError("No TLS client certificate", "AUTHENTICATIONFAILED")
+            if cmd.initial is None:
+                self._sasl = _Sasl(tag, cmd.mechanism)
+                yield r.Continuation("")
+                return
+            self._sasl = _Sasl(tag, cmd.mechanism)
+            async for resp in self._sasl_step(cmd.initial):
+                yield resp
+            return
         if cmd.mechanism not in ("PLAIN", "LOGIN"):
             raise UserError("Unsupported authentication mechanism", "CANNOT")
         if not self._login_allowed():
@@ -1020,6 +1047,11 @@ class Session:
         except UnicodeDecodeError:
             self._sasl = None
             yield r.bad(sasl.tag, "Credentials are not UTF-8")
+            return
+        if sasl.mechanism == "EXTERNAL":
+            # RFC 4422 appendix A.1: the message is the authorization identity, or empty.
+            self._sasl = None
+            yield await self._check_external(sasl.tag, text)
             return
         if sasl.mechanism == "PLAIN":
             # RFC 4616: [authzid] NUL authcid NUL passwd
