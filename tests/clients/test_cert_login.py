@@ -74,8 +74,8 @@ async def test_client_certificate_signs_in_over_imap(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     ok(await asyncio.to_thread(cli, data, "pki", "init"))
-    ok(await asyncio.to_thread(cli, data, "account", "add", ADDRESS, "--password-stdin", "--no-change-required",
-                               stdin=PASSWORD + "\n"))
+    ok(await asyncio.to_thread(cli, data, "account", "add", ADDRESS, "--password-stdin",
+                               "--no-change-required", stdin=PASSWORD + "\n"))
     p12 = tmp_path / "phamd.p12"
     issued = json.loads(ok(await asyncio.to_thread(
         cli, data, "pki", "issue", ADDRESS, "--out", str(p12), "--p12-password-stdin", "--json",
