@@ -125,6 +125,13 @@ class SubmissionSMTP(MxSMTP):
     def tls_active(self) -> bool:
         return self._implicit_tls or self._tls_protocol is not None
 
+    def _peer_cert(self) -> bytes | None:
+        """The TLS client certificate (DER), verified by the handshake, or None."""
+        if not self.tls_active or self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
     def _peer_ip(self) -> str:
         peer = self.session.peer if self.session is not None else None
         return str(peer[0]) if isinstance(peer, tuple) else str(peer)
@@ -157,17 +164,30 @@ class SubmissionSMTP(MxSMTP):
             await self._reply(codes.S501_SYNTAX)
             return
         mechanism = args[0].upper()
-        if mechanism == "PLAIN":
-            credentials = await self._plain(args[1] if len(args) == 2 else None)
-        elif mechanism == "LOGIN":
-            credentials = await self._login(args[1] if len(args) == 2 else None)
+        initial = args[1] if len(args) == 2 else None
+        if mechanism == "EXTERNAL" and self._peer_cert() is not None:
+            # RFC 4422 appendix A: the TLS client certificate is the credential;
+            # the message is the authorization identity, or empty.
+            blob = await self._response(initial, b"")
+            if blob is None:
+                return
+            outcome = await self._credentials.authenticate_certificate(
+                self._peer_cert(), blob.decode("utf-8", "replace"), self._peer_ip(), protocol="smtp"
+            )
         else:
-            await self._reply(codes.S504_AUTH_MECHANISM)
-            return
-        if credentials is None:
-            return
-        username, password = credentials
-        outcome = await self._credentials.authenticate(username, password, self._peer_ip(), protocol="smtp")
+            if mechanism == "PLAIN":
+                credentials = await self._plain(initial)
+            elif mechanism == "LOGIN":
+                credentials = await self._login(initial)
+            else:
+                await self._reply(codes.S504_AUTH_MECHANISM)
+                return
+            if credentials is None:
+                return
+            username, password = credentials
+            outcome = await self._credentials.authenticate(
+                username, password, self._peer_ip(), protocol="smtp"
+            )
         if outcome.status is AuthStatus.OK and outcome.account is not None:
             session.authenticated = True
             session.account = outcome.account
@@ -258,7 +278,8 @@ class SubmissionHandler(MxHandler):
     ) -> list[str]:
         lines = await super().handle_EHLO(server, session, envelope, hostname, responses)
         if isinstance(server, SubmissionSMTP) and server.auth_allowed():
-            lines.insert(len(lines) - 1, "250-AUTH PLAIN LOGIN")
+            external = " EXTERNAL" if server._peer_cert() is not None else ""
+            lines.insert(len(lines) - 1, f"250-AUTH PLAIN LOGIN{external}")
         return lines
 
     async def handle_MAIL(  # noqa: N802

@@ -1,6 +1,7 @@
 """Certificate login over real sockets (issue 23): a client certificate issued by
 ``mailserver pki issue`` signs in to IMAP with AUTHENTICATE EXTERNAL (RFC 4422
-appendix A) through imaplib over implicit TLS, only once the account opted in
+appendix A) through imaplib over implicit TLS and to submission with AUTH EXTERNAL
+(smtplib, port 465 and STARTTLS), only once the account opted in
 (``account set --cert-login on``), never after ``pki revoke``; a client without
 a certificate is still served (the listener requests, never requires, one)."""
 
@@ -10,6 +11,7 @@ import asyncio
 import imaplib
 import json
 import os
+import smtplib
 import ssl
 import subprocess
 import sys
@@ -61,6 +63,19 @@ def external(port: int, cert_pem: Path | None, authzid: str = "") -> tuple[str, 
     return "OK", caps
 
 
+def smtp_external(port: int, cert_pem: Path | None, starttls: bool) -> tuple[int, str]:
+    """AUTH EXTERNAL on submission (implicit TLS or STARTTLS): reply code, advertised AUTH."""
+    context = client_context(cert_pem)
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=30) if starttls else smtplib.SMTP_SSL(
+        "127.0.0.1", port, context=context, timeout=30)
+    with smtp:
+        if starttls:
+            smtp.starttls(context=context)
+        smtp.ehlo()
+        code, _ = smtp.docmd("AUTH", "EXTERNAL =")
+        return code, smtp.esmtp_features.get("auth", "")
+
+
 def password_login(port: int) -> str:
     imap = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=client_context(None))
     try:
@@ -105,11 +120,19 @@ async def test_client_certificate_signs_in_over_imap(tmp_path: Path) -> None:
         bare, caps = await asyncio.to_thread(external, port, None)
         assert "AUTH=EXTERNAL" not in caps and "AUTHENTICATIONFAILED" in bare
         assert await asyncio.to_thread(password_login, port) == "OK"
+        # Submission: implicit TLS (465) and STARTTLS (587) alike.
+        for name, starttls in (("submissions", False), ("submission", True)):
+            code, auth = await asyncio.to_thread(smtp_external, app.addresses[name][1], pem, starttls)
+            assert code == 235 and "EXTERNAL" in auth
+        code, auth = await asyncio.to_thread(smtp_external, app.addresses["submissions"][1], None, False)
+        assert code == 504 and "EXTERNAL" not in auth
 
         serial = issued[0]["serial"] if isinstance(issued, list) else issued["serial"]
         ok(await asyncio.to_thread(cli, data, "pki", "revoke", serial, "--reason", "keyCompromise"))
         revoked, _ = await asyncio.to_thread(external, port, pem)
         assert "AUTHENTICATIONFAILED" in revoked
+        code, _ = await asyncio.to_thread(smtp_external, app.addresses["submissions"][1], pem, False)
+        assert code == 535
 
         assert app.authenticator.history is not None
         await app.authenticator.history.flush()
@@ -119,3 +142,5 @@ async def test_client_certificate_signs_in_over_imap(tmp_path: Path) -> None:
     assert ("imap", False, "cert-login-off") in seen
     assert ("imap", False, "certificate-revoked") in seen
     assert ("imap", True, "password") in seen
+    assert seen.count(("smtp", True, "certificate")) == 2
+    assert ("smtp", False, "certificate-revoked") in seen
