@@ -20,6 +20,7 @@ from mailserver.auth import Authenticator
 from mailserver.certlogin import CertificateLogin
 from mailserver.certs import open_ca
 from mailserver.config import Config
+from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
 from mailserver.dispatch import pdfcheck
 from mailserver.loginlog import LoginRecorder
@@ -72,7 +73,9 @@ class App:
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
         self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
-        self.sender_policy: SenderPolicy = DirectorySenderPolicy(open_directory(self.store))
+        self.sender_policy: SenderPolicy = DirectorySenderPolicy(
+            open_directory(self.store), Router(config.server.domains, self.store)
+        )
         """Whom a submission user may send as (the directory plugs in its rules)."""
         self.pipeline = Pipeline.from_settings(
             config.policy, resolver=self.resolver, data_dir=config.data_dir,

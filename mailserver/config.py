@@ -64,6 +64,20 @@ class ServerSettings:
         "without operators, the first account created.",
         [],
     )
+    public_imap: str = _help(
+        "host:port users' mail clients reach IMAP over implicit TLS at (RFC 8314), as published by\n"
+        "autoconfiguration (/setup, Thunderbird, Outlook, Apple) and `mailserver dns records`.\n"
+        "Empty: <hostname>:993.",
+        "",
+    )
+    public_submissions: str = _help(
+        "host:port of submission over implicit TLS as clients reach it (RFC 8314). Empty: <hostname>:465.",
+        "",
+    )
+    public_submission: str = _help(
+        "host:port of submission with STARTTLS as clients reach it (RFC 6409). Empty: <hostname>:587.",
+        "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,11 @@ class SmtpSettings:
     listen: str = _help("host:port of the inbound MX listener (SMTP, RFC 5321).", "127.0.0.1:2525")
     max_message_size: int = _help("Largest message accepted, in octets (SIZE, RFC 1870).", 33554432)
     max_recipients: int = _help("Most RCPT TO commands accepted in one transaction.", 100)
+    max_hops: int = _help(
+        "Most Received fields a message may carry before it is refused as a routing loop "
+        "(554 5.4.6, RFC 5321 section 6.3). 0: no limit.",
+        100,
+    )
     relay_networks: list[str] = _help(
         "Client networks (CIDR) allowed to relay without authentication. Empty: none, loopback included.",
         [],
@@ -288,7 +307,9 @@ SECTIONS: Final[dict[str, type[Any]]] = {
     if not f.metadata.get("internal")
 }
 
-_HOSTPORT_KEYS: Final = {"listen", "tls_listen"}
+_HOSTPORT_KEYS: Final = {
+    "listen", "tls_listen", "public_imap", "public_submissions", "public_submission",
+}
 
 
 def _type_ok(expected: Any, value: Any) -> bool:

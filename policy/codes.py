@@ -156,6 +156,15 @@ S550_GROUP_AUTH_REQUIRED: Final = Reply(
 S550_GROUP_EMPTY: Final = Reply(
     550, "5.1.1", "Nhom nhan khong co hop thu nao / distribution group has no reachable member"
 )
+# RFC 3463 X.4.6 "Routing loop detected": a forwarded message came back to the
+# address that forwarded it (its Delivered-To), or passed too many hops
+# (RFC 5321 section 6.3: count Received fields).
+S554_FORWARD_LOOP: Final = Reply(
+    554, "5.4.6", "Thu chuyen tiep bi lap vong / mail forwarding loop detected"
+)
+S554_TOO_MANY_HOPS: Final = Reply(
+    554, "5.4.6", "Thu qua qua nhieu may chu / too many hops (Received fields), routing loop"
+)
 # RFC 3463 X.5.4 for an unknown MAIL/RCPT parameter (RFC 5321 section 4.1.1.11: 555).
 S555_UNKNOWN_PARAMETER: Final = Reply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized")
 

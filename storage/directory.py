@@ -273,6 +273,25 @@ class DirectoryStore(Protocol):
         NoSuchAgency (parent), AddressTaken."""
         ...
 
+    async def rename_agency(
+        self,
+        code: str,
+        *,
+        name: str,
+        search_text: str,
+        by: By,
+        new_code: str | None = None,
+        new_address: str | None = None,
+        account_id: int | None = None,
+        purge_after: datetime | None = None,
+    ) -> Agency:
+        """Rename the agency (and give it ``new_code``). With ``new_address``
+        (linked to ``account_id``) the agency's address row is detached and
+        offboarded (``purge_after``) and a new one reserved, in one
+        transaction; heads and delegations stay (they belong to the agency).
+        Raises NoSuchAgency, AgencyExists, AddressTaken."""
+        ...
+
     async def get_agency(self, code: str) -> Agency | None: ...
 
     async def list_agencies(self) -> list[Agency]: ...

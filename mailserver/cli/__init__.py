@@ -23,6 +23,7 @@ from mailserver.cli import (
     directory,
     dispatch,
     dkim,
+    dns,
     group,
     mailbox,
     migrate,
@@ -32,6 +33,7 @@ from mailserver.cli import (
     pki,
     quarantine,
     queue,
+    routing,
     serve,
     spam,
     vault,
@@ -43,8 +45,8 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 
 # One line per command area; keep alphabetical after serve.
 MODULES = (
-    serve, accounts, agency, audit, db, directory, dispatch, dkim, group, mailbox, migrate, ops, passwords,
-    pdf, pki, quarantine, queue, spam, vault,
+    serve, accounts, agency, audit, db, directory, dispatch, dkim, dns, group, mailbox, migrate, ops,
+    passwords, pdf, pki, quarantine, queue, routing, spam, vault,
 )
 
 

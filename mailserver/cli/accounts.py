@@ -10,6 +10,7 @@ from typing import Any, Final
 from mailserver.auth import generate_password, hash_password
 from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, read_stdin_line, with_store
 from mailserver.config import Config
+from mailserver.directory.addressing import Addressing
 from storage.api import Account, AccountExists, MailStore, NoSuchAccount, OnHold
 from storage.directory import AddressState, By, open_directory
 
@@ -64,14 +65,28 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     safety.register_account_actions(actions, common)
 
 
-def normalise_address(address: str, config: Config) -> str:
+def normalise_address(address: str, config: Config, added: tuple[str, ...] = ()) -> str:
+    """``address`` lower-case, in a configured domain or one of ``added``
+    (domains added with ``mailserver domain add``, not alias domains)."""
     local, sep, domain = address.strip().lower().rpartition("@")
     if not sep or not _LOCAL_PART.match(local):
         raise CliError(f"not a valid address: {address!r}")
-    if not config.is_local_domain(domain):
-        domains = ", ".join(config.server.domains)
-        raise CliError(f"{domain!r} is not a local domain (server.domains: {domains})")
+    if not config.is_local_domain(domain) and domain.rstrip(".") not in added:
+        domains = ", ".join([*config.server.domains, *added])
+        raise CliError(f"{domain!r} is not a local domain (server.domains, domain add: {domains})")
     return f"{local}@{domain}"
+
+
+async def _added_domains(config: Config) -> tuple[str, ...]:
+    """Local (not alias) domains added with ``mailserver domain add``."""
+
+    async def run(store: MailStore) -> int:
+        found.extend(d.name for d in await Addressing(store, config).domains() if not d.alias_of)
+        return 0
+
+    found: list[str] = []
+    await with_store(config, run)
+    return tuple(found)
 
 
 def parse_size(text: str) -> int | None:
@@ -131,7 +146,8 @@ def _read_password_stdin() -> str:
 
 
 async def _account_add(config: Config, args: argparse.Namespace) -> int:
-    address = normalise_address(args.address, config)
+    local_domain = config.is_local_domain(args.address.strip().rpartition("@")[2])
+    address = normalise_address(args.address, config, () if local_domain else await _added_domains(config))
     generated = not args.password_stdin
     password = generate_password() if generated else _read_password_stdin()
     must_change = not args.no_change_required
@@ -183,12 +199,23 @@ async def _account_show(config: Config, args: argparse.Namespace) -> int:
             raise CliError(f"no such account: {address}")
         quota = await store.quota(account.id)
         data = _account_dict(account, quota.storage_used, quota.messages_used, quota.storage_limit)
+        routes = await Addressing(store, config).for_address(account.address)
+        data["aliases"] = routes.aliases
+        data["alias_domain_addresses"] = routes.domains
+        data["forward"] = (
+            {"to": routes.forward.target, "keep_copy": routes.forward.keep_copy} if routes.forward else None
+        )
         if args.json:
             print_json(data)
         else:
             for key, value in data.items():
                 if key == "quota":
                     value = "unlimited" if value is None else f"{value} ({human_size(value)})"
+                elif key in ("aliases", "alias_domain_addresses"):
+                    value = ", ".join(value) or "-"
+                elif key == "forward":
+                    copy = " (keep copy)" if value and value["keep_copy"] else ""
+                    value = "-" if value is None else value["to"] + copy
                 print(f"{key}: {value}")
         return 0
 

@@ -1,4 +1,4 @@
-"""``mailserver agency add|set-head|delegate|revoke|handover|list|show|alias``: agency
+"""``mailserver agency add|set-head|delegate|revoke|handover|rename|merge|list|show|alias``: agency
 mailboxes ``<code>@dongnai.gov.vn`` (Decision 70/2009/QĐ-UBND Điều 4 khoản 2,
 Điều 10: the head administers the agency mailbox and may delegate; a new head
 takes over administration and all content). The changing commands print what
@@ -22,7 +22,8 @@ from mailserver.cli.directory import (
     with_service,
 )
 from mailserver.config import Config
-from mailserver.directory import aliases, naming
+from mailserver.directory import aliases, naming, reorg
+from mailserver.directory.reorg import Reorganised
 from mailserver.directory.service import DEFAULT_RIGHTS, AgencyView, DirectoryService
 from storage.directory import AgencyAlias, Delegation, NoSuchAgency
 
@@ -67,6 +68,20 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     hand.add_argument("new_head", metavar="NEW_HEAD", help="the new head's personal address")
     add_change_options(hand)
     hand.set_defaults(action=_handover)
+
+    ren = actions.add_parser("rename", parents=[common], help="rename an agency (đổi tên)")
+    ren.add_argument("code")
+    ren.add_argument("--name", required=True, help="the new full Vietnamese name")
+    ren.add_argument("--code", dest="new_code", default=None, metavar="NEWCODE",
+                     help="new code: new mailbox NEWCODE@domain, mail moved, old address kept as an alias")
+    add_change_options(ren)
+    ren.set_defaults(action=_rename)
+
+    merge = actions.add_parser("merge", parents=[common], help="merge an agency into another (sáp nhập)")
+    merge.add_argument("old", metavar="OLD")
+    merge.add_argument("--into", required=True, metavar="NEW", help="the agency it merges into")
+    add_change_options(merge)
+    merge.set_defaults(action=_merge)
 
     lst = actions.add_parser("list", parents=[common], help="list agencies")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -164,6 +179,36 @@ async def _handover(config: Config, args: argparse.Namespace) -> int:
     return await with_service(config, run)
 
 
+def _print_reorganised(result: Reorganised, args: argparse.Namespace) -> None:
+    if args.json:
+        data: dict[str, Any] = {**agency_dict(result.agency), "changes": changes_json(result.changes)}
+        if result.password:
+            data["password"] = result.password
+        print_json(data)
+        return
+    print_changes(result.changes)
+    if result.password:
+        print(f"mật khẩu ban đầu của / initial password of {result.agency.address}: {result.password}")
+
+
+async def _rename(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        result = await reorg.rename_agency(service, args.code, args.name, args.new_code, by=by_of(args))
+        _print_reorganised(result, args)
+        return 0
+
+    return await with_service(config, run)
+
+
+async def _merge(config: Config, args: argparse.Namespace) -> int:
+    async def run(service: DirectoryService) -> int:
+        result = await reorg.merge_agency(service, args.old, args.into, by=by_of(args))
+        _print_reorganised(result, args)
+        return 0
+
+    return await with_service(config, run)
+
+
 async def _list(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
         agencies = await service.directory.list_agencies()
@@ -181,11 +226,16 @@ async def _list(config: Config, args: argparse.Namespace) -> int:
 async def _show(config: Config, args: argparse.Namespace) -> int:
     async def run(service: DirectoryService) -> int:
         view = await service.agency_view(args.code)
+        merges = [e for e in await service.directory.audit_log(subject=view.agency.code)
+                  if e.action == "agency.merge"]
+        merged_into = str(merges[-1].detail.get("into")) if merges else None
         if args.json:
-            print_json(_view_dict(view))
+            print_json({**_view_dict(view), "merged_into": merged_into})
         else:
             a = view.agency
             print(f"code: {a.code}\nname: {a.name}\naddress: {a.address}\nparent: {a.parent_code or '-'}")
+            if merged_into:
+                print(f"đã sáp nhập vào / merged into: {merged_into}")
             print(f"head: {view.head.address} ({view.head.full_name})" if view.head else "head: -")
             for d in view.delegations:
                 print(f"delegate: {d.address} rights {d.rights or '-'}{' +send' if d.may_send else ''}")

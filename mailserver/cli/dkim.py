@@ -14,10 +14,12 @@ import argparse
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-from mailserver.cli.common import CliError, SubParsers, print_json
+from mailserver.cli.common import CliError, SubParsers, print_json, with_store
 from mailserver.config import Config
 from pki.dkim import default_selector, key_directory
 from pki.keystore import ALGORITHMS, Algorithm, DkimKey, DkimKeyStore, KeyStoreError, key_summary
+from storage.api import MailStore
+from storage.routes import Domain, open_routes
 
 
 def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -68,10 +70,25 @@ def _describe(key: DkimKey, today: date) -> str:
     return f"; {key.domain} selector {key.selector} ({key.algorithm}), {state}{until}, created {key.created}"
 
 
+async def _added_domains(config: Config) -> list[Domain]:
+    found: list[Domain] = []
+
+    async def run(store: MailStore) -> int:
+        found.extend(await open_routes(store).domains())
+        return 0
+
+    await with_store(config, run)
+    return found
+
+
 async def _keygen(config: Config, args: argparse.Namespace) -> int:
     if not config.is_local_domain(args.domain):
-        domains = ", ".join(config.server.domains)
-        raise CliError(f"{args.domain!r} is not a local domain (server.domains: {domains})")
+        # Domains added with `mailserver domain add` sign too (alias domains included:
+        # their users send as x@D).
+        added = [d.name for d in await _added_domains(config)]
+        if args.domain.strip().lower().rstrip(".") not in added:
+            domains = ", ".join([*config.server.domains, *added])
+            raise CliError(f"{args.domain!r} is not a local domain (server.domains, domain add: {domains})")
     now = datetime.now(UTC)
     algorithm: Algorithm = args.algorithm
     selector: str = args.selector or default_selector(algorithm, now)

@@ -19,6 +19,10 @@ ma_co_quan     yes       agency code, e.g. ``stttt``
 chuc_vu                  position
 dien_thoai               telephone
 hop_thu                  local part to issue instead of the derived one
+dia_chi_cu               the person's old address (another server, a merged
+                         province): it becomes an alias of the address issued,
+                         so mail to it keeps arriving and its owner may send
+                         as it; its domain must be ours (``mailserver domain add``)
 =============  ========  ==========================================================
 
 (1) ``ho_ten``, or ``ten`` (with ``ho``/``ten_dem``), or both. Blank lines are
@@ -43,7 +47,10 @@ from typing import Final
 
 from mailserver.directory.naming import NamingError, local_part, split_full_name
 
-COLUMNS: Final = ("ho_ten", "ho", "ten_dem", "ten", "ma_co_quan", "chuc_vu", "dien_thoai", "hop_thu")
+COLUMNS: Final = (
+    "ho_ten", "ho", "ten_dem", "ten", "ma_co_quan", "chuc_vu", "dien_thoai", "hop_thu", "dia_chi_cu",
+)
+_OLD_ADDRESS: Final = re.compile(r"^[a-z0-9._+-]{1,64}@[a-z0-9-]+(?:\.[a-z0-9-]+)+$")
 _PHONE: Final = re.compile(r"^[0-9+().\- ]{3,32}$")
 _LOCAL: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
@@ -62,6 +69,8 @@ class CsvRow:
     """Derived base local part, or the ``hop_thu`` override."""
     explicit: bool
     """True when ``hop_thu`` was given (no numbering then)."""
+    old_address: str = ""
+    """``dia_chi_cu``, lower-case: becomes an alias of the issued address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +228,9 @@ def check_row(line: int, row: dict[str, str]) -> CsvRow | RowError:
     agency = _clean(row.get("ma_co_quan")).lower()
     phone, position = _clean(row.get("dien_thoai")), _clean(row.get("chuc_vu"))
     override = _clean(row.get("hop_thu")).lower()
+    old = _clean(row.get("dia_chi_cu")).lower()
+    if old and not _OLD_ADDRESS.match(old):
+        return RowError(line, f"dia_chi_cu {old!r} is not an e-mail address")
     if not agency:
         return RowError(line, "ma_co_quan is empty")
     if not full and not given:
@@ -240,4 +252,4 @@ def check_row(line: int, row: dict[str, str]) -> CsvRow | RowError:
             return RowError(line, str(exc))
     if not given:
         family, middle, given = split_full_name(full)
-    return CsvRow(line, full, family, middle, given, agency, position, phone, base, bool(override))
+    return CsvRow(line, full, family, middle, given, agency, position, phone, base, bool(override), old)

@@ -58,6 +58,7 @@ from mailserver.directory.aliases import alias_map
 from mailserver.directory.archive import archive_mailbox
 from mailserver.directory.changes import FOLLOW_UP, WARNING, Change
 from mailserver.directory.importer import CsvRow, RowError
+from mailserver.directory.routing import Router
 from pki.ca import PkiError
 from storage.api import Account, AccountExists, MailStore, NoSuchAccount, OnHold
 from storage.directory import (
@@ -79,6 +80,7 @@ from storage.directory import (
     PersonStatus,
     canonical_rights,
 )
+from storage.routes import open_routes
 
 __all__ = [
     "DEFAULT_RIGHTS",
@@ -414,8 +416,16 @@ class DirectoryService:
         chosen: set[str] = set()
         seen: dict[tuple[str, str], int] = {}
         agencies: dict[str, bool] = {}
+        old_seen: dict[str, int] = {}
+        router: Router | None = None
         for row in rows:
             try:
+                if row.old_address:
+                    if router is None:
+                        router = Router(self.config.server.domains, self.store)
+                        await router.refresh()
+                    await self._check_old_address(router, row.old_address, old_seen.get(row.old_address))
+                    old_seen[row.old_address] = row.line
                 code = naming.agency_code(row.agency_code)
                 if code not in agencies:
                     agencies[code] = await self.directory.get_agency(code) is not None
@@ -439,10 +449,30 @@ class DirectoryService:
                 errors.append(RowError(row.line, str(exc)))
                 continue
             chosen.add(local)
-            plans.append(Planned(dataclasses.replace(row, agency_code=code), self.address(local)))
+            old = row.old_address
+            if router is not None and old:
+                old = router.canonical(old) or old
+            plans.append(
+                Planned(dataclasses.replace(row, agency_code=code, old_address=old), self.address(local))
+            )
         if errors:
             raise ImportFailed(errors)
         return plans
+
+    async def _check_old_address(self, router: Router, old: str, line: int | None) -> None:
+        """``dia_chi_cu``: an address of ours (so mail to it comes here) that no
+        mailbox uses and no alias names yet."""
+        if line is not None:
+            raise DirectoryError(f"dia_chi_cu {old} is also on line {line}")
+        if router.canonical(old) is None:
+            raise DirectoryError(
+                f"dia_chi_cu {old}: tên miền chưa thuộc hệ thống, thêm bằng `mailserver domain add` / "
+                "its domain is not ours: add it with `mailserver domain add`"
+            )
+        canonical = router.canonical(old) or old
+        account = await self.store.get_account(canonical)
+        if (account is not None and not account.disabled) or router.alias_targets(canonical):
+            raise DirectoryError(f"dia_chi_cu {old} đang được dùng / is in use already")
 
     async def import_csv(
         self, data: bytes, *, by: By, dry_run: bool = False, filename: str = ""
@@ -463,6 +493,12 @@ class DirectoryService:
         if dry_run:
             return plans
         issued = await self._issue_persons([self._new_person(p) for p in plans], by)
+        routes = open_routes(self.store)
+        for plan in plans:
+            if plan.row.old_address:
+                # Checked in _plan; the person exists now, so an alias failing
+                # here (a race with another operator) must not undo them.
+                await routes.add_address_alias(plan.row.old_address, plan.address, by=by)
         return [
             Issued(i.address, i.password, person=i.person, line=p.row.line)
             for i, p in zip(issued, plans, strict=True)

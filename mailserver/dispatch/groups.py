@@ -99,6 +99,20 @@ class GroupStore:
         return updated
 
 
+    def rename_member(self, old: str, new: str) -> list[str]:
+        """Replace the member ``old`` (an agency code that changed) by ``new`` in
+        every group; the codes of the groups changed."""
+        old, new = old.strip().lower(), new.strip().lower()
+        groups = self.all()
+        changed = [g.code for g in groups if old in g.members]
+        if changed:
+            self._save([
+                Group(g.code, g.name, list(dict.fromkeys(new if m == old else m for m in g.members)))
+                for g in groups
+            ])
+        return changed
+
+
 class GroupRecipients:
     """``CODE@<local domain>`` as a recipient (RCPT TO): the group's members, agency
     codes resolved through the directory to the agency mailbox, nested groups

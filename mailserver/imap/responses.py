@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Union
 
 from mailserver.imap.commands import format_datetime as _format_datetime
 from mailserver.imap.grammar import MONTHS, quoted
-from storage.api import Address, BodyPart, Envelope
+from storage.api import Address, BodyPart, Envelope, MessageInfo
 from storage.imapwire import encoded_word
 
 
@@ -103,7 +103,7 @@ def _emit(value: Value, out: list[bytes]) -> None:
         out.append(b"%d" % value)  # type: ignore[str-format]
     elif kind is Literal:
         lit: Literal = value  # type: ignore[assignment]
-        out.append((b"~{%d}\r\n" if lit.binary and b"\x00" in lit.data else b"{%d}\r\n") % len(lit.data))
+        out.append(_literal_header(lit))
         out.append(lit.data)
     elif kind is Raw:
         out.append(value.data)  # type: ignore[union-attr]
@@ -118,6 +118,11 @@ def _emit(value: Value, out: list[bytes]) -> None:
         out.append(b"%d" % value)
     else:
         raise TypeError(f"not an IMAP value: {value!r}")
+
+
+def _literal_header(lit: Literal) -> bytes:
+    """``{n}`` CRLF, or literal8's ``~{n}`` (RFC 3516) when binary data holds NUL."""
+    return (b"~{%d}\r\n" if lit.binary and b"\x00" in lit.data else b"{%d}\r\n") % len(lit.data)
 
 
 def _istring(value: IString) -> bytes:
@@ -192,11 +197,61 @@ class Continuation:
         return f"+ {_line(self.text)}\r\n".encode()
 
 
+# -- FETCH (RFC 9051 section 7.4.2 message-data, section 7.5.2 msg-att) ---------------
+
+FetchItem = bytes | tuple[bytes, Literal]
+"""One msg-att in wire form (``b"UID 5"``, ``b"FLAGS (\\Seen)"``), or a label and the
+literal that follows it (``(b"BODY[TEXT]", Literal(data))``)."""
+
+
+def fetch_line(seq: int, items: Sequence[bytes]) -> bytes:
+    """The FETCH encoder: ``* seq FETCH (item item ...)`` CRLF from items in wire
+    form. Every FETCH response is made here: ``Fetch`` (one message, any items)
+    and the index-only lines of ``FetchLines`` alike, so the two cannot differ."""
+    return b"* %d FETCH (%b)\r\n" % (seq, b" ".join(items))
+
+
 @dataclass(frozen=True, slots=True)
-class Prebuilt:
-    """Untagged responses already in wire form, CRLFs included: the FETCH lines of
-    a whole batch of messages made without building values for each (see
-    ``Session._fetch``); written like any untagged response."""
+class Fetch:
+    """One FETCH response (RFC 9051 section 7.5.2)."""
+
+    seq: int
+    items: tuple[FetchItem, ...]
+
+    def chunks(self) -> Iterator[bytes]:
+        # A literal's data of _DIRECT octets or more is not copied into the line:
+        # the line is encoded without it and cut where it goes (after the header
+        # that ends its item: where fetch_line of the items up to it would close).
+        wire: list[bytes] = []
+        big: list[tuple[int, bytes]] = []
+        for item in self.items:
+            if isinstance(item, bytes):
+                wire.append(item)
+                continue
+            label, lit = item
+            if len(lit.data) >= _DIRECT:
+                wire.append(label + b" " + _literal_header(lit))
+                big.append((len(wire), lit.data))
+            else:
+                wire.append(label + b" " + _literal_header(lit) + lit.data)
+        line = fetch_line(self.seq, wire)
+        start = 0
+        for count, data in big:
+            cut = len(fetch_line(self.seq, wire[:count])) - len(b")\r\n")
+            yield line[start:cut]
+            yield data
+            start = cut
+        yield line[start:]
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLines:
+    """FETCH responses of a batch of messages already in wire form (``fetch_line``,
+    CRLFs included): index data of many messages made without a response object
+    each; written like any untagged response."""
 
     data: bytes
 
@@ -207,7 +262,39 @@ class Prebuilt:
         return self.data
 
 
-Response = Tagged | Untagged | Continuation | Prebuilt
+# The items of the index row take what a FETCH item writer takes (the row, its
+# detail row, the message bytes) so that FETCH uses them as they are: they run
+# once per message of a whole-folder FETCH.
+
+
+def uid_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"UID %d" % info.uid
+
+
+def modseq_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    """RFC 7162 section 3.1.4: ``MODSEQ (n)``."""
+    return b"MODSEQ (%d)" % info.modseq
+
+
+def internaldate_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"INTERNALDATE " + internal_date_bytes(info.internal_date)
+
+
+def size_item(info: MessageInfo, _detail: object = None, _data: bytes = b"") -> bytes:
+    return b"RFC822.SIZE %d" % info.size
+
+
+def flags_item(names: Iterable[str]) -> bytes:
+    """``FLAGS (...)`` of the flags as the session reports them (``Mailbox.flag_names``)."""
+    return b"FLAGS (%b)" % " ".join(names).encode()
+
+
+def value_item(name: str, value: Value) -> bytes:
+    """A msg-att whose value is a response value (BODYSTRUCTURE, BINARY.SIZE)."""
+    return name.encode() + b" " + value_bytes(value)
+
+
+Response = Tagged | Untagged | Continuation | Fetch | FetchLines
 
 
 def _line(text: str) -> str:
@@ -310,8 +397,8 @@ def flags(names: Iterable[str]) -> Untagged:
     return Untagged(("FLAGS", tuple(names)))
 
 
-def fetch(seq: int, items: Iterable[Value]) -> Untagged:
-    return Untagged((seq, "FETCH", tuple(items)))
+def fetch(seq: int, items: Iterable[FetchItem]) -> Fetch:
+    return Fetch(seq, tuple(items))
 
 
 def search(numbers: Iterable[int], modseq: int | None = None) -> Untagged:
@@ -381,7 +468,6 @@ def value_bytes(value: Value) -> bytes:
 
 
 # -- ENVELOPE and BODYSTRUCTURE (RFC 9051 section 7.5.2) ----------------------------
-
 
 
 def text(value: str | None, utf8: bool) -> Value:

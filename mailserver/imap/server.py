@@ -2,8 +2,11 @@
 
 RFC 9051 section 2.2 (client/server exchange), 6.2.1 (STARTTLS), RFC 8314
 (implicit TLS), RFC 2177 (IDLE). This is the only asyncio code of the IMAP
-server: it reads bytes, feeds them to ``Parser``, hands the events to
-``Session`` and writes the responses as they are produced. It is also the only
+server: it reads bytes, hands them to the sans-IO ``Connection`` (parser,
+literal continuations, the parser/session hand-off; the tests use the same
+object), runs each event it gives through ``Session`` and writes the responses
+as they are produced. The sessions of one service share a ``FolderCache``
+(``selected.py``), owned here. It is also the only
 place that catches broad exceptions: a fault while running a command is
 logged with the connection id and answered ``NO [SERVERBUG]``; a fault outside
 a command ends the connection with ``* BYE``. No traceback reaches a client.
@@ -60,12 +63,14 @@ from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
-from mailserver.imap.parser import BadCommand, Command, NeedLiteral, Parser, RawLine
+from mailserver.imap.connection import NEED_DATA, Connection
+from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import Response
+from mailserver.imap.selected import FolderCache
 from mailserver.imap.session import Session
 from mailserver.ops.metrics import observe_command
 from mailserver.web.settings import portal_url
-from storage.api import MailStore, Uid
+from storage.api import ChangeHub, MailStore, Uid
 from storage.directory import DirectoryStore, open_directory
 
 log = logging.getLogger(__name__)
@@ -200,6 +205,8 @@ class ImapService:
         self._refused = 0
         self._refusal_logged_at = float("-inf")
         self.user_slots = _UserSlots(config.imap.max_connections_per_user)
+        self.folders = FolderCache()
+        """What the sessions share about selected folders (UID snapshots, index reads, change answers)."""
         self.password_url = portal_url(config.web, config.server.hostname) + "/password"
         self.in_flight = 0
         """Commands running now; ``stop`` lets them finish (mailserver/ops, SIGTERM)."""
@@ -303,7 +310,6 @@ class ImapService:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-
 WRITE_BATCH: Final = 65536
 """Octets of untagged responses gathered before they are written, and the size of
 the slices a large literal is written in."""
@@ -398,12 +404,6 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.settings = settings
-        # Before login: Dovecot's login-process limits (see the module docstring).
-        self.parser = Parser(
-            max_line=settings.max_line,
-            max_literal=min(settings.max_preauth_literal, settings.max_literal),
-            close_on_oversized=True,
-        )
         self.session = Session(
             service._store,
             service._authenticator,
@@ -416,10 +416,12 @@ class _Connection:
             trainer=service.trainer,
             user_slots=service.user_slots,
             password_url=service.password_url,
+            folders=service.folders,
         )
         if tls:
             self.session.peer_cert = _peer_certificate(writer)
-        self.logged_in = False
+        self.conn = Connection(self.session, settings)
+        """The sans-IO side: parser, literals and the parser/session hand-off."""
         self.received = 0
         """Octets read from the client (decrypted under TLS)."""
         self.sock = netopt.tune(writer.transport)
@@ -461,7 +463,7 @@ class _Connection:
             if login_by < deadline:
                 deadline, why = login_by, "Login timeout: log in sooner"
         if command is not None:
-            literals = self.parser.announced / settings.min_literal_rate
+            literals = self.conn.parser.announced / settings.min_literal_rate
             command_by = command[1] + settings.command_timeout + literals
             if command_by < deadline:
                 deadline, why = command_by, "Command timeout: the command was not sent in time"
@@ -484,19 +486,12 @@ class _Connection:
                 if read is None:
                     read = asyncio.ensure_future(self.reader.read(READ_SIZE))
                     silence_until = loop.time() + self._timeout()
-                if not self.parser.pending:
+                if not self.conn.pending:
                     command = None
-                elif command is None or command[0] != self.parser.completed:
-                    command = (self.parser.completed, loop.time())
+                elif command is None or command[0] != self.conn.parser.completed:
+                    command = (self.conn.parser.completed, loop.time())
                 deadline, why = self._deadline(silence_until, connected, command)
-                folder = self.session.watched_folder if self.session.idling else None
-                if wake is not None and wake[0] != folder:
-                    hub.forget(*wake)
-                    wake = None
-                if folder is not None and wake is None:
-                    wake = (folder, hub.next_change(folder))
-                    if self.session.missed_change:
-                        wake[1].set_result(None)  # changed since the IDLE command's own poll
+                wake = self._arm(hub, wake)
                 waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
                 wait = deadline - loop.time()
                 if wake is not None:
@@ -506,12 +501,8 @@ class _Connection:
                     waiters, timeout=max(wait, 0.0), return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done and loop.time() >= deadline:
-                    log.info("imap %s: %s", self.id, why)
-                    await self.send(r.bye(why))
-                    read.cancel()
-                    await asyncio.wait([read])  # the reader serves one waiter at a time
+                    await self._time_out(why, read)
                     read = None
-                    await self._linger()
                     return
                 if wake is not None and (wake[1] in done or not done):
                     # Woken by the hub, or the IDLE poll interval passed (changes by
@@ -534,6 +525,29 @@ class _Connection:
                 hub.forget(*wake)
             self.session.close()
 
+    def _arm(
+        self, hub: ChangeHub, wake: tuple[int, asyncio.Future[None]] | None
+    ) -> tuple[int, asyncio.Future[None]] | None:
+        """The hub future to wait on with the next read: the selected folder's next
+        change while the session is in IDLE, None otherwise."""
+        folder = self.session.watched_folder if self.session.idling else None
+        if wake is not None and wake[0] != folder:
+            hub.forget(*wake)
+            wake = None
+        if folder is not None and wake is None:
+            wake = (folder, hub.next_change(folder))
+            if self.session.missed_change:
+                wake[1].set_result(None)  # changed since the IDLE command's own poll
+        return wake
+
+    async def _time_out(self, why: str, read: asyncio.Future[bytes]) -> None:
+        """A deadline passed: ``* BYE`` with the reason, then linger."""
+        log.info("imap %s: %s", self.id, why)
+        await self.send(r.bye(why))
+        read.cancel()
+        await asyncio.wait([read])  # the reader serves one waiter at a time
+        await self._linger()
+
     async def _linger(self) -> None:
         """Half-close and drop what the client still sends, for ``LINGER`` seconds at
         most, so that the BYE just written reaches it (see ``LINGER``)."""
@@ -547,45 +561,35 @@ class _Connection:
     async def _received(self, data: bytes) -> bool:
         """Run what ``data`` completes; False when the connection must end."""
         self.received += len(data)
-        events = self.parser.feed(data)
-        if self.parser.pending:
+        self.conn.receive_data(data)
+        if self.conn.pending:
             # The client may be holding the rest of this command (Nagle) until we
             # acknowledge what came: acknowledge now, not after Linux's delayed-ACK
             # timeout (mailserver/netopt.py).
             netopt.quickack(self.sock)
-        while events:
-            for event in events:
-                if isinstance(event, NeedLiteral):
-                    if event.sync:
-                        await self.send(r.Continuation("Ready for literal"))
-                        # Sending just re-entered delayed-ACK mode: the literal's
-                        # ACK must not wait (imaplib sends its CRLF only after it).
-                        netopt.quickack(self.sock)
-                    continue
-                self.service.in_flight += 1
-                started = time.monotonic()
-                try:
-                    started_tls = await self._run(event)
-                finally:
-                    self.service.in_flight -= 1
-                    name = type(getattr(event, "command", event)).__name__
-                    observe_command(name, time.monotonic() - started)
-                if isinstance(event, BadCommand) and event.fatal:
-                    await self.send(r.bye("Literal too large before login"))
-                    await self._linger()
-                    return False
-                if self.session.state is c.State.LOGOUT:
-                    return False
-                if started_tls:
-                    return True
-                if not self.logged_in and self.session.account is not None:
-                    # Logged in: the limits of an authenticated client from here on.
-                    self.logged_in = True
-                    self.parser.max_literal = self.settings.max_literal
-                    self.parser.close_on_oversized = False
-            if not self.session.awaiting_line:
-                self.parser.end_raw()
-            events = self.parser.feed(b"") if self.parser.buffered else []
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            if isinstance(event, r.Continuation):
+                await self.send(event)
+                # Sending just re-entered delayed-ACK mode: the literal's ACK must
+                # not wait (imaplib sends its CRLF only after it).
+                netopt.quickack(self.sock)
+                continue
+            self.service.in_flight += 1
+            started = time.monotonic()
+            try:
+                started_tls = await self._run(event)
+            finally:
+                self.service.in_flight -= 1
+                name = type(getattr(event, "command", event)).__name__
+                observe_command(name, time.monotonic() - started)
+            if isinstance(event, BadCommand) and event.fatal:
+                await self.send(r.bye("Literal too large before login"))
+                await self._linger()
+                return False
+            if self.session.state is c.State.LOGOUT:
+                return False
+            if started_tls:
+                return True
         return True
 
     async def _run(self, event: Command | BadCommand | RawLine) -> bool:
@@ -599,7 +603,7 @@ class _Connection:
                     # a whole folder is thousands of them); anything the client waits
                     # for - a continuation, the tagged completion - leaves at once.
                     await out.add(resp)
-                    if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Prebuilt):
+                    if out.size >= WRITE_BATCH or not isinstance(resp, r.Untagged | r.Fetch | r.FetchLines):
                         await out.flush()
                     final_ok = isinstance(resp, r.Tagged) and resp.status == "OK"
             await out.flush()
@@ -621,8 +625,7 @@ class _Connection:
             assert context is not None  # noqa: S101 - STARTTLS is refused without one
             # RFC 9051 section 6.2.1: nothing sent in clear before the handshake is
             # read after it (CVE-2011-0411): drop what the parser and the reader hold.
-            dropped = _discard_unread(self.reader) + self.parser.buffered
-            self.parser.reset()
+            dropped = _discard_unread(self.reader) + self.conn.drop_buffered()
             if dropped:
                 log.warning("imap %s: %d plaintext octets after STARTTLS discarded", self.id, dropped)
             await self.writer.start_tls(context)

@@ -74,9 +74,11 @@ ENV_PASSPHRASE: Final = "MAILSERVER_BACKUP_PASSPHRASE"  # noqa: S105 - a variabl
 _CHUNK: Final = 1 << 20
 _NAME: Final = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 _SECRET_DIRS: Final = ("tls", "dkim", "pki", "ca")
-_SECRET_FILES: Final = ("web/session.key",)
+_SECRET_FILES: Final = ("web/session.key", "srs.key")
 """Secret files outside those directories: the key signing the portal's session
-cookies (whoever has it can forge an operator's session, mailserver/web/server.py)."""
+cookies (whoever has it can forge an operator's session, mailserver/web/server.py)
+and the SRS secret (whoever has it can make the MX relay a "bounce" anywhere,
+mailserver/smtp/srs.py)."""
 
 
 class BackupError(Exception):

@@ -59,7 +59,6 @@ driver answers 451 4.3.0 and logs them with the session id.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import logging
 import re
@@ -70,9 +69,11 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
+from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.smtp.srs import Srs, is_srs
 from policy import codes
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
@@ -152,6 +153,8 @@ class Transaction:
     """Quarantine reasons from the MAIL and RCPT stages, applied at DATA."""
     size: int = 0
     """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
+    forwards: list[tuple[str, str]] = field(default_factory=list)
+    """(forwarding address, outside target): copies sent on with an SRS sender."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -255,6 +258,25 @@ def received_header(
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
+def header_section(data: bytes) -> bytes:
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 2]
+
+
+def forwarding_loop(data: bytes, txn: Transaction, max_hops: int) -> Reply | None:
+    """Loop protection: more than ``max_hops`` Received fields (RFC 5321
+    section 6.3), or a message to be forwarded that carries the
+    ``Delivered-To`` this server wrote when it forwarded it before."""
+    head = b"\r\n" + header_section(data).lower()
+    if max_hops and head.count(b"\r\nreceived:") > max_hops:
+        return codes.S554_TOO_MANY_HOPS
+    if txn.forwards and b"\r\ndelivered-to:" in head:
+        seen = {v.strip().lower() for v in headers.field_values(data, "Delivered-To")}
+        if any(address in seen for address, _ in txn.forwards):
+            return codes.S554_FORWARD_LOOP
+    return None
+
+
 def return_path_header(sender: str) -> bytes:
     """RFC 5321 section 4.4: the final delivery adds the reverse-path."""
     return f"Return-Path: <{sender}>\r\n".encode()
@@ -315,20 +337,18 @@ class Inbound:
         self.pdf = PdfHooks.build(config)
         self._groups = GroupRecipients(config.data_dir, self._agencies)
         self._relay_networks = parse_networks(config.smtp.relay_networks)
-        # Configured spelling of each local domain, keyed by its lower-case
-        # A-label and U-label forms, so mail to either finds the accounts.
-        self._domains: dict[str, str] = {}
-        for domain in config.server.domains:
-            for key in _domain_keys(domain):
-                self._domains.setdefault(key, domain.lower().rstrip("."))
+        self.router = Router(config.server.domains, store, groups=self._groups.expand)
+        """Local and alias domains, aliases, forwards, accounts and groups
+        (mailserver/directory/routing.py): refreshed at every MAIL."""
+        self.srs = Srs(config.data_dir / "srs.key", config.server.domains[0])
 
     def local_domain(self, domain: str) -> str | None:
-        """The configured spelling of ``domain`` if it is ours, else None."""
-        for key in _domain_keys(domain):
-            found = self._domains.get(key)
-            if found is not None:
-                return found
-        return None
+        """The canonical spelling of ``domain`` if it is ours (an alias domain
+        gives the domain it stands for), else None."""
+        return self.router.local_domain(domain)
+
+    def _local_domains(self) -> tuple[str, ...]:
+        return tuple(self.router.local_domains())
 
     def trusted_relay(self, client: Client) -> bool:
         if client.authenticated is not None:
@@ -363,6 +383,7 @@ class Inbound:
     ) -> tuple[Reply, Transaction | None]:
         """MAIL FROM: the sender rules, then the pipeline's connection and MAIL
         stages. Returns the reply and, when positive, the new transaction."""
+        await self.router.refresh()
         reply = self.check_sender(client, sender, smtputf8)
         if not reply.positive:
             return reply, None
@@ -372,7 +393,7 @@ class Inbound:
                 _session_info(client),
                 EnvelopeInfo(sender),
                 self.direction(client),
-                local_domains=tuple(self._domains.values()),
+                local_domains=self._local_domains(),
             )
             for stage in (self._pipeline.check_connect, self._pipeline.check_mail_from):
                 outcome = await stage(txn.policy)
@@ -384,7 +405,10 @@ class Inbound:
     async def add_recipient(self, client: Client, txn: Transaction, recipient: str) -> Reply:
         """RCPT TO: routing (``check_recipient``), then the pipeline's RCPT
         stage; a recipient the pipeline refuses leaves ``txn`` unchanged."""
-        before = len(txn.recipients), len(txn.account_ids), len(txn.remote), len(txn.local_addresses)
+        before = (
+            len(txn.recipients), len(txn.account_ids), len(txn.remote), len(txn.local_addresses),
+            len(txn.forwards),
+        )
         reply = await self.check_recipient(client, txn, recipient)
         if not reply.positive or self._pipeline is None or txn.policy is None:
             return reply
@@ -393,7 +417,7 @@ class Inbound:
         outcome = await self._pipeline.check_rcpt(txn.policy, recipient)
         if not outcome.accepted:
             del txn.recipients[before[0]:], txn.account_ids[before[1]:], txn.remote[before[2]:]
-            del txn.local_addresses[before[3]:]
+            del txn.local_addresses[before[3]:], txn.forwards[before[4]:]
             return outcome.reply
         _hold(txn, outcome)
         txn.policy.envelope.rcpts.append(recipient)
@@ -425,24 +449,60 @@ class Inbound:
                 txn.recipients.append(recipient)
                 txn.remote.append(recipient)
             return codes.S250_RECIPIENT_OK
-        # The store matches case-insensitively (local parts are case-sensitive
-        # in theory, RFC 5321 section 2.4, but never in practice here).
-        # postmaster@ and abuse@ go to an account of that name when it exists,
-        # else to server.postmaster (see the module docstring).
-        account = await self._store.get_account(f"{local}@{ours}")
-        if account is None and local.lower() in ROLES:
-            return await self._role_recipient(txn, recipient)
-        if account is None:
-            return await self._check_group(client, txn, recipient, local)
-        if account.disabled:
-            return codes.S550_MAILBOX_DISABLED
-        full = await self.quota_reply(account, txn.size)
-        if full is not None:
-            return full
+        if is_srs(local):
+            return self._srs_recipient(txn, recipient, local)
+        # The router (mailserver/directory/routing.py) follows forwards, accounts
+        # (matched case-insensitively: local parts are case-sensitive in theory,
+        # RFC 5321 section 2.4, but never in practice here), address aliases and
+        # groups. postmaster@ and abuse@ go to an account or alias of that name
+        # when there is one, else to server.postmaster (module docstring).
+        res = await self.router.resolve(f"{local}@{ours}")
+        if res is None:
+            if local.lower() in ROLES:
+                return await self._role_recipient(txn, recipient)
+            return codes.S550_NO_SUCH_USER
+        if res.group and not client.authenticated:
+            return codes.S550_GROUP_AUTH_REQUIRED
+        outside = bool(res.forwards or res.remote)
+        if not res.accounts and (not outside or self._outbound is None):
+            if outside:
+                return codes.S451_NO_OUTBOUND
+            if res.group:
+                return codes.S550_GROUP_EMPTY
+            return codes.S550_MAILBOX_DISABLED if res.disabled else codes.S550_NO_SUCH_USER
+        if not res.group:
+            for account in res.accounts:
+                full = await self.quota_reply(account, txn.size)
+                if full is not None:
+                    return full
+        for address in res.disabled:
+            log.info("rcpt %s: %s is disabled, skipped", recipient, address)
         txn.recipients.append(recipient)
-        if account.id not in txn.account_ids:
-            txn.account_ids.append(account.id)
-            txn.local_addresses.append(account.address)
+        for account in res.accounts:
+            if account.id not in txn.account_ids:
+                txn.account_ids.append(account.id)
+                txn.local_addresses.append(account.address)
+        if self._outbound is not None:
+            for member in res.remote:
+                if member not in txn.remote:
+                    txn.remote.append(member)
+            for pair in res.forwards:
+                if pair not in txn.forwards:
+                    txn.forwards.append(pair)
+        return codes.S250_RECIPIENT_OK
+
+    def _srs_recipient(self, txn: Transaction, recipient: str, local: str) -> Reply:
+        """RCPT TO an SRS address of ours (a bounce of forwarded mail, srs.py):
+        relayed to the original sender when the hash holds, else unknown."""
+        original = self.srs.reverse(local)
+        if original is None:
+            log.info("rcpt %s: SRS address forged or expired", recipient)
+            return codes.S550_NO_SUCH_USER
+        if self._outbound is None:
+            return codes.S451_NO_OUTBOUND
+        txn.recipients.append(recipient)
+        if original not in txn.remote:
+            txn.remote.append(original)
         return codes.S250_RECIPIENT_OK
 
     async def postmaster_addresses(self) -> list[str]:
@@ -495,37 +555,6 @@ class Inbound:
     async def _agencies(self) -> list[Agency]:
         return await open_directory(self._store).list_agencies()
 
-    async def _check_group(self, client: Client, txn: Transaction, recipient: str, local: str) -> Reply:
-        """RCPT TO a distribution group (mailserver/dispatch/groups.py): every member
-        becomes a recipient of this transaction, local ones by account, others
-        through the outbound queue. Only authenticated users may write to a group."""
-        members = await self._groups.expand(local)
-        if members is None:
-            return codes.S550_NO_SUCH_USER
-        if not client.authenticated:
-            return codes.S550_GROUP_AUTH_REQUIRED
-        reached = False
-        for member in members:
-            member_local, member_domain = split_address(member)
-            ours = self.local_domain(member_domain)
-            if ours is None:
-                if self._outbound is not None and member not in txn.remote:
-                    txn.remote.append(member)
-                reached = reached or self._outbound is not None
-                continue
-            account = await self._store.get_account(f"{member_local}@{ours}")
-            if account is None or account.disabled:
-                log.warning("group %s: member %s has no usable mailbox", recipient, member)
-                continue
-            reached = True
-            if account.id not in txn.account_ids:
-                txn.account_ids.append(account.id)
-                txn.local_addresses.append(account.address)
-        if not reached:
-            return codes.S550_GROUP_EMPTY
-        txn.recipients.append(recipient)
-        return codes.S250_RECIPIENT_OK
-
     async def deliver(
         self, client: Client, txn: Transaction, data: bytes, *, message_id: str, when: datetime
     ) -> tuple[Reply, DeliveryResult | None]:
@@ -541,8 +570,12 @@ class Inbound:
             # ENVELOPE and every mail reader must see one and the same sender.
             log.info("smtp %s: header section refused: %s", client.sid, ambiguous)
             return codes.S550_AMBIGUOUS_HEADER, None
-        if not txn.account_ids and not txn.remote:
+        if not txn.account_ids and not txn.remote and not txn.forwards:
             return codes.S503_NEED_RCPT, None
+        loop = forwarding_loop(data, txn, self._config.smtp.max_hops)
+        if loop is not None:
+            log.info("smtp %s: refused, routing loop (%s)", client.sid, loop.text)
+            return loop, None
         refusal, auth_header = await self.authenticate_sender(client, txn, data)
         if refusal is not None:
             return refusal, None
@@ -597,7 +630,27 @@ class Inbound:
                 origin="submission" if client.authenticated else "relay",
                 account=client.authenticated or "",
             )
+        if txn.forwards and self._outbound is not None:
+            await self.forward(txn, received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+    async def forward(self, txn: Transaction, data: bytes) -> None:
+        """Queue the forwarded copies: one per forwarding address, with a
+        ``Delivered-To`` naming it (the loop check) and the sender rewritten
+        by SRS unless it is null or ours (SPF of ours passes already)."""
+        outbound = self._outbound
+        if outbound is None:
+            return
+        sender = txn.sender
+        if sender and self.local_domain(split_address(sender)[1]) is None:
+            sender = self.srs.forward(sender)
+        targets: dict[str, list[str]] = {}
+        for address, target in txn.forwards:
+            targets.setdefault(address, []).append(target)
+        for address, outside in targets.items():
+            await outbound.enqueue(
+                sender, outside, f"Delivered-To: {address}\r\n".encode() + data, origin="forward",
+            )
 
     async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome | None:
         """The pipeline's DATA stage on ``data`` (None without a pipeline)."""
@@ -608,7 +661,7 @@ class Inbound:
             ctx = PolicyContext(
                 _session_info(client),
                 EnvelopeInfo(txn.sender),
-                local_domains=tuple(self._domains.values()),
+                local_domains=self._local_domains(),
             )
             txn.policy = ctx
         ctx.direction = self.direction(client, txn)
@@ -638,7 +691,7 @@ class Inbound:
             self._quarantine.put,
             message,
             sender=txn.sender,
-            recipients=txn.local_addresses + txn.remote,
+            recipients=txn.local_addresses + txn.remote + [t for _, t in txn.forwards],
             reasons=reasons,
             client_ip=client.ip,
             session_id=client.sid,
@@ -690,20 +743,3 @@ def _hold(txn: Transaction, outcome: Outcome) -> None:
     """Remember a quarantine verdict of an early stage for DATA."""
     if outcome.quarantine:
         txn.held.extend(outcome.reasons or ("policy: quarantine",))
-
-
-@functools.lru_cache(maxsize=4096)
-def _domain_keys(domain: str) -> tuple[str, ...]:
-    """Lower-case forms of a domain to compare on: as given, A-label, U-label
-    (remembered: IDNA conversion is slow and the same domains recur)."""
-    base = domain.lower().rstrip(".")
-    keys = [base]
-    try:
-        keys.append(base.encode("idna").decode("ascii"))
-    except UnicodeError:
-        pass
-    try:
-        keys.append(base.encode("ascii").decode("idna"))
-    except UnicodeError:
-        pass
-    return tuple(keys)

@@ -56,11 +56,12 @@ from typing import Final
 import aiosmtplib
 
 from mailserver.config import Config, ConfigError, parse_hostport
+from mailserver.directory.routing import Router as AddressRouter
 from mailserver.smtp import dsn
 from mailserver.smtp.hooks import OutboundSigner
 from policy.dns import DnsTempError, Resolver, lookup_addresses, lookup_mx
 from storage import headers
-from storage.api import MailStore
+from storage.api import Account, MailStore
 from storage.queue import OutboundQueue, Outcome, QueuedMessage, QueuedRecipient, RecipientState
 
 log = logging.getLogger(__name__)
@@ -571,15 +572,30 @@ class QueueRunner:
 async def deliver_notice(
     config: Config, store: MailStore, outbound: Outbound, sender: str, notice: bytes
 ) -> None:
-    """Local sender: straight into their INBOX. Remote: queued with ``<>``."""
+    """Local sender: straight into their INBOX. Remote: queued with ``<>``.
+    Local means a configured domain, or one added with ``mailserver domain add``
+    (an alias domain's or an address alias's notice goes to the mailboxes it
+    stands for; a forward is not followed)."""
     domain = sender.rpartition("@")[2]
+    accounts: list[Account] = []
     if config.is_local_domain(domain):
         account = await store.get_account(sender)
-        if account is None:
-            log.warning("outbound: notice for unknown local sender <%s> dropped", sender)
+        accounts = [account] if account is not None else []
+    else:
+        router = AddressRouter(config.server.domains, store)
+        await router.refresh()
+        if router.local_domain(domain) is None:
+            await outbound.enqueue("", [sender], notice, origin="dsn")
             return
-        notice = f"Return-Path: <>\r\nDelivered-To: {account.address}\r\n".encode() + notice
-        # Past the quota too: a full mailbox is when its owner most needs to hear.
-        await store.deliver([account.id], notice, quota=False)
+    if not accounts:
+        router = AddressRouter(config.server.domains, store)
+        await router.refresh()
+        resolved = await router.resolve(sender)
+        accounts = resolved.accounts if resolved is not None else []
+    if not accounts:
+        log.warning("outbound: notice for unknown local sender <%s> dropped", sender)
         return
-    await outbound.enqueue("", [sender], notice, origin="dsn")
+    for account in accounts:
+        copy = f"Return-Path: <>\r\nDelivered-To: {account.address}\r\n".encode() + notice
+        # Past the quota too: a full mailbox is when its owner most needs to hear.
+        await store.deliver([account.id], copy, quota=False)

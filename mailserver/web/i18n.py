@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mailserver.web.setup_texts import SETUP_TEXTS
+
 LANGS: Final = ("vi", "en")
 
 TEXTS: Final[dict[str, tuple[str, str]]] = {
@@ -18,6 +20,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "nav_directory": ("Danh bạ", "Directory"),
     "nav_deleted": ("Thư đã xóa", "Deleted mail"),
     "nav_admin": ("Quản trị", "Administration"),
+    **SETUP_TEXTS,
     "lang_switch": ("English", "Tiếng Việt"),
     "footer": (
         "Sở Thông tin và Truyền thông tỉnh Đồng Nai — Quyết định 70/2009/QĐ-UBND",

@@ -24,7 +24,8 @@ Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1)
 ``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
 addresses and those of their competent officials, ``web.publish_heads``),
 ``/admin/*`` (operators listed in ``web.operators``; optional TOTP, RFC 6238),
-``/crl`` and ``/ca.pem`` when the PKI module is present.
+``/crl`` and ``/ca.pem`` when the PKI module is present; ``/setup`` and the mail
+client autoconfiguration documents (``mailserver/web/setup.py``, its own module).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from mailserver.twofactor import second_factor_ok
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
 from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
+from mailserver.web.setup import CSRF_EXEMPT, SetupContext, add_routes
 from pki.ca import PkiError
 from pki.pdfsig import PdfCheck
 from storage.activity import activity_for
@@ -184,7 +186,7 @@ async def _session(request: web.Request, handler: Handler) -> web.StreamResponse
     session = loaded or new_session()
     request[SESSION] = session
     request[LANG] = pick_lang(request.query.get("lang"), request.cookies.get(LANG_COOKIE))
-    if request.method == "POST":
+    if request.method == "POST" and request.path not in CSRF_EXEMPT:
         form = await request.post()
         token = form.get("csrf")
         if loaded is None or not isinstance(token, str) or not csrf_ok(session, token):
@@ -660,6 +662,8 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     from mailserver.web import account  # self-service: app passwords, login history
 
     account.register(r)
+    portal = application[PORTAL]
+    add_routes(application, SetupContext(portal.config, portal.ca, portal.render))
     from mailserver.web import deleted  # imports this module
 
     deleted.add_routes(r)

@@ -323,6 +323,61 @@ class SqlDirectoryStore:
             raise AgencyExists(f"{code} or {address}") from exc
         return agency
 
+    async def rename_agency(
+        self,
+        code: str,
+        *,
+        name: str,
+        search_text: str,
+        by: By,
+        new_code: str | None = None,
+        new_address: str | None = None,
+        account_id: int | None = None,
+        purge_after: datetime | None = None,
+    ) -> Agency:
+        now = _now()
+        target = new_code or code
+        try:
+            async with self._store._write() as conn:
+                old = await self._agency_by(conn, code)
+                if target != code and (
+                    await conn.execute(select(AG.c.id).where(AG.c.code == target))
+                ).first() is not None:
+                    raise AgencyExists(target)
+                await conn.execute(
+                    update(AG)
+                    .where(AG.c.id == old.id)
+                    .values(code=target, name=name, search_text=search_text)
+                )
+                if new_address is not None:
+                    new_address = _addr(new_address)
+                    await self._address_free(conn, new_address)
+                    # The old address leaves the agency: kept (offboarded, then
+                    # purged like any mailbox) as the history of what it was.
+                    await conn.execute(
+                        update(AD)
+                        .where(AD.c.agency_id == old.id)
+                        .values(
+                            agency_id=None, state=AddressState.OFFBOARDED.value,
+                            offboarded_at=now, purge_after=purge_after,
+                        )
+                    )
+                    await conn.execute(
+                        insert(AD).values(
+                            address=new_address, kind=AddressKind.AGENCY.value,
+                            state=AddressState.ACTIVE.value, agency_id=old.id, account_id=account_id,
+                            created_at=now,
+                        )
+                    )
+                await self._log(conn, "agency.rename", target, by, {
+                    "old_code": code, "old_name": old.name, "new_code": target, "new_name": name,
+                    "old_address": old.address, "new_address": new_address or old.address,
+                })
+                agency = await self._agency_by(conn, target)
+        except IntegrityError as exc:
+            raise AgencyExists(f"{target} or {new_address}") from exc
+        return agency
+
     async def get_agency(self, code: str) -> Agency | None:
         async with self._store._read() as conn:
             row = (await conn.execute(_agency_select().where(AG.c.code == code))).one_or_none()

@@ -22,7 +22,8 @@ import pytest
 
 from mailserver.auth import Authenticator, hash_password
 from mailserver.config import AuthSettings, ImapSettings
-from mailserver.imap.parser import NeedLiteral, Parser
+from mailserver.imap.connection import NEED_DATA, Connection
+from mailserver.imap.responses import Continuation
 from mailserver.imap.session import Session
 from storage.api import Account, MailStore
 
@@ -53,16 +54,17 @@ class Harness:
     def __init__(self, store: MailStore, account: Account) -> None:
         self.store = store
         self.account = account
+        settings = ImapSettings(max_literal=1000, max_line=2000)
         self.session = Session(
             store,
             Authenticator(store, AuthSettings(failure_delay=0)),
-            ImapSettings(max_literal=1000, max_line=2000),
+            settings,
             secure=False,
             remote_ip="127.0.0.1",
             starttls_available=False,
             connection_id="t",
         )
-        self.parser = Parser(max_line=2000, max_literal=1000)
+        self.connection = Connection(self.session, settings)
         self.output: list[str] = []
         self._add(self.session.greeting().to_bytes())
 
@@ -73,18 +75,14 @@ class Harness:
         self.output.extend(lines[:-1])
 
     async def client(self, data: bytes) -> None:
-        events = self.parser.feed(data)
-        while events:
-            for event in events:
-                if isinstance(event, NeedLiteral):
-                    if event.sync:
-                        self._add(b"+ Ready for literal\r\n")
-                    continue
-                for response in await self.session.handle(event):
-                    self._add(response.to_bytes())
-            if not self.session.awaiting_line:
-                self.parser.end_raw()
-            events = self.parser.feed(b"") if self.parser.buffered else []
+        """What the driver does with bytes from the socket (the same ``Connection``)."""
+        self.connection.receive_data(data)
+        while (event := self.connection.next_event()) is not NEED_DATA:
+            if isinstance(event, Continuation):
+                self._add(event.to_bytes())
+                continue
+            for response in await self.session.handle(event):
+                self._add(response.to_bytes())
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])

@@ -7,6 +7,7 @@ made by another process. Two sessions over one real SQLite store, no sockets."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import pytest
 
 from mailserver.auth import Authenticator, hash_password
 from mailserver.config import AuthSettings, ImapSettings
-from mailserver.imap.parser import NeedLiteral, Parser
+from mailserver.imap.connection import NEED_DATA, Connection
+from mailserver.imap.parser import Command
+from mailserver.imap.selected import FolderCache
 from mailserver.imap.session import Session
 from storage import open_store
 from storage.api import Account, Changes, FlagMode, FolderIndex, MailStore, ModSeq, Uid
@@ -38,6 +41,10 @@ class Clock:
         return self.now
 
 
+_CACHES: weakref.WeakKeyDictionary[MailStore, FolderCache] = weakref.WeakKeyDictionary()
+"""One FolderCache per store, as ``ImapService`` holds one for its sessions."""
+
+
 class Client:
     """One session fed whole command lines; returns the lines the server sent."""
 
@@ -51,16 +58,18 @@ class Client:
             starttls_available=False,
             clock=clock,
             change_poll_interval=5.0,
+            folders=_CACHES.setdefault(store, FolderCache()),
         )
-        self.parser = Parser(max_line=2000, max_literal=10000)
+        self.connection = Connection(self.session, self.session.settings)
         self.n = 0
 
     async def cmd(self, line: str) -> list[str]:
         self.n += 1
         tag = f"t{self.n}"
         out: list[str] = []
-        for event in self.parser.feed(f"{tag} {line}\r\n".encode()):
-            assert not isinstance(event, NeedLiteral)
+        self.connection.receive_data(f"{tag} {line}\r\n".encode())
+        while (event := self.connection.next_event()) is not NEED_DATA:
+            assert isinstance(event, Command), event
             for resp in await self.session.handle(event):
                 out += resp.to_bytes().decode().split("\r\n")[:-1]
         assert out[-1].startswith(f"{tag} OK"), out

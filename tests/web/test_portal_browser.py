@@ -268,6 +268,32 @@ def test_post_without_csrf_token_refused(site: ThreadedServer, browser: Any) -> 
     assert account is not None and account.must_change_password
 
 
+def test_setup_page_on_a_phone(site: ThreadedServer, browser: Any) -> None:
+    browser.set_window_size(390, 844)  # a phone screen
+    try:
+        browser.get(site.url("/setup"))
+        fill(browser, address="annv@dongnai.gov.vn")
+        browser.find_element(By.ID, "address").submit()
+        WebDriverWait(browser, 15).until(expected_conditions.url_contains("address="))
+        link = wait_for(browser, "#setup-profile")
+        profile = "/setup/apple.mobileconfig?emailaddress=annv%40dongnai.gov.vn"
+        assert link.get_attribute("href").endswith(profile)
+        # The QR codes load under the portal's Content-Security-Policy (img-src 'self').
+        images = browser.find_elements(By.CSS_SELECTOR, "#setup-iphone img, #setup-android img")
+        assert len(images) == 2
+        WebDriverWait(browser, 15).until(
+            lambda b: all(b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i)
+                          for i in images)
+        )
+        assert "Gmail" in browser.find_element(By.ID, "setup-android").text
+        shot(browser, "setup-phone")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        browser.execute_script("document.getElementById('setup-iphone').scrollIntoView()")
+        shot(browser, "setup-phone-qr")
+    finally:
+        browser.set_window_size(1100, 900)
+
+
 def test_screenshots_written() -> None:
     # Runs after the others in this module: every page left its picture.
     if shutil.which("chromium") or os.path.exists(CHROMIUM):
