@@ -164,6 +164,11 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
     """One client's IMAP session (see the module docstring); the handlers of each
     concern come from the classes it is built from."""
 
+    client_name: str = ""
+    """The client's own name from ID (RFC 2971), for the login history."""
+    peer_cert: bytes | None = None
+    """The TLS client certificate (DER), verified by the handshake; for SASL EXTERNAL."""
+
     def __init__(
         self,
         store: MailStore,
@@ -195,10 +200,6 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         """ENABLEd extensions (RFC 5161); frozen: most sessions never enable one."""
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
-        self.client_name = ""
-        """The client's own name from ID (RFC 2971), for the login history."""
-        self.peer_cert: bytes | None = None
-        """The TLS client certificate (DER), verified by the handshake; for SASL EXTERNAL."""
         self._idle_tag: str | None = None
         self.directory = directory
         self.trainer = trainer
