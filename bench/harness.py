@@ -419,9 +419,11 @@ def policy_scan(rec: Recorder, quick: bool) -> None:
 class Profiler:
     """py-spy on our server for one scenario; SIGINT makes it write the flame graph."""
 
-    def __init__(self, scenario: str, pid: int) -> None:
+    def __init__(self, scenario: str, pid: int, fmt: str = "flamegraph") -> None:
         self.scenario = scenario
         self.pid = pid
+        self.fmt = fmt
+        self.out = RESULTS / ("profile.svg" if fmt == "flamegraph" else "profile.txt")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Profiler:
@@ -430,7 +432,7 @@ class Profiler:
             return self
         RESULTS.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            ["py-spy", "record", "--rate", "200", "-o", str(RESULTS / "profile.svg"),
+            ["py-spy", "record", "--rate", "200", "-o", str(self.out), "--format", self.fmt,
              "--pid", str(self.pid), "--subprocesses"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(1)
@@ -444,7 +446,7 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            print(f"  profile of {self.scenario}: {RESULTS / 'profile.svg'}")
+            print(f"  profile of {self.scenario}: {self.out}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -504,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
 
         def profiled(name: str, side: Side) -> contextlib.AbstractContextManager[object]:
             if side.name == "ours" and args.profile == name:
-                return Profiler(name, side.main_pid())
+                return Profiler(name, side.main_pid(), args.profile_format)
             return contextlib.nullcontext()
 
         smtp_sides = list(sides)
@@ -676,6 +678,9 @@ def main() -> int:
     parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "append-imaplib", "mbsync",
                                               "mbsync-resync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
+    parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"], default="flamegraph",
+                        help="py-spy output: flamegraph (results/profile.svg) or collapsed stacks "
+                             "(raw, results/profile.txt) to read with grep/sort")
     parser.add_argument("--skip-policy", action="store_true", help="leave out scenario 6")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     parser.add_argument("--note", default="", help="free text for the results header (e.g. machine load)")

@@ -27,7 +27,9 @@ from pathlib import Path
 DOMAIN = "dongnai.gov.vn"
 USER = f"bench@{DOMAIN}"
 PASSWORD = "Bench-password-2026"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(os.environ.get("BENCH_OURS_REPO") or Path(__file__).resolve().parent.parent)
+"""Checkout whose server is "ours" (``BENCH_OURS_REPO``: another tree, e.g. a commit
+before a change, measured with this harness)."""
 
 
 def free_port() -> int:

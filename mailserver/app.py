@@ -14,11 +14,7 @@ import signal
 import ssl
 from typing import TYPE_CHECKING, Protocol
 
-from cryptography import x509
-
 from mailserver.auth import Authenticator
-from mailserver.certlogin import CertificateLogin
-from mailserver.certs import open_ca
 from mailserver.config import Config
 from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
@@ -26,7 +22,6 @@ from mailserver.dispatch import pdfcheck
 from mailserver.loginlog import LoginRecorder
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
-from pki.ca import PkiError
 from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
@@ -41,7 +36,9 @@ from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
+    from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
+    from mailserver.smtp.workers import SmtpWorkers
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +56,16 @@ class Service(Protocol):
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, smtp_workers: bool = False) -> None:
         self.config = config
+        self._smtp_processes = 1
+        if smtp_workers:
+            from mailserver.smtp.workers import worker_count
+
+            self._smtp_processes = worker_count(config) + 1
+        """Processes serving the MX listener: ``serve`` starts ``smtp.processes``
+        (mailserver/smtp/workers.py); tests building an App directly, one."""
+        self.smtp_workers: SmtpWorkers | None = None
         self.store: MailStore = open_store(
             config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
         )
@@ -94,8 +99,8 @@ class App:
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
         self.ssl_context: ssl.SSLContext | None = None
-        self.mail_ssl_context: ssl.SSLContext | None = None
-        """IMAP's and submission's: also requests client certificates when a CA exists."""
+        self.cert_login: CertLogin | None = None
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -111,15 +116,12 @@ class App:
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
         self.ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
-        # IMAP and submission request (never require) a client certificate from
-        # our CA or an imported one (SASL EXTERNAL, mailserver/certlogin.py); the
-        # MX and the portal do not ask (a peer MTA's or a browser's certificate
-        # from another CA must not break their handshakes).
-        self.mail_ssl_context = self.ssl_context
-        client_cas = await asyncio.to_thread(self._client_cas)
-        if client_cas:
-            self.mail_ssl_context = server_context(self.config.tls_cert, self.config.tls_key, client_cas)
-            self.authenticator.certificates = CertificateLogin(open_ca(self.config))
+        from mailserver import certlogin
+
+        self.cert_login = await asyncio.to_thread(
+            certlogin.enable, self.config, self.store, self.authenticator
+        )
+        login_context = self.cert_login.context if self.cert_login is not None else self.ssl_context
         # Imported here so a broken optional front end cannot stop the CLI's
         # account commands, which need only the store.
         from mailserver.imap.server import ImapService
@@ -132,12 +134,14 @@ class App:
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine),
-            SubmissionService(self.config, self.store, self.authenticator, self.mail_ssl_context,
+                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
+                        processes=self._smtp_processes),
+            SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine),
-            ImapService(self.config, self.store, self.authenticator, self.mail_ssl_context,
-                        learner=self.pipeline),
+                              pipeline=self.pipeline, quarantine=self.quarantine,
+                              cert_login=self.cert_login),
+            ImapService(self.config, self.store, self.authenticator, login_context,
+                        learner=self.pipeline, cert_login=self.cert_login),
         ]
         if self.config.web.enabled:
             from mailserver.web.server import WebService
@@ -145,6 +149,17 @@ class App:
             self.services.append(WebService(self, self.ssl_context))
         for service in self.services:
             self.addresses.update(await service.start())
+        if self._smtp_processes > 1:
+            from mailserver.smtp.workers import SmtpWorkers
+
+            # smtp.processes = 0: as many as CPUs, started when the main process is busy.
+            self.smtp_workers = SmtpWorkers(self.config, self.store, self.addresses["smtp"],
+                                            self._smtp_processes - 1,
+                                            on_demand=self.config.smtp.processes == 0)
+            await self.smtp_workers.start()
+            for service in self.services:
+                if isinstance(service, SmtpService):
+                    service.on_session = self.smtp_workers.wake
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 
@@ -162,17 +177,6 @@ class App:
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
 
-    def _client_cas(self) -> list[x509.Certificate]:
-        """Our CA (root and issuing) and the imported trust anchors; none without a CA."""
-        ca = open_ca(self.config)
-        if not ca.initialised:
-            return []
-        try:
-            return [*ca.anchors(), *ca.intermediates()]
-        except PkiError as exc:
-            log.error("certificate login disabled: %s", exc)
-            return []
-
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
@@ -180,7 +184,11 @@ class App:
         self.background = []
         # All front ends stop accepting at once, then each finishes its in-flight
         # transactions and commands within its own deadline.
-        services = list(reversed(self.services))
+        services: list[Service] = list(reversed(self.services))
+        if self.smtp_workers is not None:
+            # They stop with the others; their last commits need the store below.
+            services.append(self.smtp_workers)
+            self.smtp_workers = None
         results = await asyncio.gather(*(s.stop() for s in services), return_exceptions=True)
         for service, result in zip(services, results, strict=True):
             if isinstance(result, Exception):
@@ -206,7 +214,7 @@ class App:
 
 async def serve(config: Config) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads (mailserver/ops/runtime.py)."""
-    app = App(config)
+    app = App(config, smtp_workers=True)
     await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

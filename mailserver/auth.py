@@ -8,7 +8,12 @@ Throttling (``Throttle``): every attempt is counted *before* its password is
 checked. It reserves a slot of its (account, client address) pair and of its
 client address; a reserved slot counts as a failure until the attempt ends, so
 300 concurrent LOGINs get no more checks than ``auth.max_failures``, exactly as
-300 sequential ones. A pair that used up its attempts in ``auth.failure_window``
+300 sequential ones. An attempt finding every slot taken by attempts still
+under way waits for one of them to end (``Throttle.acquire``) instead of being
+refused: 300 concurrent LOGINs with the right password (a client, or an office
+behind one NAT address, opening many connections at once) all succeed, while
+300 wrong ones still get ``auth.max_failures`` checks, the rest being refused
+when the pair locks. A pair that used up its attempts in ``auth.failure_window``
 waits ``auth.lockout`` seconds, twice as long at each further lockout (up to
 ``auth.max_lockout``); an address gets ``auth.max_failures_per_ip`` failures
 whatever the accounts. The account alone is never locked: wrong passwords from
@@ -53,7 +58,6 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mailserver.certlogin import CertificateLogin
 from mailserver.config import AuthSettings
 from mailserver.loginlog import LoginRecorder
 from storage.api import Account, MailStore
@@ -180,7 +184,10 @@ class Limiter:
     reservation counts as a failure until the attempt resolves, so ``limit``
     attempts can be under way or failed at once in ``window`` seconds, however
     many arrive together (the check and the count are one synchronous step on
-    the event loop: nothing runs between them). The ``limit``-th failure locks
+    the event loop: nothing runs between them). An attempt that finds the key
+    ``busy`` (every slot taken, some by attempts under way) may ``wait`` for a
+    turn: each settled attempt wakes as many waiters as there are free slots,
+    a lockout wakes them all (to be refused). The ``limit``-th failure locks
     the key for ``lockout`` seconds, the next lockout of the same key for twice
     that, and so on up to ``max_lockout``. A success forgets the key's failures
     and lockouts when ``success_resets``.
@@ -206,6 +213,8 @@ class Limiter:
         self.success_resets = success_resets
         self._clock = clock
         self._counters: dict[str, _Counter] = {}
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        """Attempts waiting for a slot of a busy key, in arrival order."""
 
     def _current(self, key: str, now: float) -> _Counter | None:
         counter = self._counters.get(key)
@@ -221,6 +230,56 @@ class Limiter:
         if counter is None:
             return False
         return counter.locked_until > now or len(counter.failures) + counter.in_flight >= self.limit
+
+    def locked(self, key: str) -> bool:
+        """Is ``key`` locked out (refused whatever ends), as opposed to merely busy?"""
+        now = self._clock()
+        counter = self._current(key, now)
+        return counter is not None and (counter.locked_until > now or len(counter.failures) >= self.limit)
+
+    def free(self, key: str) -> int:
+        """Slots ``admit`` could grant now (0 when locked)."""
+        now = self._clock()
+        counter = self._current(key, now)
+        if counter is None:
+            return self.limit
+        if counter.locked_until > now:
+            return 0
+        return max(0, self.limit - len(counter.failures) - counter.in_flight)
+
+    async def wait(self, key: str, *, front: bool = False) -> None:
+        """Until an attempt of ``key`` ends (or the key locks); ``front`` keeps the
+        place of a waiter woken before whose turn was taken."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters.setdefault(key, deque())
+        if front:
+            queue.appendleft(future)
+        else:
+            queue.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.wake(key)  # woken, then cancelled: pass the turn on
+            elif future in queue:
+                queue.remove(future)
+                if not queue and self._waiters.get(key) is queue:
+                    del self._waiters[key]
+            raise
+
+    def wake(self, key: str) -> None:
+        """Wake as many waiters of ``key`` as it has free slots (all when locked)."""
+        queue = self._waiters.get(key)
+        if not queue:
+            return
+        turns = len(queue) if self.locked(key) else self.free(key)
+        while queue and turns > 0:
+            future = queue.popleft()
+            if not future.done():
+                future.set_result(None)
+                turns -= 1
+        if not queue:
+            del self._waiters[key]
 
     def admit(self, key: str) -> None:
         """Count an attempt under way; call only when ``blocked`` was False just before."""
@@ -246,6 +305,7 @@ class Limiter:
             counter.failures.clear()
             counter.strikes = 0
             counter.locked_until = 0.0
+        self.wake(key)
 
     def fail(self, key: str) -> None:
         """Count a failure that had no reservation."""
@@ -255,6 +315,7 @@ class Limiter:
             self.settle(key, False)
             return
         self._fail(counter)
+        self.wake(key)
 
     def _fail(self, counter: _Counter) -> None:
         now = self._clock()
@@ -337,9 +398,41 @@ class Throttle:
         pair, address = self._keys(account, ip)
         return self.pairs.blocked(pair) or self.addresses.blocked(address)
 
+    def locked(self, account: str, ip: str) -> bool:
+        """Is the pair or the address locked out (a login refused unchecked, not
+        merely waiting for attempts under way)?"""
+        pair, address = self._keys(account, ip)
+        return self.pairs.locked(pair) or self.addresses.locked(address)
+
+    async def acquire(self, account: str, ip: str) -> Reservation | None:
+        """Admit one attempt like ``reserve``, but when the pair or the address is
+        only busy (its slots taken by attempts under way) wait for a turn; None
+        when either is locked out, at once or after the attempts ahead failed."""
+        pair, address = self._keys(account, ip)
+        woken: tuple[Limiter, str] | None = None
+        try:
+            while True:
+                if self.pairs.locked(pair) or self.addresses.locked(address):
+                    return None
+                if not self.pairs.blocked(pair) and not self.addresses.blocked(address):
+                    self.pairs.admit(pair)
+                    self.addresses.admit(address)
+                    return Reservation(self, (pair, address))
+                limiter, key = (self.pairs, pair) if self.pairs.blocked(pair) else (self.addresses, address)
+                front = woken is not None
+                if woken is not None:
+                    # The turn we were woken for may be of use to the next waiter.
+                    woken[0].wake(woken[1])
+                    woken = None
+                await limiter.wait(key, front=front)
+                woken = (limiter, key)
+        finally:
+            if woken is not None:
+                woken[0].wake(woken[1])
+
     def reserve(self, account: str, ip: str) -> Reservation | None:
         """Admit one attempt (counted as a failure until settled), or None when
-        the pair or the address has no attempt left."""
+        the pair or the address has no attempt left (see ``acquire``)."""
         keys = self._keys(account, ip)
         if self.pairs.blocked(keys[0]) or self.addresses.blocked(keys[1]):
             return None
@@ -523,8 +616,9 @@ class Authenticator:
     """Checks credentials against the store; shared by every protocol front end
     (IMAP LOGIN/AUTHENTICATE, submission AUTH, the portal).
 
-    Order of one check: the throttle admits the attempt (``Throttle.reserve``:
-    counted before anything is verified), the credential cache may answer,
+    Order of one check: the throttle admits the attempt (``Throttle.acquire``:
+    counted before anything is verified, waiting for a turn while the pair's or
+    the address's slots are all taken by attempts under way), the credential cache may answer,
     otherwise the password is verified in the fair ``VerifyQueue``; the
     reservation is then settled as a success or a failure. A refused attempt
     (throttled, or the address's queue full) and a failed one are answered
@@ -541,8 +635,6 @@ class Authenticator:
         self.require_app_passwords = require_app_passwords
         self._credentials: CredentialStore | None = None
         self.history = history
-        self.certificates: CertificateLogin | None = None
-        """Client certificate checks (SASL EXTERNAL); set by the App when a CA exists."""
         """The batched login history writer (``mailserver.loginlog``); None: not kept."""
         self.throttle = Throttle(settings)
         self.cache = CredentialCache(settings.cache_ttl)
@@ -562,8 +654,9 @@ class Authenticator:
         return self._settings.failure_delay
 
     def throttled(self, username: str, remote_ip: str) -> bool:
-        """Would a login of ``username`` from ``remote_ip`` be refused unchecked now?"""
-        return self.throttle.blocked(username.strip().lower(), remote_ip)
+        """Would a login of ``username`` from ``remote_ip`` be refused unchecked now?
+        (Not when it would only wait for attempts under way.)"""
+        return self.throttle.locked(username.strip().lower(), remote_ip)
 
     def count_failure(self, username: str, remote_ip: str) -> None:
         """Count a sign-in refused after a right password (the portal's /admin for
@@ -634,7 +727,7 @@ class Authenticator:
         app passwords are accepted) or ``web``; ``client`` names the client program
         (IMAP ID) for the login history."""
         address = username.strip().lower()
-        reservation = self.throttle.reserve(address, remote_ip)
+        reservation = await self.throttle.acquire(address, remote_ip)
         if reservation is None:
             await asyncio.sleep(self._settings.failure_delay)
             return AuthOutcome(AuthStatus.THROTTLED)
@@ -690,46 +783,3 @@ class Authenticator:
             await self._store.record_login(account.id, now)
         return AuthOutcome(AuthStatus.OK, account, app.name if app is not None else None)
 
-    async def authenticate_certificate(
-        self, der: bytes | None, authzid: str, remote_ip: str, *, protocol: str, client: str = ""
-    ) -> AuthOutcome:
-        """SASL EXTERNAL (RFC 4422 appendix A) with the TLS client certificate ``der``
-        (already verified against our CA by the handshake): see ``mailserver.certlogin``."""
-        checker = self.certificates
-        identity = await checker.identity(der) if checker is not None and der else None
-        wanted = authzid.strip().lower()
-        if identity is None or not identity.addresses or (wanted and wanted not in identity.addresses):
-            await asyncio.sleep(self._settings.failure_delay)
-            return AuthOutcome(AuthStatus.FAILED)
-        address = wanted or identity.addresses[0]
-        reservation = self.throttle.reserve(address, remote_ip)
-        if reservation is None:
-            await asyncio.sleep(self._settings.failure_delay)
-            return AuthOutcome(AuthStatus.THROTTLED)
-        try:
-            account = await self._store.get_account(address)
-            credentials = self.credentials
-            reason = ""
-            if account is None:
-                reason = "unknown"
-            elif identity.revoked:
-                reason = "certificate-revoked"
-            elif credentials is None or not await credentials.cert_login(account.id):
-                reason = "cert-login-off"
-            if account is None or reason:
-                reservation.fail()
-                if account is not None:
-                    self.record(account, remote_ip, protocol, success=False, client=client, detail=reason)
-                await asyncio.sleep(self._settings.failure_delay)
-                return AuthOutcome(AuthStatus.FAILED)
-            reservation.succeed()
-        finally:
-            reservation.release()
-        if account.disabled:
-            self.record(account, remote_ip, protocol, success=False, client=client, detail="disabled")
-            return AuthOutcome(AuthStatus.DISABLED, account)
-        self.record(account, remote_ip, protocol, success=True, client=client, detail="certificate")
-        now = datetime.now(UTC)
-        if account.last_login_at is None or now - account.last_login_at >= LOGIN_RECORD_INTERVAL:
-            await self._store.record_login(account.id, now)
-        return AuthOutcome(AuthStatus.OK, account)

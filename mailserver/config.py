@@ -115,6 +115,13 @@ class SmtpSettings:
         "(Postfix smtpd_hard_error_limit). 0: never.",
         20,
     )
+    processes: int = _help(
+        "Processes serving the MX listener (the main one and workers binding the same address with\n"
+        "SO_REUSEPORT; deliveries committed by the main process on SQLite). 0: the CPU count, the\n"
+        "workers started while the main process has 8 sessions at once, stopped after 60 s without.\n"
+        "max_connections and max_data_in_memory are shared out among them.",
+        0,
+    )
     max_data_in_memory: int = _help(
         "Octets of received messages larger than 256 KiB that the sessions of a listener may hold in\n"
         "memory at once to check and store them; others wait, spooled on disk. DATA itself is always\n"
@@ -208,6 +215,7 @@ class AuthSettings:
     max_failures: int = _help(
         "Login attempts for one account from one client address in failure_window, counted before the\n"
         "password is checked (concurrent attempts included), before that pair must wait `lockout`.\n"
+        "Attempts beyond, while some are still under way, wait for one to end rather than being refused.\n"
         "The account itself is never locked for other addresses.",
         10,
     )

@@ -464,9 +464,8 @@ class CertificateAuthority:
     def issue_smime(self, address: str, common_name: str, organization: str,
                     *, algorithm: str = "ecdsa-p256") -> tuple[CertRecord, x509.Certificate, PrivateKey]:
         """An S/MIME certificate (RFC 8550 section 4.4.2: rfc822Name in the SAN;
-        RFC 8550 section 4.4.4: emailProtection EKU, plus clientAuth for certificate
-        login; key usage digitalSignature + nonRepudiation, plus keyEncipherment for
-        RSA so clients may encrypt to it)."""
+        RFC 8550 section 4.4.4: emailProtection EKU; key usage digitalSignature +
+        nonRepudiation, plus keyEncipherment for RSA so clients may encrypt to it)."""
         addr = address.strip().lower()
         if "@" not in addr:
             raise PkiError(f"not an e-mail address: {address!r}")
@@ -474,14 +473,7 @@ class CertificateAuthority:
         builder = (
             x509.CertificateBuilder().subject_name(_name(common_name or addr, organization, addr))
             .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(addr)]), critical=False)
-            # clientAuth beside emailProtection: the same personal certificate signs
-            # in to IMAP and submission with SASL EXTERNAL (mailserver/certlogin.py).
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
             .add_extension(
                 _key_usage(sign=True, encipher=isinstance(key, rsa.RSAPrivateKey), ca=False), critical=True
             )

@@ -8,7 +8,6 @@ import datetime
 import ipaddress
 import os
 import ssl
-from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -62,17 +61,8 @@ def ensure_certificate(cert_path: Path, key_path: Path, hostname: str) -> bool:
     return True
 
 
-def server_context(
-    cert_path: Path, key_path: Path, client_cas: Sequence[x509.Certificate] = ()
-) -> ssl.SSLContext:
-    """The listeners' TLS context. With ``client_cas`` it *requests* a client
-    certificate (CERT_OPTIONAL: a client without one is served as before) and
-    verifies one sent against those CAs (SASL EXTERNAL login)."""
+def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
-    if client_cas:
-        pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in client_cas)
-        context.load_verify_locations(cadata=pem)
-        context.verify_mode = ssl.CERT_OPTIONAL
     return context

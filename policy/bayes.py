@@ -46,6 +46,8 @@ from policy.rules.normalize import fold
 log = logging.getLogger(__name__)
 
 _WORD: Final = re.compile(r"[^\W\d_][\w'-]{1,30}", re.UNICODE)
+_WORD_ASCII: Final = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{1,30}")
+"""``_WORD`` for ASCII text (the same matches there)."""
 _URL: Final = re.compile(r"(?i)https?://([^\s/\"'<>:?#\[\]()]+)")
 MAX_TOKENS: Final = 3000
 MIN_TRAINED: Final = 5
@@ -57,20 +59,71 @@ TOKENIZER: Final = 2
 SEED_PATH: Final = Path(__file__).with_name("data") / "bayes-seed.json"
 
 
+_PIECE: Final = 16_384
+"""Characters of text folded and tokenised at a time (``_word_tokens``)."""
+_BATCH: Final = 512
+"""Words whose tokens are added at once while far from ``MAX_TOKENS``."""
+
+
+def _word_tokens(text: str) -> set[str]:
+    """Each word of ``fold(text).plain`` and each pair of adjacent words (as
+    ``"first second"``), in order, until ``MAX_TOKENS`` (checked after each
+    word and its pair).
+
+    The text is folded a piece at a time, each piece ending just after a line
+    feed (a word never spans one, and normalisation does not reach across it:
+    the folded pieces joined are the folded text), so that a long text with
+    many distinct words stops being folded once the limit is reached. Pairs
+    are kept as tuples until the end (a word has no space, so a tuple and its
+    string are one token, and a pair is never a word): a text repeating
+    itself builds no string per repetition. While a batch of words cannot
+    reach the limit its tokens go into the sets in C loops; only the batch
+    that reaches it is walked word by word. Same tokens as one loop over all
+    the words."""
+    words_seen: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    previous = ""
+    start = 0
+    done = False
+    while start < len(text) and not done:
+        end = text.rfind("\n", start, start + _PIECE) + 1 if start + _PIECE < len(text) else len(text)
+        if end <= start:
+            end = len(text)  # no line feed: the rest in one piece
+        plain = fold(text[start:end]).plain
+        # Vietnamese without its marks is ASCII: ASCII classes are cheaper to test.
+        words = (_WORD_ASCII if plain.isascii() else _WORD).findall(plain)
+        start = end
+        for first in range(0, len(words), _BATCH):
+            batch = words[first : first + _BATCH]
+            new_words = set(batch).difference(words_seen)
+            new_pairs = set(zip([previous, *batch[:-1]], batch, strict=True) if previous
+                            else zip(batch, batch[1:], strict=False)).difference(pairs)
+            if len(words_seen) + len(pairs) + len(new_words) + len(new_pairs) < MAX_TOKENS:
+                words_seen |= new_words
+                pairs |= new_pairs
+                previous = batch[-1]
+                continue
+            for word in batch:
+                words_seen.add(word)
+                if previous:
+                    pairs.add((previous, word))
+                previous = word
+                if len(words_seen) + len(pairs) >= MAX_TOKENS:
+                    done = True
+                    break
+            if done:
+                break
+    words_seen.update(map(" ".join, pairs))
+    return words_seen
+
+
 def tokens(text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()) -> set[str]:
     """The tokens of a message's body text, subject, From address and link
     hosts (found in ``text`` too)."""
-    found: set[str] = set()
-    words = _WORD.findall(fold(text[:500_000]).plain)
-    previous = ""
-    for word in words:
-        found.add(word)
-        if previous:
-            found.add(f"{previous} {word}")
-        previous = word
-        if len(found) >= MAX_TOKENS:
-            break
-    for host in [*_URL.findall(text[:500_000]), *hosts]:
+    found = _word_tokens(text[:500_000])
+    text = text[:500_000]
+    # A case-blind regex has no literal to skip ahead with: a link needs "://".
+    for host in [*(_URL.findall(text) if "://" in text else ()), *hosts]:
         found.add("url:" + host.rpartition("@")[2].lower())
     for word in _WORD.findall(fold(subject).plain):
         found.add("subject:" + word)
@@ -214,6 +267,20 @@ class Bayes:
         """``probability`` of the ``tokens`` of a text (blocking: run in a thread)."""
         return self.probability(tokens(text, subject, sender, hosts))
 
+    def classify_now(
+        self, text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()
+    ) -> tuple[bool, float | None]:
+        """``classify`` right here if the database is free at once, for the event
+        loop and short texts (a thread hop costs more than the work): (True,
+        probability); (False, None) while a training or another classification
+        holds it (then ``classify`` in a thread)."""
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, self._probability(tokens(text, subject, sender, hosts))
+        finally:
+            self._lock.release()
+
     def _all_totals(self) -> tuple[int, int]:
         nspam, nham = self.totals()
         if self.seed is not None:
@@ -252,18 +319,29 @@ class Bayes:
     def probability(self, toks: Iterable[str]) -> float | None:
         """Spam probability in [0, 1], or None before enough training (the
         seed's counts and this installation's added up)."""
-        nspam, nham = self._all_totals()
+        with self._lock:
+            return self._probability(toks)
+
+    def _probability(self, toks: Iterable[str]) -> float | None:
+        """``probability`` with the database lock held."""
+        # One statement for the totals and whether this installation has
+        # learned any token: without, the look-ups below would find nothing.
+        row = self._db.execute(
+            "SELECT spam, ham, EXISTS (SELECT 1 FROM tokens) FROM totals WHERE id = 1"
+        ).fetchone()
+        nspam, nham, learned = int(row[0]), int(row[1]), bool(row[2])
+        if self.seed is not None:
+            nspam, nham = nspam + self.seed.spam, nham + self.seed.ham
         if nspam < MIN_TRAINED or nham < MIN_TRAINED:
             return None
         toks = list(toks)
         counts: dict[str, tuple[int, int]] = {}
-        with self._lock:
-            for start in range(0, len(toks), 500):
-                batch = toks[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s
-                rows = self._db.execute(query, batch).fetchall()
-                counts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
+        for start in range(0, len(toks) if learned else 0, 500):
+            batch = toks[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT token, spam, ham FROM tokens WHERE token IN ({marks})"  # noqa: S608 - only "?"s
+            rows = self._db.execute(query, batch).fetchall()
+            counts.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
         if self.seed is not None:
             for token in toks:
                 seeded = self.seed.counts.get(token)

@@ -145,6 +145,9 @@ class Account:
     quota_bytes: int | None = None
     """The account's own STORAGE quota in octets: None follows the store's
     default (``storage.quota``), 0 is unlimited."""
+    cert_login: bool = False
+    """May sign in with a TLS client certificate (SASL EXTERNAL), opted in by
+    ``mailserver account set ADDRESS --cert-login on``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,6 +568,9 @@ class MailStore(Protocol):
     async def set_disabled(self, account_id: int, disabled: bool) -> None: ...
 
     async def record_login(self, account_id: int, when: datetime) -> None: ...
+
+    async def set_cert_login(self, account_id: int, enabled: bool) -> None:
+        """Allow or forbid certificate login (SASL EXTERNAL) for the account."""
 
     async def set_quota(self, account_id: int, limit: int | None) -> None:
         """The account's own STORAGE quota in octets; 0 unlimited, None back to the

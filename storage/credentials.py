@@ -144,12 +144,6 @@ class CredentialStore(Protocol):
         """Remove the enrolment and its recovery codes; False when there was none."""
         ...
 
-    async def cert_login(self, account_id: int) -> bool:
-        """Has the account opted in to TLS client certificate login?"""
-        ...
-
-    async def set_cert_login(self, account_id: int, on: bool, when: datetime) -> None: ...
-
 
 _CACHE: WeakKeyDictionary[MailStore, CredentialStore] = WeakKeyDictionary()
 

@@ -34,12 +34,21 @@ rename and one directory fsync per folder per batch) and ``unplace`` moves it
 back if the transaction fails. Files left in staging by a crash were never
 acknowledged; ``clean_staging`` removes them.
 
-Durability: a new file is fsynced, renamed into ``cur/``, and ``cur/`` is
-fsynced before ``write`` returns. Writers that rename into the same directory
-at the same time share the directory fsync (``_DirSync``: group commit, as
-databases do for their log): each waits for an fsync that began after its own
-rename, so every one of them is covered, with one fsync per group instead of
-one per message.
+Durability: a new file is written in ``tmp/`` and renamed into ``cur/``; then
+the file and ``cur/`` are fsynced, the two at once (in two threads), before
+``write`` returns (or the future of ``begin_write`` completes). Renaming first
+keeps the rule that no other reader ever sees a partial file in ``cur/`` while
+the server runs, and lets one fsync of the directory, started after the rename,
+run beside the file's: on ext4 two fsyncs in flight together cost about one
+journal commit and device flush, two in a row cost two (measured in
+bench/README.md, issue 17). A crash before both completed may leave an empty
+or partial file in ``cur/``; no row points at it (the store commits the row
+only after both), so the start-up reconciliation (``storage.reconcile``) takes
+it away as it does any uncommitted file. Writers that rename into the same directory at the same
+time share the directory fsync (``_DirSync``: group commit, as databases do
+for their log): each waits for an fsync that began after its own rename, so
+every one of them is covered, with one fsync per group instead of one per
+message.
 """
 
 from __future__ import annotations
@@ -285,16 +294,36 @@ _IO_THREADS: Final = 16
 """Maildir I/O threads: mostly waiting in fsync, which the file system
 completes faster when many are in flight together (journal group commit)."""
 _io_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_DIR_SYNC_THREADS: Final = 4
+"""Enough: writers renaming into one directory share its fsync (``_DirSync``)."""
+_dir_sync_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _io_pool_lock = threading.Lock()
 
 
-async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
+def _dir_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads that only fsync directories for ``Maildir._write`` (never ``_pool``'s
+    own: a writer waiting there for a job queued behind it could wait forever)."""
+    global _dir_sync_pool
+    if _dir_sync_pool is None:
+        with _io_pool_lock:
+            if _dir_sync_pool is None:
+                _dir_sync_pool = concurrent.futures.ThreadPoolExecutor(
+                    _DIR_SYNC_THREADS, thread_name_prefix="maildir-dirsync"
+                )
+    return _dir_sync_pool
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
     global _io_pool
     if _io_pool is None:
         with _io_pool_lock:
             if _io_pool is None:
                 _io_pool = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="maildir")
-    return await asyncio.get_running_loop().run_in_executor(_io_pool, functools.partial(func, *args))
+    return _io_pool
+
+
+async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_pool(), functools.partial(func, *args))
 
 
 class Maildir:
@@ -374,16 +403,46 @@ class Maildir:
         await _in_thread(self._remove_folder, folder)
 
     # -- messages -------------------------------------------------------------
-    def _write(self, folder: PurePosixPath, data: bytes) -> str:
+    def _write(self, folder: PurePosixPath, name: str, data: bytes) -> None:
+        """Write a new message file as ``<folder>/cur/<name>:2,`` durably (module
+        docstring: renamed first, then fsynced with its directory); on failure
+        nothing is left under either name."""
         path = self.absolute(folder)
         if not (path / "cur").is_dir():
             self._make_folder(folder)
+        tmp, final = path / "tmp" / name, path / "cur" / f"{name}:2,"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        where = tmp
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.rename(tmp, final)
+            where = final
+            # The directory's fsync runs beside the file's: two in flight at once
+            # cost about one device flush, two in a row cost two (bench/README).
+            dir_synced = _dir_pool().submit(_sync_dir, path / "cur")
+            try:
+                os.fsync(fd)
+            finally:
+                concurrent.futures.wait([dir_synced])
+            dir_synced.result()
+        except BaseException:
+            os.close(fd)
+            where.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+
+    def begin_write(self, folder: PurePosixPath, data: bytes) -> tuple[str, concurrent.futures.Future[None]]:
+        """Start storing a message in ``folder``: its relative path at once, and a
+        future that completes when the file and its directory entry are durable
+        (it raises what the write raised; then no file is left). The caller can
+        do other work meanwhile - the store prepares the message's row - but
+        must not commit the row before the future is done."""
         name = _unique_name()
-        write_new_file(path / "tmp" / name, data)
-        final = f"{name}:2,"
-        os.rename(path / "tmp" / name, path / "cur" / final)
-        _sync_dir(path / "cur")
-        return str(folder / "cur" / final)
+        future = _pool().submit(self._write, folder, name, data)
+        return str(folder / "cur" / f"{name}:2,"), future
 
     # -- staged deliveries (the store's group commit) ---------------------------
     @property
@@ -473,7 +532,9 @@ class Maildir:
 
     async def write(self, folder: PurePosixPath, data: bytes) -> str:
         """Store a message durably; returns its relative path."""
-        return await _in_thread(self._write, folder, data)
+        blob, future = self.begin_write(folder, data)
+        await asyncio.wrap_future(future)
+        return blob
 
     def _link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         path = self.absolute(folder)

@@ -252,18 +252,25 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
     after it is allowed; a body without close delimiter ends at the end.
     """
     delimiter = b"--" + boundary.encode("utf-8", "surrogateescape")
-    pattern = re.compile(rb"(?m)^" + re.escape(delimiter))
     parts: list[bytes] = []
     start: int | None = None
-    for match in pattern.finditer(body):
-        eol = body.find(b"\n", match.end())
+    # bytes.find, not a (?m)^ regex: the regex engine tries every position of a
+    # 30 KB body one by one (~3 ms), find skips to candidates in C (~20 us).
+    at = body.find(delimiter)
+    while at >= 0:
+        after = at + len(delimiter)
+        if at > 0 and body[at - 1] != 0x0A:
+            at = body.find(delimiter, at + 1)
+            continue  # not at the start of a line
+        eol = body.find(b"\n", after)
         line_end = len(body) if eol < 0 else eol + 1
-        rest = body[match.end() : line_end].rstrip(b"\r\n")
+        rest = body[after:line_end].rstrip(b"\r\n")
         closing = rest.startswith(b"--")
         if (rest[2:] if closing else rest).strip(b" \t"):
+            at = body.find(delimiter, after)
             continue  # a longer boundary that merely starts like ours
         if start is not None:
-            end = match.start()
+            end = at
             if end > start and body[end - 1 : end] == b"\n":
                 end -= 1
                 if end > start and body[end - 1 : end] == b"\r":
@@ -272,6 +279,7 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
         if closing:
             return parts
         start = line_end
+        at = body.find(delimiter, after)
     if start is not None:
         parts.append(body[start:])
     return parts

@@ -9,10 +9,11 @@ the Maildir would show as ghosts:
 
 * ``tmp/``: a partial APPEND, killed while writing. Deleted once older than
   36 hours (the Maildir specification's rule, ``STAGING_MAX_AGE``).
-* ``cur/`` (or ``new/``, where other tools deliver): a complete APPEND killed
-  before its commit, a delivery placed by a commit that never finished, the
-  hard links an uncommitted COPY or MOVE made (or the sources of a committed
-  MOVE, or an EXPUNGE, not yet unlinked).
+* ``cur/`` (or ``new/``, where other tools deliver): an APPEND killed before
+  its commit (complete, or - killed before its fsync - empty or partial), a
+  delivery placed by a commit that never finished, the hard links an
+  uncommitted COPY or MOVE made (or the sources of a committed MOVE, or an
+  EXPUNGE, not yet unlinked).
 
 For each folder the check reads the folder's rows (snapshot A), lists ``cur/``
 and ``new/``, and reads the rows again (snapshot B); files are matched by name

@@ -1,4 +1,4 @@
-"""``mailserver account add|list|show|delete|set-quota``: mail accounts."""
+"""``mailserver account add|list|show|delete|set-quota|set``: mail accounts."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     from mailserver.cli import safety  # app passwords and login history
 
     safety.register_account_actions(actions, common)
+    from mailserver.cli import certlogin  # account set --cert-login
+
+    certlogin.register_account_actions(actions, common)
 
 
 def normalise_address(address: str, config: Config, added: tuple[str, ...] = ()) -> str:
@@ -127,6 +130,7 @@ def _account_dict(
         if account.password_changed_at
         else None,
         "last_login_at": account.last_login_at.isoformat() if account.last_login_at else None,
+        "cert_login": account.cert_login,
     }
     if used is not None:
         data["storage_used"] = used

@@ -4,7 +4,6 @@ per-device passwords and the login history of an account."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from mailserver.apppasswords import (
@@ -42,13 +41,6 @@ def register_account_actions(actions: SubParsers, common: argparse.ArgumentParse
     revoke.add_argument("address")
     revoke.add_argument("name")
     revoke.set_defaults(action=_revoke)
-    settings = actions.add_parser("set", parents=[common], help="account settings: --cert-login on|off")
-    settings.add_argument("address")
-    settings.add_argument(
-        "--cert-login", choices=("on", "off"), required=True,
-        help="sign in to IMAP and submission with a TLS client certificate of our CA (SASL EXTERNAL)",
-    )
-    settings.set_defaults(action=_set)
     logins = actions.add_parser("logins", parents=[common], help="the latest logins of an account")
     logins.add_argument("address")
     logins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -127,22 +119,6 @@ async def _revoke(config: Config, args: argparse.Namespace) -> int:
             "account.app-password.revoke", account.address, by=By(cli_actor()), detail={"name": args.name}
         )
         print(f"revoked {args.name!r} of {account.address}")
-        return 0
-
-    return await with_store(config, run)
-
-
-async def _set(config: Config, args: argparse.Namespace) -> int:
-    on = args.cert_login == "on"
-
-    async def run(store: MailStore) -> int:
-        account = await _account(store, args.address)
-        await credentials_for(store).set_cert_login(account.id, on, datetime.now(UTC))
-        await open_directory(store).audit(
-            "account.set", account.address, by=By(cli_actor()), detail={"cert_login": on}
-        )
-        state = "bật / on" if on else "tắt / off"
-        print(f"{account.address}: đăng nhập bằng chứng thư số / certificate login {state}")
         return 0
 
     return await with_store(config, run)

@@ -60,6 +60,7 @@ from typing import Final, Protocol
 
 from mailserver import netopt
 from mailserver.auth import Authenticator
+from mailserver.certlogin import CertLogin
 from mailserver.config import Config, parse_hostport
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -185,8 +186,11 @@ class ImapService:
         *,
         directory: DirectoryStore | None = None,
         learner: Learner | None = None,
+        cert_login: CertLogin | None = None,
     ) -> None:
         self._config = config
+        self.cert_login = cert_login
+        """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py), or None."""
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
@@ -385,12 +389,6 @@ def _discard_unread(reader: asyncio.StreamReader) -> int:
     return count
 
 
-def _peer_certificate(writer: asyncio.StreamWriter) -> bytes | None:
-    """The client's TLS certificate (DER), verified by the handshake, or None."""
-    ssl_object = writer.get_extra_info("ssl_object")
-    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-
-
 class _Connection:
     """One client: read, feed, write (hypercorn's tcp_server loop)."""
 
@@ -418,8 +416,7 @@ class _Connection:
             password_url=service.password_url,
             folders=service.folders,
         )
-        if tls:
-            self.session.peer_cert = _peer_certificate(writer)
+        self.session.cert_login = service.cert_login
         self.conn = Connection(self.session, settings)
         """The sans-IO side: parser, literals and the parser/session hand-off."""
         self.received = 0
@@ -440,8 +437,17 @@ class _Connection:
             return float(self.settings.timeout)
         return float(self.settings.autologout)
 
+    async def _identify_certificate(self) -> None:
+        """Check the client's TLS certificate, if any, for AUTHENTICATE EXTERNAL."""
+        if self.service.cert_login is not None:
+            self.session.certificate = await self.service.cert_login.identify(
+                self.writer.get_extra_info("ssl_object")
+            )
+
     async def run(self) -> None:
         try:
+            if self.session.secure:
+                await self._identify_certificate()
             await self.send(self.session.greeting())
             await self._loop()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError, _ClientGoneError):
@@ -631,6 +637,6 @@ class _Connection:
             await self.writer.start_tls(context)
             self.sock = netopt.tune(self.writer.transport)
             self.session.tls_started()
-            self.session.peer_cert = _peer_certificate(self.writer)
+            await self._identify_certificate()
             return True
         return False

@@ -91,6 +91,7 @@ from mailserver.auth import (
     AuthStatus,
     must_change_text,
 )
+from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -166,8 +167,6 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
 
     client_name: str = ""
     """The client's own name from ID (RFC 2971), for the login history."""
-    peer_cert: bytes | None = None
-    """The TLS client certificate (DER), verified by the handshake; for SASL EXTERNAL."""
 
     def __init__(
         self,
@@ -228,6 +227,9 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         self.password_url = password_url
         """The portal's password page, named where a password must be changed."""
         self.folders = folders if folders is not None else FolderCache()
+        self.certificate: Presented | None = None
+        """The TLS client certificate, checked at the handshake (mailserver/certlogin.py)."""
+        self.cert_login: CertLogin | None = None
 
     # -- driver interface ------------------------------------------------------
     def greeting(self) -> Response:
@@ -278,12 +280,12 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         if self.state is State.NOT_AUTHENTICATED:
             if self.starttls_available and not self.secure:
                 caps.append("STARTTLS")
-            if self.peer_cert is not None:
-                caps.append("AUTH=EXTERNAL")
             if self._login_allowed():
                 caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
             else:
                 caps.append("LOGINDISABLED")
+            if self.secure and self.certificate is not None and self.certificate.address:
+                caps.append("AUTH=EXTERNAL")
         return caps
 
     async def handle(self, event: Event) -> list[Response]:
@@ -519,14 +521,6 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         )
         return self._login_outcome(tag, user, outcome)
 
-    async def _check_external(self, tag: str, authzid: str) -> Tagged:
-        """SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate signs in."""
-        outcome = await self.authenticator.authenticate_certificate(
-            self.peer_cert, authzid, self.remote_ip, protocol="imap", client=self.client_name
-        )
-        user = outcome.account.address if outcome.account is not None else authzid or "(certificate)"
-        return self._login_outcome(tag, user, outcome)
-
     def _login_outcome(self, tag: str, user: str, outcome: AuthOutcome) -> Tagged:
         match outcome.status:
             case AuthStatus.OK:
@@ -551,6 +545,29 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)
         return r.no(tag, "Invalid credentials", "AUTHENTICATIONFAILED")
 
+    async def _external(self, tag: str, authzid: str) -> Tagged:
+        """AUTHENTICATE EXTERNAL (RFC 4422 appendix A) with the TLS client
+        certificate: mailserver/certlogin.py decides."""
+        assert self.cert_login is not None  # noqa: S101 - offered only with it
+        result = await self.cert_login.authenticate(self.certificate, authzid, self.remote_ip, "imap")
+        account = result.outcome.account
+        match result.outcome.status:
+            case AuthStatus.OK if account is not None:
+                if not self._take_slot(account.id):
+                    return r.no(tag, TOO_MANY_TEXT, "LIMIT")
+                self.account = account
+                self._account_read_at = self._clock()
+                self._fresh_until = float("-inf")
+                self._transition(Transition.LOGIN)
+                log.info("imap %s: login %s (certificate) from %s", self.connection_id, account.address,
+                         self.remote_ip)
+                return r.ok(tag, "Logged in", "CAPABILITY " + " ".join(self.capabilities()))
+            case AuthStatus.DISABLED:
+                return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
+            case AuthStatus.THROTTLED:
+                return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
+        return r.no(tag, result.text or "Invalid credentials", "AUTHENTICATIONFAILED")
+
     def _take_slot(self, account_id: int) -> bool:
         """One of the account's ``imap.max_connections_per_user`` slots for this
         connection (always granted without a ``user_slots`` counter)."""
@@ -562,14 +579,11 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         return True
 
     async def _authenticate(self, tag: str, cmd: c.Authenticate) -> AsyncIterator[Response]:
-        if cmd.mechanism == "EXTERNAL":
-            if self.peer_cert is None:
-                raise UserError("No TLS client certificate", "AUTHENTICATIONFAILED")
+        if cmd.mechanism == "EXTERNAL" and self.secure and self.cert_login is not None:
+            self._sasl = _Sasl(tag, cmd.mechanism)
             if cmd.initial is None:
-                self._sasl = _Sasl(tag, cmd.mechanism)
                 yield r.Continuation("")
                 return
-            self._sasl = _Sasl(tag, cmd.mechanism)
             async for resp in self._sasl_step(cmd.initial):
                 yield resp
             return
@@ -618,9 +632,8 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
             yield r.bad(sasl.tag, "Credentials are not UTF-8")
             return
         if sasl.mechanism == "EXTERNAL":
-            # RFC 4422 appendix A.1: the message is the authorization identity, or empty.
             self._sasl = None
-            yield await self._check_external(sasl.tag, text)
+            yield await self._external(sasl.tag, text)
             return
         if sasl.mechanism == "PLAIN":
             # RFC 4616: [authzid] NUL authcid NUL passwd

@@ -166,6 +166,8 @@ def reload(app: App) -> list[str]:
             # leave the live context with a certificate whose key does not match.
             server_context(config.tls_cert, config.tls_key)
             app.ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+            if app.cert_login is not None and app.cert_login.context is not None:
+                app.cert_login.context.load_cert_chain(config.tls_cert, config.tls_key)
             done.append("tls")
         except (OSError, ValueError) as exc:
             log.error("reload: keeping the old TLS certificate: %s", exc)
@@ -177,6 +179,11 @@ def reload(app: App) -> list[str]:
             return done
         if fresh.policy != config.policy and _swap_policy(app, fresh):
             done.append("policy")
+            config = dataclasses.replace(config, policy=fresh.policy)
+    workers = getattr(app, "smtp_workers", None)
+    if workers is not None and done:  # they read certificates and [policy] as they start
+        app.background.append(asyncio.get_running_loop().create_task(workers.restart(config)))
+        done.append("smtp workers")
     log.info("reload: %s", ", ".join(done) or "nothing changed")
     return done
 

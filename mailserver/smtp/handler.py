@@ -51,16 +51,28 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
+import itertools
 import logging
 import re
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, AnyStr, Final
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import (
+    MISSING,
+    SMTP,
+    Envelope,
+    Session,
+    TLSSetupException,
+    _AuthMechAttr,
+    login_always_fail,
+    syntax,
+)
 
 from mailserver import netopt
 from mailserver.smtp.delivery import Client, Inbound, Transaction
@@ -313,8 +325,83 @@ def local_error(sid: str) -> Reply:
     return codes.S451_LOCAL_ERROR.with_text(f"{codes.S451_LOCAL_ERROR.text} (session {sid})")
 
 
+_sid_prefix = secrets.token_hex(3)
+_sid_counter = itertools.count()
+
+
 def new_session_id() -> str:
-    return secrets.token_hex(6)
+    """12 hex digits, unique within the process and, through a random prefix
+    drawn per process (and again every 16M sessions), between processes and
+    restarts; no system call per session (``secrets`` reads the kernel's
+    random source each time)."""
+    global _sid_prefix
+    n = next(_sid_counter) & 0xFFFFFF
+    if n == 0xFFFFFF:
+        _sid_prefix = secrets.token_hex(3)
+    return f"{_sid_prefix}{n:06x}"
+
+
+class _Reflection:
+    """What aiosmtpd's ``SMTP.__init__`` finds by introspection (``inspect.getmembers``,
+    ``dir``, ``inspect.signature``) for every session, found once per protocol
+    class and handler: the AUTH mechanisms, the handler's hooks and the
+    ``smtp_*`` commands."""
+
+    __slots__ = ("auth", "commands", "ehlo_version", "hooks")
+
+    def __init__(self, cls: type, handler: Any) -> None:
+        auth: list[tuple[str, str, bool]] = []
+        for on_protocol, names in ((True, dir(cls)), (False, dir(handler))):
+            for name in names:
+                if name.startswith("auth_"):
+                    member = getattr(cls if on_protocol else handler, name)
+                    if not callable(member):
+                        continue
+                    mechanism = getattr(member, "__auth_mechanism_name__",
+                                        name.replace("auth_", "").replace("__", "-"))
+                    auth.append((mechanism, name, on_protocol))
+        self.auth = tuple(auth)
+        self.hooks = {m.replace("handle_", ""): getattr(handler, m)
+                      for m in dir(handler) if m.startswith("handle_")}
+        ehlo = self.hooks.get("EHLO")
+        self.ehlo_version = (None if ehlo is None
+                             else {4: "old", 5: "new"}[len(inspect.signature(ehlo).parameters)])
+        self.commands = frozenset(m.replace("smtp_", "") for m in dir(cls) if m.startswith("smtp_"))
+
+    @classmethod
+    def of(cls, protocol: type, handler: Any) -> _Reflection:
+        cache: dict[type, _Reflection] = handler.__dict__.setdefault("_smtp_reflection", {})
+        found = cache.get(protocol)
+        if found is None:
+            found = cache[protocol] = cls(protocol, handler)
+        return found
+
+
+class _Commands:
+    """``SMTP._smtp_methods`` for one session: the ``smtp_*`` methods, bound when asked for."""
+
+    __slots__ = ("_names", "_protocol")
+
+    def __init__(self, protocol: SMTP, names: frozenset[str]) -> None:
+        self._protocol = protocol
+        self._names = names
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self._protocol, "smtp_" + name) if name in self._names else default
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, getattr(self._protocol, "smtp_" + name)) for name in self._names]
+
+
+def _command_size_limit() -> int:
+    return SMTP.command_size_limit
+
+
+_FAST_INIT: Final = frozenset({
+    "data_size_limit", "enable_SMTPUTF8", "decode_data", "hostname", "ident", "tls_context",
+    "require_starttls", "timeout", "auth_required", "auth_require_tls", "loop",
+})
+"""``SMTP.__init__`` parameters ``MxSMTP`` sets itself; any other sends it the slow way."""
 
 
 class MxSession(Session):
@@ -339,9 +426,6 @@ class MxSMTP(SMTP):
         limits: SessionLimits = SessionLimits(),  # noqa: B008 - immutable
         **kwargs: Any,
     ) -> None:
-        # aiosmtpd keeps the per-command line limits in a class attribute and
-        # grows MAIL's on every EHLO; a per-session dict keeps sessions apart.
-        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
         self.sid = new_session_id()
         self.busy = False
         """True while a delivery is being made durable; stop() waits for it."""
@@ -357,7 +441,83 @@ class MxSMTP(SMTP):
         self.rcpt_errors = 0
         """Recipients refused (5xx) in this session: the harvesting counter."""
         self._tcp: netopt.TcpSocket | None = None
-        super().__init__(handler, **kwargs)
+        self._batch: list[bytes] | None = None
+        """Reply lines gathered to go out in one write (a multi-line EHLO reply)."""
+        if kwargs.keys() <= _FAST_INIT:
+            self._fast_init(handler, **kwargs)
+        else:
+            super().__init__(handler, **kwargs)
+        # aiosmtpd keeps the per-command line limits in a class attribute and
+        # grows MAIL's on every EHLO; a per-session dict keeps sessions apart.
+        self.command_size_limits = collections.defaultdict(_command_size_limit)
+
+    def _fast_init(
+        self,
+        handler: Any,
+        *,
+        data_size_limit: int | None = 33554432,
+        enable_SMTPUTF8: bool = False,  # noqa: N803 - aiosmtpd's name
+        decode_data: bool = False,
+        hostname: str | None = None,
+        ident: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        require_starttls: bool = False,
+        timeout: float = 300,
+        auth_required: bool = False,
+        auth_require_tls: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """aiosmtpd's ``SMTP.__init__`` (1.4) for the parameters we use, without
+        its per-session introspection (``_Reflection``) and log records: a
+        connection per message made it ~7% of the server's time."""
+        self.__ident__ = ident or "ESMTP"
+        self.loop = loop if loop is not None else asyncio.get_running_loop()
+        asyncio.StreamReaderProtocol.__init__(
+            self, asyncio.StreamReader(loop=self.loop, limit=self.line_length_limit),
+            client_connected_cb=self._cb_client_connected, loop=self.loop,
+        )
+        self.event_handler = handler
+        self.data_size_limit = data_size_limit
+        self.enable_SMTPUTF8 = enable_SMTPUTF8
+        self._decode_data = decode_data
+        self.hostname = hostname or socket.getfqdn()
+        self.tls_context = tls_context
+        self.require_starttls = bool(tls_context) and require_starttls
+        self._timeout_duration = timeout
+        self._timeout_handle = None
+        self._tls_handshake_okay = True
+        self._tls_protocol = None
+        self._original_transport = None
+        self.session = None
+        self.envelope = None
+        self.transport = None
+        self._handler_coroutine = None
+        self._auth_require_tls = auth_require_tls
+        self._proxy_timeout = None
+        self._authenticator = None
+        self._auth_callback = login_always_fail
+        self._auth_required = auth_required
+        reflection = _Reflection.of(type(self), handler)
+        self._reflection = reflection
+        self._handle_hooks = reflection.hooks
+        self._ehlo_hook_ver = reflection.ehlo_version
+        self._smtp_methods = _Commands(self, reflection.commands)  # type: ignore[assignment]
+        self._enforce_call_limit = False
+
+    @property
+    def _auth_methods(self) -> dict[str, _AuthMechAttr]:
+        # Built when EHLO or AUTH asks (aiosmtpd builds it for every session).
+        if "_auth_methods_slow" in self.__dict__:
+            methods: dict[str, _AuthMechAttr] = self.__dict__["_auth_methods_slow"]
+            return methods
+        return {
+            mechanism: _AuthMechAttr(getattr(self if on_protocol else self.event_handler, name), on_protocol)
+            for mechanism, name, on_protocol in self._reflection.auth
+        }
+
+    @_auth_methods.setter
+    def _auth_methods(self, value: dict[str, _AuthMechAttr]) -> None:
+        self.__dict__["_auth_methods_slow"] = value  # aiosmtpd's own __init__ (the slow way)
 
     def _create_session(self) -> MxSession:
         session = MxSession(self.loop)
@@ -462,11 +622,17 @@ class MxSMTP(SMTP):
                 line = ascii_text(line)
             # Replies may echo a client's argument, which aiosmtpd decoded with
             # surrogateescape; never let invalid UTF-8 turn into an exception.
-            await super().push(line.encode("utf-8", errors="replace"))
+            await self._send(line.encode("utf-8", errors="replace"))
         else:
-            await super().push(reply)
+            await self._send(reply)
         if close:
             self._close_session()
+
+    async def _send(self, data: bytes) -> None:
+        if self._batch is not None:
+            self._batch.append(data + b"\r\n")
+            return
+        await super().push(data)
 
     def _close_session(self) -> None:
         """End the session from inside its handler (as aiosmtpd's QUIT does)."""
@@ -520,11 +686,18 @@ class MxSMTP(SMTP):
             self._in_rcpt = False
 
     async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802
+        # The reply's lines go out in one write (aiosmtpd writes and drains
+        # each: seven system calls and as many wake-ups of the client).
         self._raw_replies = True
+        self._batch = []
         try:
             await super().smtp_EHLO(hostname)
         finally:
             self._raw_replies = False
+            batch, self._batch = self._batch, None
+        if batch:
+            self._writer.write(b"".join(batch))
+            await self._writer.drain()
 
     async def smtp_HELO(self, hostname: str) -> None:  # noqa: N802
         self._raw_replies = True

@@ -210,14 +210,18 @@ class SessionLimits:
     spool_threshold: int = field(default=SPOOL_THRESHOLD)
 
 
-def session_limits(config: Config) -> SessionLimits:
-    """The limits of one listener service (its own connection count and budget)."""
+def session_limits(config: Config, processes: int = 1) -> SessionLimits:
+    """The limits of one listener service (its own connection count and budget);
+    served by ``processes`` processes, each gets its share of the connections
+    and of the memory (the limit per client address stays per process)."""
     smtp = config.smtp
+    share = max(1, processes)
     return SessionLimits(
         spool_dir=config.data_dir / "tmp",
-        budget=MemoryBudget(smtp.max_data_in_memory),
+        budget=MemoryBudget(max(1, smtp.max_data_in_memory // share)),
         connections=ConnectionLimiter(
-            smtp.max_connections, smtp.max_connections_per_ip, parse_networks(smtp.relay_networks)
+            -(-smtp.max_connections // share), smtp.max_connections_per_ip,
+            parse_networks(smtp.relay_networks),
         ),
         soft_error_limit=smtp.soft_error_limit,
         hard_error_limit=smtp.hard_error_limit,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Final
 
 from mailserver.auth import Authenticator
@@ -78,8 +79,14 @@ class SmtpService:
         outbound: Outbound | None = None,
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
+        listen: str | None = None,
+        processes: int = 1,
     ) -> None:
         self._config = config
+        self._listen = listen or config.smtp.listen
+        self._processes = processes
+        """Processes serving the MX address (mailserver/smtp/workers.py): above 1
+        the socket is bound with SO_REUSEPORT and the limits are shared out."""
         self._store = store
         self._authenticator = authenticator
         self._ssl_context = ssl_context
@@ -89,7 +96,9 @@ class SmtpService:
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
         self._server: asyncio.Server | None = None
         self._sessions: set[MxSMTP] = set()
-        self.limits = session_limits(config)
+        self.limits = session_limits(config, processes)
+        self.on_session: Callable[[int], None] | None = None
+        """Told the number of open sessions at each new one (on-demand SMTP workers)."""
 
     def _make_protocol(self) -> MxSMTP:
         protocol = MxSMTP(
@@ -107,14 +116,17 @@ class SmtpService:
             loop=asyncio.get_running_loop(),
         )
         self._sessions.add(protocol)
+        if self.on_session is not None:
+            self.on_session(len(self._sessions))
         return protocol
 
     async def start(self) -> dict[str, tuple[str, int]]:
         _quiet_aiosmtpd()
-        host, port = parse_hostport(self._config.smtp.listen)
+        host, port = parse_hostport(self._listen)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True
+            self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True,
+            reuse_port=self._processes > 1 or None,
         )
         bound = self._server.sockets[0].getsockname()
         return {"smtp": (str(bound[0]), int(bound[1]))}

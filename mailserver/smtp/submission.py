@@ -41,13 +41,8 @@ from typing import Any, Final
 
 from aiosmtpd.smtp import MISSING
 
-from mailserver.auth import (
-    APP_ONLY_TEXT,
-    MUST_CHANGE_TEXT,
-    Authenticator,
-    AuthStatus,
-    must_change_text,
-)
+from mailserver.auth import APP_ONLY_TEXT, MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
+from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Client, Inbound
 from mailserver.smtp.handler import (
@@ -103,9 +98,13 @@ class SubmissionSMTP(MxSMTP):
         allow_plaintext_auth: bool,
         implicit_tls: bool,
         must_change: str = MUST_CHANGE_TEXT,
+        cert_login: CertLogin | None = None,
         **kwargs: Any,
     ) -> None:
         self._credentials = authenticator
+        self._cert_login = cert_login
+        self._presented: tuple[object, Presented | None] | None = None
+        """(session, its checked TLS client certificate) for AUTH EXTERNAL."""
         self._must_change = must_change
         self._allow_plaintext_auth = allow_plaintext_auth
         self._implicit_tls = implicit_tls
@@ -125,13 +124,6 @@ class SubmissionSMTP(MxSMTP):
     def tls_active(self) -> bool:
         return self._implicit_tls or self._tls_protocol is not None
 
-    def _peer_cert(self) -> bytes | None:
-        """The TLS client certificate (DER), verified by the handshake, or None."""
-        if not self.tls_active or self.transport is None:
-            return None
-        ssl_object = self.transport.get_extra_info("ssl_object")
-        return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-
     def _peer_ip(self) -> str:
         peer = self.session.peer if self.session is not None else None
         return str(peer[0]) if isinstance(peer, tuple) else str(peer)
@@ -140,6 +132,41 @@ class SubmissionSMTP(MxSMTP):
         """RFC 4954 section 4: no clear-text passwords without TLS (loopback
         excepted when the operator allows it)."""
         return self.tls_active or (self._allow_plaintext_auth and is_loopback(self._peer_ip()))
+
+    async def client_certificate(self) -> Presented | None:
+        """The TLS client certificate of this session, checked once (mailserver/certlogin.py)."""
+        session = self.session
+        if self._cert_login is None or not self.tls_active or session is None:
+            return None
+        if self._presented is None or self._presented[0] is not session:
+            info = session.ssl if isinstance(session.ssl, dict) else {}
+            self._presented = (session, await self._cert_login.identify(info.get("ssl_object")))
+        return self._presented[1]
+
+    async def _external(self, session: SubmissionSession, initial: str | None) -> None:
+        """AUTH EXTERNAL (RFC 4422 appendix A, RFC 4954): the TLS client certificate."""
+        assert self._cert_login is not None  # noqa: S101 - offered only with it
+        blob = await self._response(initial, b"")
+        if blob is None:
+            return
+        try:
+            authzid = blob.decode("utf-8")
+        except UnicodeDecodeError:
+            await self._reply(codes.S501_AUTH_SYNTAX)
+            return
+        presented = await self.client_certificate()
+        result = await self._cert_login.authenticate(presented, authzid, self._peer_ip(), "submission")
+        account = result.outcome.account
+        if result.outcome.status is AuthStatus.OK and account is not None:
+            session.authenticated = True
+            session.account = account
+            session.login_data = account.address
+            log.info("submission %s: authenticated as %s (certificate)", self.sid, account.address)
+            await self._reply(codes.S235_AUTH_OK)
+        elif result.outcome.status is AuthStatus.THROTTLED:
+            await self._reply(codes.S454_AUTH_TEMPFAIL)
+        else:
+            await self._reply(codes.S535_AUTH_FAILED.with_text(result.text or "Account disabled"))
 
     async def _reply(self, reply: codes.Reply) -> None:
         await self.push(status(reply))
@@ -159,35 +186,25 @@ class SubmissionSMTP(MxSMTP):
         if session.authenticated:
             await self._reply(codes.S503_ALREADY_AUTHENTICATED)
             return
-        args = arg.split()
+        args = (arg or "").split()  # a bare "AUTH" comes as None
         if not args or len(args) > 2:
             await self._reply(codes.S501_SYNTAX)
             return
         mechanism = args[0].upper()
-        initial = args[1] if len(args) == 2 else None
-        if mechanism == "EXTERNAL" and self._peer_cert() is not None:
-            # RFC 4422 appendix A: the TLS client certificate is the credential;
-            # the message is the authorization identity, or empty.
-            blob = await self._response(initial, b"")
-            if blob is None:
-                return
-            outcome = await self._credentials.authenticate_certificate(
-                self._peer_cert(), blob.decode("utf-8", "replace"), self._peer_ip(), protocol="smtp"
-            )
+        if mechanism == "EXTERNAL" and self._cert_login is not None and self.tls_active:
+            await self._external(session, args[1] if len(args) == 2 else None)
+            return
+        if mechanism == "PLAIN":
+            credentials = await self._plain(args[1] if len(args) == 2 else None)
+        elif mechanism == "LOGIN":
+            credentials = await self._login(args[1] if len(args) == 2 else None)
         else:
-            if mechanism == "PLAIN":
-                credentials = await self._plain(initial)
-            elif mechanism == "LOGIN":
-                credentials = await self._login(initial)
-            else:
-                await self._reply(codes.S504_AUTH_MECHANISM)
-                return
-            if credentials is None:
-                return
-            username, password = credentials
-            outcome = await self._credentials.authenticate(
-                username, password, self._peer_ip(), protocol="smtp"
-            )
+            await self._reply(codes.S504_AUTH_MECHANISM)
+            return
+        if credentials is None:
+            return
+        username, password = credentials
+        outcome = await self._credentials.authenticate(username, password, self._peer_ip(), protocol="smtp")
         if outcome.status is AuthStatus.OK and outcome.account is not None:
             session.authenticated = True
             session.account = outcome.account
@@ -278,8 +295,9 @@ class SubmissionHandler(MxHandler):
     ) -> list[str]:
         lines = await super().handle_EHLO(server, session, envelope, hostname, responses)
         if isinstance(server, SubmissionSMTP) and server.auth_allowed():
-            external = " EXTERNAL" if server._peer_cert() is not None else ""
-            lines.insert(len(lines) - 1, f"250-AUTH PLAIN LOGIN{external}")
+            presented = await server.client_certificate()
+            external = " EXTERNAL" if presented is not None and presented.address else ""
+            lines.insert(len(lines) - 1, "250-AUTH PLAIN LOGIN" + external)
         return lines
 
     async def handle_MAIL(  # noqa: N802
@@ -346,9 +364,11 @@ class SubmissionService:
         reverse: ReverseLookup = reverse_lookup,
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
+        cert_login: CertLogin | None = None,
     ) -> None:
         self._config = config
         self._authenticator = authenticator
+        self.cert_login = cert_login
         self._ssl_context = ssl_context
         # The same content policy as the MX, with direction submission (or
         # internal when every recipient is local): Decision 70/2009 Dieu 6
@@ -371,6 +391,7 @@ class SubmissionService:
             self._handler,
             authenticator=self._authenticator,
             must_change=self._must_change,
+            cert_login=self.cert_login,
             limits=self.limits,
             allow_plaintext_auth=self._config.submission.allow_plaintext_auth,
             implicit_tls=implicit_tls,

@@ -42,6 +42,9 @@ from policy.verdict import Verdict, accept, reject, tag
 
 log = logging.getLogger(__name__)
 
+INLINE_BAYES: Final = 16_384
+"""Characters of text up to which the classifier runs on the event loop (if
+its database is free): less work than the thread hop (~0.2 ms for 4 KB)."""
 REPORT_MAX: Final = 900
 """Characters of the X-Spam-Report value, kept on one line."""
 LOCAL_SCORES: Final = {"99": 5.0, "90": 3.0, "00": -2.0}
@@ -133,9 +136,11 @@ class SpamCheck(Check):
         analysis = message.analysis
         subject = next((u.text for u in analysis.units if u.role == "subject"), "")
         sender = parseaddr(str(message.header.get("From", "")))[1]
-        p = await asyncio.to_thread(
-            self._bayes.classify, analysis.body_text(), subject, sender, analysis.urls
-        )
+        text = analysis.body_text()
+        done, p = (self._bayes.classify_now(text, subject, sender, analysis.urls) if len(text) <= INLINE_BAYES
+                   else (False, None))
+        if not done:
+            p = await asyncio.to_thread(self._bayes.classify, text, subject, sender, analysis.urls)
         if p is None:
             return None
         local = self._bayes.local_trained()

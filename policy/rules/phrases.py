@@ -290,10 +290,17 @@ class Found:
 
 
 # Digits written for letters inside a word ("V1agra", "fr33"): read as letters.
-_LEET_WORD: Final = re.compile(r"\b(?=\w*[a-z])(?=\w*[0-9@$])[\w@$]{4,}\b")
+_LEET_WORD: Final = re.compile(r"\b(?=[^\Wa-z]*[a-z])(?=[^\W0-9]*[0-9@$])[\w@$]{4,}\b")
+"""A word of four or more with a letter and a digit (or @ $). The look-aheads
+find the first such character without backtracking (a word-character run
+before it would go to the word's end and back: 3x slower on long words),
+same matches."""
 _LEET_TABLE: Final = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 )
+
+
+_LEET_BYTES: Final = bytes.maketrans(b"013457@$", b"oieastas")
 
 
 def deleet(plain: str) -> str:
@@ -309,7 +316,10 @@ def leet_words(plain: str) -> str:
     letters, one a line (what ``find`` needs to see through "V1agra")."""
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
-    return "\n".join(m.group(0).translate(_LEET_TABLE) for m in _LEET_WORD.finditer(plain))
+    words = "\n".join(_LEET_WORD.findall(plain))
+    if words.isascii():  # one C pass over bytes instead of a dict look-up per character
+        return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
+    return words.translate(_LEET_TABLE)
 
 
 def find(texts: Iterable[str | Folded]) -> Found:

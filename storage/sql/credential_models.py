@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.sql.models import Base, BigId, UtcDateTime
 
-__all__ = ["AppPasswordRow", "CertLoginRow", "LoginHistoryRow", "RecoveryCodeRow", "TotpRow"]
+__all__ = ["AppPasswordRow", "LoginHistoryRow", "RecoveryCodeRow", "TotpRow"]
 
 
 class AppPasswordRow(Base):
@@ -78,14 +78,3 @@ class RecoveryCodeRow(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
-
-class CertLoginRow(Base):
-    """An account that opted in to TLS client certificate login (SASL EXTERNAL),
-    migration ``0007_cert_login``; no row: off."""
-
-    __tablename__ = "account_cert_login"
-
-    account_id: Mapped[int] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
-    enabled_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -24,7 +24,6 @@ AP: Final = cast(Table, cm.AppPasswordRow.__table__)
 LH: Final = cast(Table, cm.LoginHistoryRow.__table__)
 TOTP: Final = cast(Table, cm.TotpRow.__table__)
 RC: Final = cast(Table, cm.RecoveryCodeRow.__table__)
-CL: Final = cast(Table, cm.CertLoginRow.__table__)
 
 
 def _app(row: Row[Any]) -> AppPassword:
@@ -187,17 +186,3 @@ class SqlCredentialStore:
 
         return await self._store._run_write(tx)
 
-    async def cert_login(self, account_id: int) -> bool:
-        def tx(conn: Connection) -> bool:
-            found = conn.execute(select(CL.c.account_id).where(CL.c.account_id == account_id)).first()
-            return found is not None
-
-        return await self._store._run_read(tx)
-
-    async def set_cert_login(self, account_id: int, on: bool, when: datetime) -> None:
-        def tx(conn: Connection) -> None:
-            conn.execute(delete(CL).where(CL.c.account_id == account_id))
-            if on:
-                conn.execute(insert(CL).values(account_id=account_id, enabled_at=when))
-
-        await self._store._run_write(tx)

@@ -34,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Account", "Base", "Expunged", "Folder", "Message", "UtcDateTime"]
@@ -102,6 +103,8 @@ class Account(Base):
     """Sum of the sizes of the account's messages, kept by every transaction
     that adds or removes messages."""
     message_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cert_login: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """May sign in with a TLS client certificate (SASL EXTERNAL; 0007_cert_login)."""
 
 
 class Folder(Base):

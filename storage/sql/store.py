@@ -19,7 +19,14 @@ Deliveries and APPENDs go through one committer task (group commit): callers
 write their files in parallel worker threads, enqueue their rows and wait; the
 committer takes everything queued, allocates UIDs (one ``UPDATE ... RETURNING``
 per folder, which also row-locks the folder on PostgreSQL) and inserts all rows
-in one transaction, then resolves every waiter. If a batch fails, its requests
+in one transaction, then resolves every waiter. An APPEND queues its row as soon
+as its file write has started (``Maildir.begin_write``): the message's analysis
+and the transaction's statements run while the file is fsynced, and the
+transaction waits for the file before it commits - the fsyncs stay in sequence
+(file and directory, then the row), the work around them no longer does. The
+folder's directory comes from a per-process cache (no read per APPEND); the
+commit checks the folder still has that name and owner, else the APPEND is done
+again with a fresh read. If a batch fails, its requests
 are retried one by one so that one bad request (say, a folder deleted
 meanwhile) cannot fail the others.
 
@@ -80,7 +87,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -171,6 +178,8 @@ M: Final = cast(Table, models.Message.__table__)
 X: Final = cast(Table, models.Expunged.__table__)
 
 _MAX_BATCH: Final = 512
+_APPEND_DIRS_MAX: Final = 4096
+"""Folders whose directory APPEND remembers (``SqlMailStore._append_dirs``)."""
 _INLINE_ANALYSIS: Final = 1 << 20
 """Messages up to this size are analysed (mimeinfo) on the event loop."""
 """Most delivery requests committed in one transaction."""
@@ -268,6 +277,20 @@ _SET_FLAGS: Final = (
         modseq=bindparam("b_modseq"),
     )
 )
+_ALLOCATE_UIDS: Final = (
+    update(F)
+    .where(F.c.id == bindparam("b_folder"))
+    .values(uidnext=F.c.uidnext + bindparam("b_count"), highestmodseq=F.c.highestmodseq + 1)
+    .returning(F.c.uidnext, F.c.highestmodseq, F.c.account_id, F.c.name)
+)
+"""UIDs for ``b_count`` new messages and one new modseq (the group commit)."""
+_INSERT_MESSAGES: Final = insert(M).returning(M.c.id, sort_by_parameter_order=True)
+_INSERT_MESSAGE: Final = insert(M).returning(M.c.id)
+_ACCOUNTS_USAGE: Final = select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(
+    A.c.id.in_(bindparam("b_accounts", expanding=True))
+)
+# Hot statements are built once: building one and its cache key cost about as
+# much as running it.
 _BUMP_MODSEQ: Final = (
     update(F)
     .where(F.c.id == bindparam("folder_id"))
@@ -375,6 +398,7 @@ def _account(row: AnyRow) -> Account:
         created_at=row.created_at,
         last_login_at=row.last_login_at,
         quota_bytes=row.quota_bytes,
+        cert_login=bool(row.cert_login),
     )
 
 
@@ -600,9 +624,7 @@ def _quota_refusals(
     used: dict[int, int] = {}
     limits: dict[int, int | None] = {}
     for chunk in _chunks(accounts):
-        for account_id, storage_used, own in conn.execute(
-            select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(A.c.id.in_(chunk))
-        ):
+        for account_id, storage_used, own in conn.execute(_ACCOUNTS_USAGE, {"b_accounts": list(chunk)}):
             used[account_id], limits[account_id] = int(storage_used), _limit(own, default)
     refused: dict[int, OverQuota] = {}
     for index, (request, charge) in enumerate(zip(requests, charges, strict=True)):
@@ -647,6 +669,34 @@ class _NewRow:
     folder_id: int
     values: dict[str, Any]
     """Column values except uid and modseq, which the committer assigns."""
+    written: Future[None] | None = None
+    """APPEND: the write of the row's file, still running when the row is queued;
+    the commit transaction waits for it before it commits (``_wait_written``)."""
+    folder_name: str | None = None
+    """APPEND: the folder name the file's directory was derived from (the store's
+    cache may be stale): the commit checks it is still the folder's, in the
+    row's account, or fails with ``_StaleFolder``."""
+
+
+class _StaleFolder(NoSuchFolder):
+    """An APPEND's file went to the directory of a folder name the folder no longer
+    has (renamed, or deleted and its id reused, by another process or since the
+    store cached it): the row is refused and the store tries again."""
+
+
+def _wait_written(futures: Iterable[Future[None]]) -> None:
+    """Block until the files of the rows about to commit are durable (raising what
+    their writes raised): inside a commit transaction, so a row never commits
+    before its file. From ``run_sync``'s greenlet on the event loop (an in-memory
+    SQLite database) the loop keeps running meanwhile."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        for future in futures:
+            future.result()
+        return
+    for future in futures:
+        await_only(asyncio.wrap_future(future))
 
 
 @dataclass(slots=True)
@@ -660,6 +710,18 @@ class _Delivery:
     special_use: str | None
     staged: str
     """Name of the fsynced file in the Maildir's staging directory."""
+    values: dict[str, Any]
+    """Column values shared by every copy, except blob, uid and modseq."""
+
+
+@dataclass(frozen=True, slots=True)
+class StagedDelivery:
+    """A message analysed and fsynced into the Maildir's staging directory,
+    waiting for ``SqlMailStore.commit_staged`` (plain data: it may cross
+    processes)."""
+
+    name: str
+    """The staged file's name."""
     values: dict[str, Any]
     """Column values shared by every copy, except blob, uid and modseq."""
 
@@ -734,6 +796,9 @@ def _insert_batch(
             octets, messages = usage.get(row.account_id, (0, 0))
             usage[row.account_id] = (octets + row.values["size"], messages + 1)
     _charge(conn, usage)
+    # The APPEND files were written while the rows were prepared; the rows
+    # commit only once every one of them is durable.
+    _wait_written(row.written for rows, _, _ in kept for row in rows if row.written is not None)
     results: list[list[tuple[_NewRow, MessageInfo]] | OverQuota] = []
     done = iter(placed)
     for index in range(len(requests)):
@@ -749,20 +814,21 @@ def _insert_rows(
     per_folder = Counter(row.folder_id for rows in batch for row in rows)
     next_uid: dict[int, int] = {}
     modseqs: dict[int, int] = {}
+    owners: dict[int, tuple[int, str]] = {}
     # Ascending folder id: concurrent committers (other processes) on
     # PostgreSQL take the row locks in one order and cannot deadlock.
     for folder_id in sorted(per_folder):
         count = per_folder[folder_id]
-        allocated = conn.execute(
-            update(F)
-            .where(F.c.id == folder_id)
-            .values(uidnext=F.c.uidnext + count, highestmodseq=F.c.highestmodseq + 1)
-            .returning(F.c.uidnext, F.c.highestmodseq)
-        ).one_or_none()
+        allocated = conn.execute(_ALLOCATE_UIDS, {"b_folder": folder_id, "b_count": count}).one_or_none()
         if allocated is None:
             raise NoSuchFolder(f"folder {folder_id} vanished before commit")
         next_uid[folder_id] = allocated.uidnext - count
         modseqs[folder_id] = allocated.highestmodseq
+        owners[folder_id] = (allocated.account_id, allocated.name)
+    for rows in batch:
+        for row in rows:
+            if row.folder_name is not None and owners[row.folder_id] != (row.account_id, row.folder_name):
+                raise _StaleFolder(f"folder {row.folder_id} is no longer {row.folder_name!r}")
     values: list[dict[str, Any]] = []
     for rows in batch:
         for row in rows:
@@ -771,7 +837,10 @@ def _insert_rows(
             values.append(
                 {**row.values, "folder_id": row.folder_id, "uid": uid, "modseq": modseqs[row.folder_id]}
             )
-    ids = conn.execute(insert(M).returning(M.c.id, sort_by_parameter_order=True), values).scalars().all()
+    if len(values) == 1:  # one APPEND or delivery at a time: no executemany machinery
+        ids: Sequence[int] = [conn.execute(_INSERT_MESSAGE, values[0]).scalar_one()]
+    else:
+        ids = conn.execute(_INSERT_MESSAGES, values).scalars().all()
     results: list[list[tuple[_NewRow, MessageInfo]]] = []
     position = 0
     for rows in batch:
@@ -878,6 +947,10 @@ class SqlMailStore:
         self._committer: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self._serialise_writes = False
+        self._append_dirs: dict[int, tuple[int, str, PurePosixPath]] = {}
+        """folder id -> (account id, folder name, directory) for APPEND, so that a
+        client appending message after message costs no read of the folder row:
+        the commit checks the name is still right (``_NewRow.folder_name``)."""
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -1062,6 +1135,7 @@ class SqlMailStore:
     async def delete_account(self, address: str) -> None:
         address = address.strip().lower()
         folder_ids = await self._run_write(self._delete_account_tx, address)
+        self._append_dirs.clear()
         await self.maildir.remove_tree(account_path(address))
         self.changes.publish(folder_ids)
 
@@ -1101,6 +1175,9 @@ class SqlMailStore:
 
     async def set_disabled(self, account_id: int, disabled: bool) -> None:
         await self._update_account(account_id, {"disabled": disabled})
+
+    async def set_cert_login(self, account_id: int, enabled: bool) -> None:
+        await self._update_account(account_id, {"cert_login": enabled})
 
     async def record_login(self, account_id: int, when: datetime) -> None:
         # A statistic: losing the last one to a power cut is harmless (durable=False).
@@ -1168,6 +1245,7 @@ class SqlMailStore:
         Maildir++ layout does) instead of being turned into a \\Noselect name."""
         undo: Undo = []
         directory = await self._run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
+        self._append_dirs.clear()
         await self.maildir.remove_tree(directory)
         self.changes.publish([folder_id])
 
@@ -1201,6 +1279,7 @@ class SqlMailStore:
         address, created = await self._run_write(
             self._rename_folder_tx, account_id, folder_id, new_name, undo, undo=undo
         )
+        self._append_dirs.clear()  # the folder and its children
         for name in created:
             await self.maildir.create_folder(folder_path(address, name))
         self.changes.publish([folder_id])
@@ -1397,17 +1476,6 @@ class SqlMailStore:
             row.folder_id for placed in results if not isinstance(placed, OverQuota) for row, _ in placed
         )
 
-    async def _submit(self, rows: list[_NewRow]) -> list[MessageInfo]:
-        """Commit rows whose files are already written (removed if the rows fail)."""
-        try:
-            placed = await self._enqueue(_Pending(rows))
-        except asyncio.CancelledError:
-            raise  # the rows may still commit; the files must stay
-        except BaseException:
-            await self.maildir.remove(row.values["blob"] for row in rows)
-            raise
-        return [info for _, info in placed]
-
     async def _enqueue(self, pending: _Pending) -> list[tuple[_NewRow, MessageInfo]]:
         if self._queue is None:
             raise RuntimeError("SqlMailStore.start() has not been awaited")
@@ -1448,20 +1516,39 @@ class SqlMailStore:
         account_ids = list(dict.fromkeys(account_ids))
         if not account_ids:
             raise ValueError("deliver needs at least one account")
+        staged = await self.stage_delivery(data, internal_date=internal_date)
+        return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+
+    async def stage_delivery(self, data: bytes, *, internal_date: datetime | None = None) -> StagedDelivery:
+        """The first half of ``deliver``: the message analysed and written
+        (fsynced) to the Maildir's staging directory. Another process on the
+        same data directory may do this and hand the result to ``commit_staged``
+        here (SMTP listener processes on SQLite: one writer)."""
         common = await self._analyse(data)
         common.update(flags="", seen=False, deleted=False, internal_date=_internal_date(internal_date))
-        # The file is written (fsynced) to staging; the committer finds the
-        # folders and moves it there in its transaction (_place_deliveries):
-        # durable and committed on return.
-        staged = await self.maildir.stage(data)
+        return StagedDelivery(await self.maildir.stage(data), common)
+
+    async def commit_staged(
+        self,
+        account_ids: Sequence[int],
+        staged: StagedDelivery,
+        *,
+        special_use: str | None = None,
+        quota: bool = True,
+    ) -> DeliveryResult:
+        """The second half of ``deliver``: the committer finds the folders and
+        moves the staged file there in its transaction (_place_deliveries):
+        durable and committed on return; on failure the staged file is removed."""
+        account_ids = list(dict.fromkeys(account_ids))
         try:
-            placed = await self._enqueue(
-                _Pending([], _Delivery(account_ids, special_use, staged, common), quota=quota)
-            )
+            if not account_ids:
+                raise ValueError("deliver needs at least one account")
+            delivery = _Delivery(account_ids, special_use, staged.name, dict(staged.values))
+            placed = await self._enqueue(_Pending([], delivery, quota=quota))
         except asyncio.CancelledError:
             raise  # it may still commit; if not, clean_staging removes the file
         except BaseException:
-            await self.maildir.unstage(staged)
+            await self.maildir.unstage(staged.name)
             raise
         return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
 
@@ -1498,22 +1585,45 @@ class SqlMailStore:
         internal_date: datetime | None = None,
     ) -> MessageInfo:
         canonical = canonical_flags(flags)
-        folder = await self._run_read(_owned_folder, account_id, folder_id)
-        values = await self._analyse(data)
-        values.update(
-            flags=_flags_text(canonical),
-            seen="\\Seen" in canonical,
-            deleted="\\Deleted" in canonical,
-            internal_date=_internal_date(internal_date),
-        )
-        try:
-            values["blob"] = await self.maildir.write(folder_path(folder.address, folder.name), data)
-        except FileNotFoundError:
-            # The folder was deleted (and its directory removed) after the
-            # ownership check above: the same outcome as deleting it before.
-            raise NoSuchFolder(f"folder {folder_id} was deleted") from None
-        (info,) = await self._submit([_NewRow(account_id, folder_id, values)])
-        return info
+        for attempt in range(2):
+            target = self._append_dirs.get(folder_id)
+            if target is None or target[0] != account_id:
+                folder = await self._run_read(_owned_folder, account_id, folder_id)
+                target = (account_id, folder.name, folder_path(folder.address, folder.name))
+                if len(self._append_dirs) >= _APPEND_DIRS_MAX:
+                    self._append_dirs.clear()
+                self._append_dirs[folder_id] = target
+            # The file is written and fsynced in a worker thread while this task
+            # analyses the message and the committer prepares its row; the row
+            # commits once the file is durable (_insert_batch).
+            blob, written = self.maildir.begin_write(target[2], data)
+            try:
+                values = await self._analyse(data)
+                values.update(
+                    flags=_flags_text(canonical),
+                    seen="\\Seen" in canonical,
+                    deleted="\\Deleted" in canonical,
+                    internal_date=_internal_date(internal_date),
+                    blob=blob,
+                )
+                row = _NewRow(account_id, folder_id, values, written=written, folder_name=target[1])
+                ((_, info),) = await self._enqueue(_Pending([row]))
+                return info
+            except asyncio.CancelledError:
+                raise  # the row may still commit; the file must stay
+            except BaseException as exc:
+                # Not committed: once the write is over, nothing of it may stay.
+                await asyncio.wait([asyncio.wrap_future(written)])
+                await self.maildir.remove([blob])
+                if isinstance(exc, NoSuchFolder | FileNotFoundError):
+                    self._append_dirs.pop(folder_id, None)
+                if isinstance(exc, _StaleFolder) and attempt == 0:
+                    continue
+                if isinstance(exc, FileNotFoundError):
+                    # The folder's directory went away under the write (deleted).
+                    raise NoSuchFolder(f"folder {folder_id} was deleted") from None
+                raise
+        raise NoSuchFolder(f"folder {folder_id} was renamed or deleted meanwhile")
 
     # -- reading ------------------------------------------------------------
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:

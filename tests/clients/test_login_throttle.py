@@ -61,8 +61,9 @@ def throttle_config(tmp_path: Path, **settings: float) -> Config:
     config = make_config(tmp_path / "data")
     values: dict[str, float] = {"failure_delay": 0.05, "max_failures": 10, **settings}
     # The bursts open 300 connections from one address: above imap.max_connections_per_ip
-    # (200), which would refuse some at connect; here the throttle itself is under test.
-    imap = replace(config.imap, max_connections_per_ip=10 * BURST)
+    # (200), which would refuse some at connect, and the right ones above
+    # imap.max_connections_per_user (20); here the throttle itself is under test.
+    imap = replace(config.imap, max_connections_per_ip=10 * BURST, max_connections_per_user=10 * BURST)
     return replace(config, auth=AuthSettings(**values), imap=imap)  # type: ignore[arg-type]
 
 
@@ -118,6 +119,29 @@ async def test_concurrent_burst_gets_no_more_guesses_than_allowed(
         assert not any(a.startswith(b"a OK") for a in answers)
     # The pair is locked now: the right password from that address is refused too.
     again = await burst(server.port("imap"), "127.0.0.2", [(ACCOUNT, PASSWORD)])
+    assert b"[UNAVAILABLE]" in again[0]
+
+
+async def test_concurrent_right_logins_all_succeed_wrong_ones_are_still_throttled(
+    server: RunningServer, verified: list[str]
+) -> None:
+    """A client (or an office behind one NAT address) opening 300 connections at
+    once with the right password: every LOGIN succeeds (attempts beyond the
+    pair's ``max_failures`` wait for a turn instead of being refused), with one
+    Argon2 check. The same burst with wrong passwords still gets no more checks
+    than ``max_failures`` and the pair is locked afterwards."""
+    port = server.port("imap")
+    answers = await burst(port, "127.0.0.5", [(ACCOUNT, PASSWORD)] * BURST)
+    refused = [a for a in answers if not a.startswith(b"a OK")]
+    assert not refused, f"{len(refused)} of {BURST} right logins refused, e.g. {refused[0]!r}"
+    assert verified == [PASSWORD]
+    limit = server.config.auth.max_failures
+    wrong = await burst(port, "127.0.0.5", [(ACCOUNT, f"Sai-mat-khau-{n}") for n in range(BURST)])
+    checked = [a for a in wrong if b"[AUTHENTICATIONFAILED]" in a]
+    assert 0 < len(checked) <= limit, f"{len(checked)} wrong passwords checked out of {BURST}"
+    assert len([a for a in wrong if b"[UNAVAILABLE]" in a]) == BURST - len(checked)
+    assert len(verified) - 1 == len(checked)
+    again = await burst(port, "127.0.0.5", [(ACCOUNT, PASSWORD)])
     assert b"[UNAVAILABLE]" in again[0]
 
 

@@ -64,6 +64,7 @@ data_dir = "{tmp_path / 'data'}"
 log_level = "WARNING"
 [smtp]
 listen = "127.0.0.1:{smtp_port}"
+processes = 1
 [submission]
 listen = "127.0.0.1:{free_port()}"
 tls_listen = "127.0.0.1:{free_port()}"
@@ -148,3 +149,87 @@ async def test_sessions_mid_data_do_not_hold_their_messages_in_memory(
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     assert proc.poll() is None, "the server is still running"
+
+
+IDLE_SESSIONS = 400
+IDLE_BOUND = 50 * 1024
+"""Issue 17: memory per idle SMTP session (greeted, after EHLO), at most 50 KiB."""
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of ``pid`` and its children (SMTP worker processes, if any)."""
+    total = rss(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == pid:
+                    total += rss(int(entry.name))
+            except (OSError, AssertionError):
+                continue
+    return total
+
+
+async def idle_session(port: int) -> asyncio.StreamWriter:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await reader.readline()).startswith(b"220 ")
+    writer.write(b"EHLO client.example.org\r\n")
+    while True:
+        line = await reader.readline()
+        assert line.startswith(b"250"), line
+        if line.startswith(b"250 "):
+            return writer
+
+
+async def test_idle_sessions_cost_little_memory(tmp_path: Path) -> None:
+    """400 sessions that said EHLO and then nothing, on a real ``serve`` with two
+    SMTP processes (started before the count: the default starts its worker
+    under load, which would count the worker's start as the sessions' cost):
+    the server's RSS (all its processes) grows by at most 50 KiB per session.
+    Measured after they are all served (the EHLO replies were read), so nothing
+    waits in socket buffers."""
+    smtp_port = free_port()
+    config = tmp_path / "mailserver.toml"
+    config.write_text(
+        f"""
+[server]
+data_dir = "{tmp_path / 'data'}"
+log_level = "WARNING"
+[smtp]
+listen = "127.0.0.1:{smtp_port}"
+max_connections_per_ip = 0
+processes = 2
+[submission]
+listen = "127.0.0.1:{free_port()}"
+tls_listen = "127.0.0.1:{free_port()}"
+[imap]
+listen = "127.0.0.1:{free_port()}"
+tls_listen = "127.0.0.1:{free_port()}"
+[web]
+enabled = false
+[dns]
+use_servers = false
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailserver", "--config", str(config), "serve"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("mailserver ready")
+        for _ in range(20):  # first sessions: allocator arenas, lazily built objects
+            (await idle_session(smtp_port)).close()
+        await asyncio.sleep(1)
+        before = tree_rss(proc.pid)
+        for _ in range(IDLE_SESSIONS // 50):
+            writers += await asyncio.gather(*(idle_session(smtp_port) for _ in range(50)))
+        grown = tree_rss(proc.pid) - before
+        assert grown / IDLE_SESSIONS < IDLE_BOUND, f"{grown / IDLE_SESSIONS / 1024:.1f} KiB per idle session"
+    finally:
+        for writer in writers:
+            writer.close()
+        proc.kill()
+        proc.communicate(timeout=30)

@@ -30,6 +30,7 @@ from storage.api import (
     SearchQuery,
     Uid,
 )
+from storage.maildir import account_path, folder_path
 from storage.sql.models import Base
 from storage.sql.store import SqlMailStore
 
@@ -680,3 +681,51 @@ async def test_folder_index_for_select(store: SqlMailStore, alice: Account) -> N
     assert index.keywords == {"$Forwarded", "Quan_trong"}
     await store.store_flags(alice.id, inbox, [Uid(3), Uid(5)], ["\\Seen"], FlagMode.ADD)
     assert (await store.folder_index(alice.id, inbox)).first_unseen is None
+
+
+def _account_files(maildir_root: Path, address: str) -> set[str]:
+    """Message files under an account's Maildir (every folder's cur/ and tmp/)."""
+    base = maildir_root / str(account_path(address))
+    return {
+        str(p.relative_to(maildir_root))
+        for p in base.rglob("*")
+        if p.is_file() and p.parent.name in ("cur", "tmp")
+    }
+
+
+async def test_append_after_another_process_renamed_or_deleted_the_folder(
+    make_store: StoreFactory, maildir_root: Path
+) -> None:
+    """APPEND remembers folder directories; a rename or delete made by another
+    process (a second store on the same database) must not make it commit a row
+    whose file is in the wrong directory, nor leave the file behind."""
+    here, other = await make_store(), await make_store()
+    alice = await here.create_account("alice@example.org", "A", "h")
+    work = await here.create_folder(alice.id, "Work")
+    first = await here.append(alice.id, work.id, message(1))
+    await other.rename_folder(alice.id, work.id, "Projects")
+    second = await here.append(alice.id, work.id, message(2))
+    assert (first.uid, second.uid) == (1, 2)
+    for store in (here, other):
+        assert await store.read_message(alice.id, work.id, Uid(2)) == message(2)
+    blobs = await other.folder_blobs(alice.id, work.id)
+    assert all(blob.startswith(str(folder_path("alice@example.org", "Projects"))) for blob in blobs)
+    assert _account_files(maildir_root, "alice@example.org") == set(blobs)
+
+    await other.delete_folder(alice.id, work.id)
+    kept = _account_files(maildir_root, "alice@example.org")  # what the vault keeps of it
+    with pytest.raises(NoSuchFolder):
+        await here.append(alice.id, work.id, message(3))
+    assert _account_files(maildir_root, "alice@example.org") == kept
+
+
+async def test_append_into_another_accounts_folder_is_refused_even_when_remembered(
+    store: SqlMailStore, alice: Account, bob: Account, maildir_root: Path
+) -> None:
+    inbox = await inbox_id(store, alice)
+    await store.append(alice.id, inbox, message(1))
+    with pytest.raises(NoSuchFolder):
+        await store.append(bob.id, inbox, message(2))
+    assert [m.uid for m in await store.list_messages(alice.id, inbox)] == [1]
+    assert len(_account_files(maildir_root, alice.address)) == 1
+    assert _account_files(maildir_root, bob.address) == set()

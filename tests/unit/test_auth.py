@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -48,6 +49,38 @@ def test_attempts_are_counted_before_they_are_verified() -> None:
     assert throttle.reserve("binhtt@dongnai.gov.vn", "192.0.2.1") is not None
     held[0].release()  # ended without an answer (client gone): not a failure
     assert throttle.reserve("annv@dongnai.gov.vn", "192.0.2.1") is not None
+
+
+async def test_a_busy_pair_waits_for_a_turn_a_locked_one_is_refused() -> None:
+    throttle = _throttle([1000.0])
+    held = [await throttle.acquire("k", "192.0.2.1") for _ in range(3)]
+    assert all(r is not None for r in held) and not throttle.locked("k", "192.0.2.1")
+    waiting = [asyncio.ensure_future(throttle.acquire("k", "192.0.2.1")) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiting)
+    waiting[0].cancel()  # a client gone while waiting takes no turn
+    held[0].succeed()  # one turn: the next waiter in line gets it
+    await asyncio.sleep(0)
+    assert waiting[1].done() and waiting[1].result() is not None
+    assert not waiting[2].done() and not waiting[3].done()
+    for reservation in (held[1], held[2], waiting[1].result()):
+        reservation.fail()  # the third failure locks the pair: every waiter is refused
+    assert [await w for w in waiting[2:]] == [None, None]
+    assert throttle.locked("k", "192.0.2.1") and await throttle.acquire("k", "192.0.2.1") is None
+
+
+async def test_a_woken_waiter_cancelled_passes_its_turn_on() -> None:
+    throttle = _throttle([1000.0], max_failures=1)
+    first = await throttle.acquire("k", "192.0.2.1")
+    assert first is not None
+    second = asyncio.ensure_future(throttle.acquire("k", "192.0.2.1"))
+    third = asyncio.ensure_future(throttle.acquire("k", "192.0.2.1"))
+    await asyncio.sleep(0)
+    first.release()  # wakes the second ...
+    second.cancel()  # ... which is gone before it runs: the third gets the turn
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert second.cancelled() and third.done() and third.result() is not None
 
 
 def test_lockout_doubles_and_a_success_resets_the_pair() -> None:

@@ -1,0 +1,152 @@
+"""An SMTP listener process (``mailserver.smtp.workers``): started by the main
+process as ``python -m mailserver.smtp.worker FD``, FD being its end of the
+channel. The first frame on it is (configuration, MX address, index, process
+count); the worker answers ``"ready"`` once it listens, serves until SIGTERM or
+until the channel closes, then stops like the main process's SmtpService."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mailserver.config import Config
+from mailserver.ops.logs import configure_logging, use_uvloop
+from mailserver.smtp.workers import MainChannel, frame
+from storage.api import DeliveryResult
+
+
+def _through_main(store: Any, channel: MainChannel) -> None:
+    """``store.deliver`` as two halves: staged here, committed by the main
+    process's group commit (one writer on SQLite)."""
+
+    async def deliver(
+        account_ids: Sequence[int],
+        data: bytes,
+        *,
+        internal_date: datetime | None = None,
+        special_use: str | None = None,
+        quota: bool = True,
+    ) -> DeliveryResult:
+        ids = list(dict.fromkeys(account_ids))
+        if not ids:
+            raise ValueError("deliver needs at least one account")
+        staged = await store.stage_delivery(data, internal_date=internal_date)
+        try:
+            return await channel.commit(ids, staged, special_use, quota)
+        except asyncio.CancelledError:
+            raise  # the main process may still commit it
+        except BaseException:
+            # Refused or not done: the main process removed the file, or never saw it.
+            with contextlib.suppress(OSError):
+                await store.maildir.unstage(staged.name)
+            raise
+
+    store.deliver = deliver
+
+
+async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
+              processes: int) -> None:
+    from mailserver.auth import Authenticator
+    from mailserver.smtp.outbound_settings import spool_path
+    from mailserver.smtp.queue import Outbound
+    from mailserver.smtp.server import SmtpService
+    from pki.dkim import DkimSigner, key_directory
+    from pki.keystore import DkimKeyStore
+    from pki.tls import server_context
+    from policy.dns import build_resolver
+    from policy.pipeline import Pipeline
+    from storage import open_store
+    from storage.quarantine import FileQuarantine
+    from storage.queue import open_queue
+
+    reader, writer = await asyncio.open_unix_connection(sock=channel_socket)
+    channel = MainChannel(reader, writer)
+    store: Any = open_store(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None)
+    await store.start()
+    if store.url and not store.url.startswith("postgresql"):
+        _through_main(store, channel)  # PostgreSQL: several writers, NOTIFY tells the others
+    resolver = build_resolver(config.dns)
+    pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
+                                      local_domains=config.server.domains)
+    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
+    await queue.start()
+    signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+    service = SmtpService(
+        config, store,
+        Authenticator(store, config.auth, max_password_age_days=config.accounts.max_password_age_days),
+        await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
+        dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
+        quarantine=FileQuarantine(config.data_dir / "quarantine"),
+        listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
+        processes=processes,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C reaches the whole group: main decides
+    try:
+        await service.start()
+        writer.write(frame("ready"))
+        gc.collect()
+        gc.freeze()
+        ended = asyncio.create_task(channel.closed.wait())
+        await asyncio.wait([asyncio.create_task(stop.wait()), ended], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await service.stop()
+        await pipeline.close()
+        await queue.close()
+        await store.close()
+        await channel.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL when the main process ends, however it ends (a crash of
+    the main process is a crash of the server: nothing it did not commit was
+    acknowledged). The channel's end stops the worker too, more gently."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
+def main(argv: list[str]) -> int:
+    _die_with_parent()
+    channel_socket = socket.socket(fileno=int(argv[1]))
+    channel_socket.setblocking(True)
+    # The first frame, read before any event loop: what to serve.
+    header = b""
+    while len(header) < 4:
+        chunk = channel_socket.recv(4 - len(header))
+        if not chunk:
+            return 1
+        header += chunk
+    size = int.from_bytes(header, "big")
+    data = b""
+    while len(data) < size:
+        chunk = channel_socket.recv(size - len(data))
+        if not chunk:
+            return 1
+        data += chunk
+    import pickle
+
+    config, address, index, processes = pickle.loads(data)  # noqa: S301 - from our main process
+    configure_logging(config)
+    use_uvloop()
+    channel_socket.setblocking(False)
+    asyncio.run(run(channel_socket, config, tuple(address), index, processes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

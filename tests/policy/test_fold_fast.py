@@ -1,0 +1,150 @@
+"""``policy.rules.normalize.fold`` skips its ``str.translate`` passes when a
+regex search or NFD shows they would change nothing: the results must be the
+very ones of the general path (the spam rules and Bayes tokens depend on them)."""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+
+import pytest
+
+from policy import bayes
+from policy.rules import normalize
+from policy.rules.normalize import _DROP_COMBINING, _DROP_FORMAT, _STRIP, CONFUSABLE_TABLE, Folded, fold
+
+
+def general_fold(text: str) -> Folded:
+    """``fold`` as it was written before the fast paths: every pass on every text."""
+    text = unicodedata.normalize("NFKC", text)
+    hidden = 0
+    if not text.isascii() and len(text.translate(_DROP_FORMAT)) != len(text):
+        kept: list[str] = []
+        for i, char in enumerate(text):
+            if unicodedata.category(char) == "Cf":
+                if 0 < i < len(text) - 1 and text[i - 1].isalpha() and text[i + 1].isalpha():
+                    hidden += 1
+                continue
+            kept.append(char)
+        text = "".join(kept)
+    mixed: list[str] = []
+    if not text.isascii():
+        if normalize._GREEK_CYRILLIC.search(text):
+            for word in normalize._WORD.findall(text):
+                scripts = {normalize._script(c) for c in word}
+                if "latin" in scripts and scripts & {"cyrillic", "greek"}:
+                    mixed.append(word)
+        text = text.translate(CONFUSABLE_TABLE)
+    accented = unicodedata.normalize("NFC", text.casefold())
+    if accented.isascii():
+        return Folded(accented, accented, hidden, tuple(mixed))
+    accented = accented.translate(_DROP_COMBINING)
+    plain = accented.translate(_STRIP)
+    letters = sum(map(str.isalpha, accented))
+    marked = len(accented) - len(accented.encode("ascii", "ignore"))
+    return Folded(accented, plain, hidden, tuple(mixed), letters > 0 and marked * 12 >= letters)
+
+
+def test_format_character_ranges_are_unicodedata_s() -> None:
+    found = [c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert [c for c in found if not normalize.has_format_char(chr(c))] == []
+    assert not any(normalize.has_format_char(chr(c)) for c in (0x41, 0xE9, 0x1EA1, 0x1F600, 0x20000))
+    assert sum(b - a + 1 for a, b in normalize._cf_ranges()) == len(found)
+
+
+def test_every_simply_decomposed_letter_strips_as_the_table_says() -> None:
+    """The NFD path's premise, for every code point it accepts."""
+    seen = 0
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000 or unicodedata.combining(char):
+            continue
+        decomposed = unicodedata.normalize("NFD", char.replace("đ", "d").replace("Đ", "d"))
+        if normalize._NOT_SIMPLE.search(decomposed):
+            continue
+        seen += 1
+        base = decomposed.encode("ascii", "ignore").decode()
+        assert (len(base), base, base.isalpha()) == (1, _STRIP[code], char.isalpha()), hex(code)
+    assert seen > 400  # Latin letters with diacritics, Vietnamese's among them
+
+
+SAMPLES = [
+    "Trúng thưởng 100 triệu đồng! Nhấn vào đây: http://vi.example/nhan-thuong",
+    "ĐẠI HỘI ĐẢNG BỘ TỈNH ĐỒNG NAI lần thứ XI",
+    "Vіetcombаnk thông báo tài khoản bị khoá",  # Cyrillic і and а
+    "tru\u200bng thu\u200bong",  # zero-width spaces inside words
+    "e\u0301\u0301 a\u0300 standalone marks \u0301 after a space",
+    "한국어 텍스트와 tiếng Việt",  # Hangul decomposes into several jamo
+    "a\u034fb CGJ, ≠ ≮ signs, ﬁ ligature, Ｖｉｅｔ full width, 𝐕𝐢𝐞𝐭",
+    "Straße ǅ ǈ ΐ ẛ ῼ İstanbul Ω K Å",
+    "ɡoogle ԛ ԝ һ ӏ Greek αβγ mixed with latin",
+    "\u00ad soft hyphen, \ufeff BOM, \u2066isolate\u2069",
+    "",
+    "plain ascii only, nothing to do",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_fast_paths_agree_with_the_general_one(text: str) -> None:
+    assert fold(text) == general_fold(text)
+
+
+def test_fast_paths_agree_on_random_text() -> None:
+    rng = random.Random(20261205)
+    alphabet = (
+        "abcdeđĐghiklmnopqrstuvxyAĂÂEÊIOÔƠUƯáàảãạăắằẳẵặâấầẩẫậéèẻẽẹêếềểễệíìỉĩịóòỏõọôốồổỗộơớờởỡợúùủũụưứừửữựýỳỷỹỵ"
+        " \n\t.,!?0123456789"
+        "\u0300\u0301\u0303\u0309\u0323\u200b\u00adаеорсіαοε한ß≠ﬁＶ𝐕\u034f"
+    )
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert fold(text) == general_fold(text), repr(text)
+
+
+def general_tokens(text: str) -> set[str]:
+    """``policy.bayes``'s word tokens as one loop over the whole folded text."""
+    found: set[str] = set()
+    previous = ""
+    for word in bayes._WORD.findall(general_fold(text[:500_000]).plain):
+        found.add(word)
+        if previous:
+            found.add(f"{previous} {word}")
+        previous = word
+        if len(found) >= bayes.MAX_TOKENS:
+            break
+    return found
+
+
+def _text(rng: random.Random, words: int, vocabulary: int, line: int) -> str:
+    syllables = ["trúng", "thưởng", "vay", "tiền", "nhanh", "đồng", "nai", "công", "văn", "số", "liệu",
+                 "báo", "cáo", "tuần", "của", "đơn", "vị", "gửi", "kèm", "hợp", "la", "bank", "click"]
+    vocab = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 3))) + str(i % 7) * (i % 2)
+             for i in range(vocabulary)]
+    out = []
+    for i in range(words):
+        out.append(rng.choice(vocab))
+        out.append("\r\n" if i % line == line - 1 else " ")
+    return "".join(out)
+
+
+@pytest.mark.parametrize(("words", "vocabulary", "line"), [
+    (50, 20, 10), (40_000, 30, 12), (40_000, 5_000, 9), (40_000, 50_000, 15), (120_000, 400, 1_000_000),
+    (20_000, 2_000, 1),
+])
+def test_word_tokens_agree_with_one_loop(words: int, vocabulary: int, line: int) -> None:
+    text = _text(random.Random(words + vocabulary + line), words, vocabulary, line)
+    want = general_tokens(text)
+    assert bayes._word_tokens(text[:500_000]) == want
+    assert want <= bayes.tokens(text, "Tiêu đề", "a@b.example")
+
+
+def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
+    from policy.rules import phrases
+
+    backtracking = re.compile(r"\b(?=\w*[a-z])(?=\w*[0-9@$])[\w@$]{4,}\b")
+    rng = random.Random(17)
+    for alphabet in ("ab1@$_ x9Zé.-\n٣", "aaaa1111@@$$__", "xyz0 @$", "a1"):
+        for _ in range(5000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            assert phrases._LEET_WORD.findall(text) == backtracking.findall(text), repr(text)
