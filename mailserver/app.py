@@ -19,6 +19,7 @@ from mailserver.config import Config
 from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
 from mailserver.dispatch import pdfcheck
+from mailserver.loginlog import LoginRecorder
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
 from pki.dkim import DkimSigner, key_directory
@@ -28,6 +29,7 @@ from policy.dns import Resolver, build_resolver
 from policy.pipeline import Pipeline
 from storage import open_store
 from storage.api import MailStore
+from storage.credentials import credentials_for
 from storage.directory import open_directory
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
@@ -68,7 +70,9 @@ class App:
             config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
         )
         self.authenticator = Authenticator(
-            self.store, config.auth, max_password_age_days=config.accounts.max_password_age_days
+            self.store, config.auth, max_password_age_days=config.accounts.max_password_age_days,
+            require_app_passwords=config.accounts.require_app_passwords,
+            history=LoginRecorder(credentials_for(self.store)),
         )
         self.resolver: Resolver = build_resolver(config.dns)
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
@@ -196,6 +200,8 @@ class App:
         await self.pipeline.close()
         pdfcheck.shutdown()
         await self.queue.close()
+        if self.authenticator.history is not None:
+            await self.authenticator.history.flush()  # the last logins, before the store closes
         await self.store.close()
 
     async def __aenter__(self) -> App:

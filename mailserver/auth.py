@@ -59,7 +59,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailserver.config import AuthSettings
+from mailserver.loginlog import LoginRecorder
 from storage.api import Account, MailStore
+from storage.credentials import SCOPES, AppPassword, CredentialStore, LoginEvent, credentials_for, selector
 
 _HASHER: Final = PasswordHasher()
 # Argon2 (RFC 9106 defaults: 64 MiB per hash) is memory-hard by design: hashes
@@ -117,12 +119,17 @@ class AuthStatus(enum.Enum):
     """Right password, but it is an initial or expired one that must be changed first."""
     DISABLED = "disabled"
     THROTTLED = "throttled"
+    APP_PASSWORD_REQUIRED = "app_password_required"  # noqa: S105 - a status name
+    """Right main password on IMAP/SMTP while ``accounts.require_app_passwords``:
+    it signs in to the portal only."""
 
 
 @dataclass(frozen=True, slots=True)
 class AuthOutcome:
     status: AuthStatus
     account: Account | None = None
+    app_password: str | None = None
+    """The name of the app password that signed in, None for the main password."""
 
     @property
     def ok(self) -> bool:
@@ -145,6 +152,15 @@ def must_change_text(password_url: str) -> str:
         f"Mật khẩu ban đầu hoặc đã hết hạn, cần đổi tại {password_url} trước khi dùng / "
         f"Password must be changed at {password_url} before use"
     )
+
+
+APP_ONLY_TEXT: Final = (
+    "Tài khoản này chỉ đăng nhập thư bằng mật khẩu ứng dụng: tạo một mật khẩu tại trang "
+    "/app-passwords hoặc nhờ quản trị (mailserver account app-password add). "
+    "This account signs in to mail with app passwords only: create one on the /app-passwords "
+    "page or ask an operator; the main password works on the portal only."
+)
+"""What IMAP and SMTP answer to a right main password when app passwords are required."""
 
 
 class _Counter:
@@ -609,10 +625,17 @@ class Authenticator:
     after ``auth.failure_delay``.
     """
 
-    def __init__(self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0) -> None:
+    def __init__(
+        self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0,
+        require_app_passwords: bool = False, history: LoginRecorder | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._max_password_age_days = max_password_age_days
+        self.require_app_passwords = require_app_passwords
+        self._credentials: CredentialStore | None = None
+        self.history = history
+        """The batched login history writer (``mailserver.loginlog``); None: not kept."""
         self.throttle = Throttle(settings)
         self.cache = CredentialCache(settings.cache_ttl)
         self.queue = VerifyQueue(
@@ -653,43 +676,110 @@ class Authenticator:
             if self._verifying.get(key) is task:
                 del self._verifying[key]
 
-    async def authenticate(self, username: str, password: str, remote_ip: str) -> AuthOutcome:
+    @property
+    def credentials(self) -> CredentialStore | None:
+        """App passwords and login history, when the store has them (SQL stores)."""
+        if self._credentials is None:
+            try:
+                self._credentials = credentials_for(self._store)
+            except TypeError:
+                return None
+        return self._credentials
+
+    def record(
+        self, account: Account, remote_ip: str, protocol: str, *, success: bool, client: str = "",
+        detail: str = "", app: AppPassword | None = None,
+    ) -> None:
+        """Note one sign-in attempt of ``account`` in the login history (written in
+        the background; never delays or fails the login)."""
+        history = self.history
+        if history is None:
+            return
+        history.record(LoginEvent(
+            account.id, datetime.now(UTC), remote_ip, protocol, success,
+            client or (app.name if app is not None else ""), detail,
+            app.id if app is not None else None,
+        ))
+
+    async def _app_password(
+        self, account: Account, password: str, remote_ip: str, protocol: str, mac: bytes
+    ) -> AppPassword | None:
+        """The app password of ``account`` that ``password`` is, valid for ``protocol``.
+        Only candidates whose selector matches are verified (``storage.credentials``)."""
+        credentials = self.credentials
+        if credentials is None:
+            return None
+        wanted = selector(password)
+        for app in await credentials.list_app_passwords(account.id):
+            if app.selector != wanted or protocol not in app.scopes:
+                continue
+            if self.cache.check(account.id, app.password_hash, mac) or await self._verify(
+                remote_ip, account.address, app.password_hash, password, mac
+            ):
+                self.cache.remember(account.id, app.password_hash, mac)
+                return app
+        return None
+
+    async def authenticate(
+        self, username: str, password: str, remote_ip: str, *, protocol: str = "web", client: str = ""
+    ) -> AuthOutcome:
+        """Check a sign-in. ``protocol`` is ``imap``, ``smtp``, ``managesieve`` (where
+        app passwords are accepted) or ``web``; ``client`` names the client program
+        (IMAP ID) for the login history."""
         address = username.strip().lower()
         reservation = await self.throttle.acquire(address, remote_ip)
         if reservation is None:
             await asyncio.sleep(self._settings.failure_delay)
             return AuthOutcome(AuthStatus.THROTTLED)
+        app: AppPassword | None = None
         try:
             account = await self._store.get_account(address) if address else None
             stored = account.password_hash if account is not None else _DUMMY_HASH
             mac = self.cache.mac(password)
-            # A cached verification is admitted by the throttle like any other:
-            # a throttled pair never reaches this line, right password or not.
-            if account is not None and self.cache.check(account.id, stored, mac):
-                good = True
-            else:
-                try:
+            try:
+                if account is not None and protocol in SCOPES:
+                    app = await self._app_password(account, password, remote_ip, protocol, mac)
+                # A cached verification is admitted by the throttle like any other:
+                # a throttled pair never reaches this line, right password or not.
+                if app is not None or (account is not None and self.cache.check(account.id, stored, mac)):
+                    good = True
+                else:
                     good = await self._verify(remote_ip, address, stored, password, mac)
-                except QueueFull:
-                    reservation.release()
-                    await asyncio.sleep(self._settings.failure_delay)
-                    return AuthOutcome(AuthStatus.THROTTLED)
+            except QueueFull:
+                reservation.release()
+                await asyncio.sleep(self._settings.failure_delay)
+                return AuthOutcome(AuthStatus.THROTTLED)
             if account is None or not good:
                 reservation.fail()
+                if account is not None:
+                    self.record(account, remote_ip, protocol, success=False, client=client, detail="password")
                 await asyncio.sleep(self._settings.failure_delay)
                 return AuthOutcome(AuthStatus.FAILED)
             reservation.succeed()
         finally:
             reservation.release()  # cancelled or failed unexpectedly: not a failure
-        self.cache.remember(account.id, stored, mac)
+        if app is None:
+            self.cache.remember(account.id, stored, mac)
         if account.disabled:
+            self.record(
+                account, remote_ip, protocol, success=False, client=client, detail="disabled", app=app
+            )
             return AuthOutcome(AuthStatus.DISABLED, account)
-        if account.must_change_password:
-            return AuthOutcome(AuthStatus.MUST_CHANGE, account)
-        expires = password_expires_at(account, self._max_password_age_days)
-        if expires is not None and expires <= datetime.now(UTC):
-            return AuthOutcome(AuthStatus.MUST_CHANGE, account)
+        if app is None and protocol in SCOPES and self.require_app_passwords:
+            self.record(account, remote_ip, protocol, success=False, client=client,
+                        detail="app-password-required")
+            return AuthOutcome(AuthStatus.APP_PASSWORD_REQUIRED, account)
+        if app is None:
+            # An app password is its own credential: the main password's expiry
+            # does not stop the devices that use one.
+            expires = password_expires_at(account, self._max_password_age_days)
+            if account.must_change_password or (expires is not None and expires <= datetime.now(UTC)):
+                self.record(account, remote_ip, protocol, success=False, client=client, detail="must-change")
+                return AuthOutcome(AuthStatus.MUST_CHANGE, account)
+        self.record(account, remote_ip, protocol, success=True, client=client,
+                    detail="app-password" if app is not None else "password", app=app)
         now = datetime.now(UTC)
         if account.last_login_at is None or now - account.last_login_at >= LOGIN_RECORD_INTERVAL:
             await self._store.record_login(account.id, now)
-        return AuthOutcome(AuthStatus.OK, account)
+        return AuthOutcome(AuthStatus.OK, account, app.name if app is not None else None)
+

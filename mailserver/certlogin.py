@@ -124,6 +124,7 @@ class CertLogin:
                 reservation.fail()
         finally:
             reservation.release()
+        await self._record(result, remote_ip, protocol)
         if result.outcome.status is AuthStatus.OK and result.outcome.account is not None:
             account = result.outcome.account
             now = datetime.now(UTC)
@@ -136,6 +137,16 @@ class CertLogin:
             if result.outcome.status is AuthStatus.FAILED:
                 await asyncio.sleep(self._authenticator.failure_delay)
         return result
+
+    async def _record(self, result: CertOutcome, remote_ip: str, protocol: str) -> None:
+        """The attempt in the account's login history (mailserver/loginlog.py)."""
+        account = result.outcome.account
+        if account is None and result.address:
+            account = await self._store.get_account(result.address)
+        if account is not None:
+            ok = result.outcome.status is AuthStatus.OK
+            detail = "certificate" if ok else f"certificate-{result.outcome.status.value}"
+            self._authenticator.record(account, remote_ip, protocol, success=ok, detail=detail)
 
     async def _check(self, presented: Presented, wanted: str) -> CertOutcome:
         try:

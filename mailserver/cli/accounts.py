@@ -60,6 +60,9 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     from mailserver.cli import passwords  # the directory's password commands: reset-password, warn-expiring
 
     passwords.register_account_actions(actions, common)
+    from mailserver.cli import safety  # app passwords and login history
+
+    safety.register_account_actions(actions, common)
     from mailserver.cli import certlogin  # account set --cert-login
 
     certlogin.register_account_actions(actions, common)

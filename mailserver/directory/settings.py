@@ -51,3 +51,10 @@ class AccountsSettings:
     warning_interval: int = field(
         default=3600, metadata={"help": "Seconds between two runs of the expiry-warning task of `serve`."}
     )
+    require_app_passwords: bool = field(
+        default=False,
+        metadata={
+            "help": "IMAP and SMTP accept app passwords only (`mailserver account app-password add`);\n"
+            "the main password then signs in to the web portal only."
+        },
+    )

@@ -83,7 +83,14 @@ from datetime import UTC, datetime
 from time import monotonic
 from typing import Final
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
+from mailserver.auth import (
+    APP_ONLY_TEXT,
+    MUST_CHANGE_TEXT,
+    Authenticator,
+    AuthOutcome,
+    AuthStatus,
+    must_change_text,
+)
 from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import ImapSettings
 from mailserver.imap import commands as c
@@ -157,6 +164,9 @@ class _Sasl:
 class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclCommands):
     """One client's IMAP session (see the module docstring); the handlers of each
     concern come from the classes it is built from."""
+
+    client_name: str = ""
+    """The client's own name from ID (RFC 2971), for the login history."""
 
     def __init__(
         self,
@@ -423,8 +433,8 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
                 return self._select(tag, cmd)
             case c.Idle():
                 return self._idle(tag)
-            case c.Id():
-                return self._id(tag)
+            case c.Id(params):
+                return self._id(tag, params)
         return self._dispatch_data(tag, cmd)
 
     def _dispatch_data(self, tag: str, cmd: c.Command) -> AsyncIterator[Response]:
@@ -483,7 +493,11 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         yield r.bye("Logging out")
         yield r.ok(tag, "LOGOUT completed")
 
-    async def _id(self, tag: str) -> AsyncIterator[Response]:
+    async def _id(
+        self, tag: str, params: tuple[tuple[str, str | None], ...] | None
+    ) -> AsyncIterator[Response]:
+        fields = {k.lower(): v for k, v in params or () if v}
+        self.client_name = " ".join(filter(None, (fields.get("name"), fields.get("version"))))[:200]
         yield r.Untagged(("ID", tuple(v for pair in SERVER_ID for v in (IString(pair[0]), IString(pair[1])))))
         yield r.ok(tag, "ID completed")
 
@@ -499,7 +513,12 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
     async def _check_login(self, tag: str, user: str, password: str) -> Tagged:
         if not self._login_allowed():
             return r.no(tag, "Plain-text login needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
-        outcome = await self.authenticator.authenticate(user, password, self.remote_ip)
+        outcome = await self.authenticator.authenticate(
+            user, password, self.remote_ip, protocol="imap", client=self.client_name
+        )
+        return self._login_outcome(tag, user, outcome)
+
+    def _login_outcome(self, tag: str, user: str, outcome: AuthOutcome) -> Tagged:
         match outcome.status:
             case AuthStatus.OK:
                 if outcome.account is not None and not self._take_slot(outcome.account.id):
@@ -516,6 +535,8 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
                 return r.no(tag, text, "EXPIRED")
             case AuthStatus.DISABLED:
                 return r.no(tag, "Account disabled", "AUTHORIZATIONFAILED")
+            case AuthStatus.APP_PASSWORD_REQUIRED:
+                return r.no(tag, APP_ONLY_TEXT, "AUTHENTICATIONFAILED")
             case AuthStatus.THROTTLED:
                 return r.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
         log.info("imap %s: failed login %r from %s", self.connection_id, user[:64], self.remote_ip)

@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from aiosmtpd.smtp import MISSING
 
-from mailserver.auth import MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
+from mailserver.auth import APP_ONLY_TEXT, MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
 from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Client, Inbound
@@ -204,7 +204,7 @@ class SubmissionSMTP(MxSMTP):
         if credentials is None:
             return
         username, password = credentials
-        outcome = await self._credentials.authenticate(username, password, self._peer_ip())
+        outcome = await self._credentials.authenticate(username, password, self._peer_ip(), protocol="smtp")
         if outcome.status is AuthStatus.OK and outcome.account is not None:
             session.authenticated = True
             session.account = outcome.account
@@ -215,6 +215,8 @@ class SubmissionSMTP(MxSMTP):
         log.info("submission %s: AUTH %s failed: %s", self.sid, printable(mechanism), outcome.status.value)
         if outcome.status is AuthStatus.MUST_CHANGE:
             await self._reply(codes.S535_AUTH_FAILED.with_text(self._must_change))
+        elif outcome.status is AuthStatus.APP_PASSWORD_REQUIRED:
+            await self._reply(codes.S535_AUTH_FAILED.with_text(APP_ONLY_TEXT))
         elif outcome.status is AuthStatus.THROTTLED:
             await self._reply(codes.S454_AUTH_TEMPFAIL)
         else:

@@ -63,6 +63,7 @@ from mailserver.ops.report import (
     parse_offset,
 )
 from mailserver.ops.report_html import usage_body_html
+from mailserver.twofactor import second_factor_ok
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
 from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
@@ -70,6 +71,7 @@ from mailserver.web.setup import CSRF_EXEMPT, SetupContext, add_routes
 from pki.ca import PkiError
 from pki.pdfsig import PdfCheck
 from storage.activity import activity_for
+from storage.credentials import TotpState, credentials_for
 from storage.directory import By, open_directory
 from storage.quarantine import NoSuchEntry, Quarantine
 from storage.sql.engine import make_engine
@@ -80,6 +82,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE: Final = "portal_session"
+TOTP_REQUIRED_TEXT: Final = (
+    "Quản trị viên phải bật xác thực hai bước trước: đăng nhập tại /account/login rồi mở /account/totp. / "
+    "Operators must enable two-factor sign-in first: sign in at /account/login, then open /account/totp."
+)
 LANG_COOKIE: Final = "lang"
 STATIC_FILES: Final = {"portal.css": "text/css", "live.js": "text/javascript"}
 SESSION: Final = web.RequestKey("session", Session)
@@ -376,6 +382,14 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
     # locked operator is refused before the password is looked at, so the
     # answer never tells whether the password was right.
     secret = portal.totp.get(address) if address in portal.operators else None
+    enrolled: TotpState | None = None
+    if secret is None and address in portal.operators:
+        # A secret the operator enrolled on /account/totp (issue 23), checked
+        # against the database so each code is accepted once on every node.
+        account = await portal.app.store.get_account(address)
+        state = await credentials_for(portal.app.store).totp(account.id) if account is not None else None
+        if state is not None and state.enabled:
+            enrolled, secret = state, state.secret
     if secret is not None:
         if portal.totp_guard.blocked(address):
             await asyncio.sleep(authenticator.failure_delay)
@@ -389,7 +403,11 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
         if outcome.status is AuthStatus.THROTTLED:
             error, status = translate("throttled", lang), 429
         elif outcome.status in (AuthStatus.OK, AuthStatus.MUST_CHANGE) and address in portal.operators:
-            if secret is not None:
+            if enrolled is not None:
+                code_right = await second_factor_ok(
+                    credentials_for(portal.app.store), enrolled.account_id, enrolled.secret, code
+                )
+            elif secret is not None:
                 code_right = portal.totp_codes.accept(address, secret, code)
             if code_right is False:
                 # The same wait as for a wrong password: no timing tells them apart.
@@ -397,6 +415,8 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
                 error = translate("login_failed", lang)
             elif outcome.status is AuthStatus.MUST_CHANGE:
                 error, status = translate("login_must_change", lang), 403
+            elif secret is None and portal.config.web.require_totp_operators:
+                error, status = TOTP_REQUIRED_TEXT, 403
         else:
             if outcome.status is not AuthStatus.FAILED:
                 # Right password of a non-operator (or a disabled one): still a
@@ -639,6 +659,9 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     r.add_get("/admin/dispatches", admin_dispatches)
     r.add_get("/ca.pem", ca_pem)
     r.add_get("/crl", crl)
+    from mailserver.web import account  # self-service: app passwords, login history
+
+    account.register(r)
     portal = application[PORTAL]
     add_routes(application, SetupContext(portal.config, portal.ca, portal.render))
     from mailserver.web import deleted  # imports this module

@@ -62,6 +62,13 @@ class WebSettings:
             "never reset by a right password, only by a right code."
         },
     )
+    require_totp_operators: bool = field(
+        default=False,
+        metadata={
+            "help": "Operators must sign in to /admin with a TOTP code: a secret in totp_secrets or\n"
+            "one they enrolled at /account/totp (refused until they have one)."
+        },
+    )
     session_secret: str = field(
         default="",
         metadata={
