@@ -98,7 +98,8 @@ def test_many_concurrent_writes_are_all_durable(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(maildir, "fsync_dir", recording)
 
     def write(index: int) -> str:
-        relative = box._write(PurePosixPath("example.org/user"), b"message %d\r\n" % index)
+        relative, durable = box.begin_write(PurePosixPath("example.org/user"), b"message %d\r\n" % index)
+        durable.result()
         with lock:
             assert PurePosixPath(relative).name in covered
         return relative

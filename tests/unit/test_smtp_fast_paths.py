@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import types
 
 import pytest
 from aiosmtpd.handlers import Sink
@@ -141,7 +142,7 @@ def test_path_parser_agrees_with_aiosmtpd(arg: str) -> None:
     loop = asyncio.new_event_loop()
     try:
         reference = SMTP(Sink(), loop=loop)
-        ours = MxSMTP(None, on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
+        ours = MxSMTP(types.SimpleNamespace(), on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
         try:
             expected: tuple[str | None, str | None] = reference._getaddr(arg)
         except (IndexError, ValueError, AttributeError):
@@ -219,7 +220,7 @@ def test_path_checks_agree(arg: str) -> None:
     in the address either parser returns."""
     loop = asyncio.new_event_loop()
     try:
-        ours = MxSMTP(None, on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
+        ours = MxSMTP(types.SimpleNamespace(), on_close=lambda _: None, loop=loop)  # type: ignore[arg-type]
         refused = ours.path_refused("FROM:" + arg, "FROM:")
         if _SIMPLE_PATH.match(arg.strip()) is not None:
             assert not refused and not path_error("FROM:" + arg, "FROM:")
