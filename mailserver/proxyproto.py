@@ -46,7 +46,13 @@ Address = tuple[str, int]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Handshake = Callable[[socket.socket, Address], Coroutine[Any, Any, None]]
 
-_clients: weakref.WeakKeyDictionary[asyncio.BaseProtocol, Address] = weakref.WeakKeyDictionary()
+# The client each proxied connection's protocol serves. Keyed by the protocol
+# (it outlives a STARTTLS, which swaps the transport); protocols that cannot be
+# weakly referenced (aiohttp's, slotted) are keyed by their transport instead,
+# through ``_pending`` until the transport exists.
+_by_protocol: weakref.WeakKeyDictionary[asyncio.BaseProtocol, Address] = weakref.WeakKeyDictionary()
+_by_transport: weakref.WeakKeyDictionary[asyncio.BaseTransport, Address] = weakref.WeakKeyDictionary()
+_pending: dict[int, Address] = {}
 
 
 SMTP_REFUSAL: Final = (
@@ -83,7 +89,13 @@ def client_address(transport: asyncio.BaseTransport | None) -> Address | None:
     if transport is None:
         return None
     protocol = transport.get_protocol()
-    remembered = _clients.get(protocol)
+    try:
+        remembered = _by_protocol.get(protocol)
+    except TypeError:
+        remembered = None
+    remembered = remembered or _by_transport.get(transport)
+    if remembered is None and id(protocol) in _pending:
+        remembered = _by_transport[transport] = _pending.pop(id(protocol))
     if remembered is not None:
         return remembered
     peer = transport.get_extra_info("peername")
@@ -234,15 +246,27 @@ async def serve(
             _refuse(sock, refusal)
             return
 
+        made: list[asyncio.BaseProtocol] = []
+
         def remembering() -> asyncio.BaseProtocol:
             protocol = factory()
-            _clients[protocol] = client
+            made.append(protocol)
+            try:
+                _by_protocol[protocol] = client
+            except TypeError:
+                _pending[id(protocol)] = client
             return protocol
 
         try:
-            await loop.connect_accepted_socket(remembering, sock, ssl=ssl_context)
+            transport, _ = await loop.connect_accepted_socket(remembering, sock, ssl=ssl_context)
         except (OSError, ssl.SSLError) as exc:
             log.info("%s: connection from %s (via %s) failed: %s", name, client[0], peer[0], exc)
             sock.close()
+        else:
+            if made and id(made[0]) in _pending:
+                _by_transport[transport] = _pending.pop(id(made[0]))
+        finally:
+            for protocol in made:
+                _pending.pop(id(protocol), None)
 
     return ProxiedServer(listener, handshake, name)

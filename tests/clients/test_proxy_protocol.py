@@ -304,3 +304,26 @@ async def test_through_haproxy_the_client_address_reaches_received(
     )
     assert len(received) == 1
     assert b"127.0.0.9" in received[0], received[0]
+
+
+async def test_portal_behind_the_balancer(tmp_path: Path) -> None:
+    base = make_config(tmp_path / "data")
+    config = replace(
+        base,
+        server=replace(base.server, trusted_proxies=["127.0.0.1/32"]),
+        web=replace(base.web, proxy_protocol=True),
+    )
+    async with App(config) as app:
+        port = app.addresses["web"][1]
+
+        def get(header: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(header + b"GET /directory HTTP/1.1\r\nHost: mail\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                return data
+
+        assert (await asyncio.to_thread(get, v2_header("203.0.113.50", 443))).startswith(b"HTTP/1.1 200")
+        # Without the header the portal does not answer.
+        assert not (await asyncio.to_thread(get, b"")).startswith(b"HTTP/1.1")
