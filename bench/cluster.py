@@ -48,7 +48,7 @@ class Node(peers.Ours):
         self.dir.mkdir(parents=True)
         text = (self.first.dir / "mailserver.toml").read_text()
         for old, new in ((self.first.smtp_port, self.smtp_port), (self.first.imap_port, self.imap_port)):
-            text = text.replace(f"127.0.0.1:{old}\"", f"127.0.0.1:{new}\"")
+            text = text.replace(f'127.0.0.1:{old}"', f'127.0.0.1:{new}"')
         lines = []
         for line in text.splitlines():
             # Every other listener on a port of its own too.
@@ -60,7 +60,9 @@ class Node(peers.Ours):
         (self.dir / "mailserver.toml").write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mailserver", "--config", str(self.dir / "mailserver.toml"), "serve"],
-            cwd=peers.REPO, stdout=subprocess.DEVNULL, stderr=open(self.dir / "server.log", "wb"),  # noqa: SIM115
+            cwd=peers.REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "server.log", "wb"),  # noqa: SIM115
         )
         peers.wait_port(self.smtp_port)
         peers.wait_port(self.imap_port)
@@ -76,8 +78,12 @@ class Node(peers.Ours):
 
 def side(node: peers.Ours, nodes: list[peers.Ours]) -> harness.Side:
     return harness.Side(
-        "ours", node.smtp_port, node.imap_port, lambda: nodes[0].dir / "data" / "maildir" / peers.DOMAIN / "ingest",
-        lambda: [p for n in nodes for p in n.server_pids()], lambda: nodes[0].server_pids()[0],
+        "ours",
+        node.smtp_port,
+        node.imap_port,
+        lambda: nodes[0].dir / "data" / "maildir" / peers.DOMAIN / "ingest",
+        lambda: [p for n in nodes for p in n.server_pids()],
+        lambda: nodes[0].server_pids()[0],
     )
 
 
@@ -91,10 +97,27 @@ def ingest(nodes: list[peers.Ours], messages: int) -> tuple[float, float]:
     start = time.perf_counter()
     with ThreadPoolExecutor(len(nodes)) as pool:
         runs = [
-            pool.submit(subprocess.run, [
-                "smtp-source", "-s", str(20 // len(nodes)), "-m", str(share), "-l", "4096",
-                "-f", "sender@example.org", "-t", harness.INGEST_USER, "-M", "client.example.org",
-                f"127.0.0.1:{s.smtp_port}"], check=True, timeout=harness.TIMEOUT)
+            pool.submit(
+                subprocess.run,
+                [
+                    "smtp-source",
+                    "-s",
+                    str(20 // len(nodes)),
+                    "-m",
+                    str(share),
+                    "-l",
+                    "4096",
+                    "-f",
+                    "sender@example.org",
+                    "-t",
+                    harness.INGEST_USER,
+                    "-M",
+                    "client.example.org",
+                    f"127.0.0.1:{s.smtp_port}",
+                ],
+                check=True,
+                timeout=harness.TIMEOUT,
+            )
             for s in sides
         ]
         for run in runs:
@@ -107,7 +130,10 @@ def ingest(nodes: list[peers.Ours], messages: int) -> tuple[float, float]:
 
 async def mixed(nodes: list[peers.Ours], total: int, seconds: float) -> float:
     results = await asyncio.gather(
-        *(harness.mixed(side(n, nodes), 20 // len(nodes), seconds, total, seed=i) for i, n in enumerate(nodes))
+        *(
+            harness.mixed(side(n, nodes), 20 // len(nodes), seconds, total, seed=i)
+            for i, n in enumerate(nodes)
+        )
     )
     return sum(ops for ops, _ in results)
 
@@ -117,8 +143,16 @@ def run(label: str, root: Path, dsn: str, count: int, messages: int, seconds: fl
     nodes: list[peers.Ours] = [first]
     try:
         first.start()
-        first._cli("account", "add", harness.INGEST_USER, "--name", "Ingest", "--password-stdin",  # noqa: SLF001
-                   "--no-change-required", stdin=peers.PASSWORD.encode() + b"\n")
+        first._cli(
+            "account",
+            "add",
+            harness.INGEST_USER,
+            "--name",
+            "Ingest",
+            "--password-stdin",  # noqa: SLF001
+            "--no-change-required",
+            stdin=peers.PASSWORD.encode() + b"\n",
+        )
         for index in range(1, count):
             node = Node(root / label, first, index)
             node.start()
@@ -127,22 +161,32 @@ def run(label: str, root: Path, dsn: str, count: int, messages: int, seconds: fl
         corpus_messages = corpus.build(2000, seed=7)
         asyncio.run(harness.append_all(side(first, nodes), corpus_messages, "INBOX"))
         ops = asyncio.run(mixed(nodes, len(corpus_messages), seconds))
-        return {"config": label, "smtp_msg_s": round(rate, 1), "smtp_cpu_ms_msg": round(cpu_ms, 2),
-                "mixed_ops_s": round(ops, 1)}
+        return {
+            "config": label,
+            "smtp_msg_s": round(rate, 1),
+            "smtp_cpu_ms_msg": round(cpu_ms, 2),
+            "mixed_ops_s": round(ops, 1),
+        }
     finally:
         for node in reversed(nodes):
             node.stop()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--postgres", default=PG)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="mailbench-cluster-") as tmp:
-        for label, dsn, count in (("sqlite-1", "", 1), ("pg-1", args.postgres, 1), ("pg-2", args.postgres, 2)):
+        for label, dsn, count in (
+            ("sqlite-1", "", 1),
+            ("pg-1", args.postgres, 1),
+            ("pg-2", args.postgres, 2),
+        ):
             rows.append(run(label, Path(tmp), dsn, count, args.messages, args.seconds))
             print(rows[-1], flush=True)
     harness.RESULTS.mkdir(exist_ok=True)
