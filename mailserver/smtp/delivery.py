@@ -31,6 +31,15 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   DMARC ``p=reject`` failure is refused, otherwise an Authentication-Results
   field (RFC 8601) is prepended, after deleting any that claims our hostname
   (section 5). The results stay on ``Transaction.auth`` for the policy pipeline.
+  ARC chains are verified too, and ``arc.trusted_sealers`` may override a
+  DMARC failure (RFC 8617; policy/checks/authentication.py). Each DMARC
+  evaluation goes to the report hooks (``ReportHooks.observe``), which count
+  it for the aggregate report (RFC 7489 section 7.2, mailserver/ops/dmarc.py).
+* Forwarded and expanded copies (``forward set`` forwards; aliases and groups
+  with outside members, for mail from outside) carry our
+  Authentication-Results and are ARC-sealed (``pki.arc``, RFC 8617 section
+  5.1) before the outbound queue signs them, so the next hop can see that
+  SPF/DKIM/DMARC held when the message reached us.
 * The content policy (``policy.pipeline.Pipeline``, when the service has one)
   runs at every stage: connection and MAIL checks after a positive sender
   check (aiosmtpd has no connection hook, so the connection stage runs with
@@ -73,8 +82,11 @@ from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.srs import Srs, is_srs
+from pki.arc import ArcSealer
 from policy import codes
+from policy.aggregate import evaluation_from
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
@@ -322,9 +334,18 @@ class Inbound:
         outbound: Outbound | None = None,
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
+        sealer: ArcSealer | None = None,
+        reports: ReportHooks | None = None,
     ) -> None:
         self._config = config
         self._store = store
+        self._sealer = sealer
+        """ARC sealing of forwarded and expanded copies; None: sent unsealed."""
+        self._reports = reports
+        """DMARC aggregate report hooks; None: evaluations are not counted."""
+        self._trusted_sealers = frozenset(
+            d.strip().lower().rstrip(".") for d in config.arc.trusted_sealers if d.strip()
+        )
         self._outbound = outbound
         self._pipeline = pipeline
         """The content policy; None: no checks (unit tests of the SMTP rules)."""
@@ -619,19 +640,26 @@ class Inbound:
                 log.info("smtp %s: account %d over quota, message of %d octets refused",
                          client.sid, full.account_id, full.size)
                 return (codes.S552_MAILBOX_FULL if full.whole else codes.S452_MAILBOX_FULL), None
+            if self._reports is not None:
+                self._reports.delivered(txn.local_addresses, message)
         if txn.remote and self._outbound is not None:
             # Durable (spool file fsynced, rows committed) before the 250.
             # Return-Path is added by the final delivery, not here (RFC 5321
             # section 4.4). Local copies were stored first: if queueing fails
             # the client retries and local recipients may get a duplicate,
             # which beats losing the remote copies.
+            outgoing = received + data
+            if not self.trusted_relay(client):
+                # Mail from outside that an alias or group sends on (or an SRS
+                # bounce): sealed like a forward.
+                outgoing = await self.seal(txn, auth_header + outgoing)
             await self._outbound.enqueue(
-                txn.sender, txn.remote, received + data,
+                txn.sender, txn.remote, outgoing,
                 origin="submission" if client.authenticated else "relay",
                 account=client.authenticated or "",
             )
         if txn.forwards and self._outbound is not None:
-            await self.forward(txn, received + data)
+            await self.forward(txn, auth_header + received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
 
     async def forward(self, txn: Transaction, data: bytes) -> None:
@@ -648,9 +676,15 @@ class Inbound:
         for address, target in txn.forwards:
             targets.setdefault(address, []).append(target)
         for address, outside in targets.items():
-            await outbound.enqueue(
-                sender, outside, f"Delivered-To: {address}\r\n".encode() + data, origin="forward",
-            )
+            copy = await self.seal(txn, f"Delivered-To: {address}\r\n".encode() + data)
+            await outbound.enqueue(sender, outside, copy, origin="forward")
+
+    async def seal(self, txn: Transaction, data: bytes) -> bytes:
+        """``data`` with our ARC set on top (pki/arc.py); unchanged without a sealer."""
+        if self._sealer is None:
+            return data
+        chain = str(txn.auth.arc.result) if txn.auth is not None else "none"
+        return await asyncio.to_thread(self._sealer.seal, data, chain)
 
     async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome | None:
         """The pipeline's DATA stage on ``data`` (None without a pipeline)."""
@@ -711,9 +745,14 @@ class Inbound:
         if self._resolver is None or self.trusted_relay(client):
             return None, b""
         results = await authenticate(
-            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data
+            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data,
+            trusted_sealers=self._trusted_sealers,
         )
         txn.auth = results
+        if self._reports is not None:
+            evaluation = evaluation_from(results)
+            if evaluation is not None:
+                self._reports.observe(evaluation)
         reply = auth_reply(results, lambda domain: self.local_domain(domain) is not None)
         if reply is not None:
             log.info(
