@@ -57,6 +57,7 @@ from policy.aggregate import (
 )
 from policy.checks.authentication import lookup_dmarc, normalise_domain
 from policy.dns import DnsTempError, Resolver
+from storage.api import MailStore
 from storage.dmarc import DmarcStore, PendingEvaluation, ReceivedRecord
 
 if TYPE_CHECKING:
@@ -276,3 +277,24 @@ async def report_loop(reports: DmarcReports, interval: float) -> None:
                 log.info("dmarc: %s", line)
         except Exception:  # noqa: BLE001 - try again next round
             log.exception("dmarc: sending reports failed")
+
+
+async def send_reports_now(config: Config, store: MailStore) -> SendOutcome:
+    """Every pending report, queued now (``mailserver report dmarc --send-now``):
+    the outbound queue and DKIM signer of ``config`` on ``store``'s database."""
+    from mailserver.smtp.outbound_settings import spool_path
+    from mailserver.smtp.queue import Outbound
+    from pki.dkim import DkimSigner, key_directory
+    from pki.keystore import DkimKeyStore
+    from policy.dns import build_resolver
+    from storage.dmarc import dmarc_for
+    from storage.queue import open_queue
+
+    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
+    await queue.start()
+    try:
+        signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+        reports = DmarcReports(config, dmarc_for(store), build_resolver(config.dns), Outbound(queue, signer))
+        return await reports.send_due(force=True)
+    finally:
+        await queue.close()
