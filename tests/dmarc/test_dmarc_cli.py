@@ -42,7 +42,8 @@ async def _seed(config_path: Path) -> None:
     try:
         e = Evaluation(
             policy_domain="partner.test", header_from="partner.test", source_ip="203.0.113.5",
-            disposition="reject", dkim="fail", spf="fail", dkim_results=(DkimAuth("partner.test", "k", "fail"),),
+            disposition="reject", dkim="fail", spf="fail",
+            dkim_results=(DkimAuth("partner.test", "k", "fail"),),
             spf_results=(SpfAuth("forger.example", "mfrom", "fail"),),
             published=PolicyPublished("partner.test", p="reject", sp="reject"),
             rua=("mailto:dmarc@reports.example",),
