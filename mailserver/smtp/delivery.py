@@ -36,8 +36,8 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   evaluation goes to the report hooks (``ReportHooks.observe``), which count
   it for the aggregate report (RFC 7489 section 7.2, mailserver/ops/dmarc.py).
 * Forwarded and expanded copies (``forward set`` forwards; aliases and groups
-  with outside members, for mail from outside) carry our
-  Authentication-Results and are ARC-sealed (``pki.arc``, RFC 8617 section
+  with outside members; SRS bounces) carry our Authentication-Results (when
+  the MX checked the message) and are ARC-sealed (``pki.arc``, RFC 8617 section
   5.1) before the outbound queue signs them, so the next hop can see that
   SPF/DKIM/DMARC held when the message reached us.
 * The content policy (``policy.pipeline.Pipeline``, when the service has one)
@@ -167,6 +167,9 @@ class Transaction:
     """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
     forwards: list[tuple[str, str]] = field(default_factory=list)
     """(forwarding address, outside target): copies sent on with an SRS sender."""
+    expanded: list[str] = field(default_factory=list)
+    """The part of ``remote`` that aliases, groups or SRS bounces put there (not
+    recipients the client named): sent on ARC-sealed."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -439,6 +442,7 @@ class Inbound:
         if not outcome.accepted:
             del txn.recipients[before[0]:], txn.account_ids[before[1]:], txn.remote[before[2]:]
             del txn.local_addresses[before[3]:], txn.forwards[before[4]:]
+            txn.expanded[:] = [r for r in txn.expanded if r in txn.remote]
             return outcome.reply
         _hold(txn, outcome)
         txn.policy.envelope.rcpts.append(recipient)
@@ -507,6 +511,7 @@ class Inbound:
             for member in res.remote:
                 if member not in txn.remote:
                     txn.remote.append(member)
+                    txn.expanded.append(member)
             for pair in res.forwards:
                 if pair not in txn.forwards:
                     txn.forwards.append(pair)
@@ -524,6 +529,7 @@ class Inbound:
         txn.recipients.append(recipient)
         if original not in txn.remote:
             txn.remote.append(original)
+            txn.expanded.append(original)
         return codes.S250_RECIPIENT_OK
 
     async def postmaster_addresses(self) -> list[str]:
@@ -648,16 +654,18 @@ class Inbound:
             # section 4.4). Local copies were stored first: if queueing fails
             # the client retries and local recipients may get a duplicate,
             # which beats losing the remote copies.
-            outgoing = received + data
-            if not self.trusted_relay(client):
-                # Mail from outside that an alias or group sends on (or an SRS
-                # bounce): sealed like a forward.
-                outgoing = await self.seal(txn, auth_header + outgoing)
-            await self._outbound.enqueue(
-                txn.sender, txn.remote, outgoing,
-                origin="submission" if client.authenticated else "relay",
-                account=client.authenticated or "",
-            )
+            origin = "submission" if client.authenticated else "relay"
+            named = [r for r in txn.remote if r not in txn.expanded]
+            if named:
+                await self._outbound.enqueue(txn.sender, named, received + data, origin=origin,
+                                             account=client.authenticated or "")
+            expanded = [r for r in txn.remote if r in txn.expanded]
+            if expanded:
+                # What an alias or group sends on to outside members (or an SRS
+                # bounce): sealed like a forward, one queue entry for them all.
+                sealed = await self.seal(txn, auth_header + received + data)
+                await self._outbound.enqueue(txn.sender, expanded, sealed, origin=origin,
+                                             account=client.authenticated or "")
         if txn.forwards and self._outbound is not None:
             await self.forward(txn, auth_header + received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result

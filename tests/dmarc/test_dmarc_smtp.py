@@ -32,6 +32,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mailserver.app import App
 from mailserver.directory.addressing import Addressing
+from mailserver.dispatch.groups import GroupStore
 from mailserver.ops.settings import DmarcSettings
 from mailserver.web.server import build_application
 from mailserver.web.settings import WebSettings
@@ -43,7 +44,7 @@ from policy.dns import DnsSettings
 from storage.directory import By
 from storage.dmarc import dmarc_for
 from storage.sql.engine import make_engine
-from tests.clients.test_submission import RemoteMx, eventually, outbound_config
+from tests.clients.test_submission import PASSWORD, RemoteMx, eventually, outbound_config, submit
 from tests.conftest import RunningServer
 from tests.dmarc.samples import GOOGLE_REPORT, report_message, schema_errors
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of
@@ -93,7 +94,7 @@ async def mx(tmp_path: Path, remote: RemoteMx) -> AsyncIterator[tuple[RunningSer
     async with App(config) as app:
         running = RunningServer(app, config)
         for address in (ANNV, BINH, RUA):
-            await running.add_account(address)
+            await running.add_account(address, PASSWORD)
         await running.add_account(OPERATOR, OPERATOR_PASSWORD)
         yield running, records
 
@@ -185,6 +186,32 @@ async def test_forward_carries_an_arc_set_dkimpy_verifies(
     # A change on the way breaks it: the check above could fail.
     tampered = sent.content.replace(b"Subject:", b"Subject: [sua]", 1)
     assert dkim.arc_verify(tampered, dnsfunc=dnsfunc_for(records))[0] == dkim.CV_Fail
+
+
+async def test_a_group_seals_what_it_sends_outside_not_what_the_user_named(
+    mx: tuple[RunningServer, dict[str, list[str]]], remote: RemoteMx
+) -> None:
+    server, records = mx
+    groups = GroupStore(server.config.data_dir)
+    groups.add("doi-tac", "Đối tác")
+    groups.add_member("doi-tac", BINH)
+    groups.add_member("doi-tac", "nhom@example.org")
+    data = message(ANNV, "doi-tac@dongnai.gov.vn", "Mời họp")
+    await submit(server, ANNV, ["doi-tac@dongnai.gov.vn", "truc.tiep@example.org"], data)
+
+    async def both() -> bool:
+        return len(remote.messages) >= 2
+
+    await eventually(both, "the group's and the named copy left")
+    by_rcpt = {m.rcpt_tos[0]: m for m in remote.messages}
+    expanded, named = by_rcpt["nhom@example.org"], by_rcpt["truc.tiep@example.org"]
+    # Our DKIM signature (added at enqueue) on top, the ARC set below it.
+    assert expanded.content.startswith(b"DKIM-Signature: ")
+    assert b"\r\nARC-Seal: i=1; cv=none;" in expanded.content.split(b"\r\n\r\n", 1)[0]
+    assert dkim.arc_verify(expanded.content, dnsfunc=dnsfunc_for(records))[0] == dkim.CV_Pass
+    assert b"ARC-Seal" not in named.content.split(b"\r\n\r\n", 1)[0]
+    for sent in (expanded, named):  # our own mail: DKIM-signed either way
+        assert dkim.verify(sent.content, dnsfunc=dnsfunc_for(records))
 
 
 async def test_reports_to_our_rua_are_summarised_on_admin(
