@@ -74,9 +74,9 @@ class DmarcSettings:
     )
     rua: str = field(
         default="",
-        metadata={"help": "Our own mailbox for aggregate reports about our domains (the rua that\n"
-                          "`dns records` prints); reports delivered to it are parsed and shown on\n"
-                          "/admin/dmarc. Empty: postmaster@<first domain> in DNS, nothing parsed."},
+        metadata={"help": "Our own mailbox (not an alias) for aggregate reports about our domains: the\n"
+                          "rua that `dns records` prints; reports delivered to it are parsed and shown\n"
+                          "on /admin/dmarc. Empty: postmaster@ each domain in DNS, nothing parsed."},
     )
     check_interval: float = field(
         default=3600.0, metadata={"help": "Seconds between checks for reports that are due."}
