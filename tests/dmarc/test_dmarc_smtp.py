@@ -36,7 +36,7 @@ from mailserver.dispatch.groups import GroupStore
 from mailserver.ops.settings import DmarcSettings
 from mailserver.web.server import build_application
 from mailserver.web.settings import WebSettings
-from pki.arc import ArcSettings
+from pki.arc import ArcSettings, seal_forwarded
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
 from policy.aggregate import parse_report
@@ -68,6 +68,15 @@ def zone(keys: DkimKeyStore) -> dict[str, list[str]]:
     }
 
 
+def list_keys(tmp_path: Path) -> DkimKeyStore:
+    """Keys of two mailing lists: one we trust as an ARC sealer, one we do not."""
+    keys = DkimKeyStore(tmp_path / "list-keys")
+    until = date.today() + timedelta(days=30)
+    keys.generate("lists.example.org", "arc1", "rsa", retire_after=until)
+    keys.generate("other-list.example", "arc1", "rsa", retire_after=until)
+    return keys
+
+
 def dnsfunc_for(records: dict[str, list[str]]):  # type: ignore[no-untyped-def]
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         found = records.get(f"{name.decode().rstrip('.')} TXT")
@@ -83,7 +92,11 @@ async def mx(tmp_path: Path, remote: RemoteMx) -> AsyncIterator[tuple[RunningSer
     config = outbound_config(tmp_path / "data", routes)
     keys = DkimKeyStore(key_directory(config.dkim, config.data_dir))
     keys.generate("dongnai.gov.vn", "s1", "rsa", retire_after=date.today() + timedelta(days=30))
-    records = zone(keys)
+    lists = list_keys(tmp_path)
+    records = {**zone(keys), **{f"{k.dns_name} TXT": [k.txt] for k in lists.keys()},
+               "_dmarc.strict.test TXT": ["v=DMARC1; p=reject"],
+               "lists.example.org TXT": ["v=spf1 ip4:127.0.0.1 -all"],
+               "other-list.example TXT": ["v=spf1 ip4:127.0.0.1 -all"]}
     config = replace(
         config,
         dns=DnsSettings(static=records, use_servers=False),
@@ -186,6 +199,34 @@ async def test_forward_carries_an_arc_set_dkimpy_verifies(
     # A change on the way breaks it: the check above could fail.
     tampered = sent.content.replace(b"Subject:", b"Subject: [sua]", 1)
     assert dkim.arc_verify(tampered, dnsfunc=dnsfunc_for(records))[0] == dkim.CV_Fail
+
+
+async def test_a_trusted_sealer_overrides_a_dmarc_reject(
+    mx: tuple[RunningServer, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    server, _ = mx
+    keys = DkimKeyStore(tmp_path / "list-keys")
+
+    def through(list_domain: str, subject: str) -> bytes:
+        """strict.test (p=reject) mail that a list changed and sealed after seeing DMARC pass."""
+        seen = (f"Authentication-Results: mx.{list_domain}; spf=pass smtp.mailfrom=strict.test;\r\n"
+                " dmarc=pass header.from=strict.test\r\n").encode()
+        return seal_forwarded(seen + message("chu.tich@strict.test", ANNV, subject), keys=keys,
+                              domain=list_domain, authserv_id=f"mx.{list_domain}")
+
+    await mx_send(server, "bounces@lists.example.org", [ANNV], through("lists.example.org", "Qua danh sách"))
+    account = await server.app.store.get_account(ANNV)
+    assert account is not None
+    folder = await server.app.store.get_folder(account.id, "INBOX")
+    (info,) = await server.app.store.list_messages(account.id, folder.id)
+    stored = (await server.app.store.read_message(account.id, folder.id, info.uid)).decode()
+    results = re.sub(r"\r\n[\t ]+", " ", stored.split("\r\nReceived:", 1)[0])
+    assert "dmarc=fail (p=reject dis=none arc-override=lists.example.org) header.from=strict.test" in results
+    assert "arc=pass" in results and "header.as-d=lists.example.org" in results
+    # The same from a list we do not trust is refused (p=reject honoured).
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await mx_send(server, "bounces@other-list.example", [ANNV], through("other-list.example", "Khác"))
+    assert refused.value.smtp_code == 550
 
 
 async def test_a_group_seals_what_it_sends_outside_not_what_the_user_named(
