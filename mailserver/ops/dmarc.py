@@ -179,7 +179,8 @@ class DmarcReports:
                                     record.subdomain_policy, record.pct)
         org, sender = report_org(self._config), report_from(self._config)
         begin, end = int(first.timestamp()), int(now.timestamp())
-        report_id = f"{begin}.{secrets.token_hex(8)}@{org}"
+        # Without "@": parsedmarc, for one, keeps only what precedes it.
+        report_id = f"{begin}.{secrets.token_hex(8)}"
         report = AggregateReport(org, sender, report_id, begin, end, published, tuple(evaluations))
         gz = gzip.compress(report_xml(report), mtime=0)
         filename = report_filename(normalise_domain(org), domain, begin, end)
