@@ -36,7 +36,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -447,12 +447,3 @@ def parse_report(xml: bytes) -> ReceivedReport:
         rows=tuple(rows),
     )
 
-
-def aggregate_rows(rows: Sequence[ReceivedRow]) -> dict[tuple[str, str], tuple[int, int]]:
-    """(source_ip, header_from) -> (messages, of which DMARC passed)."""
-    out: dict[tuple[str, str], tuple[int, int]] = {}
-    for r in rows:
-        total, passed = out.get((r.source_ip, r.header_from), (0, 0))
-        ok = r.dkim == "pass" or r.spf == "pass"
-        out[(r.source_ip, r.header_from)] = (total + r.count, passed + (r.count if ok else 0))
-    return out

@@ -259,6 +259,8 @@ async def test_reports_to_our_rua_are_summarised_on_admin(
     mx: tuple[RunningServer, dict[str, list[str]]]
 ) -> None:
     server, _ = mx
+    # Not a report: stored like any mail, the parser only logs it.
+    await mx_send(server, "someone@example.org", [RUA], message("someone@example.org", RUA, "Không phải"))
     report = report_message(GOOGLE_REPORT, RUA)
     await mx_send(server, "noreply-dmarc-support@google.com", [RUA], report)
     store = dmarc_for(server.app.store)
@@ -273,6 +275,10 @@ async def test_reports_to_our_rua_are_summarised_on_admin(
     good, bad = senders[("dongnai.gov.vn", "203.113.131.5")], senders[("dongnai.gov.vn", "198.51.100.66")]
     assert (good.messages, good.passed) == (42, 42)  # stored once
     assert (bad.messages, bad.passed, bad.reporters) == (7, 0, ("google.com",))
+    account = await server.app.store.get_account(RUA)
+    assert account is not None
+    inbox = await server.app.store.get_folder(account.id, "INBOX")
+    assert len(await server.app.store.list_messages(account.id, inbox.id)) == 3  # every mail kept
 
     engine = make_engine(server.config.storage_url)
     try:
