@@ -84,18 +84,32 @@ def trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
+def _lookup(table: weakref.WeakKeyDictionary[Any, Address], key: object) -> Address | None:
+    # Some objects cannot be weakly referenced (aiohttp's slotted protocol,
+    # uvloop's TLS transport): they are simply not in the table.
+    try:
+        return table.get(key)
+    except TypeError:
+        return None
+
+
+def _remember(table: weakref.WeakKeyDictionary[Any, Address], key: object, client: Address) -> bool:
+    try:
+        table[key] = client
+    except TypeError:
+        return False
+    return True
+
+
 def client_address(transport: asyncio.BaseTransport | None) -> Address | None:
     """The client's (host, port): from the PROXY header when there was one, else the peer."""
     if transport is None:
         return None
     protocol = transport.get_protocol()
-    try:
-        remembered = _by_protocol.get(protocol)
-    except TypeError:
-        remembered = None
-    remembered = remembered or _by_transport.get(transport)
+    remembered = _lookup(_by_protocol, protocol) or _lookup(_by_transport, transport)
     if remembered is None and id(protocol) in _pending:
-        remembered = _by_transport[transport] = _pending.pop(id(protocol))
+        remembered = _pending.pop(id(protocol))
+        _remember(_by_transport, transport, remembered)
     if remembered is not None:
         return remembered
     peer = transport.get_extra_info("peername")
@@ -251,9 +265,7 @@ async def serve(
         def remembering() -> asyncio.BaseProtocol:
             protocol = factory()
             made.append(protocol)
-            try:
-                _by_protocol[protocol] = client
-            except TypeError:
+            if not _remember(_by_protocol, protocol, client):
                 _pending[id(protocol)] = client
             return protocol
 
@@ -264,7 +276,7 @@ async def serve(
             sock.close()
         else:
             if made and id(made[0]) in _pending:
-                _by_transport[transport] = _pending.pop(id(made[0]))
+                _remember(_by_transport, transport, _pending.pop(id(made[0])))
         finally:
             for protocol in made:
                 _pending.pop(id(protocol), None)

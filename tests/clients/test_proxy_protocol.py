@@ -327,3 +327,51 @@ async def test_portal_behind_the_balancer(tmp_path: Path) -> None:
         assert (await asyncio.to_thread(get, v2_header("203.0.113.50", 443))).startswith(b"HTTP/1.1 200")
         # Without the header the portal does not answer.
         assert not (await asyncio.to_thread(get, b"")).startswith(b"HTTP/1.1")
+
+
+def test_serve_on_uvloop_behind_a_proxy(tmp_path: Path) -> None:
+    """`mailserver serve` (uvloop): MX and IMAPS (TLS after the header) name the client."""
+    import sys
+    import tomllib
+
+    config = tmp_path / "mailserver.toml"
+    ports = {name: _free_port() for name in ("smtp", "sub", "subs", "imap", "imaps", "web")}
+    config.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\ntrusted_proxies = ["127.0.0.1/32"]\n'
+        f'[smtp]\nlisten = "127.0.0.1:{ports["smtp"]}"\nproxy_protocol = true\nprocesses = 1\n'
+        f'[submission]\nlisten = "127.0.0.1:{ports["sub"]}"\ntls_listen = "127.0.0.1:{ports["subs"]}"\n'
+        f'[imap]\nlisten = "127.0.0.1:{ports["imap"]}"\ntls_listen = "127.0.0.1:{ports["imaps"]}"\n'
+        "proxy_protocol = true\n"
+        f'[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
+    )
+    assert tomllib.loads(config.read_text())["imap"]["proxy_protocol"] is True
+    base = [sys.executable, "-m", "mailserver", "--config", str(config)]
+    added = subprocess.run([*base, "account", "add", "an.nv@dongnai.gov.vn", "--password-stdin",
+                            "--no-change-required"], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert added.returncode == 0, added.stderr
+    proc = subprocess.Popen([*base, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("mailserver ready")
+        _send(ports["smtp"], v2_header("203.0.113.77", 2525), "ban@example.org", "an.nv@dongnai.gov.vn")
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", ports["imaps"]), timeout=30) as raw:
+            raw.sendall(v2_header("198.51.100.77", 993))
+            with context.wrap_socket(raw) as tls:
+                reader = tls.makefile("rb")
+                assert reader.readline().startswith(b"* OK")
+                tls.sendall(b'a LOGIN an.nv@dongnai.gov.vn "' + PASSWORD.encode() + b'"\r\n')
+                assert reader.readline().startswith(b"a OK")
+                tls.sendall(
+                    b"b SELECT INBOX\r\nc FETCH 1 (BODY.PEEK[HEADER.FIELDS (RECEIVED)])\r\nd LOGOUT\r\n"
+                )
+                seen = b""
+                while not seen.endswith(b"d OK Logout completed.\r\n") and (line := reader.readline()):
+                    seen += line
+                assert b"([203.0.113.77])" in seen, seen
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
