@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
 from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
+from mailserver.search.settings import SearchSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
 from pki.ca import PkiSettings
@@ -273,6 +274,7 @@ class Config:
     backup: BackupSettings = field(default_factory=BackupSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------
