@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import json
 import shutil
 import smtplib
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -206,3 +208,31 @@ async def test_work_list_survives_restart_and_expunge_removes(tmp_path: Path) ->
 
         await asyncio.to_thread(expunge)
         assert (await app.store.index_status()).indexed == 1
+
+
+def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI on the running server's data directory and database."""
+    config = Path(server.config.server.data_dir).parent / "cli.toml"
+    config.write_text(f'[server]\ndata_dir = "{server.config.server.data_dir}"\n', encoding="utf-8")
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "mailserver", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_reindex_and_status(server_with_letter: RunningServer) -> None:
+    done = await asyncio.to_thread(_cli, server_with_letter, "search", "reindex", ANNV)
+    assert done.returncode == 0, done.stderr
+    assert "2 thư" in done.stdout and "100% (2/2)" in done.stderr  # the progress bar, not a terminal
+    shown = await asyncio.to_thread(_cli, server_with_letter, "search", "status", "--json")
+    status = json.loads(shown.stdout)
+    assert status["pending"] == 0 and status["indexed"] == 2 and 0 < status["index_share"] < 1
+    missing = await asyncio.to_thread(_cli, server_with_letter, "search", "reindex", "nobody@dongnai.gov.vn")
+    assert (
+        missing.returncode == 1 and "no such account" in missing.stderr and "Traceback" not in missing.stderr
+    )
+    usage = await asyncio.to_thread(_cli, server_with_letter, "search", "reindex")
+    assert usage.returncode == 2
