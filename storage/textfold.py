@@ -25,8 +25,9 @@ from typing import Final
 
 __all__ = ["exact", "fold", "has_marks", "words"]
 
-_D: Final = str.maketrans({"đ": "d", "Đ": "d"})
-"""Letters that are not base letter + marks in Unicode (no decomposition)."""
+_D: Final = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ı": "i"})
+"""Letters that are not base letter + marks in Unicode (no decomposition): đ, and
+the look-alikes legacy fonts and keyboards put in its place (eth, dotless i)."""
 _LATIN_MARKS: Final = re.compile("[\u0300-\u036f]+")
 """Combining Diacritical Marks: every Vietnamese tone and vowel mark after NFD."""
 _WORD: Final = re.compile(r"[^\W_]+")

@@ -21,6 +21,8 @@ from storage.textfold import exact, fold, has_marks, words
         ("Quye\u0302\u0301t", "quyet"),  # decomposed input (NFD from a Mac)
         ("한국", "한국"),  # NFD splits Hangul; folding recomposes it
         ("plain ascii", "plain ascii"),
+        ("ÐỒNG ðồng", "dong dong"),  # eth typed for Đ (legacy keyboards)
+        ("Tı", "ti"),
     ],
 )
 def test_fold(text: str, folded: str) -> None:
