@@ -25,9 +25,10 @@ from typing import Final
 
 __all__ = ["exact", "fold", "has_marks", "words"]
 
-_D: Final = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ı": "i"})
-"""Letters that are not base letter + marks in Unicode (no decomposition): đ, and
-the look-alikes legacy fonts and keyboards put in its place (eth, dotless i)."""
+_D: Final = (("đ", "d"), ("ð", "d"), ("ı", "i"))
+"""Case-folded letters that are not base letter + marks in Unicode (no
+decomposition): đ, and the look-alikes legacy fonts and keyboards put in its
+place (eth, dotless i). ``str.replace`` each: far faster than ``translate``."""
 _LATIN_MARKS: Final = re.compile("[\u0300-\u036f]+")
 """Combining Diacritical Marks: every Vietnamese tone and vowel mark after NFD."""
 _WORD: Final = re.compile(r"[^\W_]+")
@@ -61,7 +62,11 @@ def fold(text: str) -> str:
     """``text`` case-folded without tone or vowel marks, đ -> d ("Đồng Nai" -> "dong nai")."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFD", text.casefold().translate(_D))
+    folded = text.casefold()
+    for letter, base in _D:
+        if letter in folded:
+            folded = folded.replace(letter, base)
+    decomposed = unicodedata.normalize("NFD", folded)
     stripped = _LATIN_MARKS.sub("", decomposed)
     if stripped.isascii():
         return stripped

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,6 +38,11 @@ __all__ = ["Indexer"]
 def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc | None]:
     """Worker side: the entries of a chunk of jobs (None for a file gone meanwhile)."""
     return [document_of_file(message_id, path, limits) for message_id, path in jobs]
+
+
+def _lower_priority() -> None:
+    """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot)."""
+    os.nice(10)
 
 
 def _header_only(message_id: int, path: str) -> IndexDoc | None:
@@ -63,7 +69,9 @@ class Indexer:
         if self._pool is None:
             workers = self.settings.processes
             self._pool = (
-                ProcessPoolExecutor(workers) if workers > 0 else ThreadPoolExecutor(1, "mailserver-index")
+                ProcessPoolExecutor(workers, initializer=_lower_priority)
+                if workers > 0
+                else ThreadPoolExecutor(1, "mailserver-index")
             )
         return self._pool
 

@@ -171,7 +171,10 @@ def _word_hits(conn: Connection, folder_id: int, field: str, words: list[str], e
         vector = _FTS.c.doc_x if exact else _FTS.c.doc
         query = _tsquery(words, "D" if field == "body" else "")
         match = vector.op("@@")(func.to_tsquery(literal("simple", REGCONFIG), query))
-    found = select(M.c.uid).join(_FTS, _key(conn) == M.c.id).where(M.c.folder_id == folder_id, match)
+    # The index first, then the folder: as a join, SQLite may walk the folder's
+    # messages and test MATCH on each one (a scan of the folder, not a lookup).
+    hits = select(_key(conn)).where(match).scalar_subquery()
+    found = select(M.c.uid).where(M.c.id.in_(hits), M.c.folder_id == folder_id)
     return {Uid(u) for u in conn.execute(found).scalars()}
 
 
