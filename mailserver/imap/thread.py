@@ -310,5 +310,7 @@ class ThreadCommand(SearchCommand):
             headers = await self.store.read_headers(mb.target.account_id, mb.folder.id, uids)
             roots = references(fields, {uid: references_of(head) for uid, head in headers})
         number = None if cmd.uid else {u: s for u in matched if (s := mb.seq(u)) is not None}
-        yield r.Untagged(("THREAD", r.Raw(thread_list(roots, number).encode("ascii"))))
+        text = thread_list(roots, number).encode("ascii")
+        # thread-data = "THREAD" [SP 1*thread-list] (RFC 5256 section 5)
+        yield r.Untagged(("THREAD", r.Raw(text)) if text else ("THREAD",))
         yield r.ok(tag, "THREAD completed")

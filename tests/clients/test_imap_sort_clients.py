@@ -130,6 +130,10 @@ async def test_esort_and_errors(server: RunningServer) -> None:
         assert lines[0] == b'* ESEARCH (TAG "e") COUNT 0\r\n'
         lines = await raw.command(b"f", b"SORT (SUBJECT) UTF-8 SUBJECT nothing-matches")
         assert lines == [b"* SORT\r\n", b"f OK SORT completed\r\n"]
+        lines = await raw.command(b"f2", b"THREAD REFERENCES UTF-8 SUBJECT nothing-matches")
+        assert lines == [b"* THREAD\r\n", b"f2 OK THREAD completed\r\n"]
+        lines = await raw.command(b"f3", b"UID THREAD ORDEREDSUBJECT UTF-8 UID 3:4")
+        assert lines == [b"* THREAD (3)(4)\r\n", b"f3 OK THREAD completed\r\n"]
         # Errors: syntax and unknown keys are BAD, an unknown charset NO [BADCHARSET].
         for command in (
             b"SORT (SUBJEKT) UTF-8 ALL",
