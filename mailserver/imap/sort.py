@@ -10,6 +10,11 @@ rows FETCH ENVELOPE reads): the Date: and Subject: fields, the first From, To an
 Cc addresses, with INTERNALDATE and RFC822.SIZE from the index row. No message
 file is opened. ``Fields`` holds one message's; ``load_fields`` reads them in
 batches, taking the cached JSON apart without building ``Envelope`` objects.
+A message's envelope never changes under its UID, so the service keeps the
+``Fields`` (and the sort keys computed from them) per folder in its
+``FolderCache``, least recently sorted folders dropped beyond ``CACHE_LIMIT``
+messages: sorting again, as a client does at every folder open (webmail over a
+new connection each time), reads and decodes only new messages.
 
 Ordering is a sequence of stable sorts, the last criterion first and the
 message's position (sequence order) before them all, which is the final tie
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -38,7 +43,7 @@ from mailserver.imap.basesubject import base_subject, sent_date
 from mailserver.imap.collate import sort_key
 from mailserver.imap.responses import Response, Value
 from mailserver.imap.search import SearchCommand
-from mailserver.imap.selected import Mailbox
+from mailserver.imap.selected import FolderCache, Mailbox
 from storage.api import MailStore, Uid
 
 BATCH: Final = 2000
@@ -62,6 +67,8 @@ class Fields:
     cc: Address | None
     in_reply_to: str | None
     message_id: str | None
+    keys: dict[str, Any] = field(default_factory=dict)
+    """Sort keys computed so far, by sort-key name (kept with the fields in the cache)."""
 
 
 def _first(addresses: Any) -> Address | None:
@@ -89,8 +96,40 @@ def _from_json(uid: int, internal_date: datetime, size: int, cached: str) -> Fie
     )
 
 
-async def load_fields(store: MailStore, mb: Mailbox, uids: list[int]) -> list[Fields]:
-    """``Fields`` of the existing ``uids``, in UID order, from the cached envelopes."""
+CACHE_LIMIT: Final = 20_000
+"""Messages whose ``Fields`` one service keeps, over all folders (measured: about
+2.5 kB each with their keys, so some 50 MB); the folder being sorted keeps its
+own whatever its size, until another folder is sorted."""
+
+
+def _cached(folders: FolderCache, mb: Mailbox) -> dict[int, Fields]:
+    """The folder's entry of the service's SORT cache (made or refreshed), least
+    recently used folders dropped while the cache holds over ``CACHE_LIMIT``."""
+    cache = folders.sort_fields
+    entry = cache.get(mb.folder.id)
+    if entry is None or entry[0] != mb.folder.uidvalidity:
+        entry = cache[mb.folder.id] = (mb.folder.uidvalidity, {})
+    cache.move_to_end(mb.folder.id)
+    while len(cache) > 1 and sum(len(e[1]) for e in cache.values()) > CACHE_LIMIT:
+        cache.popitem(last=False)
+    return entry[1]
+
+
+async def load_fields(
+    store: MailStore, mb: Mailbox, uids: list[int], folders: FolderCache | None = None
+) -> list[Fields]:
+    """``Fields`` of the existing ``uids``, in UID order: from ``folders``' cache, the
+    rest from the store's cached envelopes (then kept in ``folders``)."""
+    known = _cached(folders, mb) if folders is not None else {}
+    missing = [u for u in uids if u not in known]
+    for read in await _read_fields(store, mb, missing):
+        known[read.uid] = read
+    if folders is not None:
+        _cached(folders, mb)  # trimmed with the new entries counted
+    return [known[u] for u in uids if u in known]
+
+
+async def _read_fields(store: MailStore, mb: Mailbox, uids: list[int]) -> list[Fields]:
     out: list[Fields] = []
     for start in range(0, len(uids), BATCH):
         batch = [Uid(u) for u in uids[start : start + BATCH]]
@@ -156,8 +195,21 @@ def sort_messages(fields: list[Fields], criteria: Iterable[c.SortCriterion]) -> 
     """UIDs of ``fields`` (given in UID order) in the order ``criteria`` ask."""
     ordered = list(fields)
     for criterion in reversed(list(criteria)):
-        ordered.sort(key=KEYS[criterion.key], reverse=criterion.reverse)
+        ordered.sort(key=_memo(criterion.key), reverse=criterion.reverse)
     return [f.uid for f in ordered]
+
+
+def _memo(name: str) -> Callable[[Fields], Any]:
+    """``KEYS[name]``, each message's key computed once and kept in its ``Fields``."""
+    compute = KEYS[name]
+
+    def key(f: Fields) -> Any:
+        value = f.keys.get(name)
+        if value is None:
+            value = f.keys[name] = compute(f)
+        return value
+
+    return key
 
 
 def ordered_set(numbers: list[int]) -> str:
@@ -180,7 +232,7 @@ class SortCommand(SearchCommand):
     async def _sort(self, tag: str, cmd: c.Sort) -> AsyncIterator[Response]:
         mb = self._selected()
         matched = await self._matching(mb, cmd.key, cmd.charset)
-        fields = await load_fields(self.store, mb, matched)
+        fields = await load_fields(self.store, mb, matched, self.folders)
         uids = sort_messages(fields, cmd.criteria)
         modseq = await self._modseq(mb, cmd.key, uids)
         numbers = uids if cmd.uid else [s for s in (mb.seq(u) for u in uids) if s is not None]

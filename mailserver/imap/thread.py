@@ -302,7 +302,7 @@ class ThreadCommand(SearchCommand):
     async def _thread(self, tag: str, cmd: c.Thread) -> AsyncIterator[Response]:
         mb = self._selected()
         matched = await self._matching(mb, cmd.key, cmd.charset)
-        fields = await load_fields(self.store, mb, matched)
+        fields = await load_fields(self.store, mb, matched, self.folders)
         if cmd.algorithm == "ORDEREDSUBJECT":
             roots = ordered_subject(fields)
         else:

@@ -4,15 +4,20 @@ thread-list wire form."""
 
 from __future__ import annotations
 
+from array import array
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailserver.imap import sort
 from mailserver.imap.basesubject import base_subject, sent_date, subject_info
 from mailserver.imap.collate import casemap, sort_key
 from mailserver.imap.commands import SortCriterion
-from mailserver.imap.sort import Fields, ordered_set, sort_messages
+from mailserver.imap.selected import FolderCache, Mailbox, Target
+from mailserver.imap.sort import Fields, load_fields, ordered_set, sort_messages
 from mailserver.imap.thread import Node, ordered_subject, references, thread_list
+from storage.api import MailStore
 
 # -- base subject (RFC 5256 section 2.1) -------------------------------------------------
 
@@ -339,3 +344,31 @@ def test_references_deep_chain() -> None:
     refs = {i: " ".join(f"<{j}@x>" for j in range(max(1, i - 3), i)) for i in range(2, n + 1)}
     text = thread_list(references(mailbox, refs))
     assert text == "(" + " ".join(str(i) for i in range(1, n + 1)) + ")"
+
+
+# -- the service's SORT cache (real SQLite store) -------------------------------------------
+
+
+async def test_fields_are_read_once_per_service(store: MailStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = await store.create_account("an@dongnai.gov.vn", "An", "x", must_change_password=False)
+    for n in range(3):
+        data = f"From: B <b@x.vn>\r\nSubject: Re: m{n}\r\nDate: {day(n)}\r\nMessage-ID: <{n}@x>\r\n\r\nx\r\n"
+        await store.deliver([account.id], data.encode())
+    folder = await store.get_folder(account.id, "INBOX")
+    mb = Mailbox(folder, True, array("I", [1, 2, 3]), Target(account.id, "INBOX", "INBOX", "lr"), 1)
+    folders = FolderCache()
+    first = await load_fields(store, mb, [1, 2, 3], folders)
+    assert [f.subject for f in first] == ["Re: m0", "Re: m1", "Re: m2"]
+    assert sort_messages(first, criteria("REVERSE SUBJECT")) == [3, 2, 1]
+    again = await load_fields(store, mb, [3, 1, 99], folders)
+    assert again[0] is first[2] and again[1] is first[0] and len(again) == 2  # no second read
+    assert first[2].keys["SUBJECT"] == sort_key("m2")  # keys computed once, kept with them
+    # Another folder state (UIDVALIDITY) starts afresh; beyond the bound the least
+    # recently sorted folder goes.
+    other = Mailbox(replace(folder, uidvalidity=folder.uidvalidity + 1), True, mb.uids, mb.target, 1)
+    assert (await load_fields(store, other, [1], folders))[0] is not first[0]
+    monkeypatch.setattr(sort, "CACHE_LIMIT", 0)
+    sent = await store.create_folder(account.id, "Lưu trữ")
+    second = Mailbox(sent, True, array("I"), mb.target, 1)
+    assert await load_fields(store, second, [1], folders) == []  # an empty folder
+    assert list(folders.sort_fields) == [sent.id]
