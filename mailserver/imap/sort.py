@@ -69,6 +69,9 @@ class Fields:
     message_id: str | None
     keys: dict[str, Any] = field(default_factory=dict)
     """Sort keys computed so far, by sort-key name (kept with the fields in the cache)."""
+    references: str | None = None
+    """The References: field, once THREAD=REFERENCES has read it (``references_read``)."""
+    references_read: bool = False
 
 
 def _first(addresses: Any) -> Address | None:

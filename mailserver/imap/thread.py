@@ -6,7 +6,7 @@ The search criteria select the messages (``search.py``); their fields come from
 the cached envelopes (``sort.load_fields``). REFERENCES also needs the
 References: field, which the store does not cache: it is read from the header
 sections of the matching messages only (``MailStore.read_headers``, one
-worker-thread hop, no bodies).
+worker-thread hop, no bodies), then kept with the message's cached ``Fields``.
 
 A thread is a tree of ``Node``s: a message (its UID) or a dummy (``uid`` is
 None) standing for a message that is referred to but not in the set. Both
@@ -306,9 +306,12 @@ class ThreadCommand(SearchCommand):
         if cmd.algorithm == "ORDEREDSUBJECT":
             roots = ordered_subject(fields)
         else:
-            uids = [Uid(f.uid) for f in fields]
-            headers = await self.store.read_headers(mb.target.account_id, mb.folder.id, uids)
-            roots = references(fields, {uid: references_of(head) for uid, head in headers})
+            by_uid = {f.uid: f for f in fields if not f.references_read}
+            if by_uid:  # kept with the cached fields: read once per message
+                uids = [Uid(u) for u in by_uid]
+                for uid, head in await self.store.read_headers(mb.target.account_id, mb.folder.id, uids):
+                    by_uid[uid].references, by_uid[uid].references_read = references_of(head), True
+            roots = references(fields, {f.uid: f.references for f in fields})
         number = None if cmd.uid else {u: s for u in matched if (s := mb.seq(u)) is not None}
         text = thread_list(roots, number).encode("ascii")
         # thread-data = "THREAD" [SP 1*thread-list] (RFC 5256 section 5)
