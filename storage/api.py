@@ -719,6 +719,14 @@ class MailStore(Protocol):
         """The stored bytes (CRLF line ends). Raises KeyError for an unknown uid."""
         ...
 
+    async def read_headers(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        """(UID, header section) of the existing uids, in UID order: each file read
+        only up to its blank line (at most 64 KiB). For header fields the store does
+        not cache (References, for IMAP THREAD, RFC 5256 section 3)."""
+        ...
+
     async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
         """``get_infos`` and ``read_message`` of one message in one call: what a
         client fetching messages one by one (mbsync) asks for each. Raises KeyError

@@ -1,5 +1,6 @@
 """SEARCH (RFC 9051 section 6.4.4) with ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
-and MODSEQ (RFC 7162 section 3.1.5).
+and MODSEQ (RFC 7162 section 3.1.5); the search criteria of SORT and THREAD
+(RFC 5256) are evaluated here too (``_matching``).
 
 A search key is evaluated by ``Searcher`` over the UIDs of the selected folder:
 what SQL can decide (flags, dates, sizes, UID sets, a few headers) is pushed
@@ -51,32 +52,8 @@ class SearchCommand(SessionCore):
         opts = cmd.return_options or ()
         if "SAVE" in opts:
             mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
-        if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
-            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
-        if _key_count(cmd.key) - 1 > self.settings.max_search_keys:  # less the implicit AND
-            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
-        searcher = Searcher(
-            self.store,
-            mb,
-            self._clock,
-            self._clock() + self.settings.search_time_budget,
-            index=self.search_settings.index,
-            exact_diacritics=self.search_settings.exact_diacritics,
-        )
-        try:
-            matched = sorted(await searcher.eval(cmd.key, set(mb.uids)))
-        except SearchBudgetError:
-            log.info("imap %s: SEARCH over its time budget", self.connection_id)
-            raise UserError(
-                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
-            ) from None
-        modseq = None
-        if _uses_modseq(cmd.key):
-            self.enabled |= {"CONDSTORE"}
-            if matched:
-                matched_uids = [Uid(u) for u in matched]
-                infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, matched_uids)
-                modseq = max((i.modseq for i in infos), default=None)
+        matched = await self._matching(mb, cmd.key, cmd.charset)
+        modseq = await self._modseq(mb, cmd.key, matched)
         numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
         if "SAVE" in opts:
             # With MIN and/or MAX only those are kept (RFC 5182 section 2.4).
@@ -105,6 +82,40 @@ class SearchCommand(SessionCore):
         else:
             yield r.search(numbers, modseq)
         yield r.ok(tag, "SEARCH completed")
+
+
+    async def _matching(self, mb: Mailbox, key: c.SearchKey, charset: str | None) -> list[int]:
+        """UIDs matching ``key``, ascending (SEARCH, and SORT and THREAD's criteria)."""
+        if charset is not None and charset not in ("UTF-8", "US-ASCII"):
+            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
+        if _key_count(key) - 1 > self.settings.max_search_keys:  # less the implicit AND
+            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
+        searcher = Searcher(
+            self.store,
+            mb,
+            self._clock,
+            self._clock() + self.settings.search_time_budget,
+            index=self.search_settings.index,
+            exact_diacritics=self.search_settings.exact_diacritics,
+        )
+        try:
+            return sorted(await searcher.eval(key, set(mb.uids)))
+        except SearchBudgetError:
+            log.info("imap %s: search over its time budget", self.connection_id)
+            raise UserError(
+                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
+            ) from None
+
+    async def _modseq(self, mb: Mailbox, key: c.SearchKey, matched: list[int]) -> int | None:
+        """The highest MODSEQ of the matches when ``key`` uses MODSEQ (RFC 7162
+        section 3.1.5, which also turns CONDSTORE on); else None."""
+        if not _uses_modseq(key):
+            return None
+        self.enabled |= {"CONDSTORE"}
+        if not matched:
+            return None
+        infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, [Uid(u) for u in matched])
+        return max((i.modseq for i in infos), default=None)
 
 
 class Searcher:

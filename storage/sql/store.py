@@ -1722,6 +1722,24 @@ class SqlMailStore:
         # Row and file on the same thread: one hop per message for mbsync's pull.
         return _info(rows[0]), self._io(self.maildir._read, rows[0][-1])
 
+    async def read_headers(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        return await self._run_read(self._read_headers_tx, account_id, folder_id, uids)
+
+    def _read_headers_tx(
+        self, conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        _owned_folder(conn, account_id, folder_id)
+        out: list[tuple[Uid, bytes]] = []
+        for row in _message_tuples(conn, _INFOS_BLOB, folder_id, uids):
+            try:
+                # The files on the same thread as the rows: one hop for all of them.
+                out.append((Uid(row[1]), self._io(self.maildir._read_header, row[-1])))
+            except FileNotFoundError:
+                continue  # expunged meanwhile; the file went after its row
+        return out
+
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
         return await self._run_read(self._read_message_tx, account_id, folder_id, uid)
 

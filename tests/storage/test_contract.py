@@ -301,6 +301,25 @@ async def test_read_with_info_is_one_call_of_both(store: SqlMailStore, alice: Ac
         await store.read_with_info(bob.id, inbox, Uid(1))
 
 
+async def test_read_headers_reads_only_the_header_section(
+    store: SqlMailStore, alice: Account, bob: Account
+) -> None:
+    inbox = await inbox_id(store, alice)
+    await store.deliver([alice.id], message(1))
+    body = b"x" * 100_000
+    big = b"Subject: big\r\nReferences: <a@x>\r\n <b@x>\r\n\r\n" + body
+    await store.append(alice.id, inbox, big)
+    bare = b"Subject: no body"  # no blank line at all
+    await store.append(alice.id, inbox, bare)
+    heads = await store.read_headers(alice.id, inbox, [Uid(3), Uid(2), Uid(99)])
+    assert heads == [(Uid(2), b"Subject: big\r\nReferences: <a@x>\r\n <b@x>\r\n\r\n"), (Uid(3), bare)]
+    first = (await store.read_headers(alice.id, inbox, [Uid(1)]))[0][1]
+    assert message(1).startswith(first) and first.endswith(b"\r\n\r\n")
+    assert await store.read_headers(alice.id, inbox, []) == []
+    with pytest.raises(NoSuchFolder):
+        await store.read_headers(bob.id, inbox, [Uid(1)])
+
+
 async def test_deliver_to_many_accounts(store: SqlMailStore, alice: Account, bob: Account) -> None:
     data = message()
     result = await store.deliver([alice.id, bob.id, alice.id], data)
