@@ -7,7 +7,9 @@ transaction that stored it (``storage.sql.fulltext``); the SMTP 250 and the
 APPEND OK never wait for indexing. ``Indexer.run`` takes a batch of jobs, has
 worker processes read the files and extract and fold their text
 (``mailserver.search.document``), and saves the entries, which takes the jobs
-off the list in the same transaction. A crash anywhere before that commit
+off the list in the same transaction. The next batch is handed to the workers
+before a batch is saved, so extraction and the database write overlap; it
+stays on the list until its own save. A crash anywhere before that commit
 leaves the jobs on the list for the next start; nothing is lost, at worst a
 batch is indexed twice (an entry is replaced, never duplicated).
 
@@ -21,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeAlias
 
 from mailserver.search.document import document, document_of_file
 from mailserver.search.settings import SearchSettings
@@ -33,6 +36,9 @@ from storage.api import IndexDoc, IndexJob, MailStore
 log = logging.getLogger(__name__)
 
 __all__ = ["Indexer"]
+
+_Batch: TypeAlias = tuple[list[IndexJob], "asyncio.Future[list[IndexDoc | None]]"]
+"""Jobs taken off the work list and their extraction under way."""
 
 
 def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc | None]:
@@ -64,6 +70,7 @@ class Indexer:
         self.indexed = 0
         """Messages indexed by this indexer (for metrics and the CLI)."""
         self._pool: Executor | None = None
+        self._ahead: _Batch | None = None
 
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -75,7 +82,20 @@ class Indexer:
             )
         return self._pool
 
+    def _drop_ahead(self) -> None:
+        """Forget the batch handed out ahead (its jobs stay on the work list); in the
+        event loop's thread."""
+        if self._ahead is not None:
+            extraction = self._ahead[1]
+            self._ahead = None
+            if not extraction.done():
+                extraction.cancel()
+            elif not extraction.cancelled():
+                extraction.exception()  # seen: a broken pool there is handled at the next start
+
     def close(self) -> None:
+        """Stop the workers (call ``_drop_ahead`` first when calling from another thread)."""
+        self._drop_ahead()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -106,16 +126,33 @@ class Indexer:
                 docs.append(_header_only(job.message_id, job.path))
         return docs
 
-    async def run_once(self) -> int:
-        """Index one batch; the number of jobs it took off the list (0: the list is empty)."""
-        jobs = await self.store.index_jobs(self.settings.batch)
+    async def _start(self, busy: Collection[int] = ()) -> _Batch | None:
+        """Take the next batch off the work list (leaving out jobs ``busy`` already in
+        hand) and hand it to the workers; None when there is nothing to take."""
+        taken = await self.store.index_jobs(self.settings.batch + len(busy))
+        jobs = [j for j in taken if j.message_id not in busy][: self.settings.batch]
         if not jobs:
+            return None
+        return jobs, asyncio.ensure_future(self._extract(jobs))
+
+    async def run_once(self) -> int:
+        """Index one batch; the number of jobs it took off the list (0: the list is empty).
+
+        The next batch goes to the workers before this one is saved, so they extract
+        while the server process writes; it is the next call's batch (still on the
+        work list until saved, like any other)."""
+        batch = self._ahead or await self._start()
+        self._ahead = None
+        if batch is None:
             return 0
+        jobs, extraction = batch
         try:
-            docs = await self._extract(jobs)
+            docs = await extraction
         except BrokenProcessPool:
             self.close()
             docs = await self._extract_one_by_one(jobs)
+        else:
+            self._ahead = await self._start({j.message_id for j in jobs})
         await self.store.save_index([d for d in docs if d is not None], [j.message_id for j in jobs])
         self.indexed += len(jobs)
         return len(jobs)
@@ -137,4 +174,5 @@ class Indexer:
                 if done < self.settings.batch:
                     await asyncio.sleep(self.settings.poll_interval)
         finally:
+            self._drop_ahead()
             await asyncio.to_thread(self.close)  # workers finish the message in hand
