@@ -587,6 +587,11 @@ class Inbound:
         outcome = await self.check_content(client, txn, data)
         if outcome is not None and not outcome.accepted:
             return outcome.reply, None
+        if outcome is not None and outcome.junk and not outcome.quarantine and not txn.held and txn.forwards:
+            # Mail tagged as spam is not sent on: it stays here, in the Junk of
+            # the forwarding account (whose owner can still read it), rather
+            # than passing spam to the target under our name.
+            await self._keep_forwarded(txn)
         # S/MIME after the policy accepted and before DKIM (at enqueue): sign
         # agency mail, or verify an arriving signature (X-Signature-Status).
         data = await self.smime.process(client.authenticated, data)
@@ -633,6 +638,19 @@ class Inbound:
         if txn.forwards and self._outbound is not None:
             await self.forward(txn, received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+    async def _keep_forwarded(self, txn: Transaction) -> None:
+        """Turn the forwards of ``txn`` into local copies for the forwarding
+        accounts (spam-tagged mail, ``deliver``)."""
+        for address, _ in txn.forwards:
+            account = await self._store.get_account(address)
+            if account is None or account.disabled:
+                log.info("forward %s: no usable mailbox for a spam-tagged copy, dropped", address)
+                continue
+            if account.id not in txn.account_ids:
+                txn.account_ids.append(account.id)
+                txn.local_addresses.append(account.address)
+        txn.forwards.clear()
 
     async def forward(self, txn: Transaction, data: bytes) -> None:
         """Queue the forwarded copies: one per forwarding address, with a
