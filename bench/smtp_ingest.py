@@ -22,7 +22,7 @@ from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
 from mailserver.web.settings import WebSettings
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage.settings import StorageSettings
 
 RCPT = "bench@dongnai.gov.vn"

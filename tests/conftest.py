@@ -22,7 +22,7 @@ from mailserver.config import (
     SubmissionSettings,
 )
 from mailserver.web.settings import WebSettings
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage import open_store
 from storage.api import Account, MailStore
 from storage.settings import StorageSettings

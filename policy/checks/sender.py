@@ -12,10 +12,12 @@ listing it in ``policy.checks`` changes nothing.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from policy.checks import Check
+from policy.settings import SenderOptions
 
 
-class SenderCheck(Check):
+class SenderCheck(Check[SenderOptions]):
     name: ClassVar[str] = "sender"
+    options_type: ClassVar[type[Any]] = SenderOptions

@@ -40,7 +40,8 @@ from mailserver.config import Config
 from mailserver.smtp.server import SmtpService
 from mailserver.smtp.submission import SubmissionService
 from policy.checks.authentication import DkimResult, authenticate_sync, verify_dkim
-from policy.dns import DnsSettings, build_resolver
+from policy.dns import build_resolver
+from policy.settings import DnsSettings
 from tests.clients.test_smtp_inbound import RawClient, assert_delivered, enhanced
 from tests.conftest import RunningServer
 from tests.policy import corpus

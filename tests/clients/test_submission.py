@@ -30,7 +30,7 @@ from mailserver.smtp.outbound_settings import OutboundSettings
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage.api import INBOX
 from storage.queue import RecipientState
 from tests.clients.test_smtp_inbound import RawClient, enhanced
