@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import ssl
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
@@ -127,19 +128,18 @@ class App:
         from mailserver.imap.server import ImapService
         from mailserver.smtp.queue import Outbound, QueueRunner
         from mailserver.smtp.server import SmtpService
+        from mailserver.smtp.service import SmtpDeps
         from mailserver.smtp.submission import SubmissionService
 
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
         self.outbound = Outbound(self.queue, self.signer)
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
+        smtp = SmtpDeps(self.config, self.store, self.ssl_context, outbound=self.outbound,
+                        pipeline=self.pipeline, quarantine=self.quarantine, dns=self.resolver)
         self.services = [
-            SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
-                        processes=self._smtp_processes),
-            SubmissionService(self.config, self.store, self.authenticator, login_context,
-                              outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine,
-                              cert_login=self.cert_login),
+            SmtpService(smtp, processes=self._smtp_processes),
+            SubmissionService(replace(smtp, ssl_context=login_context), self.authenticator,
+                              sender_policy=self.sender_policy, cert_login=self.cert_login),
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]

@@ -3,6 +3,10 @@
 Theory of operation
 -------------------
 ``Pipeline.from_settings`` builds the checks named in ``policy.checks``.
+The relay and sender rules (``policy.checks.sender``) are not a content
+check an operator may leave out: every pipeline runs them first, named in
+``policy.checks`` or not, so they are the one path deciding who may relay and
+send as whom on every SMTP port.
 The SMTP handler calls ``check_connect``, ``check_mail_from``,
 ``check_rcpt`` and ``check_data`` (RFC 5321 section 3.3 stages); each returns
 an ``Outcome`` (``policy.verdict``). For every stage:
@@ -110,6 +114,8 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.checks = list(checks)
+        if not any(isinstance(check, SenderCheck) for check in self.checks):
+            self.checks.insert(0, SenderCheck(Resources(settings, Path("."))))
         self.local_domains = tuple(d.lower().rstrip(".") for d in local_domains)
         self.limits = limits_of(settings)
         self.stats: collections.Counter[str] = collections.Counter()
@@ -133,7 +139,7 @@ class Pipeline:
     ) -> Pipeline:
         resources = Resources(settings, Path(data_dir), resolver)
         checks = []
-        for name in settings.checks:
+        for name in ["sender", *(n for n in settings.checks if n != "sender")]:
             check_cls = REGISTRY[name]
             checks.append(check_cls(resources, settings.options(name)))
         return cls(settings, checks, local_domains=local_domains)

@@ -138,7 +138,7 @@ class BasicOptions:
 
 @dataclass(frozen=True, slots=True)
 class SenderOptions:
-    action: Action = setting("Reserved: sender/relay rules live in mailserver/smtp for now.", "reject")
+    action: Action = setting("reject: the relay and sender rules always refuse (no table).", "reject")
     directions: list[str] = setting("Directions checked.", ALL_DIRECTIONS)
 
 

@@ -55,10 +55,10 @@ def _through_main(store: Any, channel: MainChannel) -> None:
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
               processes: int) -> None:
-    from mailserver.auth import Authenticator
     from mailserver.smtp.outbound_settings import spool_path
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.server import SmtpService
+    from mailserver.smtp.service import SmtpDeps
     from pki.dkim import DkimSigner, key_directory
     from pki.keystore import DkimKeyStore
     from pki.tls import server_context
@@ -80,12 +80,13 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
     await queue.start()
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
-    service = SmtpService(
-        config, store,
-        Authenticator(store, config.auth, max_password_age_days=config.accounts.max_password_age_days),
-        await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
+    deps = SmtpDeps(
+        config, store, await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
         dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
         quarantine=FileQuarantine(config.data_dir / "quarantine"),
+    )
+    service = SmtpService(
+        deps,
         listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
         processes=processes,
     )
