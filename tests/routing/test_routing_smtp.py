@@ -18,14 +18,13 @@ from tests.clients.test_submission import (
     BINH,
     OUTSIDE,
     RemoteMx,
-    eventually,
     inbox_messages,
     message,
     parse,
     queue_empty,
     submit,
 )
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, eventually
 from tests.routing.conftest import BY, mx_send
 
 Routed = tuple[RunningServer, Addressing]
