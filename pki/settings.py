@@ -1,5 +1,6 @@
 """Settings of the pki package: the ``[pki]`` (internal CA, S/MIME, PDF
-signatures, CRL) and ``[dkim]`` (RFC 6376 signing) config sections."""
+signatures, CRL), ``[dkim]`` (RFC 6376 signing) and ``[arc]`` (RFC 8617
+sealing) config sections."""
 
 from __future__ import annotations
 
@@ -128,4 +129,27 @@ class DkimSettings:
     retire_days: int = field(
         default=7,
         metadata={"help": "Days a replaced key stays published (default of dkim keygen --retire-after)."},
+    )
+
+@dataclass(frozen=True, slots=True)
+class ArcSettings:
+    seal: bool = field(
+        default=True,
+        metadata={
+            "help": "Add an ARC set (RFC 8617) to mail we forward or expand to outside addresses\n"
+            "(forwards, aliases and groups with outside members, Sieve redirects), signed with\n"
+            "the sealing domain's DKIM RSA key."
+        },
+    )
+    domain: str = field(
+        default="",
+        metadata={"help": "Sealing domain (d= of the ARC set); empty: the first of server.domains."},
+    )
+    trusted_sealers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Domains whose passing ARC chain overrides a DMARC failure (mailing lists\n"
+            "and forwarders we trust, e.g. [\"lists.example.org\"]): their ARC-Authentication-Results\n"
+            "must say dmarc=pass. Recorded in Authentication-Results as arc-override."
+        },
     )

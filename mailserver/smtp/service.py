@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Final
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import FrontEnd, ReverseLookup, SmtpHandler, reverse_lookup
+from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.limits import SessionLimits
 from mailserver.smtp.protocol import MxSMTP, status
+from pki.arc import ArcSealer
 from policy import codes
 from policy.dns import Resolver
 from storage.api import MailStore
@@ -83,6 +85,10 @@ class SmtpDeps:
     """DNS for SPF/DKIM/DMARC of unauthenticated senders; None skips it."""
     reverse: ReverseLookup = reverse_lookup
     """Reverse DNS of client addresses, for the Received field."""
+    sealer: ArcSealer | None = None
+    """ARC sealing of forwarded and expanded copies (pki/arc.py); None: unsealed."""
+    reports: ReportHooks | None = None
+    """DMARC aggregate report hooks (MX only); None: evaluations not counted."""
 
 
 class SmtpListeners:
@@ -95,7 +101,7 @@ class SmtpListeners:
         config = deps.config
         inbound = Inbound(
             config, deps.store, resolver=deps.dns, outbound=deps.outbound, pipeline=deps.pipeline,
-            quarantine=deps.quarantine,
+            quarantine=deps.quarantine, sealer=deps.sealer, reports=deps.reports,
         )
         self._config = config
         self._ssl_context = deps.ssl_context

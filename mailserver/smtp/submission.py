@@ -60,7 +60,7 @@ class SubmissionService(SmtpListeners):
             config.outbound.max_messages_per_hour, config.outbound.max_recipients_per_hour
         )
         rules = SubmissionRules(sender_policy, self.limiter, config.server.hostname)
-        super().__init__(replace(deps, dns=None), rules, session_limits(config))
+        super().__init__(replace(deps, dns=None, reports=None), rules, session_limits(config))
         self._authenticator = authenticator
         self.cert_login = cert_login
         self._must_change = must_change_text(portal_url(config.web, config.server.hostname) + "/password")
