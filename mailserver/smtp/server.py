@@ -50,6 +50,6 @@ class SmtpService(SmtpListeners):
         return protocol
 
     async def start(self) -> dict[str, tuple[str, int]]:
-        reuse_port = self._processes > 1 or None
-        bound = await self.listen(self._listen, self._make_protocol, backlog=_BACKLOG, reuse_port=reuse_port)
+        bound = await self.listen("smtp", self._listen, self._make_protocol, backlog=_BACKLOG,
+                                  proxy=self._config.smtp.proxy_protocol, reuse_port=self._processes > 1)
         return {"smtp": bound}

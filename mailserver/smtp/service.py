@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from mailserver import proxyproto
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import FrontEnd, ReverseLookup, SmtpHandler, reverse_lookup
@@ -107,7 +108,7 @@ class SmtpListeners:
         self._ssl_context = deps.ssl_context
         self._handler = SmtpHandler(inbound, config.server.hostname, deps.reverse, front_end)
         self.limits = limits
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.Server | proxyproto.ProxiedServer] = []
         self._sessions: set[MxSMTP] = set()
 
     def connection_count(self) -> int:
@@ -137,20 +138,33 @@ class SmtpListeners:
 
     async def listen(
         self,
+        name: str,
         listen: str,
         factory: Callable[[], MxSMTP],
         *,
         backlog: int,
+        proxy: bool = False,
         ssl_context: ssl.SSLContext | None = None,
-        reuse_port: bool | None = None,
+        reuse_port: bool = False,
     ) -> tuple[str, int]:
-        """Bind ``listen`` (host:port) and serve ``factory``'s protocols there."""
+        """Bind ``listen`` (host:port) and serve ``factory``'s protocols there;
+        with ``proxy``, every connection comes from a ``server.trusted_proxies``
+        load balancer and starts with a PROXY protocol header (mailserver/proxyproto.py)."""
         quiet_aiosmtpd()
         host, port = parse_hostport(listen)
-        server = await asyncio.get_running_loop().create_server(
-            factory, host or None, port, backlog=backlog, reuse_address=True, reuse_port=reuse_port,
-            ssl=ssl_context,
-        )
+        server: asyncio.Server | proxyproto.ProxiedServer
+        if proxy:
+            server = await proxyproto.serve(
+                factory, host or "0.0.0.0", port, backlog=backlog, name=name,  # noqa: S104 - every address
+                refusal=b"" if ssl_context is not None else proxyproto.SMTP_REFUSAL, reuse_port=reuse_port,
+                ssl_context=ssl_context,
+                trusted_proxies=proxyproto.parse_networks(self._config.server.trusted_proxies),
+            )
+        else:
+            server = await asyncio.get_running_loop().create_server(
+                factory, host or None, port, backlog=backlog, reuse_address=True,
+                reuse_port=reuse_port or None, ssl=ssl_context,
+            )
         self._servers.append(server)
         bound = server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])

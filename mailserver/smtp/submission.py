@@ -80,11 +80,13 @@ class SubmissionService(SmtpListeners):
 
     async def start(self) -> dict[str, tuple[str, int]]:
         settings = self._config.submission
-        bound = {"submission": await self.listen(settings.listen, lambda: self._make_protocol(False),
-                                                 backlog=_BACKLOG)}
+        proxy = settings.proxy_protocol
+        bound = {"submission": await self.listen(
+            "submission", settings.listen, lambda: self._make_protocol(False), backlog=_BACKLOG, proxy=proxy,
+        )}
         if self._ssl_context is not None:
             bound["submissions"] = await self.listen(
-                settings.tls_listen, lambda: self._make_protocol(True), backlog=_BACKLOG,
-                ssl_context=self._ssl_context,
+                "submissions", settings.tls_listen, lambda: self._make_protocol(True), backlog=_BACKLOG,
+                proxy=proxy, ssl_context=self._ssl_context,
             )
         return bound
