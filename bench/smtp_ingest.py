@@ -21,6 +21,7 @@ import aiosmtplib
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
+from mailserver.search.settings import SearchSettings
 from mailserver.web.settings import WebSettings
 from policy.settings import DnsSettings
 from storage.settings import StorageSettings
@@ -28,7 +29,9 @@ from storage.settings import StorageSettings
 RCPT = "bench@dongnai.gov.vn"
 
 
-async def run(messages: int, sessions: int, size: int, url: str) -> dict[str, object]:
+async def run(
+    messages: int, sessions: int, size: int, url: str, *, search: SearchSettings | None = None
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
             server=ServerSettings(data_dir=tmp, log_level="WARNING"),
@@ -40,6 +43,7 @@ async def run(messages: int, sessions: int, size: int, url: str) -> dict[str, ob
             # No DNS on the bench machine: SPF/DKIM/DMARC lookups answer "none" at once
             # instead of timing out against an unreachable resolver.
             dns=DnsSettings(use_servers=False),
+            search=search or SearchSettings(),
         )
         async with App(config) as app:
             account = await app.store.create_account(RCPT, "Bench", hash_password("x" * 12))
