@@ -35,12 +35,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
 
 __all__ = [
+    "NAME_MAX",
     "NoSuchScript",
     "NoSuchScriptOwner",
     "ScriptActive",
@@ -51,6 +52,9 @@ __all__ = [
     "TooManyScripts",
     "sieve_scripts_for",
 ]
+
+NAME_MAX: Final = 512
+"""Longest script name stored, in characters (callers refuse longer ones first)."""
 
 
 class SieveScriptError(Exception):

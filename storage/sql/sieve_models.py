@@ -11,12 +11,10 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.sieve import NAME_MAX
 from storage.sql.models import Base, UtcDateTime
 
 __all__ = ["SieveScriptRow"]
-
-NAME_MAX = 512
-"""Longest script name stored (in characters); ManageSieve refuses longer ones first."""
 
 
 class SieveScriptRow(Base):
