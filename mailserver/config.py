@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
@@ -260,6 +261,7 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)

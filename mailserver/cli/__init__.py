@@ -35,6 +35,7 @@ from mailserver.cli import (
     queue,
     routing,
     serve,
+    sieve,
     spam,
     vault,
 )
@@ -46,7 +47,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, dns, group, mailbox, migrate, ops,
-    passwords, pdf, pki, quarantine, queue, routing, spam, vault,
+    passwords, pdf, pki, quarantine, queue, routing, sieve, spam, vault,
 )
 
 

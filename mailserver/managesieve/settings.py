@@ -1,0 +1,42 @@
+"""Settings of the ManageSieve service (``[managesieve]``, RFC 5804)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ManageSieveSettings:
+    enabled: bool = field(
+        default=True, metadata={"help": "Serve ManageSieve (RFC 5804): users upload their Sieve scripts."}
+    )
+    listen: str = field(
+        default="127.0.0.1:4190",
+        metadata={"help": "host:port of ManageSieve with STARTTLS (RFC 5804; the standard port is 4190)."},
+    )
+    allow_plaintext_auth: bool = field(
+        default=False,
+        metadata={
+            "help": "Allow AUTHENTICATE without TLS from non-loopback clients (as\n"
+            "imap.allow_plaintext_login; loopback clients may always)."
+        },
+    )
+    max_line: int = field(
+        default=8192, metadata={"help": "Longest command line outside literals, in octets; longer: BYE."}
+    )
+    max_literal: int = field(
+        default=1048576,
+        metadata={
+            "help": "Largest literal accepted after login, in octets (beyond: BYE). Scripts are limited\n"
+            "further by sieve.max_script_size (NO (QUOTA/MAXSIZE))."
+        },
+    )
+    max_preauth_literal: int = field(
+        default=8192, metadata={"help": "Largest literal accepted before login (SASL data), in octets."}
+    )
+    timeout: int = field(
+        default=60, metadata={"help": "Seconds of silence before an unauthenticated session is closed."}
+    )
+    autologout: int = field(
+        default=1800, metadata={"help": "Seconds of silence before an authenticated session is closed."}
+    )
