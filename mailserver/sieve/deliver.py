@@ -96,8 +96,8 @@ class SieveDelivery:
         engine: SieveEngine,
         *,
         outbound: Outbound | None,
-        router: Router,
-        srs: Srs,
+        router: Router | None,
+        srs: Srs | None,
         local_domain: Callable[[str], str | None],
     ) -> None:
         self._config = config
@@ -116,10 +116,13 @@ class SieveDelivery:
         store: MailStore,
         *,
         outbound: Outbound | None,
-        router: Router,
-        srs: Srs,
-        local_domain: Callable[[str], str | None],
+        router: Router | None = None,
+        srs: Srs | None = None,
+        local_domain: Callable[[str], str | None] | None = None,
     ) -> SieveDelivery | None:
+        """None when ``sieve.enabled`` is off. Without a router, a local redirect
+        goes to the account of that exact address; without SRS (or an outbound
+        queue) a redirect to another domain is not done and the message kept."""
         settings = config.sieve
         if not settings.enabled:
             return None
@@ -138,6 +141,11 @@ class SieveDelivery:
         except TypeError:
             state = MemorySieveState()
         engine = SieveEngine(settings, scripts, state, global_dir=global_dir)
+        if local_domain is None:
+
+            def local_domain(domain: str) -> str | None:
+                return domain.lower() if config.is_local_domain(domain) else None
+
         return cls(
             config, store, engine, outbound=outbound, router=router, srs=srs, local_domain=local_domain
         )
@@ -184,7 +192,7 @@ class SieveDelivery:
                 log.info(
                     "sieve %s: %s: redirect to %s dropped: loop (Delivered-To)", sid, decision.address, target
                 )
-            elif self._local_domain(domain) is None and self._outbound is None:
+            elif self._local_domain(domain) is None and (self._outbound is None or self._srs is None):
                 log.warning("sieve %s: %s: redirect to %s: no outbound queue", sid, decision.address, target)
             elif target.lower() == decision.address.lower():
                 log.info("sieve %s: %s: redirect to itself ignored", sid, decision.address)
@@ -279,11 +287,18 @@ class SieveDelivery:
         domain = target.rpartition("@")[2]
         ours = self._local_domain(domain)
         if ours is None:
-            if self._outbound is None:
+            if self._outbound is None or self._srs is None:
                 return
             if sender and self._local_domain(sender.rpartition("@")[2]) is None:
                 sender = self._srs.forward(sender)  # SPF passes downstream (srs.py)
             await self._outbound.enqueue(sender, [target], data, origin="forward")
+            return
+        if self._router is None:
+            account = await self._store.get_account(target)
+            if account is not None and not account.disabled:
+                await self._store.deliver([account.id], f"Return-Path: <{sender}>\r\n".encode() + data)
+            else:
+                log.warning("sieve: redirect of %s to %s: no such local mailbox", owner, target)
             return
         res = await self._router.resolve(target)
         ids = [a.id for a in res.accounts] if res is not None else []
