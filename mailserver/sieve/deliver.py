@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from mailserver.sieve.engine import SieveEngine, SieveFailure
@@ -50,7 +51,13 @@ if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.srs import Srs
 
-__all__ = ["Decision", "SieveDelivery"]
+__all__ = ["Decision", "Filer", "SieveDelivery", "file_copies"]
+
+Target = tuple[str, tuple[str, ...], bool]
+"""(folder, flags, create) of one copy to file."""
+Filer = Callable[
+    [int, list[Target], bytes, datetime, bool], Awaitable[tuple[list[tuple[int, int, Uid]], str | None]]
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +115,10 @@ class SieveDelivery:
         self._srs = srs
         self._local_domain = local_domain
         self._notified: dict[tuple[str, str], float] = {}
+        main = getattr(store, "sieve_main", None)
+        self.filer: Filer = main.file_copies if main is not None else partial(file_copies, store)
+        """Where filed copies are written: here, or by the main process for an
+        SMTP worker process on SQLite (one writer; mailserver/smtp/workers.py)."""
 
     @classmethod
     def build(
@@ -136,8 +147,9 @@ class SieveDelivery:
 
             global_dir = Path(settings.global_dir)
         state: SieveState
+        main = getattr(store, "sieve_main", None)
         try:
-            state = sieve_state_for(store)
+            state = main if main is not None else sieve_state_for(store)
         except TypeError:
             state = MemorySieveState()
         engine = SieveEngine(settings, scripts, state, global_dir=global_dir)
@@ -227,37 +239,13 @@ class SieveDelivery:
         for decision in decisions:
             if decision.plain or decision.outcome is None:
                 continue
-            for target in decision.outcome.keep:
-                folder_id = await self._folder(decision, target, junk)
-                info = await self._store.append(
-                    decision.account_id, folder_id, message, flags=target.flags, internal_date=when
-                )
-                placed.append((decision.account_id, folder_id, info.uid))
+            targets = [(t.folder, t.flags, t.create) for t in decision.outcome.keep]
+            got, failure = await self.filer(decision.account_id, targets, message, when, junk)
+            placed.extend(got)
+            if failure is not None:
+                log.info("sieve: %s: %s", decision.address, failure)
+                decision.failure = decision.failure or failure
         return DeliveryResult(placed=tuple(placed))
-
-    async def _folder(self, decision: Decision, target: FileInto, junk: bool) -> int:
-        name = target.folder
-        if name == INBOX and junk:
-            for folder in await self._store.list_folders(decision.account_id):
-                if folder.special_use == JUNK:
-                    return folder.id
-        try:
-            return (await self._store.get_folder(decision.account_id, name)).id
-        except NoSuchFolder:
-            pass
-        if target.create:
-            try:
-                return (await self._store.create_folder(decision.account_id, name)).id
-            except FolderExists:
-                return (await self._store.get_folder(decision.account_id, name)).id
-            except Exception as exc:  # noqa: BLE001 - an unusable name: keep in INBOX instead
-                decision.failure = decision.failure or f'fileinto :create "{name}": {exc}'
-        else:
-            decision.failure = decision.failure or (
-                f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
-            )
-        log.info("sieve: %s: folder %r unusable, kept in INBOX", decision.address, name)
-        return (await self._store.get_folder(decision.account_id, INBOX)).id
 
     # -- 4. after storing ----------------------------------------------------------
     async def after(
@@ -407,3 +395,41 @@ class SieveDelivery:
             "Content-Transfer-Encoding: 8bit",
         ]
         return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
+
+
+async def file_copies(
+    store: MailStore, account_id: int, targets: list[Target], data: bytes, when: datetime, junk: bool
+) -> tuple[list[tuple[int, int, Uid]], str | None]:
+    """Append ``data`` to each target folder of one account with its flags
+    (durable on return), creating folders for ``:create`` (RFC 5490 section 3).
+    A folder that cannot be used is replaced by INBOX (nothing lost) and named
+    in the returned failure text. The implicit keep of a message tagged spam
+    goes to the folder with ``\\Junk``."""
+    placed: list[tuple[int, int, Uid]] = []
+    failure: str | None = None
+    for name, flags, create in targets:
+        folder_id: int | None = None
+        if name == INBOX and junk:
+            folder_id = next(
+                (f.id for f in await store.list_folders(account_id) if f.special_use == JUNK), None
+            )
+        if folder_id is None:
+            try:
+                folder_id = (await store.get_folder(account_id, name)).id
+            except NoSuchFolder:
+                if create:
+                    try:
+                        folder_id = (await store.create_folder(account_id, name)).id
+                    except FolderExists:
+                        folder_id = (await store.get_folder(account_id, name)).id
+                    except Exception as exc:  # noqa: BLE001 - an unusable name: INBOX instead
+                        failure = failure or f'fileinto :create "{name}": {exc}'
+                else:
+                    failure = failure or (
+                        f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
+                    )
+        if folder_id is None:
+            folder_id = (await store.get_folder(account_id, INBOX)).id
+        info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
+        placed.append((account_id, folder_id, info.uid))
+    return placed, failure
