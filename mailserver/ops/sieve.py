@@ -15,7 +15,9 @@ from typing import Any, Final
 from storage.sieve import NAME_MAX, SieveScriptError, SieveScripts
 
 __all__ = [
+    "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_MAX_SCRIPT_SIZE",
+    "EXTENSIONS",
     "DEFAULT_MAX_SCRIPTS",
     "InvalidName",
     "InvalidScript",
@@ -27,6 +29,13 @@ __all__ = [
     "put_checked",
 ]
 
+EXTENSIONS: Final = (
+    "body comparator-i;ascii-numeric copy date duplicate encoded-character envelope ereject fileinto "
+    "imap4flags include index mailbox reject relational subaddress vacation vacation-seconds "
+    "variables"
+)
+"""Sieve extensions announced by ManageSieve's SIEVE capability (RFC 5804 section 1.7)."""
+DEFAULT_MAX_REDIRECTS: Final = 4
 DEFAULT_MAX_SCRIPT_SIZE: Final = 65536
 DEFAULT_MAX_SCRIPTS: Final = 20
 
@@ -49,6 +58,8 @@ class SieveLimits:
     """Octets of UTF-8 one script may hold."""
     max_scripts: int = DEFAULT_MAX_SCRIPTS
     """Scripts one mailbox may keep."""
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    """Redirects one message may cause (announced as MAXREDIRECTS)."""
 
     @classmethod
     def from_config(cls, config: Any) -> SieveLimits:
@@ -59,6 +70,7 @@ class SieveLimits:
         return cls(
             max_script_size=int(getattr(section, "max_script_size", DEFAULT_MAX_SCRIPT_SIZE)),
             max_scripts=int(getattr(section, "max_scripts", DEFAULT_MAX_SCRIPTS)),
+            max_redirects=int(getattr(section, "max_redirects", DEFAULT_MAX_REDIRECTS)),
         )
 
 
