@@ -25,6 +25,7 @@ from typing import Any, Final
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
 from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
+from mailserver.sieve.settings import SieveSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
 from pki.ca import PkiSettings
@@ -262,6 +263,7 @@ class Config:
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
+    sieve: SieveSettings = field(default_factory=SieveSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)

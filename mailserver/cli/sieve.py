@@ -1,4 +1,4 @@
-"""``mailserver sieve put|list|get|activate|delete``: users' Sieve scripts
+"""``mailserver sieve put|list|get|activate|delete|check``: users' Sieve scripts
 (storage/sieve.py), checked as ManageSieve checks them (mailserver/ops/sieve.py)."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 from mailserver.cli.common import CliError, SubParsers, with_store
 from mailserver.config import Config
 from mailserver.ops.sieve import InvalidName, InvalidScript, ScriptTooBig, SieveLimits, put_checked
+from mailserver.sieve.compiler import compile_script
+from mailserver.sieve.parser import SieveSyntaxError
 from storage.api import MailStore
 from storage.sieve import (
     NoSuchScript,
@@ -52,6 +54,11 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     delete.add_argument("address")
     delete.add_argument("name")
     delete.set_defaults(action=_delete)
+    check = actions.add_parser(
+        "check", parents=[common], help="check a script's syntax (errors as FILE:line:column: message)"
+    )
+    check.add_argument("file", metavar="FILE", help="the script (UTF-8); - reads standard input")
+    check.set_defaults(action=_check)
 
 
 def _refusal(exc: SieveScriptError, address: str, name: str = "") -> CliError:
@@ -165,3 +172,18 @@ async def _delete(config: Config, args: argparse.Namespace) -> int:
         return 0
 
     return await with_store(config, run)
+
+
+async def _check(config: Config, args: argparse.Namespace) -> int:
+    """RFC 5228 syntax and the extensions we run, without storing anything."""
+    text = _read(args.file)
+    label = "<stdin>" if args.file == "-" else args.file
+    if len(text.encode("utf-8", "surrogatepass")) > config.sieve.max_script_size:
+        print(f"{label}: cảnh báo / warning: larger than sieve.max_script_size "
+              f"({config.sieve.max_script_size} octets)", file=sys.stderr)
+    try:
+        compile_script(text, label)
+    except SieveSyntaxError as exc:
+        raise CliError(f"{label}:{exc.line}:{exc.column}: {exc.message}") from None
+    print(f"{label}: OK")
+    return 0

@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mailserver.sieve.compiler import compile_script
+from mailserver.sieve.parser import SieveSyntaxError
 from storage.sieve import NAME_MAX, SieveScriptError, SieveScripts
 
 __all__ = [
@@ -92,6 +94,10 @@ def check_script(text: str) -> list[str]:
     ``line:column: message`` for one that is not valid Sieve."""
     if "\x00" in text:
         raise InvalidScript("1:1: ký tự NUL trong kịch bản / NUL character in script")
+    try:
+        compile_script(text)
+    except SieveSyntaxError as exc:
+        raise InvalidScript(str(exc)) from None
     return []
 
 
