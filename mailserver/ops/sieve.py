@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mailserver.sieve.compiler import EXTENSIONS as SUPPORTED
 from mailserver.sieve.compiler import compile_script
 from mailserver.sieve.parser import SieveSyntaxError
 from storage.sieve import NAME_MAX, SieveScriptError, SieveScripts
@@ -31,11 +32,7 @@ __all__ = [
     "put_checked",
 ]
 
-EXTENSIONS: Final = (
-    "body comparator-i;ascii-numeric copy date duplicate encoded-character envelope ereject fileinto "
-    "imap4flags include index mailbox reject relational subaddress vacation vacation-seconds "
-    "variables"
-)
+EXTENSIONS: Final = " ".join(SUPPORTED)
 """Sieve extensions announced by ManageSieve's SIEVE capability (RFC 5804 section 1.7)."""
 DEFAULT_MAX_REDIRECTS: Final = 4
 DEFAULT_MAX_SCRIPT_SIZE: Final = 65536

@@ -134,6 +134,8 @@ def _quota(port: int, max_size: int) -> list[list[bytes]]:
         client.command(b'PUTSCRIPT "big" ' + literal("#" * (max_size + 1)) + b"\r\n"),
         client.command(b'PUTSCRIPT "bad\\"name" "keep;"\r\n'),
         client.command(b'PUTSCRIPT "a\\\\b" "keep;"\r\n'),
+        client.command(b'PUTSCRIPT "broken" ' + literal('require "fileinto";\nfileinto "x"\n') + b"\r\n"),
+        client.command(b"CHECKSCRIPT " + literal("frobnicate;\n") + b"\r\n"),
     ]
     client.close()
     return out
@@ -141,10 +143,15 @@ def _quota(port: int, max_size: int) -> list[list[bytes]]:
 
 async def test_size_limit(sieve: tuple[RunningServer, int]) -> None:
     _, port = sieve
-    havespace, put, quoted_ok, escaped = await in_thread(lambda: _quota(port, DEFAULT_MAX_SCRIPT_SIZE))
+    havespace, put, quoted_ok, escaped, broken, check = await in_thread(
+        lambda: _quota(port, DEFAULT_MAX_SCRIPT_SIZE)
+    )
     assert havespace[-1].startswith(b"NO (QUOTA/MAXSIZE)")
     assert put[-1].startswith(b"NO (QUOTA/MAXSIZE)")
     assert quoted_ok[-1].startswith(b"OK") and escaped[-1].startswith(b"OK")
+    # Not valid Sieve: NO with line:column (the compiler of mailserver/sieve).
+    assert broken[-1].startswith(b"NO") and b"3:1: expected ';'" in broken[-1], broken
+    assert check[-1].startswith(b"NO") and b"1:1: frobnicate: unknown command" in check[-1], check
 
 
 def _count(port: int) -> list[list[bytes]]:
