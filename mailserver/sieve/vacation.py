@@ -90,7 +90,10 @@ def build_reply(
     now: datetime,
 ) -> bytes:
     """The reply, CRLF-ended, ready for the outbound queue or an INBOX."""
-    reply = EmailMessage(policy=email.policy.SMTPUTF8)
+    # Non-ASCII header text as RFC 2047 encoded words; raw UTF-8 only when an
+    # address itself needs it (RFC 6532).
+    ascii_addresses = sender.isascii() and (vacation.from_ or owner).isascii()
+    reply = EmailMessage(policy=email.policy.SMTP if ascii_addresses else email.policy.SMTPUTF8)
     reply["From"] = vacation.from_ or owner
     reply["To"] = sender
     original = _clean(message.header("Subject")[0]) if message.header("Subject") else ""
