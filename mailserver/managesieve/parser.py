@@ -100,6 +100,11 @@ class Parser:
     def receive_data(self, data: bytes) -> None:
         self._buf += data
 
+    @property
+    def pending(self) -> bool:
+        """Part of a command has arrived (the driver times its completion)."""
+        return bool(self._buf) and not self._skipping
+
     def drop_buffered(self) -> int:
         """Forget unread input (plaintext after STARTTLS, RFC 5804 section 2.2); its size."""
         count = len(self._buf)

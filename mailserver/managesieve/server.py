@@ -9,8 +9,12 @@ running a command is logged with the connection id and answered
 STARTTLS (section 2.2, CVE-2011-0411): octets received in clear before the
 handshake, in the parser's buffer or in the stream reader's, are dropped.
 
-Timeouts: ``managesieve.timeout`` seconds of silence before login,
-``managesieve.autologout`` after; then ``BYE`` and close.
+Timeouts (then ``BYE`` and close): ``managesieve.timeout`` seconds of
+silence before login, ``managesieve.autologout`` after; ``login_timeout``
+from connect to a successful login, whatever the client sends meanwhile;
+``command_timeout`` from the first octet of a command to its end, so a
+command dripped one octet at a time cannot hold the connection. At most
+``max_connections`` at once; one more gets ``BYE`` at connect.
 
 Lifecycle: ``ManageSieveService(settings, deps, ssl_context)``; ``await
 start()`` binds ``managesieve.listen`` and returns what was bound; ``await
@@ -24,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+import time
 from typing import Final
 
 from mailserver.config import parse_hostport
@@ -72,6 +77,15 @@ class ManageSieveService:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always inside a task here
+        if len(self._connections) >= self._settings.max_connections:
+            with contextlib.suppress(Exception):
+                writer.write(
+                    Bye("Máy chủ đang quá tải / Too many connections, try again later", "TRYLATER").to_bytes()
+                )
+                async with asyncio.timeout(5.0):
+                    await writer.drain()
+            writer.close()
+            return
         self._connections.add(task)
         peer = writer.get_extra_info("peername")
         conn = _Connection(self, reader, writer, peer[0] if isinstance(peer, tuple) else "")
@@ -101,6 +115,7 @@ class _Connection:
         remote_ip: str,
     ) -> None:
         self.id = f"s{next(_ids)}"
+        self.connected = time.monotonic()
         self.service = service
         self.reader = reader
         self.writer = writer
@@ -120,22 +135,42 @@ class _Connection:
             async with asyncio.timeout(self.service._settings.autologout):
                 await self.writer.drain()
 
-    async def run(self) -> None:
+    def _wait(self, command_started: float | None) -> tuple[float, str]:
+        """Seconds to wait for more input, and what to say when they run out."""
         settings = self.service._settings
+        now = time.monotonic()
+        if self.session.state == "auth":
+            wait, why = float(settings.autologout), "Hết thời gian chờ / Timed out"
+        else:
+            wait, why = float(settings.timeout), "Hết thời gian chờ / Timed out"
+            login_left = self.connected + settings.login_timeout - now
+            if login_left < wait:
+                wait, why = login_left, "Quá thời gian đăng nhập / Login took too long"
+        if command_started is not None:
+            command_left = command_started + settings.command_timeout - now
+            if command_left < wait:
+                wait, why = command_left, "Lệnh gửi quá chậm / Command took too long"
+        return max(wait, 0.0), why
+
+    async def run(self) -> None:
         await self.send(self.session.greeting())
+        command_started: float | None = None
         while not self.session.closed:
             event = self.parser.next_event()
             if isinstance(event, NeedData):
-                wait = settings.autologout if self.session.state == "auth" else settings.timeout
+                if self.parser.pending and command_started is None:
+                    command_started = time.monotonic()
+                wait, why = self._wait(command_started)
                 try:
                     data = await asyncio.wait_for(self.reader.read(READ_SIZE), wait)
                 except TimeoutError:
-                    await self.send([Bye("Hết thời gian chờ / Timed out")])
+                    await self.send([Bye(why)])
                     return
                 if not data:
                     return
                 self.parser.receive_data(data)
                 continue
+            command_started = None
             try:
                 responses = await self.session.handle(event)
             except Exception:
