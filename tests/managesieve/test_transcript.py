@@ -228,3 +228,50 @@ async def test_bad_input(sieve: tuple[RunningServer, int]) -> None:
     assert bye[-1].startswith(b"BYE") and b"999999" in bye[-1]
     for answer in out:
         assert b"Traceback" not in b"".join(answer)
+
+
+def _login_answers(port: int, secrets: list[str]) -> list[bytes]:
+    answers = []
+    for secret in secrets:
+        client = SieveClient(port)
+        client.response()
+        answers.append(client.login(USER, secret)[-1])
+        client.close()
+    return answers
+
+
+async def test_app_passwords_and_login_history(sieve: tuple[RunningServer, int]) -> None:
+    """App passwords work when scoped to managesieve only; logins reach the history."""
+    from mailserver.apppasswords import create_app_password
+    from storage.credentials import credentials_for
+
+    server, port = sieve
+    store = server.app.store
+    account = await store.get_account(USER)
+    assert account is not None
+    credentials = credentials_for(store)
+    _, sieve_secret = await create_app_password(
+        store,
+        credentials,
+        account,
+        "Thunderbird",
+        ("managesieve",),
+        sender="postmaster@dongnai.gov.vn",
+        hostname="mx.test",
+    )
+    _, imap_secret = await create_app_password(
+        store,
+        credentials,
+        account,
+        "Điện thoại",
+        ("imap",),
+        sender="postmaster@dongnai.gov.vn",
+        hostname="mx.test",
+    )
+    scoped, other = await in_thread(lambda: _login_answers(port, [sieve_secret, imap_secret]))
+    assert scoped.startswith(b"OK") and other.startswith(b"NO")
+    history = server.app.authenticator.history
+    assert history is not None
+    await history.flush()
+    logins = await credentials.logins(account.id)
+    assert [(e.protocol, e.success) for e in logins[:2]] == [("managesieve", False), ("managesieve", True)]
