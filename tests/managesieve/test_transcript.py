@@ -275,3 +275,24 @@ async def test_app_passwords_and_login_history(sieve: tuple[RunningServer, int])
     await history.flush()
     logins = await credentials.logins(account.id)
     assert [(e.protocol, e.success) for e in logins[:2]] == [("managesieve", False), ("managesieve", True)]
+
+
+def _sasl_login(port: int) -> list[bytes]:
+    client = SieveClient(port)
+    client.response()
+    client.send(b'AUTHENTICATE "LOGIN"\r\n')
+    user = client.read_line()
+    client.send(b'"' + base64.b64encode(USER.encode()) + b'"\r\n')
+    password = client.read_line()
+    secret = base64.b64encode(PASSWORD.encode())
+    done = client.command(b"{%d+}\r\n" % len(secret) + secret + b"\r\n")  # a literal works too
+    listed = client.command(b"LISTSCRIPTS\r\n")
+    client.close()
+    return [user, password, done[-1], listed[-1]]
+
+
+async def test_sasl_login_exchange(sieve: tuple[RunningServer, int]) -> None:
+    _, port = sieve
+    user, password, done, listed = await in_thread(lambda: _sasl_login(port))
+    assert (user, password) == (b'"VXNlcm5hbWU6"\r\n', b'"UGFzc3dvcmQ6"\r\n')
+    assert done.startswith(b"OK") and listed.startswith(b"OK")
