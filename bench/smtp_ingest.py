@@ -27,6 +27,7 @@ import aiosmtplib
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
 from storage.settings import StorageSettings
@@ -61,6 +62,7 @@ async def run(messages: int, sessions: int, size: int, url: str, sieve_rules: in
             smtp=SmtpSettings(listen="127.0.0.1:0"),
             submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
             web=WebSettings(listen="127.0.0.1:0"),
+            managesieve=ManageSieveSettings(enabled=False),
             imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
             # No DNS on the bench machine: SPF/DKIM/DMARC lookups answer "none" at once
             # instead of timing out against an unreachable resolver.

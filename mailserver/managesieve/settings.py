@@ -37,6 +37,20 @@ class ManageSieveSettings:
     timeout: int = field(
         default=60, metadata={"help": "Seconds of silence before an unauthenticated session is closed."}
     )
+    login_timeout: int = field(
+        default=120,
+        metadata={"help": "Seconds from connect to a successful login, whatever is sent; then BYE."},
+    )
+    command_timeout: int = field(
+        default=120,
+        metadata={
+            "help": "Seconds a client has to send a whole command (its literals included) once its first\n"
+            "octet arrived; then BYE (a command dripped byte by byte is cut)."
+        },
+    )
+    max_connections: int = field(
+        default=500, metadata={"help": "ManageSieve connections open at once; more get BYE at connect."}
+    )
     autologout: int = field(
         default=1800, metadata={"help": "Seconds of silence before an authenticated session is closed."}
     )

@@ -12,12 +12,15 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mailserver.sieve.compiler import EXTENSIONS as SUPPORTED
 from mailserver.sieve.compiler import compile_script
 from mailserver.sieve.parser import SieveSyntaxError
 from storage.sieve import NAME_MAX, SieveScriptError, SieveScripts
 
 __all__ = [
+    "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_MAX_SCRIPT_SIZE",
+    "EXTENSIONS",
     "DEFAULT_MAX_SCRIPTS",
     "InvalidName",
     "InvalidScript",
@@ -29,6 +32,9 @@ __all__ = [
     "put_checked",
 ]
 
+EXTENSIONS: Final = " ".join(SUPPORTED)
+"""Sieve extensions announced by ManageSieve's SIEVE capability (RFC 5804 section 1.7)."""
+DEFAULT_MAX_REDIRECTS: Final = 4
 DEFAULT_MAX_SCRIPT_SIZE: Final = 65536
 DEFAULT_MAX_SCRIPTS: Final = 20
 
@@ -51,6 +57,8 @@ class SieveLimits:
     """Octets of UTF-8 one script may hold."""
     max_scripts: int = DEFAULT_MAX_SCRIPTS
     """Scripts one mailbox may keep."""
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    """Redirects one message may cause (announced as MAXREDIRECTS)."""
 
     @classmethod
     def from_config(cls, config: Any) -> SieveLimits:
@@ -61,6 +69,7 @@ class SieveLimits:
         return cls(
             max_script_size=int(getattr(section, "max_script_size", DEFAULT_MAX_SCRIPT_SIZE)),
             max_scripts=int(getattr(section, "max_scripts", DEFAULT_MAX_SCRIPTS)),
+            max_redirects=int(getattr(section, "max_redirects", DEFAULT_MAX_REDIRECTS)),
         )
 
 

@@ -101,3 +101,16 @@ def test_sieve_put_refuses_bad_input(
     ok.write_text("keep;\n", encoding="utf-8")
     assert run(config, "sieve", "put", ADDRESS, str(ok), "--name", "bad\x01name") == 1
     assert "control character" in capsys.readouterr().err
+
+
+def test_sieve_put_refuses_invalid_sieve(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.sieve"
+    broken.write_text('require "fileinto";\nif header :contains "subject" "x" {\n', encoding="utf-8")
+    capsys.readouterr()
+    assert run(config, "sieve", "put", ADDRESS, str(broken), "--activate") == 1
+    err = capsys.readouterr().err
+    assert "not valid Sieve" in err and "3:1" in err and "Traceback" not in err
+    assert run(config, "sieve", "list", ADDRESS) == 0
+    assert capsys.readouterr().out == ""  # nothing stored
