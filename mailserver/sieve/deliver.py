@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 JUNK: Final = "\\Junk"
 NOTICE_INTERVAL: Final = 3600.0
 """Seconds between two error notices about the same failure to one owner."""
+PURGE_INTERVAL: Final = 3600.0
+"""Seconds between two deletions of expired vacation and duplicate entries."""
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ class SieveDelivery:
         self._srs = srs
         self._local_domain = local_domain
         self._notified: dict[tuple[str, str], float] = {}
+        self._purged = time.monotonic()
         main = getattr(store, "sieve_main", None)
         self.filer: Filer = main.file_copies if main is not None else partial(file_copies, store)
         """Where filed copies are written: here, or by the main process for an
@@ -255,6 +258,13 @@ class SieveDelivery:
         the message without Return-Path (final delivery adds it). Faults are
         logged, never raised: the message is stored already."""
         now = datetime.now(UTC)
+        if time.monotonic() - self._purged > PURGE_INTERVAL and any(d.outcome for d in decisions):
+            self._purged = time.monotonic()
+            try:
+                gone = await self.engine.state.purge(now)
+                log.debug("sieve: %d expired vacation/duplicate entries purged", gone)
+            except Exception:  # noqa: BLE001 - housekeeping; the next interval tries again
+                log.exception("sieve: purging expired state failed")
         for decision in decisions:
             outcome = decision.outcome
             try:
