@@ -27,6 +27,7 @@ group mail all pass here):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import unicodedata
@@ -36,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
 from functools import partial
 from typing import TYPE_CHECKING, Final
+from weakref import WeakKeyDictionary
 
 from mailserver.sieve.engine import SieveEngine, SieveFailure
 from mailserver.sieve.interpreter import INBOX, FileInto, Outcome
@@ -424,22 +426,41 @@ async def file_copies(
                 (f.id for f in await store.list_folders(account_id) if f.special_use == JUNK), None
             )
         if folder_id is None:
-            try:
-                folder_id = (await store.get_folder(account_id, name)).id
-            except NoSuchFolder:
-                if create:
-                    try:
-                        folder_id = (await store.create_folder(account_id, name)).id
-                    except FolderExists:
-                        folder_id = (await store.get_folder(account_id, name)).id
-                    except Exception as exc:  # noqa: BLE001 - an unusable name: INBOX instead
-                        failure = failure or f'fileinto :create "{name}": {exc}'
-                else:
-                    failure = failure or (
-                        f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
-                    )
-        if folder_id is None:
+            folder_id, why = await _target_folder(store, account_id, name, create)
+            failure = failure or why
+        try:
+            info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
+        except NoSuchFolder:  # deleted meanwhile (IMAP DELETE): INBOX instead, nothing lost
+            failure = failure or f'fileinto "{name}": thư mục vừa bị xóa / folder deleted meanwhile'
             folder_id = (await store.get_folder(account_id, INBOX)).id
-        info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
+            info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
         placed.append((account_id, folder_id, info.uid))
     return placed, failure
+
+
+_FOLDER_LOCKS: WeakKeyDictionary[MailStore, dict[tuple[int, str], asyncio.Lock]] = WeakKeyDictionary()
+
+
+async def _target_folder(
+    store: MailStore, account_id: int, name: str, create: bool
+) -> tuple[int, str | None]:
+    """The folder's id (INBOX when it cannot be used, with the reason). One
+    lookup-or-create at a time per folder: the store commits a new folder's row
+    before it makes its directory, so a concurrent delivery must not see the row
+    and append before the directory exists."""
+    locks = _FOLDER_LOCKS.setdefault(store, {})
+    async with locks.setdefault((account_id, name), asyncio.Lock()):
+        try:
+            return (await store.get_folder(account_id, name)).id, None
+        except NoSuchFolder:
+            pass
+        if create:
+            try:
+                return (await store.create_folder(account_id, name)).id, None
+            except FolderExists:
+                return (await store.get_folder(account_id, name)).id, None
+            except Exception as exc:  # noqa: BLE001 - an unusable name: INBOX instead
+                why = f'fileinto :create "{name}": {exc}'
+        else:
+            why = f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
+    return (await store.get_folder(account_id, INBOX)).id, why
