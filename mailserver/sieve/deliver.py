@@ -254,7 +254,14 @@ class SieveDelivery:
 
     # -- 4. after storing ----------------------------------------------------------
     async def after(
-        self, decisions: Sequence[Decision], view: MessageView, relay: bytes, *, sender: str, sid: str
+        self,
+        decisions: Sequence[Decision],
+        view: MessageView,
+        relay: bytes,
+        *,
+        sender: str,
+        sid: str,
+        seal: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         """Redirects, vacation replies, refusal and error notices. ``relay`` is
         the message without Return-Path (final delivery adds it). Faults are
@@ -272,7 +279,7 @@ class SieveDelivery:
             try:
                 if outcome is not None:
                     for target in outcome.redirects:
-                        await self._redirect(decision.address, target, relay, sender)
+                        await self._redirect(decision.address, target, relay, sender, seal)
                     if outcome.vacation is not None:
                         await self._vacation(decision, outcome, view, sender, now, sid)
                     if outcome.reject is not None and sender:
@@ -282,7 +289,14 @@ class SieveDelivery:
             except Exception:  # noqa: BLE001 - the message is stored; a side effect failed
                 log.exception("sieve %s: %s: action after delivery failed", sid, decision.address)
 
-    async def _redirect(self, owner: str, target: str, relay: bytes, sender: str) -> None:
+    async def _redirect(
+        self,
+        owner: str,
+        target: str,
+        relay: bytes,
+        sender: str,
+        seal: Callable[[bytes], Awaitable[bytes]] | None = None,
+    ) -> None:
         data = f"Delivered-To: {owner}\r\n".encode() + relay
         domain = target.rpartition("@")[2]
         ours = self._local_domain(domain)
@@ -291,7 +305,10 @@ class SieveDelivery:
                 return
             if sender and self._local_domain(sender.rpartition("@")[2]) is None:
                 sender = self._srs.forward(sender)  # SPF passes downstream (srs.py)
-            await self._outbound.enqueue(sender, [target], data, origin="forward")
+            # ARC (RFC 8617) as for forwards, when a sealer is configured: the
+            # next hop can trust our authentication results despite the change of path.
+            sealed = await seal(data) if seal is not None else data
+            await self._outbound.enqueue(sender, [target], sealed, origin="forward")
             return
         if self._router is None:
             account = await self._store.get_account(target)
