@@ -173,31 +173,43 @@ class SieveDelivery:
     ) -> tuple[list[Decision], MessageView]:
         view = MessageView(message)
         delivered_to = {v.strip().lower() for v in view.raw("Delivered-To")}
-        decisions: list[Decision] = []
-        for account_id, address in zip(account_ids, addresses, strict=True):
-            decision = Decision(account_id, address, None)
-            decisions.append(decision)
-
-            async def names(account_id: int = account_id) -> list[str]:
-                return [f.name for f in await self._store.list_folders(account_id)]
-
-            try:
-                decision.outcome = await self.engine.evaluate(
-                    address, view, sender=sender, recipient=address, folder_names=names
+        pairs = list(zip(account_ids, addresses, strict=True))
+        if len(pairs) == 1:
+            decisions = [await self._decide_one(*pairs[0], view, delivered_to, sender, sid)]
+        else:
+            # Recipients of a group or alias: their script lookups overlap (the
+            # store's reader threads) instead of queueing one after another.
+            decisions = list(
+                await asyncio.gather(
+                    *(self._decide_one(a, addr, view, delivered_to, sender, sid) for a, addr in pairs)
                 )
-            except SieveFailure as exc:
-                log.warning("sieve %s: %s: %s; message kept in INBOX", sid, address, exc)
-                decision.outcome = None
-                decision.failure = str(exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a filter fault must never lose or refuse mail
-                log.exception("sieve %s: %s: internal error; message kept in INBOX", sid, address)
-                decision.failure = f"internal error: {type(exc).__name__}"
-                continue
-            outcome = decision.outcome
-            if outcome is not None and outcome.redirects:
-                self._check_redirects(decision, outcome, delivered_to, sid)
+            )
         return decisions, view
+
+    async def _decide_one(
+        self, account_id: int, address: str, view: MessageView, delivered_to: set[str], sender: str, sid: str
+    ) -> Decision:
+        decision = Decision(account_id, address, None)
+
+        async def names() -> list[str]:
+            return [f.name for f in await self._store.list_folders(account_id)]
+
+        try:
+            decision.outcome = await self.engine.evaluate(
+                address, view, sender=sender, recipient=address, folder_names=names
+            )
+        except SieveFailure as exc:
+            log.warning("sieve %s: %s: %s; message kept in INBOX", sid, address, exc)
+            decision.failure = str(exc)
+            return decision
+        except Exception as exc:  # noqa: BLE001 - a filter fault must never lose or refuse mail
+            log.exception("sieve %s: %s: internal error; message kept in INBOX", sid, address)
+            decision.failure = f"internal error: {type(exc).__name__}"
+            return decision
+        outcome = decision.outcome
+        if outcome is not None and outcome.redirects:
+            self._check_redirects(decision, outcome, delivered_to, sid)
+        return decision
 
     def _check_redirects(
         self, decision: Decision, outcome: Outcome, delivered_to: set[str], sid: str
