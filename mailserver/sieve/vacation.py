@@ -37,7 +37,7 @@ from typing import Final
 from mailserver.sieve.interpreter import Vacation
 from mailserver.sieve.message import MessageView
 
-__all__ = ["build_reply", "should_reply"]
+__all__ = ["build_reply", "reply_from", "should_reply"]
 
 _SYSTEM_SENDER: Final = re.compile(
     r"^(?:owner-.*|.*-request|mailer-daemon|listserv|majordomo)$", re.IGNORECASE
@@ -76,6 +76,17 @@ def should_reply(
     return None
 
 
+def reply_from(given: str | None, owner: str) -> str:
+    """The reply's From: ``:from`` when it names the mailbox itself (a display
+    name may be added), else the mailbox's address: a script must not sign
+    replies as somebody else (the reply is DKIM-signed for our domain)."""
+    if given:
+        pairs = getaddresses([given])
+        if len(pairs) == 1 and pairs[0][1].lower() == owner.lower():
+            return given
+    return owner
+
+
 def _clean(text: str) -> str:
     return " ".join(text.split())
 
@@ -94,7 +105,7 @@ def build_reply(
     # address itself needs it (RFC 6532).
     ascii_addresses = sender.isascii() and (vacation.from_ or owner).isascii()
     reply = EmailMessage(policy=email.policy.SMTP if ascii_addresses else email.policy.SMTPUTF8)
-    reply["From"] = vacation.from_ or owner
+    reply["From"] = reply_from(vacation.from_, owner)
     reply["To"] = sender
     original = _clean(message.header("Subject")[0]) if message.header("Subject") else ""
     reply["Subject"] = _clean(vacation.subject) if vacation.subject else f"Trả lời tự động / Auto: {original}"

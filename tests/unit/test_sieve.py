@@ -12,7 +12,7 @@ from mailserver.sieve.compiler import compile_script
 from mailserver.sieve.interpreter import INBOX, Environment, FileInto, Outcome, SieveRuntimeError, run_scripts
 from mailserver.sieve.message import MessageView
 from mailserver.sieve.parser import SieveSyntaxError, parse
-from mailserver.sieve.vacation import build_reply, should_reply
+from mailserver.sieve.vacation import build_reply, reply_from, should_reply
 
 # Subject "Báo cáo tháng" in decomposed form (NFD, combining accents) and base64.
 NFD_SUBJECT = (
@@ -389,6 +389,19 @@ def test_vacation_parameters_and_rfc3834_rules() -> None:
     )
     subject = email.message_from_bytes(default, policy=email.policy.default)["Subject"]
     assert subject.startswith("Trả lời tự động / Auto: Báo cáo tháng 12")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, "annv@dongnai.gov.vn"),
+        ("Nguyễn Văn An <AnNV@dongnai.gov.vn>", "Nguyễn Văn An <AnNV@dongnai.gov.vn>"),
+        ("Giám đốc <giamdoc@dongnai.gov.vn>", "annv@dongnai.gov.vn"),  # not the mailbox's own address
+        ("a@x.org, annv@dongnai.gov.vn", "annv@dongnai.gov.vn"),
+    ],
+)
+def test_vacation_from_must_be_the_mailbox(given: str | None, expected: str) -> None:
+    assert reply_from(given, "annv@dongnai.gov.vn") == expected
 
 
 def test_fifty_rules_compile_once_and_run() -> None:
