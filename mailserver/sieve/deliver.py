@@ -27,14 +27,17 @@ group mail all pass here):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from typing import TYPE_CHECKING, Final
+from weakref import WeakKeyDictionary
 
 from mailserver.sieve.engine import SieveEngine, SieveFailure
 from mailserver.sieve.interpreter import INBOX, FileInto, Outcome
@@ -50,13 +53,21 @@ if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.srs import Srs
 
-__all__ = ["Decision", "SieveDelivery"]
+__all__ = ["Decision", "Filer", "SieveDelivery", "file_copies"]
+
+Target = tuple[str, tuple[str, ...], bool]
+"""(folder, flags, create) of one copy to file."""
+Filer = Callable[
+    [int, list[Target], bytes, datetime, bool], Awaitable[tuple[list[tuple[int, int, Uid]], str | None]]
+]
 
 log = logging.getLogger(__name__)
 
 JUNK: Final = "\\Junk"
 NOTICE_INTERVAL: Final = 3600.0
 """Seconds between two error notices about the same failure to one owner."""
+PURGE_INTERVAL: Final = 3600.0
+"""Seconds between two deletions of expired vacation and duplicate entries."""
 
 
 @dataclass(slots=True)
@@ -96,8 +107,8 @@ class SieveDelivery:
         engine: SieveEngine,
         *,
         outbound: Outbound | None,
-        router: Router,
-        srs: Srs,
+        router: Router | None,
+        srs: Srs | None,
         local_domain: Callable[[str], str | None],
     ) -> None:
         self._config = config
@@ -108,6 +119,11 @@ class SieveDelivery:
         self._srs = srs
         self._local_domain = local_domain
         self._notified: dict[tuple[str, str], float] = {}
+        self._purged = time.monotonic()
+        main = getattr(store, "sieve_main", None)
+        self.filer: Filer = main.file_copies if main is not None else partial(file_copies, store)
+        """Where filed copies are written: here, or by the main process for an
+        SMTP worker process on SQLite (one writer; mailserver/smtp/workers.py)."""
 
     @classmethod
     def build(
@@ -116,10 +132,13 @@ class SieveDelivery:
         store: MailStore,
         *,
         outbound: Outbound | None,
-        router: Router,
-        srs: Srs,
-        local_domain: Callable[[str], str | None],
+        router: Router | None = None,
+        srs: Srs | None = None,
+        local_domain: Callable[[str], str | None] | None = None,
     ) -> SieveDelivery | None:
+        """None when ``sieve.enabled`` is off. Without a router, a local redirect
+        goes to the account of that exact address; without SRS (or an outbound
+        queue) a redirect to another domain is not done and the message kept."""
         settings = config.sieve
         if not settings.enabled:
             return None
@@ -133,11 +152,17 @@ class SieveDelivery:
 
             global_dir = Path(settings.global_dir)
         state: SieveState
+        main = getattr(store, "sieve_main", None)
         try:
-            state = sieve_state_for(store)
+            state = main if main is not None else sieve_state_for(store)
         except TypeError:
             state = MemorySieveState()
         engine = SieveEngine(settings, scripts, state, global_dir=global_dir)
+        if local_domain is None:
+
+            def local_domain(domain: str) -> str | None:
+                return domain.lower() if config.is_local_domain(domain) else None
+
         return cls(
             config, store, engine, outbound=outbound, router=router, srs=srs, local_domain=local_domain
         )
@@ -184,7 +209,7 @@ class SieveDelivery:
                 log.info(
                     "sieve %s: %s: redirect to %s dropped: loop (Delivered-To)", sid, decision.address, target
                 )
-            elif self._local_domain(domain) is None and self._outbound is None:
+            elif self._local_domain(domain) is None and (self._outbound is None or self._srs is None):
                 log.warning("sieve %s: %s: redirect to %s: no outbound queue", sid, decision.address, target)
             elif target.lower() == decision.address.lower():
                 log.info("sieve %s: %s: redirect to itself ignored", sid, decision.address)
@@ -219,52 +244,42 @@ class SieveDelivery:
         for decision in decisions:
             if decision.plain or decision.outcome is None:
                 continue
-            for target in decision.outcome.keep:
-                folder_id = await self._folder(decision, target, junk)
-                info = await self._store.append(
-                    decision.account_id, folder_id, message, flags=target.flags, internal_date=when
-                )
-                placed.append((decision.account_id, folder_id, info.uid))
+            targets = [(t.folder, t.flags, t.create) for t in decision.outcome.keep]
+            got, failure = await self.filer(decision.account_id, targets, message, when, junk)
+            placed.extend(got)
+            if failure is not None:
+                log.info("sieve: %s: %s", decision.address, failure)
+                decision.failure = decision.failure or failure
         return DeliveryResult(placed=tuple(placed))
-
-    async def _folder(self, decision: Decision, target: FileInto, junk: bool) -> int:
-        name = target.folder
-        if name == INBOX and junk:
-            for folder in await self._store.list_folders(decision.account_id):
-                if folder.special_use == JUNK:
-                    return folder.id
-        try:
-            return (await self._store.get_folder(decision.account_id, name)).id
-        except NoSuchFolder:
-            pass
-        if target.create:
-            try:
-                return (await self._store.create_folder(decision.account_id, name)).id
-            except FolderExists:
-                return (await self._store.get_folder(decision.account_id, name)).id
-            except Exception as exc:  # noqa: BLE001 - an unusable name: keep in INBOX instead
-                decision.failure = decision.failure or f'fileinto :create "{name}": {exc}'
-        else:
-            decision.failure = decision.failure or (
-                f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
-            )
-        log.info("sieve: %s: folder %r unusable, kept in INBOX", decision.address, name)
-        return (await self._store.get_folder(decision.account_id, INBOX)).id
 
     # -- 4. after storing ----------------------------------------------------------
     async def after(
-        self, decisions: Sequence[Decision], view: MessageView, relay: bytes, *, sender: str, sid: str
+        self,
+        decisions: Sequence[Decision],
+        view: MessageView,
+        relay: bytes,
+        *,
+        sender: str,
+        sid: str,
+        seal: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         """Redirects, vacation replies, refusal and error notices. ``relay`` is
         the message without Return-Path (final delivery adds it). Faults are
         logged, never raised: the message is stored already."""
         now = datetime.now(UTC)
+        if time.monotonic() - self._purged > PURGE_INTERVAL and any(d.outcome for d in decisions):
+            self._purged = time.monotonic()
+            try:
+                gone = await self.engine.state.purge(now)
+                log.debug("sieve: %d expired vacation/duplicate entries purged", gone)
+            except Exception:  # noqa: BLE001 - housekeeping; the next interval tries again
+                log.exception("sieve: purging expired state failed")
         for decision in decisions:
             outcome = decision.outcome
             try:
                 if outcome is not None:
                     for target in outcome.redirects:
-                        await self._redirect(decision.address, target, relay, sender)
+                        await self._redirect(decision.address, target, relay, sender, seal)
                     if outcome.vacation is not None:
                         await self._vacation(decision, outcome, view, sender, now, sid)
                     if outcome.reject is not None and sender:
@@ -274,16 +289,33 @@ class SieveDelivery:
             except Exception:  # noqa: BLE001 - the message is stored; a side effect failed
                 log.exception("sieve %s: %s: action after delivery failed", sid, decision.address)
 
-    async def _redirect(self, owner: str, target: str, relay: bytes, sender: str) -> None:
+    async def _redirect(
+        self,
+        owner: str,
+        target: str,
+        relay: bytes,
+        sender: str,
+        seal: Callable[[bytes], Awaitable[bytes]] | None = None,
+    ) -> None:
         data = f"Delivered-To: {owner}\r\n".encode() + relay
         domain = target.rpartition("@")[2]
         ours = self._local_domain(domain)
         if ours is None:
-            if self._outbound is None:
+            if self._outbound is None or self._srs is None:
                 return
             if sender and self._local_domain(sender.rpartition("@")[2]) is None:
                 sender = self._srs.forward(sender)  # SPF passes downstream (srs.py)
-            await self._outbound.enqueue(sender, [target], data, origin="forward")
+            # ARC (RFC 8617) as for forwards, when a sealer is configured: the
+            # next hop can trust our authentication results despite the change of path.
+            sealed = await seal(data) if seal is not None else data
+            await self._outbound.enqueue(sender, [target], sealed, origin="forward")
+            return
+        if self._router is None:
+            account = await self._store.get_account(target)
+            if account is not None and not account.disabled:
+                await self._store.deliver([account.id], f"Return-Path: <{sender}>\r\n".encode() + data)
+            else:
+                log.warning("sieve: redirect of %s to %s: no such local mailbox", owner, target)
             return
         res = await self._router.resolve(target)
         ids = [a.id for a in res.accounts] if res is not None else []
@@ -392,3 +424,60 @@ class SieveDelivery:
             "Content-Transfer-Encoding: 8bit",
         ]
         return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
+
+
+async def file_copies(
+    store: MailStore, account_id: int, targets: list[Target], data: bytes, when: datetime, junk: bool
+) -> tuple[list[tuple[int, int, Uid]], str | None]:
+    """Append ``data`` to each target folder of one account with its flags
+    (durable on return), creating folders for ``:create`` (RFC 5490 section 3).
+    A folder that cannot be used is replaced by INBOX (nothing lost) and named
+    in the returned failure text. The implicit keep of a message tagged spam
+    goes to the folder with ``\\Junk``."""
+    placed: list[tuple[int, int, Uid]] = []
+    failure: str | None = None
+    for name, flags, create in targets:
+        folder_id: int | None = None
+        if name == INBOX and junk:
+            folder_id = next(
+                (f.id for f in await store.list_folders(account_id) if f.special_use == JUNK), None
+            )
+        if folder_id is None:
+            folder_id, why = await _target_folder(store, account_id, name, create)
+            failure = failure or why
+        try:
+            info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
+        except NoSuchFolder:  # deleted meanwhile (IMAP DELETE): INBOX instead, nothing lost
+            failure = failure or f'fileinto "{name}": thư mục vừa bị xóa / folder deleted meanwhile'
+            folder_id = (await store.get_folder(account_id, INBOX)).id
+            info = await store.append(account_id, folder_id, data, flags=flags, internal_date=when)
+        placed.append((account_id, folder_id, info.uid))
+    return placed, failure
+
+
+_FOLDER_LOCKS: WeakKeyDictionary[MailStore, dict[tuple[int, str], asyncio.Lock]] = WeakKeyDictionary()
+
+
+async def _target_folder(
+    store: MailStore, account_id: int, name: str, create: bool
+) -> tuple[int, str | None]:
+    """The folder's id (INBOX when it cannot be used, with the reason). One
+    lookup-or-create at a time per folder: the store commits a new folder's row
+    before it makes its directory, so a concurrent delivery must not see the row
+    and append before the directory exists."""
+    locks = _FOLDER_LOCKS.setdefault(store, {})
+    async with locks.setdefault((account_id, name), asyncio.Lock()):
+        try:
+            return (await store.get_folder(account_id, name)).id, None
+        except NoSuchFolder:
+            pass
+        if create:
+            try:
+                return (await store.create_folder(account_id, name)).id, None
+            except FolderExists:
+                return (await store.get_folder(account_id, name)).id, None
+            except Exception as exc:  # noqa: BLE001 - an unusable name: INBOX instead
+                why = f'fileinto :create "{name}": {exc}'
+        else:
+            why = f'fileinto "{name}": thư mục không có / no such folder (use :create, RFC 5490)'
+    return (await store.get_folder(account_id, INBOX)).id, why

@@ -75,6 +75,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
@@ -689,7 +690,7 @@ class Inbound:
             await self.forward(txn, auth_header + received + data)
         if self.sieve is not None and view is not None:
             await self.sieve.after(decisions, view, auth_header + received + verdict + local,
-                                   sender=txn.sender, sid=client.sid)
+                                   sender=txn.sender, sid=client.sid, seal=partial(self.seal, txn))
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
 
     async def forward(self, txn: Transaction, data: bytes) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 
 from mailserver.app import App
@@ -245,3 +246,24 @@ async def test_reject_refuses_in_smtp_when_every_recipient_rejects(server: Runni
     assert await mx_send(server, PARTNER, [ANNV, BINH], message(PARTNER, [ANNV, BINH], "Thư quảng cáo")) == {}
     assert len(await inbox_messages(server, BINH)) == 1
     assert await inbox_messages(server, ANNV) == []
+
+
+async def test_concurrent_deliveries_create_one_folder_and_lose_nothing(server: RunningServer) -> None:
+    """Ten sessions at once, each filing into a folder that :create makes: the
+    first creates it, the others wait for its directory (no 451, nothing lost)."""
+    await activate(server, ANNV, 'require ["fileinto", "mailbox"]; fileinto :create "Song song/Mới";')
+
+    async def one(i: int) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port("smtp"), start_tls=False)
+        await smtp.connect()
+        try:
+            await smtp.sendmail(PARTNER, [ANNV], message(PARTNER, [ANNV], f"Thư {i}"))
+        finally:
+            await smtp.quit()
+
+    await asyncio.gather(*(one(i) for i in range(10)))
+    store = server.app.store
+    account = await store.get_account(ANNV)
+    assert account is not None
+    folder = await store.get_folder(account.id, "Song song/Mới")
+    assert len(await store.list_messages(account.id, folder.id)) == 10
