@@ -221,7 +221,9 @@ class App:
             directory=open_directory(self.store), settings=self.config.managesieve,
             limits=SieveLimits.from_config(self.config),
         )
-        return ManageSieveService(self.config.managesieve, deps, context)
+        return ManageSieveService(
+            self.config.managesieve, deps, context, trusted_proxies=self.config.server.trusted_proxies
+        )
 
     async def stop(self) -> None:
         for task in self.background:

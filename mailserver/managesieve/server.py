@@ -16,7 +16,11 @@ from connect to a successful login, whatever the client sends meanwhile;
 command dripped one octet at a time cannot hold the connection. At most
 ``max_connections`` at once; one more gets ``BYE`` at connect.
 
-Lifecycle: ``ManageSieveService(settings, deps, ssl_context)``; ``await
+With ``managesieve.proxy_protocol`` the listener sits behind a load balancer
+(``mailserver/proxyproto.py``): the client it names is the one throttled,
+logged and checked for loopback.
+
+Lifecycle: ``ManageSieveService(settings, deps, ssl_context, trusted_proxies=)``; ``await
 start()`` binds ``managesieve.listen`` and returns what was bound; ``await
 stop()`` closes the listener and ends every session with ``BYE``.
 """
@@ -31,6 +35,7 @@ import ssl
 import time
 from typing import Final
 
+from mailserver import proxyproto
 from mailserver.config import parse_hostport
 from mailserver.imap.server import _discard_unread
 from mailserver.managesieve.parser import NeedData, Parser
@@ -43,22 +48,48 @@ __all__ = ["ManageSieveService"]
 log = logging.getLogger(__name__)
 
 READ_SIZE: Final = 65536
+REFUSAL: Final = (
+    'BYE "Kết nối phải đi qua bộ cân bằng tải được tin cậy / '
+    'Connection must come through a trusted proxy (PROXY protocol)"\r\n'
+).encode()
 _ids = itertools.count(1)
 
 
 class ManageSieveService:
     def __init__(
-        self, settings: ManageSieveSettings, deps: ManageSieveDeps, ssl_context: ssl.SSLContext | None
+        self,
+        settings: ManageSieveSettings,
+        deps: ManageSieveDeps,
+        ssl_context: ssl.SSLContext | None,
+        *,
+        trusted_proxies: list[str] | None = None,
     ) -> None:
         self._settings = settings
+        self._trusted_proxies = trusted_proxies or []
         self._deps = deps
         self._ssl_context = ssl_context
-        self._server: asyncio.Server | None = None
+        self._server: asyncio.Server | proxyproto.ProxiedServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> dict[str, tuple[str, int]]:
         host, port = parse_hostport(self._settings.listen)
-        self._server = await asyncio.start_server(self._accept, host, port, backlog=256)
+        if self._settings.proxy_protocol:
+            loop = asyncio.get_running_loop()
+
+            def stream_protocol() -> asyncio.BaseProtocol:
+                # What asyncio.start_server builds for each connection.
+                return asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), self._accept, loop=loop)
+
+            self._server = await proxyproto.serve(
+                stream_protocol,
+                host,
+                port,
+                name="managesieve",
+                refusal=REFUSAL,
+                trusted_proxies=proxyproto.parse_networks(self._trusted_proxies),
+            )
+        else:
+            self._server = await asyncio.start_server(self._accept, host, port, backlog=256)
         sockname = self._server.sockets[0].getsockname()
         return {"managesieve": (sockname[0], sockname[1])}
 
@@ -87,8 +118,7 @@ class ManageSieveService:
             writer.close()
             return
         self._connections.add(task)
-        peer = writer.get_extra_info("peername")
-        conn = _Connection(self, reader, writer, peer[0] if isinstance(peer, tuple) else "")
+        conn = _Connection(self, reader, writer, proxyproto.client_ip(writer.transport))
         try:
             await conn.run()
         except asyncio.CancelledError:

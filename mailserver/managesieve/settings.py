@@ -14,6 +14,13 @@ class ManageSieveSettings:
         default="127.0.0.1:4190",
         metadata={"help": "host:port of ManageSieve with STARTTLS (RFC 5804; the standard port is 4190)."},
     )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata={
+            "help": "Every connection starts with a PROXY protocol header (HAProxy v1 or v2) from a load\n"
+            "balancer in server.trusted_proxies, naming the real client; others are refused."
+        },
+    )
     allow_plaintext_auth: bool = field(
         default=False,
         metadata={
