@@ -269,7 +269,7 @@ class Run:
             frame.variables[name] = value
 
     def _get(self, name: str, frame: _Frame) -> str:
-        if name.isdigit():
+        if name.isascii() and name.isdigit():
             n = int(name)
             return frame.matched[n] if n < len(frame.matched) else ""
         if name.startswith("global."):
@@ -551,7 +551,7 @@ def _in_zone(when: datetime, zone: object) -> datetime:
     if zone is None:
         return when.astimezone()
     text = str(zone)
-    if len(text) == 5 and text[0] in "+-" and text[1:].isdigit():
+    if len(text) == 5 and text[0] in "+-" and text[1:].isascii() and text[1:].isdigit():
         offset = timedelta(hours=int(text[1:3]), minutes=int(text[3:5]))
         return when.astimezone(timezone(offset if text[0] == "+" else -offset))
     return when.astimezone()

@@ -150,7 +150,7 @@ class _Lexer:
                     raise self.error("expected a tag name after ':'", start)
                 out.append(_Token("tag", m.group().lower(), start))
                 self.pos = m.end()
-            elif c.isdigit():
+            elif "0" <= c <= "9":
                 m = _NUMBER.match(text, start)
                 assert m is not None  # noqa: S101 - c is a digit
                 value = int(m.group(1)) * _QUANT[m.group(2).lower()]
