@@ -23,15 +23,16 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import format_datetime, getaddresses, parsedate_to_datetime
-from typing import Final
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Final, TypeVar
 
 from mailserver.sieve.compiler import VARIABLE_NAME, Node, Script
 from mailserver.sieve.match import Matcher
-from mailserver.sieve.message import MessageView, nfc
+from mailserver.sieve.message import MessageView
 
 __all__ = ["FileInto", "Outcome", "Run", "SieveRuntimeError", "Vacation"]
 
+T = TypeVar("T")
 INBOX: Final = "INBOX"
 MAX_INCLUDE_DEPTH: Final = 8
 MAX_VARIABLE_LENGTH: Final = 4000
@@ -354,9 +355,11 @@ class Run:
     def _matcher(self, node: Node) -> Matcher:
         return Matcher(node.match, node.comparator, node.relation)
 
-    def _keys(self, node: Node, frame: _Frame, arg: int = -1) -> list[str]:
+    def _keys(self, node: Node, frame: _Frame, arg: int = -1) -> Sequence[str]:
         values = node.args[arg]
         assert isinstance(values, tuple)  # noqa: S101 - the compiler checked the kind
+        if "variables" not in frame.script.requires:
+            return values  # nothing to expand (RFC 5229 section 3: only with the extension)
         return [self._expand(v, frame) for v in values]
 
     def _compare(self, node: Node, frame: _Frame, values: Sequence[str], keys: Sequence[str]) -> bool:
@@ -366,7 +369,7 @@ class Run:
             frame.matched = matcher.groups or []
         return ok
 
-    def _indexed(self, node: Node, values: list[str]) -> list[str]:
+    def _indexed(self, node: Node, values: list[T]) -> list[T]:
         # RFC 5260 section 6: :index picks one occurrence, counted from the end with :last.
         if "index" not in node.tags:
             return values
@@ -384,11 +387,11 @@ class Run:
     def _t_address(self, node: Node, frame: _Frame) -> bool:
         values: list[str] = []
         for name in self._keys(node, frame, 0):
-            raw = self._indexed(node, self.env.message.raw(name))
-            for _display, addr in getaddresses(raw) if raw else ():
-                part = _address_part(nfc(addr), node.part)
-                if part is not None:
-                    values.append(part)
+            for field_addresses in self._indexed(node, self.env.message.addresses(name)):
+                for addr in field_addresses:
+                    part = addr if node.part == "all" else _address_part(addr, node.part)
+                    if part is not None:
+                        values.append(part)
         return self._compare(node, frame, values, self._keys(node, frame))
 
     def _t_envelope(self, node: Node, frame: _Frame) -> bool:

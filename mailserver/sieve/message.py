@@ -17,6 +17,7 @@ import email.policy
 import re
 import unicodedata
 from email.message import Message
+from email.utils import getaddresses
 from typing import Final
 
 from storage import headers
@@ -40,6 +41,7 @@ class MessageView:
             self._fields.setdefault(name, []).append(value)
         self._decoded: dict[str, list[str]] = {}
         self._parsed: Message | None = None
+        self._addresses: dict[str, list[list[str]]] = {}
         self.size = len(data)
 
     def raw(self, name: str) -> list[str]:
@@ -53,6 +55,17 @@ class MessageView:
         if found is None:
             found = [nfc(_decode(v)) for v in self._fields.get(key, [])]
             self._decoded[key] = found
+        return found
+
+    def addresses(self, name: str) -> list[list[str]]:
+        """The NFC addr-specs of every ``name`` field, one list per field (the
+        ``address`` test with ``:index`` picks a field first, RFC 5260 section 6);
+        parsed once per message."""
+        key = name.lower()
+        found = self._addresses.get(key)
+        if found is None:
+            found = [[nfc(addr) for _n, addr in getaddresses([v])] for v in self._fields.get(key, [])]
+            self._addresses[key] = found
         return found
 
     def exists(self, name: str) -> bool:
