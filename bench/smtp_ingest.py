@@ -29,6 +29,7 @@ from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
 from mailserver.managesieve.settings import ManageSieveSettings
+from mailserver.search.settings import SearchSettings
 from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
 from storage.settings import StorageSettings
@@ -55,7 +56,10 @@ def sieve_script(rules: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(messages: int, sessions: int, size: int, url: str, sieve_rules: int = 0) -> dict[str, object]:
+async def run(
+    messages: int, sessions: int, size: int, url: str, sieve_rules: int = 0, *,
+    search: SearchSettings | None = None,
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
             server=ServerSettings(data_dir=tmp, log_level="WARNING"),
@@ -68,6 +72,7 @@ async def run(messages: int, sessions: int, size: int, url: str, sieve_rules: in
             # No DNS on the bench machine: SPF/DKIM/DMARC lookups answer "none" at once
             # instead of timing out against an unreachable resolver.
             dns=DnsSettings(use_servers=False),
+            search=search or SearchSettings(),
         )
         async with App(config) as app:
             account = await app.store.create_account(RCPT, "Bench", hash_password("x" * 12))

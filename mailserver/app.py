@@ -28,7 +28,7 @@ from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
-from policy.pipeline import Pipeline
+from policy.pipeline import Pipeline, limits_of
 from storage import open_store
 from storage.api import MailStore
 from storage.credentials import credentials_for
@@ -41,6 +41,7 @@ from storage.reconcile import Reconciler
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
     from mailserver.ops.dmarc import DmarcReports
+    from mailserver.search.indexer import Indexer
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
 
@@ -119,6 +120,8 @@ class App:
         self.cluster = Cluster(self.store if isinstance(self.store, JobLedger) else None)
         """This node among several on one database: scheduled jobs run once per period."""
         self.services: list[Service] = []
+        self.indexer: Indexer | None = None
+        """The full-text indexer (``search.index``), once started."""
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
@@ -197,6 +200,12 @@ class App:
             name="vault-purge",
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
+        if self.config.search.index:
+            from mailserver.search.indexer import Indexer
+
+            # After the store commits, never in the way of a 250 or an APPEND OK.
+            self.indexer = Indexer(self.store, limits_of(self.config.policy), self.config.search)
+            self.background.append(asyncio.create_task(self.indexer.run(), name="indexer"))
         if self.config.dmarc.send_reports:
             from mailserver.ops.dmarc import report_loop
 

@@ -25,6 +25,7 @@ from typing import Any, Final
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
 from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
+from mailserver.search.settings import SearchSettings
 from mailserver.sieve.settings import SieveSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
@@ -301,6 +302,7 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     dmarc: DmarcSettings = field(default_factory=DmarcSettings)
     arc: ArcSettings = field(default_factory=ArcSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------

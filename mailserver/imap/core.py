@@ -26,6 +26,7 @@ from mailserver.imap.errors import UserError
 from mailserver.imap.grammar import is_astring
 from mailserver.imap.responses import IString, Value
 from mailserver.imap.selected import FolderCache, Mailbox, Target
+from mailserver.search.settings import SearchSettings
 from storage.api import INBOX, Account, Folder, MailStore
 from storage.directory import ALL_RIGHTS, DirectoryStore, MailboxGrant
 
@@ -84,6 +85,8 @@ class SessionCore:
     store: MailStore
     authenticator: Authenticator
     settings: ImapSettings
+    search_settings: SearchSettings
+    """``[search]``: whether SEARCH asks the full-text index, exact diacritics."""
     secure: bool
     remote_ip: str
     starttls_available: bool

@@ -113,6 +113,7 @@ from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import IString, Response, Tagged
 from mailserver.imap.search import SearchCommand
 from mailserver.imap.selected import FolderCache, Mailbox, Target
+from mailserver.search.settings import SearchSettings
 from storage.activity import CHECK_INTERVAL, activity_for
 from storage.api import Account, Folder, MailStore, ModSeq, NoSuchFolder, StoreError, Uid
 from storage.directory import DirectoryStore, MailboxGrant
@@ -185,9 +186,11 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         user_slots: UserSlots | None = None,
         password_url: str = "",
         folders: FolderCache | None = None,
+        search: SearchSettings | None = None,
     ) -> None:
         self.store, self.authenticator, self.settings = store, authenticator, settings
         self.secure, self.remote_ip = secure, remote_ip
+        self.search_settings = search or SearchSettings(index=False)  # without: scan (transcripts)
         self.starttls_available = starttls_available
         self.connection_id = connection_id
         self.state = State.NOT_AUTHENTICATED
@@ -197,9 +200,7 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
         self._idle_tag: str | None = None
-        self.directory = directory
-        self.trainer = trainer
-        self._clock = clock
+        self.directory, self.trainer, self._clock = directory, trainer, clock
         self.change_poll_interval = (
             CHANGE_POLL_INTERVAL if change_poll_interval is None else change_poll_interval
         )
