@@ -168,6 +168,8 @@ class App:
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
+        if self.config.managesieve.enabled:
+            self.services.append(self._managesieve(login_context))
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
@@ -216,6 +218,22 @@ class App:
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
+
+    def _managesieve(self, context: ssl.SSLContext | None) -> Service:
+        """ManageSieve (RFC 5804) on ``managesieve.listen``, with its narrow dependencies."""
+        from mailserver.managesieve.server import ManageSieveService
+        from mailserver.managesieve.session import ManageSieveDeps
+        from mailserver.ops.sieve import SieveLimits
+        from storage.sieve import sieve_scripts_for
+
+        deps = ManageSieveDeps(
+            scripts=sieve_scripts_for(self.store), authenticator=self.authenticator,
+            directory=open_directory(self.store), settings=self.config.managesieve,
+            limits=SieveLimits.from_config(self.config),
+        )
+        return ManageSieveService(
+            self.config.managesieve, deps, context, trusted_proxies=self.config.server.trusted_proxies
+        )
 
     async def stop(self) -> None:
         for task in self.background:

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
 from mailserver.search.settings import SearchSettings
+from mailserver.sieve.settings import SieveSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
 from pki.settings import ArcSettings, DkimSettings, PkiSettings
@@ -278,6 +280,8 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
+    sieve: SieveSettings = field(default_factory=SieveSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)

@@ -20,7 +20,7 @@ from typing import Any
 
 from mailserver.config import Config
 from mailserver.ops.logs import configure_logging, use_uvloop
-from mailserver.smtp.workers import MainChannel, frame
+from mailserver.smtp.workers import MainChannel, SieveThroughMain, frame
 from storage.api import DeliveryResult
 
 
@@ -51,6 +51,9 @@ def _through_main(store: Any, channel: MainChannel) -> None:
             raise
 
     store.deliver = deliver
+    # Sieve's filed copies and its vacation/duplicate memory: written by the
+    # main process as well (mailserver/sieve/deliver.py reads this attribute).
+    store.sieve_main = SieveThroughMain(channel)
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
