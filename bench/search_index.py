@@ -47,8 +47,8 @@ from mailserver.managesieve.settings import ManageSieveSettings  # noqa: E402
 from mailserver.search.indexer import Indexer  # noqa: E402
 from mailserver.search.settings import SearchSettings  # noqa: E402
 from mailserver.web.settings import WebSettings  # noqa: E402
-from policy.dns import DnsSettings  # noqa: E402
 from policy.extract.walk import Limits  # noqa: E402
+from policy.settings import DnsSettings  # noqa: E402
 
 WORD = "thẩm"
 
