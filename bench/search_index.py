@@ -43,11 +43,12 @@ from peers import PASSWORD, USER, Dovecot, free_port, wait_port  # noqa: E402
 from mailserver.app import App  # noqa: E402
 from mailserver.auth import hash_password  # noqa: E402
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings  # noqa: E402
+from mailserver.managesieve.settings import ManageSieveSettings  # noqa: E402
 from mailserver.search.indexer import Indexer  # noqa: E402
 from mailserver.search.settings import SearchSettings  # noqa: E402
 from mailserver.web.settings import WebSettings  # noqa: E402
-from policy.dns import DnsSettings  # noqa: E402
 from policy.extract.walk import Limits  # noqa: E402
+from policy.settings import DnsSettings  # noqa: E402
 
 WORD = "thẩm"
 
@@ -58,6 +59,7 @@ def config(data_dir: str, imap_port: int, *, index: bool) -> Config:
         smtp=SmtpSettings(listen="127.0.0.1:0"),
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
         web=WebSettings(listen="127.0.0.1:0"),
+        managesieve=ManageSieveSettings(enabled=False),
         imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0"),
         dns=DnsSettings(use_servers=False),
         search=SearchSettings(index=index),

@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import ssl
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
@@ -147,6 +148,7 @@ class App:
         from mailserver.imap.server import ImapService
         from mailserver.smtp.queue import Outbound, QueueRunner
         from mailserver.smtp.server import SmtpService
+        from mailserver.smtp.service import SmtpDeps
         from mailserver.smtp.submission import SubmissionService
 
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
@@ -156,17 +158,18 @@ class App:
         from storage.dmarc import dmarc_for
 
         self.dmarc = DmarcReports(self.config, dmarc_for(self.store), self.resolver, self.outbound)
+        smtp = SmtpDeps(self.config, self.store, self.ssl_context, outbound=self.outbound,
+                        pipeline=self.pipeline, quarantine=self.quarantine, dns=self.resolver,
+                        sealer=self.sealer, reports=self.dmarc)
         self.services = [
-            SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
-                        processes=self._smtp_processes, sealer=self.sealer, reports=self.dmarc),
-            SubmissionService(self.config, self.store, self.authenticator, login_context,
-                              outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine,
-                              cert_login=self.cert_login, sealer=self.sealer),
+            SmtpService(smtp, processes=self._smtp_processes),
+            SubmissionService(replace(smtp, ssl_context=login_context), self.authenticator,
+                              sender_policy=self.sender_policy, cert_login=self.cert_login),
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
+        if self.config.managesieve.enabled:
+            self.services.append(self._managesieve(login_context))
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
@@ -215,6 +218,22 @@ class App:
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
+
+    def _managesieve(self, context: ssl.SSLContext | None) -> Service:
+        """ManageSieve (RFC 5804) on ``managesieve.listen``, with its narrow dependencies."""
+        from mailserver.managesieve.server import ManageSieveService
+        from mailserver.managesieve.session import ManageSieveDeps
+        from mailserver.ops.sieve import SieveLimits
+        from storage.sieve import sieve_scripts_for
+
+        deps = ManageSieveDeps(
+            scripts=sieve_scripts_for(self.store), authenticator=self.authenticator,
+            directory=open_directory(self.store), settings=self.config.managesieve,
+            limits=SieveLimits.from_config(self.config),
+        )
+        return ManageSieveService(
+            self.config.managesieve, deps, context, trusted_proxies=self.config.server.trusted_proxies
+        )
 
     async def stop(self) -> None:
         for task in self.background:

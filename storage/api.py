@@ -34,9 +34,6 @@ from typing import NewType, Protocol
 Uid = NewType("Uid", int)
 """A message's IMAP UID inside one folder; never reused under one UIDVALIDITY."""
 
-SeqNum = NewType("SeqNum", int)
-"""A message's 1-based position in a session's view of a folder (not stored)."""
-
 ModSeq = NewType("ModSeq", int)
 """RFC 7162 modification sequence: grows with every change in a folder."""
 
