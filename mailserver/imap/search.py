@@ -161,7 +161,14 @@ class Searcher:
         )
         found = candidates & hits.uids
         waiting = candidates & hits.unindexed
-        return found | await self._scan(key, waiting) if waiting else found
+        if not waiting:
+            return found
+        if isinstance(key, c.HeaderKey) and key.field in _SQL_HEADERS:
+            # Not indexed yet (the indexer runs behind delivery): the SQL header
+            # columns answer without reading files, unfolded until it catches up.
+            query = SearchQuery(uids=((min(waiting), max(waiting)),), header_contains=((key.field, value),))
+            return found | (waiting & set(await self.store.search(mb.target.account_id, mb.folder.id, query)))
+        return found | await self._scan(key, waiting)
 
     async def eval(self, key: c.SearchKey, candidates: set[int]) -> set[int]:
         """UIDs among ``candidates`` matching ``key``: what SQL can decide is asked of
