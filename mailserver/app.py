@@ -34,6 +34,7 @@ from storage.directory import open_directory
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
+from storage.tlsrpt import TlsRptStore, open_tlsrpt
 
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
@@ -92,6 +93,8 @@ class App:
         self.queue: OutboundQueue = open_queue(
             config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
         )
+        self.tlsrpt: TlsRptStore = open_tlsrpt(config.storage_url, store=self.store)
+        """TLS-RPT results of outbound delivery and reports others sent us (RFC 8460)."""
         self.reconciler = Reconciler(
             self.store, config.maildir, config.data_dir / "lost+found", min_age=config.storage.orphan_min_age
         )
@@ -112,6 +115,7 @@ class App:
         # budget; the rest runs in the background below (storage/reconcile.py).
         reconciled = await self.reconciler.startup(self.config.storage.reconcile_budget)
         await self.queue.start()
+        await self.tlsrpt.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
@@ -131,7 +135,8 @@ class App:
 
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
         self.outbound = Outbound(self.queue, self.signer)
-        self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
+        self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound,
+                                        tlsrpt=self.tlsrpt)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
@@ -171,6 +176,11 @@ class App:
             purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
+        from mailserver.smtp.tlsrpt import report_loop
+
+        self.background.append(asyncio.create_task(
+            report_loop(self.config, self.tlsrpt, self.resolver, self.outbound), name="tlsrpt-reports"
+        ))
         from mailserver.ops.runtime import start_operations
 
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
@@ -200,6 +210,7 @@ class App:
         await self.pipeline.close()
         pdfcheck.shutdown()
         await self.queue.close()
+        await self.tlsrpt.close()
         if self.authenticator.history is not None:
             await self.authenticator.history.flush()  # the last logins, before the store closes
         await self.store.close()

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
 from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
-from mailserver.smtp.outbound_settings import OutboundSettings
+from mailserver.smtp.outbound_settings import MtaStsSettings, OutboundSettings, TlsRptSettings
 from mailserver.web.settings import WebSettings
 from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
@@ -265,6 +265,8 @@ class Config:
     dns: DnsSettings = field(default_factory=DnsSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    mta_sts: MtaStsSettings = field(default_factory=MtaStsSettings)
+    tlsrpt: TlsRptSettings = field(default_factory=TlsRptSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)

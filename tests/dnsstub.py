@@ -34,7 +34,10 @@ class DnsStub:
         *,
         servfail: Iterable[str] = (),
         silent: Iterable[str] = (),
+        authenticated: bool = False,
     ) -> None:
+        self.authenticated = authenticated
+        """Set the AD bit on every answer (a validating resolver's "secure")."""
         self.records = {(_norm(n), t.upper()): list(v) for (n, t), v in records.items()}
         self.servfail = {_norm(n) for n in servfail}
         self.silent = {_norm(n) for n in silent}
@@ -62,6 +65,8 @@ class DnsStub:
     def _answer(self, query: dns.message.Message) -> dns.message.Message | None:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if self.authenticated:
+            response.flags |= dns.flags.AD
         question = query.question[0]
         name = _norm(question.name.to_text())
         rdtype = dns.rdatatype.to_text(question.rdtype)

@@ -73,6 +73,7 @@ from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.smtp.srs import Srs, is_srs
 from policy import codes
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
@@ -85,6 +86,7 @@ from storage.api import Account, DeliveryResult, MailStore, OverQuota
 from storage.directory import Agency, open_directory
 from storage.mimeinfo import decode_words
 from storage.quarantine import Quarantine
+from storage.tlsrpt import TlsRptStore
 
 if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound
@@ -155,6 +157,8 @@ class Transaction:
     """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
     forwards: list[tuple[str, str]] = field(default_factory=list)
     """(forwarding address, outside target): copies sent on with an SRS sender."""
+    reports: bool = False
+    """A recipient is our TLS-RPT address (``tlsrpt.rua``): the report is parsed and kept."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -341,6 +345,8 @@ class Inbound:
         """Local and alias domains, aliases, forwards, accounts and groups
         (mailserver/directory/routing.py): refreshed at every MAIL."""
         self.srs = Srs(config.data_dir / "srs.key", config.server.domains[0])
+        self._report_address = tlsrpt_address(config.tlsrpt, list(config.server.domains))
+        self._reports: TlsRptStore | None = None
 
     def local_domain(self, domain: str) -> str | None:
         """The canonical spelling of ``domain`` if it is ours (an alias domain
@@ -451,6 +457,12 @@ class Inbound:
             return codes.S250_RECIPIENT_OK
         if is_srs(local):
             return self._srs_recipient(txn, recipient, local)
+        if f"{local}@{ours}".lower() == self._report_address:
+            # RFC 8460 section 5.3: reports to our rua need no mailbox (smtp/tlsrpt.py).
+            if recipient not in txn.recipients:
+                txn.recipients.append(recipient)
+            txn.reports = True
+            return codes.S250_RECIPIENT_OK
         # The router (mailserver/directory/routing.py) follows forwards, accounts
         # (matched case-insensitively: local parts are case-sensitive in theory,
         # RFC 5321 section 2.4, but never in practice here), address aliases and
@@ -570,7 +582,7 @@ class Inbound:
             # ENVELOPE and every mail reader must see one and the same sender.
             log.info("smtp %s: header section refused: %s", client.sid, ambiguous)
             return codes.S550_AMBIGUOUS_HEADER, None
-        if not txn.account_ids and not txn.remote and not txn.forwards:
+        if not txn.account_ids and not txn.remote and not txn.forwards and not txn.reports:
             return codes.S503_NEED_RCPT, None
         loop = forwarding_loop(data, txn, self._config.smtp.max_hops)
         if loop is not None:
@@ -587,6 +599,11 @@ class Inbound:
         outcome = await self.check_content(client, txn, data)
         if outcome is not None and not outcome.accepted:
             return outcome.reply, None
+        if txn.reports:
+            await self.keep_report(client, data)
+            if not txn.account_ids and not txn.remote and not txn.forwards:
+                accepted = codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}")
+                return accepted, DeliveryResult(placed=())
         # S/MIME after the policy accepted and before DKIM (at enqueue): sign
         # agency mail, or verify an arriving signature (X-Signature-Status).
         data = await self.smime.process(client.authenticated, data)
@@ -633,6 +650,24 @@ class Inbound:
         if txn.forwards and self._outbound is not None:
             await self.forward(txn, received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+    async def keep_report(self, client: Client, data: bytes) -> None:
+        """A TLS report sent to our rua: parsed and stored before the 250; one that
+        cannot be read is logged and dropped (the sender cannot fix it by retrying)."""
+        from mailserver.smtp.tlsrpt import ReportError, parse_report_message
+        from storage.tlsrpt import open_tlsrpt
+
+        try:
+            report = parse_report_message(data)
+        except ReportError as exc:
+            log.info("smtp %s: mail to the TLS-RPT address holds no report: %s", client.sid, exc)
+            return
+        if self._reports is None:
+            self._reports = open_tlsrpt(self._config.storage_url, store=self._store)
+            await self._reports.start()
+        ident = await self._reports.add_received(report)
+        log.info("smtp %s: TLS report %s from %s kept as %d", client.sid, report.report_id,
+                 report.organization, ident)
 
     async def forward(self, txn: Transaction, data: bytes) -> None:
         """Queue the forwarded copies: one per forwarding address, with a

@@ -34,8 +34,25 @@ class OutboundSettings:
     )
     require_tls: list[str] = _help(
         "Recipient domains that must never get mail over an unencrypted connection\n"
-        "(STARTTLS is tried with every host anyway; certificates are not verified, RFC 7435).",
+        "(STARTTLS is tried with every host anyway; certificates are not verified, RFC 7435,\n"
+        "unless the domain publishes MTA-STS or DANE).",
         [],
+    )
+    ca_file: str = _help(
+        "PEM file of the certificate authorities trusted for MTA-STS (RFC 8461): the policy\n"
+        "host's HTTPS certificate and the MX hosts' certificates; empty: the system's trust store.",
+        "",
+    )
+    mta_sts: bool = _help(
+        "Apply the MTA-STS policies of recipient domains (RFC 8461): look up _mta-sts TXT,\n"
+        "fetch and cache the policy, and in enforce mode deliver only over valid TLS to listed MX hosts.",
+        True,
+    )
+    mta_sts_port: int = _help(
+        "TCP port of https://mta-sts.<domain>/ (443; tests point it at a loopback server).", 443
+    )
+    mta_sts_timeout: float = _help(
+        "Seconds fetching one MTA-STS policy may take in all (at most 64 KiB are read).", 10.0
     )
     timeout: float = _help("Seconds one SMTP command to a remote host may take.", 60.0)
     max_concurrent: int = _help("Most messages delivered at the same time.", 20)
@@ -66,3 +83,56 @@ class OutboundSettings:
 def spool_path(settings: OutboundSettings, data_dir: Path) -> Path:
     """Where queued message files live."""
     return Path(settings.spool_dir) if settings.spool_dir else data_dir / "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class MtaStsSettings:
+    """Our own MTA-STS policy (RFC 8461), served by the portal for every local domain."""
+
+    mode: str = _help(
+        'Policy mode published at https://mta-sts.<domain>/.well-known/mta-sts.txt: "enforce",\n'
+        '"testing" or "none" (RFC 8461 section 5); the portal must answer for mta-sts.<domain>\n'
+        "with a certificate valid for that name.",
+        "testing",
+    )
+    max_age: int = _help(
+        "Seconds senders may cache the policy (RFC 8461 section 3.2; at most a year).", 604800
+    )
+    mx: list[str] = _help(
+        'MX host patterns of the policy ("*.example.org" allowed); empty: server.hostname.', []
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("enforce", "testing", "none"):
+            raise ValueError(f'mta_sts.mode must be "enforce", "testing" or "none", got {self.mode!r}')
+        if not 0 <= self.max_age <= 31_557_600:
+            raise ValueError("mta_sts.max_age must be between 0 and 31557600")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsRptSettings:
+    """SMTP TLS reporting (RFC 8460): reports we send and reports we receive."""
+
+    send_reports: bool = _help(
+        "Mail a daily report of outbound TLS results to the rua of each recipient domain's\n"
+        "_smtp._tls TXT record (RFC 8460 section 3); `mailserver report tlsrpt --send-now` sends at once.",
+        True,
+    )
+    rua: str = _help(
+        "Our address for reports from others, published in _smtp._tls (mailto:); mail to it is\n"
+        "parsed and listed in /admin/tlsrpt and `mailserver report tlsrpt --received`; it needs no\n"
+        "mailbox. Empty: tlsrpt@<first server.domains>.",
+        "",
+    )
+    organization: str = _help(
+        'organization-name of the reports we send (RFC 8460 section 4.4); empty: the first domain.', ""
+    )
+    contact: str = _help("contact-info of the reports we send; empty: postmaster@<first domain>.", "")
+    send_hour: int = _help("UTC hour after which the previous UTC day's reports are sent.", 1)
+
+
+def tlsrpt_address(settings: TlsRptSettings, domains: list[str]) -> str:
+    """Where reports to us go (``tlsrpt.rua``, default ``tlsrpt@<first domain>``)."""
+    if settings.rua:
+        return settings.rua.removeprefix("mailto:").strip().lower()
+    return f"tlsrpt@{domains[0].lower()}" if domains else ""
