@@ -1,0 +1,136 @@
+"""TLS-RPT (RFC 8460) around the server: reports others send to our rua are
+accepted without a mailbox, parsed and shown in /admin/tlsrpt and by the CLI;
+``mailserver report tlsrpt --send-now`` queues our reports; the portal serves our
+MTA-STS policy (RFC 8461 section 3.3) for each local domain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import aiosmtplib
+
+from mailserver.app import App
+from mailserver.auth import hash_password
+from mailserver.smtp.mtasts import parse_policy
+from mailserver.smtp.tlsrpt import build_report, parse_report_message, report_message
+from storage.queue import open_queue
+from storage.tlsrpt import TlsResult, open_tlsrpt
+from tests.ops.conftest import cli, server_config
+from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of, portal_config
+
+START = datetime(2026, 12, 4, tzinfo=UTC)
+
+
+def google_report() -> bytes:
+    """A report as a large provider sends one about mail it delivered to us."""
+    rows = [TlsResult(START, "dongnai.gov.vn", "sts", ("version: STSv1", "mode: testing",
+                      "mx: mx.test.dongnai.gov.vn", "max_age: 604800"), "mx.test.dongnai.gov.vn",
+                      "203.0.113.5", "success")] * 5 + [
+        TlsResult(START, "dongnai.gov.vn", "sts", ("version: STSv1",), "mx.test.dongnai.gov.vn",
+                  "203.0.113.5", "certificate-expired")] * 2
+    report = build_report(rows, domain="dongnai.gov.vn", organization="Google LLC",
+                          contact="smtp-tls-reporting@google.com", report_id="2026-12-04T00:00:00Z_dongnai",
+                          start=START, end=START + timedelta(days=1))
+    return report_message(report, domain="dongnai.gov.vn", submitter="google.com",
+                          sender="noreply-smtp-tls-reporting@google.com",
+                          recipients=["tlsrpt@dongnai.gov.vn"], now=START + timedelta(days=1))
+
+
+def test_report_round_trip() -> None:
+    parsed = parse_report_message(google_report())
+    assert parsed.organization == "Google LLC" and parsed.policy_domains == ("dongnai.gov.vn",)
+    assert (parsed.success, parsed.failure) == (5, 2) and parsed.start == START
+
+
+async def test_reports_received_shown_in_admin_and_cli(tmp_path: Path) -> None:
+    config = portal_config(tmp_path / "data")
+    async with App(config) as app:
+        await app.store.create_account(OPERATOR, "Vận hành", hash_password(OPERATOR_PASSWORD),
+                                       must_change_password=False)
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=app.addresses["smtp"][1], start_tls=False)
+        await smtp.connect()
+        try:
+            # No mailbox tlsrpt@ exists: the address is the report sink (tlsrpt.rua default).
+            await smtp.sendmail("noreply-smtp-tls-reporting@google.com", ["tlsrpt@dongnai.gov.vn"],
+                                google_report())
+            junk = b"From: x@example.com\r\nSubject: hello\r\n\r\nnot a report\r\n"
+            await smtp.sendmail("x@example.com", ["tlsrpt@dongnai.gov.vn"], junk)
+        finally:
+            await smtp.quit()
+        (got,) = await app.tlsrpt.received()
+        assert got.organization == "Google LLC" and (got.success, got.failure) == (5, 2)
+        assert json.loads(got.body)["report-id"] == "2026-12-04T00:00:00Z_dongnai"
+
+        base = f"http://127.0.0.1:{app.addresses['web'][1]}"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            # Our own MTA-STS policy, per local domain (RFC 8461 section 3.3).
+            async with http.get(f"{base}/.well-known/mta-sts.txt",
+                                headers={"Host": "mta-sts.dongnai.gov.vn"}, allow_redirects=False) as resp:
+                assert resp.status == 200 and resp.content_type == "text/plain"
+                policy = parse_policy(await resp.text())
+            assert policy.mode == "testing" and policy.mx == ("mx.test.dongnai.gov.vn",)
+            assert policy.max_age == 604800
+            async with http.get(f"{base}/.well-known/mta-sts.txt",
+                                headers={"Host": "mta-sts.example.com"}) as resp:
+                assert resp.status == 404
+            # The operators' page.
+            async with http.get(f"{base}/admin/login") as resp:
+                token = csrf_of(await resp.text())
+            async with http.post(f"{base}/admin/login", data={
+                "csrf": token, "address": OPERATOR, "password": OPERATOR_PASSWORD, "totp": "",
+            }) as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/admin/tlsrpt") as resp:
+                html = await resp.text()
+                assert resp.status == 200
+            assert "Google LLC" in html and "tlsrpt@dongnai.gov.vn" in html and "Báo cáo TLS" in html
+
+    toml = server_config(tmp_path)
+    result = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--received", "--json")
+    assert result.returncode == 0, result.stderr
+    (listed,) = json.loads(result.stdout)
+    assert listed["organization"] == "Google LLC" and listed["failure"] == 2
+
+
+async def test_cli_send_now_queues_a_report(tmp_path: Path) -> None:
+    toml = server_config(tmp_path)
+    with toml.open("a", encoding="utf-8") as fh:
+        fh.write('\n[dns.static]\n"_smtp._tls.example.net TXT" = '
+                 '["v=TLSRPTv1; rua=mailto:tls@example.net,https://example.net/tlsrpt"]\n')
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite+aiosqlite:///{(data / 'mailserver.db').resolve()}"
+    store = open_tlsrpt(url)
+    await store.start()
+    now = datetime.now(UTC)
+    await store.record([
+        TlsResult(now, "example.net", "no-policy-found", (), "mx.example.net", "192.0.2.1", "success"),
+        TlsResult(now, "example.net", "sts", ("mode: enforce",), "mx.example.net", "192.0.2.1",
+                  "starttls-not-supported"),
+        TlsResult(now, "quiet.example", "no-policy-found", (), "mx.quiet.example", "192.0.2.2", "success"),
+    ])
+    await store.close()
+
+    result = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--send-now", "--json")
+    assert result.returncode == 0, result.stderr
+    (sent,) = json.loads(result.stdout)
+    assert sent["domain"] == "example.net" and sent["rua"] == ["tls@example.net"]
+    types = {p["policy"]["policy-type"]: p["summary"] for p in sent["report"]["policies"]}
+    assert types == {
+        "no-policy-found": {"total-successful-session-count": 1, "total-failure-session-count": 0},
+        "sts": {"total-successful-session-count": 0, "total-failure-session-count": 1},
+    }
+    queue = open_queue(url, data / "queue")
+    await queue.start()
+    try:
+        (queued,) = await queue.list()
+        assert [r.address for r in queued.recipients] == ["tls@example.net"]
+        assert queued.origin == "tlsrpt" and queued.sender == "postmaster@dongnai.gov.vn"
+    finally:
+        await queue.close()
+    again = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--send-now", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == [], "every row reported once"
