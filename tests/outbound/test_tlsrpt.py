@@ -134,3 +134,38 @@ async def test_cli_send_now_queues_a_report(tmp_path: Path) -> None:
         await queue.close()
     again = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--send-now", "--json")
     assert again.returncode == 0 and json.loads(again.stdout) == [], "every row reported once"
+
+
+def test_dns_records_publish_mta_sts_tlsrpt_and_tlsa(tmp_path: Path) -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from cryptography import x509
+
+    from mailserver.ops.dnsrecords import mta_sts_id, records, zone_text
+    from mailserver.smtp.mtasts import parse_txt
+    from mailserver.smtp.outbound_settings import MtaStsSettings
+    from mailserver.smtp.tlsrpt import parse_tlsrpt_txt
+    from pki.dane import association, parse_tlsa
+    from pki.tls import ensure_certificate
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path / "data")
+    ensure_certificate(config.tls_cert, config.tls_key, config.server.hostname)
+    by_name = {(r.name, r.type): r.value for r in records(config, "dongnai.gov.vn", date(2026, 12, 5))}
+    txt = by_name[("_mta-sts.dongnai.gov.vn.", "TXT")].strip('"')
+    assert parse_txt([txt]) == mta_sts_id(config)
+    assert ("mta-sts.dongnai.gov.vn.", "CNAME") in by_name
+    rua = parse_tlsrpt_txt([by_name[("_smtp._tls.dongnai.gov.vn.", "TXT")].strip('"')])
+    assert rua == ["mailto:tlsrpt@dongnai.gov.vn"]
+    tlsa = parse_tlsa(by_name[("_25._tcp.mx.test.dongnai.gov.vn.", "TLSA")])
+    cert = x509.load_pem_x509_certificate(config.tls_cert.read_bytes())
+    assert tlsa is not None and (tlsa.usage, tlsa.selector, tlsa.mtype) == (3, 1, 1)
+    assert tlsa.data == association(cert, 1, 1)
+    # The id follows the policy; one TLSA line for two domains.
+    enforce = replace(config, mta_sts=MtaStsSettings(mode="enforce"))
+    assert mta_sts_id(enforce) != mta_sts_id(config)
+    zone = zone_text(config, ["dongnai.gov.vn", "dongnai.vn"], date(2026, 12, 5))
+    assert zone.count(" TLSA 3 1 1 ") == 1
+    assert not any(r.name.startswith("_mta-sts") for r in records(
+        replace(config, mta_sts=MtaStsSettings(mode="none")), "dongnai.gov.vn", date(2026, 12, 5)))
