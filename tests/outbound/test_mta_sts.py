@@ -223,3 +223,24 @@ def validate_rfc8460(report: dict[str, object]) -> None:
         for detail in entry.get("failure-details", []):
             assert detail["result-type"] in RESULT_TYPES
             assert isinstance(detail["failed-session-count"], int)
+
+
+async def test_testing_mode_without_starttls_delivers_and_records(
+    tmp_path: Path, ca: TestCa, policy_server: PolicyServer
+) -> None:
+    domain, rcpt = "testing.example", "ban@testing.example"
+    policy_server.policies["mta-sts.testing.example"] = policy("testing", "mx.testing.example")
+    mx = await remote_mx(None)
+    try:
+        static = mx_records(domain, "mx.testing.example") | sts_records(domain)
+        config = world_config(tmp_path / "data", mx.port, static=static, ca_file=str(ca.pem),
+                              mta_sts_port=policy_server.port)
+        async with App(config) as app:
+            assert app.outbound is not None
+            await app.outbound.enqueue(SENDER, [rcpt], message(rcpt), origin="submission")
+            await eventually(lambda: _empty(app), "delivered")
+            rows = await app.tlsrpt.unreported(until_far())
+        assert [(m.rcpt_tos, m.tls) for m in mx.messages] == [([rcpt], False)]
+        assert [(r.policy_type, r.result) for r in rows] == [("sts", "starttls-not-supported")]
+    finally:
+        await mx.stop()
