@@ -84,6 +84,10 @@ class TlsRptStore(Protocol):
 
     async def mark_reported(self, ids: Sequence[int], now: datetime) -> None: ...
 
+    async def purge(self, reported_before: datetime) -> int:
+        """Delete rows reported before ``reported_before``; returns how many."""
+        ...
+
     async def results(self, since: datetime) -> list[TlsResult]:
         """Every row since ``since`` (reported or not), oldest first."""
         ...

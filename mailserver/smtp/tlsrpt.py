@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE: Final = "application/tlsrpt+gzip"
+RETENTION: Final = timedelta(days=31)
+"""How long reported results are kept (for /admin/tlsrpt and questions after a report)."""
 MAX_REPORT_SIZE: Final = 10 * 1024 * 1024
 """Largest decompressed report accepted from others."""
 
@@ -150,10 +152,9 @@ def report_message(
     begin_ts, end_ts = (int(_when(t).timestamp()) for t in (start, end))
     filename = f"{submitter}!{domain}!{begin_ts}!{end_ts}!{secrets.token_hex(4)}.json.gz"
     msg.add_attachment(payload, maintype="application", subtype="tlsrpt+gzip", filename=filename)
-    msg.replace_header("Content-Type", 'multipart/report; report-type="tlsrpt"')
-    boundary = msg.get_boundary()
-    if boundary:
-        msg.set_boundary(boundary)
+    # Section 5.3: multipart/report (RFC 6522) with report-type "tlsrpt"; the boundary stays.
+    msg.set_type("multipart/report")
+    msg.set_param("report-type", "tlsrpt")
     return msg.as_bytes()
 
 
@@ -219,12 +220,14 @@ def previous_day_end(now: datetime) -> datetime:
 async def report_loop(
     config: Config, store: TlsRptStore, resolver: Resolver, outbound: Outbound, interval: float = 3600.0
 ) -> None:
-    """The daily run: past ``tlsrpt.send_hour`` UTC, report the days before today."""
+    """The daily run: past ``tlsrpt.send_hour`` UTC, report the days before today;
+    reported rows older than ``RETENTION`` are deleted."""
     while True:
         now = datetime.now(UTC)
         if config.tlsrpt.send_reports and now.hour >= config.tlsrpt.send_hour:
             try:
                 await send_reports(config, store, resolver, outbound, until=previous_day_end(now), now=now)
+                await store.purge(now - RETENTION)
             except asyncio.CancelledError:
                 raise
             except Exception:

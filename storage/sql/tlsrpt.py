@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.sql import tlsrpt_models
@@ -122,6 +122,11 @@ class SqlTlsRptStore:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
                 await conn.execute(update(RS).where(RS.c.id.in_(chunk)).values(reported_at=now))
+
+    async def purge(self, reported_before: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(RS).where(RS.c.reported_at < reported_before))
+            return int(result.rowcount or 0)
 
     async def results(self, since: datetime) -> list[TlsResult]:
         stmt = select(RS).where(RS.c.at >= since).order_by(RS.c.id)

@@ -169,3 +169,18 @@ def test_dns_records_publish_mta_sts_tlsrpt_and_tlsa(tmp_path: Path) -> None:
     assert zone.count(" TLSA 3 1 1 ") == 1
     assert not any(r.name.startswith("_mta-sts") for r in records(
         replace(config, mta_sts=MtaStsSettings(mode="none")), "dongnai.gov.vn", date(2026, 12, 5)))
+
+
+async def test_reported_rows_purged(tmp_path: Path) -> None:
+    store = open_tlsrpt(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    await store.start()
+    try:
+        now = datetime.now(UTC)
+        row = TlsResult(now, "a.example", "no-policy-found", (), "mx", "192.0.2.1", "success")
+        await store.record([row, row])
+        first, second = await store.unreported(now + timedelta(seconds=1))
+        await store.mark_reported([first.id], now - timedelta(days=40))
+        assert await store.purge(now - timedelta(days=31)) == 1
+        assert [r.id for r in await store.results(now - timedelta(days=1))] == [second.id]
+    finally:
+        await store.close()
