@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import dkim
 
 from mailserver.app import App
 from mailserver.smtp.tlsrpt import send_reports
+from pki.dkim import key_directory
+from pki.keystore import DkimKeyStore
 from tests.outbound.conftest import (
     SENDER,
     PolicyServer,
@@ -165,12 +169,20 @@ async def test_testing_mode_delivers_and_reports(
             rows = await app.tlsrpt.unreported(until_far())
             assert [(r.policy_domain, r.result) for r in rows] == [(domain, "certificate-host-mismatch")]
 
+            # Section 5.3: the report is DKIM-signed, as all our mail (key as `dkim keygen` makes it).
+            keys = DkimKeyStore(key_directory(config.dkim, config.data_dir))
+            keys.generate("dongnai.gov.vn", "s2026e", "ed25519",
+                          retire_after=date.today() + timedelta(days=7))
+            published = {k.dns_name + ".": k.txt.encode() for k in keys.keys()}
             sent = await send_reports(config, app.tlsrpt, app.resolver, app.outbound, until=until_far())
             assert [s.recipients for s in sent] == [(f"tls-reports@{domain}",)]
             await eventually(lambda: _empty(app), "report delivered")
             # Reported rows are not counted again; the report's own delivery is a new outcome.
             later = await app.tlsrpt.unreported(until_far())
             assert rows[0].id not in [r.id for r in later] and len(later) == 1
+        assert dkim.DKIM(mx.messages[1].content).verify(
+            dnsfunc=lambda name, timeout=5: published.get(name.decode())
+        ), "report DKIM-signed"
         report_mail = parse(mx.messages[1].content)
         assert mx.messages[1].rcpt_tos == [f"tls-reports@{domain}"]
         assert report_mail.get_content_type() == "multipart/report"

@@ -171,8 +171,8 @@ def test_dns_records_publish_mta_sts_tlsrpt_and_tlsa(tmp_path: Path) -> None:
         replace(config, mta_sts=MtaStsSettings(mode="none")), "dongnai.gov.vn", date(2026, 12, 5)))
 
 
-async def test_reported_rows_purged(tmp_path: Path) -> None:
-    store = open_tlsrpt(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+async def test_store_on_both_backends(tmp_path: Path, backend_url: str) -> None:
+    store = open_tlsrpt(backend_url or f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     await store.start()
     try:
         now = datetime.now(UTC)
@@ -182,5 +182,9 @@ async def test_reported_rows_purged(tmp_path: Path) -> None:
         await store.mark_reported([first.id], now - timedelta(days=40))
         assert await store.purge(now - timedelta(days=31)) == 1
         assert [r.id for r in await store.results(now - timedelta(days=1))] == [second.id]
+        got = parse_report_message(google_report())
+        ident = await store.add_received(got)
+        (back,) = await store.received()
+        assert back.id == ident and back.start == got.start and back.policy_domains == got.policy_domains
     finally:
         await store.close()
