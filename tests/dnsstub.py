@@ -6,7 +6,8 @@ answers both async lookups (same event loop as the test) and sync ones.
 ``{("example.net", "MX"): ["10 mx.example.net."], ("mx.example.net", "A"): ["127.0.0.1"]}``.
 A name absent from the dict answers NXDOMAIN; a known name without the type
 answers NOERROR with no records. Names in ``servfail`` answer SERVFAIL and names
-in ``silent`` get no answer at all (time-outs).
+in ``silent`` get no answer at all (time-outs). With ``authenticated=True`` every
+answer carries the AD bit, as a validating resolver's "secure" answers do (DANE tests).
 """
 
 from __future__ import annotations

@@ -270,11 +270,12 @@ async def _report_tlsrpt(config: Config, args: argparse.Namespace) -> int:
             sent = await send_reports(config, reports, build_resolver(config.dns), Outbound(queue, signer),
                                       until=now, now=now)
             if args.json:
-                print_json([{"domain": item.domain, "rua": list(item.recipients), "report": item.report}
-                            for item in sent])
+                print_json([{"domain": item.domain, "rua": list(item.recipients), "posted": list(item.posted),
+                             "report": item.report} for item in sent])
             else:
                 for item in sent:
-                    print(f"{item.domain}: đã xếp hàng gửi tới / queued to {', '.join(item.recipients)}")
+                    where = ", ".join(list(item.recipients) + list(item.posted))
+                    print(f"{item.domain}: đã gửi / sent to {where}")
                 if not sent:
                     print("không có báo cáo nào cần gửi / no report to send")
             return 0

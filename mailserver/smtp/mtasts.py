@@ -214,7 +214,7 @@ class PolicyCache:
 # -- fetching ---------------------------------------------------------------------
 
 
-class _Resolve(AbstractResolver):
+class HttpResolver(AbstractResolver):
     """aiohttp's host look-up through the one resolver (policy/dns.py)."""
 
     def __init__(self, resolver: Resolver) -> None:
@@ -275,7 +275,7 @@ class MtaSts:
         host = f"mta-sts.{domain}"
         port = "" if self._port == 443 else f":{self._port}"
         url = f"https://{host}{port}/.well-known/mta-sts.txt"
-        connector = aiohttp.TCPConnector(resolver=_Resolve(self._resolver), ssl=self._ssl(),
+        connector = aiohttp.TCPConnector(resolver=HttpResolver(self._resolver), ssl=self._ssl(),
                                          use_dns_cache=False)
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:

@@ -40,7 +40,8 @@ class OutboundSettings:
     )
     ca_file: str = _help(
         "PEM file of the certificate authorities trusted for MTA-STS (RFC 8461): the policy\n"
-        "host's HTTPS certificate and the MX hosts' certificates; empty: the system's trust store.",
+        "host's HTTPS certificate and the MX hosts' certificates (and https TLS-RPT destinations);\n"
+        "empty: the system's trust store.",
         "",
     )
     mta_sts: bool = _help(
@@ -114,8 +115,9 @@ class TlsRptSettings:
     """SMTP TLS reporting (RFC 8460): reports we send and reports we receive."""
 
     send_reports: bool = _help(
-        "Mail a daily report of outbound TLS results to the rua of each recipient domain's\n"
-        "_smtp._tls TXT record (RFC 8460 section 3); `mailserver report tlsrpt --send-now` sends at once.",
+        "Send a daily report of outbound TLS results to the rua (mailto: or https:) of each recipient\n"
+        "domain's _smtp._tls TXT record (RFC 8460 section 3); `mailserver report tlsrpt --send-now`\n"
+        "sends at once.",
         True,
     )
     rua: str = _help(

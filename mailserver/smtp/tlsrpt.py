@@ -14,7 +14,10 @@ record (section 3) names at least one ``mailto:`` rua:
   Subject ``Report Domain: ... Submitter: ... Report-ID: <...>`` (section 5.3);
 * queued through the outbound queue like any other mail, so it is DKIM-signed
   at enqueue for the From domain (section 5.3: signature required);
-* ``https:`` rua destinations (section 5.2, POST) are not used: only mailto;
+* ``https:`` rua destinations get the same gzip JSON by POST (section 5.2,
+  ``Content-Type: application/tlsrpt+gzip``), the host resolved through the
+  one resolver and its certificate checked against ``outbound.ca_file`` (or
+  the system store); a refused or failed POST is logged, not retried;
 * the rows are marked reported whether or not the domain asked for reports,
   so a domain that publishes a record later does not get a backlog.
 
@@ -46,6 +49,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
+
+from mailserver.smtp.mtasts import HttpResolver, verifying_context
 from policy.dns import DnsTempError, Resolver
 from storage.tlsrpt import SUCCESS, ReceivedReport, TlsResult, TlsRptStore
 
@@ -148,7 +154,7 @@ def report_message(
         "Báo cáo TLS (RFC 8460) về thư gửi tới tên miền của quý vị, đính kèm.\n"
         f"This is an aggregate TLS report (RFC 8460) from {submitter} for {domain}, {start} to {end}.\n"
     )
-    payload = gzip.compress(json.dumps(report, ensure_ascii=False).encode(), mtime=0)
+    payload = compressed(report)
     begin_ts, end_ts = (int(_when(t).timestamp()) for t in (start, end))
     filename = f"{submitter}!{domain}!{begin_ts}!{end_ts}!{secrets.token_hex(4)}.json.gz"
     msg.add_attachment(payload, maintype="application", subtype="tlsrpt+gzip", filename=filename)
@@ -163,6 +169,31 @@ class SentReport:
     domain: str
     recipients: tuple[str, ...]
     report: dict[str, Any]
+    posted: tuple[str, ...] = ()
+    """The https rua URLs that accepted the report (2xx)."""
+
+
+class PostError(Exception):
+    """An https rua did not take the report."""
+
+
+async def post_report(url: str, payload: bytes, resolver: Resolver, ca_file: str, timeout: float) -> None:
+    """Section 5.2: POST the gzip JSON; any 2xx is success."""
+    connector = aiohttp.TCPConnector(resolver=HttpResolver(resolver), ssl=verifying_context(ca_file),
+                                     use_dns_cache=False)
+    try:
+        async with aiohttp.ClientSession(connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            async with session.post(url, data=payload, headers={"Content-Type": MEDIA_TYPE},
+                                    allow_redirects=False) as response:
+                if not 200 <= response.status < 300:
+                    raise PostError(f"{url}: HTTP {response.status}")
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise PostError(f"{url}: {exc.__class__.__name__} {exc}") from None
+
+
+def compressed(report: dict[str, Any]) -> bytes:
+    return gzip.compress(json.dumps(report, ensure_ascii=False).encode(), mtime=0)
 
 
 def _submitter(config: Config) -> str:
@@ -196,19 +227,31 @@ async def send_reports(
         done += [r.id for r in results]
         mailto = [u[len("mailto:"):] for u in ruas if u.lower().startswith("mailto:")]
         mailto = [a for a in mailto if "@" in a]
-        if not mailto:
-            continue  # no report wanted (https rua is not supported: module docstring)
+        https = [u for u in ruas if u.lower().startswith("https://")]
+        if not mailto and not https:
+            continue  # no report wanted
         start = min(r.at for r in results).replace(hour=0, minute=0, second=0, microsecond=0)
         end = min(until, max(r.at for r in results).replace(hour=0, minute=0, second=0, microsecond=0)
                   + timedelta(days=1))
         report_id = f"{start.strftime('%Y%m%d')}.{secrets.token_hex(6)}@{submitter}"
         report = build_report(results, domain=domain, organization=organization, contact=contact,
                               report_id=report_id, start=start, end=end)
-        data = report_message(report, domain=domain, submitter=submitter, sender=sender,
-                              recipients=mailto, now=now)
-        await outbound.enqueue(sender, mailto, data, origin="tlsrpt")
-        log.info("tlsrpt: report %s for %s queued to %s", report_id, domain, ", ".join(mailto))
-        sent.append(SentReport(domain, tuple(mailto), report))
+        if mailto:
+            data = report_message(report, domain=domain, submitter=submitter, sender=sender,
+                                  recipients=mailto, now=now)
+            await outbound.enqueue(sender, mailto, data, origin="tlsrpt")
+            log.info("tlsrpt: report %s for %s queued to %s", report_id, domain, ", ".join(mailto))
+        posted: list[str] = []
+        for url in https:
+            try:
+                await post_report(url, compressed(report), resolver, config.outbound.ca_file,
+                                  config.outbound.mta_sts_timeout)
+            except PostError as exc:
+                log.warning("tlsrpt: report %s for %s not posted: %s", report_id, domain, exc)
+            else:
+                log.info("tlsrpt: report %s for %s posted to %s", report_id, domain, url)
+                posted.append(url)
+        sent.append(SentReport(domain, tuple(mailto), report, tuple(posted)))
     await store.mark_reported(done, now)
     return sent
 

@@ -188,3 +188,59 @@ async def test_store_on_both_backends(tmp_path: Path, backend_url: str) -> None:
         assert back.id == ident and back.start == got.start and back.policy_domains == got.policy_domains
     finally:
         await store.close()
+
+
+async def test_https_rua_gets_the_report_by_post(tmp_path: Path) -> None:
+    """RFC 8460 section 5.2: POST of the gzip JSON to an https rua (host through
+    the resolver, certificate checked against outbound.ca_file)."""
+    import gzip
+    import ssl
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from mailserver.smtp.outbound_settings import OutboundSettings
+    from mailserver.smtp.tlsrpt import send_reports
+    from pki.tls import server_context
+    from tests.conftest import make_config
+    from tests.tlsca import TestCa
+
+    ca = TestCa(tmp_path / "ca")
+    issued = ca.issue("reports.post.example")
+    posts: list[tuple[str, bytes]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append((request.content_type, await request.read()))
+        return web.Response(status=201)
+
+    application = web.Application()
+    application.router.add_post("/v1/tlsrpt", receive)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    context: ssl.SSLContext = server_context(issued.cert, issued.key)
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = int(runner.addresses[0][1])
+    try:
+        static = {
+            "_smtp._tls.post.example TXT": [
+                f"v=TLSRPTv1;rua=https://reports.post.example:{port}/v1/tlsrpt,https://reports.post.example:{port}/gone"
+            ],
+            "reports.post.example A": ["127.0.0.1"],
+        }
+        config = make_config(tmp_path / "data", dns_static=static)
+        config = replace(config, outbound=OutboundSettings(ca_file=str(ca.pem)))
+        async with App(config) as app:
+            now = datetime.now(UTC)
+            await app.tlsrpt.record([TlsResult(now, "post.example", "no-policy-found", (), "mx.post.example",
+                                               "192.0.2.9", "success")])
+            assert app.outbound is not None
+            (sent,) = await send_reports(config, app.tlsrpt, app.resolver, app.outbound,
+                                         until=now + timedelta(seconds=1))
+            assert sent.recipients == () and sent.posted == (f"https://reports.post.example:{port}/v1/tlsrpt",)
+            assert await app.queue.list() == [], "no mailto: nothing queued"
+    finally:
+        await runner.cleanup()
+    ((ctype, body),) = posts
+    assert ctype == "application/tlsrpt+gzip"
+    report = json.loads(gzip.decompress(body))
+    assert report["policies"][0]["policy"]["policy-domain"] == "post.example"
