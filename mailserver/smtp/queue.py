@@ -372,7 +372,11 @@ class Deliverer:
                 raise _DowngradeError from None
             rule.report(results, hop, SUCCESS)
             return
-        await smtp.starttls(tls_context=self._tls, server_hostname=sni)
+        try:
+            await smtp.starttls(tls_context=self._tls, server_hostname=sni)
+        except (ssl.SSLError, OSError) as exc:
+            rule.report(results, hop, "validation-failure", f"TLS handshake failed: {exc}")
+            raise
         if rule.kind == DANE and rule.authenticate:
             problem = verify_chain(peer_chain(smtp), rule.tlsa, [hop.name])
             if problem is not None:
