@@ -115,6 +115,12 @@ async def test_cli_send_now_queues_a_report(tmp_path: Path) -> None:
     ])
     await store.close()
 
+    pending = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--json")
+    assert pending.returncode == 0, pending.stderr
+    assert {(p["domain"], p["result"], p["count"]) for p in json.loads(pending.stdout)} == {
+        ("example.net", "success", 1), ("example.net", "starttls-not-supported", 1),
+        ("quiet.example", "success", 1),
+    }
     result = await asyncio.to_thread(cli, toml, "report", "tlsrpt", "--send-now", "--json")
     assert result.returncode == 0, result.stderr
     (sent,) = json.loads(result.stdout)
