@@ -132,6 +132,12 @@ class TlsRptSettings:
     contact: str = _help("contact-info of the reports we send; empty: postmaster@<first domain>.", "")
     send_hour: int = _help("UTC hour after which the previous UTC day's reports are sent.", 1)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.send_hour <= 23:
+            raise ValueError("tlsrpt.send_hour must be between 0 and 23")
+        if self.rua and "@" not in self.rua:
+            raise ValueError(f"tlsrpt.rua must be a mail address (mailto:), got {self.rua!r}")
+
 
 def tlsrpt_address(settings: TlsRptSettings, domains: list[str]) -> str:
     """Where reports to us go (``tlsrpt.rua``, default ``tlsrpt@<first domain>``)."""

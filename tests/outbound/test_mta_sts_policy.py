@@ -151,3 +151,21 @@ async def test_cache_used_until_id_changes_or_expiry(tmp_path: Path, ca: TestCa)
         assert len(server.requests) == 2
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("section", "text", "message"),
+    [
+        ("mta_sts", 'mode = "strict"', "mta_sts.mode"),
+        ("mta_sts", "max_age = 40000000", "mta_sts.max_age"),
+        ("tlsrpt", "send_hour = 24", "tlsrpt.send_hour"),
+        ("tlsrpt", 'rua = "https://x.example/"', "tlsrpt.rua"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, section: str, text: str, message: str) -> None:
+    from mailserver.config import ConfigError, load
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'[server]\ndomains = ["dongnai.gov.vn"]\n[{section}]\n{text}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load(path)
