@@ -10,7 +10,8 @@ a domain and returns the hops to try, each with a ``HopTls`` rule:
   operator chose: opportunistic TLS as before (``outbound.require_tls``
   still applies), no policy, nothing recorded;
 * DANE first (RFC 8461 section 2: DANE wins when both are published): with
-  ``dns.dnssec_resolver`` set, ``_<port>._tcp.<mx>`` TLSA is asked; an answer
+  ``dns.dnssec_resolver`` set and the domain's MX answer from it secure (RFC
+  7672 section 2.2.1), ``_<port>._tcp.<mx>`` TLSA is asked; an answer
   without the AD bit is ignored (RFC 7672 section 2.2: only "secure" TLSA
   records count); a secure answer with usable records makes authenticated TLS
   mandatory for that hop; a secure answer whose records are all unusable makes
@@ -110,6 +111,8 @@ class TlsPolicies:
             results.append(TlsResult(datetime.now(UTC), domain, "sts", (), "", "", lookup.failure,
                                      lookup.detail))
         dane: dict[str, HopTls | None] = {}
+        if not await self._mx_secure(domain):
+            dane = dict.fromkeys((h.name for h in hops), None)
         planned: list[tuple[Hop, HopTls]] = []
         for hop in hops:
             if hop.name not in dane:
@@ -132,6 +135,18 @@ class TlsPolicies:
                 sts = sts.opportunistic()
             planned.append((hop, sts))
         return planned
+
+    async def _mx_secure(self, domain: str) -> bool:
+        """RFC 7672 section 2.2.1: the MX host names are trusted as TLSA base
+        domains only when the MX RRset (or the denial of one) is secure."""
+        if self._dnssec is None:
+            return False
+        try:
+            _, secure = await self._dnssec.query_authenticated(domain, "MX")
+        except DnsTempError as exc:
+            log.info("dane: MX of %s not validated (%s); DANE not used", domain, exc)
+            return False
+        return secure
 
     async def _dane_rule(self, domain: str, hop: Hop, results: list[TlsResult]) -> HopTls | None:
         """The DANE rule of ``hop``, or None when DANE does not apply to it."""

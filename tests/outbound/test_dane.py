@@ -37,14 +37,18 @@ def spki_sha256(cert: x509.Certificate) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-async def _deliver(tmp_path: Path, ca: TestCa, tlsa: list[str], *, secure: bool,
+async def _deliver(tmp_path: Path, ca: TestCa, tlsa: list[str], *, secure: bool | str,
                    starttls: bool = True) -> tuple[list[bool], str, list[tuple[str, str]]]:
     """Queue one message to example.org; returns (TLS flag of each message the MX
     got, status of a recipient still queued or "", recorded (policy type, result))."""
     issued = ca.issue("mx.example.org")
     mx = await remote_mx(server_context(issued.cert, issued.key) if starttls else None)
     try:
-        with DnsStub({(f"_{mx.port}._tcp.mx.example.org", "TLSA"): tlsa}, authenticated=secure) as stub:
+        answers = {(f"_{mx.port}._tcp.mx.example.org", "TLSA"): tlsa,
+                   ("example.org", "MX"): ["10 mx.example.org."]}
+        tlsa_name = f"_{mx.port}._tcp.mx.example.org"
+        ad = [tlsa_name] if secure == "tlsa-only" else bool(secure)
+        with DnsStub(answers, authenticated=ad) as stub:
             dns = DnsSettings(static=mx_records("example.org"), use_servers=False,
                               dnssec_resolver=stub.address, timeout=2.0)
             config = world_config(tmp_path / "data", mx.port, static={}, dns=dns, mta_sts=False)
@@ -62,7 +66,7 @@ async def _deliver(tmp_path: Path, ca: TestCa, tlsa: list[str], *, secure: bool,
                 queued = await app.queue.list()
                 status = queued[0].recipients[0].status if queued else ""
                 rows = await app.tlsrpt.unreported(datetime.now(UTC) + timedelta(days=1))
-            assert (f"_{mx.port}._tcp.mx.example.org", "TLSA") in stub.queries
+            assert ((tlsa_name, "TLSA") in stub.queries) == (secure is not False and secure != "tlsa-only")
         return [m.tls for m in mx.messages], status, [(r.policy_type, r.result) for r in rows]
     finally:
         await mx.stop()
@@ -79,7 +83,9 @@ async def test_dane_ee_match_delivers(tmp_path: Path, ca: TestCa) -> None:
     record = f"3 1 1 {spki_sha256(issued.leaf)}"
     mx = await remote_mx(server_context(issued.cert, issued.key))
     try:
-        with DnsStub({(f"_{mx.port}._tcp.mx.example.org", "TLSA"): [record]}, authenticated=True) as stub:
+        answers = {(f"_{mx.port}._tcp.mx.example.org", "TLSA"): [record],
+                   ("example.org", "MX"): ["10 mx.example.org."]}
+        with DnsStub(answers, authenticated=True) as stub:
             dns = DnsSettings(static=mx_records("example.org"), use_servers=False,
                               dnssec_resolver=stub.address, timeout=2.0)
             config = world_config(tmp_path / "data", mx.port, static={}, dns=dns, mta_sts=False)
@@ -114,6 +120,14 @@ async def test_dane_without_starttls_defers(tmp_path: Path, ca: TestCa) -> None:
 async def test_dane_ignored_without_ad_bit(tmp_path: Path, ca: TestCa) -> None:
     """An answer the resolver did not validate is not DANE (RFC 7672 section 2.2)."""
     tls, status, rows = await _deliver(tmp_path, ca, ["3 1 1 " + "00" * 32], secure=False)
+    assert tls == [True] and status == ""
+    assert rows == [("no-policy-found", "success")]
+
+
+async def test_dane_ignored_when_mx_insecure(tmp_path: Path, ca: TestCa) -> None:
+    """A secure TLSA record behind an MX answer that is not secure is not used
+    (RFC 7672 section 2.2.1): the MX name itself could be an attacker's."""
+    tls, status, rows = await _deliver(tmp_path, ca, ["3 1 1 " + "00" * 32], secure="tlsa-only")
     assert tls == [True] and status == ""
     assert rows == [("no-policy-found", "success")]
 
