@@ -250,3 +250,41 @@ async def test_https_rua_gets_the_report_by_post(tmp_path: Path) -> None:
     assert ctype == "application/tlsrpt+gzip"
     report = json.loads(gzip.decompress(body))
     assert report["policies"][0]["policy"]["policy-domain"] == "post.example"
+
+
+def _report_mail(payload: bytes, ctype: str = "application/tlsrpt+gzip") -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["Subject"] = "Report Domain: dongnai.gov.vn Submitter: x.example Report-ID: <1>"
+    msg.set_content("report")
+    maintype, subtype = ctype.split("/")
+    msg.add_attachment(payload, maintype=maintype, subtype=subtype, filename="r.json.gz")
+    return msg.as_bytes()
+
+
+def test_unreadable_reports_are_clear_errors() -> None:
+    import gzip
+
+    import pytest
+
+    from mailserver.smtp.tlsrpt import ReportError
+
+    good = {"organization-name": "X", "report-id": "1", "policies": [],
+            "date-range": {"start-datetime": "2026-12-04T00:00:00Z", "end-datetime": "2026-12-05T00:00:00Z"}}
+    assert parse_report_message(_report_mail(gzip.compress(json.dumps(good).encode()))).organization == "X"
+    def packed(doc: object) -> bytes:
+        return _report_mail(gzip.compress(json.dumps(doc).encode()))
+
+    bad_counts = {"policy": {"policy-domain": "a"}, "summary": {"total-successful-session-count": "many"}}
+    bad = [
+        _report_mail(b"not gzip at all"),
+        _report_mail(gzip.compress(b"{not json")),
+        packed({"policies": "x"}),
+        packed(good | {"date-range": {"start-datetime": "yesterday"}}),
+        packed(good | {"policies": [bad_counts]}),
+        b"From: a@b\r\nSubject: no report\r\n\r\nhello\r\n",
+    ]
+    for message in bad:
+        with pytest.raises(ReportError):
+            parse_report_message(message)
