@@ -290,7 +290,8 @@ class MtaSts:
             raise FetchError("sts-webpki-invalid", f"{url}: {exc.certificate_error}") from None
         except aiohttp.ClientSSLError as exc:
             raise FetchError("sts-webpki-invalid", f"{url}: {exc}") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, UnicodeError) as exc:
+            # ValueError: a URL aiohttp refuses (an internationalised domain it cannot encode).
             raise FetchError("sts-policy-fetch-error", f"{url}: {exc.__class__.__name__} {exc}") from None
         if len(body) > MAX_POLICY_SIZE:
             raise FetchError("sts-policy-invalid", f"{url}: larger than {MAX_POLICY_SIZE} octets")
