@@ -22,6 +22,7 @@ from mailserver.dispatch import pdfcheck
 from mailserver.loginlog import LoginRecorder
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
+from pki.arc import ArcSealer
 from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
@@ -38,6 +39,7 @@ from storage.tlsrpt import TlsRptStore, open_tlsrpt
 
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
+    from mailserver.ops.dmarc import DmarcReports
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
 
@@ -54,6 +56,13 @@ class Service(Protocol):
     async def stop(self) -> None:
         """Stop accepting, end sessions, release sockets."""
         ...
+
+
+def arc_sealer(config: Config, keys: DkimKeyStore) -> ArcSealer | None:
+    """The ARC sealer of ``config`` (``arc.*``), or None when sealing is off."""
+    if not config.arc.seal:
+        return None
+    return ArcSealer(keys, config.arc.domain or config.server.domains[0], config.server.hostname)
 
 
 class App:
@@ -79,6 +88,8 @@ class App:
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
         self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
+        self.sealer: ArcSealer | None = arc_sealer(config, self.signer.store)
+        """ARC sealing of forwarded and expanded mail (pki/arc.py); None when ``arc.seal`` is off."""
         self.sender_policy: SenderPolicy = DirectorySenderPolicy(
             open_directory(self.store), Router(config.server.domains, self.store)
         )
@@ -101,6 +112,8 @@ class App:
         """Crash leftovers: the Maildir checked against the index at every start."""
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
+        self.dmarc: DmarcReports | None = None
+        """DMARC aggregate reports (mailserver/ops/dmarc.py), built at start."""
         self.ssl_context: ssl.SSLContext | None = None
         self.cert_login: CertLogin | None = None
         """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
@@ -137,14 +150,18 @@ class App:
         self.outbound = Outbound(self.queue, self.signer)
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound,
                                         tlsrpt=self.tlsrpt)
+        from mailserver.ops.dmarc import DmarcReports
+        from storage.dmarc import dmarc_for
+
+        self.dmarc = DmarcReports(self.config, dmarc_for(self.store), self.resolver, self.outbound)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
-                        processes=self._smtp_processes),
+                        processes=self._smtp_processes, sealer=self.sealer, reports=self.dmarc),
             SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
                               pipeline=self.pipeline, quarantine=self.quarantine,
-                              cert_login=self.cert_login),
+                              cert_login=self.cert_login, sealer=self.sealer),
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
@@ -176,11 +193,17 @@ class App:
             purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
-        from mailserver.smtp.tlsrpt import report_loop
+        from mailserver.smtp import tlsrpt
 
         self.background.append(asyncio.create_task(
-            report_loop(self.config, self.tlsrpt, self.resolver, self.outbound), name="tlsrpt-reports"
+            tlsrpt.report_loop(self.config, self.tlsrpt, self.resolver, self.outbound), name="tlsrpt-reports"
         ))
+        if self.config.dmarc.send_reports:
+            from mailserver.ops.dmarc import report_loop
+
+            self.background.append(asyncio.create_task(
+                report_loop(self.dmarc, self.config.dmarc.check_interval), name="dmarc-reports"
+            ))
         from mailserver.ops.runtime import start_operations
 
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
@@ -204,6 +227,11 @@ class App:
             if isinstance(result, Exception):
                 log.error("error while stopping %s", type(service).__name__, exc_info=result)
         self.services = []
+        if self.dmarc is not None:
+            try:
+                await self.dmarc.close()  # the last counted evaluations, before the store closes
+            except Exception:  # noqa: BLE001 - statistics must not stop a shutdown
+                log.exception("dmarc: cannot write the last evaluations")
         if self.queue_runner is not None:
             await self.queue_runner.stop()
             self.queue_runner = None

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
-from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
+from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
 from mailserver.smtp.outbound_settings import MtaStsSettings, OutboundSettings, TlsRptSettings
 from mailserver.web.settings import WebSettings
+from pki.arc import ArcSettings
 from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
@@ -275,6 +276,8 @@ class Config:
     backup: BackupSettings = field(default_factory=BackupSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    dmarc: DmarcSettings = field(default_factory=DmarcSettings)
+    arc: ArcSettings = field(default_factory=ArcSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------

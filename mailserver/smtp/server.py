@@ -26,8 +26,10 @@ from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lookup, status
+from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.limits import session_limits
 from mailserver.smtp.queue import Outbound
+from pki.arc import ArcSealer
 from policy import codes
 from policy.dns import Resolver
 from policy.pipeline import Pipeline
@@ -81,6 +83,8 @@ class SmtpService:
         quarantine: Quarantine | None = None,
         listen: str | None = None,
         processes: int = 1,
+        sealer: ArcSealer | None = None,
+        reports: ReportHooks | None = None,
     ) -> None:
         self._config = config
         self._listen = listen or config.smtp.listen
@@ -91,7 +95,8 @@ class SmtpService:
         self._authenticator = authenticator
         self._ssl_context = ssl_context
         self._inbound = Inbound(
-            config, store, resolver=dns, outbound=outbound, pipeline=pipeline, quarantine=quarantine
+            config, store, resolver=dns, outbound=outbound, pipeline=pipeline, quarantine=quarantine,
+            sealer=sealer, reports=reports,
         )
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
         self._server: asyncio.Server | None = None

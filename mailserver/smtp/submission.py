@@ -61,6 +61,7 @@ from mailserver.smtp.queue import Outbound
 from mailserver.smtp.server import _quiet_aiosmtpd, end_sessions
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
 from mailserver.web.settings import portal_url
+from pki.arc import ArcSealer
 from policy import codes
 from policy.pipeline import Pipeline
 from storage.api import Account, MailStore
@@ -365,6 +366,7 @@ class SubmissionService:
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
         cert_login: CertLogin | None = None,
+        sealer: ArcSealer | None = None,
     ) -> None:
         self._config = config
         self._authenticator = authenticator
@@ -373,7 +375,8 @@ class SubmissionService:
         # The same content policy as the MX, with direction submission (or
         # internal when every recipient is local): Decision 70/2009 Dieu 6
         # forbids sending classified documents, out or to a colleague.
-        inbound = Inbound(config, store, outbound=outbound, pipeline=pipeline, quarantine=quarantine)
+        inbound = Inbound(config, store, outbound=outbound, pipeline=pipeline, quarantine=quarantine,
+                          sealer=sealer)
         limiter = RateLimiter(
             config.outbound.max_messages_per_hour, config.outbound.max_recipients_per_hour
         )

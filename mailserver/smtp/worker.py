@@ -55,7 +55,9 @@ def _through_main(store: Any, channel: MainChannel) -> None:
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
               processes: int) -> None:
+    from mailserver.app import arc_sealer
     from mailserver.auth import Authenticator
+    from mailserver.ops.dmarc import DmarcReports
     from mailserver.smtp.outbound_settings import spool_path
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.server import SmtpService
@@ -65,6 +67,7 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     from policy.dns import build_resolver
     from policy.pipeline import Pipeline
     from storage import open_store
+    from storage.dmarc import dmarc_for
     from storage.quarantine import FileQuarantine
     from storage.queue import open_queue
 
@@ -80,11 +83,14 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
     await queue.start()
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+    # Counts only: the main process sends the reports.
+    reports = DmarcReports(config, dmarc_for(store), resolver)
     service = SmtpService(
         config, store,
         Authenticator(store, config.auth, max_password_age_days=config.accounts.max_password_age_days),
         await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
         dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
+        sealer=arc_sealer(config, signer.store), reports=reports,
         quarantine=FileQuarantine(config.data_dir / "quarantine"),
         listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
         processes=processes,
@@ -102,6 +108,8 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         await asyncio.wait([asyncio.create_task(stop.wait()), ended], return_when=asyncio.FIRST_COMPLETED)
     finally:
         await service.stop()
+        with contextlib.suppress(Exception):
+            await reports.close()  # the last counted evaluations
         await pipeline.close()
         await queue.close()
         await store.close()

@@ -621,6 +621,17 @@ async def admin_dispatches(request: web.Request) -> web.StreamResponse:
     return portal.render(request, "admin_dispatches.html", rows=rows)
 
 
+async def admin_dmarc(request: web.Request) -> web.StreamResponse:
+    """Who sends as our domains, from which IPs, passing DMARC or not: the
+    aggregate reports received at ``dmarc.rua`` (mailserver/ops/dmarc.py)."""
+    portal = _portal(request)
+    portal.operator(request)
+    from storage.dmarc import dmarc_for
+
+    senders = await dmarc_for(portal.app.store).senders()
+    return portal.render(request, "admin_dmarc.html", senders=senders)
+
+
 async def admin_audit(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
@@ -691,6 +702,7 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     r.add_post("/admin/quarantine/{id}/{action}", admin_quarantine_action)
     r.add_get("/admin/reports", admin_reports)
     r.add_get("/admin/audit", admin_audit)
+    r.add_get("/admin/dmarc", admin_dmarc)
     r.add_get("/admin/dispatches", admin_dispatches)
     r.add_get("/admin/tlsrpt", admin_tlsrpt)
     r.add_get("/.well-known/mta-sts.txt", mta_sts_policy)
