@@ -15,6 +15,7 @@ import ssl
 from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
+from mailserver.cluster import Cluster
 from mailserver.config import Config
 from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
@@ -32,6 +33,7 @@ from storage import open_store
 from storage.api import MailStore
 from storage.credentials import credentials_for
 from storage.directory import open_directory
+from storage.jobs import JobLedger
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
@@ -117,6 +119,8 @@ class App:
         self.ssl_context: ssl.SSLContext | None = None
         self.cert_login: CertLogin | None = None
         """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
+        self.cluster = Cluster(self.store if isinstance(self.store, JobLedger) else None)
+        """This node among several on one database: scheduled jobs run once per period."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -185,12 +189,15 @@ class App:
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 
-        self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        self.background.append(
+            asyncio.create_task(password_warning_loop(self.config, self.store, self.cluster))
+        )
         from mailserver.ops.vault import purge_loop
 
         retention = self.config.retention
         self.background.append(asyncio.create_task(
-            purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
+            purge_loop(self.store, retention.deleted_days, retention.purge_interval, cluster=self.cluster),
+            name="vault-purge",
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
         from mailserver.smtp import tlsrpt

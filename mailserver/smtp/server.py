@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Callable
 from typing import Final
 
+from mailserver import proxyproto
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
@@ -99,7 +100,7 @@ class SmtpService:
             sealer=sealer, reports=reports,
         )
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
-        self._server: asyncio.Server | None = None
+        self._server: asyncio.Server | proxyproto.ProxiedServer | None = None
         self._sessions: set[MxSMTP] = set()
         self.limits = session_limits(config, processes)
         self.on_session: Callable[[int], None] | None = None
@@ -129,10 +130,17 @@ class SmtpService:
         _quiet_aiosmtpd()
         host, port = parse_hostport(self._listen)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True,
-            reuse_port=self._processes > 1 or None,
-        )
+        if self._config.smtp.proxy_protocol:
+            self._server = await proxyproto.serve(
+                self._make_protocol, host or "0.0.0.0", port, backlog=_BACKLOG, name="smtp",  # noqa: S104
+                refusal=proxyproto.SMTP_REFUSAL, reuse_port=self._processes > 1,
+                trusted_proxies=proxyproto.parse_networks(self._config.server.trusted_proxies),
+            )
+        else:
+            self._server = await loop.create_server(
+                self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True,
+                reuse_port=self._processes > 1 or None,
+            )
         bound = self._server.sockets[0].getsockname()
         return {"smtp": (str(bound[0]), int(bound[1]))}
 

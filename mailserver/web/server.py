@@ -49,6 +49,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailserver import proxyproto
 from mailserver.auth import AuthStatus, Limiter
 from mailserver.certs import open_ca
 from mailserver.config import Config, parse_hostport
@@ -164,7 +165,8 @@ class Portal:
         return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
     def client_ip(self, request: web.Request) -> str:
-        return request.remote or "unknown"
+        # Behind a PROXY-protocol balancer (web.proxy_protocol) the header's client.
+        return proxyproto.client_ip(request.transport) or request.remote or "unknown"
 
     def operator(self, request: web.Request) -> str:
         """The signed-in operator, or a redirect to the sign-in page."""
@@ -726,6 +728,7 @@ class WebService:
         self._app = app
         self._ssl = ssl_context if app.config.web.tls else None
         self._runner: web.AppRunner | None = None
+        self._proxied: proxyproto.ProxiedServer | None = None
         self._engine: AsyncEngine | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
@@ -734,12 +737,25 @@ class WebService:
         application = build_application(self._app, self._engine)
         self._runner = web.AppRunner(application, access_log=logging.getLogger("mailserver.web.access"))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
-        await site.start()
-        bound = self._runner.addresses[0]
+        settings = self._app.config
+        if settings.web.proxy_protocol:
+            assert self._runner.server is not None  # noqa: S101 - set by setup()
+            self._proxied = await proxyproto.serve(
+                self._runner.server, host or "0.0.0.0", port, ssl_context=self._ssl, name="web",  # noqa: S104
+                trusted_proxies=proxyproto.parse_networks(settings.server.trusted_proxies),
+            )
+            bound = self._proxied.sockets[0].getsockname()
+        else:
+            site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
+            await site.start()
+            bound = self._runner.addresses[0]
         return {"web": (str(bound[0]), int(bound[1]))}
 
     async def stop(self) -> None:
+        if self._proxied is not None:
+            self._proxied.close()
+            await self._proxied.wait_closed()
+            self._proxied = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

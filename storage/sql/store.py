@@ -90,7 +90,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple, cast
@@ -152,7 +152,7 @@ from storage.api import (
 )
 from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
-from storage.sql import models
+from storage.sql import jobs, models
 from storage.sql import vault as vaults
 from storage.sql.engine import (
     WRITE_OPTION,
@@ -2161,6 +2161,13 @@ class SqlMailStore:
         order = {entry_id: i for i, entry_id in enumerate(dict.fromkeys(entry_ids))}
         restored.sort(key=lambda r: order[r.id])
         return restored, [e.blob for e in entries], created
+
+    # -- scheduled jobs across nodes (storage.jobs) ----------------------------------
+    async def claim_job(self, name: str, slot: str, *, node: str, now: datetime, lease: timedelta) -> bool:
+        return await self._run_write(jobs.claim_tx, name, slot, node, now, lease, durable=False)
+
+    async def finish_job(self, name: str, slot: str, *, node: str, now: datetime) -> None:
+        await self._run_write(jobs.finish_tx, name, slot, node, now, durable=False)
 
     async def purge_deleted(self, before: datetime) -> int:
         removed = 0
