@@ -203,7 +203,8 @@ class App:
         from mailserver.smtp import tlsrpt
 
         self.background.append(asyncio.create_task(
-            tlsrpt.report_loop(self.config, self.tlsrpt, self.resolver, self.outbound), name="tlsrpt-reports"
+            tlsrpt.report_loop(self.config, self.tlsrpt, self.resolver, self.outbound, self.cluster),
+            name="tlsrpt-reports",
         ))
         if self.config.dmarc.send_reports:
             from mailserver.ops.dmarc import report_loop

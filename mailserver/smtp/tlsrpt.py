@@ -56,6 +56,7 @@ from policy.dns import DnsTempError, Resolver
 from storage.tlsrpt import SUCCESS, ReceivedReport, TlsResult, TlsRptStore
 
 if TYPE_CHECKING:
+    from mailserver.cluster import Cluster
     from mailserver.config import Config
     from mailserver.smtp.queue import Outbound
 
@@ -261,16 +262,26 @@ def previous_day_end(now: datetime) -> datetime:
 
 
 async def report_loop(
-    config: Config, store: TlsRptStore, resolver: Resolver, outbound: Outbound, interval: float = 3600.0
+    config: Config, store: TlsRptStore, resolver: Resolver, outbound: Outbound,
+    cluster: Cluster | None = None, interval: float = 3600.0,
 ) -> None:
     """The daily run: past ``tlsrpt.send_hour`` UTC, report the days before today;
-    reported rows older than ``RETENTION`` are deleted."""
+    reported rows older than ``RETENTION`` are deleted. With several nodes on one
+    database, one node per day does it (``Cluster.run_once``)."""
     while True:
         now = datetime.now(UTC)
         if config.tlsrpt.send_reports and now.hour >= config.tlsrpt.send_hour:
-            try:
-                await send_reports(config, store, resolver, outbound, until=previous_day_end(now), now=now)
+            until = previous_day_end(now)
+
+            async def job(now: datetime = now, until: datetime = until) -> None:
+                await send_reports(config, store, resolver, outbound, until=until, now=now)
                 await store.purge(now - RETENTION)
+
+            try:
+                if cluster is None:
+                    await job()
+                else:
+                    await cluster.run_once("tlsrpt-reports", until.date().isoformat(), job)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -288,3 +288,49 @@ def test_unreadable_reports_are_clear_errors() -> None:
     for message in bad:
         with pytest.raises(ReportError):
             parse_report_message(message)
+
+
+async def test_daily_loop_reports_yesterday_once_per_cluster_day(tmp_path: Path) -> None:
+    """The daily run reports the previous UTC day's results, claiming the day in
+    the cluster job ledger (one node per day); today's results wait."""
+    from dataclasses import replace
+
+    from mailserver.cluster import Cluster
+    from mailserver.smtp.outbound_settings import TlsRptSettings
+    from mailserver.smtp.tlsrpt import report_loop
+    from tests.conftest import make_config
+    from tests.outbound.conftest import eventually
+
+    static = {"_smtp._tls.example.net TXT": ["v=TLSRPTv1; rua=https://127.0.0.1:9/nowhere"]}
+    config = replace(make_config(tmp_path / "data", dns_static=static),
+                     tlsrpt=TlsRptSettings(send_hour=0))
+    async with App(config) as app:
+        assert app.outbound is not None
+        now = datetime.now(UTC)
+        yesterday = TlsResult(now - timedelta(days=1), "example.net", "no-policy-found", (), "mx.example.net",
+                              "192.0.2.1", "success")
+        today = replace(yesterday, at=now)
+        await app.tlsrpt.record([yesterday, today])
+        cluster = Cluster(app.store)  # type: ignore[arg-type]
+        loop = asyncio.create_task(report_loop(config, app.tlsrpt, app.resolver, app.outbound, cluster,
+                                               interval=3600))
+        try:
+            async def reported() -> bool:
+                return len(await app.tlsrpt.unreported(now + timedelta(seconds=1))) == 1
+
+            await eventually(reported, "yesterday's results reported")
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+        left = await app.tlsrpt.unreported(now + timedelta(seconds=1))
+        assert [r.at for r in left] == [now], "today's result waits for tomorrow's report"
+        # The day is claimed: another node (or a restart) does not report it again.
+        other = Cluster(app.store)  # type: ignore[arg-type]
+        other.node = "other-node"
+        ran: list[bool] = []
+
+        async def job() -> None:
+            ran.append(True)
+
+        slot = now.date().isoformat()  # named by the end of the period reported: today 00:00 UTC
+        assert not await other.run_once("tlsrpt-reports", slot, job) and ran == []
