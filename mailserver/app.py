@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import ssl
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from mailserver.auth import Authenticator
@@ -28,7 +29,7 @@ from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
-from policy.pipeline import Pipeline
+from policy.pipeline import Pipeline, limits_of
 from storage import open_store
 from storage.api import MailStore
 from storage.credentials import credentials_for
@@ -42,6 +43,7 @@ from storage.tlsrpt import TlsRptStore, open_tlsrpt
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
     from mailserver.ops.dmarc import DmarcReports
+    from mailserver.search.indexer import Indexer
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
 
@@ -122,6 +124,8 @@ class App:
         self.cluster = Cluster(self.store if isinstance(self.store, JobLedger) else None)
         """This node among several on one database: scheduled jobs run once per period."""
         self.services: list[Service] = []
+        self.indexer: Indexer | None = None
+        """The full-text indexer (``search.index``), once started."""
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
@@ -148,6 +152,7 @@ class App:
         from mailserver.imap.server import ImapService
         from mailserver.smtp.queue import Outbound, QueueRunner
         from mailserver.smtp.server import SmtpService
+        from mailserver.smtp.service import SmtpDeps
         from mailserver.smtp.submission import SubmissionService
 
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
@@ -158,17 +163,18 @@ class App:
         from storage.dmarc import dmarc_for
 
         self.dmarc = DmarcReports(self.config, dmarc_for(self.store), self.resolver, self.outbound)
+        smtp = SmtpDeps(self.config, self.store, self.ssl_context, outbound=self.outbound,
+                        pipeline=self.pipeline, quarantine=self.quarantine, dns=self.resolver,
+                        sealer=self.sealer, reports=self.dmarc)
         self.services = [
-            SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
-                        outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
-                        processes=self._smtp_processes, sealer=self.sealer, reports=self.dmarc),
-            SubmissionService(self.config, self.store, self.authenticator, login_context,
-                              outbound=self.outbound, sender_policy=self.sender_policy,
-                              pipeline=self.pipeline, quarantine=self.quarantine,
-                              cert_login=self.cert_login, sealer=self.sealer),
+            SmtpService(smtp, processes=self._smtp_processes),
+            SubmissionService(replace(smtp, ssl_context=login_context), self.authenticator,
+                              sender_policy=self.sender_policy, cert_login=self.cert_login),
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
+        if self.config.managesieve.enabled:
+            self.services.append(self._managesieve(login_context))
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
@@ -206,6 +212,12 @@ class App:
             tlsrpt.report_loop(self.config, self.tlsrpt, self.resolver, self.outbound, self.cluster),
             name="tlsrpt-reports",
         ))
+        if self.config.search.index:
+            from mailserver.search.indexer import Indexer
+
+            # After the store commits, never in the way of a 250 or an APPEND OK.
+            self.indexer = Indexer(self.store, limits_of(self.config.policy), self.config.search)
+            self.background.append(asyncio.create_task(self.indexer.run(), name="indexer"))
         if self.config.dmarc.send_reports:
             from mailserver.ops.dmarc import report_loop
 
@@ -217,6 +229,22 @@ class App:
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
+
+    def _managesieve(self, context: ssl.SSLContext | None) -> Service:
+        """ManageSieve (RFC 5804) on ``managesieve.listen``, with its narrow dependencies."""
+        from mailserver.managesieve.server import ManageSieveService
+        from mailserver.managesieve.session import ManageSieveDeps
+        from mailserver.ops.sieve import SieveLimits
+        from storage.sieve import sieve_scripts_for
+
+        deps = ManageSieveDeps(
+            scripts=sieve_scripts_for(self.store), authenticator=self.authenticator,
+            directory=open_directory(self.store), settings=self.config.managesieve,
+            limits=SieveLimits.from_config(self.config),
+        )
+        return ManageSieveService(
+            self.config.managesieve, deps, context, trusted_proxies=self.config.server.trusted_proxies
+        )
 
     async def stop(self) -> None:
         for task in self.background:

@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
+from mailserver.search.settings import SearchSettings
+from mailserver.sieve.settings import SieveSettings
 from mailserver.smtp.outbound_settings import MtaStsSettings, OutboundSettings, TlsRptSettings
 from mailserver.web.settings import WebSettings
-from pki.arc import ArcSettings
-from pki.ca import PkiSettings
-from pki.dkim import DkimSettings
-from policy.dns import DnsSettings
-from policy.settings import PolicySettings
-from storage.settings import RetentionSettings, StorageSettings
+from pki.settings import ArcSettings, DkimSettings, PkiSettings
+from policy.settings import DnsSettings, PolicySettings
+from storage.settings import RetentionSettings, StorageSettings, setting
 
 ENV_CONFIG: Final = "MAILSERVER_CONFIG"
 ENV_STORAGE_URL: Final = "MAILSERVER_STORAGE_URL"
@@ -42,44 +42,42 @@ class ConfigError(Exception):
     """A configuration problem, phrased for the operator (file and key named)."""
 
 
-def _help(text: str, default: Any) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
-    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    hostname: str = _help("Name this server gives in greetings and Received headers.", "mail.dongnai.gov.vn")
-    domains: list[str] = _help("Local mail domains: mail for these is delivered here.", ["dongnai.gov.vn"])
-    data_dir: str = _help(
+    hostname: str = setting(
+        "Name this server gives in greetings and Received headers.", "mail.dongnai.gov.vn"
+    )
+    domains: list[str] = setting("Local mail domains: mail for these is delivered here.", ["dongnai.gov.vn"])
+    data_dir: str = setting(
         "Directory holding the database, Maildir, keys and certificates unless set below.", "./var"
     )
-    log_level: str = _help("Logging level: DEBUG, INFO, WARNING or ERROR.", "INFO")
-    log_format: str = _help(
+    log_level: str = setting("Logging level: DEBUG, INFO, WARNING or ERROR.", "INFO")
+    log_format: str = setting(
         'Log line format: "text", or "json" (one JSON object per line with a per-session id).', "text"
     )
-    postmaster: list[str] = _help(
+    postmaster: list[str] = setting(
         "Where mail to postmaster@ and abuse@ of every local domain goes (RFC 5321 section 4.5.1,\n"
         "RFC 2142), unless an account of that name exists. Empty: the web.operators addresses;\n"
         "without operators, the first account created.",
         [],
     )
-    public_imap: str = _help(
+    public_imap: str = setting(
         "host:port users' mail clients reach IMAP over implicit TLS at (RFC 8314), as published by\n"
         "autoconfiguration (/setup, Thunderbird, Outlook, Apple) and `mailserver dns records`.\n"
         "Empty: <hostname>:993.",
         "",
     )
-    public_submissions: str = _help(
+    public_submissions: str = setting(
         "host:port of submission over implicit TLS as clients reach it (RFC 8314). Empty: <hostname>:465.",
         "",
     )
-    public_submission: str = _help(
+    public_submission: str = setting(
         "host:port of submission with STARTTLS as clients reach it (RFC 6409). Empty: <hostname>:587.",
         "",
     )
-    trusted_proxies: list[str] = _help(
+    trusted_proxies: list[str] = setting(
         "Networks (CIDR) of load balancers allowed to send PROXY protocol headers on listeners with\n"
         "proxy_protocol = true; the address they name drives throttling, relay decisions, logs and\n"
         "Received. Empty: nobody (a proxy_protocol listener then refuses every connection).",
@@ -89,53 +87,53 @@ class ServerSettings:
 
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
-    listen: str = _help("host:port of the inbound MX listener (SMTP, RFC 5321).", "127.0.0.1:2525")
-    max_message_size: int = _help("Largest message accepted, in octets (SIZE, RFC 1870).", 33554432)
-    max_recipients: int = _help("Most RCPT TO commands accepted in one transaction.", 100)
-    max_hops: int = _help(
+    listen: str = setting("host:port of the inbound MX listener (SMTP, RFC 5321).", "127.0.0.1:2525")
+    max_message_size: int = setting("Largest message accepted, in octets (SIZE, RFC 1870).", 33554432)
+    max_recipients: int = setting("Most RCPT TO commands accepted in one transaction.", 100)
+    max_hops: int = setting(
         "Most Received fields a message may carry before it is refused as a routing loop "
         "(554 5.4.6, RFC 5321 section 6.3). 0: no limit.",
         100,
     )
-    relay_networks: list[str] = _help(
+    relay_networks: list[str] = setting(
         "Client networks (CIDR) allowed to relay without authentication. Empty: none, loopback included.",
         [],
     )
-    proxy_protocol: bool = _help(
+    proxy_protocol: bool = setting(
         "Every connection to the MX listener starts with a PROXY protocol header (HAProxy v1\n"
         "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
         False,
     )
-    timeout: int = _help("Seconds of client silence before the session is closed.", 300)
-    max_connections: int = _help(
+    timeout: int = setting("Seconds of client silence before the session is closed.", 300)
+    max_connections: int = setting(
         "Sessions open at once on the MX listener, and again on the submission listeners together;\n"
         "one more is answered 421 4.7.0 and closed. 0: no limit.",
         1000,
     )
-    max_connections_per_ip: int = _help(
+    max_connections_per_ip: int = setting(
         "Sessions open at once from one client address on each of those services (Postfix anvil's\n"
         "default); relay_networks clients are exempt. 0: no limit. Counted per SMTP process: with\n"
         "SMTP worker processes (smtp.processes) one address can hold up to that many times this.",
         50,
     )
-    soft_error_limit: int = _help(
+    soft_error_limit: int = setting(
         "Refused recipients in one session after which every reply is delayed (1 s more per\n"
         "refusal, at most 10 s), against address harvesting (Postfix smtpd_soft_error_limit). 0: never.",
         10,
     )
-    hard_error_limit: int = _help(
+    hard_error_limit: int = setting(
         "Refused recipients in one session at which the client gets 421 4.7.0 and is disconnected\n"
         "(Postfix smtpd_hard_error_limit). 0: never.",
         20,
     )
-    processes: int = _help(
+    processes: int = setting(
         "Processes serving the MX listener (the main one and workers binding the same address with\n"
         "SO_REUSEPORT; deliveries committed by the main process on SQLite). 0: the CPU count, the\n"
         "workers started while the main process has 8 sessions at once, stopped after 60 s without.\n"
         "max_connections and max_data_in_memory are shared out among them.",
         0,
     )
-    max_data_in_memory: int = _help(
+    max_data_in_memory: int = setting(
         "Octets of received messages larger than 256 KiB that the sessions of a listener may hold in\n"
         "memory at once to check and store them; others wait, spooled on disk. DATA itself is always\n"
         "spooled to <data_dir>/tmp as it arrives. A message larger than this is taken alone.",
@@ -145,12 +143,12 @@ class SmtpSettings:
 
 @dataclass(frozen=True, slots=True)
 class SubmissionSettings:
-    listen: str = _help("host:port of message submission with STARTTLS (RFC 6409).", "127.0.0.1:2587")
-    tls_listen: str = _help("host:port of submission over implicit TLS (RFC 8314).", "127.0.0.1:2465")
-    allow_plaintext_auth: bool = _help(
+    listen: str = setting("host:port of message submission with STARTTLS (RFC 6409).", "127.0.0.1:2587")
+    tls_listen: str = setting("host:port of submission over implicit TLS (RFC 8314).", "127.0.0.1:2465")
+    allow_plaintext_auth: bool = setting(
         "Allow AUTH without TLS, but only for clients on loopback (tests, local scripts).", False
     )
-    proxy_protocol: bool = _help(
+    proxy_protocol: bool = setting(
         "Every connection to the submission listeners starts with a PROXY protocol header (HAProxy v1\n"
         "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
         False,
@@ -159,61 +157,61 @@ class SubmissionSettings:
 
 @dataclass(frozen=True, slots=True)
 class ImapSettings:
-    listen: str = _help("host:port of IMAP with STARTTLS (RFC 9051).", "127.0.0.1:2143")
-    tls_listen: str = _help("host:port of IMAP over implicit TLS (RFC 8314).", "127.0.0.1:2993")
-    allow_plaintext_login: bool = _help(
+    listen: str = setting("host:port of IMAP with STARTTLS (RFC 9051).", "127.0.0.1:2143")
+    tls_listen: str = setting("host:port of IMAP over implicit TLS (RFC 8314).", "127.0.0.1:2993")
+    allow_plaintext_login: bool = setting(
         "Allow LOGIN/AUTHENTICATE without TLS from non-loopback clients (LOGINDISABLED otherwise).", False
     )
-    proxy_protocol: bool = _help(
+    proxy_protocol: bool = setting(
         "Every connection to the IMAP listeners starts with a PROXY protocol header (HAProxy v1\n"
         "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
         False,
     )
-    max_literal: int = _help("Largest literal a client may send, in octets (APPEND size limit).", 67108864)
-    max_line: int = _help("Longest command line outside literals, in octets.", 65536)
-    idle_timeout: int = _help(
+    max_literal: int = setting("Largest literal a client may send, in octets (APPEND size limit).", 67108864)
+    max_line: int = setting("Longest command line outside literals, in octets.", 65536)
+    idle_timeout: int = setting(
         "Seconds an IDLE may last before the server ends it (RFC 9051: >= 30 min).", 1800
     )
-    timeout: int = _help("Seconds of silence before an unauthenticated session is closed.", 60)
-    autologout: int = _help("Seconds of silence before an authenticated session is closed.", 1800)
-    access_cache: float = _help(
+    timeout: int = setting("Seconds of silence before an unauthenticated session is closed.", 60)
+    autologout: int = setting("Seconds of silence before an authenticated session is closed.", 1800)
+    access_cache: float = setting(
         "Seconds an IMAP session reuses its account state and shared-mailbox rights before asking "
         "the directory again (how soon an offboarding or revoked delegation reaches open sessions).",
         2.0,
     )
-    max_preauth_literal: int = _help(
+    max_preauth_literal: int = setting(
         "Largest literal accepted before login, in octets (Dovecot's login process allows 8 KiB): a\n"
         "larger synchronising literal gets BAD [TOOBIG], a larger LITERAL+ one BAD [TOOBIG] and * BYE.",
         8192,
     )
-    login_timeout: int = _help(
+    login_timeout: int = setting(
         "Seconds from connect to a successful login, whatever the client sends meanwhile; then * BYE.", 60
     )
-    command_timeout: int = _help(
+    command_timeout: int = setting(
         "Seconds a client has to send a whole command once its first octet arrived, plus the time its\n"
         "literals take at min_literal_rate; then * BYE (a command dripped byte by byte is cut).",
         60,
     )
-    min_literal_rate: int = _help(
+    min_literal_rate: int = setting(
         "Octets per second a client sends a literal at, at least: an APPEND of n octets may take\n"
         "command_timeout + n / min_literal_rate seconds.",
         16384,
     )
-    max_connections: int = _help("IMAP connections open at once; more get * BYE at connect.", 5000)
-    max_connections_per_ip: int = _help(
+    max_connections: int = setting("IMAP connections open at once; more get * BYE at connect.", 5000)
+    max_connections_per_ip: int = setting(
         "IMAP connections open at once from one client address; more get * BYE at connect. Raise it\n"
         "for an office whose staff reach the server through one NAT address (a mail client opens up to 5).",
         200,
     )
-    max_connections_per_user: int = _help(
+    max_connections_per_user: int = setting(
         "Logged-in IMAP connections of one account at once (Dovecot's mail_max_userip_connections is\n"
         "10 per address); one more LOGIN/AUTHENTICATE gets NO [LIMIT].",
         20,
     )
-    max_search_keys: int = _help(
+    max_search_keys: int = setting(
         "Search keys one SEARCH may hold (OR, NOT and parentheses included); more: NO [LIMIT].", 200
     )
-    search_time_budget: float = _help(
+    search_time_budget: float = setting(
         "Seconds one SEARCH may spend reading messages (BODY, TEXT, header keys SQL cannot answer);\n"
         "beyond: NO [LIMIT], so that one search cannot hold a core for long.",
         30.0,
@@ -222,51 +220,51 @@ class ImapSettings:
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    cert: str = _help(
+    cert: str = setting(
         "PEM certificate chain for every TLS listener; empty: <data_dir>/tls/cert.pem, "
         "self-signed on first start.",
         "",
     )
-    key: str = _help("PEM private key; empty: <data_dir>/tls/key.pem.", "")
+    key: str = setting("PEM private key; empty: <data_dir>/tls/key.pem.", "")
 
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    failure_delay: float = _help(
+    failure_delay: float = setting(
         "Seconds to wait before answering a failed or refused login (also a wrong portal TOTP code).", 1.0
     )
-    max_failures: int = _help(
+    max_failures: int = setting(
         "Login attempts for one account from one client address in failure_window, counted before the\n"
         "password is checked (concurrent attempts included), before that pair must wait `lockout`.\n"
         "Attempts beyond, while some are still under way, wait for one to end rather than being refused.\n"
         "The account itself is never locked for other addresses.",
         10,
     )
-    max_failures_per_ip: int = _help(
+    max_failures_per_ip: int = setting(
         "Failed logins from one client address, whatever the accounts, in failure_window before the\n"
         "address must wait `lockout` (password spraying); a successful login does not reset it.",
         50,
     )
-    failure_window: int = _help("Seconds over which failed logins are counted.", 600)
-    lockout: int = _help(
+    failure_window: int = setting("Seconds over which failed logins are counted.", 600)
+    lockout: int = setting(
         "Seconds a throttled pair or address waits; doubled at each further lockout (exponential back-off).",
         300,
     )
-    max_lockout: int = _help("Longest wait the back-off reaches, in seconds.", 86400)
-    max_concurrent_per_ip: int = _help(
+    max_lockout: int = setting("Longest wait the back-off reaches, in seconds.", 86400)
+    max_concurrent_per_ip: int = setting(
         "Password checks (Argon2) running at once for one client address.", 2
     )
-    max_queued_per_ip: int = _help(
+    max_queued_per_ip: int = setting(
         "Password checks of one client address waiting their turn; beyond, a login is refused at once\n"
         "(try again later). Waiting checks are served round-robin over client addresses.",
         16,
     )
-    max_concurrent_per_account: int = _help(
+    max_concurrent_per_account: int = setting(
         "Password checks running at once for one account (concurrent logins with the same password\n"
         "share one check).",
         1,
     )
-    cache_ttl: int = _help(
+    cache_ttl: int = setting(
         "Seconds a successfully verified password is remembered (a keyed hash, never the password),\n"
         "so the account's next login with the same password skips Argon2; a changed password\n"
         "never matches. 0: verify every login.",
@@ -282,6 +280,8 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
+    sieve: SieveSettings = field(default_factory=SieveSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
@@ -299,6 +299,7 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     dmarc: DmarcSettings = field(default_factory=DmarcSettings)
     arc: ArcSettings = field(default_factory=ArcSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------

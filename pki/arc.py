@@ -32,41 +32,19 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import dkim
 
-from pki.dkim import DEFAULT_HEADERS, header_names, signed_headers
+from pki.dkim import header_names, signed_headers
 from pki.keystore import DkimKeyStore, KeyStoreError
+from pki.settings import DEFAULT_HEADERS
 
 log = logging.getLogger(__name__)
 
 _AR_FIELD: Final = re.compile(rb"(?im)^Authentication-Results:[ \t]*([^;\r\n]+?)[ \t]*;")
 
-
-@dataclass(frozen=True, slots=True)
-class ArcSettings:
-    seal: bool = field(
-        default=True,
-        metadata={
-            "help": "Add an ARC set (RFC 8617) to mail we forward or expand to outside addresses\n"
-            "(forwards, aliases and groups with outside members, Sieve redirects), signed with\n"
-            "the sealing domain's DKIM RSA key."
-        },
-    )
-    domain: str = field(
-        default="",
-        metadata={"help": "Sealing domain (d= of the ARC set); empty: the first of server.domains."},
-    )
-    trusted_sealers: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "Domains whose passing ARC chain overrides a DMARC failure (mailing lists\n"
-            "and forwarders we trust, e.g. [\"lists.example.org\"]): their ARC-Authentication-Results\n"
-            "must say dmarc=pass. Recorded in Authentication-Results as arc-override."
-        },
-    )
 
 
 def _has_own_results(message: bytes, authserv_id: str) -> bool:

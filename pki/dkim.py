@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -37,44 +36,12 @@ from typing import Final
 import dkim
 
 from pki.keystore import Algorithm, DkimKey, DkimKeyStore, KeyStoreError
+from pki.settings import DkimSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HEADERS: Final = (
-    "From", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
-    "Reply-To", "In-Reply-To", "References",
-)
 _FIELD_NAME: Final = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
-
-@dataclass(frozen=True, slots=True)
-class DkimSettings:
-    key_dir: str = field(
-        default="",
-        metadata={"help": "Directory of DKIM private keys and their index. Empty: <data_dir>/dkim."},
-    )
-    sign_local: bool = field(
-        default=False,
-        metadata={
-            "help": "Also sign mail delivered to local domains (mail to other domains is always\n"
-            "signed when the From domain has a key)."
-        },
-    )
-    headers: list[str] = field(
-        default_factory=lambda: list(DEFAULT_HEADERS),
-        metadata={"help": "Header fields signed when present (RFC 6376 section 5.4)."},
-    )
-    oversign: list[str] = field(
-        default_factory=lambda: ["From"],
-        metadata={
-            "help": "Header fields signed once more than they occur, so none can be added\n"
-            "(RFC 6376 section 8.15)."
-        },
-    )
-    retire_days: int = field(
-        default=7,
-        metadata={"help": "Days a replaced key stays published (default of dkim keygen --retire-after)."},
-    )
 
 
 def key_directory(settings: DkimSettings, data_dir: Path) -> Path:

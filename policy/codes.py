@@ -98,7 +98,6 @@ S500_UNRECOGNIZED: Final = Reply(500, "5.5.2", "Command not recognized")
 S500_LINE_TOO_LONG: Final = Reply(500, "5.5.2", "Line too long (RFC 5321 section 4.5.3.1.6)")
 # X.5.4 "Invalid command arguments".
 S501_SYNTAX: Final = Reply(501, "5.5.4", "Syntax error in parameters or arguments")
-S502_NOT_IMPLEMENTED: Final = Reply(502, "5.5.1", "Command not implemented")
 # X.5.1 "Invalid command", used for bad sequences too (RFC 3463 section 3.6).
 S503_HELO_FIRST: Final = Reply(503, "5.5.1", "Send EHLO or HELO first")
 S503_NESTED_MAIL: Final = Reply(503, "5.5.1", "Nested MAIL command")
@@ -108,6 +107,8 @@ S503_ALREADY_TLS: Final = Reply(503, "5.5.1", "TLS already active")
 S503_NO_AUTH: Final = Reply(503, "5.5.1", "AUTH is not offered on this port; use submission")
 # X.1.1 "Bad destination mailbox address" (RFC 3463 section 3.2).
 S550_NO_SUCH_USER: Final = Reply(550, "5.1.1", "No such user here")
+# RFC 5429 section 2.1.1: a Sieve reject/ereject of every recipient, refused in protocol.
+S550_SIEVE_REJECTED: Final = Reply(550, "5.7.1", "Rejected by the recipient's mail filter")
 # X.2.1 "Mailbox disabled, not accepting messages".
 S550_MAILBOX_DISABLED: Final = Reply(550, "5.2.1", "Mailbox disabled, not accepting messages")
 # Bare CR or LF in DATA (RFC 5321 section 2.3.8 allows CRLF only; accepting
@@ -165,17 +166,13 @@ S554_FORWARD_LOOP: Final = Reply(
 S554_TOO_MANY_HOPS: Final = Reply(
     554, "5.4.6", "Thu qua qua nhieu may chu / too many hops (Received fields), routing loop"
 )
-# RFC 3463 X.5.4 for an unknown MAIL/RCPT parameter (RFC 5321 section 4.1.1.11: 555).
-S555_UNKNOWN_PARAMETER: Final = Reply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized")
 
 # -- submission (RFC 6409, AUTH RFC 4954) and the outbound queue ---------------
 # RFC 4954 section 6 names these codes: 235 2.7.0, 530 5.7.0, 535 5.7.8,
 # 538 5.7.11, 454 4.7.0.
 S235_AUTH_OK: Final = Reply(235, "2.7.0", "Authentication successful")
-S250_QUEUED: Final = Reply(250, "2.0.0", "Message queued for delivery")
 S454_AUTH_TEMPFAIL: Final = Reply(454, "4.7.0", "Temporary authentication failure, try again later")
 S501_AUTH_SYNTAX: Final = Reply(501, "5.5.2", "Cannot decode the authentication response")
-S501_AUTH_ABORTED: Final = Reply(501, "5.7.0", "Authentication aborted")
 S503_ALREADY_AUTHENTICATED: Final = Reply(503, "5.5.1", "Already authenticated")
 S504_AUTH_MECHANISM: Final = Reply(504, "5.5.4", "Unrecognized authentication type")
 S530_AUTH_REQUIRED: Final = Reply(530, "5.7.0", "Authentication required")

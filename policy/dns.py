@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 import dns.asyncresolver
@@ -39,41 +38,14 @@ import dns.name
 import dns.resolver
 import dns.reversename
 
+from policy.settings import DnsSettings
+
 RDTYPES: Final = frozenset({"A", "AAAA", "MX", "TXT", "PTR", "CNAME", "TLSA"})
 
 
 class DnsTempError(Exception):
     """The lookup could not be completed now (SERVFAIL, time-out, no server)."""
 
-
-@dataclass(frozen=True, slots=True)
-class DnsSettings:
-    nameservers: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "Name servers as host or host:port; empty: those in /etc/resolv.conf.\n"
-            "Tests point this at a local stub server."
-        },
-    )
-    timeout: float = field(default=3.0, metadata={"help": "Seconds one lookup may take in all."})
-    static: dict[str, list[str]] = field(
-        default_factory=dict,
-        metadata={
-            "help": 'Fixed answers consulted before any server, keyed "NAME TYPE", e.g.\n'
-            '{ "example.org MX" = ["10 mx.example.org."], "mx.example.org A" = ["192.0.2.7"] }.\n'
-            "A name listed here with any type is answered only from here."
-        },
-    )
-    use_servers: bool = field(
-        default=True, metadata={"help": "Ask name servers for what the static map does not answer."}
-    )
-    dnssec_resolver: str = field(
-        default="",
-        metadata={
-            "help": "A validating resolver (host or host:port) trusted to set the AD bit; used for\n"
-            "DANE TLSA lookups (RFC 7672). Empty: no DANE. Use one on loopback or a trusted path."
-        },
-    )
 
 
 class Resolver(Protocol):

@@ -3,6 +3,10 @@
 Theory of operation
 -------------------
 ``Pipeline.from_settings`` builds the checks named in ``policy.checks``.
+The relay and sender rules (``policy.checks.sender``) are not a content
+check an operator may leave out: every pipeline runs them first, named in
+``policy.checks`` or not, so they are the one path deciding who may relay and
+send as whom on every SMTP port.
 The SMTP handler calls ``check_connect``, ``check_mail_from``,
 ``check_rcpt`` and ``check_data`` (RFC 5321 section 3.3 stages); each returns
 an ``Outcome`` (``policy.verdict``). For every stage:
@@ -45,7 +49,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from policy import codes
 from policy.checks import Check, MessageView, Resources
@@ -57,12 +61,13 @@ from policy.checks.spam import SpamCheck
 from policy.context import PolicyContext
 from policy.dns import Resolver
 from policy.extract.walk import Analysis, Limits, analyse, analyse_message, parse_message, text_only
-from policy.settings import PolicySettings
+from policy.settings import Action as CheckAction
+from policy.settings import EncodingAction, PolicySettings
 from policy.verdict import Action, Outcome, Verdict, combine, quarantine, reject, tempfail
 
 log = logging.getLogger(__name__)
 
-REGISTRY: Final[dict[str, type[Check]]] = {
+REGISTRY: Final[dict[str, type[Check[Any]]]] = {
     cls.name: cls for cls in (ClassifiedCheck, MalwareCheck, EncodingCheck, SpamCheck, SenderCheck)
 }
 
@@ -77,7 +82,7 @@ def limits_of(settings: PolicySettings) -> Limits:
     )
 
 
-def _override(verdict: Verdict, action: str) -> Verdict:
+def _override(verdict: Verdict, action: CheckAction | EncodingAction) -> Verdict:
     """Apply a check's configured action to a refusal (maddy FailAction)."""
     if verdict.action not in (Action.REJECT, Action.QUARANTINE):
         return verdict
@@ -103,12 +108,14 @@ class Pipeline:
     def __init__(
         self,
         settings: PolicySettings,
-        checks: Sequence[Check],
+        checks: Sequence[Check[Any]],
         *,
         local_domains: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.checks = list(checks)
+        if not any(isinstance(check, SenderCheck) for check in self.checks):
+            self.checks.insert(0, SenderCheck(Resources(settings, Path("."))))
         self.local_domains = tuple(d.lower().rstrip(".") for d in local_domains)
         self.limits = limits_of(settings)
         self.stats: collections.Counter[str] = collections.Counter()
@@ -132,12 +139,9 @@ class Pipeline:
     ) -> Pipeline:
         resources = Resources(settings, Path(data_dir), resolver)
         checks = []
-        for name in settings.checks:
+        for name in ["sender", *(n for n in settings.checks if n != "sender")]:
             check_cls = REGISTRY[name]
-            options = (
-                settings.options(name) if name in ("classified", "malware", "spam", "encoding") else None
-            )
-            checks.append(check_cls(resources, options))
+            checks.append(check_cls(resources, settings.options(name)))
         return cls(settings, checks, local_domains=local_domains)
 
     # -- worker pool -------------------------------------------------------------
@@ -229,7 +233,7 @@ class Pipeline:
 
     # -- stages --------------------------------------------------------------------
     async def _run(
-        self, ctx: PolicyContext, stage: str, call: Callable[[Check], Awaitable[Verdict | None]]
+        self, ctx: PolicyContext, stage: str, call: Callable[[Check[Any]], Awaitable[Verdict | None]]
     ) -> Outcome:
         verdicts: list[Verdict] = []
         for check in self.checks:

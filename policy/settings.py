@@ -6,6 +6,9 @@ section. Each check's options are a TOML table under its name
 dataclasses below; every table accepts ``action`` to override what the check
 does with a message it would refuse (``reject``, ``quarantine`` or ``ignore``,
 maddy's ``FailAction``). An unknown option raises ``ValueError`` naming it.
+
+``DnsSettings`` is the ``[dns]`` section: the one resolver (``policy.dns``)
+every lookup of the server goes through.
 """
 
 from __future__ import annotations
@@ -14,35 +17,39 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
+
+from storage.settings import setting
 
 OptionValue = str | float | bool | list[str]
 OptionTable = dict[str, OptionValue]
 
 KNOWN_CHECKS: Final = ("classified", "malware", "encoding", "spam", "sender")
-ACTIONS: Final = ("reject", "quarantine", "ignore")
+Action = Literal["reject", "quarantine", "ignore"]
+"""What a check does with a message it would refuse (maddy's ``FailAction``)."""
+ACTIONS: Final[tuple[Action, ...]] = typing.get_args(Action)
+EncodingAction = Literal["reject", "quarantine", "ignore", "tag"]
+"""The encoding check only tags; ``tag`` names that, the others change nothing."""
 ALL_DIRECTIONS: Final = ["inbound", "submission", "internal"]
 
 
-def _opt(text: str, default: Any) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": text})
-    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True, slots=True)
 class ClassifiedOptions:
-    action: str = _opt("reject | quarantine | ignore for a message carrying a secrecy marking.", "reject")
-    allow_senders: list[str] = _opt(
+    action: Action = setting(
+        "reject | quarantine | ignore for a message carrying a secrecy marking.", "reject"
+    )
+    allow_senders: list[str] = setting(
         "Senders (address or @domain) exempted by a documented decision, e.g. a secure gateway.", []
     )
-    directions: list[str] = _opt("Directions checked: inbound, submission, internal.", ALL_DIRECTIONS)
+    directions: list[str] = setting("Directions checked: inbound, submission, internal.", ALL_DIRECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
 class MalwareOptions:
-    action: str = _opt("reject | quarantine | ignore for dangerous content.", "reject")
-    block_extensions: list[str] = _opt(
+    action: Action = setting("reject | quarantine | ignore for dangerous content.", "reject")
+    block_extensions: list[str] = setting(
         "Attachment extensions refused (executables and scripts), also inside archives.",
         [
             "exe",
@@ -82,11 +89,11 @@ class MalwareOptions:
             "chm",
         ],
     )
-    block_macros: bool = _opt("Refuse macro-enabled Office files (.docm, vbaProject.bin, OLE VBA).", True)
-    block_encrypted: bool = _opt(
+    block_macros: bool = setting("Refuse macro-enabled Office files (.docm, vbaProject.bin, OLE VBA).", True)
+    block_encrypted: bool = setting(
         "Refuse encrypted (password-protected) archives: they cannot be scanned.", True
     )
-    directions: list[str] = _opt("Directions checked.", ALL_DIRECTIONS)
+    directions: list[str] = setting("Directions checked.", ALL_DIRECTIONS)
 
 
 SPAM_SCAN_SIZE: Final = 50_000
@@ -94,20 +101,20 @@ SPAM_SCAN_SIZE: Final = 50_000
 
 @dataclass(frozen=True, slots=True)
 class SpamOptions:
-    action: str = _opt("reject | quarantine | ignore at or above reject_score.", "reject")
-    tag_score: float = _opt("Score from which the message is tagged and delivered to Junk.", 5.0)
-    reject_score: float = _opt("Score from which the message is refused.", 12.0)
-    bayes: bool = _opt("Use the Bayesian classifier trained on this installation.", True)
-    bayes_path: str = _opt("SQLite token store; empty: <data_dir>/policy/bayes.sqlite.", "")
-    bayes_seed: bool = _opt(
+    action: Action = setting("reject | quarantine | ignore at or above reject_score.", "reject")
+    tag_score: float = setting("Score from which the message is tagged and delivered to Junk.", 5.0)
+    reject_score: float = setting("Score from which the message is refused.", 12.0)
+    bayes: bool = setting("Use the Bayesian classifier trained on this installation.", True)
+    bayes_path: str = setting("SQLite token store; empty: <data_dir>/policy/bayes.sqlite.", "")
+    bayes_seed: bool = setting(
         "Start from the seed model shipped with the server (policy/data/bayes-seed.json). Until this\n"
         "installation has learned 5 spam and 5 ham itself, the classifier adds at most +2.5 / -1.0.",
         True,
     )
-    block_senders: list[str] = _opt("Senders (address or @domain) always refused.", [])
-    allow_senders: list[str] = _opt("Senders (address or @domain) never scored as spam.", [])
-    directions: list[str] = _opt("Directions scored (submitted mail is not, by default).", ["inbound"])
-    scan_size: int = _opt(
+    block_senders: list[str] = setting("Senders (address or @domain) always refused.", [])
+    allow_senders: list[str] = setting("Senders (address or @domain) never scored as spam.", [])
+    directions: list[str] = setting("Directions scored (submitted mail is not, by default).", ["inbound"])
+    scan_size: int = setting(
         "Characters of subject and body text searched for spam phrases (SpamAssassin: 50,000).",
         SPAM_SCAN_SIZE,
     )
@@ -115,14 +122,24 @@ class SpamOptions:
 
 @dataclass(frozen=True, slots=True)
 class EncodingOptions:
-    action: str = _opt("ignore only disables the tag; legacy encodings are never refused.", "ignore")
-    directions: list[str] = _opt("Directions tagged.", ALL_DIRECTIONS)
+    action: EncodingAction = setting(
+        "ignore only disables the tag; legacy encodings are never refused.", "ignore"
+    )
+    directions: list[str] = setting("Directions tagged.", ALL_DIRECTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class BasicOptions:
+    """The options every check has, for a check without a table of its own."""
+
+    action: Action = setting("reject | quarantine | ignore for a message the check would refuse.", "reject")
+    directions: list[str] = setting("Directions checked.", ALL_DIRECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
 class SenderOptions:
-    action: str = _opt("Reserved: sender/relay rules live in mailserver/smtp for now.", "reject")
-    directions: list[str] = _opt("Directions checked.", ALL_DIRECTIONS)
+    action: Action = setting("reject: the relay and sender rules always refuse (no table).", "reject")
+    directions: list[str] = setting("Directions checked.", ALL_DIRECTIONS)
 
 
 OPTION_TYPES: Final[dict[str, type[Any]]] = {
@@ -136,7 +153,19 @@ OPTION_TYPES: Final[dict[str, type[Any]]] = {
 T = TypeVar("T")
 
 
+class CheckOptions(Protocol):
+    """What every ``*Options`` table has: the pipeline reads these two."""
+
+    @property
+    def action(self) -> Action | EncodingAction: ...
+
+    @property
+    def directions(self) -> list[str]: ...
+
+
 def _check_type(expected: Any, value: Any) -> bool:
+    if typing.get_origin(expected) is Literal:
+        return isinstance(value, str)  # the value itself is checked by parse_options
     if expected is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if typing.get_origin(expected) is list:
@@ -153,11 +182,11 @@ def parse_options(cls: type[T], table: Mapping[str, Any], where: str) -> T:
             raise ValueError(f"unknown key {where}.{key}")
         if not _check_type(hints[key], value):
             raise ValueError(f"{where}.{key} has the wrong type ({type(value).__name__})")
+        allowed = typing.get_args(hints[key]) if typing.get_origin(hints[key]) is Literal else None
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"{where}.{key} must be one of {', '.join(allowed)}, got {value!r}")
         kwargs[key] = float(value) if hints[key] is float else value
     options = cls(**kwargs)
-    action = getattr(options, "action", "reject")
-    if action not in ACTIONS and not (cls is EncodingOptions and action == "tag"):
-        raise ValueError(f"{where}.action must be one of {', '.join(ACTIONS)}, got {action!r}")
     if getattr(options, "scan_size", 1) < 1:
         raise ValueError(f"{where}.scan_size must be at least 1")
     for direction in getattr(options, "directions", []):
@@ -184,36 +213,36 @@ def _table(name: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class PolicySettings:
-    checks: list[str] = _opt(
+    checks: list[str] = setting(
         "Checks run on every message, in this order (" + ", ".join(KNOWN_CHECKS) + ").\n"
         "The first refusal ends the run; a check that fails or times out defers the message (451 4.3.0).",
         ["classified", "malware", "encoding", "spam"],
     )
-    check_timeout: float = _opt("Seconds one check (or the content extraction) may take.", 30.0)
-    workers: int = _opt(
+    check_timeout: float = setting("Seconds one check (or the content extraction) may take.", 30.0)
+    workers: int = setting(
         "Worker processes extracting attachments (docx, pdf, zip...); 0: a thread, for small setups.\n"
         "They start with the first message that needs them.", 2
     )
-    worker_idle: float = _opt(
+    worker_idle: float = setting(
         "Seconds without work after which the worker processes stop (their memory is returned);\n"
         "the next attachment starts them again. 0: keep them.", 300.0
     )
-    inline_size: int = _opt(
+    inline_size: int = setting(
         "Messages made only of text bodies (text/plain, text/html; no attachment) up to this\n"
         "many octets are scanned in the server process, without a worker. 0: always a worker.",
         524288,
     )
-    max_scan_size: int = _opt(
+    max_scan_size: int = setting(
         "Largest message inspected, in octets; larger ones are refused (554 5.6.0).", 33554432
     )
-    max_depth: int = _opt("Deepest nesting of archives and attached messages unpacked.", 5)
-    max_unpacked: int = _opt("Most octets unpacked from archives and documents of one message.", 209715200)
-    max_ratio: float = _opt("Highest compression ratio of an archive member (zip bomb guard).", 150.0)
-    max_members: int = _opt("Most members read from the archives of one message.", 2000)
-    clamd: str = _opt("ClamAV daemon, host:port or a unix socket path; empty: not used.", "")
-    spamd: str = _opt("SpamAssassin spamd host:port; empty: not used.", "")
-    rspamd: str = _opt("rspamd controller host:port (HTTP /checkv2); empty: not used.", "")
-    client_timeout: float = _opt("Seconds clamd, spamd or rspamd may take.", 10.0)
+    max_depth: int = setting("Deepest nesting of archives and attached messages unpacked.", 5)
+    max_unpacked: int = setting("Most octets unpacked from archives and documents of one message.", 209715200)
+    max_ratio: float = setting("Highest compression ratio of an archive member (zip bomb guard).", 150.0)
+    max_members: int = setting("Most members read from the archives of one message.", 2000)
+    clamd: str = setting("ClamAV daemon, host:port or a unix socket path; empty: not used.", "")
+    spamd: str = setting("SpamAssassin spamd host:port; empty: not used.", "")
+    rspamd: str = setting("rspamd controller host:port (HTTP /checkv2); empty: not used.", "")
+    client_timeout: float = setting("Seconds clamd, spamd or rspamd may take.", 10.0)
     classified: OptionTable = _table("classified")
     malware: OptionTable = _table("malware")
     spam: OptionTable = _table("spam")
@@ -230,3 +259,33 @@ class PolicySettings:
         """The typed options of check ``name`` (defaults for keys not given)."""
         table: Mapping[str, Any] = getattr(self, name, None) or {}
         return parse_options(OPTION_TYPES[name], table, f"policy.{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class DnsSettings:
+    nameservers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Name servers as host or host:port; empty: those in /etc/resolv.conf.\n"
+            "Tests point this at a local stub server."
+        },
+    )
+    timeout: float = field(default=3.0, metadata={"help": "Seconds one lookup may take in all."})
+    static: dict[str, list[str]] = field(
+        default_factory=dict,
+        metadata={
+            "help": 'Fixed answers consulted before any server, keyed "NAME TYPE", e.g.\n'
+            '{ "example.org MX" = ["10 mx.example.org."], "mx.example.org A" = ["192.0.2.7"] }.\n'
+            "A name listed here with any type is answered only from here."
+        },
+    )
+    use_servers: bool = field(
+        default=True, metadata={"help": "Ask name servers for what the static map does not answer."}
+    )
+    dnssec_resolver: str = field(
+        default="",
+        metadata={
+            "help": "A validating resolver (host or host:port) trusted to set the AD bit; used for\n"
+            "DANE TLSA lookups (RFC 7672). Empty: no DANE. Use one on loopback or a trusted path."
+        },
+    )

@@ -1,8 +1,21 @@
-"""Settings of the storage package (the ``[storage]`` config section)."""
+"""Settings of the storage package (the ``[storage]`` config section), and
+``setting``: the one way every settings dataclass of the server (storage,
+policy, pki, mailserver) declares a field with its help text. It lives here
+because storage is the package all the others may import.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def setting(text: str, default: Any) -> Any:
+    """A dataclass field with ``default`` (a list or dict is copied for each
+    instance) and its help text, which ``conf/mailserver.toml`` is generated from."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,17 @@
 """Shared fixtures: a real server (SMTP + IMAP) on ephemeral loopback ports over a
-real SQLite file, or the real PostgreSQL on 127.0.0.1:5432."""
+real SQLite file, or the real PostgreSQL on 127.0.0.1:5432; and the helpers
+every test module uses: ``eventually`` / ``wait_until`` (wait for an
+observable condition, never a fixed sleep) and ``throwaway_pg_database``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +27,9 @@ from mailserver.config import (
     SmtpSettings,
     SubmissionSettings,
 )
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.web.settings import WebSettings
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage import open_store
 from storage.api import Account, MailStore
 from storage.settings import StorageSettings
@@ -46,6 +53,7 @@ def make_config(
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0",
                                       allow_plaintext_auth=True),
         imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
+        managesieve=ManageSieveSettings(listen="127.0.0.1:0"),
         auth=AuthSettings(failure_delay=0.05),
         dns=DnsSettings(static=dict(dns_static or {}), use_servers=False),
         web=WebSettings(listen="127.0.0.1:0"),
@@ -67,26 +75,75 @@ class RunningServer:
         )
 
 
-def _pg_database() -> Iterator[str]:
-    """Create a throw-away database on the real PostgreSQL; drop it afterwards."""
-    import asyncio
+PG_HOST = "postgres@127.0.0.1:5432"
 
+
+async def pg_execute(dsn: str, *statements: str) -> None:
+    """Run SQL statements on the real PostgreSQL (``dsn``: a libpq URL)."""
     import asyncpg
 
-    name = f"mailtest_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    conn = await asyncpg.connect(dsn)
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        for sql in statements:
+            await conn.execute(sql)
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.close()
+
+
+@contextlib.contextmanager
+def throwaway_pg_database() -> Iterator[str]:
+    """A new, empty database on the real PostgreSQL (its name), dropped afterwards.
+    Synchronous (``asyncio.run`` inside): call it outside the event loop, or in a thread."""
+    name = f"mailtest_{uuid.uuid4().hex[:12]}"
+    asyncio.run(pg_execute(PG_ADMIN_DSN, f'CREATE DATABASE "{name}"'))
+    try:
+        yield name
+    finally:
+        asyncio.run(pg_execute(PG_ADMIN_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pg_storage_url(name: str) -> str:
+    """``storage.url`` of the PostgreSQL database ``name``."""
+    return f"postgresql+asyncpg://{PG_HOST}/{name}"
+
+
+def _pg_database() -> Iterator[str]:
+    """The ``storage.url`` of a throw-away PostgreSQL database, for a fixture to yield from."""
+    with throwaway_pg_database() as name:
+        yield pg_storage_url(name)
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], what: str = "the condition", timeout: float = 30.0,
+    interval: float = 0.02,
+) -> None:
+    """Wait until ``check()`` (sync or async) is true, looking every ``interval``
+    seconds; fail naming ``what`` after ``timeout``. For conditions only
+    observable by looking (a queue drained, a file written, a counter)."""
+
+    async def holds() -> bool:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    try:
+        async with asyncio.timeout(timeout):
+            while not await holds():
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        pytest.fail(f"not within {timeout} s: {what}")
+
+
+def wait_until(
+    check: Callable[[], bool], what: str = "the condition", timeout: float = 30.0, interval: float = 0.01
+) -> None:
+    """``eventually`` for threads and synchronous tests (other processes, files)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(interval)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -118,7 +175,10 @@ async def any_server(tmp_path: Path, backend_url: str) -> AsyncIterator[RunningS
         yield RunningServer(app, config)
 
 
-__all__ = ["RunningServer", "make_config", "replace"]
+__all__ = [
+    "RunningServer", "eventually", "make_config", "pg_execute", "pg_storage_url", "replace",
+    "throwaway_pg_database", "wait_until",
+]
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 Implements the decisions of RFC 5321 an MX makes at each stage:
 
 * MAIL FROM (section 4.1.1.2): the null reverse-path ``<>`` is accepted
-  (section 4.5.5); a sender in one of our own domains is refused unless the
-  client is authenticated or in ``smtp.relay_networks`` (only our users send
-  as our domains, and they do so on submission, RFC 6409).
+  (section 4.5.5); the syntax is checked here, who may use which sender is
+  the policy's (below).
 * RCPT TO (section 4.1.1.3): local domains are routed to accounts, matching
   the local part case-insensitively. ``postmaster`` (section 4.5.1: accepted
   from anyone, the null sender included; also without a domain) and
@@ -13,10 +12,14 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   when there is one, else to ``server.postmaster`` (default: the
   ``web.operators`` addresses; without operators, the first account
   created), local ones stored, others queued. Other domains are relaying
-  (section 3.6, section 7.1): 554 5.7.1, except for a client allowed to
-  relay (``smtp.relay_networks`` or authenticated), whose foreign recipients
-  go to the outbound queue (``Transaction.remote``; 451 4.3.2 if the service
-  was built without one).
+  (section 3.6, section 7.1): the policy decides whether this client may
+  (below); foreign recipients it accepts go to the outbound queue
+  (``Transaction.remote``; 451 4.3.2 if the service was built without one).
+* Relay and sender rules are checks of the policy pipeline like the content
+  checks (``policy.checks.sender``, which every pipeline runs first): one
+  decision path. ``Inbound`` gives it the facts through ``PolicyContext``:
+  whether the client may relay (authenticated, or in ``smtp.relay_networks``),
+  which domains are ours, and (submission) whom the account may send as.
 * Non-ASCII addresses need SMTPUTF8 (RFC 6531 section 3.5).
 * DATA (section 4.1.1.4): only CRLF line endings (section 2.3.8), no NUL
   octet (550 5.6.0), and a header section that cannot be read two ways
@@ -39,9 +42,10 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   with outside members; SRS bounces) carry our Authentication-Results (when
   the MX checked the message) and are ARC-sealed (``pki.arc``, RFC 8617 section
   5.1) before the outbound queue signs them, so the next hop can see that
-  SPF/DKIM/DMARC held when the message reached us.
-* The content policy (``policy.pipeline.Pipeline``, when the service has one)
-  runs at every stage: connection and MAIL checks after a positive sender
+  SPF/DKIM/DMARC held when the message reached us. Mail tagged as spam is not
+  forwarded: it stays in the forwarding account's Junk.
+* The policy (``policy.pipeline.Pipeline``; without one, a pipeline of the
+  relay and sender rules alone) runs at every stage: connection and MAIL checks after a positive sender
   check (aiosmtpd has no connection hook, so the connection stage runs with
   MAIL, once HELO is known), RCPT checks after a positive routing decision,
   and DATA checks on the message after sender authentication. The direction
@@ -75,6 +79,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
@@ -82,6 +87,8 @@ from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.sieve.deliver import Decision, SieveDelivery
+from mailserver.sieve.message import MessageView
 from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.smtp.srs import Srs, is_srs
@@ -90,7 +97,7 @@ from policy import codes
 from policy.aggregate import evaluation_from
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
-from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
+from policy.context import Direction, EnvelopeInfo, PolicyContext, SendAs, SessionInfo
 from policy.dns import Resolver
 from policy.verdict import Outcome
 from storage import headers
@@ -217,14 +224,21 @@ def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
     return tuple(networks)
 
 
-def in_networks(ip: str, networks: Sequence[IpNetwork]) -> bool:
+def client_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``ip`` parsed, an IPv4-mapped IPv6 address as the IPv4 one (a dual-stack
+    socket reports IPv4 clients so); None when it is not an address."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
-        return False
+        return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return any(addr in net for net in networks)
+        return addr.ipv4_mapped
+    return addr
+
+
+def in_networks(ip: str, networks: Sequence[IpNetwork]) -> bool:
+    addr = client_address(ip)
+    return addr is not None and any(addr in net for net in networks)
 
 
 def _trace_name(name: str) -> str:
@@ -354,8 +368,14 @@ class Inbound:
             d.strip().lower().rstrip(".") for d in config.arc.trusted_sealers if d.strip()
         )
         self._outbound = outbound
+        if pipeline is None:
+            from policy.pipeline import Pipeline  # the extraction code only when wanted
+            from policy.settings import PolicySettings
+
+            pipeline = Pipeline(PolicySettings(workers=0), [])
         self._pipeline = pipeline
-        """The content policy; None: no checks (unit tests of the SMTP rules)."""
+        """The policy: the relay and sender rules, then the content checks given
+        (none when the service was built without a pipeline: unit tests)."""
         self._quarantine = quarantine
         """Where quarantined mail goes; None: a quarantine verdict defers (451)."""
         """The outbound queue for trusted relay clients; None: no relaying (451)."""
@@ -372,6 +392,9 @@ class Inbound:
         self._report_address = tlsrpt_address(config.tlsrpt, list(config.server.domains))
         self._tlsrpt: TlsRptStore | None = None
         """TLS reports sent to us (opened at the first one: SMTP worker processes too)."""
+        self.sieve = SieveDelivery.build(config, store, outbound=outbound, router=self.router, srs=self.srs,
+                                         local_domain=self.local_domain)
+        """Sieve filters at final delivery (mailserver/sieve/deliver.py); None when disabled."""
 
     def local_domain(self, domain: str) -> str | None:
         """The canonical spelling of ``domain`` if it is ours (an alias domain
@@ -386,8 +409,9 @@ class Inbound:
             return True
         return bool(self._relay_networks) and in_networks(client.ip, self._relay_networks)
 
-    def check_sender(self, client: Client, sender: str, smtputf8: bool) -> Reply:
-        """MAIL FROM. ``sender`` is ``""`` for the null reverse-path."""
+    def check_sender(self, sender: str, smtputf8: bool) -> Reply:
+        """MAIL FROM syntax (who may use it is the policy's). ``sender`` is
+        ``""`` for the null reverse-path."""
         if not valid_utf8(sender):
             return codes.S553_BAD_SENDER_SYNTAX
         if needs_smtputf8(sender) and not smtputf8:
@@ -397,8 +421,6 @@ class Inbound:
         local, domain = split_address(sender)
         if not local or not domain:
             return codes.S553_BAD_SENDER_SYNTAX
-        if self.local_domain(domain) is not None and not self.trusted_relay(client):
-            return codes.S553_SENDER_NOT_ALLOWED
         return codes.S250_SENDER_OK
 
     def direction(self, client: Client, txn: Transaction | None = None) -> Direction:
@@ -409,28 +431,41 @@ class Inbound:
             return Direction.INTERNAL
         return Direction.SUBMISSION
 
+    def policy_context(
+        self, client: Client, txn: Transaction, may_send_as: SendAs | None = None
+    ) -> PolicyContext:
+        """The pipeline's view of ``txn`` (made once, at MAIL FROM), with the
+        facts the relay and sender rules need."""
+        if txn.policy is None:
+            txn.policy = PolicyContext(
+                _session_info(client),
+                EnvelopeInfo(txn.sender),
+                self.direction(client),
+                local_domains=self._local_domains(),
+                may_relay=self.trusted_relay(client),
+                is_local=lambda domain: self.local_domain(domain) is not None,
+                may_send_as=may_send_as,
+            )
+        return txn.policy
+
     async def open_transaction(
-        self, client: Client, sender: str, smtputf8: bool
+        self, client: Client, sender: str, smtputf8: bool, *, may_send_as: SendAs | None = None
     ) -> tuple[Reply, Transaction | None]:
-        """MAIL FROM: the sender rules, then the pipeline's connection and MAIL
-        stages. Returns the reply and, when positive, the new transaction."""
+        """MAIL FROM: the syntax, then the pipeline's connection and MAIL stages
+        (the sender rules among them; ``may_send_as``: whom the authenticated
+        account may send as, on submission). Returns the reply and, when
+        positive, the new transaction."""
         await self.router.refresh()
-        reply = self.check_sender(client, sender, smtputf8)
+        reply = self.check_sender(sender, smtputf8)
         if not reply.positive:
             return reply, None
         txn = Transaction(sender=sender, smtputf8=smtputf8)
-        if self._pipeline is not None:
-            txn.policy = PolicyContext(
-                _session_info(client),
-                EnvelopeInfo(sender),
-                self.direction(client),
-                local_domains=self._local_domains(),
-            )
-            for stage in (self._pipeline.check_connect, self._pipeline.check_mail_from):
-                outcome = await stage(txn.policy)
-                if not outcome.accepted:
-                    return outcome.reply, None
-                _hold(txn, outcome)
+        ctx = self.policy_context(client, txn, may_send_as)
+        for stage in (self._pipeline.check_connect, self._pipeline.check_mail_from):
+            outcome = await stage(ctx)
+            if not outcome.accepted:
+                return outcome.reply, None
+            _hold(txn, outcome)
         return reply, txn
 
     async def add_recipient(self, client: Client, txn: Transaction, recipient: str) -> Reply:
@@ -441,22 +476,26 @@ class Inbound:
             len(txn.forwards),
         )
         reply = await self.check_recipient(client, txn, recipient)
-        if not reply.positive or self._pipeline is None or txn.policy is None:
-            return reply
-        if len(txn.recipients) == before[0]:
-            return reply  # a duplicate remote recipient: already checked
-        outcome = await self._pipeline.check_rcpt(txn.policy, recipient)
-        if not outcome.accepted:
+        if not reply.positive or len(txn.recipients) == before[0]:
+            return reply  # refused, or a duplicate remote recipient: already checked
+        ctx = self.policy_context(client, txn)
+        outcome = await self._pipeline.check_rcpt(ctx, recipient)
+        refusal = None if outcome.accepted else outcome.reply
+        if refusal is None and self._outbound is None and len(txn.remote) > before[2]:
+            refusal = codes.S451_NO_OUTBOUND  # relaying allowed, but nowhere to queue
+        if refusal is not None:
             del txn.recipients[before[0]:], txn.account_ids[before[1]:], txn.remote[before[2]:]
             del txn.local_addresses[before[3]:], txn.forwards[before[4]:]
             txn.expanded[:] = [r for r in txn.expanded if r in txn.remote]
-            return outcome.reply
+            return refusal
         _hold(txn, outcome)
-        txn.policy.envelope.rcpts.append(recipient)
+        ctx.envelope.rcpts.append(recipient)
         return reply
 
     async def check_recipient(self, client: Client, txn: Transaction, recipient: str) -> Reply:
-        """RCPT TO. On success the recipient and its account join ``txn``."""
+        """RCPT TO routing. On success the recipient and its account join
+        ``txn``; whether the client may relay to a foreign one is the policy's
+        (``add_recipient``)."""
         if len(txn.recipients) >= self._config.smtp.max_recipients:
             return codes.S452_TOO_MANY_RECIPIENTS
         if not valid_utf8(recipient):
@@ -471,12 +510,8 @@ class Inbound:
             return codes.S553_BAD_RECIPIENT_SYNTAX
         ours = self.local_domain(domain)
         if ours is None:
-            if not self.trusted_relay(client):
-                return codes.S554_RELAY_DENIED
-            if self._outbound is None:
-                return codes.S451_NO_OUTBOUND
-            # Authenticated users and relay_networks clients relay through
-            # the outbound queue (RFC 5321 section 3.6.1).
+            # Clients the policy lets relay (policy/checks/sender.py) do so
+            # through the outbound queue (RFC 5321 section 3.6.1).
             if recipient not in txn.remote:
                 txn.recipients.append(recipient)
                 txn.remote.append(recipient)
@@ -632,6 +667,11 @@ class Inbound:
             if not txn.account_ids and not txn.remote and not txn.forwards:
                 accepted = codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}")
                 return accepted, DeliveryResult(placed=())
+        if outcome is not None and outcome.junk and not outcome.quarantine and not txn.held and txn.forwards:
+            # Mail tagged as spam is not sent on: it stays here, in the Junk of
+            # the forwarding account (whose owner can still read it), rather
+            # than passing spam to the target under our name.
+            await self._keep_forwarded(txn)
         # S/MIME after the policy accepted and before DKIM (at enqueue): sign
         # agency mail, or verify an arriving signature (X-Signature-Status).
         data = await self.smime.process(client.authenticated, data)
@@ -652,14 +692,28 @@ class Inbound:
                                    outcome, message_id=message_id)
         junk = outcome is not None and outcome.junk
         result = DeliveryResult(placed=())
+        decisions: list[Decision] = []
+        view: MessageView | None = None
         if txn.account_ids:
             message = return_path_header(txn.sender) + auth_header + received + verdict + local
             # All recipients in one call: durable for all or stored for none; a
             # recipient whose quota it would break refuses it for all (one reply).
+            # With Sieve (after the content policy), recipients whose scripts
+            # file, flag or redirect get their own copies (mailserver/sieve/deliver.py).
             try:
-                result = await self._store.deliver(
-                    txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
-                )
+                if self.sieve is not None:
+                    decisions, view = await self.sieve.decide(
+                        txn.account_ids, txn.local_addresses, message, sender=txn.sender, sid=client.sid
+                    )
+                    refused = None if txn.remote or txn.forwards else self.sieve.rejected_by_all(decisions)
+                    if refused is not None:
+                        log.info("smtp %s: refused by the recipients' Sieve reject: %s", client.sid, refused)
+                        return codes.S550_SIEVE_REJECTED.with_text(f"Rejected: {refused}"), None
+                    result = await self.sieve.store(decisions, message, when=when, junk=junk)
+                else:
+                    result = await self._store.deliver(
+                        txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
+                    )
             except OverQuota as full:
                 log.info("smtp %s: account %d over quota, message of %d octets refused",
                          client.sid, full.account_id, full.size)
@@ -686,6 +740,9 @@ class Inbound:
                                              account=client.authenticated or "")
         if txn.forwards and self._outbound is not None:
             await self.forward(txn, auth_header + received + data)
+        if self.sieve is not None and view is not None:
+            await self.sieve.after(decisions, view, auth_header + received + verdict + local,
+                                   sender=txn.sender, sid=client.sid, seal=partial(self.seal, txn))
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
 
     async def keep_report(self, client: Client, data: bytes) -> None:
@@ -705,6 +762,19 @@ class Inbound:
         ident = await self._tlsrpt.add_received(report)
         log.info("smtp %s: TLS report %s from %s kept as %d", client.sid, report.report_id,
                  report.organization, ident)
+
+    async def _keep_forwarded(self, txn: Transaction) -> None:
+        """Turn the forwards of ``txn`` into local copies for the forwarding
+        accounts (spam-tagged mail, ``deliver``)."""
+        for address, _ in txn.forwards:
+            account = await self._store.get_account(address)
+            if account is None or account.disabled:
+                log.info("forward %s: no usable mailbox for a spam-tagged copy, dropped", address)
+                continue
+            if account.id not in txn.account_ids:
+                txn.account_ids.append(account.id)
+                txn.local_addresses.append(account.address)
+        txn.forwards.clear()
 
     async def forward(self, txn: Transaction, data: bytes) -> None:
         """Queue the forwarded copies: one per forwarding address, with a
@@ -730,18 +800,9 @@ class Inbound:
         chain = str(txn.auth.arc.result) if txn.auth is not None else "none"
         return await asyncio.to_thread(self._sealer.seal, data, chain)
 
-    async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome | None:
-        """The pipeline's DATA stage on ``data`` (None without a pipeline)."""
-        if self._pipeline is None:
-            return None
-        ctx = txn.policy
-        if ctx is None:  # a transaction opened without open_transaction (unit tests)
-            ctx = PolicyContext(
-                _session_info(client),
-                EnvelopeInfo(txn.sender),
-                local_domains=self._local_domains(),
-            )
-            txn.policy = ctx
+    async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome:
+        """The pipeline's DATA stage on ``data``."""
+        ctx = self.policy_context(client, txn)
         ctx.direction = self.direction(client, txn)
         ctx.envelope.rcpts = list(txn.recipients)
         ctx.auth_results = txn.auth.as_mapping() if txn.auth is not None else {}

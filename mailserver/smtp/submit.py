@@ -1,12 +1,13 @@
-"""Submission decisions (RFC 6409) without sockets: who may send as whom, how
-much, and what a submitted message gets added.
+"""Submission decisions (RFC 6409) without sockets: what the submission ports
+add to the shared hooks (``SubmissionRules``, a ``handler.FrontEnd``).
 
+* MAIL, RCPT and DATA need an authenticated account (RFC 4954 section 6:
+  ``530 5.7.0``; aiosmtpd checks it first, this is the hooks' own guard).
 * MAIL FROM and every address in the From and Sender header fields must be
   one the authenticated account may send as (``SenderPolicy``; RFC 6409
-  section 6.1 allows the MSA to enforce this), else ``553 5.7.1``. The null
-  reverse-path is allowed (MDNs use it, RFC 8098 section 2.1).
-* A message without From is refused (RFC 5322 section 3.6 requires it); a
-  missing Date or Message-ID is added (RFC 6409 sections 8.2 and 8.3).
+  section 6.1): the policy pipeline's sender check decides
+  (``policy/checks/sender.py``), given ``may_send_as`` for the account.
+* A missing Date or Message-ID is added (RFC 6409 sections 8.2 and 8.3).
 * Per-user sliding-window limits on messages and recipients per hour
   (``outbound.max_messages_per_hour`` / ``max_recipients_per_hour``): over
   them ``450 4.7.1``. Every submitted recipient counts, local or remote (a
@@ -19,6 +20,8 @@ accounts into the store, other domains into the outbound queue).
 
 from __future__ import annotations
 
+import functools
+import logging
 import secrets
 import time
 from collections import deque
@@ -27,11 +30,15 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Final
 
+from mailserver.smtp.handler import FrontEnd
 from mailserver.smtp.hooks import SenderPolicy
+from mailserver.smtp.protocol import MxEnvelope, MxSession
 from policy import codes
 from policy.codes import Reply
+from policy.context import SendAs
 from storage import headers
-from storage.api import Account
+
+log = logging.getLogger(__name__)
 
 WINDOW: Final = 3600.0
 
@@ -69,29 +76,6 @@ class RateLimiter:
         self._window(key).append((self._clock(), recipients))
 
 
-def header_addresses(data: bytes, name: str) -> list[str] | None:
-    """addr-specs in every ``name`` header field; None when the field is absent.
-    Read by ``storage.headers``, as IMAP ENVELOPE and sender authentication read them."""
-    values = headers.field_values(data, name)
-    if not values:
-        return None
-    return [addr for _, addr in headers.addresses(values)]
-
-
-async def check_headers(policy: SenderPolicy, account: Account, data: bytes) -> Reply | None:
-    """From/Sender alignment; None when the message may go. A header section
-    that could be read two ways is refused first (``storage.headers``)."""
-    if headers.ambiguity(data) is not None:
-        return codes.S550_AMBIGUOUS_HEADER
-    senders = header_addresses(data, "From")
-    if not senders or not any(senders):
-        return codes.S550_NO_FROM
-    for addr in senders + (header_addresses(data, "Sender") or []):
-        if not addr or not await policy.may_send_as(account, addr):
-            return codes.S553_FROM_NOT_OWNED
-    return None
-
-
 def complete_headers(data: bytes, *, hostname: str, when: datetime) -> bytes:
     """Prepend Message-ID and Date when the message lacks them."""
     added = b""
@@ -100,3 +84,44 @@ def complete_headers(data: bytes, *, hostname: str, when: datetime) -> bytes:
     if not headers.field_values(data, "Date"):
         added += f"Date: {format_datetime(when)}\r\n".encode()
     return added + data
+
+
+class SubmissionRules(FrontEnd):
+    """The submission ports' part of the hooks (module docstring)."""
+
+    def __init__(self, sender_policy: SenderPolicy, limiter: RateLimiter, hostname: str) -> None:
+        self._policy = sender_policy
+        self._limiter = limiter
+        self._hostname = hostname
+
+    async def mail(self, session: MxSession) -> tuple[Reply | None, SendAs | None]:
+        account = session.account
+        if account is None:
+            return codes.S530_AUTH_REQUIRED, None
+        if not self._limiter.may_send(account.address):
+            log.info("submission %s: %s over the message rate limit", session.sid, account.address)
+            return codes.S450_RATE_LIMITED, None
+        return None, functools.partial(self._policy.may_send_as, account)
+
+    async def rcpt(self, session: MxSession, envelope: MxEnvelope) -> Reply | None:
+        account = session.account
+        if account is None:
+            return codes.S530_AUTH_REQUIRED
+        txn = envelope.txn
+        pending = len(txn.recipients) + 1 if txn is not None else 1
+        if not self._limiter.may_address(account.address, pending):
+            log.info("submission %s: %s over the recipient rate limit", session.sid, account.address)
+            return codes.S450_RATE_LIMITED
+        return None
+
+    async def data(self, session: MxSession, envelope: MxEnvelope) -> Reply | None:
+        if session.account is None or envelope.txn is None:
+            return codes.S503_NEED_MAIL
+        envelope.original_content = complete_headers(
+            envelope.original_content or b"", hostname=self._hostname, when=datetime.now().astimezone()
+        )
+        return None
+
+    def delivered(self, session: MxSession, envelope: MxEnvelope) -> None:
+        if session.account is not None and envelope.txn is not None:
+            self._limiter.record(session.account.address, len(envelope.txn.recipients))

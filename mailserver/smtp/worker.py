@@ -20,7 +20,7 @@ from typing import Any
 
 from mailserver.config import Config
 from mailserver.ops.logs import configure_logging, use_uvloop
-from mailserver.smtp.workers import MainChannel, frame
+from mailserver.smtp.workers import MainChannel, SieveThroughMain, frame
 from storage.api import DeliveryResult
 
 
@@ -51,16 +51,19 @@ def _through_main(store: Any, channel: MainChannel) -> None:
             raise
 
     store.deliver = deliver
+    # Sieve's filed copies and its vacation/duplicate memory: written by the
+    # main process as well (mailserver/sieve/deliver.py reads this attribute).
+    store.sieve_main = SieveThroughMain(channel)
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
               processes: int) -> None:
     from mailserver.app import arc_sealer
-    from mailserver.auth import Authenticator
     from mailserver.ops.dmarc import DmarcReports
     from mailserver.smtp.outbound_settings import spool_path
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.server import SmtpService
+    from mailserver.smtp.service import SmtpDeps
     from pki.dkim import DkimSigner, key_directory
     from pki.keystore import DkimKeyStore
     from pki.tls import server_context
@@ -85,13 +88,14 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
     # Counts only: the main process sends the reports.
     reports = DmarcReports(config, dmarc_for(store), resolver)
-    service = SmtpService(
-        config, store,
-        Authenticator(store, config.auth, max_password_age_days=config.accounts.max_password_age_days),
-        await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
+    deps = SmtpDeps(
+        config, store, await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
         dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
         sealer=arc_sealer(config, signer.store), reports=reports,
         quarantine=FileQuarantine(config.data_dir / "quarantine"),
+    )
+    service = SmtpService(
+        deps,
         listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
         processes=processes,
     )

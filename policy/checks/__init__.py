@@ -12,12 +12,12 @@ from __future__ import annotations
 import email.message
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from policy.context import PolicyContext
 from policy.dns import Resolver
 from policy.extract.walk import Analysis
-from policy.settings import ALL_DIRECTIONS, PolicySettings
+from policy.settings import Action, BasicOptions, CheckOptions, EncodingAction, PolicySettings
 from policy.verdict import Verdict
 
 
@@ -38,16 +38,25 @@ class Resources:
     resolver: Resolver | None = None
 
 
-class Check:
+OptionsT = TypeVar("OptionsT", bound=CheckOptions)
+
+
+class Check(Generic[OptionsT]):
+    """A check with its typed options (``policy.settings``: one ``*Options``
+    dataclass per check, its ``[policy.<name>]`` table)."""
+
     name: ClassVar[str] = "check"
     needs_analysis: ClassVar[bool] = False
     """True when ``data`` reads ``MessageView.analysis`` (extraction runs once for all)."""
 
-    def __init__(self, resources: Resources, options: Any = None) -> None:
+    options_type: ClassVar[type[Any]] = BasicOptions
+    """The options dataclass built with its defaults when none are given."""
+
+    def __init__(self, resources: Resources, options: OptionsT | None = None) -> None:
         self.resources = resources
-        self.options = options
-        self.action: str = getattr(options, "action", "reject")
-        self.directions: frozenset[str] = frozenset(getattr(options, "directions", ALL_DIRECTIONS))
+        self.options: OptionsT = options if options is not None else self.options_type()
+        self.action: Action | EncodingAction = self.options.action
+        self.directions: frozenset[str] = frozenset(self.options.directions)
 
     async def connect(self, ctx: PolicyContext) -> Verdict | None:
         return None

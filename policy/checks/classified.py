@@ -15,11 +15,12 @@ documented decision (e.g. a secure gateway); they pass with
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from policy import codes, markings
 from policy.checks import Check, MessageView, address_listed
 from policy.context import PolicyContext
+from policy.settings import ClassifiedOptions
 from policy.verdict import Verdict, accept, reject
 
 _VN_WHERE = (
@@ -38,12 +39,13 @@ def vietnamese_where(where: str) -> str:
     return where
 
 
-class ClassifiedCheck(Check):
+class ClassifiedCheck(Check[ClassifiedOptions]):
     name: ClassVar[str] = "classified"
+    options_type: ClassVar[type[Any]] = ClassifiedOptions
     needs_analysis: ClassVar[bool] = True
 
     async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict:
-        allow = list(getattr(self.options, "allow_senders", []))
+        allow = list(self.options.allow_senders)
         if ctx.envelope.mail_from and address_listed(ctx.envelope.mail_from, allow):
             return accept(self.name, "allowed", reason=f"sender {ctx.envelope.mail_from} allow-listed")
         # Found in the worker (policy.extract.walk.analyse) on the full texts.

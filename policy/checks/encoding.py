@@ -10,15 +10,17 @@ table only for refusals (there are none); set ``directions = []`` to disable.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from policy.checks import Check, MessageView
 from policy.context import PolicyContext
+from policy.settings import EncodingOptions
 from policy.verdict import Verdict, accept, tag
 
 
-class EncodingCheck(Check):
+class EncodingCheck(Check[EncodingOptions]):
     name: ClassVar[str] = "encoding"
+    options_type: ClassVar[type[Any]] = EncodingOptions
     needs_analysis: ClassVar[bool] = True
 
     async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict:

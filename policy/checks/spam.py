@@ -29,7 +29,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from policy import codes
 from policy.bayes import Bayes, Seed
@@ -37,7 +37,7 @@ from policy.checks import Check, MessageView, Resources, address_listed
 from policy.clients import ScannerError, rspamd_check, spamd_check
 from policy.context import PolicyContext
 from policy.rules.engine import Facts, Hit, evaluate
-from policy.settings import SPAM_SCAN_SIZE
+from policy.settings import SpamOptions
 from policy.verdict import Verdict, accept, reject, tag
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,19 @@ SEED_SCORES: Final = {"99": 2.5, "90": 1.0, "00": -1.0}
 never tags nor refuses a message by itself."""
 
 
-class SpamCheck(Check):
+class SpamCheck(Check[SpamOptions]):
     name: ClassVar[str] = "spam"
+    options_type: ClassVar[type[Any]] = SpamOptions
     needs_analysis: ClassVar[bool] = True
 
-    def __init__(self, resources: Resources, options: object = None) -> None:
+    def __init__(self, resources: Resources, options: SpamOptions | None = None) -> None:
         super().__init__(resources, options)
+        options = self.options
         self._bayes: Bayes | None = None
-        if getattr(options, "bayes", True):
-            path = getattr(options, "bayes_path", "") or str(resources.data_dir / "policy" / "bayes.sqlite")
+        if options.bayes:
+            path = options.bayes_path or str(resources.data_dir / "policy" / "bayes.sqlite")
             seed: Seed | None = None
-            if getattr(options, "bayes_seed", True):
+            if options.bayes_seed:
                 try:
                     seed = Seed.load()
                 except (OSError, ValueError, KeyError) as exc:
@@ -80,7 +82,7 @@ class SpamCheck(Check):
             self._bayes.close()
 
     async def mail_from(self, ctx: PolicyContext) -> Verdict | None:
-        blocked = list(getattr(self.options, "block_senders", []))
+        blocked = list(self.options.block_senders)
         if ctx.envelope.mail_from and address_listed(ctx.envelope.mail_from, blocked):
             return reject(
                 self.name,
@@ -119,7 +121,7 @@ class SpamCheck(Check):
             date_problem=problem,
             has_message_id=header.get("Message-ID") is not None,
             inbound_unauthenticated=not ctx.session.authenticated and ctx.direction == "inbound",
-            scan_size=int(getattr(self.options, "scan_size", SPAM_SCAN_SIZE)),
+            scan_size=self.options.scan_size,
             content_type=header.get_content_type(),
         )
 
@@ -174,12 +176,10 @@ class SpamCheck(Check):
 
     def thresholds(self) -> tuple[float, float]:
         """(tag_score, reject_score)."""
-        return float(getattr(self.options, "tag_score", 5.0)), float(
-            getattr(self.options, "reject_score", 12.0)
-        )
+        return self.options.tag_score, self.options.reject_score
 
     async def data(self, ctx: PolicyContext, message: MessageView) -> Verdict:
-        allowed = list(getattr(self.options, "allow_senders", []))
+        allowed = list(self.options.allow_senders)
         if ctx.envelope.mail_from and address_listed(ctx.envelope.mail_from, allowed):
             return accept(self.name, "allowed")
         score, hits = await self.evaluate(ctx, message)

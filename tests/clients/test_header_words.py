@@ -34,13 +34,12 @@ from tests.clients.test_submission import (
     OUTSIDE,
     PASSWORD,
     RemoteMx,
-    eventually,
     inbox_messages,
     message,
     outbound_config,
     submit,
 )
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, eventually, make_config
 from tests.dispatch.docs import PASSWORD as AGENCY_PASSWORD
 from tests.dispatch.docs import make_document, seed_province
 

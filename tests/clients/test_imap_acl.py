@@ -11,7 +11,7 @@ import asyncio
 import imaplib
 import re
 import smtplib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from mailserver.directory.service import DirectoryService
 from mailserver.imap.server import ImapService
 from policy.checks.spam import SpamCheck
 from storage.directory import By, open_directory
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, eventually, make_config
 
 BY = By("tccb", "Số 77/QĐ-UBND")
 PASSWORD = "Hop-thu-cong-vu-2026"
@@ -118,14 +118,6 @@ def listed(m: imaplib.IMAP4, pattern: str = "*") -> dict[str, str]:
         assert match, line
         out[match[2].decode()] = match[1].decode()
     return out
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(200):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_delegate_reads_and_sends_as_agency(setup: Setup) -> None:

@@ -24,7 +24,7 @@ import pytest
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, eventually, make_config
 
 T = TypeVar("T")
 ANNV = "annv@dongnai.gov.vn"
@@ -105,14 +105,6 @@ async def tuned(tmp_path: Path, **imap: Any) -> AsyncIterator[RunningServer]:
 async def annv(server: RunningServer) -> RunningServer:
     await server.add_account(ANNV, PASSWORD)
     return server
-
-
-async def eventually(check: Callable[[], Any], what: str) -> None:
-    for _ in range(400):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 # -- memory an unauthenticated client can take -----------------------------------------------

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from mailserver.app import App
-from pki.dkim import DkimSettings, DkimSigner
+from pki.dkim import DkimSigner
 from pki.keystore import DkimKeyStore
+from pki.settings import DkimSettings
 from storage.api import INBOX
 from tests.conftest import RunningServer, make_config
 

@@ -13,7 +13,6 @@ import re
 import smtplib
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from mailserver.auth import hash_password
 from mailserver.config import Config
 from mailserver.directory.service import DirectoryService
 from storage.directory import By, open_directory
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, make_config, wait_until
 
 BY = By("tccb", "Số 77/QĐ-UBND")
 PASSWORD = "Mat-khau-cong-vu-2026"
@@ -107,13 +106,10 @@ def send_as(port: int, user: str, sender: str, to: str) -> None:
         s.sendmail(sender, [to], f"From: {sender}\r\nTo: {to}\r\nSubject: thu\r\n\r\nNoi dung.\r\n".encode())
 
 
-def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``check`` (in this thread) until it holds; no fixed sleeps as synchronisation."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(ACCESS_CACHE / 3)
+
+def until(check: Callable[[], bool], what: str) -> None:
+    """``wait_until``, looking three times per ``imap.access_cache`` (in this thread)."""
+    wait_until(check, what, interval=ACCESS_CACHE / 3)
 
 
 def lost_shared_access(m: imaplib.IMAP4) -> bool:

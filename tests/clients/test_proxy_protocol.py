@@ -14,7 +14,7 @@ import socket
 import ssl
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,7 +25,7 @@ import pytest
 from mailserver.app import App
 from mailserver.auth import hash_password
 from storage.credentials import credentials_for
-from tests.conftest import make_config
+from tests.conftest import eventually, make_config
 
 PASSWORD = "S3cret-pass-word"
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -71,13 +71,6 @@ class ProxiedIMAP(imaplib.IMAP4):
         sock = super()._create_socket(timeout)
         sock.sendall(self._header)
         return sock
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
-    assert await check(), what
 
 
 @pytest.fixture
@@ -343,6 +336,7 @@ def test_serve_on_uvloop_behind_a_proxy(tmp_path: Path) -> None:
         f'[imap]\nlisten = "127.0.0.1:{ports["imap"]}"\ntls_listen = "127.0.0.1:{ports["imaps"]}"\n'
         "proxy_protocol = true\n"
         f'[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
+        "[managesieve]\nenabled = false\n"
     )
     assert tomllib.loads(config.read_text())["imap"]["proxy_protocol"] is True
     base = [sys.executable, "-m", "mailserver", "--config", str(config)]

@@ -13,8 +13,8 @@ from typing import Any
 from mailserver import config as config_mod
 from mailserver.app import App
 from storage.api import INBOX
-from tests.clients.test_submission import ANNV, OUTSIDE, PASSWORD, eventually, message, parse, submit
-from tests.conftest import RunningServer
+from tests.clients.test_submission import ANNV, OUTSIDE, PASSWORD, message, parse, submit
+from tests.conftest import RunningServer, eventually
 
 
 def free_port() -> int:
@@ -39,6 +39,8 @@ allow_plaintext_auth = true
 [imap]
 listen = "127.0.0.1:0"
 tls_listen = "127.0.0.1:0"
+[managesieve]
+listen = "127.0.0.1:0"
 [dns]
 use_servers = false
 [outbound]

@@ -29,7 +29,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import aiosmtplib
@@ -40,9 +40,10 @@ from mailserver.config import Config
 from mailserver.smtp.server import SmtpService
 from mailserver.smtp.submission import SubmissionService
 from policy.checks.authentication import DkimResult, authenticate_sync, verify_dkim
-from policy.dns import DnsSettings, build_resolver
+from policy.dns import build_resolver
+from policy.settings import DnsSettings
 from tests.clients.test_smtp_inbound import RawClient, assert_delivered, enhanced
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, eventually
 from tests.policy import corpus
 
 ANNV = "annv@dongnai.gov.vn"
@@ -365,7 +366,7 @@ async def test_connections_per_address_are_limited(config: Config, listener: str
         # A session that ends makes room for another.
         open_[0][2].write(b"QUIT\r\n")
         assert (await open_[0][1].readline()).startswith(b"221")
-        await wait_until(lambda: app_sessions(app, listener) < 3)
+        await eventually(lambda: app_sessions(app, listener) < 3, "sessions closed")
         line, _, writer = await greeting(port, tls)
         assert line.startswith(b"220 ")
         await close_all([writer, *(w for _, _, w in open_)])
@@ -387,12 +388,6 @@ def app_sessions(app: App, listener: str) -> int:
     assert isinstance(service, SmtpService | SubmissionService)
     assert service.limits.connections is not None
     return service.limits.connections.total
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_total_connections_are_limited_and_relay_networks_exempt_per_address(config: Config) -> None:

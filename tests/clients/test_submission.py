@@ -11,7 +11,7 @@ import email
 import email.policy
 import imaplib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from email.message import Message
@@ -30,11 +30,11 @@ from mailserver.smtp.outbound_settings import OutboundSettings
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage.api import INBOX
 from storage.queue import RecipientState
 from tests.clients.test_smtp_inbound import RawClient, enhanced
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, eventually, make_config
 from tests.dnsstub import DnsStub
 
 ANNV = "annv@dongnai.gov.vn"
@@ -136,11 +136,6 @@ async def app_with_remote(tmp_path: Path, remote: RemoteMx) -> AsyncIterator[Run
 
 
 # -- helpers -----------------------------------------------------------------------
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
-    assert await check(), what
 
 
 def message(sender: str, to: list[str], subject: str = "Báo cáo tuần", body: str = "Xin chào") -> bytes:
@@ -214,7 +209,7 @@ async def test_swaks_starttls_to_colleague_and_outside(tmp_path: Path, remote: R
         transcript = out.decode("utf-8", "replace")
         assert proc.returncode == 0, transcript
         assert "235 2.7.0" in transcript
-        await eventually(lambda: asyncio.sleep(0, bool(remote.messages)), "remote delivery")
+        await eventually(lambda: bool(remote.messages), "remote delivery")
         await eventually(lambda: queue_empty(running), "queue drained")
         (got,) = remote.messages
         assert got.rcpt_tos == [OUTSIDE] and got.mail_from == ANNV
@@ -260,7 +255,7 @@ async def test_implicit_tls_with_aiosmtplib(app_with_remote: RunningServer, remo
     await smtp.login(ANNV, PASSWORD)
     await smtp.sendmail(ANNV, [OUTSIDE], message(ANNV, [OUTSIDE], "Qua TLS"))
     await smtp.quit()
-    await eventually(lambda: asyncio.sleep(0, bool(remote.messages)), "remote delivery")
+    await eventually(lambda: bool(remote.messages), "remote delivery")
     assert b"with ESMTPSA (TLS" in remote.messages[0].content
 
 
@@ -556,7 +551,7 @@ async def test_relay_network_client_uses_queue_and_remote_bounce(
             assert (await client.reply())[0] == 250
         finally:
             await client.close()
-        await eventually(lambda: asyncio.sleep(0, len(remote.messages) >= 2), "delivery and bounce")
+        await eventually(lambda: len(remote.messages) >= 2, "delivery and bounce")
         await eventually(lambda: queue_empty(running), "queue drained")
         delivered, bounce = remote.messages
         assert delivered.rcpt_tos == [OUTSIDE] and delivered.mail_from == "app@example.com"

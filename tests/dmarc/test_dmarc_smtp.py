@@ -36,16 +36,17 @@ from mailserver.dispatch.groups import GroupStore
 from mailserver.ops.settings import DmarcSettings
 from mailserver.web.server import build_application
 from mailserver.web.settings import WebSettings
-from pki.arc import ArcSettings, seal_forwarded
+from pki.arc import seal_forwarded
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
+from pki.settings import ArcSettings
 from policy.aggregate import parse_report
-from policy.dns import DnsSettings
+from policy.settings import DnsSettings
 from storage.directory import By
 from storage.dmarc import dmarc_for
 from storage.sql.engine import make_engine
-from tests.clients.test_submission import PASSWORD, RemoteMx, eventually, outbound_config, submit
-from tests.conftest import RunningServer
+from tests.clients.test_submission import PASSWORD, RemoteMx, outbound_config, submit
+from tests.conftest import RunningServer, eventually
 from tests.dmarc.samples import GOOGLE_REPORT, report_message, schema_errors
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of
 

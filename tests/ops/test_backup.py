@@ -29,7 +29,7 @@ from mailserver.ops.backup import (
     verify_backup,
 )
 from storage.api import FlagMode, Uid
-from tests.conftest import _pg_database, make_config
+from tests.conftest import _pg_database, eventually, make_config
 
 PASSWORD = "Mat-khau-sao-luu-2026"
 State = dict[str, dict[int, tuple[frozenset[bytes], str]]]
@@ -81,6 +81,9 @@ async def test_backup_during_deliveries_restores_the_same_mail(
                        f"Message-ID: <{n}@example.org>\r\n\r\nNoi dung {n}\r\n").encode()
             await aiosmtplib.send(message, sender="x@example.org", recipients=[users[n % 2]],
                                   hostname="127.0.0.1", port=smtp_port, start_tls=False)
+            delivered.append(n)
+
+        delivered: list[int] = []
 
         for n in range(6):
             await send(n)
@@ -94,7 +97,7 @@ async def test_backup_during_deliveries_restores_the_same_mail(
         before = {u: await asyncio.to_thread(imap_state, app.addresses["imap"][1], u) for u in users}
 
         flow = asyncio.gather(*(send(n) for n in range(6, 40)))
-        await asyncio.sleep(0.05)
+        await eventually(lambda: len(delivered) > 6, "deliveries under way")
         result = await create_backup(config, tmp_path / "backups", passphrase=load_passphrase(config))
         await flow
         after = {u: await asyncio.to_thread(imap_state, app.addresses["imap"][1], u) for u in users}

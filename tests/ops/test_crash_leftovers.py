@@ -16,6 +16,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.conftest import wait_until
 from tests.ops.conftest import Servers, port_of, server_config
 from tests.ops.test_process import ADDRESS, PASSWORD, add_account
 
@@ -170,9 +171,7 @@ def test_sigkill_during_append_and_move_leaves_no_ghosts(tmp_path: Path, servers
     assert len(appended) >= 80 and moved
 
     servers.start(config)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and any(leftovers(data)):
-        time.sleep(0.2)
+    wait_until(lambda: not any(leftovers(data)), "the leftovers cleaned up", timeout=120, interval=0.2)
     assert leftovers(data) == ({}, set()), "files without an index row remain in cur/ or new/"
     lost = data / "lost+found"
     for rel, digest in alone.items():

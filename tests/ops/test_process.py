@@ -20,6 +20,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from pki.tls import ensure_certificate
+from tests.conftest import wait_until
 from tests.ops.conftest import Servers, cli, free_port, port_of, server_config
 
 ADDRESS = "annv@dongnai.gov.vn"
@@ -167,11 +168,13 @@ def test_health_metrics_reload_and_logs(tmp_path: Path, servers: Servers) -> Non
     ensure_certificate(data / "cert.pem", data / "key.pem", "renewed.dongnai.gov.vn")
     proc.send_signal(signal.SIGHUP)
     new = old
-    for _ in range(100):
+
+    def reloaded() -> bool:
+        nonlocal new
         new = ssl.get_server_certificate(("127.0.0.1", port_of(config, "imap", "tls_listen")))
-        if new != old:
-            break
-        time.sleep(0.05)
+        return new != old
+
+    wait_until(reloaded, "the new certificate served", timeout=10, interval=0.05)
     assert new != old and new.strip() == (data / "cert.pem").read_text().strip()
     assert imap.noop()[0] == "OK"
     imap.logout()

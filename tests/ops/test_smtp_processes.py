@@ -10,9 +10,9 @@ import os
 import signal
 import smtplib
 import socket
-import time
 from pathlib import Path
 
+from tests.conftest import wait_until
 from tests.ops.conftest import Servers, cli, port_of, server_config
 
 USER = "can.bo@dongnai.gov.vn"
@@ -131,13 +131,12 @@ def test_worker_processes_deliver_and_wake_idle(tmp_path: Path, servers: Servers
 
     # A worker that dies is replaced; mail goes on.
     os.kill(workers[0], signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while True:
+    def replaced() -> bool:
         now = workers_of(proc.pid)
-        if len(now) == 2 and workers[0] not in now:
-            break
-        assert time.monotonic() < deadline, f"worker not replaced: {now}"
-        time.sleep(0.1)
+        return len(now) == 2 and workers[0] not in now
+
+    wait_until(replaced, "the killed worker replaced", timeout=60, interval=0.1)
+    now = workers_of(proc.pid)
     client, _ = open_on(smtp_port, set(now) - {workers[1]}, [proc.pid, *now])
     client.sendmail("dan@example.org", [USER], message(5))
     client.quit()
@@ -158,21 +157,23 @@ def test_default_workers_start_when_the_main_process_is_busy(tmp_path: Path, ser
     smtp_port = port_of(config, "smtp")
     assert workers_of(proc.pid) == []
     held = [smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) for _ in range(10)]
-    deadline = time.monotonic() + 120
-    while len(workers_of(proc.pid)) != (os.cpu_count() or 1) - 1:
-        assert time.monotonic() < deadline, "no worker started"
-        time.sleep(0.1)
+    wait_until(lambda: len(workers_of(proc.pid)) == (os.cpu_count() or 1) - 1, "workers started",
+               timeout=120, interval=0.1)
     for client in held:
         client.quit()
     workers = workers_of(proc.pid)
     # A worker binds once it is up: wait until a connection reaches one.
-    deadline = time.monotonic() + 120
-    while True:
+    opened: list[smtplib.SMTP] = []
+
+    def reached() -> bool:
         try:
-            client, _ = open_on(smtp_port, set(workers), [proc.pid, *workers])
-            break
+            opened.append(open_on(smtp_port, set(workers), [proc.pid, *workers])[0])
         except AssertionError:
-            assert time.monotonic() < deadline
+            return False
+        return True
+
+    wait_until(reached, "a connection served by a worker", timeout=120)
+    client = opened[0]
     client.sendmail("dan@example.org", [USER], message(1))
     client.quit()
     imap = imaplib.IMAP4("127.0.0.1", port_of(config, "imap"))

@@ -35,8 +35,9 @@ from mailserver.cli import main
 from mailserver.config import Config
 from mailserver.dispatch.pdfcheck import check_message
 from mailserver.web.settings import WebSettings
-from pki.ca import CertificateAuthority, PkiSettings, pki_directory
+from pki.ca import CertificateAuthority, pki_directory
 from pki.pdfsig import PdfTrust, StampText, sign_pdf, verify_pdf
+from pki.settings import PkiSettings
 from tests.conftest import RunningServer, make_config
 from tests.dispatch.docs import PASSWORD, make_document, seed_province
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of

@@ -21,8 +21,9 @@ from mailserver.auth import hash_password
 from mailserver.cli import main
 from mailserver.directory.service import DirectoryService
 from pki.ca import CertificateAuthority, pki_directory
-from pki.dkim import DkimSettings, DkimSigner
+from pki.dkim import DkimSigner
 from pki.keystore import DkimKeyStore
+from pki.settings import DkimSettings
 from pki.smime import SmimeVerifier, sign_message
 from storage.directory import By, open_directory
 from tests.conftest import RunningServer, make_config

@@ -16,9 +16,8 @@ import shutil
 import smtplib
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from mailserver.directory.service import DirectoryService
 from pki.ca import CertificateAuthority
 from pki.smime import sign_message
 from storage.directory import By, open_directory
-from tests.conftest import RunningServer, make_config
+from tests.conftest import RunningServer, make_config, wait_until
 from tests.ops.conftest import Servers, free_port, server_config
 
 PASS = "correct horse battery staple"
@@ -61,14 +60,6 @@ def crl_serials(path: Path, der: bool = False) -> set[int]:
     data = path.read_bytes()
     crl = x509.load_der_x509_crl(data) if der else x509.load_pem_x509_crl(data)
     return {entry.serial_number for entry in crl}
-
-
-def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
 
 
 def test_issue_names_the_crl_and_never_writes_a_clear_key(tmp_path: Path) -> None:
@@ -157,7 +148,7 @@ def test_running_server_republishes_and_renews_the_crl(tmp_path: Path) -> None:
         out = cli(conf, "directory", "offboard", "annv@dongnai.gov.vn", passphrase=False).stdout
         assert "the running server republishes the CRL within 0.2 s" in out
         # ...and the running server publishes it, file and portal alike.
-        until(lambda: crl_serials(crl) == {serial}, "crl.pem lists the offboarded person's certificate")
+        wait_until(lambda: crl_serials(crl) == {serial}, "crl.pem lists the offboarded person's certificate")
         assert fetched() == {serial}
         assert openssl("crl", "-in", str(crl), "-noout").returncode == 0
         # A CRL two days old (five left before nextUpdate) is renewed without any revocation.
@@ -169,7 +160,7 @@ def test_running_server_republishes_and_renews_the_crl(tmp_path: Path) -> None:
             parsed = x509.load_pem_x509_crl(crl.read_bytes())
             return parsed.last_update_utc > dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
-        until(renewed, "the server renews a CRL past pki.crl_refresh_hours")
+        wait_until(renewed, "the server renews a CRL past pki.crl_refresh_hours")
         parsed = x509.load_pem_x509_crl(crl.read_bytes())
         assert parsed.next_update_utc is not None
         assert parsed.next_update_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=6)

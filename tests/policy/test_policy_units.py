@@ -13,6 +13,7 @@ import pytest
 from policy import codes
 from policy.bayes import Bayes
 from policy.checks import Check, MessageView, Resources
+from policy.checks.sender import SenderCheck
 from policy.clients import clamd_scan, spamd_check
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.extract import legacy
@@ -353,3 +354,55 @@ async def test_spam_phrases_are_searched_in_the_first_scan_size_characters(tmp_p
         await wide.close()
     with pytest.raises(ValueError, match="scan_size"):
         PolicySettings(spam={"scan_size": 0})
+
+
+# -- relay and sender rules (policy/checks/sender.py) ---------------------------------
+def _ours(domain: str) -> bool:
+    return domain.lower() == "dongnai.gov.vn"
+
+
+async def _only_annv(address: str) -> bool:
+    return address.lower() == "annv@dongnai.gov.vn"
+
+
+@pytest.mark.parametrize(
+    ("sender", "may_relay", "may_send_as", "expected"),
+    [
+        ("", False, None, None),  # the null reverse-path (RFC 5321 section 4.5.5)
+        ("x@example.org", False, None, None),
+        ("annv@dongnai.gov.vn", False, None, codes.S553_SENDER_NOT_ALLOWED),  # ours, from outside
+        ("annv@dongnai.gov.vn", True, None, None),  # a relay_networks client
+        ("annv@dongnai.gov.vn", True, _only_annv, None),  # submission, the account's own
+        ("binh@dongnai.gov.vn", True, _only_annv, codes.S553_SENDER_NOT_OWNED),
+        ("", True, _only_annv, None),  # an MDN (RFC 8098 section 2.1)
+    ],
+)
+async def test_sender_rules_at_mail_from(
+    tmp_path: Path, sender: str, may_relay: bool, may_send_as: object, expected: codes.Reply | None
+) -> None:
+    check = SenderCheck(Resources(PolicySettings(), tmp_path))
+    context = PolicyContext(SessionInfo("192.0.2.1"), EnvelopeInfo(sender), may_relay=may_relay,
+                            is_local=_ours, may_send_as=may_send_as)  # type: ignore[arg-type]
+    verdict = await check.mail_from(context)
+    assert (verdict.reply if verdict is not None else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("rcpt", "may_relay", "refused"),
+    [("a@dongnai.gov.vn", False, False), ("a@DongNai.gov.vn", False, False), ("postmaster", False, False),
+     ("a@example.org", False, True), ("a@[127.0.0.1]", False, True), ("a@example.org", True, False)],
+)
+async def test_relay_rule_at_rcpt(tmp_path: Path, rcpt: str, may_relay: bool, refused: bool) -> None:
+    check = SenderCheck(Resources(PolicySettings(), tmp_path))
+    context = PolicyContext(SessionInfo("192.0.2.1"), may_relay=may_relay, is_local=_ours)
+    verdict = await check.rcpt(context, rcpt)
+    assert (verdict is not None and verdict.reply == codes.S554_RELAY_DENIED) == refused
+
+
+async def test_every_pipeline_runs_the_sender_rules_first(tmp_path: Path) -> None:
+    settings = PolicySettings(workers=0, checks=["spam", "sender"])
+    configured = Pipeline.from_settings(settings, data_dir=tmp_path)
+    assert [c.name for c in configured.checks] == ["sender", "spam"]
+    bare = Pipeline(PolicySettings(workers=0), [])
+    outcome = await bare.check_rcpt(PolicyContext(SessionInfo("192.0.2.1")), "a@example.org")
+    assert outcome.action is Action.REJECT and outcome.reply == codes.S554_RELAY_DENIED

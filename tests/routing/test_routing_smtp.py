@@ -18,14 +18,13 @@ from tests.clients.test_submission import (
     BINH,
     OUTSIDE,
     RemoteMx,
-    eventually,
     inbox_messages,
     message,
     parse,
     queue_empty,
     submit,
 )
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, eventually
 from tests.routing.conftest import BY, mx_send
 
 Routed = tuple[RunningServer, Addressing]
@@ -161,3 +160,40 @@ async def test_a_forwarding_loop_stops(routed: Routed, remote: RemoteMx) -> None
     await routes.clear_forward(ANNV, by=BY)
     assert await mx_send(server, PARTNER, [ANNV], message(PARTNER, [ANNV], "Sau khi dừng")) == {}
     assert len(await inbox_messages(server, ANNV)) == 1
+
+
+# Scored above the tag level and below the refusal level by the default spam
+# rules (as tests/policy/test_corpus_smtp.py's TAGGED): filed in Junk, not refused.
+TAGGED = (
+    "From: Khuyen Mai <promo@khuyenmai.example>\r\nTo: binhtt@dongnai.gov.vn\r\n"
+    "Subject: KHUYEN MAI SOC CHI HOM NAY\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    "Khuyến mãi sốc cho quý khách: nhận quà tặng tại cửa hàng, chi tiết qua Zalo 0912 345 678.\r\n"
+).encode()
+
+
+async def _junk(server: RunningServer, address: str) -> list[bytes]:
+    store = server.app.store
+    account = await store.get_account(address)
+    assert account is not None
+    folder = next(f for f in await store.list_folders(account.id) if f.name == "Junk")
+    return [await store.read_message(account.id, folder.id, m.uid)
+            for m in await store.list_messages(account.id, folder.id)]
+
+
+async def test_spam_tagged_mail_is_not_forwarded(routed: Routed, remote: RemoteMx) -> None:
+    """A forward (without --keep-copy) does not send mail tagged as spam on:
+    it stays in the forwarding account's Junk; clean mail is still forwarded."""
+    server, routes = routed
+    await routes.set_forward(BINH, "binh.nha@example.org", keep_copy=False, by=BY)
+    assert await mx_send(server, PARTNER, [BINH], TAGGED) == {}
+    assert await server.app.queue.list() == []  # queued before the 250, so nothing was
+    (kept,) = await _junk(server, BINH)
+    assert b"X-Spam-Flag: YES" in kept and b"KHUYEN MAI" in kept
+    assert await inbox_messages(server, BINH) == []
+    # Clean mail still goes out, and only it reaches the target.
+    assert await mx_send(server, PARTNER, [BINH], message(PARTNER, [BINH], "Thư thường")) == {}
+    await eventually(_count(remote, 1), "the clean message was forwarded")
+    assert remote.messages[0].rcpt_tos == ["binh.nha@example.org"]
+    assert b"KHUYEN MAI" not in remote.messages[0].content
+    assert len(await _junk(server, BINH)) == 1

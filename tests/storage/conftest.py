@@ -8,40 +8,22 @@ schema per test. If the server is unreachable the tests fail, never skip.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from storage.api import Account
 from storage.sql.store import SqlMailStore
-
-PG_ADMIN_DSN = os.environ.get("MAILSERVER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-PG_HOST = "postgres@127.0.0.1:5432"
+from tests.conftest import PG_HOST, pg_execute, pg_storage_url, throwaway_pg_database
 
 StoreFactory = Callable[..., Awaitable[SqlMailStore]]
 
 
-async def _pg_execute(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    name = f"mailtest_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(PG_ADMIN_DSN, f'CREATE DATABASE "{name}"'))
-    try:
+    with throwaway_pg_database() as name:
         yield name
-    finally:
-        asyncio.run(_pg_execute(PG_ADMIN_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -50,13 +32,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
     name: str = request.getfixturevalue("pg_database")
     asyncio.run(
-        _pg_execute(
+        pg_execute(
             f"postgresql://{PG_HOST}/{name}",
             "DROP SCHEMA public CASCADE",
             "CREATE SCHEMA public",
         )
     )
-    return f"postgresql+asyncpg://{PG_HOST}/{name}"
+    return pg_storage_url(name)
 
 
 @pytest.fixture

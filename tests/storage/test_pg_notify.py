@@ -14,8 +14,7 @@ from storage.api import INBOX, FlagMode, Uid
 from storage.sql import notify
 from storage.sql.notify import PgChangeHub, parse_payload, payloads
 from storage.sql.store import SqlMailStore
-
-from .conftest import PG_HOST, _pg_execute
+from tests.conftest import PG_HOST, eventually, pg_execute
 
 MESSAGE = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody\r\n"
 
@@ -41,7 +40,7 @@ async def two_nodes(
 ) -> AsyncIterator[list[SqlMailStore]]:
     monkeypatch.setattr(notify, "_CHECK_INTERVAL", check_interval)
     dsn = f"postgresql://{PG_HOST}/{pg_database}"
-    await _pg_execute(dsn, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+    await pg_execute(dsn, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
     url = f"postgresql+asyncpg://{PG_HOST}/{pg_database}"
     stores = [SqlMailStore(url, tmp_path / "maildir") for _ in range(2)]
     for store in stores:
@@ -58,8 +57,7 @@ async def test_a_delivery_on_one_node_wakes_the_other(two_nodes: list[SqlMailSto
     account = await a.create_account("an@example.org", "An", "h")
     inbox = (await b.get_folder(account.id, INBOX)).id
     woken = b.changes.next_change(inbox)
-    await asyncio.sleep(0.2)  # the account creation's own notification has arrived
-    before = b.changes.received
+    before = b.changes.received  # creating an account publishes no folder change
     placed = (await a.deliver([account.id], MESSAGE)).placed[0]
     await asyncio.wait_for(woken, 5)  # not the 5-30 s polls of the sessions
     assert b.changes.received > before
@@ -67,11 +65,7 @@ async def test_a_delivery_on_one_node_wakes_the_other(two_nodes: list[SqlMailSto
     watch = b.changes.watch(inbox)
     version, own = watch.version, a.changes.received
     await a.store_flags(account.id, inbox, [Uid(placed[2])], ["\\Seen"], FlagMode.ADD)
-    for _ in range(50):
-        if watch.version > version:
-            break
-        await asyncio.sleep(0.1)
-    assert watch.version > version
+    await eventually(lambda: watch.version > version, "the flag change heard")
     assert a.changes.received == own
     b.changes.unwatch(inbox, watch)
 
@@ -91,10 +85,11 @@ async def test_the_listener_reconnects_after_losing_its_connection(
         await admin.execute("SELECT pg_terminate_backend($1)", lost.get_server_pid())
     finally:
         await admin.close()
-    for _ in range(100):
-        if b.changes._conn is not None and b.changes._conn is not lost and not b.changes._conn.is_closed():
-            break
-        await asyncio.sleep(0.05)
+    def reconnected() -> bool:
+        conn = b.changes._conn
+        return conn is not None and conn is not lost and not conn.is_closed()
+
+    await eventually(reconnected, "the listener reconnected")
     woken = b.changes.next_change(inbox)
     await a.deliver([account.id], MESSAGE)
     await asyncio.wait_for(woken, 5)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from mailserver import auth
 from mailserver.auth import QueueFull, VerifyQueue
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -31,13 +31,6 @@ def gated(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], threadin
     gate.set()
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
 async def test_burst_is_bounded_and_another_address_goes_next(
     gated: tuple[list[str], threading.Event],
 ) -> None:
@@ -45,13 +38,13 @@ async def test_burst_is_bounded_and_another_address_goes_next(
     with ThreadPoolExecutor(2) as pool:
         queue = VerifyQueue(workers=2, per_ip=2, queued=3, per_account=5, executor=pool)
         burst = [asyncio.ensure_future(queue.run("192.0.2.1", f"u{i}", "h", f"burst{i}")) for i in range(10)]
-        await until(lambda: len(started) == 2)
-        await until(lambda: sum(t.done() for t in burst) == 5)
+        await eventually(lambda: len(started) == 2)
+        await eventually(lambda: sum(t.done() for t in burst) == 5)
         # 2 running + 3 waiting were admitted; the other five were refused at once.
         assert all(isinstance(t.exception(), QueueFull) for t in burst if t.done())
         assert queue.waiting == 3
         good = asyncio.ensure_future(queue.run("192.0.2.9", "annv", "h", "right"))
-        await until(lambda: queue.waiting == 4)
+        await eventually(lambda: queue.waiting == 4)
         gate.set()
         assert await good is True
         await asyncio.gather(*burst, return_exceptions=True)
@@ -66,7 +59,7 @@ async def test_one_account_runs_one_check_at_a_time(gated: tuple[list[str], thre
         queue = VerifyQueue(workers=2, per_ip=2, queued=8, per_account=1, executor=pool)
         same = [asyncio.ensure_future(queue.run(f"192.0.2.{i}", "head", "h", f"guess{i}")) for i in range(4)]
         other = asyncio.ensure_future(queue.run("192.0.2.99", "annv", "h", "right"))
-        await until(lambda: len(started) == 2)
+        await eventually(lambda: len(started) == 2)
         # A distributed burst against one account leaves the second worker to others.
         assert started == ["guess0", "right"]
         gate.set()
@@ -80,9 +73,9 @@ async def test_cancelled_waiter_leaves_the_queue(gated: tuple[list[str], threadi
         queue = VerifyQueue(workers=1, per_ip=1, queued=2, per_account=5, executor=pool)
         first = asyncio.ensure_future(queue.run("192.0.2.1", "a", "h", "one"))
         second = asyncio.ensure_future(queue.run("192.0.2.1", "b", "h", "two"))
-        await until(lambda: len(started) == 1 and queue.waiting == 1)
+        await eventually(lambda: len(started) == 1 and queue.waiting == 1)
         second.cancel()
-        await until(lambda: queue.waiting == 0)
+        await eventually(lambda: queue.waiting == 0)
         gate.set()
         assert await first is False
     assert started == ["one"]

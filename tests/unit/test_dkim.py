@@ -12,8 +12,9 @@ from pathlib import Path
 import dkim
 import pytest
 
-from pki.dkim import DkimSettings, DkimSigner, SigningError, header_names, signed_headers
+from pki.dkim import DkimSigner, SigningError, header_names, signed_headers
 from pki.keystore import DkimKey, DkimKeyStore, KeyStoreError
+from pki.settings import DkimSettings
 from policy.checks.authentication import DkimResult, verify_dkim
 from policy.dns import StaticResolver
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailserver.smtp.submit import header_addresses
 from mailserver.texts import ascii_text
 from policy.checks.authentication import from_domains, normalise_domain
+from policy.checks.sender import header_addresses
 from storage import headers
 from storage.mimeinfo import analyse
 

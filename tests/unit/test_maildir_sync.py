@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
@@ -16,6 +15,7 @@ import pytest
 
 from storage import maildir
 from storage.maildir import Maildir, _DirSync
+from tests.conftest import wait_until
 
 
 class GatedFsync:
@@ -36,12 +36,6 @@ class GatedFsync:
             assert self.release.wait(30)
             if self.fail_first:
                 raise OSError(5, "I/O error")
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    done = threading.Event()
-    while not condition():
-        done.wait(0.001)
 
 
 def run_group(fake: GatedFsync, sync: _DirSync, writers: int) -> list[BaseException | None]:

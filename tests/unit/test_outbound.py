@@ -6,15 +6,21 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mailserver.smtp import dsn
 from mailserver.smtp.hooks import NoSigner, OwnAddressOnly
 from mailserver.smtp.queue import _status_of, from_domain
-from mailserver.smtp.submission import is_loopback
-from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
+from mailserver.smtp.sasl import is_loopback
+from mailserver.smtp.submit import RateLimiter, complete_headers
 from policy import codes
+from policy.checks import MessageView, Resources
+from policy.checks.sender import SenderCheck
+from policy.context import PolicyContext, SessionInfo
+from policy.extract.walk import Analysis
+from policy.settings import PolicySettings
 from storage.api import Account
 
 ACCOUNT = Account(
@@ -50,8 +56,17 @@ def test_rate_limiter_sliding_window() -> None:
         (b"From: undisclosed-recipients:;\r\n", codes.S550_NO_FROM),
     ],
 )
-async def test_check_headers(headers: bytes, expected: codes.Reply | None) -> None:
-    assert await check_headers(OwnAddressOnly(), ACCOUNT, headers + b"\r\nbody\r\n") == expected
+async def test_check_headers(headers: bytes, expected: codes.Reply | None, tmp_path: Path) -> None:
+    """From/Sender alignment, the sender check's DATA stage on submission."""
+
+    async def may_send_as(address: str) -> bool:
+        return await OwnAddressOnly().may_send_as(ACCOUNT, address)
+
+    check = SenderCheck(Resources(PolicySettings(), tmp_path))
+    ctx = PolicyContext(SessionInfo("127.0.0.1", authenticated=ACCOUNT.address), may_send_as=may_send_as)
+    data = headers + b"\r\nbody\r\n"
+    verdict = await check.data(ctx, MessageView(data, email.message_from_bytes(data), Analysis()))
+    assert (verdict.reply if verdict is not None else None) == expected
 
 
 def test_complete_headers() -> None:

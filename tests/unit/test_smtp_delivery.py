@@ -22,7 +22,7 @@ from mailserver.smtp.delivery import (
     received_header,
     return_path_header,
 )
-from mailserver.smtp.handler import add_enhanced_code
+from mailserver.smtp.protocol import add_enhanced_code
 from policy import codes
 from policy.codes import Reply
 from storage.api import INBOX, MailStore
@@ -187,40 +187,44 @@ async def _account(store: MailStore, address: str) -> int:
         ("bad\udcffutf8@example.com", True, CLIENT, codes.S553_BAD_SENDER_SYNTAX),
     ],
 )
-def test_check_sender(tmp_path: Path, sender: str, smtputf8: bool, client: Client, expected: Reply) -> None:
-    inbound = Inbound(_config(tmp_path, relay_networks=["10.0.0.0/8"]), store=None)  # type: ignore[arg-type]
-    assert inbound.check_sender(client, sender, smtputf8) == expected
+async def test_check_sender(
+    tmp_path: Path, store: MailStore, sender: str, smtputf8: bool, client: Client, expected: Reply
+) -> None:
+    """MAIL FROM: the syntax (Inbound), then the sender rules (the policy's sender check)."""
+    inbound = Inbound(_config(tmp_path, relay_networks=["10.0.0.0/8"]), store)
+    reply, txn = await inbound.open_transaction(client, sender, smtputf8)
+    assert reply == expected and (txn is not None) == expected.positive
 
 
 async def test_check_recipient(tmp_path: Path, store: MailStore) -> None:
     annv = await _account(store, "annv@dongnai.gov.vn")
     inbound = Inbound(_config(tmp_path, max_recipients=3), store)
     txn = Transaction(sender="x@example.com")
-    assert await inbound.check_recipient(CLIENT, txn, "nobody@dongnai.gov.vn") == codes.S550_NO_SUCH_USER
-    assert await inbound.check_recipient(CLIENT, txn, "annv@example.org") == codes.S554_RELAY_DENIED
-    assert await inbound.check_recipient(CLIENT, txn, "annv@[127.0.0.1]") == codes.S554_RELAY_DENIED
-    assert await inbound.check_recipient(CLIENT, txn, "nguyễn@dongnai.gov.vn") == codes.S553_NEEDS_SMTPUTF8
+    assert await inbound.add_recipient(CLIENT, txn, "nobody@dongnai.gov.vn") == codes.S550_NO_SUCH_USER
+    assert await inbound.add_recipient(CLIENT, txn, "annv@example.org") == codes.S554_RELAY_DENIED
+    assert await inbound.add_recipient(CLIENT, txn, "annv@[127.0.0.1]") == codes.S554_RELAY_DENIED
+    assert await inbound.add_recipient(CLIENT, txn, "nguyễn@dongnai.gov.vn") == codes.S553_NEEDS_SMTPUTF8
     assert txn.recipients == [] and txn.account_ids == []
     # RFC 5321 section 4.5.1: postmaster is accepted even without an account of
     # that name, for the null sender too: it goes to the first account created.
     bounce = Transaction(sender="")
-    assert await inbound.check_recipient(CLIENT, bounce, "postmaster") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, bounce, "postmaster") == codes.S250_RECIPIENT_OK
     assert bounce.account_ids == [annv] and bounce.recipients == ["postmaster"]
     # Case-insensitive local part and domain; the same account twice is stored once.
-    assert await inbound.check_recipient(CLIENT, txn, "AnnV@DONGNAI.gov.vn") == codes.S250_RECIPIENT_OK
-    assert await inbound.check_recipient(CLIENT, txn, "annv@dongnai.gov.vn.") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, txn, "AnnV@DONGNAI.gov.vn") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, txn, "annv@dongnai.gov.vn.") == codes.S250_RECIPIENT_OK
     assert txn.account_ids == [annv]
     assert len(txn.recipients) == 2
-    assert await inbound.check_recipient(CLIENT, txn, "annv@dongnai.gov.vn") == codes.S250_RECIPIENT_OK
-    assert await inbound.check_recipient(CLIENT, txn, "annv@dongnai.gov.vn") == codes.S452_TOO_MANY_RECIPIENTS
+    assert await inbound.add_recipient(CLIENT, txn, "annv@dongnai.gov.vn") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, txn, "annv@dongnai.gov.vn") == codes.S452_TOO_MANY_RECIPIENTS
 
 
 async def test_postmaster_routes_to_postmaster_account(tmp_path: Path, store: MailStore) -> None:
     pm = await _account(store, "postmaster@dongnai.gov.vn")
     inbound = Inbound(_config(tmp_path), store)
     txn = Transaction(sender="")
-    assert await inbound.check_recipient(CLIENT, txn, "Postmaster") == codes.S250_RECIPIENT_OK
-    assert await inbound.check_recipient(CLIENT, txn, "POSTMASTER@dongnai.gov.vn") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, txn, "Postmaster") == codes.S250_RECIPIENT_OK
+    assert await inbound.add_recipient(CLIENT, txn, "POSTMASTER@dongnai.gov.vn") == codes.S250_RECIPIENT_OK
     assert txn.account_ids == [pm]
 
 
@@ -229,9 +233,11 @@ async def test_relay_network_client_gets_temporary_refusal_for_foreign_domains(
 ) -> None:
     inbound = Inbound(_config(tmp_path, relay_networks=["203.0.113.0/24"]), store)
     txn = Transaction(sender="x@example.com")
-    assert await inbound.check_recipient(CLIENT, txn, "a@example.org") == codes.S451_NO_OUTBOUND
+    assert await inbound.add_recipient(CLIENT, txn, "a@example.org") == codes.S451_NO_OUTBOUND
     outsider = replace(CLIENT, ip="198.51.100.1")
-    assert await inbound.check_recipient(outsider, txn, "a@example.org") == codes.S554_RELAY_DENIED
+    other = Transaction(sender="x@example.com")
+    assert await inbound.add_recipient(outsider, other, "a@example.org") == codes.S554_RELAY_DENIED
+    assert other.recipients == other.remote == []
 
 
 async def test_disabled_account_refused(tmp_path: Path, store: MailStore) -> None:
@@ -239,7 +245,7 @@ async def test_disabled_account_refused(tmp_path: Path, store: MailStore) -> Non
     await store.set_disabled(account_id, True)
     inbound = Inbound(_config(tmp_path), store)
     txn = Transaction(sender="x@example.com")
-    assert await inbound.check_recipient(CLIENT, txn, "old@dongnai.gov.vn") == codes.S550_MAILBOX_DISABLED
+    assert await inbound.add_recipient(CLIENT, txn, "old@dongnai.gov.vn") == codes.S550_MAILBOX_DISABLED
 
 
 async def test_deliver_prepends_trace_fields_to_every_inbox(tmp_path: Path, store: MailStore) -> None:
@@ -248,7 +254,7 @@ async def test_deliver_prepends_trace_fields_to_every_inbox(tmp_path: Path, stor
     inbound = Inbound(_config(tmp_path), store)
     txn = Transaction(sender="x@example.com")
     for rcpt in ("a@dongnai.gov.vn", "b@dongnai.gov.vn"):
-        assert await inbound.check_recipient(CLIENT, txn, rcpt) == codes.S250_RECIPIENT_OK
+        assert await inbound.add_recipient(CLIENT, txn, rcpt) == codes.S250_RECIPIENT_OK
     body = b"Subject: hi\r\n\r\nline\r\n.\r\n"
     reply, result = await inbound.deliver(CLIENT, txn, body, message_id="m1", when=datetime.now(UTC))
     assert reply.code == 250 and reply.enhanced == "2.0.0" and "m1" in reply.text
@@ -266,7 +272,7 @@ async def test_deliver_refuses_bare_line_endings(tmp_path: Path, store: MailStor
     await _account(store, "a@dongnai.gov.vn")
     inbound = Inbound(_config(tmp_path), store)
     txn = Transaction(sender="x@example.com")
-    await inbound.check_recipient(CLIENT, txn, "a@dongnai.gov.vn")
+    await inbound.add_recipient(CLIENT, txn, "a@dongnai.gov.vn")
     reply, result = await inbound.deliver(
         CLIENT, txn, b"Subject: x\r\n\r\nsmuggled\n.\nMAIL FROM:<y>\r\n",
         message_id="m", when=datetime.now(UTC),

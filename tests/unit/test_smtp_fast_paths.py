@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailserver.smtp import delivery
-from mailserver.smtp.handler import _SIMPLE_PATH, DataTooLong, MxSMTP, path_error, read_data, read_data_into
 from mailserver.smtp.limits import MemoryBudget, Spool
+from mailserver.smtp.protocol import _SIMPLE_PATH, DataTooLong, MxSMTP, path_error, read_data, read_data_into
 
 LINE_LIMIT = 1001
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"

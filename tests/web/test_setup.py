@@ -21,7 +21,8 @@ from lxml import etree
 from mailserver.app import App
 from mailserver.config import Config, ServerSettings
 from mailserver.web.server import build_application
-from pki.ca import CertificateAuthority, PkiSettings, pki_directory
+from pki.ca import CertificateAuthority, pki_directory
+from pki.settings import PkiSettings
 from storage.sql.engine import make_engine
 from tests.web.helpers import portal_config
 
