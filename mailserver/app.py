@@ -38,6 +38,7 @@ from storage.jobs import JobLedger
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue, open_queue
 from storage.reconcile import Reconciler
+from storage.tlsrpt import TlsRptStore, open_tlsrpt
 
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
@@ -107,6 +108,8 @@ class App:
         self.queue: OutboundQueue = open_queue(
             config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
         )
+        self.tlsrpt: TlsRptStore = open_tlsrpt(config.storage_url, store=self.store)
+        """TLS-RPT results of outbound delivery and reports others sent us (RFC 8460)."""
         self.reconciler = Reconciler(
             self.store, config.maildir, config.data_dir / "lost+found", min_age=config.storage.orphan_min_age
         )
@@ -133,6 +136,7 @@ class App:
         # budget; the rest runs in the background below (storage/reconcile.py).
         reconciled = await self.reconciler.startup(self.config.storage.reconcile_budget)
         await self.queue.start()
+        await self.tlsrpt.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
@@ -153,7 +157,8 @@ class App:
 
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
         self.outbound = Outbound(self.queue, self.signer)
-        self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
+        self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound,
+                                        tlsrpt=self.tlsrpt)
         from mailserver.ops.dmarc import DmarcReports
         from storage.dmarc import dmarc_for
 
@@ -201,6 +206,12 @@ class App:
             name="vault-purge",
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
+        from mailserver.smtp import tlsrpt
+
+        self.background.append(asyncio.create_task(
+            tlsrpt.report_loop(self.config, self.tlsrpt, self.resolver, self.outbound, self.cluster),
+            name="tlsrpt-reports",
+        ))
         if self.config.search.index:
             from mailserver.search.indexer import Indexer
 
@@ -263,6 +274,7 @@ class App:
         await self.pipeline.close()
         pdfcheck.shutdown()
         await self.queue.close()
+        await self.tlsrpt.close()
         if self.authenticator.history is not None:
             await self.authenticator.history.flush()  # the last logins, before the store closes
         await self.store.close()

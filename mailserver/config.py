@@ -27,7 +27,7 @@ from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
 from mailserver.search.settings import SearchSettings
 from mailserver.sieve.settings import SieveSettings
-from mailserver.smtp.outbound_settings import OutboundSettings
+from mailserver.smtp.outbound_settings import MtaStsSettings, OutboundSettings, TlsRptSettings
 from mailserver.web.settings import WebSettings
 from pki.settings import ArcSettings, DkimSettings, PkiSettings
 from policy.settings import DnsSettings, PolicySettings
@@ -287,6 +287,8 @@ class Config:
     dns: DnsSettings = field(default_factory=DnsSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    mta_sts: MtaStsSettings = field(default_factory=MtaStsSettings)
+    tlsrpt: TlsRptSettings = field(default_factory=TlsRptSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)

@@ -282,3 +282,10 @@ class DnsSettings:
     use_servers: bool = field(
         default=True, metadata={"help": "Ask name servers for what the static map does not answer."}
     )
+    dnssec_resolver: str = field(
+        default="",
+        metadata={
+            "help": "A validating resolver (host or host:port) trusted to set the AD bit; used for\n"
+            "DANE TLSA lookups (RFC 7672). Empty: no DANE. Use one on loopback or a trusted path."
+        },
+    )

@@ -6,7 +6,9 @@ answers both async lookups (same event loop as the test) and sync ones.
 ``{("example.net", "MX"): ["10 mx.example.net."], ("mx.example.net", "A"): ["127.0.0.1"]}``.
 A name absent from the dict answers NXDOMAIN; a known name without the type
 answers NOERROR with no records. Names in ``servfail`` answer SERVFAIL and names
-in ``silent`` get no answer at all (time-outs).
+in ``silent`` get no answer at all (time-outs). With ``authenticated=True`` every
+answer carries the AD bit, as a validating resolver's "secure" answers do (DANE
+tests); given names, only the answers for those names.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ class DnsStub:
         *,
         servfail: Iterable[str] = (),
         silent: Iterable[str] = (),
+        authenticated: bool | Iterable[str] = False,
     ) -> None:
+        self.authenticated: bool | set[str] = (
+            authenticated if isinstance(authenticated, bool) else {_norm(n) for n in authenticated}
+        )
+        """Set the AD bit (a validating resolver's "secure") on every answer, or on those for these names."""
         self.records = {(_norm(n), t.upper()): list(v) for (n, t), v in records.items()}
         self.servfail = {_norm(n) for n in servfail}
         self.silent = {_norm(n) for n in silent}
@@ -62,6 +69,11 @@ class DnsStub:
     def _answer(self, query: dns.message.Message) -> dns.message.Message | None:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        question_name = _norm(query.question[0].name.to_text())
+        if self.authenticated is True or (
+            isinstance(self.authenticated, set) and question_name in self.authenticated
+        ):
+            response.flags |= dns.flags.AD
         question = query.question[0]
         name = _norm(question.name.to_text())
         rdtype = dns.rdatatype.to_text(question.rdtype)

@@ -18,7 +18,8 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     actions = dns.add_subparsers(dest="dns_command", required=True, metavar="ACTION")
     show = actions.add_parser(
         "records", parents=[common],
-        help="MX, SPF, DKIM, DMARC, SRV (RFC 6186) and autoconfiguration records, zone-file format",
+        help="MX, SPF, DKIM, DMARC, SRV (RFC 6186), autoconfiguration, MTA-STS, TLS-RPT and TLSA records,"
+        " zone-file format",
     )
     show.add_argument(
         "--domain", default=None, help="only this local domain; default: all (server.domains, domain add)"

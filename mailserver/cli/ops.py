@@ -73,6 +73,15 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     checks.add_argument("--date", default=None, metavar="DATE", help="the day (default: today, local)")
     checks.add_argument("--json", action="store_true")
     checks.set_defaults(action=_report_checks)
+    tlsrpt = kinds.add_parser(
+        "tlsrpt", parents=[common],
+        help="TLS reports (RFC 8460): outbound TLS results, reports sent now, reports received",
+    )
+    tlsrpt.add_argument("--send-now", action="store_true",
+                        help="queue the reports of every result not yet reported, up to now")
+    tlsrpt.add_argument("--received", action="store_true", help="list the reports others sent to tlsrpt.rua")
+    tlsrpt.add_argument("--json", action="store_true")
+    tlsrpt.set_defaults(action=_report_tlsrpt)
     dmarc = kinds.add_parser(
         "dmarc", parents=[common],
         help="DMARC aggregate reports (RFC 7489 section 7.2): who sends as our domains, per the reports "
@@ -232,6 +241,67 @@ async def _report_checks(config: Config, args: argparse.Namespace) -> int:
             })
         else:
             sys.stdout.write(render_checks(report))
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _report_tlsrpt(config: Config, args: argparse.Namespace) -> int:
+    from mailserver.smtp.outbound_settings import spool_path
+    from mailserver.smtp.queue import Outbound
+    from mailserver.smtp.tlsrpt import send_reports
+    from pki.dkim import DkimSigner, key_directory
+    from pki.keystore import DkimKeyStore
+    from policy.dns import build_resolver
+    from storage.queue import open_queue
+    from storage.tlsrpt import open_tlsrpt
+
+    async def run(store: MailStore) -> int:
+        reports = open_tlsrpt(config.storage_url, store=store)
+        await reports.start()
+        now = datetime.now(UTC)
+        if args.received:
+            received = await reports.received()
+            if args.json:
+                print_json([{"id": g.id, "received_at": g.received_at, "organization": g.organization,
+                             "report_id": g.report_id, "start": g.start, "end": g.end,
+                             "policy_domains": list(g.policy_domains), "success": g.success,
+                             "failure": g.failure} for g in received])
+            else:
+                for got in received:
+                    domains = " ".join(got.policy_domains)
+                    print(f"{got.received_at:%Y-%m-%d %H:%M} {got.organization} {domains} "
+                          f"thành công/success={got.success} lỗi/failure={got.failure} ({got.report_id})")
+                if not received:
+                    print("chưa nhận báo cáo nào / no reports received")
+            return 0
+        if args.send_now:
+            queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
+            await queue.start()
+            signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+            sent = await send_reports(config, reports, build_resolver(config.dns), Outbound(queue, signer),
+                                      until=now, now=now)
+            if args.json:
+                print_json([{"domain": item.domain, "rua": list(item.recipients), "posted": list(item.posted),
+                             "report": item.report} for item in sent])
+            else:
+                for item in sent:
+                    where = ", ".join(list(item.recipients) + list(item.posted))
+                    print(f"{item.domain}: đã gửi / sent to {where}")
+                if not sent:
+                    print("không có báo cáo nào cần gửi / no report to send")
+            return 0
+        pending = await reports.unreported(now)
+        counts: dict[tuple[str, str, str], int] = {}
+        for r in pending:
+            key = (r.policy_domain, r.policy_type, r.result)
+            counts[key] = counts.get(key, 0) + 1
+        if args.json:
+            print_json([{"domain": d, "policy_type": t, "result": res, "count": n}
+                        for (d, t, res), n in sorted(counts.items())])
+        else:
+            for (d, t, res), n in sorted(counts.items()):
+                print(f"{d} {t} {res} {n}")
         return 0
 
     return await with_store(config, run)

@@ -18,12 +18,19 @@ Per domain:
 * ``autoconfig`` and ``autodiscover`` CNAMEs and ``_autodiscover._tcp`` SRV to the
   portal's host (``web.public_url``), where Thunderbird and Outlook look first.
 
-MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) are not configurable yet, so they are
-not printed.
+* MTA-STS (RFC 8461 section 3.1): ``_mta-sts`` TXT whose ``id`` is a hash of the
+  policy the portal serves (``mta_sts.*``), so it changes exactly when the policy
+  does, and ``mta-sts`` CNAME to the portal's host (which must hold a certificate
+  for that name); skipped when ``mta_sts.mode`` is "none";
+* TLS-RPT (RFC 8460 section 3): ``_smtp._tls`` TXT with ``rua`` = ``tlsrpt.rua``;
+* DANE (RFC 7672, RFC 7671 section 5.1): ``_25._tcp.<server.hostname>`` TLSA
+  ``3 1 1`` of our certificate's key (publish only in a DNSSEC-signed zone; keep
+  the key across certificate renewals, or publish the next key's record first).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Final
@@ -32,7 +39,10 @@ from urllib.parse import urlsplit
 from mailserver.clientsetup import public_endpoints
 from mailserver.config import Config
 from mailserver.ops.dmarc import report_rua
+from mailserver.smtp.mtasts import policy_text
+from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.web.settings import portal_url
+from pki.dane import own_tlsa
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
 from policy.checks.authentication import organizational_domain
@@ -110,6 +120,36 @@ def records(config: Config, domain: str, today: date) -> list[Record]:
         Record(f"autodiscover.{_fqdn(d)}", "CNAME", _fqdn(portal_host), "Outlook Autodiscover"),
         _srv("_autodiscover", d, portal_host, 443, "Outlook Autodiscover (SRV)"),
     ]
+    return out + transport_security(config, d, portal_host)
+
+
+def mta_sts_id(config: Config) -> str:
+    """The ``id`` of our ``_mta-sts`` record: the policy's hash (RFC 8461 section 3.1)."""
+    sts = config.mta_sts
+    text = policy_text(sts.mode, list(sts.mx) or [config.server.hostname], sts.max_age)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def transport_security(config: Config, d: str, portal_host: str) -> list[Record]:
+    """MTA-STS, TLS-RPT and DANE records (module docstring)."""
+    out: list[Record] = []
+    if config.mta_sts.mode != "none":
+        out += [
+            Record(f"_mta-sts.{_fqdn(d)}", "TXT", _txt(f"v=STSv1; id={mta_sts_id(config)}"),
+                   f"MTA-STS ({config.mta_sts.mode}) (RFC 8461)"),
+            Record(f"mta-sts.{_fqdn(d)}", "CNAME", _fqdn(portal_host),
+                   "MTA-STS: máy chủ chính sách / policy host, HTTPS (RFC 8461 3.3)"),
+        ]
+    rua = tlsrpt_address(config.tlsrpt, list(config.server.domains))
+    if rua:
+        out.append(Record(f"_smtp._tls.{_fqdn(d)}", "TXT", _txt(f"v=TLSRPTv1; rua=mailto:{rua}"),
+                          "TLS-RPT: báo cáo TLS / TLS reports (RFC 8460)"))
+    try:
+        tlsa = own_tlsa(config.tls_cert.read_bytes())
+    except (OSError, ValueError):
+        return out
+    out.append(Record(f"_25._tcp.{_fqdn(config.server.hostname)}", "TLSA", tlsa,
+                      "DANE-EE 3 1 1 (RFC 7672): chỉ trong vùng có DNSSEC / only in a DNSSEC-signed zone"))
     return out
 
 
@@ -121,15 +161,19 @@ def has_dkim(config: Config, domain: str, today: date) -> bool:
 def zone_text(config: Config, domains: list[str], today: date) -> str:
     """The records of ``domains`` in zone-file format, a comment above each."""
     lines: list[str] = []
+    seen: set[str] = set()
     for domain in domains:
         lines.append(f"; --- {domain} ---")
         if not has_dkim(config, domain, today):
             lines.append(f"; chưa có khóa DKIM / no DKIM key: mailserver dkim keygen --domain {domain}")
         for record in records(config, domain, today):
+            if record.zone_line in seen:
+                continue  # the MX host's TLSA record is shared by every domain
+            seen.add(record.zone_line)
             lines.append(f"; {record.purpose}")
             lines.append(record.zone_line)
         lines.append("")
     return "\n".join(lines)
 
 
-__all__ = ["Record", "has_dkim", "records", "zone_text"]
+__all__ = ["Record", "has_dkim", "mta_sts_id", "records", "zone_text"]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from mailserver.sieve.compiler import EXTENSIONS as SUPPORTED
 from mailserver.sieve.compiler import compile_script
 from mailserver.sieve.parser import SieveSyntaxError
 from storage.sieve import NAME_MAX, SieveScriptError, SieveScripts
+
+if TYPE_CHECKING:
+    from mailserver.config import Config
 
 __all__ = [
     "DEFAULT_MAX_REDIRECTS",
@@ -61,15 +64,13 @@ class SieveLimits:
     """Redirects one message may cause (announced as MAXREDIRECTS)."""
 
     @classmethod
-    def from_config(cls, config: Any) -> SieveLimits:
-        """``sieve.max_script_size`` and ``sieve.max_scripts`` of the config (the
-        ``[sieve]`` section belongs to the interpreter's settings; a config
-        without it gets the defaults)."""
-        section = getattr(config, "sieve", None)
+    def from_config(cls, config: Config) -> SieveLimits:
+        """``sieve.max_script_size``, ``sieve.max_scripts`` and ``sieve.max_redirects``."""
+        section = config.sieve
         return cls(
-            max_script_size=int(getattr(section, "max_script_size", DEFAULT_MAX_SCRIPT_SIZE)),
-            max_scripts=int(getattr(section, "max_scripts", DEFAULT_MAX_SCRIPTS)),
-            max_redirects=int(getattr(section, "max_redirects", DEFAULT_MAX_REDIRECTS)),
+            max_script_size=section.max_script_size,
+            max_scripts=section.max_scripts,
+            max_redirects=section.max_redirects,
         )
 
 

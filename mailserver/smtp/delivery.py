@@ -90,6 +90,7 @@ from mailserver.dispatch.signing import SmimeHooks
 from mailserver.sieve.deliver import Decision, SieveDelivery
 from mailserver.sieve.message import MessageView
 from mailserver.smtp.hooks import ReportHooks
+from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.smtp.srs import Srs, is_srs
 from pki.arc import ArcSealer
 from policy import codes
@@ -104,6 +105,7 @@ from storage.api import Account, DeliveryResult, MailStore, OverQuota
 from storage.directory import Agency, open_directory
 from storage.mimeinfo import decode_words
 from storage.quarantine import Quarantine
+from storage.tlsrpt import TlsRptStore
 
 if TYPE_CHECKING:
     from mailserver.smtp.queue import Outbound
@@ -174,6 +176,8 @@ class Transaction:
     """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
     forwards: list[tuple[str, str]] = field(default_factory=list)
     """(forwarding address, outside target): copies sent on with an SRS sender."""
+    reports: bool = False
+    """A recipient is our TLS-RPT address (``tlsrpt.rua``): the report is parsed and kept."""
     expanded: list[str] = field(default_factory=list)
     """The part of ``remote`` that aliases, groups or SRS bounces put there (not
     recipients the client named): sent on ARC-sealed."""
@@ -385,6 +389,9 @@ class Inbound:
         """Local and alias domains, aliases, forwards, accounts and groups
         (mailserver/directory/routing.py): refreshed at every MAIL."""
         self.srs = Srs(config.data_dir / "srs.key", config.server.domains[0])
+        self._report_address = tlsrpt_address(config.tlsrpt, list(config.server.domains))
+        self._tlsrpt: TlsRptStore | None = None
+        """TLS reports sent to us (opened at the first one: SMTP worker processes too)."""
         self.sieve = SieveDelivery.build(config, store, outbound=outbound, router=self.router, srs=self.srs,
                                          local_domain=self.local_domain)
         """Sieve filters at final delivery (mailserver/sieve/deliver.py); None when disabled."""
@@ -511,6 +518,12 @@ class Inbound:
             return codes.S250_RECIPIENT_OK
         if is_srs(local):
             return self._srs_recipient(txn, recipient, local)
+        if f"{local}@{ours}".lower() == self._report_address:
+            # RFC 8460 section 5.3: reports to our rua need no mailbox (smtp/tlsrpt.py).
+            if recipient not in txn.recipients:
+                txn.recipients.append(recipient)
+            txn.reports = True
+            return codes.S250_RECIPIENT_OK
         # The router (mailserver/directory/routing.py) follows forwards, accounts
         # (matched case-insensitively: local parts are case-sensitive in theory,
         # RFC 5321 section 2.4, but never in practice here), address aliases and
@@ -632,7 +645,7 @@ class Inbound:
             # ENVELOPE and every mail reader must see one and the same sender.
             log.info("smtp %s: header section refused: %s", client.sid, ambiguous)
             return codes.S550_AMBIGUOUS_HEADER, None
-        if not txn.account_ids and not txn.remote and not txn.forwards:
+        if not txn.account_ids and not txn.remote and not txn.forwards and not txn.reports:
             return codes.S503_NEED_RCPT, None
         loop = forwarding_loop(data, txn, self._config.smtp.max_hops)
         if loop is not None:
@@ -649,6 +662,11 @@ class Inbound:
         outcome = await self.check_content(client, txn, data)
         if outcome is not None and not outcome.accepted:
             return outcome.reply, None
+        if txn.reports:
+            await self.keep_report(client, data)
+            if not txn.account_ids and not txn.remote and not txn.forwards:
+                accepted = codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}")
+                return accepted, DeliveryResult(placed=())
         if outcome is not None and outcome.junk and not outcome.quarantine and not txn.held and txn.forwards:
             # Mail tagged as spam is not sent on: it stays here, in the Junk of
             # the forwarding account (whose owner can still read it), rather
@@ -726,6 +744,24 @@ class Inbound:
             await self.sieve.after(decisions, view, auth_header + received + verdict + local,
                                    sender=txn.sender, sid=client.sid, seal=partial(self.seal, txn))
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
+
+    async def keep_report(self, client: Client, data: bytes) -> None:
+        """A TLS report sent to our rua: parsed and stored before the 250; one that
+        cannot be read is logged and dropped (the sender cannot fix it by retrying)."""
+        from mailserver.smtp.tlsrpt import ReportError, parse_report_message
+        from storage.tlsrpt import open_tlsrpt
+
+        try:
+            report = parse_report_message(data)
+        except ReportError as exc:
+            log.info("smtp %s: mail to the TLS-RPT address holds no report: %s", client.sid, exc)
+            return
+        if self._tlsrpt is None:
+            self._tlsrpt = open_tlsrpt(self._config.storage_url, store=self._store)
+            await self._tlsrpt.start()
+        ident = await self._tlsrpt.add_received(report)
+        log.info("smtp %s: TLS report %s from %s kept as %d", client.sid, report.report_id,
+                 report.organization, ident)
 
     async def _keep_forwarded(self, txn: Transaction) -> None:
         """Turn the forwards of ``txn`` into local copies for the forwarding

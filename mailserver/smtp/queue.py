@@ -3,7 +3,9 @@
 Implements the sending side of RFC 5321: MX lookup with fall-back to the
 address records of the domain (section 5.1; a null MX, RFC 7505, fails at
 once), hosts tried in preference order, opportunistic STARTTLS (RFC 3207,
-RFC 7435; ``outbound.require_tls`` domains refuse plaintext), per-recipient
+RFC 7435; ``outbound.require_tls`` domains refuse plaintext), MTA-STS (RFC
+8461) and DANE (RFC 7672) as ``mailserver.smtp.tlspolicy`` plans them, every
+TLS outcome recorded for TLS-RPT (RFC 8460), per-recipient
 replies (section 4.2.5), retries with exponential back-off for temporary
 failures until ``outbound.max_queue_days`` (section 4.5.4.1), one delay
 notice and RFC 3464 bounces (``mailserver.smtp.dsn``).
@@ -45,6 +47,7 @@ itself) is never bounced (RFC 5321 section 4.5.5 / RFC 3464 section 1).
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import contextlib
 import ipaddress
@@ -65,10 +68,14 @@ from mailserver.config import Config, ConfigError, parse_hostport
 from mailserver.directory.routing import Router as AddressRouter
 from mailserver.smtp import dsn
 from mailserver.smtp.hooks import OutboundSigner
-from policy.dns import DnsTempError, Resolver, lookup_addresses, lookup_mx
+from mailserver.smtp.mtasts import MtaSts, verifying_context
+from mailserver.smtp.tlspolicy import DANE, NONE, STS, HopTls, TlsPolicies
+from pki.dane import verify_chain
+from policy.dns import DnsTempError, Resolver, build_dnssec_resolver, lookup_addresses, lookup_mx
 from storage import headers
 from storage.api import Account, MailStore
 from storage.queue import OutboundQueue, Outcome, QueuedMessage, QueuedRecipient, RecipientState
+from storage.tlsrpt import SUCCESS, TlsResult, TlsRptStore
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +134,8 @@ class Hop:
     address: str
     port: int
     smarthost: bool = False
+    mx: bool = False
+    """Found through MX (or the implicit MX): MTA-STS and DANE apply (tlspolicy.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +197,7 @@ class Router:
         hops: list[Hop] = []
         for name in names:
             for address in await self._addresses(name):
-                hops.append(Hop(name, address, self._settings.port))
+                hops.append(Hop(name, address, self._settings.port, mx=True))
         if not hops:
             if mx:
                 raise DnsTempError(f"no address for the MX hosts of {domain}")
@@ -212,6 +221,44 @@ class _HopFailedError(Exception):
         self.attempt = attempt
 
 
+class _DowngradeError(Exception):
+    """A ``testing`` policy's checks failed on this hop: try it again without them."""
+
+
+def tls_failure(exc: BaseException) -> tuple[str, str]:
+    """RFC 8460 section 4.3.2.1 result type and text for a failed handshake."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            code = seen.verify_code
+            text = seen.verify_message or str(seen)
+            if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+                return "certificate-host-mismatch", text
+            if code in (9, 10):  # X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
+                return "certificate-expired", text
+            if code in (2, 18, 19, 20, 21):  # unknown issuer, self-signed, untrusted chain
+                return "certificate-not-trusted", text
+            return "validation-failure", text
+        seen = seen.__cause__ or seen.__context__
+    return "validation-failure", f"{exc.__class__.__name__}: {exc}"
+
+
+def peer_chain(smtp: aiosmtplib.SMTP) -> list[bytes]:
+    """The certificates the server sent, leaf first, DER (for DANE-TA, RFC 7672 3.1.2)."""
+    obj = smtp.transport.get_extra_info("ssl_object") if smtp.transport is not None else None
+    if obj is None:
+        return []
+    getter = getattr(obj, "get_unverified_chain", None)  # public from Python 3.13
+    if getter is None:
+        inner = getattr(obj, "_sslobj", None)
+        getter = getattr(inner, "get_unverified_chain", None)
+    if getter is not None:
+        chain = getter() or []
+        return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
+    leaf = obj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
 def _client_tls_context() -> ssl.SSLContext:
     # Opportunistic TLS (RFC 7435): encrypt without authenticating the peer.
     context = ssl.create_default_context()
@@ -228,6 +275,8 @@ class Deliverer:
         self._settings = config.outbound
         self._require_tls = {d.lower().rstrip(".") for d in config.outbound.require_tls}
         self._tls = _client_tls_context()
+        self._verify = verifying_context(config.outbound.ca_file)
+        """MTA-STS: chain to ``outbound.ca_file`` (or the system store) and host name (RFC 8461 4.2)."""
         self._relay_password: str | None = None
 
     def _password(self) -> str:
@@ -239,10 +288,36 @@ class Deliverer:
         return self._relay_password
 
     async def send(
-        self, hop: Hop, domain: str, sender: str, recipients: Sequence[str], data: bytes
+        self,
+        hop: Hop,
+        domain: str,
+        sender: str,
+        recipients: Sequence[str],
+        data: bytes,
+        rule: HopTls | None = None,
+        results: list[TlsResult] | None = None,
     ) -> list[Attempt]:
         """One SMTP transaction; one Attempt per recipient, in order.
-        Raises ``_HopFailedError`` when the host could not be used at all."""
+        Raises ``_HopFailedError`` when the host could not be used at all.
+        ``rule`` is the hop's TLS rule (tlspolicy.py); outcomes go to ``results``."""
+        rule = rule or HopTls()
+        results = results if results is not None else []
+        try:
+            return await self._send(hop, domain, sender, recipients, data, rule, results)
+        except _DowngradeError:
+            # RFC 8461 section 5 ("testing"): the failure is reported; deliver as without a policy.
+            return await self._send(hop, domain, sender, recipients, data, rule.opportunistic(), results)
+
+    async def _send(
+        self,
+        hop: Hop,
+        domain: str,
+        sender: str,
+        recipients: Sequence[str],
+        data: bytes,
+        rule: HopTls,
+        results: list[TlsResult],
+    ) -> list[Attempt]:
         remote = hop.name
         smtp = aiosmtplib.SMTP(
             hostname=hop.address,
@@ -260,7 +335,9 @@ class Deliverer:
                     Attempt(0, "4.4.1", f"cannot connect to {remote}: {exc}", remote)
                 ) from None
             try:
-                return await self._transaction(smtp, hop, domain, sender, recipients, data)
+                return await self._transaction(smtp, hop, domain, sender, recipients, data, rule, results)
+            except (_HopFailedError, _DowngradeError):
+                raise
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code >= 500:
                     # A permanent refusal of the whole transaction (MAIL FROM, DATA).
@@ -280,6 +357,40 @@ class Deliverer:
                 except (aiosmtplib.SMTPException, OSError, TimeoutError):
                     smtp.close()
 
+    async def _starttls(
+        self, smtp: aiosmtplib.SMTP, hop: Hop, rule: HopTls, results: list[TlsResult]
+    ) -> None:
+        """STARTTLS as ``rule`` demands (tlspolicy.py); raises ``_HopFailedError``
+        (enforced) or ``_DowngradeError`` (testing) when the checks fail."""
+        remote = hop.name
+        sni = None if _is_ip(hop.name) else hop.name
+        if rule.kind == STS:
+            try:
+                await smtp.starttls(tls_context=self._verify, server_hostname=hop.name)
+            except (ssl.SSLError, aiosmtplib.SMTPException, OSError) as exc:
+                result, text = tls_failure(exc)
+                rule.report(results, hop, result, text)
+                if rule.enforce:
+                    # RFC 8461 section 4.2: no valid TLS, no delivery (X.7.5 cryptographic failure).
+                    raise _HopFailedError(
+                        Attempt(0, "4.7.5", f"{remote}: TLS required by MTA-STS failed: {text}", remote)
+                    ) from None
+                raise _DowngradeError from None
+            rule.report(results, hop, SUCCESS)
+            return
+        try:
+            await smtp.starttls(tls_context=self._tls, server_hostname=sni)
+        except (ssl.SSLError, OSError) as exc:
+            rule.report(results, hop, "validation-failure", f"TLS handshake failed: {exc}")
+            raise
+        if rule.kind == DANE and rule.authenticate:
+            problem = verify_chain(peer_chain(smtp), rule.tlsa, [hop.name])
+            if problem is not None:
+                rule.report(results, hop, "validation-failure", problem)
+                # RFC 7672 section 2.2: authenticated TLS is mandatory; defer.
+                raise _HopFailedError(Attempt(0, "4.7.5", f"{remote}: DANE: {problem}", remote))
+        rule.report(results, hop, SUCCESS)
+
     async def _transaction(
         self,
         smtp: aiosmtplib.SMTP,
@@ -288,17 +399,22 @@ class Deliverer:
         sender: str,
         recipients: Sequence[str],
         data: bytes,
+        rule: HopTls,
+        results: list[TlsResult],
     ) -> list[Attempt]:
         remote = hop.name
         await smtp.ehlo()
-        tls_required = hop.smarthost and bool(self._settings.relay_username) or domain in self._require_tls
+        relay_auth = hop.smarthost and bool(self._settings.relay_username)
+        tls_required = relay_auth or domain in self._require_tls or rule.enforce
         if smtp.supports_extension("starttls"):
-            sni = None if _is_ip(hop.name) else hop.name
-            await smtp.starttls(tls_context=self._tls, server_hostname=sni)
+            await self._starttls(smtp, hop, rule, results)
             await smtp.ehlo()
-        elif tls_required:
-            # RFC 3463 X.7.10 "Encryption needed"; temporary, another host may offer it.
-            raise _HopFailedError(Attempt(0, "4.7.10", f"{remote} does not offer STARTTLS", remote))
+        else:
+            if rule.kind != NONE:
+                rule.report(results, hop, "starttls-not-supported")
+            if tls_required:
+                # RFC 3463 X.7.10 "Encryption needed"; temporary, another host may offer it.
+                raise _HopFailedError(Attempt(0, "4.7.10", f"{remote} does not offer STARTTLS", remote))
         if hop.smarthost and self._settings.relay_username:
             await smtp.login(self._settings.relay_username, self._password())
         utf8 = not sender.isascii() or any(not r.isascii() for r in recipients)
@@ -348,6 +464,7 @@ class QueueRunner:
         store: MailStore,
         resolver: Resolver,
         outbound: Outbound,
+        tlsrpt: TlsRptStore | None = None,
     ) -> None:
         self._config = config
         self._settings = config.outbound
@@ -356,6 +473,13 @@ class QueueRunner:
         self._outbound = outbound
         self._router = Router(config, resolver)
         self._deliverer = Deliverer(config)
+        self._tlsrpt = tlsrpt
+        """Where TLS outcomes are recorded (RFC 8460); None: not recorded."""
+        sts = None
+        if self._settings.mta_sts:
+            sts = MtaSts(resolver, config.data_dir / "mta-sts", ca_file=self._settings.ca_file,
+                         port=self._settings.mta_sts_port, timeout=self._settings.mta_sts_timeout)
+        self._policies = TlsPolicies(sts, build_dnssec_resolver(config.dns), self._settings.port)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
@@ -496,14 +620,24 @@ class QueueRunner:
         else:
             attempts = []
             last: Attempt | None = None
-            for hop in hops:
-                try:
-                    attempts = await self._deliverer.send(hop, domain, message.sender, addresses, data)
-                    break
-                except _HopFailedError as failed:
-                    last = failed.attempt
-                    log.info("outbound: message %d to %s via %s: %s",
-                             message.id, domain, hop.address, last.text)
+            results: list[TlsResult] = []
+            try:
+                planned = await self._policies.plan(domain, hops, results)
+                if not planned:
+                    # RFC 8461 section 4.1 / RFC 7672 section 2.2: no host may be used now.
+                    last = Attempt(0, "4.7.5", "no MX host is usable under the domain's TLS policy", "")
+                for hop, rule in planned:
+                    try:
+                        attempts = await self._deliverer.send(
+                            hop, domain, message.sender, addresses, data, rule, results
+                        )
+                        break
+                    except _HopFailedError as failed:
+                        last = failed.attempt
+                        log.info("outbound: message %d to %s via %s: %s",
+                                 message.id, domain, hop.address, last.text)
+            finally:
+                await self._record_tls(results)
             if not attempts:
                 fallback = last or Attempt(0, "4.4.4", "no usable route", "")
                 attempts = [fallback] * len(recipients)
@@ -530,6 +664,14 @@ class QueueRunner:
                                         attempt.diagnostic, attempt.remote, self._backoff(rcpt, now)))
         # One transaction for the whole domain, right after the remote replies.
         await self._queue.record(outcomes, now)
+
+    async def _record_tls(self, results: list[TlsResult]) -> None:
+        if not results or self._tlsrpt is None:
+            return
+        try:
+            await self._tlsrpt.record(results)
+        except Exception:  # noqa: BLE001 - reporting must never stop delivery
+            log.exception("outbound: TLS-RPT results not recorded")
 
     # -- notices -------------------------------------------------------------
     async def _notify(self, message_id: int) -> None:

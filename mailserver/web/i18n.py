@@ -132,6 +132,22 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "queue": ("Hàng đợi gửi đi", "Outbound queue"),
     "quarantine": ("Thư bị giữ lại", "Quarantine"),
     "reports": ("Báo cáo", "Reports"),
+    "tlsrpt": ("Báo cáo TLS", "TLS reports"),
+    "tlsrpt_intro": (
+        "Báo cáo TLS (RFC 8460) các máy chủ khác gửi về địa chỉ {rua}: thư của tỉnh tới họ có được mã hóa "
+        "và xác thực không.",
+        "TLS reports (RFC 8460) other servers sent to {rua}: whether mail to the province reached them "
+        "encrypted and authenticated.",
+    ),
+    "tlsrpt_ours": ("Kết quả TLS thư gửi đi (chưa báo cáo)", "Outbound TLS results (not yet reported)"),
+    "tlsrpt_received": ("Báo cáo đã nhận", "Reports received"),
+    "organization": ("Tổ chức", "Organization"),
+    "policy_domains": ("Tên miền", "Domains"),
+    "success": ("Thành công", "Successful"),
+    "failure": ("Thất bại", "Failed"),
+    "period": ("Thời kỳ", "Period"),
+    "result": ("Kết quả", "Result"),
+    "count": ("Số lần", "Count"),
     "audit": ("Nhật ký thay đổi", "Audit log"),
     "connections": ("Kết nối đang mở", "Open connections"),
     "queue_messages": ("Thư trong hàng đợi", "Queued messages"),

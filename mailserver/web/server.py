@@ -25,6 +25,8 @@ Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1)
 ``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
 addresses and those of their competent officials, ``web.publish_heads``),
 ``/admin/*`` (operators listed in ``web.operators``; optional TOTP, RFC 6238),
+``/admin/tlsrpt`` (TLS reports received, RFC 8460), ``/.well-known/mta-sts.txt``
+(our MTA-STS policy, RFC 8461, for the Host ``mta-sts.<local domain>``),
 ``/crl`` and ``/ca.pem`` when the PKI module is present; ``/setup`` and the mail
 client autoconfiguration documents (``mailserver/web/setup.py``, its own module).
 """
@@ -65,6 +67,8 @@ from mailserver.ops.report import (
     parse_offset,
 )
 from mailserver.ops.report_html import usage_body_html
+from mailserver.smtp.mtasts import policy_text
+from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.twofactor import second_factor_ok
 from mailserver.web import charts, stats
 from mailserver.web.i18n import pick_lang, translate
@@ -575,6 +579,37 @@ async def admin_reports(request: web.Request) -> web.StreamResponse:
                          start=start.isoformat(), end=end.isoformat(), day=day.isoformat())
 
 
+async def admin_tlsrpt(request: web.Request) -> web.StreamResponse:
+    """TLS reports others sent to ``tlsrpt.rua`` (RFC 8460), and our own outbound
+    results not yet reported, counted per domain, policy type and result."""
+    portal = _portal(request)
+    portal.operator(request)
+    store = portal.app.tlsrpt
+    received = await store.received(limit=200)
+    counts: dict[tuple[str, str, str], int] = {}
+    for r in await store.unreported(datetime.now(UTC)):
+        key = (r.policy_domain, r.policy_type, r.result)
+        counts[key] = counts.get(key, 0) + 1
+    rua = tlsrpt_address(portal.config.tlsrpt, list(portal.config.server.domains))
+    return portal.render(request, "admin_tlsrpt.html", received=received, ours=sorted(counts.items()),
+                         rua=rua)
+
+
+async def mta_sts_policy(request: web.Request) -> web.StreamResponse:
+    """Our MTA-STS policy (RFC 8461 section 3.3) for the local domain named by the
+    Host ``mta-sts.<domain>``: ``text/plain``, never a redirect."""
+    config = _portal(request).config
+    host = (request.host or "").lower()
+    if host.count(":") == 1:
+        host = host.partition(":")[0]  # a port; an IPv6 literal has more colons and no policy
+    domain = host.rstrip(".").removeprefix("mta-sts.")
+    if not host.startswith("mta-sts.") or not config.is_local_domain(domain):
+        raise web.HTTPNotFound()
+    settings = config.mta_sts
+    text = policy_text(settings.mode, list(settings.mx) or [config.server.hostname], settings.max_age)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
 async def admin_dispatches(request: web.Request) -> web.StreamResponse:
     """Documents the agencies dispatched (``mailserver dispatch``), newest first:
     recipients, the mail's S/MIME signature and the signature inside each PDF
@@ -672,6 +707,8 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
     r.add_get("/admin/audit", admin_audit)
     r.add_get("/admin/dmarc", admin_dmarc)
     r.add_get("/admin/dispatches", admin_dispatches)
+    r.add_get("/admin/tlsrpt", admin_tlsrpt)
+    r.add_get("/.well-known/mta-sts.txt", mta_sts_policy)
     r.add_get("/ca.pem", ca_pem)
     r.add_get("/crl", crl)
     from mailserver.web import account  # self-service: app passwords, login history

@@ -98,3 +98,18 @@ async def test_build_resolver(stub: DnsStub) -> None:
     assert await both.query("mx1.example.net", "A") == ["127.0.0.1"]
     servers_only = build_resolver(settings(stub))
     assert isinstance(servers_only, DnsResolver)
+
+
+async def test_query_authenticated_reports_the_ad_bit() -> None:
+    """dns.dnssec_resolver (DANE): the AD bit of the answer is returned with the records."""
+    from policy.dns import build_dnssec_resolver
+
+    assert build_dnssec_resolver(DnsSettings()) is None
+    tlsa = {("_25._tcp.mx.example.org", "TLSA"): ["3 1 1 " + "ab" * 32]}
+    for secure in (True, False):
+        with DnsStub(tlsa, authenticated=secure) as stub:
+            resolver = build_dnssec_resolver(DnsSettings(dnssec_resolver=stub.address, timeout=2.0))
+            assert resolver is not None
+            records, ad = await resolver.query_authenticated("_25._tcp.mx.example.org", "TLSA")
+            assert records == ["3 1 1 " + "ab" * 32] and ad is secure
+            assert await resolver.query_authenticated("nothing.example.org", "TLSA") == ([], secure)
