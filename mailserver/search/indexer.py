@@ -21,12 +21,16 @@ indexed by its header fields only, so a poisoned message never blocks the list.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import os
+import signal
+import sys
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from mailserver.search.document import document, document_of_file
 from mailserver.search.settings import SearchSettings
@@ -46,9 +50,18 @@ def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc
     return [document_of_file(message_id, path, limits) for message_id, path in jobs]
 
 
+_PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
+
+
 def _lower_priority() -> None:
-    """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot)."""
+    """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot),
+    and end with the server: a forked worker inherits its siblings' pipe ends, so
+    when the server is killed (SIGKILL, OOM) it would never see EOF and wait forever."""
     os.nice(10)
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _header_only(message_id: int, path: str) -> IndexDoc | None:
