@@ -136,5 +136,5 @@ def activity_for(store: MailStore) -> ActivityStore:
 
         if not isinstance(store, SqlMailStore):
             raise TypeError(f"no activity implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlActivityStore(store)
+        found = _CACHE[store] = SqlActivityStore(store.db)
     return found

@@ -157,5 +157,5 @@ def credentials_for(store: MailStore) -> CredentialStore:
 
         if not isinstance(store, SqlMailStore):
             raise TypeError(f"no credential implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlCredentialStore(store)
+        found = _CACHE[store] = SqlCredentialStore(store.db)
     return found

@@ -420,4 +420,4 @@ def open_directory(store: MailStore) -> DirectoryStore:
 
     if not isinstance(store, SqlMailStore):
         raise TypeError(f"no directory implementation for {type(store).__name__}")
-    return SqlDirectoryStore(store)
+    return SqlDirectoryStore(store.db)

@@ -171,5 +171,4 @@ def open_queue(url: str, spool_dir: Path, *, store: MailStore | None = None) -> 
     from storage.sql.queue import SqlOutboundQueue
     from storage.sql.store import SqlMailStore
 
-    shared = store if isinstance(store, SqlMailStore) else None
-    return SqlOutboundQueue(url, spool_dir, store=shared)
+    return SqlOutboundQueue(store.db if isinstance(store, SqlMailStore) else url, spool_dir)

@@ -106,4 +106,4 @@ def open_routes(store: MailStore) -> RoutesStore:
 
     if not isinstance(store, SqlMailStore):
         raise TypeError(f"no routes implementation for {type(store).__name__}")
-    return SqlRoutesStore(store)
+    return SqlRoutesStore(store.db)

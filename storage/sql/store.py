@@ -39,30 +39,14 @@ section 3.1 allows one modseq for all changes of one command).
 
 Running a transaction
 ---------------------
-SQLAlchemy async on aiosqlite hops to the driver's thread (future, queue,
-greenlet switch) for every cursor operation, and a method runs several
-statements: a point query cost over a millisecond that way. So the database
-work of every method is one plain function ``fn(conn, *args)`` on a synchronous
-``Connection``, run whole with one hop by ``_run_read`` / ``_run_write``:
-
-* SQLite (a file): on a second, synchronous pysqlite engine on the same file
-  (``engine.make_sync_sqlite_engine``, same pragmas). Reads run on a few reader
-  threads (WAL readers do not block each other, and sqlite3 releases the GIL
-  while stepping); writes on one writer thread, entered under ``_write_lock``,
-  the lock the async ``_write()`` also takes for the outbound queue, directory
-  and activity stores, which keep using the async engine.
-* PostgreSQL: the same threads on a synchronous psycopg engine
-  (``engine.make_sync_engine``). On asyncpg through ``run_sync`` each statement
-  was an await on the event loop, and under load every round trip waited for
-  the loop's other work (a delivery's commit took ~35 ms for ~8 round trips);
-  in a thread they are plain blocking calls. Writes from this process are
-  serialised on the writer thread as on SQLite; other processes and nodes
-  write concurrently, which the row locks above order. The async engine
-  (asyncpg) remains for the directory, queue and activity stores and for an
-  in-memory SQLite database, through ``AsyncConnection.run_sync``.
+The database work of every method is one plain function ``fn(conn, *args)`` on
+a synchronous ``Connection``, run whole in one thread hop by the shared
+``storage.sql.database.Database`` (``run_read`` / ``run_write``; its docstring
+explains the worker threads, the engines and the write serialisation, which the
+directory, queue, routes, credentials and activity stores share).
 
 Blocking file work inside a transaction (COPY's links, RENAME's directory
-moves, placing staged deliveries) goes through ``_io``: a plain call on a
+moves, placing staged deliveries) goes through ``database.run_io``: a plain call on a
 worker thread, a thread hop from ``run_sync``'s greenlet on the event loop. File changes
 made inside a write transaction register their undo, which runs (on the same
 thread) if the transaction does not commit, whatever happens to the awaiting
@@ -82,13 +66,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -96,7 +78,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
-    URL,
     ColumnElement,
     Row,
     Select,
@@ -114,9 +95,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
 from storage import mimeinfo
@@ -154,21 +134,12 @@ from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import models
 from storage.sql import vault as vaults
-from storage.sql.engine import (
-    WRITE_OPTION,
-    is_file_sqlite,
-    make_engine,
-    make_sync_engine,
-    synchronous_normal,
-)
-from storage.sql.migrate import upgrade_engine
+from storage.sql.database import Database, Undo, run_io
 from storage.sql.notify import PgChangeHub
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-Undo: TypeAlias = list[Callable[[], object]]
-"""Compensating file actions of a write transaction, run in reverse if it does not commit."""
 
 __all__ = ["HEADER_COLUMNS", "SqlMailStore", "canonical_flags", "normalise_folder_name"]
 
@@ -189,8 +160,6 @@ _MAX_UID_RANGES: Final = 100
 """Beyond this many UID ranges the folder is read whole and filtered in Python."""
 _MAX_LEVEL: Final = 255
 _MAX_NAME: Final = 1024
-_READERS: Final = 4
-"""SQLite reader threads: enough for parallel WAL readers on a small machine."""
 
 _SYSTEM_FLAGS: Final = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 
@@ -657,11 +626,6 @@ def _request_usage(request: _Request) -> dict[int, tuple[int, int]]:
     return usage
 
 
-def _run_undo(undo: Undo) -> None:
-    for action in reversed(undo):
-        action()
-
-
 # -- group commit -------------------------------------------------------------
 
 
@@ -772,7 +736,7 @@ def _place_deliveries(
         (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
     ]
-    blobs = SqlMailStore._io(maildir.place_staged, items)
+    blobs = run_io(maildir.place_staged, items)
     # Not committed: the files go back to staging, to be placed alone (_commit).
     placed = [(name, these) for (name, _), these in zip(items, blobs, strict=True)]
     undo.append(partial(maildir.unplace, placed))
@@ -864,71 +828,6 @@ def _insert_rows(
     return results
 
 
-# -- SQLite worker threads ----------------------------------------------------
-
-
-class _SyncThreads:
-    """The store's synchronous side: a synchronous engine on the store's database
-    (pysqlite on a SQLite file, psycopg on PostgreSQL), reader threads and the
-    one writer thread.
-
-    Each thread keeps one connection for its life: a pool check-out and return
-    per call costs a third of a point query. Reader threads only read and the
-    writer thread only writes, so a thread's connection is of one kind.
-    """
-
-    def __init__(self, url: URL) -> None:
-        self._engine = make_sync_engine(url, pool_size=_READERS + 1)
-        self._sqlite = self._engine.dialect.name == "sqlite"
-        # The same engine and pool; on SQLite its transactions open with BEGIN IMMEDIATE.
-        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
-        self.readers = ThreadPoolExecutor(_READERS, thread_name_prefix="mailstore-read")
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="mailstore-write")
-        self._local = threading.local()
-        self._connections: list[Connection] = []
-        self._connections_lock = threading.Lock()
-
-    def close(self) -> None:
-        """Wait for the work in progress, then close the connections (blocking)."""
-        self.readers.shutdown(wait=True)
-        self.writer.shutdown(wait=True)
-        for conn in self._connections:
-            conn.close()
-        self._engine.dispose()
-
-    def _connection(self, engine: Engine) -> Connection:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = engine.connect()
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
-        """On a reader thread: ``fn`` in one read transaction."""
-        conn = self._connection(self._engine)
-        with conn.begin():
-            return fn(conn, *args)
-
-    def write(self, fn: Callable[[Connection, *Ts], T], *args: *Ts, durable: bool, undo: Undo | None) -> T:
-        """On the writer thread: ``fn`` in one write transaction, committed with
-        synchronous=FULL unless not ``durable``; ``undo`` runs here if it fails."""
-        conn = self._connection(self._write_engine)
-        relaxed: AbstractContextManager[None] = (
-            synchronous_normal(conn) if self._sqlite and not durable else nullcontext()
-        )
-        try:
-            with relaxed, conn.begin():
-                if not durable and not self._sqlite:
-                    # PostgreSQL's equivalent: this commit does not wait for the WAL flush.
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                return fn(conn, *args)
-        except BaseException:
-            if undo:
-                _run_undo(undo)
-            raise
-
-
 class SqlMailStore:
     """MailStore on SQLAlchemy (SQLite or PostgreSQL) and a Maildir tree.
 
@@ -936,19 +835,21 @@ class SqlMailStore:
     can observe batching.
     """
 
-    def __init__(self, url: str, maildir_root: Path, *, quota_bytes: int | None = None) -> None:
-        self.url = url
+    def __init__(
+        self, db: Database | str, maildir_root: Path, *, quota_bytes: int | None = None
+    ) -> None:
+        # Given a URL the store opens (and closes) a Database of its own; given a
+        # Database, whoever built it (``storage.open_storage``) starts and closes it.
+        self._owns_db = isinstance(db, str)
+        self.db = Database(db) if isinstance(db, str) else db
+        self.url = self.db.url
         self.maildir = Maildir(Path(maildir_root))
         self.quota_bytes = quota_bytes
         # On PostgreSQL, changes also reach (and come from) other processes and nodes.
-        self.changes = PgChangeHub() if make_url(url).get_backend_name() == "postgresql" else ChangeHub()
+        self.changes = PgChangeHub() if self.db.backend == "postgresql" else ChangeHub()
         self.commit_count = 0
-        self._engine_or_none: AsyncEngine | None = None
-        self._threads: _SyncThreads | None = None
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._committer: asyncio.Task[None] | None = None
-        self._write_lock = asyncio.Lock()
-        self._serialise_writes = False
         self._append_dirs: dict[int, tuple[int, str, PurePosixPath]] = {}
         """folder id -> (account id, folder name, directory) for APPEND, so that a
         client appending message after message costs no read of the folder row:
@@ -958,25 +859,15 @@ class SqlMailStore:
     async def start(self) -> None:
         await asyncio.to_thread(self.maildir.root.mkdir, parents=True, exist_ok=True)
         await self.maildir.clean_staging()
-        engine = make_engine(self.url)
-        try:
-            await upgrade_engine(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
+        if self._owns_db:
+            await self.db.start()
         if isinstance(self.changes, PgChangeHub):
             try:
-                await self.changes.start(engine.url)
+                await self.changes.start(self.db.engine.url)
             except BaseException:
-                await engine.dispose()
+                if self._owns_db:
+                    await self.db.close()
                 raise
-        self._engine_or_none = engine
-        # SQLite has a single writer anyway; queueing in-process avoids busy waits.
-        self._serialise_writes = engine.dialect.name == "sqlite"
-        if is_file_sqlite(engine.url) or engine.dialect.name == "postgresql":
-            # An in-memory SQLite database cannot be shared with a second engine;
-            # it runs the same functions through run_sync on the async engine.
-            self._threads = _SyncThreads(engine.url)
         self._queue = asyncio.Queue()
         self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
 
@@ -985,94 +876,10 @@ class SqlMailStore:
             await self._queue.put(None)
             await self._committer
             self._queue = self._committer = None
-        if self._threads is not None:
-            threads, self._threads = self._threads, None
-            await asyncio.to_thread(threads.close)
         if isinstance(self.changes, PgChangeHub):
             await self.changes.close()
-        if self._engine_or_none is not None:
-            await self._engine_or_none.dispose()
-            self._engine_or_none = None
-
-    @property
-    def _engine(self) -> AsyncEngine:
-        if self._engine_or_none is None:
-            raise RuntimeError("SqlMailStore.start() has not been awaited")
-        return self._engine_or_none
-
-    # The async transaction helpers, borrowed by the outbound queue, directory and
-    # activity stores (same engine, same write serialisation).
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            async with conn.begin():
-                yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._serialise_writes:
-            await self._write_lock.acquire()
-        try:
-            async with self._engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    yield conn
-        finally:
-            if self._serialise_writes:
-                self._write_lock.release()
-
-    # -- running a transaction (see "Running a transaction" above) ---------------
-    async def _run_read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
-        """``fn(conn, *args)`` in one read transaction."""
-        threads = self._threads
-        if threads is None:
-            async with self._read() as aconn:
-                return await aconn.run_sync(lambda conn: fn(conn, *args))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(threads.readers, partial(threads.read, fn, *args))
-
-    async def _run_write(
-        self,
-        fn: Callable[[Connection, *Ts], T],
-        *args: *Ts,
-        durable: bool = True,
-        undo: Undo | None = None,
-    ) -> T:
-        """``fn(conn, *args)`` in one write transaction. ``durable=False`` (flag-only
-        writes) lets SQLite commit with synchronous=NORMAL. ``undo``, if given,
-        is the list ``fn`` appends compensating file actions to (so the caller
-        passes it among ``args`` too); they run if the transaction does not commit."""
-        threads = self._threads
-        if threads is None:
-            try:
-                async with self._write() as aconn:
-                    return await aconn.run_sync(lambda conn: fn(conn, *args))
-            except BaseException:
-                if undo:
-                    await asyncio.to_thread(_run_undo, undo)
-                raise
-        call = partial(threads.write, fn, *args, durable=durable, undo=undo)
-        async with self._write_lock:
-            future = asyncio.get_running_loop().run_in_executor(threads.writer, call)
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                # The thread cannot be interrupted: its transaction commits or rolls
-                # back (undo included) on its own. Keep the lock until it has, so no
-                # writer on the async engine waits for it in SQLite's busy timeout.
-                await asyncio.wait([future])
-                raise
-
-    @staticmethod
-    def _io(fn: Callable[[*Ts], T], *args: *Ts) -> T:
-        """Blocking file work from inside a transaction function: a plain call on a
-        worker thread; from ``run_sync``'s greenlet on the event loop (an in-memory
-        SQLite database), a thread hop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return fn(*args)
-        return await_only(asyncio.to_thread(fn, *args))
+        if self._owns_db:
+            await self.db.close()
 
     # -- accounts -----------------------------------------------------------
     async def create_account(
@@ -1080,7 +887,7 @@ class SqlMailStore:
     ) -> Account:
         address = _canonical_address(address)
         try:
-            account = await self._run_write(
+            account = await self.db.run_write(
                 self._create_account_tx, address, name, password_hash, must_change_password
             )
         except IntegrityError as exc:
@@ -1115,12 +922,12 @@ class SqlMailStore:
         return _account(conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).one())
 
     async def get_account(self, address: str) -> Account | None:
-        return await self._run_read(
+        return await self.db.run_read(
             self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
         )
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        return await self._run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
+        return await self.db.run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
 
     @staticmethod
     def _get_account_tx(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Account | None:
@@ -1128,7 +935,7 @@ class SqlMailStore:
         return None if row is None else _account(row)
 
     async def list_accounts(self) -> list[Account]:
-        return await self._run_read(self._list_accounts_tx)
+        return await self.db.run_read(self._list_accounts_tx)
 
     @staticmethod
     def _list_accounts_tx(conn: Connection) -> list[Account]:
@@ -1136,7 +943,7 @@ class SqlMailStore:
 
     async def delete_account(self, address: str) -> None:
         address = address.strip().lower()
-        folder_ids = await self._run_write(self._delete_account_tx, address)
+        folder_ids = await self.db.run_write(self._delete_account_tx, address)
         self._append_dirs.clear()
         await self.maildir.remove_tree(account_path(address))
         self.changes.publish(folder_ids)
@@ -1160,7 +967,7 @@ class SqlMailStore:
         return folder_ids
 
     async def _update_account(self, account_id: int, values: dict[str, Any], *, durable: bool = True) -> None:
-        await self._run_write(self._update_account_tx, account_id, values, durable=durable)
+        await self.db.run_write(self._update_account_tx, account_id, values, durable=durable)
 
     @staticmethod
     def _update_account_tx(conn: Connection, account_id: int, values: dict[str, Any]) -> None:
@@ -1187,7 +994,7 @@ class SqlMailStore:
 
     # -- folders ------------------------------------------------------------
     async def list_folders(self, account_id: int) -> list[Folder]:
-        return await self._run_read(self._list_folders_tx, account_id)
+        return await self.db.run_read(self._list_folders_tx, account_id)
 
     @staticmethod
     def _list_folders_tx(conn: Connection, account_id: int) -> list[Folder]:
@@ -1200,7 +1007,7 @@ class SqlMailStore:
             name = normalise_folder_name(name)
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
-        return await self._run_read(self._get_folder_tx, account_id, name)
+        return await self.db.run_read(self._get_folder_tx, account_id, name)
 
     @staticmethod
     def _get_folder_tx(conn: Connection, account_id: int, name: str) -> Folder:
@@ -1211,7 +1018,7 @@ class SqlMailStore:
 
     async def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> Folder:
         name = normalise_folder_name(name)
-        folder, address, created = await self._run_write(
+        folder, address, created = await self.db.run_write(
             self._create_folder_tx, account_id, name, special_use
         )
         for folder_name in created:
@@ -1246,7 +1053,7 @@ class SqlMailStore:
         """RFC 3501 section 6.3.4. A folder with children is refused (as Dovecot's
         Maildir++ layout does) instead of being turned into a \\Noselect name."""
         undo: Undo = []
-        directory = await self._run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
+        directory = await self.db.run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
         self._append_dirs.clear()
         await self.maildir.remove_tree(directory)
         self.changes.publish([folder_id])
@@ -1278,7 +1085,7 @@ class SqlMailStore:
     async def rename_folder(self, account_id: int, folder_id: int, new_name: str) -> None:
         new_name = normalise_folder_name(new_name)
         undo: Undo = []
-        address, created = await self._run_write(
+        address, created = await self.db.run_write(
             self._rename_folder_tx, account_id, folder_id, new_name, undo, undo=undo
         )
         self._append_dirs.clear()  # the folder and its children
@@ -1337,7 +1144,7 @@ class SqlMailStore:
             )
             moved_pairs.append((old_dir, new_dir))
         # Directories move inside the transaction (all or none), back if it fails.
-        self._io(self.maildir._rename, moved_pairs)
+        run_io(self.maildir._rename, moved_pairs)
         undo.append(partial(self.maildir._rename, [(new, old) for old, new in moved_pairs]))
         return address, parents
 
@@ -1364,7 +1171,7 @@ class SqlMailStore:
         if not rows:
             return
         old_blobs: list[str] = [r.blob for r in rows]
-        new_blobs = self._io(self.maildir._move, old_blobs, folder_path(inbox.address, new_name))
+        new_blobs = run_io(self.maildir._move, old_blobs, folder_path(inbox.address, new_name))
         undo.append(partial(self._unmove_files, list(zip(old_blobs, new_blobs, strict=True))))
         conn.execute(
             update(M).where(M.c.id == bindparam("b_id")).values(folder_id=new_id, blob=bindparam("b_blob")),
@@ -1383,7 +1190,7 @@ class SqlMailStore:
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
         # Not a message change: a power cut may lose it (durable=False).
-        await self._run_write(self._set_subscribed_tx, account_id, name, subscribed, durable=False)
+        await self.db.run_write(self._set_subscribed_tx, account_id, name, subscribed, durable=False)
 
     @staticmethod
     def _set_subscribed_tx(conn: Connection, account_id: int, name: str, subscribed: bool) -> None:
@@ -1394,7 +1201,7 @@ class SqlMailStore:
             raise NoSuchFolder(name)
 
     async def folder_status(self, account_id: int, folder_id: int) -> FolderStatus:
-        return await self._run_read(self._folder_status_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_status_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_status_tx(conn: Connection, account_id: int, folder_id: int) -> FolderStatus:
@@ -1415,12 +1222,12 @@ class SqlMailStore:
     async def claim_recent(self, account_id: int, folder_id: int) -> Uid:
         # Most SELECTs find nothing new to claim: answer those from a read, so a
         # client re-selecting a folder does not cost a write.
-        current = await self._run_read(_owned_folder, account_id, folder_id)
+        current = await self.db.run_read(_owned_folder, account_id, folder_id)
         if current.recent_watermark >= current.uidnext:
             return Uid(current.uidnext)
         # \Recent is session bookkeeping: a power cut may lose the claim, and the
         # messages are then \Recent once more (durable=False).
-        return await self._run_write(self._claim_recent_tx, account_id, folder_id, durable=False)
+        return await self.db.run_write(self._claim_recent_tx, account_id, folder_id, durable=False)
 
     @staticmethod
     def _claim_recent_tx(conn: Connection, account_id: int, folder_id: int) -> Uid:
@@ -1455,7 +1262,7 @@ class SqlMailStore:
         undo: Undo = []
         requests: list[_Request] = [(pending.rows, pending.delivery, pending.quota) for pending in batch]
         try:
-            results = await self._run_write(
+            results = await self.db.run_write(
                 _insert_batch, requests, self.maildir, undo, self.quota_bytes, undo=undo
             )
         except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
@@ -1590,7 +1397,7 @@ class SqlMailStore:
         for attempt in range(2):
             target = self._append_dirs.get(folder_id)
             if target is None or target[0] != account_id:
-                folder = await self._run_read(_owned_folder, account_id, folder_id)
+                folder = await self.db.run_read(_owned_folder, account_id, folder_id)
                 target = (account_id, folder.name, folder_path(folder.address, folder.name))
                 if len(self._append_dirs) >= _APPEND_DIRS_MAX:
                     self._append_dirs.clear()
@@ -1629,7 +1436,7 @@ class SqlMailStore:
 
     # -- reading ------------------------------------------------------------
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
-        return await self._run_read(self._list_messages_tx, account_id, folder_id)
+        return await self.db.run_read(self._list_messages_tx, account_id, folder_id)
 
     @staticmethod
     def _list_messages_tx(conn: Connection, account_id: int, folder_id: int) -> list[MessageInfo]:
@@ -1644,7 +1451,7 @@ class SqlMailStore:
         return [_info(r) for r in rows]
 
     async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
-        return await self._run_read(self._folder_index_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_index_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_index_tx(conn: Connection, account_id: int, folder_id: int) -> FolderIndex:
@@ -1663,7 +1470,7 @@ class SqlMailStore:
         return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
 
     async def list_flags(self, account_id: int, folder_id: int) -> list[tuple[int, str]]:
-        return await self._run_read(self._list_flags_tx, account_id, folder_id)
+        return await self.db.run_read(self._list_flags_tx, account_id, folder_id)
 
     @staticmethod
     def _list_flags_tx(conn: Connection, account_id: int, folder_id: int) -> list[tuple[int, str]]:
@@ -1676,7 +1483,7 @@ class SqlMailStore:
         return rows
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
-        return await self._run_read(self._get_infos_tx, account_id, folder_id, uids)
+        return await self.db.run_read(self._get_infos_tx, account_id, folder_id, uids)
 
     @staticmethod
     def _get_infos_tx(
@@ -1686,7 +1493,7 @@ class SqlMailStore:
         return [_info(r) for r in _message_tuples(conn, _INFOS, folder_id, uids)]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
-        return await self._run_read(self._get_details_tx, account_id, folder_id, uids)
+        return await self.db.run_read(self._get_details_tx, account_id, folder_id, uids)
 
     @staticmethod
     def _get_details_tx(
@@ -1706,7 +1513,7 @@ class SqlMailStore:
         ]
 
     async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
-        return await self._run_read(self._read_with_info_tx, account_id, folder_id, uid)
+        return await self.db.run_read(self._read_with_info_tx, account_id, folder_id, uid)
 
     def _read_with_info_tx(
         self, conn: Connection, account_id: int, folder_id: int, uid: Uid
@@ -1716,10 +1523,10 @@ class SqlMailStore:
         if not rows:
             raise KeyError(uid)
         # Row and file on the same thread: one hop per message for mbsync's pull.
-        return _info(rows[0]), self._io(self.maildir._read, rows[0][-1])
+        return _info(rows[0]), run_io(self.maildir._read, rows[0][-1])
 
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
-        return await self._run_read(self._read_message_tx, account_id, folder_id, uid)
+        return await self.db.run_read(self._read_message_tx, account_id, folder_id, uid)
 
     def _read_message_tx(self, conn: Connection, account_id: int, folder_id: int, uid: Uid) -> bytes:
         _owned_folder(conn, account_id, folder_id)
@@ -1727,7 +1534,7 @@ class SqlMailStore:
         if blob is None:
             raise KeyError(uid)
         # Read on the same thread: one hop for the row and the file.
-        return self._io(self.maildir._read, blob)
+        return run_io(self.maildir._read, blob)
 
     # -- flags and expunge --------------------------------------------------
     async def store_flags(
@@ -1743,7 +1550,7 @@ class SqlMailStore:
         given = canonical_flags(flags)
         # Flags are the one change a client redoes without harm: a power cut may
         # lose the last ones (durable=False; see engine.synchronous_normal).
-        result = await self._run_write(
+        result = await self.db.run_write(
             self._store_flags_tx, account_id, folder_id, uids, given, mode, unchanged_since, durable=False
         )
         if result.changed:
@@ -1810,7 +1617,7 @@ class SqlMailStore:
         self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None, *, vault: bool = True
     ) -> list[Uid]:
         undo: Undo = []
-        rows = await self._run_write(self._expunge_tx, account_id, folder_id, uids, vault, undo, undo=undo)
+        rows = await self.db.run_write(self._expunge_tx, account_id, folder_id, uids, vault, undo, undo=undo)
         if not rows:
             return []
         await self.maildir.remove(blob for _, blob in rows)
@@ -1848,7 +1655,7 @@ class SqlMailStore:
         self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int, *, move: bool
     ) -> list[tuple[Uid, Uid]]:
         undo: Undo = []
-        pairs, moved_blobs = await self._run_write(
+        pairs, moved_blobs = await self.db.run_write(
             self._copy_tx, account_id, folder_id, uids, dest_folder_id, move, undo, undo=undo
         )
         if not pairs:
@@ -1885,7 +1692,7 @@ class SqlMailStore:
             _check_quota(conn, account_id, added, self.quota_bytes)
             _charge(conn, {account_id: (added, len(source_rows))})
         blobs: list[str] = [r.blob for r in source_rows]
-        links = self._io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
+        links = run_io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
         undo.append(partial(self.maildir._unlink, links))
         count = len(source_rows)
         allocated = conn.execute(
@@ -1923,7 +1730,7 @@ class SqlMailStore:
 
     # -- CONDSTORE / QRESYNC, SEARCH, QUOTA ------------------------------------
     async def changes_since(self, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
-        return await self._run_read(self._changes_since_tx, account_id, folder_id, modseq)
+        return await self.db.run_read(self._changes_since_tx, account_id, folder_id, modseq)
 
     @staticmethod
     def _changes_since_tx(conn: Connection, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
@@ -1979,7 +1786,7 @@ class SqlMailStore:
 
     async def search(self, account_id: int, folder_id: int, query: SearchQuery) -> list[Uid]:
         clauses = self._search_clause(query)
-        return await self._run_read(self._search_tx, account_id, folder_id, clauses)
+        return await self.db.run_read(self._search_tx, account_id, folder_id, clauses)
 
     @staticmethod
     def _search_tx(
@@ -1990,7 +1797,7 @@ class SqlMailStore:
         return [Uid(u) for u in result.scalars()]
 
     async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
-        return await self._run_read(self._folder_blobs_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_blobs_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_blobs_tx(conn: Connection, account_id: int, folder_id: int) -> list[str]:
@@ -1998,7 +1805,7 @@ class SqlMailStore:
         return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
 
     async def quota(self, account_id: int) -> Quota:
-        return await self._run_read(self._quota_tx, account_id, self.quota_bytes)
+        return await self.db.run_read(self._quota_tx, account_id, self.quota_bytes)
 
     @staticmethod
     def _quota_tx(conn: Connection, account_id: int, default: int | None) -> Quota:
@@ -2021,9 +1828,11 @@ class SqlMailStore:
         were removed behind the store's back, e.g. by a backup restore). Each
         account row is locked first, so a commit of another process that runs
         meanwhile is counted exactly once."""
-        ids = await self._run_read(lambda conn: list(conn.execute(select(A.c.id).order_by(A.c.id)).scalars()))
+        ids = await self.db.run_read(
+            lambda conn: list(conn.execute(select(A.c.id).order_by(A.c.id)).scalars())
+        )
         for chunk in _chunks(ids):
-            await self._run_write(self._recount_tx, list(chunk))
+            await self.db.run_write(self._recount_tx, list(chunk))
 
     @staticmethod
     def _recount_tx(conn: Connection, account_ids: list[int]) -> None:
@@ -2042,33 +1851,33 @@ class SqlMailStore:
     @property
     def _vault_files(self) -> vaults.VaultFiles:
         return vaults.VaultFiles(
-            link=lambda blobs, folder: self._io(self.maildir._link, blobs, folder),
+            link=lambda blobs, folder: run_io(self.maildir._link, blobs, folder),
             unlink=self.maildir._unlink,
         )
 
     async def deleted_messages(
         self, account_id: int, *, since: datetime | None = None
     ) -> list[DeletedMessage]:
-        return await self._run_read(vaults.list_tx, account_id, since)
+        return await self.db.run_read(vaults.list_tx, account_id, since)
 
     async def read_deleted(self, account_id: int, entry_id: int) -> bytes:
-        blob = await self._run_read(vaults.blob_tx, account_id, entry_id)
+        blob = await self.db.run_read(vaults.blob_tx, account_id, entry_id)
         return await self.maildir.read(blob)
 
     async def deleted_blobs(self, account_id: int) -> list[str]:
-        return await self._run_read(vaults.blobs_tx, account_id)
+        return await self.db.run_read(vaults.blobs_tx, account_id)
 
     async def undelete(self, entry_ids: Sequence[int], *, account_id: int | None = None) -> list[Restored]:
         if not entry_ids:
             return []
-        entries = await self._run_read(vaults.entries_tx, entry_ids, account_id)
+        entries = await self.db.run_read(vaults.entries_tx, entry_ids, account_id)
         # Parsed before the write transaction (as a delivery is): the cached
         # ENVELOPE, BODYSTRUCTURE and search columns of each message.
         analysed: dict[int, dict[str, Any]] = {}
         for entry in entries:
             analysed[entry.id] = await self._analyse(await self.maildir.read(entry.blob))
         undo: Undo = []
-        restored, vault_blobs, created = await self._run_write(
+        restored, vault_blobs, created = await self.db.run_write(
             self._undelete_tx, entry_ids, account_id, analysed, undo, undo=undo
         )
         for address, name in created:
@@ -2124,7 +1933,7 @@ class SqlMailStore:
             batch = by_folder[folder_id]
             folder = _owned_folder(conn, batch[0].account_id, folder_id, lock=True)
             target = folder_path(folder.address, folder.name)
-            links = self._io(self.maildir._link, [e.blob for e in batch], target)
+            links = run_io(self.maildir._link, [e.blob for e in batch], target)
             undo.append(partial(self.maildir._unlink, links))
             allocated = conn.execute(
                 update(F)
@@ -2165,7 +1974,7 @@ class SqlMailStore:
     async def purge_deleted(self, before: datetime) -> int:
         removed = 0
         while True:
-            blobs = await self._run_write(vaults.purge_tx, before)
+            blobs = await self.db.run_write(vaults.purge_tx, before)
             if not blobs:
                 return removed
             await self.maildir.remove(blobs)
@@ -2174,13 +1983,13 @@ class SqlMailStore:
                 return removed
 
     async def set_hold(self, scope: str, target: str, reason: str, *, by: str) -> Hold:
-        return await self._run_write(vaults.set_hold_tx, scope, target, reason, by, _now())
+        return await self.db.run_write(vaults.set_hold_tx, scope, target, reason, by, _now())
 
     async def clear_hold(self, scope: str, target: str) -> Hold:
-        return await self._run_write(vaults.clear_hold_tx, scope, target)
+        return await self.db.run_write(vaults.clear_hold_tx, scope, target)
 
     async def list_holds(self) -> list[Hold]:
-        return await self._run_read(vaults.list_holds_tx)
+        return await self.db.run_read(vaults.list_holds_tx)
 
     async def holds_on(self, account_id: int) -> list[Hold]:
-        return await self._run_read(vaults.holds_on, account_id)
+        return await self.db.run_read(vaults.holds_on, account_id)

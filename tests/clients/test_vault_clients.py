@@ -76,7 +76,7 @@ async def age(store: MailStore, days: int) -> None:
     """Every vault entry deleted ``days`` ago: drives the retention without waiting."""
     assert isinstance(store, SqlMailStore)
     when = datetime.now(UTC) - timedelta(days=days)
-    await store._run_write(lambda conn: conn.execute(update(V).values(deleted_at=when)))
+    await store.db.run_write(lambda conn: conn.execute(update(V).values(deleted_at=when)))
 
 
 def imap_delete_in_every_way(port: int, user: str) -> None:
