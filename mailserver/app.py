@@ -27,12 +27,10 @@ from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
 from policy.pipeline import Pipeline
-from storage import open_store
+from storage import Storage, open_storage
 from storage.api import MailStore
-from storage.credentials import credentials_for
-from storage.directory import open_directory
 from storage.quarantine import FileQuarantine
-from storage.queue import OutboundQueue, open_queue
+from storage.queue import OutboundQueue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
@@ -66,20 +64,24 @@ class App:
         """Processes serving the MX listener: ``serve`` starts ``smtp.processes``
         (mailserver/smtp/workers.py); tests building an App directly, one."""
         self.smtp_workers: SmtpWorkers | None = None
-        self.store: MailStore = open_store(
-            config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
+        self.storage: Storage = open_storage(
+            config.storage_url, config.maildir, quota_bytes=config.storage.quota or None,
+            spool_dir=spool_path(config.outbound, config.data_dir),
         )
+        """Every store on the one database (``storage.sql.Database``), built once here."""
+        self.store: MailStore = self.storage.mail
+        self.queue: OutboundQueue = self.storage.outbound_queue()
         self.authenticator = Authenticator(
             self.store, config.auth, max_password_age_days=config.accounts.max_password_age_days,
             require_app_passwords=config.accounts.require_app_passwords,
-            history=LoginRecorder(credentials_for(self.store)),
+            history=LoginRecorder(self.storage.credentials), credentials=self.storage.credentials,
         )
         self.resolver: Resolver = build_resolver(config.dns)
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
         self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
         self.sender_policy: SenderPolicy = DirectorySenderPolicy(
-            open_directory(self.store), Router(config.server.domains, self.store)
+            self.storage.directory, Router(config.server.domains, self.store)
         )
         """Whom a submission user may send as (the directory plugs in its rules)."""
         self.pipeline = Pipeline.from_settings(
@@ -89,9 +91,6 @@ class App:
         """The content policy of every SMTP path; IMAP trains its spam filter (``learn``)."""
         self.quarantine = FileQuarantine(config.data_dir / "quarantine")
         """Mail the pipeline held back (``mailserver quarantine``)."""
-        self.queue: OutboundQueue = open_queue(
-            config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
-        )
         self.reconciler = Reconciler(
             self.store, config.maildir, config.data_dir / "lost+found", min_age=config.storage.orphan_min_age
         )
@@ -107,11 +106,10 @@ class App:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.store.start()
+        await self.storage.start()
         # Before any listener opens (nothing of ours is in flight), within the
         # budget; the rest runs in the background below (storage/reconcile.py).
         reconciled = await self.reconciler.startup(self.config.storage.reconcile_budget)
-        await self.queue.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
@@ -199,10 +197,9 @@ class App:
             self.queue_runner = None
         await self.pipeline.close()
         pdfcheck.shutdown()
-        await self.queue.close()
         if self.authenticator.history is not None:
             await self.authenticator.history.flush()  # the last logins, before the store closes
-        await self.store.close()
+        await self.storage.close()
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -628,12 +628,15 @@ class Authenticator:
     def __init__(
         self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0,
         require_app_passwords: bool = False, history: LoginRecorder | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._max_password_age_days = max_password_age_days
         self.require_app_passwords = require_app_passwords
-        self._credentials: CredentialStore | None = None
+        self._credentials = credentials
+        """App passwords and login history (``Storage.credentials``); when not given,
+        looked up once for ``store`` (``credentials_for``)."""
         self.history = history
         """The batched login history writer (``mailserver.loginlog``); None: not kept."""
         self.throttle = Throttle(settings)

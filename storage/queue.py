@@ -38,8 +38,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from storage.api import MailStore
-
 
 class RecipientState(enum.StrEnum):
     QUEUED = "queued"
@@ -165,10 +163,9 @@ class OutboundQueue(Protocol):
         ...
 
 
-def open_queue(url: str, spool_dir: Path, *, store: MailStore | None = None) -> OutboundQueue:
-    """The SQL queue for a SQLAlchemy async URL and a spool directory; given the
-    running SQL mail store, it shares that store's engine instead of opening one."""
+def open_queue(url: str, spool_dir: Path) -> OutboundQueue:
+    """The SQL queue for a SQLAlchemy async URL and a spool directory, on a database
+    of its own (the CLI); the server's shares the mail store's (``Storage.queue``)."""
     from storage.sql.queue import SqlOutboundQueue
-    from storage.sql.store import SqlMailStore
 
-    return SqlOutboundQueue(store.db if isinstance(store, SqlMailStore) else url, spool_dir)
+    return SqlOutboundQueue(url, spool_dir)

@@ -64,21 +64,21 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     from pki.tls import server_context
     from policy.dns import build_resolver
     from policy.pipeline import Pipeline
-    from storage import open_store
+    from storage import open_storage
     from storage.quarantine import FileQuarantine
-    from storage.queue import open_queue
 
     reader, writer = await asyncio.open_unix_connection(sock=channel_socket)
     channel = MainChannel(reader, writer)
-    store: Any = open_store(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None)
-    await store.start()
+    storage = open_storage(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None,
+                           spool_dir=spool_path(config.outbound, config.data_dir))
+    await storage.start()
+    store: Any = storage.mail
+    queue = storage.outbound_queue()
     if store.url and not store.url.startswith("postgresql"):
         _through_main(store, channel)  # PostgreSQL: several writers, NOTIFY tells the others
     resolver = build_resolver(config.dns)
     pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
                                       local_domains=config.server.domains)
-    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
-    await queue.start()
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
     service = SmtpService(
         config, store,
@@ -103,8 +103,7 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     finally:
         await service.stop()
         await pipeline.close()
-        await queue.close()
-        await store.close()
+        await storage.close()
         await channel.close()
 
 

@@ -63,7 +63,7 @@ from storage.sql.engine import (
 )
 from storage.sql.migrate import upgrade_engine
 
-__all__ = ["Database", "Undo", "run_io", "run_undo"]
+__all__ = ["Database", "Undo", "probe", "run_io", "run_undo"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -199,11 +199,6 @@ class Database:
     def started(self) -> bool:
         return self._engine is not None
 
-    async def ping(self) -> None:
-        """One round trip (``SELECT 1``); raises what the driver raises."""
-        async with self.engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
-
     # -- async transactions -------------------------------------------------
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -268,3 +263,15 @@ class Database:
                 # writer on the async engine waits for it in SQLite's busy timeout.
                 await asyncio.wait([future])
                 raise
+
+
+async def probe(url: str) -> str:
+    """One query on the mail index at ``url`` on an engine of its own, without
+    migrating (a health check); the URL with its password hidden."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT count(*) FROM accounts WHERE 1 = 0")
+    finally:
+        await engine.dispose()
+    return engine.url.render_as_string(hide_password=True)
