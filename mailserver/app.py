@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 import ssl
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailserver.auth import Authenticator
 from mailserver.config import Config
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
+    from mailserver.web.deps import PortalDependencies
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ class Service(Protocol):
     async def stop(self) -> None:
         """Stop accepting, end sessions, release sockets."""
         ...
+
+
+@runtime_checkable
+class CountsConnections(Protocol):
+    """A front end that can say how many sessions it has open."""
+
+    def connection_count(self) -> int: ...
 
 
 class App:
@@ -144,7 +152,7 @@ class App:
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
-            self.services.append(WebService(self, self.ssl_context))
+            self.services.append(WebService(self.portal_dependencies(), self.ssl_context))
         for service in self.services:
             self.addresses.update(await service.start())
         if self._smtp_processes > 1:
@@ -174,6 +182,25 @@ class App:
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
+
+    def connection_counts(self) -> dict[str, int]:
+        """Open sessions per front end, named after its service (``smtp``, ``imap``, …)."""
+        return {
+            type(service).__name__.removesuffix("Service").lower(): service.connection_count()
+            for service in self.services
+            if isinstance(service, CountsConnections)
+        }
+
+    def portal_dependencies(self) -> PortalDependencies:
+        """What the web portal uses (``mailserver.web.deps``); the stores must be started."""
+        from mailserver.web.deps import PortalDependencies
+
+        return PortalDependencies(
+            config=self.config, store=self.store, directory=self.storage.directory,
+            activity=self.storage.activity, credentials=self.storage.credentials,
+            authenticator=self.authenticator, queue=self.queue, quarantine=self.quarantine,
+            connection_counts=self.connection_counts,
+        )
 
     async def stop(self) -> None:
         for task in self.background:

@@ -109,6 +109,13 @@ class ActivityStore(Protocol):
         """account id -> (octets, messages) over all folders."""
         ...
 
+    async def inbox_arrivals(self, since: datetime) -> list[datetime]:
+        """INTERNALDATE of every message in an INBOX that arrived at or after
+        ``since`` (a delivery sets it to its arrival, RFC 9051 section 2.3.3), in
+        no particular order; naive values are UTC. A read only: it never waits
+        for a writer."""
+        ...
+
     async def find_messages(
         self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
     ) -> list[FoundMessage]:

@@ -131,6 +131,10 @@ class SmtpService:
         bound = self._server.sockets[0].getsockname()
         return {"smtp": (str(bound[0]), int(bound[1]))}
 
+    def connection_count(self) -> int:
+        """Sessions open now (metrics, the portal's dashboard)."""
+        return len(self._sessions)
+
     async def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:

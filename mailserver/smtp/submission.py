@@ -431,6 +431,10 @@ class SubmissionService:
             bound[name] = (str(sockname[0]), int(sockname[1]))
         return bound
 
+    def connection_count(self) -> int:
+        """Sessions open now (metrics, the portal's dashboard)."""
+        return len(self._sessions)
+
     async def stop(self) -> None:
         servers, self._servers = self._servers, []
         for server in servers:

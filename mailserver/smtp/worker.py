@@ -14,43 +14,11 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from mailserver.config import Config
 from mailserver.ops.logs import configure_logging, use_uvloop
 from mailserver.smtp.workers import MainChannel, frame
-from storage.api import DeliveryResult
-
-
-def _through_main(store: Any, channel: MainChannel) -> None:
-    """``store.deliver`` as two halves: staged here, committed by the main
-    process's group commit (one writer on SQLite)."""
-
-    async def deliver(
-        account_ids: Sequence[int],
-        data: bytes,
-        *,
-        internal_date: datetime | None = None,
-        special_use: str | None = None,
-        quota: bool = True,
-    ) -> DeliveryResult:
-        ids = list(dict.fromkeys(account_ids))
-        if not ids:
-            raise ValueError("deliver needs at least one account")
-        staged = await store.stage_delivery(data, internal_date=internal_date)
-        try:
-            return await channel.commit(ids, staged, special_use, quota)
-        except asyncio.CancelledError:
-            raise  # the main process may still commit it
-        except BaseException:
-            # Refused or not done: the main process removed the file, or never saw it.
-            with contextlib.suppress(OSError):
-                await store.maildir.unstage(staged.name)
-            raise
-
-    store.deliver = deliver
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
@@ -75,7 +43,9 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     store: Any = storage.mail
     queue = storage.outbound_queue()
     if store.url and not store.url.startswith("postgresql"):
-        _through_main(store, channel)  # PostgreSQL: several writers, NOTIFY tells the others
+        # Staged here, committed by the main process's group commit (one writer on
+        # SQLite); PostgreSQL: several writers, NOTIFY tells the others.
+        store.commit_elsewhere(channel)
     resolver = build_resolver(config.dns)
     pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
                                       local_domains=config.server.domains)

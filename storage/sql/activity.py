@@ -166,6 +166,15 @@ class SqlActivityStore:
         async with self._db.read() as conn:
             return {int(r[0]): (int(r[1]), int(r[2])) for r in (await conn.execute(stmt)).all()}
 
+    async def inbox_arrivals(self, since: datetime) -> list[datetime]:
+        stmt = (
+            select(M.c.internal_date)
+            .join(F, F.c.id == M.c.folder_id)
+            .where(F.c.name == "INBOX", M.c.internal_date >= since)
+        )
+        async with self._db.read() as conn:
+            return [when for (when,) in await conn.execute(stmt)]
+
     async def find_messages(
         self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
     ) -> list[FoundMessage]:

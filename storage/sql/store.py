@@ -65,6 +65,7 @@ tuples; there is no per-message ORM object anywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from array import array
@@ -75,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple, cast
+from typing import Any, Final, Protocol, TypeAlias, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -109,6 +110,7 @@ from storage.api import (
     ChangeHub,
     Changes,
     DeletedMessage,
+    DeliveryObserver,
     DeliveryResult,
     FlagMode,
     FlagUpdate,
@@ -141,7 +143,14 @@ AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-__all__ = ["HEADER_COLUMNS", "SqlMailStore", "canonical_flags", "normalise_folder_name"]
+__all__ = [
+    "HEADER_COLUMNS",
+    "SqlMailStore",
+    "StagedCommitter",
+    "StagedDelivery",
+    "canonical_flags",
+    "normalise_folder_name",
+]
 
 A: Final = cast(Table, models.Account.__table__)
 F: Final = cast(Table, models.Folder.__table__)
@@ -708,8 +717,39 @@ _Request: TypeAlias = "tuple[list[_NewRow], _Delivery | None, bool]"
 """A group-commit request as the commit transaction sees it: rows, delivery, quota enforced."""
 
 
+class StagedCommitter(Protocol):
+    """Commits a delivery staged by this store in another process (``commit_elsewhere``)."""
+
+    async def commit(
+        self, account_ids: list[int], staged: StagedDelivery, special_use: str | None, quota: bool
+    ) -> DeliveryResult: ...
+
+
 class StoreClosedError(StoreError):
     """The store was closed while a delivery was waiting for its commit."""
+
+
+def _delivery_targets_tx(
+    conn: Connection, account_ids: list[int], special_use: str | None
+) -> dict[int, tuple[str, int, str]]:
+    """(address, folder id, folder name) per account: INBOX, or the oldest
+    folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
+    rows = conn.execute(
+        select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
+        .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
+        .where(A.c.id.in_(account_ids))
+    ).all()
+    target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
+    if special_use is not None:
+        special = conn.execute(
+            select(F.c.account_id, F.c.id, F.c.name)
+            .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
+            .order_by(F.c.id.desc())
+        )
+        for account_id, folder_id, name in special:
+            if account_id in target:
+                target[account_id] = (target[account_id][0], folder_id, name)
+    return target
 
 
 def _place_deliveries(
@@ -726,7 +766,7 @@ def _place_deliveries(
     by_use: dict[str | None, dict[int, tuple[str, int, str]]] = {}
     for use in {d.special_use for _, d in deliveries}:
         accounts = list({a for _, d in deliveries if d.special_use == use for a in d.account_ids})
-        by_use[use] = SqlMailStore._delivery_targets_tx(conn, accounts, use)
+        by_use[use] = _delivery_targets_tx(conn, accounts, use)
     targets = [by_use[d.special_use] for _, d in deliveries]
     for (_, delivery), target in zip(deliveries, targets, strict=True):
         for account_id in delivery.account_ids:
@@ -850,6 +890,8 @@ class SqlMailStore:
         self.commit_count = 0
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._committer: asyncio.Task[None] | None = None
+        self._delivery_observers: list[DeliveryObserver] = []
+        self._committer_elsewhere: StagedCommitter | None = None
         self._append_dirs: dict[int, tuple[int, str, PurePosixPath]] = {}
         """folder id -> (account id, folder name, directory) for APPEND, so that a
         client appending message after message costs no read of the folder row:
@@ -1144,8 +1186,8 @@ class SqlMailStore:
             )
             moved_pairs.append((old_dir, new_dir))
         # Directories move inside the transaction (all or none), back if it fails.
-        run_io(self.maildir._rename, moved_pairs)
-        undo.append(partial(self.maildir._rename, [(new, old) for old, new in moved_pairs]))
+        run_io(self.maildir.rename_blocking, moved_pairs)
+        undo.append(partial(self.maildir.rename_blocking, [(new, old) for old, new in moved_pairs]))
         return address, parents
 
     def _rename_inbox(
@@ -1171,7 +1213,7 @@ class SqlMailStore:
         if not rows:
             return
         old_blobs: list[str] = [r.blob for r in rows]
-        new_blobs = run_io(self.maildir._move, old_blobs, folder_path(inbox.address, new_name))
+        new_blobs = run_io(self.maildir.move_blocking, old_blobs, folder_path(inbox.address, new_name))
         undo.append(partial(self._unmove_files, list(zip(old_blobs, new_blobs, strict=True))))
         conn.execute(
             update(M).where(M.c.id == bindparam("b_id")).values(folder_id=new_id, blob=bindparam("b_blob")),
@@ -1322,11 +1364,51 @@ class SqlMailStore:
         special_use: str | None = None,
         quota: bool = True,
     ) -> DeliveryResult:
-        account_ids = list(dict.fromkeys(account_ids))
+        requested, started = len(account_ids), time.monotonic()
+        try:
+            result = await self._deliver(
+                list(dict.fromkeys(account_ids)), data, internal_date, special_use, quota
+            )
+        except Exception:
+            for observer in self._delivery_observers:
+                observer.delivery_failed(requested)
+            raise
+        for observer in self._delivery_observers:
+            observer.delivered(requested, time.monotonic() - started)
+        return result
+
+    async def _deliver(
+        self,
+        account_ids: list[int],
+        data: bytes,
+        internal_date: datetime | None,
+        special_use: str | None,
+        quota: bool,
+    ) -> DeliveryResult:
         if not account_ids:
             raise ValueError("deliver needs at least one account")
         staged = await self.stage_delivery(data, internal_date=internal_date)
-        return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+        committer = self._committer_elsewhere
+        if committer is None:
+            return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+        try:
+            return await committer.commit(account_ids, staged, special_use, quota)
+        except asyncio.CancelledError:
+            raise  # the other process may still commit it
+        except BaseException:
+            # Refused or not done: the other process removed the file, or never saw it.
+            with contextlib.suppress(OSError):
+                await self.maildir.unstage(staged.name)
+            raise
+
+    def observe_deliveries(self, observer: DeliveryObserver) -> None:
+        self._delivery_observers.append(observer)
+
+    def commit_elsewhere(self, committer: StagedCommitter) -> None:
+        """From now on ``deliver`` stages here and has ``committer`` commit (the
+        main process's group commit, for SMTP listener processes on SQLite: one
+        writer); ``commit_staged`` is that process's side."""
+        self._committer_elsewhere = committer
 
     async def stage_delivery(self, data: bytes, *, internal_date: datetime | None = None) -> StagedDelivery:
         """The first half of ``deliver``: the message analysed and written
@@ -1360,29 +1442,6 @@ class SqlMailStore:
             await self.maildir.unstage(staged.name)
             raise
         return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
-
-    @staticmethod
-    def _delivery_targets_tx(
-        conn: Connection, account_ids: list[int], special_use: str | None
-    ) -> dict[int, tuple[str, int, str]]:
-        """(address, folder id, folder name) per account: INBOX, or the oldest
-        folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
-        rows = conn.execute(
-            select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
-            .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
-            .where(A.c.id.in_(account_ids))
-        ).all()
-        target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
-        if special_use is not None:
-            special = conn.execute(
-                select(F.c.account_id, F.c.id, F.c.name)
-                .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
-                .order_by(F.c.id.desc())
-            )
-            for account_id, folder_id, name in special:
-                if account_id in target:
-                    target[account_id] = (target[account_id][0], folder_id, name)
-        return target
 
     async def append(
         self,
@@ -1523,7 +1582,7 @@ class SqlMailStore:
         if not rows:
             raise KeyError(uid)
         # Row and file on the same thread: one hop per message for mbsync's pull.
-        return _info(rows[0]), run_io(self.maildir._read, rows[0][-1])
+        return _info(rows[0]), run_io(self.maildir.read_blocking, rows[0][-1])
 
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
         return await self.db.run_read(self._read_message_tx, account_id, folder_id, uid)
@@ -1534,7 +1593,7 @@ class SqlMailStore:
         if blob is None:
             raise KeyError(uid)
         # Read on the same thread: one hop for the row and the file.
-        return run_io(self.maildir._read, blob)
+        return run_io(self.maildir.read_blocking, blob)
 
     # -- flags and expunge --------------------------------------------------
     async def store_flags(
@@ -1692,8 +1751,8 @@ class SqlMailStore:
             _check_quota(conn, account_id, added, self.quota_bytes)
             _charge(conn, {account_id: (added, len(source_rows))})
         blobs: list[str] = [r.blob for r in source_rows]
-        links = run_io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
-        undo.append(partial(self.maildir._unlink, links))
+        links = run_io(self.maildir.link_blocking, blobs, folder_path(dest.address, dest.name))
+        undo.append(partial(self.maildir.unlink_blocking, links))
         count = len(source_rows)
         allocated = conn.execute(
             update(F)
@@ -1851,8 +1910,8 @@ class SqlMailStore:
     @property
     def _vault_files(self) -> vaults.VaultFiles:
         return vaults.VaultFiles(
-            link=lambda blobs, folder: run_io(self.maildir._link, blobs, folder),
-            unlink=self.maildir._unlink,
+            link=lambda blobs, folder: run_io(self.maildir.link_blocking, blobs, folder),
+            unlink=self.maildir.unlink_blocking,
         )
 
     async def deleted_messages(
@@ -1933,8 +1992,8 @@ class SqlMailStore:
             batch = by_folder[folder_id]
             folder = _owned_folder(conn, batch[0].account_id, folder_id, lock=True)
             target = folder_path(folder.address, folder.name)
-            links = run_io(self.maildir._link, [e.blob for e in batch], target)
-            undo.append(partial(self.maildir._unlink, links))
+            links = run_io(self.maildir.link_blocking, [e.blob for e in batch], target)
+            undo.append(partial(self.maildir.unlink_blocking, links))
             allocated = conn.execute(
                 update(F)
                 .where(F.c.id == folder_id)
