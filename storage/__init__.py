@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from storage.directory import DirectoryStore
     from storage.queue import OutboundQueue
     from storage.routes import RoutesStore
+
+    _Parts: TypeAlias = tuple[
+        DirectoryStore, ActivityStore, RoutesStore, CredentialStore, OutboundQueue | None, "Resource | None"
+    ]
 
 __all__ = ["Storage", "open_storage", "open_store", "probe_database", "storage_of"]
 
@@ -83,20 +87,25 @@ class Storage:
                 await self.database.close()
 
 
-_BY_MAIL: WeakKeyDictionary[MailStore, Storage] = WeakKeyDictionary()
+_PARTS: WeakKeyDictionary[MailStore, _Parts] = WeakKeyDictionary()
+"""The other parts of each mail store's ``Storage``: none of them refers to the
+mail store, so the entry goes when the store does."""
 
 
 def _register(storage: Storage) -> Storage:
-    _BY_MAIL[storage.mail] = storage
+    _PARTS[storage.mail] = (
+        storage.directory, storage.activity, storage.routes, storage.credentials, storage.queue,
+        storage.database,
+    )
     return storage
 
 
 def storage_of(store: MailStore) -> Storage:
     """The ``Storage`` ``store`` belongs to (built by ``open_storage`` or ``open_store``)."""
-    found = _BY_MAIL.get(store)
-    if found is None:
+    parts = _PARTS.get(store)
+    if parts is None:
         raise TypeError(f"{type(store).__name__} was not opened by storage.open_storage or open_store")
-    return found
+    return Storage(store, *parts)
 
 
 def open_storage(
