@@ -15,6 +15,7 @@ import ssl
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailserver.auth import Authenticator
+from mailserver.cluster import Cluster
 from mailserver.config import Config
 from mailserver.directory.routing import Router
 from mailserver.directory.sender import DirectorySenderPolicy
@@ -22,6 +23,7 @@ from mailserver.dispatch import pdfcheck
 from mailserver.loginlog import LoginRecorder
 from mailserver.smtp.hooks import SenderPolicy
 from mailserver.smtp.outbound_settings import spool_path
+from pki.arc import ArcSealer
 from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
@@ -29,12 +31,14 @@ from policy.dns import Resolver, build_resolver
 from policy.pipeline import Pipeline
 from storage import Storage, open_storage
 from storage.api import MailStore
+from storage.jobs import JobLedger
 from storage.quarantine import FileQuarantine
 from storage.queue import OutboundQueue
 from storage.reconcile import Reconciler
 
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
+    from mailserver.ops.dmarc import DmarcReports
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
     from mailserver.web.deps import PortalDependencies
@@ -59,6 +63,13 @@ class CountsConnections(Protocol):
     """A front end that can say how many sessions it has open."""
 
     def connection_count(self) -> int: ...
+
+
+def arc_sealer(config: Config, keys: DkimKeyStore) -> ArcSealer | None:
+    """The ARC sealer of ``config`` (``arc.*``), or None when sealing is off."""
+    if not config.arc.seal:
+        return None
+    return ArcSealer(keys, config.arc.domain or config.server.domains[0], config.server.hostname)
 
 
 class App:
@@ -88,6 +99,8 @@ class App:
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
         self.signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
         """DKIM signer of outgoing mail (the OutboundSigner hook)."""
+        self.sealer: ArcSealer | None = arc_sealer(config, self.signer.store)
+        """ARC sealing of forwarded and expanded mail (pki/arc.py); None when ``arc.seal`` is off."""
         self.sender_policy: SenderPolicy = DirectorySenderPolicy(
             self.storage.directory, Router(config.server.domains, self.store)
         )
@@ -105,9 +118,13 @@ class App:
         """Crash leftovers: the Maildir checked against the index at every start."""
         self.outbound: Outbound | None = None
         self.queue_runner: QueueRunner | None = None
+        self.dmarc: DmarcReports | None = None
+        """DMARC aggregate reports (mailserver/ops/dmarc.py), built at start."""
         self.ssl_context: ssl.SSLContext | None = None
         self.cert_login: CertLogin | None = None
         """SASL EXTERNAL with TLS client certificates (mailserver/certlogin.py)."""
+        self.cluster = Cluster(self.store if isinstance(self.store, JobLedger) else None)
+        """This node among several on one database: scheduled jobs run once per period."""
         self.services: list[Service] = []
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
@@ -138,14 +155,17 @@ class App:
         # Signing happens once, at enqueue time (mailserver/smtp/hooks.py).
         self.outbound = Outbound(self.queue, self.signer)
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound)
+        from mailserver.ops.dmarc import DmarcReports
+
+        self.dmarc = DmarcReports(self.config, self.storage.dmarc, self.resolver, self.outbound)
         self.services = [
             SmtpService(self.config, self.store, self.authenticator, self.ssl_context, dns=self.resolver,
                         outbound=self.outbound, pipeline=self.pipeline, quarantine=self.quarantine,
-                        processes=self._smtp_processes),
+                        processes=self._smtp_processes, sealer=self.sealer, reports=self.dmarc),
             SubmissionService(self.config, self.store, self.authenticator, login_context,
                               outbound=self.outbound, sender_policy=self.sender_policy,
                               pipeline=self.pipeline, quarantine=self.quarantine,
-                              cert_login=self.cert_login),
+                              cert_login=self.cert_login, sealer=self.sealer),
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
@@ -169,14 +189,23 @@ class App:
         await self.queue_runner.start()
         from mailserver.directory.tasks import password_warning_loop
 
-        self.background.append(asyncio.create_task(password_warning_loop(self.config, self.store)))
+        self.background.append(
+            asyncio.create_task(password_warning_loop(self.config, self.store, self.cluster))
+        )
         from mailserver.ops.vault import purge_loop
 
         retention = self.config.retention
         self.background.append(asyncio.create_task(
-            purge_loop(self.store, retention.deleted_days, retention.purge_interval), name="vault-purge"
+            purge_loop(self.store, retention.deleted_days, retention.purge_interval, cluster=self.cluster),
+            name="vault-purge",
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
+        if self.config.dmarc.send_reports:
+            from mailserver.ops.dmarc import report_loop
+
+            self.background.append(asyncio.create_task(
+                report_loop(self.dmarc, self.config.dmarc.check_interval), name="dmarc-reports"
+            ))
         from mailserver.ops.runtime import start_operations
 
         await start_operations(self)  # metrics endpoint and counters, backup schedule, check notices
@@ -197,7 +226,7 @@ class App:
 
         return PortalDependencies(
             config=self.config, store=self.store, directory=self.storage.directory,
-            activity=self.storage.activity, credentials=self.storage.credentials,
+            activity=self.storage.activity, credentials=self.storage.credentials, dmarc=self.storage.dmarc,
             authenticator=self.authenticator, queue=self.queue, quarantine=self.quarantine,
             connection_counts=self.connection_counts,
         )
@@ -219,6 +248,11 @@ class App:
             if isinstance(result, Exception):
                 log.error("error while stopping %s", type(service).__name__, exc_info=result)
         self.services = []
+        if self.dmarc is not None:
+            try:
+                await self.dmarc.close()  # the last counted evaluations, before the store closes
+            except Exception:  # noqa: BLE001 - statistics must not stop a shutdown
+                log.exception("dmarc: cannot write the last evaluations")
         if self.queue_runner is not None:
             await self.queue_runner.stop()
             self.queue_runner = None

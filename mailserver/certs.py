@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from mailserver.cluster import Cluster, interval_slot
 from mailserver.config import Config
 from pki.ca import CertificateAuthority, PkiError, pki_directory
 
@@ -55,10 +57,21 @@ def open_ca(config: Config) -> CertificateAuthority:
                                     crl_url=crl_url(config))
 
 
-async def crl_loop(config: Config, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-    """Keep ``<pki>/crl.pem`` current (module docstring); cancel to stop."""
+async def crl_loop(
+    config: Config, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, cluster: Cluster | None = None
+) -> None:
+    """Keep ``<pki>/crl.pem`` current (module docstring), re-signing on one node per
+    check interval (``cluster``: the nodes share the PKI directory); cancel to stop."""
     ca = open_ca(config)
+    cluster = cluster or Cluster(None)
     warned = False
+
+    async def refresh() -> None:
+        crl = await asyncio.to_thread(ca.refresh_crl)
+        if crl is not None:
+            log.info("pki: CRL published with %d revoked certificate(s), next update %s",
+                     len(list(crl)), crl.next_update_utc)
+
     while True:
         try:
             if ca.initialised:
@@ -69,10 +82,8 @@ async def crl_loop(config: Config, sleep: Callable[[float], Awaitable[None]] = a
                                   "($MAILSERVER_PKI_PASSPHRASE or pki.passphrase_file)", stale)
                         warned = True
                 else:
-                    crl = await asyncio.to_thread(ca.refresh_crl)
-                    if crl is not None:
-                        log.info("pki: CRL published with %d revoked certificate(s), next update %s",
-                                 len(list(crl)), crl.next_update_utc)
+                    slot = interval_slot(datetime.now(UTC), config.pki.crl_check_interval)
+                    await cluster.run_once("crl-refresh", slot, refresh)
                     warned = False
         except asyncio.CancelledError:
             raise

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
-from mailserver.ops.settings import BackupSettings, MetricsSettings, ReportSettings
+from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
+from pki.arc import ArcSettings
 from pki.ca import PkiSettings
 from pki.dkim import DkimSettings
 from policy.dns import DnsSettings
@@ -78,6 +79,12 @@ class ServerSettings:
         "host:port of submission with STARTTLS as clients reach it (RFC 6409). Empty: <hostname>:587.",
         "",
     )
+    trusted_proxies: list[str] = _help(
+        "Networks (CIDR) of load balancers allowed to send PROXY protocol headers on listeners with\n"
+        "proxy_protocol = true; the address they name drives throttling, relay decisions, logs and\n"
+        "Received. Empty: nobody (a proxy_protocol listener then refuses every connection).",
+        [],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,11 @@ class SmtpSettings:
     relay_networks: list[str] = _help(
         "Client networks (CIDR) allowed to relay without authentication. Empty: none, loopback included.",
         [],
+    )
+    proxy_protocol: bool = _help(
+        "Every connection to the MX listener starts with a PROXY protocol header (HAProxy v1\n"
+        "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
+        False,
     )
     timeout: int = _help("Seconds of client silence before the session is closed.", 300)
     max_connections: int = _help(
@@ -138,6 +150,11 @@ class SubmissionSettings:
     allow_plaintext_auth: bool = _help(
         "Allow AUTH without TLS, but only for clients on loopback (tests, local scripts).", False
     )
+    proxy_protocol: bool = _help(
+        "Every connection to the submission listeners starts with a PROXY protocol header (HAProxy v1\n"
+        "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
+        False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +163,11 @@ class ImapSettings:
     tls_listen: str = _help("host:port of IMAP over implicit TLS (RFC 8314).", "127.0.0.1:2993")
     allow_plaintext_login: bool = _help(
         "Allow LOGIN/AUTHENTICATE without TLS from non-loopback clients (LOGINDISABLED otherwise).", False
+    )
+    proxy_protocol: bool = _help(
+        "Every connection to the IMAP listeners starts with a PROXY protocol header (HAProxy v1\n"
+        "or v2) from a load balancer in server.trusted_proxies, naming the real client; others are refused.",
+        False,
     )
     max_literal: int = _help("Largest literal a client may send, in octets (APPEND size limit).", 67108864)
     max_line: int = _help("Longest command line outside literals, in octets.", 65536)
@@ -273,6 +295,8 @@ class Config:
     backup: BackupSettings = field(default_factory=BackupSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    dmarc: DmarcSettings = field(default_factory=DmarcSettings)
+    arc: ArcSettings = field(default_factory=ArcSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------

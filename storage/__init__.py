@@ -2,8 +2,8 @@
 
 ``open_storage`` is the entry point of the server: it builds, once, the shared
 ``storage.sql.database.Database`` and every store on it, and returns them as
-one ``Storage`` (mail, directory, activity, routes, credentials, outbound
-queue). Code outside ``storage/`` receives the parts it uses and talks to their
+one ``Storage`` (mail, directory, activity, routes, credentials, DMARC
+reports, outbound queue). Code outside ``storage/`` receives the parts it uses and talks to their
 Protocols (``storage.api.MailStore``, ``storage.directory.DirectoryStore``, …);
 it never imports ``storage.sql``.
 
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from storage.activity import ActivityStore
     from storage.credentials import CredentialStore
     from storage.directory import DirectoryStore
+    from storage.dmarc import DmarcStore
     from storage.queue import OutboundQueue
     from storage.routes import RoutesStore
 
     _Parts: TypeAlias = tuple[
-        DirectoryStore, ActivityStore, RoutesStore, CredentialStore, OutboundQueue | None, "Resource | None"
+        DirectoryStore, ActivityStore, RoutesStore, CredentialStore, DmarcStore, OutboundQueue | None,
+        "Resource | None",
     ]
 
 __all__ = ["Storage", "open_storage", "open_store", "probe_database", "storage_of"]
@@ -60,6 +62,7 @@ class Storage:
     activity: ActivityStore
     routes: RoutesStore
     credentials: CredentialStore
+    dmarc: DmarcStore
     queue: OutboundQueue | None = None
     """Present when ``open_storage`` was given a spool directory."""
     database: Resource | None = None
@@ -94,8 +97,8 @@ mail store, so the entry goes when the store does."""
 
 def _register(storage: Storage) -> Storage:
     _PARTS[storage.mail] = (
-        storage.directory, storage.activity, storage.routes, storage.credentials, storage.queue,
-        storage.database,
+        storage.directory, storage.activity, storage.routes, storage.credentials, storage.dmarc,
+        storage.queue, storage.database,
     )
     return storage
 

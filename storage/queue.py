@@ -34,7 +34,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -120,6 +120,22 @@ class OutboundQueue(Protocol):
     async def due(self, now: datetime, *, limit: int = 100) -> list[QueuedMessage]:
         """Messages with work to do: a queued recipient whose time has come, a
         failed recipient not yet notified, or a bounce requested by the operator."""
+        ...
+
+    async def claim(
+        self, now: datetime, *, node: str, lease: timedelta, limit: int = 100
+    ) -> list[QueuedMessage]:
+        """Like ``due``, but only messages no live lease holds, and each returned one
+        is leased to ``node`` until ``now + lease``: several nodes working one queue
+        never send a message twice (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    async def renew(self, message_ids: Sequence[int], *, node: str, until: datetime) -> None:
+        """Extend ``node``'s leases on these messages (deliveries still running)."""
+        ...
+
+    async def release(self, message_id: int, *, node: str) -> None:
+        """End ``node``'s lease on the message (its attempt is recorded)."""
         ...
 
     async def next_due(self) -> datetime | None:

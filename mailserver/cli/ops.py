@@ -73,6 +73,18 @@ def register(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     checks.add_argument("--date", default=None, metavar="DATE", help="the day (default: today, local)")
     checks.add_argument("--json", action="store_true")
     checks.set_defaults(action=_report_checks)
+    dmarc = kinds.add_parser(
+        "dmarc", parents=[common],
+        help="DMARC aggregate reports (RFC 7489 section 7.2): who sends as our domains, per the reports "
+             "received at dmarc.rua; --send-now sends ours",
+    )
+    dmarc.add_argument("--send-now", action="store_true",
+                       help="queue the aggregate reports of every domain with pending evaluations now")
+    dmarc.add_argument("--import", dest="import_files", nargs="+", default=None, metavar="FILE",
+                       help="read received reports from files (.xml, .xml.gz, .zip or a whole message)")
+    dmarc.add_argument("--domain", default=None, help="only senders as this domain")
+    dmarc.add_argument("--json", action="store_true")
+    dmarc.set_defaults(action=_report_dmarc)
 
     mail = sub.add_parser(
         "mail", parents=[common], help="find and remove unsuitable mail; list and restore deleted mail"
@@ -220,6 +232,54 @@ async def _report_checks(config: Config, args: argparse.Namespace) -> int:
             })
         else:
             sys.stdout.write(render_checks(report))
+        return 0
+
+    return await with_store(config, run)
+
+
+async def _report_dmarc(config: Config, args: argparse.Namespace) -> int:
+    from mailserver.ops.dmarc import DmarcReports, send_reports_now
+    from policy.aggregate import ReportFormatError
+    from policy.dns import build_resolver
+    from storage.dmarc import dmarc_for
+
+    async def run(store: MailStore) -> int:
+        if args.send_now:
+            outcome = await send_reports_now(config, store)
+            for sent in outcome.sent:
+                print(f"queued {sent.report_id}: {sent.domain} -> {sent.destination} "
+                      f"({sent.records} records, {sent.messages} messages, queue id {sent.queue_id})")
+            for line in outcome.skipped:
+                print(f"skipped {line}", file=sys.stderr)
+            print(f"{len(outcome.sent)} report(s) queued", file=sys.stderr)
+            return 0
+        reports = DmarcReports(config, dmarc_for(store), build_resolver(config.dns))
+        if args.import_files:
+            for name in args.import_files:
+                try:
+                    data = Path(name).read_bytes()
+                except OSError as exc:
+                    raise CliError(f"{name}: {exc.strerror or exc}") from None
+                try:
+                    stored = await reports.ingest(data)
+                except ReportFormatError as exc:
+                    raise CliError(f"{name}: not a DMARC aggregate report: {exc}") from None
+                print(f"{name}: {'imported' if stored else 'already imported (or empty)'}")
+            return 0
+        domains = [args.domain.lower()] if args.domain else None
+        senders = await dmarc_for(store).senders(domains)
+        if args.json:
+            print_json([{"header_from": s.header_from, "source_ip": s.source_ip, "messages": s.messages,
+                         "passed": s.passed, "failed": s.messages - s.passed, "reporters": list(s.reporters)}
+                        for s in senders])
+            return 0
+        if not senders:
+            print("chưa nhận báo cáo DMARC nào / no DMARC reports received yet")
+            return 0
+        print("header_from\tsource_ip\tmessages\tpass\tfail\treporters")
+        for s in senders:
+            print(f"{s.header_from}\t{s.source_ip}\t{s.messages}\t{s.passed}\t{s.messages - s.passed}\t"
+                  f"{','.join(s.reporters)}")
         return 0
 
     return await with_store(config, run)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
+from mailserver.cluster import Cluster, interval_slot
 from mailserver.config import Config
 from mailserver.directory.passwords import warn_expiring
 from storage.api import MailStore
@@ -25,16 +27,23 @@ async def run_password_warnings(config: Config, store: MailStore) -> list[str]:
     )
 
 
-async def password_warning_loop(config: Config, store: MailStore) -> None:
+async def password_warning_loop(config: Config, store: MailStore, cluster: Cluster | None = None) -> None:
     """Every ``accounts.warning_interval`` seconds, warn accounts whose password
-    expires soon. Errors are logged and the loop carries on; cancel to stop."""
+    expires soon (on one node per interval, ``cluster``). Errors are logged and
+    the loop carries on; cancel to stop."""
+    cluster = cluster or Cluster(None)
+    interval = max(config.accounts.warning_interval, 1)
+
+    async def warn() -> None:
+        warned = await run_password_warnings(config, store)
+        if warned:
+            log.info("password expiry warning delivered to %d account(s)", len(warned))
+
     while True:
         try:
-            warned = await run_password_warnings(config, store)
-            if warned:
-                log.info("password expiry warning delivered to %d account(s)", len(warned))
+            await cluster.run_once("password-warnings", interval_slot(datetime.now(UTC), interval), warn)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("password expiry warnings failed")
-        await asyncio.sleep(max(config.accounts.warning_interval, 1))
+        await asyncio.sleep(interval)

@@ -55,10 +55,10 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
-from mailserver import netopt
+from mailserver import netopt, proxyproto
 from mailserver.auth import Authenticator
 from mailserver.certlogin import CertLogin
 from mailserver.config import Config, parse_hostport
@@ -201,7 +201,7 @@ class ImapService:
                 directory = None  # a store without a directory: no shared mailboxes
         self.directory = directory
         self.trainer = JunkTrainer(store, learner) if learner is not None else None
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.Server | proxyproto.ProxiedServer] = []
         self._connections: set[asyncio.Task[None]] = set()
         self.connections: dict[str, _Connection] = {}
         """The connections being served, by id (tests; what the ops pages may show)."""
@@ -229,9 +229,7 @@ class ImapService:
             ) -> None:
                 await self._accept(reader, writer, tls)
 
-            server = await asyncio.start_server(
-                accept, host, port, ssl=self._ssl_context if implicit_tls else None, backlog=1024
-            )
+            server = await self._listen(accept, host, port, self._ssl_context if implicit_tls else None)
             self._servers.append(server)
             sockname = server.sockets[0].getsockname()
             bound[name] = (sockname[0], sockname[1])
@@ -240,6 +238,27 @@ class ImapService:
     def connection_count(self) -> int:
         """Sessions open now (metrics, the portal's dashboard)."""
         return len(self._connections)
+
+    async def _listen(
+        self,
+        accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+    ) -> asyncio.Server | proxyproto.ProxiedServer:
+        if not self._config.imap.proxy_protocol:
+            return await asyncio.start_server(accept, host, port, ssl=ssl_context, backlog=1024)
+        loop = asyncio.get_running_loop()
+
+        def stream_protocol() -> asyncio.BaseProtocol:
+            # What asyncio.start_server builds for each connection.
+            return asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), accept, loop=loop)
+
+        return await proxyproto.serve(
+            stream_protocol, host, port, ssl_context=ssl_context, name="imap",
+            refusal=proxyproto.IMAP_REFUSAL if ssl_context is None else b"",
+            trusted_proxies=proxyproto.parse_networks(self._config.server.trusted_proxies),
+        )
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -272,8 +291,7 @@ class ImapService:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always inside a task here
-        peer = writer.get_extra_info("peername")
-        ip = peer[0] if isinstance(peer, tuple) else ""
+        ip = proxyproto.client_ip(writer.transport)
         refused = self._over_limit(ip)
         if refused is not None:
             self._refused += 1
@@ -400,7 +418,6 @@ class _Connection:
         self, service: ImapService, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
     ) -> None:
         settings = service._config.imap
-        peer = writer.get_extra_info("peername")
         self.id = f"i{next(_ids)}"
         self.service = service
         self.reader = reader
@@ -411,7 +428,7 @@ class _Connection:
             service._authenticator,
             settings,
             secure=tls,
-            remote_ip=peer[0] if isinstance(peer, tuple) else "",
+            remote_ip=proxyproto.client_ip(writer.transport),
             starttls_available=service._ssl_context is not None and not tls,
             connection_id=self.id,
             directory=service.directory,

@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy.engine import make_url
 
+from mailserver.cluster import Cluster
 from mailserver.config import Config
 from mailserver.smtp.outbound_settings import spool_path
 from pki.dkim import key_directory
@@ -682,21 +683,28 @@ def next_run(schedule: tuple[int, int], now: datetime) -> datetime:
     return candidate
 
 
-async def backup_loop(config: Config) -> None:
-    """The server's own schedule: back up at ``backup.schedule``, keep ``backup.keep``."""
+async def backup_loop(config: Config, cluster: Cluster | None = None) -> None:
+    """The server's own schedule: back up at ``backup.schedule``, keep ``backup.keep``;
+    with several nodes, one of them per scheduled time (``cluster``)."""
     schedule = parse_schedule(config.backup.schedule)
     if schedule is None:
         return
     root = backup_root(config)
+    cluster = cluster or Cluster(None)
+
+    async def back_up() -> None:
+        result = await create_backup(
+            config, root, incremental=config.backup.incremental, passphrase=load_passphrase(config)
+        )
+        removed = await asyncio.to_thread(prune_backups, root, config.backup.keep)
+        log.info("scheduled backup %s done; %d old backup(s) removed", result.path.name, len(removed))
+
     while True:
         now = datetime.now().astimezone()
-        await asyncio.sleep(max((next_run(schedule, now) - now).total_seconds(), 1.0))
+        due = next_run(schedule, now)
+        await asyncio.sleep(max((due - now).total_seconds(), 1.0))
         try:
-            result = await create_backup(
-                config, root, incremental=config.backup.incremental, passphrase=load_passphrase(config)
-            )
-            removed = await asyncio.to_thread(prune_backups, root, config.backup.keep)
-            log.info("scheduled backup %s done; %d old backup(s) removed", result.path.name, len(removed))
+            await cluster.run_once("backup", due.astimezone(UTC).isoformat(timespec="minutes"), back_up)
         except asyncio.CancelledError:
             raise
         except Exception:

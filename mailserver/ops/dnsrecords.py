@@ -6,8 +6,10 @@ Per domain:
 * SPF ``v=spf1 mx -all``: only the MX hosts send for the domain (RFC 7208);
 * DKIM: every published key of the key store (active and retiring, RFC 6376
   section 3.6.2; ``mailserver dkim keygen`` makes them), or a note to make one;
-* DMARC ``_dmarc`` with ``p=quarantine`` and aggregate reports to postmaster@
-  (RFC 7489 section 6.3);
+* DMARC ``_dmarc`` with ``p=quarantine`` and aggregate reports to ``dmarc.rua``
+  (default postmaster@ the domain; RFC 7489 section 6.3); when that mailbox is
+  in another organizational domain, the ``_report._dmarc`` record by which it
+  agrees to receive them (section 7.1);
 * RFC 6186 SRV records from the public endpoints the autoconfiguration names
   (``server.public_imap``, ``public_submissions``, ``public_submission``); the
   services clients should not use (POP3, which is not offered, and IMAP with
@@ -29,9 +31,11 @@ from urllib.parse import urlsplit
 
 from mailserver.clientsetup import public_endpoints
 from mailserver.config import Config
+from mailserver.ops.dmarc import report_rua
 from mailserver.web.settings import portal_url
 from pki.dkim import key_directory
 from pki.keystore import DkimKeyStore
+from policy.checks.authentication import organizational_domain
 
 TTL: Final = 3600
 
@@ -84,9 +88,14 @@ def records(config: Config, domain: str, today: date) -> list[Record]:
     for key in store.published(d, today):
         out.append(Record(_fqdn(key.dns_name), "TXT", _txt(key.txt),
                           f"DKIM {key.selector} ({key.algorithm}, {key.state(today)}) (RFC 6376)"))
+    rua = report_rua(config, d)
+    rua_domain = rua.rpartition("@")[2].lower()
+    out.append(Record(f"_dmarc.{_fqdn(d)}", "TXT", _txt(f"v=DMARC1; p=quarantine; rua=mailto:{rua}"),
+                      "DMARC (RFC 7489)"))
+    if organizational_domain(rua_domain) != organizational_domain(d):
+        out.append(Record(f"{d}._report._dmarc.{_fqdn(rua_domain)}", "TXT", _txt("v=DMARC1"),
+                          "Nhận báo cáo DMARC cho tên miền khác / accepts its DMARC reports (RFC 7489 7.1)"))
     out += [
-        Record(f"_dmarc.{_fqdn(d)}", "TXT", _txt(f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{d}"),
-               "DMARC (RFC 7489)"),
         _srv("_imaps", d, ends.imap.host, ends.imap.port,
              "IMAP qua TLS / IMAP over TLS (RFC 6186, RFC 8314)"),
         _srv("_submissions", d, ends.submissions.host, ends.submissions.port,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -122,13 +123,15 @@ async def start_operations(app: App) -> None:
         app.addresses.update(await service.start())
         app.services.append(service)
     if app.config.backup.schedule:
-        app.background.append(asyncio.create_task(backup_loop(app.config), name="backup-schedule"))
+        app.background.append(
+            asyncio.create_task(backup_loop(app.config, app.cluster), name="backup-schedule")
+        )
     if app.config.report.check_notice:
         app.background.append(asyncio.create_task(check_notice_loop(app), name="check-notice"))
     from mailserver.certs import crl_loop
 
     # Revocations made by other processes and the CRL's renewal (pki/ca.py).
-    app.background.append(asyncio.create_task(crl_loop(app.config), name="crl"))
+    app.background.append(asyncio.create_task(crl_loop(app.config, cluster=app.cluster), name="crl"))
 
 
 # -- SIGHUP ----------------------------------------------------------------------
@@ -250,8 +253,15 @@ async def send_check_notices(app: App, day: date) -> list[str]:
     return sent
 
 
+async def _notices(app: App, day: date) -> None:
+    codes = await send_check_notices(app, day)
+    if codes:
+        log.info("check notice sent for %s", ", ".join(codes))
+
+
 async def check_notice_loop(app: App, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-    """After ``report.check_notice_time`` on each working day, send that day's notices."""
+    """After ``report.check_notice_time`` on each working day, send that day's notices
+    (on one node of several, ``app.cluster``)."""
     try:
         tz = parse_offset(app.config.report.utc_offset)
         hour, minute = (int(x) for x in app.config.report.check_notice_time.split(":"))
@@ -262,10 +272,10 @@ async def check_notice_loop(app: App, sleep: Callable[[float], Awaitable[None]] 
         now = datetime.now(tz)
         due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if now >= due and now.weekday() < 5:
+            day = now.date()
             try:
-                codes = await send_check_notices(app, now.date())
-                if codes:
-                    log.info("check notice sent for %s", ", ".join(codes))
+                job = functools.partial(_notices, app, day)
+                await app.cluster.run_once("check-notices", day.isoformat(), job)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,4 +1,4 @@
-"""Settings of the operations features: ``[backup]``, ``[metrics]`` and ``[report]``."""
+"""Settings of the operations features: ``[backup]``, ``[metrics]``, ``[report]`` and ``[dmarc]``."""
 
 from __future__ import annotations
 
@@ -52,4 +52,36 @@ class ReportSettings:
     )
     check_notice_time: str = _help(
         "Local time (HH:MM) after which the day's check notice is sent, on working days.", "17:30"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcSettings:
+    send_reports: bool = field(
+        default=True,
+        metadata={"help": "Send DMARC aggregate reports (RFC 7489 section 7.2) to the rua of the domains\n"
+                          "that ask for them, once per their reporting interval (ri, at most daily)."},
+    )
+    report_org: str = field(
+        default="",
+        metadata={"help": "org_name in the reports we send and Submitter in their subject; empty: the first\n"
+                          "of server.domains."},
+    )
+    report_from: str = field(
+        default="",
+        metadata={"help": "From and envelope sender of the reports we send (also the report's email);\n"
+                          "empty: noreply-dmarc@<first of server.domains>."},
+    )
+    rua: str = field(
+        default="",
+        metadata={"help": "Our own mailbox (not an alias) for aggregate reports about our domains: the\n"
+                          "rua that `dns records` prints; reports delivered to it are parsed and shown\n"
+                          "on /admin/dmarc. Empty: postmaster@ each domain in DNS, nothing parsed."},
+    )
+    check_interval: float = field(
+        default=3600.0, metadata={"help": "Seconds between checks for reports that are due."}
+    )
+    flush_interval: float = field(
+        default=10.0,
+        metadata={"help": "Seconds evaluations are counted in memory before they are written in one batch."},
     )

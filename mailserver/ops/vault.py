@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from mailserver.cluster import Cluster, interval_slot
 from storage.api import Account, DeletedMessage, Hold, MailStore, Restored
 from storage.directory import By, DirectoryStore
 
@@ -44,12 +45,16 @@ async def purge_loop(
     days: int,
     interval: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    cluster: Cluster | None = None,
 ) -> None:
-    """At start and every ``interval`` seconds, ``purge_expired``. Errors are
-    logged and the loop carries on; cancel to stop."""
+    """At start and every ``interval`` seconds, ``purge_expired`` (on one node per
+    interval, ``cluster``). Errors are logged and the loop carries on; cancel to stop."""
+    cluster = cluster or Cluster(None)
     while True:
         try:
-            await purge_expired(store, days)
+            await cluster.run_once(
+                "vault-purge", interval_slot(datetime.now(UTC), interval), lambda: purge_expired(store, days)
+            )
         except asyncio.CancelledError:
             raise
         except Exception:

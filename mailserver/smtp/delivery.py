@@ -31,6 +31,15 @@ Implements the decisions of RFC 5321 an MX makes at each stage:
   DMARC ``p=reject`` failure is refused, otherwise an Authentication-Results
   field (RFC 8601) is prepended, after deleting any that claims our hostname
   (section 5). The results stay on ``Transaction.auth`` for the policy pipeline.
+  ARC chains are verified too, and ``arc.trusted_sealers`` may override a
+  DMARC failure (RFC 8617; policy/checks/authentication.py). Each DMARC
+  evaluation goes to the report hooks (``ReportHooks.observe``), which count
+  it for the aggregate report (RFC 7489 section 7.2, mailserver/ops/dmarc.py).
+* Forwarded and expanded copies (``forward set`` forwards; aliases and groups
+  with outside members; SRS bounces) carry our Authentication-Results (when
+  the MX checked the message) and are ARC-sealed (``pki.arc``, RFC 8617 section
+  5.1) before the outbound queue signs them, so the next hop can see that
+  SPF/DKIM/DMARC held when the message reached us.
 * The content policy (``policy.pipeline.Pipeline``, when the service has one)
   runs at every stage: connection and MAIL checks after a positive sender
   check (aiosmtpd has no connection hook, so the connection stage runs with
@@ -73,8 +82,11 @@ from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.srs import Srs, is_srs
+from pki.arc import ArcSealer
 from policy import codes
+from policy.aggregate import evaluation_from
 from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
 from policy.codes import Reply
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
@@ -155,6 +167,9 @@ class Transaction:
     """The SIZE the client declared in MAIL FROM (RFC 1870), 0 when none."""
     forwards: list[tuple[str, str]] = field(default_factory=list)
     """(forwarding address, outside target): copies sent on with an SRS sender."""
+    expanded: list[str] = field(default_factory=list)
+    """The part of ``remote`` that aliases, groups or SRS bounces put there (not
+    recipients the client named): sent on ARC-sealed."""
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -322,11 +337,20 @@ class Inbound:
         outbound: Outbound | None = None,
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
+        sealer: ArcSealer | None = None,
+        reports: ReportHooks | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._directory: DirectoryStore | None = None
         """The store's directory, looked up once (``_agencies``), not per call."""
+        self._sealer = sealer
+        """ARC sealing of forwarded and expanded copies; None: sent unsealed."""
+        self._reports = reports
+        """DMARC aggregate report hooks; None: evaluations are not counted."""
+        self._trusted_sealers = frozenset(
+            d.strip().lower().rstrip(".") for d in config.arc.trusted_sealers if d.strip()
+        )
         self._outbound = outbound
         self._pipeline = pipeline
         """The content policy; None: no checks (unit tests of the SMTP rules)."""
@@ -420,6 +444,7 @@ class Inbound:
         if not outcome.accepted:
             del txn.recipients[before[0]:], txn.account_ids[before[1]:], txn.remote[before[2]:]
             del txn.local_addresses[before[3]:], txn.forwards[before[4]:]
+            txn.expanded[:] = [r for r in txn.expanded if r in txn.remote]
             return outcome.reply
         _hold(txn, outcome)
         txn.policy.envelope.rcpts.append(recipient)
@@ -488,6 +513,7 @@ class Inbound:
             for member in res.remote:
                 if member not in txn.remote:
                     txn.remote.append(member)
+                    txn.expanded.append(member)
             for pair in res.forwards:
                 if pair not in txn.forwards:
                     txn.forwards.append(pair)
@@ -505,6 +531,7 @@ class Inbound:
         txn.recipients.append(recipient)
         if original not in txn.remote:
             txn.remote.append(original)
+            txn.expanded.append(original)
         return codes.S250_RECIPIENT_OK
 
     async def postmaster_addresses(self) -> list[str]:
@@ -623,19 +650,28 @@ class Inbound:
                 log.info("smtp %s: account %d over quota, message of %d octets refused",
                          client.sid, full.account_id, full.size)
                 return (codes.S552_MAILBOX_FULL if full.whole else codes.S452_MAILBOX_FULL), None
+            if self._reports is not None:
+                self._reports.delivered(txn.local_addresses, message)
         if txn.remote and self._outbound is not None:
             # Durable (spool file fsynced, rows committed) before the 250.
             # Return-Path is added by the final delivery, not here (RFC 5321
             # section 4.4). Local copies were stored first: if queueing fails
             # the client retries and local recipients may get a duplicate,
             # which beats losing the remote copies.
-            await self._outbound.enqueue(
-                txn.sender, txn.remote, received + data,
-                origin="submission" if client.authenticated else "relay",
-                account=client.authenticated or "",
-            )
+            origin = "submission" if client.authenticated else "relay"
+            named = [r for r in txn.remote if r not in txn.expanded]
+            if named:
+                await self._outbound.enqueue(txn.sender, named, received + data, origin=origin,
+                                             account=client.authenticated or "")
+            expanded = [r for r in txn.remote if r in txn.expanded]
+            if expanded:
+                # What an alias or group sends on to outside members (or an SRS
+                # bounce): sealed like a forward, one queue entry for them all.
+                sealed = await self.seal(txn, auth_header + received + data)
+                await self._outbound.enqueue(txn.sender, expanded, sealed, origin=origin,
+                                             account=client.authenticated or "")
         if txn.forwards and self._outbound is not None:
-            await self.forward(txn, received + data)
+            await self.forward(txn, auth_header + received + data)
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
 
     async def forward(self, txn: Transaction, data: bytes) -> None:
@@ -652,9 +688,15 @@ class Inbound:
         for address, target in txn.forwards:
             targets.setdefault(address, []).append(target)
         for address, outside in targets.items():
-            await outbound.enqueue(
-                sender, outside, f"Delivered-To: {address}\r\n".encode() + data, origin="forward",
-            )
+            copy = await self.seal(txn, f"Delivered-To: {address}\r\n".encode() + data)
+            await outbound.enqueue(sender, outside, copy, origin="forward")
+
+    async def seal(self, txn: Transaction, data: bytes) -> bytes:
+        """``data`` with our ARC set on top (pki/arc.py); unchanged without a sealer."""
+        if self._sealer is None:
+            return data
+        chain = str(txn.auth.arc.result) if txn.auth is not None else "none"
+        return await asyncio.to_thread(self._sealer.seal, data, chain)
 
     async def check_content(self, client: Client, txn: Transaction, data: bytes) -> Outcome | None:
         """The pipeline's DATA stage on ``data`` (None without a pipeline)."""
@@ -715,9 +757,14 @@ class Inbound:
         if self._resolver is None or self.trusted_relay(client):
             return None, b""
         results = await authenticate(
-            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data
+            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data,
+            trusted_sealers=self._trusted_sealers,
         )
         txn.auth = results
+        if self._reports is not None:
+            evaluation = evaluation_from(results)
+            if evaluation is not None:
+                self._reports.observe(evaluation)
         reply = auth_reply(results, lambda domain: self.local_domain(domain) is not None)
         if reply is not None:
             log.info(

@@ -74,7 +74,7 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
-from mailserver import netopt
+from mailserver import netopt, proxyproto
 from mailserver.smtp.delivery import Client, Inbound, Transaction
 from mailserver.smtp.limits import SessionLimits, Spool, tarpit_delay
 from mailserver.texts import ascii_text
@@ -552,8 +552,7 @@ class MxSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         limiter = self._limits.connections
         if limiter is not None and self.transport is None:  # not the STARTTLS upgrade
-            peer = transport.get_extra_info("peername")
-            ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            ip = proxyproto.client_ip(transport)
             if not limiter.admit(ip):
                 # RFC 5321 section 3.8: 421 at connect, then close; aiosmtpd's
                 # session (greeting, reader, timers) is never started.
@@ -564,9 +563,16 @@ class MxSMTP(SMTP):
                 transport.close()
                 return
             self._admitted = ip
-        if self.transport is None:  # not the STARTTLS upgrade: the same socket
+        upgrade = self.transport is not None
+        if not upgrade:  # not the STARTTLS upgrade: the same socket
             self._tcp = netopt.tune(transport)  # mailserver/netopt.py
         super().connection_made(transport)
+        client = proxyproto.client_address(transport)
+        if not upgrade and client is not None and self.session is not None:
+            # Behind a load balancer (PROXY protocol): the client it named, for
+            # Received, relay decisions, throttling and logs.
+            # aiosmtpd annotates peer as str but stores the peername tuple there.
+            self.session.peer = client  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

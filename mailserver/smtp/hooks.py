@@ -11,12 +11,17 @@
   every retry sends identical octets and a signature never covers headers the
   queue adds later (there are none). Local deliveries are not signed. The
   default returns the message unchanged.
+* ``ReportHooks`` (``app.dmarc``): the MX tells it every DMARC evaluation
+  (counted for the aggregate reports of RFC 7489 section 7.2) and every
+  message it stored locally (so reports sent to our ``rua`` get parsed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from policy.aggregate import Evaluation
 from storage.api import Account
 
 
@@ -57,3 +62,20 @@ class NoSigner:
 
     def sign(self, message: bytes, from_domain: str) -> bytes:
         return message
+
+
+class ReportHooks(Protocol):
+    """DMARC aggregate reporting seen from the MX (mailserver/ops/dmarc.py).
+
+    Both methods run on the event loop, must return at once (work happens in
+    the background) and must not raise: a report is never a reason to refuse
+    or lose mail.
+    """
+
+    def observe(self, evaluation: Evaluation) -> None:
+        """Count one message's DMARC evaluation."""
+        ...
+
+    def delivered(self, addresses: Sequence[str], message: bytes) -> None:
+        """``message`` was stored durably for the accounts ``addresses``."""
+        ...

@@ -48,6 +48,12 @@ class OutboundSettings:
         "(it also picks up `mailserver queue` changes then).",
         30.0,
     )
+    lease: float = _help(
+        "Seconds a node's claim on a queued message lasts while it delivers it (renewed every\n"
+        "poll_interval at most, so keep it several times larger): with several nodes on one\n"
+        "database, a message whose node died is taken over by another once the lease ends.",
+        600.0,
+    )
     max_queue_days: float = _help(
         "Days a message may wait for a temporary failure to clear before it is returned to the sender.",
         5.0,

@@ -13,8 +13,12 @@ Theory of operation
 ``Outbound.enqueue`` signs the message once (``OutboundSigner``; retries send
 the same bytes), writes it durably to the queue and wakes the worker.
 
-``QueueRunner`` is one asyncio task. Each round it asks the queue for due
-messages (``OutboundQueue.due``) and starts one task per message not already
+``QueueRunner`` is one asyncio task. Each round it claims due messages
+(``OutboundQueue.claim``: leased to this node for ``outbound.lease`` seconds,
+renewed each round while the delivery runs, released once its outcome is
+recorded; on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so several nodes working
+one queue never take the same message, and a dead node's messages are taken
+over when its leases end) and starts one task per message not already
 in flight (at most ``outbound.max_concurrent``), then sleeps until the
 earliest ``next_attempt_at``, at most ``outbound.poll_interval`` seconds, or
 until woken by ``enqueue``. Because every round re-reads the database, changes
@@ -42,6 +46,7 @@ itself) is never bounced (RFC 5321 section 4.5.5 / RFC 3464 section 1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -55,6 +60,7 @@ from typing import Final, Protocol
 
 import aiosmtplib
 
+from mailserver.cluster import node_id
 from mailserver.config import Config, ConfigError, parse_hostport
 from mailserver.directory.routing import Router as AddressRouter
 from mailserver.smtp import dsn
@@ -370,6 +376,9 @@ class QueueRunner:
         self._cooldown: dict[int, float] = {}
         """Message id -> monotonic time before which a message that raised is left alone."""
         self._slots = asyncio.Semaphore(max(1, self._settings.max_concurrent))
+        self.node = node_id()
+        """Who holds this runner's leases on queued messages (several nodes, one queue)."""
+        self._lease = timedelta(seconds=max(1.0, self._settings.lease))
         outbound.runner = self
 
     def wake(self) -> None:
@@ -423,7 +432,14 @@ class QueueRunner:
         """Start work on every due message not already in flight."""
         clock = time.monotonic()
         self._cooldown = {k: v for k, v in self._cooldown.items() if v > clock}
-        for message in await self._queue.due(utcnow(), limit=max(1, self._settings.max_concurrent) * 4):
+        now = utcnow()
+        if self._inflight:
+            # Deliveries still running keep their leases (a dead node's lapse).
+            await self._queue.renew(list(self._inflight), node=self.node, until=now + self._lease)
+        claimed = await self._queue.claim(
+            now, node=self.node, lease=self._lease, limit=max(1, self._settings.max_concurrent) * 4
+        )
+        for message in claimed:
             if message.id in self._inflight or message.id in self._cooldown:
                 continue
             task = asyncio.create_task(self._guarded(message), name=f"outbound-{message.id}")
@@ -443,6 +459,8 @@ class QueueRunner:
         finally:
             self._inflight.pop(message.id, None)
             self.wake()
+        with contextlib.suppress(Exception):  # a lapsed lease ends the claim anyway
+            await self._queue.release(message.id, node=self.node)
 
     # -- one message ---------------------------------------------------------
     def _expires_at(self, message: QueuedMessage) -> datetime:

@@ -22,12 +22,15 @@ import ssl
 from collections.abc import Callable
 from typing import Final
 
+from mailserver import proxyproto
 from mailserver.auth import Authenticator
 from mailserver.config import Config, parse_hostport
 from mailserver.smtp.delivery import Inbound
 from mailserver.smtp.handler import MxHandler, MxSMTP, ReverseLookup, reverse_lookup, status
+from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.limits import session_limits
 from mailserver.smtp.queue import Outbound
+from pki.arc import ArcSealer
 from policy import codes
 from policy.dns import Resolver
 from policy.pipeline import Pipeline
@@ -81,6 +84,8 @@ class SmtpService:
         quarantine: Quarantine | None = None,
         listen: str | None = None,
         processes: int = 1,
+        sealer: ArcSealer | None = None,
+        reports: ReportHooks | None = None,
     ) -> None:
         self._config = config
         self._listen = listen or config.smtp.listen
@@ -91,10 +96,11 @@ class SmtpService:
         self._authenticator = authenticator
         self._ssl_context = ssl_context
         self._inbound = Inbound(
-            config, store, resolver=dns, outbound=outbound, pipeline=pipeline, quarantine=quarantine
+            config, store, resolver=dns, outbound=outbound, pipeline=pipeline, quarantine=quarantine,
+            sealer=sealer, reports=reports,
         )
         self._handler = MxHandler(self._inbound, config.server.hostname, resolver)
-        self._server: asyncio.Server | None = None
+        self._server: asyncio.Server | proxyproto.ProxiedServer | None = None
         self._sessions: set[MxSMTP] = set()
         self.limits = session_limits(config, processes)
         self.on_session: Callable[[int], None] | None = None
@@ -124,10 +130,17 @@ class SmtpService:
         _quiet_aiosmtpd()
         host, port = parse_hostport(self._listen)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True,
-            reuse_port=self._processes > 1 or None,
-        )
+        if self._config.smtp.proxy_protocol:
+            self._server = await proxyproto.serve(
+                self._make_protocol, host or "0.0.0.0", port, backlog=_BACKLOG, name="smtp",  # noqa: S104
+                refusal=proxyproto.SMTP_REFUSAL, reuse_port=self._processes > 1,
+                trusted_proxies=proxyproto.parse_networks(self._config.server.trusted_proxies),
+            )
+        else:
+            self._server = await loop.create_server(
+                self._make_protocol, host or None, port, backlog=_BACKLOG, reuse_address=True,
+                reuse_port=self._processes > 1 or None,
+            )
         bound = self._server.sockets[0].getsockname()
         return {"smtp": (str(bound[0]), int(bound[1]))}
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import ipaddress
 import logging
 import ssl
@@ -41,6 +42,7 @@ from typing import Any, Final
 
 from aiosmtpd.smtp import MISSING
 
+from mailserver import proxyproto
 from mailserver.auth import APP_ONLY_TEXT, MUST_CHANGE_TEXT, Authenticator, AuthStatus, must_change_text
 from mailserver.certlogin import CertLogin, Presented
 from mailserver.config import Config, parse_hostport
@@ -61,6 +63,7 @@ from mailserver.smtp.queue import Outbound
 from mailserver.smtp.server import _quiet_aiosmtpd, end_sessions
 from mailserver.smtp.submit import RateLimiter, check_headers, complete_headers
 from mailserver.web.settings import portal_url
+from pki.arc import ArcSealer
 from policy import codes
 from policy.pipeline import Pipeline
 from storage.api import Account, MailStore
@@ -365,6 +368,7 @@ class SubmissionService:
         pipeline: Pipeline | None = None,
         quarantine: Quarantine | None = None,
         cert_login: CertLogin | None = None,
+        sealer: ArcSealer | None = None,
     ) -> None:
         self._config = config
         self._authenticator = authenticator
@@ -373,7 +377,8 @@ class SubmissionService:
         # The same content policy as the MX, with direction submission (or
         # internal when every recipient is local): Decision 70/2009 Dieu 6
         # forbids sending classified documents, out or to a colleague.
-        inbound = Inbound(config, store, outbound=outbound, pipeline=pipeline, quarantine=quarantine)
+        inbound = Inbound(config, store, outbound=outbound, pipeline=pipeline, quarantine=quarantine,
+                          sealer=sealer)
         limiter = RateLimiter(
             config.outbound.max_messages_per_hour, config.outbound.max_recipients_per_hour
         )
@@ -381,7 +386,7 @@ class SubmissionService:
         self._handler = SubmissionHandler(
             inbound, config.server.hostname, reverse, sender_policy=sender_policy, limiter=limiter
         )
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.Server | proxyproto.ProxiedServer] = []
         self._sessions: set[MxSMTP] = set()
         self.limits = session_limits(config)
         self._must_change = must_change_text(portal_url(config.web, config.server.hostname) + "/password")
@@ -418,14 +423,27 @@ class SubmissionService:
             listeners.append(("submissions", self._config.submission.tls_listen, True))
         for name, listen, implicit in listeners:
             host, port = parse_hostport(listen)
-            server = await loop.create_server(
-                lambda implicit=implicit: self._make_protocol(implicit),
-                host or None,
-                port,
-                backlog=_BACKLOG,
-                reuse_address=True,
-                ssl=self._ssl_context if implicit else None,
-            )
+            server: asyncio.Server | proxyproto.ProxiedServer
+            if self._config.submission.proxy_protocol:
+                server = await proxyproto.serve(
+                    functools.partial(self._make_protocol, implicit),
+                    host or "0.0.0.0",  # noqa: S104 - an empty host means every address
+                    port,
+                    backlog=_BACKLOG,
+                    ssl_context=self._ssl_context if implicit else None,
+                    trusted_proxies=proxyproto.parse_networks(self._config.server.trusted_proxies),
+                    name=name,
+                    refusal=b"" if implicit else proxyproto.SMTP_REFUSAL,
+                )
+            else:
+                server = await loop.create_server(
+                    lambda implicit=implicit: self._make_protocol(implicit),
+                    host or None,
+                    port,
+                    backlog=_BACKLOG,
+                    reuse_address=True,
+                    ssl=self._ssl_context if implicit else None,
+                )
             self._servers.append(server)
             sockname = server.sockets[0].getsockname()
             bound[name] = (str(sockname[0]), int(sockname[1]))

@@ -23,7 +23,9 @@ from mailserver.smtp.workers import MainChannel, frame
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
               processes: int) -> None:
+    from mailserver.app import arc_sealer
     from mailserver.auth import Authenticator
+    from mailserver.ops.dmarc import DmarcReports
     from mailserver.smtp.outbound_settings import spool_path
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.server import SmtpService
@@ -50,11 +52,14 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
                                       local_domains=config.server.domains)
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+    # Counts only: the main process sends the reports.
+    reports = DmarcReports(config, storage.dmarc, resolver)
     service = SmtpService(
         config, store,
         Authenticator(store, config.auth, max_password_age_days=config.accounts.max_password_age_days),
         await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
         dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
+        sealer=arc_sealer(config, signer.store), reports=reports,
         quarantine=FileQuarantine(config.data_dir / "quarantine"),
         listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
         processes=processes,
@@ -72,6 +77,8 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         await asyncio.wait([asyncio.create_task(stop.wait()), ended], return_when=asyncio.FIRST_COMPLETED)
     finally:
         await service.stop()
+        with contextlib.suppress(Exception):
+            await reports.close()  # the last counted evaluations
         await pipeline.close()
         await storage.close()
         await channel.close()

@@ -18,6 +18,7 @@ from storage.activity import ActivityStore
 from storage.api import MailStore
 from storage.credentials import CredentialStore
 from storage.directory import DirectoryStore
+from storage.dmarc import DmarcStore
 from storage.quarantine import Quarantine
 from storage.queue import OutboundQueue
 
@@ -31,6 +32,7 @@ class PortalDependencies:
     directory: DirectoryStore
     activity: ActivityStore
     credentials: CredentialStore
+    dmarc: DmarcStore
     authenticator: Authenticator
     queue: OutboundQueue
     quarantine: Quarantine

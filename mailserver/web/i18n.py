@@ -176,6 +176,16 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "opens": ("Số lần kiểm tra", "Checks"),
     # /admin/dispatches
     "dispatches": ("Văn bản đã gửi", "Dispatches"),
+    "dmarc": ("Báo cáo DMARC", "DMARC reports"),
+    "dmarc_intro": ("Ai gửi thư dưới tên miền của tỉnh, theo các báo cáo tổng hợp DMARC mà các máy chủ "
+                    "nhận thư gửi về", "Who sends mail as the province's domains, according to the DMARC "
+                    "aggregate reports other receivers sent us"),
+    "header_from": ("Tên miền người gửi (From)", "Author domain (From)"),
+    "source_ip": ("Địa chỉ IP gửi", "Source IP"),
+    "messages": ("Số thư", "Messages"),
+    "dmarc_pass": ("Đạt", "Pass"),
+    "dmarc_fail": ("Không đạt", "Fail"),
+    "reporters": ("Nơi báo cáo", "Reported by"),
     "document": ("Văn bản", "Document"),
     "mail_signature": ("Chữ ký thư (S/MIME)", "Mail signature (S/MIME)"),
     "pdf_signature": ("Chữ ký số trong tệp PDF", "Signature inside the PDF"),

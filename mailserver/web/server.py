@@ -46,6 +46,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from mailserver import proxyproto
 from mailserver.auth import AuthStatus, Limiter
 from mailserver.certs import open_ca
 from mailserver.config import Config, parse_hostport
@@ -155,7 +156,8 @@ class Portal:
         return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
     def client_ip(self, request: web.Request) -> str:
-        return request.remote or "unknown"
+        # Behind a PROXY-protocol balancer (web.proxy_protocol) the header's client.
+        return proxyproto.client_ip(request.transport) or request.remote or "unknown"
 
     def operator(self, request: web.Request) -> str:
         """The signed-in operator, or a redirect to the sign-in page."""
@@ -561,6 +563,15 @@ async def admin_dispatches(request: web.Request) -> web.StreamResponse:
     return portal.render(request, "admin_dispatches.html", rows=rows)
 
 
+async def admin_dmarc(request: web.Request) -> web.StreamResponse:
+    """Who sends as our domains, from which IPs, passing DMARC or not: the
+    aggregate reports received at ``dmarc.rua`` (mailserver/ops/dmarc.py)."""
+    portal = _portal(request)
+    portal.operator(request)
+    senders = await portal.deps.dmarc.senders()
+    return portal.render(request, "admin_dmarc.html", senders=senders)
+
+
 async def admin_audit(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
@@ -631,6 +642,7 @@ def build_application(deps: PortalDependencies) -> web.Application:
     r.add_post("/admin/quarantine/{id}/{action}", admin_quarantine_action)
     r.add_get("/admin/reports", admin_reports)
     r.add_get("/admin/audit", admin_audit)
+    r.add_get("/admin/dmarc", admin_dmarc)
     r.add_get("/admin/dispatches", admin_dispatches)
     r.add_get("/ca.pem", ca_pem)
     r.add_get("/crl", crl)
@@ -652,18 +664,32 @@ class WebService:
         self._deps = deps
         self._ssl = ssl_context if deps.config.web.tls else None
         self._runner: web.AppRunner | None = None
+        self._proxied: proxyproto.ProxiedServer | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
         host, port = parse_hostport(self._deps.config.web.listen)
         application = build_application(self._deps)
         self._runner = web.AppRunner(application, access_log=logging.getLogger("mailserver.web.access"))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
-        await site.start()
-        bound = self._runner.addresses[0]
+        settings = self._deps.config
+        if settings.web.proxy_protocol:
+            assert self._runner.server is not None  # noqa: S101 - set by setup()
+            self._proxied = await proxyproto.serve(
+                self._runner.server, host or "0.0.0.0", port, ssl_context=self._ssl, name="web",  # noqa: S104
+                trusted_proxies=proxyproto.parse_networks(settings.server.trusted_proxies),
+            )
+            bound = self._proxied.sockets[0].getsockname()
+        else:
+            site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl)
+            await site.start()
+            bound = self._runner.addresses[0]
         return {"web": (str(bound[0]), int(bound[1]))}
 
     async def stop(self) -> None:
+        if self._proxied is not None:
+            self._proxied.close()
+            await self._proxied.wait_closed()
+            self._proxied = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

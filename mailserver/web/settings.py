@@ -13,6 +13,13 @@ class WebSettings:
     listen: str = field(
         default="127.0.0.1:8080", metadata={"help": "host:port of the web portal (HTTP/1.1)."}
     )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata={
+            "help": "Every connection to the portal starts with a PROXY protocol header (HAProxy v1 or v2)\n"
+            "from a load balancer in server.trusted_proxies, naming the real client; others are refused."
+        },
+    )
     tls: bool = field(
         default=False,
         metadata={

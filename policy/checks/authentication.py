@@ -18,7 +18,16 @@ whole evaluation in a worker thread and the checks use ``query_sync``.
   else of its organizational domain (section 3.2; here a public-suffix
   heuristic, ``organizational_domain``), identifier alignment (section 3.1)
   in relaxed or strict mode, ``p``/``sp``. ``pct`` is ignored (every message
-  gets the policy), as are reporting tags.
+  gets the policy); the reporting tags ``rua`` and ``ri`` are kept for the
+  aggregate reports (``policy.aggregate``).
+* ARC (RFC 8617 section 5.2): the chain of ARC sets is validated with dkimpy
+  (``verify_arc``, keys through our resolver). A passing chain whose sealer
+  is in ``arc.trusted_sealers`` and whose own ARC-Authentication-Results
+  said ``dmarc=pass`` overrides a DMARC failure (RFC 7489 section 6.7 lets a
+  receiver's local policy do so; RFC 8617 section 7.2): the message is
+  treated as passing, and Authentication-Results says ``dmarc=fail`` with an
+  ``arc-override`` comment naming the sealer (the aggregate report gives the
+  override reason ``trusted_forwarder``, RFC 7489 appendix C).
 
 ``AuthResults`` carries everything to the policy pipeline; ``auth_reply`` is
 the MX decision: a message whose From is one of our own domains must be
@@ -45,6 +54,7 @@ from authres import (
     DKIMAuthenticationResult,
     SPFAuthenticationResult,
 )
+from authres.arc import ARCAuthenticationResult
 from authres.dmarc import DMARCAuthenticationResult
 
 from policy import codes
@@ -137,6 +147,10 @@ class DmarcRecord:
     adkim: Alignment = "r"
     aspf: Alignment = "r"
     pct: int = 100
+    rua: tuple[str, ...] = ()
+    """Aggregate report URIs as published (``mailto:a@b!10m``), section 6.3."""
+    ri: int = 86400
+    """Requested interval between aggregate reports, seconds (section 6.3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +162,39 @@ class DmarcOutcome:
     record_domain: str | None = None
     spf_aligned: bool = False
     dkim_aligned: bool = False
+    reason: str = ""
+    record: DmarcRecord | None = None
+    """The policy record found (for the aggregate report's policy_published)."""
+
+
+class ArcResult(StrEnum):
+    """RFC 8617 section 4.4 chain validation status."""
+
+    NONE = "none"
+    PASS = "pass"  # noqa: S105 - a result name, not a password
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class ArcHop:
+    """One ARC set of a chain: who sealed it and what its AAR said of DMARC."""
+
+    instance: int
+    sealer: str
+    """``d=`` of the ARC-Seal, lower case."""
+    selector: str
+    dmarc_pass: bool
+    """The set's ARC-Authentication-Results reported ``dmarc=pass``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArcOutcome:
+    result: ArcResult = ArcResult.NONE
+    hops: tuple[ArcHop, ...] = ()
+    """Newest (highest instance) first."""
+    oldest_pass: int = 0
+    """RFC 8617 section 7.2 ``header.oldest-pass``: the oldest instance whose
+    ARC-Message-Signature still validates (0 when all do, or none)."""
     reason: str = ""
 
 
@@ -161,10 +208,23 @@ class AuthResults:
     dmarc: DmarcOutcome
     from_domains: tuple[str, ...] = field(default=())
     """Domains of every address in the From field(s), normalised."""
+    arc: ArcOutcome = field(default=ArcOutcome())
+    arc_override: str = ""
+    """The trusted sealer whose passing ARC chain overrode a DMARC failure, or ""."""
+    ip: str = ""
+    """The client's address (``smtp.remote-ip`` of the arc result, the report's source_ip)."""
 
     @property
     def from_domain(self) -> str | None:
         return self.from_domains[0] if self.from_domains else None
+
+    @property
+    def disposition(self) -> DmarcPolicy:
+        """What we applied (RFC 7489 appendix C ``disposition``): the published
+        policy on a failure, unless a trusted ARC sealer overrode it."""
+        if self.dmarc.result is DmarcResult.FAIL and self.dmarc.policy and not self.arc_override:
+            return self.dmarc.policy
+        return "none"
 
     @property
     def spf_aligned(self) -> bool:
@@ -191,13 +251,13 @@ class AuthResults:
 
     @property
     def quarantine(self) -> bool:
-        """DMARC failed and the domain asks for quarantine."""
-        return self.dmarc.result is DmarcResult.FAIL and self.dmarc.policy == "quarantine"
+        """DMARC failed and the domain asks for quarantine (no ARC override)."""
+        return self.disposition == "quarantine"
 
     @property
     def reject(self) -> bool:
-        """DMARC failed and the domain asks for rejection."""
-        return self.dmarc.result is DmarcResult.FAIL and self.dmarc.policy == "reject"
+        """DMARC failed and the domain asks for rejection (no ARC override)."""
+        return self.disposition == "reject"
 
     def as_mapping(self) -> dict[str, str]:
         """Method -> result word plus properties, the shape
@@ -205,10 +265,14 @@ class AuthResults:
         dkim_best = next((d for d in self.dkim if d.result is DkimResult.PASS), None)
         if dkim_best is None and self.dkim:
             dkim_best = self.dkim[0]
+        # An ARC override reads as a pass to the content checks: the trusted
+        # sealer saw DMARC pass before it changed the message.
+        dmarc = "pass" if self.arc_override else str(self.dmarc.result)
         return {
             "spf": f"{self.spf.result} smtp.{self.spf.scope}={self.spf.domain}",
             "dkim": f"{dkim_best.result} header.d={dkim_best.domain}" if dkim_best else "none",
-            "dmarc": f"{self.dmarc.result} header.from={self.dmarc.from_domain or ''}",
+            "dmarc": f"{dmarc} header.from={self.dmarc.from_domain or ''}",
+            "arc": str(self.arc.result),
         }
 
     def header(self, authserv_id: str) -> bytes:
@@ -233,9 +297,19 @@ class AuthResults:
             # The published policy and, on failure, what we did ("dis", the
             # disposition of RFC 7489 appendix C), as a comment for readers
             # and the spam filter: a quarantined message says so here.
-            disposition = f" dis={self.dmarc.policy}" if self.dmarc.result is DmarcResult.FAIL else ""
-            dmarc_kwargs["result_comment"] = f"p={self.dmarc.policy}{disposition}"
+            disposition = f" dis={self.disposition}" if self.dmarc.result is DmarcResult.FAIL else ""
+            override = f" arc-override={_safe(self.arc_override)}" if self.arc_override else ""
+            dmarc_kwargs["result_comment"] = f"p={self.dmarc.policy}{disposition}{override}"
         items.append(DMARCAuthenticationResult(result=str(self.dmarc.result), **_present(dmarc_kwargs)))
+        # RFC 8617 section 7.2 / RFC 8601: the chain's result, where the newest
+        # set came from, and the oldest set whose signature still holds. A
+        # sealer we forward through needs this to set cv= on its own ARC-Seal.
+        arc_kwargs: dict[str, str | None] = {"smtp_remote_ip": _safe(self.ip)}
+        if self.arc.hops:
+            arc_kwargs["header_as_d"] = _safe(self.arc.hops[0].sealer)
+        if self.arc.result is ArcResult.PASS:
+            arc_kwargs["header_oldest_pass"] = str(self.arc.oldest_pass)
+        items.append(ARCAuthenticationResult(result=str(self.arc.result), **_present(arc_kwargs)))
         # authres formats one line; fold between results (RFC 8601 section 2.2
         # allows CFWS there), so the field stays within RFC 5322 line limits.
         head = str(AuthenticationResultsHeader(authserv_id=_safe(authserv_id) or "localhost", results=[]))
@@ -526,7 +600,12 @@ def parse_dmarc_record(text: str) -> DmarcRecord | None:
     aspf: Alignment = "s" if tags.get("aspf", "r").lower() == "s" else "r"
     pct_text = tags.get("pct", "100")
     pct = min(max(int(pct_text), 0), 100) if pct_text.isdigit() else 100
-    return DmarcRecord(policy, sub, adkim, aspf, pct)
+    rua = tuple(u.strip() for u in tags.get("rua", "").split(",") if u.strip())
+    # Section 7.2: at least daily, and no receiver need report more often
+    # than hourly; other values are clamped to that range.
+    ri_text = tags.get("ri", "86400")
+    ri = min(max(int(ri_text), 3600), 86400) if ri_text.isdigit() else 86400
+    return DmarcRecord(policy, sub, adkim, aspf, pct, rua, ri)
 
 
 def _fetch_dmarc(resolver: Resolver, domain: str) -> DmarcRecord | None:
@@ -580,7 +659,7 @@ def evaluate_dmarc(
         policy = record.policy if record_domain == from_domain else record.subdomain_policy
 
     def outcome(result: DmarcResult, reason: str = "") -> DmarcOutcome:
-        return DmarcOutcome(result, from_domain, policy, record_domain, spf_ok, dkim_ok, reason)
+        return DmarcOutcome(result, from_domain, policy, record_domain, spf_ok, dkim_ok, reason, record)
 
     if lookup_failed:
         return outcome(DmarcResult.TEMPERROR, "policy lookup failed")
@@ -596,11 +675,64 @@ def evaluate_dmarc(
     return outcome(DmarcResult.FAIL, "no aligned SPF or DKIM pass")
 
 
+# -- ARC --------------------------------------------------------------------------
+_AAR_DMARC_PASS: Final = re.compile(r"(?i)(?:^|;)\s*dmarc\s*=\s*pass\b")
+
+
+def verify_arc(resolver: Resolver, message: bytes) -> ArcOutcome:
+    """Validate the ARC chain (RFC 8617 section 5.2) with dkimpy; keys come
+    through ``resolver``. A DNS failure fails the chain (no override then)."""
+    head = message[: header_end(message)]
+    if b"arc-seal" not in head.lower():
+        return ArcOutcome()
+
+    def dnsfunc(name: bytes, timeout: int = DKIM_TIMEOUT) -> bytes | None:
+        try:
+            answers = resolver.query_sync(name.decode("ascii", "replace").rstrip("."), "TXT")
+        except DnsTempError as exc:
+            raise dkim.DnsTimeoutError(str(exc)) from None
+        return answers[0].encode("utf-8") if answers else None
+
+    try:
+        cv, sets, reason = dkim.arc_verify(message, logger=_DKIMPY_LOG, dnsfunc=dnsfunc)
+    except Exception as exc:  # noqa: BLE001 - dkimpy raises odd errors on odd input
+        return ArcOutcome(ArcResult.FAIL, reason=f"unverifiable chain: {exc!r}")
+    hops: list[ArcHop] = []
+    oldest_pass = 0
+    for item in sets:
+        aar = item.get("aar-value") or b""
+        hops.append(ArcHop(
+            int(item.get("instance", 0)),
+            (item.get("as-domain") or b"").decode("ascii", "replace").lower(),
+            (item.get("as-selector") or b"").decode("ascii", "replace"),
+            bool(_AAR_DMARC_PASS.search(aar.decode("utf-8", "replace"))),
+        ))
+        if item.get("ams-valid"):
+            oldest_pass = int(item.get("instance", 0))
+    result = ArcResult.PASS if cv == dkim.CV_Pass else ArcResult.FAIL
+    if result is ArcResult.PASS and oldest_pass == 1:
+        oldest_pass = 0  # section 7.2: omitted (0) when every AMS validates
+    text = reason.decode() if isinstance(reason, bytes) else str(reason)
+    return ArcOutcome(result, tuple(hops), oldest_pass, "" if result is ArcResult.PASS else text)
+
+
+def arc_override(arc: ArcOutcome, trusted_sealers: frozenset[str]) -> str:
+    """The trusted sealer that vouches for DMARC, or "": the chain passes and
+    a set sealed by a domain in ``trusted_sealers`` recorded ``dmarc=pass``."""
+    if arc.result is not ArcResult.PASS or not trusted_sealers:
+        return ""
+    for hop in arc.hops:
+        if hop.dmarc_pass and hop.sealer in trusted_sealers:
+            return hop.sealer
+    return ""
+
+
 # -- all together -------------------------------------------------------------------
 def authenticate_sync(
-    resolver: Resolver, *, ip: str, helo: str, sender: str, message: bytes
+    resolver: Resolver, *, ip: str, helo: str, sender: str, message: bytes,
+    trusted_sealers: frozenset[str] = frozenset(),
 ) -> AuthResults:
-    """SPF, DKIM and DMARC for one message (blocking: DNS through ``query_sync``)."""
+    """SPF, DKIM, DMARC and ARC for one message (blocking: DNS through ``query_sync``)."""
     spf_outcome = check_spf(resolver, ip=ip, sender=sender, helo=helo)
     dkim_outcomes = verify_dkim(resolver, message)
     domains = from_domains(message)
@@ -614,15 +746,19 @@ def authenticate_sync(
             failed = True
     dmarc_outcome = evaluate_dmarc(domains, record, record_domain, spf_outcome, dkim_outcomes,
                                    lookup_failed=failed)
-    return AuthResults(spf_outcome, dkim_outcomes, dmarc_outcome, domains)
+    arc = verify_arc(resolver, message)
+    override = arc_override(arc, trusted_sealers) if dmarc_outcome.result is DmarcResult.FAIL else ""
+    return AuthResults(spf_outcome, dkim_outcomes, dmarc_outcome, domains, arc, override, _plain_ip(ip))
 
 
 async def authenticate(
-    resolver: Resolver, *, ip: str, helo: str, sender: str, message: bytes
+    resolver: Resolver, *, ip: str, helo: str, sender: str, message: bytes,
+    trusted_sealers: frozenset[str] = frozenset(),
 ) -> AuthResults:
     """``authenticate_sync`` in a worker thread (pyspf and dkimpy block)."""
     return await asyncio.to_thread(
-        authenticate_sync, resolver, ip=ip, helo=helo, sender=sender, message=message
+        authenticate_sync, resolver, ip=ip, helo=helo, sender=sender, message=message,
+        trusted_sealers=trusted_sealers,
     )
 
 
@@ -634,12 +770,12 @@ def auth_reply(results: AuthResults, is_local: Callable[[str], bool]) -> Reply |
     used to impersonate the province either.
     """
     local = any(is_local(d) or is_local(organizational_domain(d)) for d in results.from_domains)
-    if local and not results.aligned:
+    if local and not results.aligned and not results.arc_override:
         if results.temperror:
             return codes.S451_AUTH_TEMPFAIL
         return codes.S550_LOCAL_SENDER_UNAUTHENTICATED
     if results.dmarc.policy == "reject":
-        if results.dmarc.result is DmarcResult.FAIL:
+        if results.reject:
             return codes.S550_DMARC_REJECT
         if results.dmarc.result is DmarcResult.TEMPERROR:
             return codes.S451_AUTH_TEMPFAIL

@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -324,6 +324,56 @@ class SqlOutboundQueue:
                 .all()
             )
             return await self._messages(conn, list(ids))
+
+    async def claim(
+        self, now: datetime, *, node: str, lease: timedelta, limit: int = 100
+    ) -> list[QueuedMessage]:
+        work = (
+            select(QR.c.id)
+            .where(
+                QR.c.message_id == QM.c.id,
+                or_(
+                    and_(
+                        QR.c.state == RecipientState.QUEUED.value,
+                        or_(QR.c.next_attempt_at <= now, QM.c.bounce_requested.is_(True)),
+                    ),
+                    and_(QR.c.state == RecipientState.FAILED.value, QR.c.notified.is_(False)),
+                ),
+            )
+            .exists()
+        )
+        free = or_(QM.c.claimed_until.is_(None), QM.c.claimed_until <= now, QM.c.claimed_by == node)
+        # SKIP LOCKED (PostgreSQL): a row another node is claiming right now is
+        # passed over instead of waited for; SQLite has one writer at a time.
+        pick = (
+            select(QM.c.id).where(work, free).order_by(QM.c.id).limit(limit).with_for_update(skip_locked=True)
+        )
+        async with self._db.write() as conn:
+            ids = list((await conn.execute(pick)).scalars().all())
+            if not ids:
+                return []
+            await conn.execute(
+                update(QM).where(QM.c.id.in_(ids)).values(claimed_by=node, claimed_until=now + lease)
+            )
+            return await self._messages(conn, ids)
+
+    async def renew(self, message_ids: Sequence[int], *, node: str, until: datetime) -> None:
+        if not message_ids:
+            return
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(QM)
+                .where(QM.c.id.in_(list(message_ids)), QM.c.claimed_by == node)
+                .values(claimed_until=until)
+            )
+
+    async def release(self, message_id: int, *, node: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(QM)
+                .where(QM.c.id == message_id, QM.c.claimed_by == node)
+                .values(claimed_by="", claimed_until=None)
+            )
 
     async def next_due(self) -> datetime | None:
         async with self._db.read() as conn:

@@ -32,6 +32,10 @@ class OutboundMessage(Base):
     account: Mapped[str] = mapped_column(Text, default="")
     delay_warned: Mapped[bool] = mapped_column(Boolean, default=False)
     bounce_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_by: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Node working on the message now (several nodes, one database), "" for none."""
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """End of that node's lease: a node that dies mid-delivery loses the claim then."""
 
 
 class OutboundRecipient(Base):

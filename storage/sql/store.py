@@ -73,7 +73,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Protocol, TypeAlias, TypeVar, TypeVarTuple, cast
@@ -134,7 +134,7 @@ from storage.api import (
 )
 from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
-from storage.sql import models
+from storage.sql import jobs, models
 from storage.sql import vault as vaults
 from storage.sql.database import Database, Undo, run_io
 from storage.sql.notify import PgChangeHub
@@ -2029,6 +2029,13 @@ class SqlMailStore:
         order = {entry_id: i for i, entry_id in enumerate(dict.fromkeys(entry_ids))}
         restored.sort(key=lambda r: order[r.id])
         return restored, [e.blob for e in entries], created
+
+    # -- scheduled jobs across nodes (storage.jobs) ----------------------------------
+    async def claim_job(self, name: str, slot: str, *, node: str, now: datetime, lease: timedelta) -> bool:
+        return await self.db.run_write(jobs.claim_tx, name, slot, node, now, lease, durable=False)
+
+    async def finish_job(self, name: str, slot: str, *, node: str, now: datetime) -> None:
+        await self.db.run_write(jobs.finish_tx, name, slot, node, now, durable=False)
 
     async def purge_deleted(self, before: datetime) -> int:
         removed = 0

@@ -9,6 +9,7 @@ from storage.sql.activity import SqlActivityStore
 from storage.sql.credentials import SqlCredentialStore
 from storage.sql.database import Database
 from storage.sql.directory import SqlDirectoryStore
+from storage.sql.dmarc import SqlDmarcStore
 from storage.sql.queue import SqlOutboundQueue
 from storage.sql.routes import SqlRoutesStore
 from storage.sql.store import SqlMailStore
@@ -38,6 +39,7 @@ def sql_storage(
         activity=SqlActivityStore(db),
         routes=SqlRoutesStore(db),
         credentials=SqlCredentialStore(db),
+        dmarc=SqlDmarcStore(db),
         queue=SqlOutboundQueue(db, spool_dir) if spool_dir is not None else None,
         database=db if own else None,
     )

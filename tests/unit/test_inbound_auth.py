@@ -396,12 +396,14 @@ def test_header_format() -> None:
         b"Authentication-Results: mx.dongnai.gov.vn;\r\n"
         b"\tspf=pass smtp.mailfrom=example.org;\r\n"
         b"\tdkim=pass header.d=example.org header.a=rsa-sha256 header.s=k1;\r\n"
-        b"\tdmarc=pass (p=reject) header.from=example.org\r\n"
+        b"\tdmarc=pass (p=reject) header.from=example.org;\r\n"
+        b"\tarc=none smtp.remote-ip=192.0.2.1\r\n"
     )
     null = run("203.0.113.9", "", message("x@nowhere.example"), {})
     assert null.header("mx").decode() == (
         "Authentication-Results: mx;\r\n\tspf=none smtp.helo=client.example;\r\n"
-        "\tdkim=none;\r\n\tdmarc=none header.from=nowhere.example\r\n"
+        "\tdkim=none;\r\n\tdmarc=none header.from=nowhere.example;\r\n"
+        "\tarc=none smtp.remote-ip=203.0.113.9\r\n"
     )
 
 
