@@ -35,7 +35,7 @@ WORKDIR /var/lib/mailserver
 # 25 MX, 465/587 submission, 143/993 IMAP, 8080 web portal, 9100 metrics.
 # Binding ports below 1024 as non-root: compose grants CAP_NET_BIND_SERVICE
 # via sysctl net.ipv4.ip_unprivileged_port_start=0 (see compose.yaml).
-EXPOSE 25 465 587 143 993 8080 9100
+EXPOSE 25 465 587 143 993 4190 8080 9100
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["mailserver", "health", "--quiet"]
 STOPSIGNAL SIGTERM

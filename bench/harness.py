@@ -209,6 +209,13 @@ def check_mbsync(side: Side, work: Path, messages: list[corpus.Message]) -> int:
 
 # -- scenario 3: FETCH and SEARCH -------------------------------------------------------
 
+SORT_COMMANDS = (
+    ("sort_arrival_s", b"UID SORT (REVERSE ARRIVAL) UTF-8 ALL"),
+    ("sort_subject_s", b"UID SORT (SUBJECT) UTF-8 ALL"),
+    ("sort_from_date_s", b"UID SORT (DISPLAYFROM REVERSE DATE) UTF-8 ALL"),
+    ("thread_references_s", b"UID THREAD REFERENCES UTF-8 ALL"),
+)
+
 async def fetch_search(side: Side, total: int) -> dict[str, float]:
     client = await Imap.connect(side.imap_port, peers.USER, peers.PASSWORD)
     out: dict[str, float] = {}
@@ -226,6 +233,13 @@ async def fetch_search(side: Side, total: int) -> dict[str, float]:
         start = time.perf_counter()
         await client.command(f"UID SEARCH UNSEEN SINCE {corpus.SINCE}".encode())
         out["search_unseen_since_s"] = time.perf_counter() - start
+        # SORT and THREAD (RFC 5256) over the whole folder: what Roundcube asks on opening it.
+        for key, command in SORT_COMMANDS:
+            start = time.perf_counter()
+            lines = await client.command(command)
+            out[key] = time.perf_counter() - start
+            if command.startswith(b"UID SORT") and len(lines[0].split()) - 2 != total:
+                raise RuntimeError(f"{side.name}: {command.decode()} gave {len(lines[0].split()) - 2} UIDs")
     finally:
         await client.close()
     return out
@@ -584,6 +598,8 @@ def run(args: argparse.Namespace) -> int:
                         "3. UID SEARCH SUBJECT")
                 rec.add("search_unseen_since_s", side.name, out["search_unseen_since_s"], "s", "lower",
                         "3. UID SEARCH UNSEEN SINCE")
+                for key, command in SORT_COMMANDS:
+                    rec.add(key, side.name, out[key], "s", "lower", "3. " + command.decode())
 
         if "idle" in only:
             print(f"4. {n_idle} IDLE connections", flush=True)

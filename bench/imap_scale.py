@@ -27,6 +27,7 @@ from pathlib import Path
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.web.settings import WebSettings
 
 USER = "bench@dongnai.gov.vn"
@@ -45,6 +46,7 @@ def config(data_dir: str, imap_port: int) -> Config:
         smtp=SmtpSettings(listen="127.0.0.1:0"),
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
         web=WebSettings(listen="127.0.0.1:0"),
+        managesieve=ManageSieveSettings(enabled=False),
         # --idle N sessions of one account from loopback: above the per-address and
         # per-account defaults on purpose.
         imap=ImapSettings(listen=f"127.0.0.1:{imap_port}", tls_listen="127.0.0.1:0",

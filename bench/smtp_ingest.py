@@ -2,6 +2,12 @@
 timed until every message is durably stored (the 250 after DATA implies it).
 
     python bench/smtp_ingest.py [--messages 2000] [--sessions 20] [--size 4096] [--postgres]
+                                [--sieve-rules 50] [--compare-sieve]
+
+``--sieve-rules N`` gives the recipient an active Sieve script of N rules (the
+last one files the message into a folder with a flag, the others do not
+match); ``--compare-sieve`` runs without a script and with one in the same
+process and prints both and their ratio (issue 20: within 10%).
 
 Prints one JSON line. Peer servers (Postfix + Dovecot) are measured beside this
 in the benchmarks issue; until then the figure is ours alone.
@@ -13,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import tempfile
 import time
 
@@ -21,6 +28,8 @@ import aiosmtplib
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.config import Config, ImapSettings, ServerSettings, SmtpSettings, SubmissionSettings
+from mailserver.managesieve.settings import ManageSieveSettings
+from mailserver.search.settings import SearchSettings
 from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
 from storage.settings import StorageSettings
@@ -28,7 +37,29 @@ from storage.settings import StorageSettings
 RCPT = "bench@dongnai.gov.vn"
 
 
-async def run(messages: int, sessions: int, size: int, url: str) -> dict[str, object]:
+def sieve_script(rules: int) -> str:
+    """``rules`` rules: rules-1 that do not match this message, then one that files it."""
+    lines = ['require ["fileinto", "imap4flags", "mailbox", "subaddress", "envelope"];']
+    for i in range(rules - 1):
+        match i % 4:
+            case 0:
+                lines.append(f'if header :contains "subject" "Mục số {i}" {{ fileinto "Mục {i}"; stop; }}')
+            case 1:
+                lines.append(f'if address :domain :is "from" "donvi{i}.gov.vn" {{ fileinto "ĐV {i}"; }}')
+            case 2:
+                lines.append(f'if envelope :detail "to" "muc{i}" {{ addflag "$Muc{i}"; }}')
+            case _:
+                lines.append(f'if allof (exists "X-Muc-{i}", size :over 1M) {{ discard; stop; }}')
+    if rules:
+        lines.append('if header :contains "subject" "Báo cáo" {')
+        lines.append('  fileinto :create :flags "$BaoCao" "Báo cáo";\n}')
+    return "\n".join(lines) + "\n"
+
+
+async def run(
+    messages: int, sessions: int, size: int, url: str, sieve_rules: int = 0, *,
+    search: SearchSettings | None = None,
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
             server=ServerSettings(data_dir=tmp, log_level="WARNING"),
@@ -36,13 +67,21 @@ async def run(messages: int, sessions: int, size: int, url: str) -> dict[str, ob
             smtp=SmtpSettings(listen="127.0.0.1:0"),
             submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
             web=WebSettings(listen="127.0.0.1:0"),
+            managesieve=ManageSieveSettings(enabled=False),
             imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
             # No DNS on the bench machine: SPF/DKIM/DMARC lookups answer "none" at once
             # instead of timing out against an unreachable resolver.
             dns=DnsSettings(use_servers=False),
+            search=search or SearchSettings(),
         )
         async with App(config) as app:
             account = await app.store.create_account(RCPT, "Bench", hash_password("x" * 12))
+            if sieve_rules:
+                from storage.sieve import sieve_scripts_for
+
+                scripts = sieve_scripts_for(app.store)
+                await scripts.put_script(RCPT, "bench", sieve_script(sieve_rules))
+                await scripts.set_active(RCPT, "bench")
             port = app.addresses["smtp"][1]
             body = (
                 b"From: Citizen <bench@example.org>\r\nTo: <bench@dongnai.gov.vn>\r\n"
@@ -78,6 +117,7 @@ async def run(messages: int, sessions: int, size: int, url: str) -> dict[str, ob
                 "messages": messages,
                 "sessions": sessions,
                 "size": size,
+                "sieve_rules": sieve_rules,
                 "seconds": round(elapsed, 3),
                 "messages_per_second": round(messages / elapsed, 1),
             }
@@ -89,9 +129,29 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--postgres", action="store_true", help="use MAILSERVER_BENCH_PG (a scratch DB)")
+    parser.add_argument("--sieve-rules", type=int, default=0, help="an active script of N rules (0: none)")
+    parser.add_argument("--reps", type=int, default=4, help="with --compare-sieve: runs of each side")
+    parser.add_argument("--compare-sieve", action="store_true",
+                        help="run without a script, then with --sieve-rules (default 50); print the ratio")
     args = parser.parse_args()
     url = os.environ.get("MAILSERVER_BENCH_PG", "") if args.postgres else ""
-    print(json.dumps(asyncio.run(run(args.messages, args.sessions, args.size, url))))
+    if not args.compare_sieve:
+        print(json.dumps(asyncio.run(run(args.messages, args.sessions, args.size, url, args.sieve_rules))))
+        return
+    rules = args.sieve_rules or 50
+    # Alternating A B B A ... so that warming up and other load on a shared
+    # machine do not favour one side; the median of each side is compared.
+    rates: dict[int, list[float]] = {0: [], rules: []}
+    for rep in range(args.reps):
+        for n in ((0, rules) if rep % 2 == 0 else (rules, 0)):
+            result = asyncio.run(run(args.messages, args.sessions, args.size, url, n))
+            print(json.dumps(result))
+            rates[n].append(float(result["messages_per_second"]))  # type: ignore[arg-type]
+    ratio = statistics.median(rates[rules]) / statistics.median(rates[0])
+    print(json.dumps({"scenario": "smtp_ingest_sieve", "rules": rules, "reps": args.reps,
+                      "plain_median": statistics.median(rates[0]),
+                      "sieve_median": statistics.median(rates[rules]),
+                      "throughput_ratio": round(ratio, 3)}))
 
 
 if __name__ == "__main__":

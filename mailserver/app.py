@@ -28,7 +28,7 @@ from pki.dkim import DkimSigner, key_directory
 from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
-from policy.pipeline import Pipeline
+from policy.pipeline import Pipeline, limits_of
 from storage import Storage, open_storage
 from storage.api import MailStore
 from storage.jobs import JobLedger
@@ -39,6 +39,7 @@ from storage.reconcile import Reconciler
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
     from mailserver.ops.dmarc import DmarcReports
+    from mailserver.search.indexer import Indexer
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
     from mailserver.web.deps import PortalDependencies
@@ -126,6 +127,8 @@ class App:
         self.cluster = Cluster(self.store if isinstance(self.store, JobLedger) else None)
         """This node among several on one database: scheduled jobs run once per period."""
         self.services: list[Service] = []
+        self.indexer: Indexer | None = None
+        """The full-text indexer (``search.index``), once started."""
         self.background: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
@@ -169,6 +172,8 @@ class App:
             ImapService(self.config, self.store, self.authenticator, login_context,
                         learner=self.pipeline, cert_login=self.cert_login),
         ]
+        if self.config.managesieve.enabled:
+            self.services.append(self._managesieve(login_context))
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
@@ -200,6 +205,12 @@ class App:
             name="vault-purge",
         ))
         self.background.append(asyncio.create_task(self.reconciler.finish(reconciled), name="reconcile"))
+        if self.config.search.index:
+            from mailserver.search.indexer import Indexer
+
+            # After the store commits, never in the way of a 250 or an APPEND OK.
+            self.indexer = Indexer(self.store, limits_of(self.config.policy), self.config.search)
+            self.background.append(asyncio.create_task(self.indexer.run(), name="indexer"))
         if self.config.dmarc.send_reports:
             from mailserver.ops.dmarc import report_loop
 
@@ -227,8 +238,24 @@ class App:
         return PortalDependencies(
             config=self.config, store=self.store, directory=self.storage.directory,
             activity=self.storage.activity, credentials=self.storage.credentials, dmarc=self.storage.dmarc,
+            sieve=self.storage.sieve,
             authenticator=self.authenticator, queue=self.queue, quarantine=self.quarantine,
             connection_counts=self.connection_counts,
+        )
+
+    def _managesieve(self, context: ssl.SSLContext | None) -> Service:
+        """ManageSieve (RFC 5804) on ``managesieve.listen``, with its narrow dependencies."""
+        from mailserver.managesieve.server import ManageSieveService
+        from mailserver.managesieve.session import ManageSieveDeps
+        from mailserver.ops.sieve import SieveLimits
+
+        deps = ManageSieveDeps(
+            scripts=self.storage.sieve, authenticator=self.authenticator,
+            directory=self.storage.directory, settings=self.config.managesieve,
+            limits=SieveLimits.from_config(self.config),
+        )
+        return ManageSieveService(
+            self.config.managesieve, deps, context, trusted_proxies=self.config.server.trusted_proxies
         )
 
     async def stop(self) -> None:

@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailserver.directory.settings import AccountsSettings, DirectorySettings
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.ops.settings import BackupSettings, DmarcSettings, MetricsSettings, ReportSettings
+from mailserver.search.settings import SearchSettings
+from mailserver.sieve.settings import SieveSettings
 from mailserver.smtp.outbound_settings import OutboundSettings
 from mailserver.web.settings import WebSettings
 from pki.arc import ArcSettings
@@ -282,6 +285,8 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    managesieve: ManageSieveSettings = field(default_factory=ManageSieveSettings)
+    sieve: SieveSettings = field(default_factory=SieveSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
@@ -297,6 +302,7 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     dmarc: DmarcSettings = field(default_factory=DmarcSettings)
     arc: ArcSettings = field(default_factory=ArcSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     source: str = field(default="(built-in defaults)", metadata={"internal": True})
 
     # -- derived paths: empty settings default to places under data_dir ---------

@@ -108,6 +108,8 @@ S503_ALREADY_TLS: Final = Reply(503, "5.5.1", "TLS already active")
 S503_NO_AUTH: Final = Reply(503, "5.5.1", "AUTH is not offered on this port; use submission")
 # X.1.1 "Bad destination mailbox address" (RFC 3463 section 3.2).
 S550_NO_SUCH_USER: Final = Reply(550, "5.1.1", "No such user here")
+# RFC 5429 section 2.1.1: a Sieve reject/ereject of every recipient, refused in protocol.
+S550_SIEVE_REJECTED: Final = Reply(550, "5.7.1", "Rejected by the recipient's mail filter")
 # X.2.1 "Mailbox disabled, not accepting messages".
 S550_MAILBOX_DISABLED: Final = Reply(550, "5.2.1", "Mailbox disabled, not accepting messages")
 # Bare CR or LF in DATA (RFC 5321 section 2.3.8 allows CRLF only; accepting

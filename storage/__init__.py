@@ -3,9 +3,10 @@
 ``open_storage`` is the entry point of the server: it builds, once, the shared
 ``storage.sql.database.Database`` and every store on it, and returns them as
 one ``Storage`` (mail, directory, activity, routes, credentials, DMARC
-reports, outbound queue). Code outside ``storage/`` receives the parts it uses and talks to their
-Protocols (``storage.api.MailStore``, ``storage.directory.DirectoryStore``, …);
-it never imports ``storage.sql``.
+reports, Sieve scripts and state, outbound queue). Code outside ``storage/``
+receives the parts it uses and talks to their Protocols
+(``storage.api.MailStore``, ``storage.directory.DirectoryStore``, …); it never
+imports ``storage.sql``.
 
 ``open_store`` (the mail store alone, owning its database) remains for the CLI
 and the tests; ``storage_of(store)`` finds the ``Storage`` a mail store belongs
@@ -29,10 +30,12 @@ if TYPE_CHECKING:
     from storage.dmarc import DmarcStore
     from storage.queue import OutboundQueue
     from storage.routes import RoutesStore
+    from storage.sieve import SieveScripts
+    from storage.sievestate import SieveState
 
     _Parts: TypeAlias = tuple[
-        DirectoryStore, ActivityStore, RoutesStore, CredentialStore, DmarcStore, OutboundQueue | None,
-        "Resource | None",
+        DirectoryStore, ActivityStore, RoutesStore, CredentialStore, DmarcStore, SieveScripts, SieveState,
+        OutboundQueue | None, "Resource | None",
     ]
 
 __all__ = ["Storage", "open_storage", "open_store", "probe_database", "storage_of"]
@@ -63,6 +66,8 @@ class Storage:
     routes: RoutesStore
     credentials: CredentialStore
     dmarc: DmarcStore
+    sieve: SieveScripts
+    sieve_state: SieveState
     queue: OutboundQueue | None = None
     """Present when ``open_storage`` was given a spool directory."""
     database: Resource | None = None
@@ -98,7 +103,7 @@ mail store, so the entry goes when the store does."""
 def _register(storage: Storage) -> Storage:
     _PARTS[storage.mail] = (
         storage.directory, storage.activity, storage.routes, storage.credentials, storage.dmarc,
-        storage.queue, storage.database,
+        storage.sieve, storage.sieve_state, storage.queue, storage.database,
     )
     return storage
 

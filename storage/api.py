@@ -424,6 +424,57 @@ class SearchQuery:
     modseq_above: ModSeq | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class IndexJob:
+    """A message waiting in the full-text work list, with its file's absolute path."""
+
+    message_id: int
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """What the full-text index keeps of one message (``storage.fulltext.build_doc``).
+
+    ``header``/``body`` are the folded words (``storage.textfold``) joined by
+    spaces, ``header_exact``/``body_exact`` the same words unfolded (NFC,
+    casefolded); the five header fields are folded text for substring matches.
+    """
+
+    message_id: int
+    header: str
+    body: str
+    header_exact: str
+    body_exact: str
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    bcc: str
+
+
+TEXT_FIELDS: tuple[str, ...] = ("text", "body", "subject", "from", "to", "cc", "bcc")
+"""What ``MailStore.text_search`` can match: RFC 9051 section 6.4.4 TEXT, BODY and header keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextHits:
+    """``text_search``'s answer: matching UIDs among indexed messages, and the
+    UIDs of messages not indexed yet (the caller scans those itself)."""
+
+    uids: frozenset[Uid]
+    unindexed: frozenset[Uid]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    pending: int
+    indexed: int
+    index_bytes: int
+    message_bytes: int
+
+
 class FolderWatch:
     """Change counter of one folder, shared by everything in this process that
     watches it (``ChangeHub.watch``). ``version`` goes up by one on every
@@ -686,6 +737,14 @@ class MailStore(Protocol):
         """The stored bytes (CRLF line ends). Raises KeyError for an unknown uid."""
         ...
 
+    async def read_headers(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        """(UID, header section) of the existing uids, in UID order: each file read
+        only up to its blank line (at most 64 KiB). For header fields the store does
+        not cache (References, for IMAP THREAD, RFC 5256 section 3)."""
+        ...
+
     async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
         """``get_infos`` and ``read_message`` of one message in one call: what a
         client fetching messages one by one (mbsync) asks for each. Raises KeyError
@@ -789,3 +848,27 @@ class MailStore(Protocol):
     async def holds_on(self, account_id: int) -> list[Hold]:
         """The holds covering the account (its own and its agency's)."""
         ...
+
+    # -- full-text index (storage.sql.fulltext) ------------------------------------
+    async def index_jobs(self, limit: int) -> list[IndexJob]:
+        """Up to ``limit`` messages of the work list (oldest first), not removed."""
+        ...
+
+    async def save_index(self, docs: Sequence[IndexDoc], done: Sequence[int] = ()) -> None:
+        """Write ``docs`` and take them and ``done`` (message ids) off the work list,
+        in one transaction; messages expunged meanwhile are skipped."""
+        ...
+
+    async def text_search(
+        self, account_id: int, folder_id: int, field: str, text: str, *, exact: bool = False
+    ) -> TextHits:
+        """Messages of the folder whose ``field`` (``TEXT_FIELDS``) matches ``text``:
+        folded words as a phrase, the last one a prefix (``body``/``text``), or the
+        folded substring (header fields); ``exact`` compares unfolded words."""
+        ...
+
+    async def queue_reindex(self, account_id: int | None = None) -> int:
+        """Put every message of one account (or all) on the work list; the count queued."""
+        ...
+
+    async def index_status(self) -> IndexStatus: ...

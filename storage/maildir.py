@@ -607,5 +607,23 @@ class Maildir:
     def read_blocking(self, blob: str) -> bytes:
         return self.absolute(blob).read_bytes()
 
+    def read_header_blocking(self, blob: str, limit: int = 65536) -> bytes:
+        """The message's header section (up to and including the blank line), at
+        most ``limit`` octets: what THREAD needs of a message without its body."""
+        with self.absolute(blob).open("rb") as f:
+            data = b""
+            while len(data) < limit:
+                chunk = f.read(8192)
+                if not chunk:
+                    break
+                data += chunk
+                end = data.find(b"\r\n\r\n")
+                if end >= 0:
+                    return data[: end + 4]
+                end = data.find(b"\n\n")
+                if end >= 0:
+                    return data[: end + 2]
+            return data[:limit]
+
     async def read(self, blob: str) -> bytes:
         return await _in_thread(self.read_blocking, blob)

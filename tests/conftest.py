@@ -21,6 +21,7 @@ from mailserver.config import (
     SmtpSettings,
     SubmissionSettings,
 )
+from mailserver.managesieve.settings import ManageSieveSettings
 from mailserver.web.settings import WebSettings
 from policy.dns import DnsSettings
 from storage import open_store
@@ -46,6 +47,7 @@ def make_config(
         submission=SubmissionSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0",
                                       allow_plaintext_auth=True),
         imap=ImapSettings(listen="127.0.0.1:0", tls_listen="127.0.0.1:0"),
+        managesieve=ManageSieveSettings(listen="127.0.0.1:0"),
         auth=AuthSettings(failure_delay=0.05),
         dns=DnsSettings(static=dict(dns_static or {}), use_servers=False),
         web=WebSettings(listen="127.0.0.1:0"),

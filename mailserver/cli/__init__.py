@@ -34,7 +34,9 @@ from mailserver.cli import (
     quarantine,
     queue,
     routing,
+    search,
     serve,
+    sieve,
     spam,
     vault,
 )
@@ -46,7 +48,7 @@ from mailserver.ops.logs import configure_logging, use_uvloop
 # One line per command area; keep alphabetical after serve.
 MODULES = (
     serve, accounts, agency, audit, db, directory, dispatch, dkim, dns, group, mailbox, migrate, ops,
-    passwords, pdf, pki, quarantine, queue, routing, spam, vault,
+    passwords, pdf, pki, quarantine, queue, routing, search, sieve, spam, vault,
 )
 
 

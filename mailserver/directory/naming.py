@@ -24,6 +24,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from storage import textfold
+
 __all__ = [
     "MAX_LOCAL_PART",
     "RESERVED_LOCAL_PARTS",
@@ -93,7 +95,6 @@ RESERVED_LOCAL_PARTS: Final[frozenset[str]] = frozenset(
 """Local parts never issued to a person: role addresses (RFC 2142) and
 administrative ones of the provincial mail system."""
 
-_EXTRA_FOLD: Final = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ı": "i"})
 _AGENCY_CODE: Final = re.compile(r"^[a-z][a-z0-9]{1,31}$")
 
 
@@ -105,10 +106,10 @@ def ascii_fold(text: str) -> str:
     """Vietnamese text to lower-case ASCII: diacritics dropped, đ/Ð -> d.
 
     NFC and NFD input give the same result because the text is decomposed
-    first; other characters are kept (callers filter them)."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_EXTRA_FOLD))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", stripped.translate(_EXTRA_FOLD)).lower()
+    first; other characters are kept (callers filter them). This is the folding
+    of mail search (``storage.textfold.fold``), so the directory, the portal and
+    IMAP SEARCH agree on what "dong nai" matches."""
+    return textfold.fold(text)
 
 
 def _syllables(text: str) -> list[str]:

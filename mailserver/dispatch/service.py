@@ -37,7 +37,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from mailserver.config import Config
 from mailserver.dispatch.document import number_label
@@ -45,6 +45,7 @@ from mailserver.dispatch.pdfcheck import check_message, pdf_trust, with_pdf_head
 from mailserver.dispatch.pdfsign import SignerError, resolve_signer, sign_document_async
 from mailserver.dispatch.signing import SmimeHooks
 from mailserver.headers import POLICY
+from mailserver.sieve.deliver import SieveDelivery
 from pki.ca import CertificateAuthority, PkiError, atomic_write
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SessionInfo
 from policy.pipeline import Pipeline
@@ -158,6 +159,24 @@ class Dispatcher:
         self.store = store
         self.directory = open_directory(store)
         self.log = DispatchLog(config.data_dir)
+        self._sieve: SieveDelivery | None | Literal[False] = None
+        """The recipients' Sieve filters, built at first use; False when disabled."""
+
+    async def _deliver(self, account_id: int, address: str, stored: bytes, relay: bytes, *, sender: str,
+                       now: datetime, log_id: str) -> str | None:
+        """Into the recipient's mailbox through its Sieve filters (mailserver/sieve/deliver.py):
+        the refusal text when its script rejects the document, else None."""
+        if self._sieve is None:
+            self._sieve = SieveDelivery.build(self.config, self.store, outbound=None) or False
+        if self._sieve is False:
+            await self.store.deliver([account_id], stored, internal_date=now)
+            return None
+        decisions, view = await self._sieve.decide([account_id], [address], stored, sender=sender, sid=log_id)
+        refused = self._sieve.rejected_by_all(decisions)
+        if refused is None:
+            await self._sieve.store(decisions, stored, when=now, junk=False)
+        await self._sieve.after(decisions, view, relay, sender=sender, sid=log_id)
+        return refused
 
     async def check_policy(self, sender: str, recipients: list[str], message: bytes) -> None:
         """The pipeline's DATA stage, as for submitted mail (Điều 6)."""
@@ -257,10 +276,14 @@ class Dispatcher:
                 continue
             stored = f"Return-Path: <{sender}>\r\n".encode() + received + local_copy
             try:
-                await self.store.deliver([account.id], stored, internal_date=now)
+                refused = await self._deliver(account.id, account.address, stored, received + local_copy,
+                                              sender=sender, now=now, log_id=log_id)
             except OverQuota as full:
                 reply = "552 5.2.2" if full.whole else "452 4.2.2"
                 result.recipients.append(RecipientStatus(address, "bounced", f"{reply} mailbox full"))
+                continue
+            if refused is not None:
+                result.recipients.append(RecipientStatus(address, "bounced", f"550 5.7.1 {refused}"))
                 continue
             result.recipients.append(RecipientStatus(address, "delivered"))
         if remote:

@@ -1,7 +1,8 @@
 """The grammars of the IMAP commands' arguments (RFC 9051 section 6 and 9, with
 the extensions the server offers: RFC 4466/7162 select-params, RFC 5258/5819
 LIST-EXTENDED/LIST-STATUS, RFC 3502 MULTIAPPEND, RFC 4731/5182 search return
-options, RFC 3516 BINARY, RFC 2971 ID, RFC 9208 QUOTA, RFC 4314 ACL).
+options, RFC 3516 BINARY, RFC 5256/5267/5957 SORT, THREAD and ESORT, RFC 2971 ID,
+RFC 9208 QUOTA, RFC 4314 ACL).
 
 ``COMMANDS`` maps a command name to the function that reads its arguments into
 a ``commands`` dataclass; ``UID_COMMANDS`` the same after ``UID``; ``SIMPLE``
@@ -322,6 +323,65 @@ def _search(r: Reader, uid: bool = False) -> c.Command:
     return c.Search(uid, c.And(tuple(keys)), charset, returns)
 
 
+def _search_criteria(r: Reader) -> tuple[str, c.And]:
+    # search-criteria = charset 1*(SP search-key) (RFC 5256 section 5)
+    r.sp()
+    charset = r.astr().upper()
+    keys = []
+    while r.accept(b" "):
+        keys.append(_search_key(r))
+    if not keys:
+        raise GrammarError("Search criteria need a search key")
+    return charset, c.And(tuple(keys))
+
+
+def _sort(r: Reader, uid: bool = False) -> c.Command:
+    # sort = ["UID" SP] "SORT" [sort-return-opts] SP sort-criteria SP search-criteria
+    #   (RFC 5256 section 5; sort-return-opts = SP "RETURN" SP "(" [sort-return-opt
+    #   *(SP sort-return-opt)] ")", RFC 5267 section 5)
+    # sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
+    # sort-criterion = ["REVERSE" SP] sort-key
+    # sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"
+    #   / "DISPLAYFROM" / "DISPLAYTO" (RFC 5957 section 3)
+    returns: tuple[str, ...] | None = None
+    if r.accept(b" RETURN ("):
+        r.spaces()
+        opts: list[str] = []
+        while r.list_next(not opts):
+            opt = r.atom().upper()
+            if opt not in c.SORT_RETURN:
+                raise GrammarError(f"Unknown sort return option {opt[:32]}")
+            opts.append(opt)
+        returns = tuple(opts)
+    r.sp()
+    r.open_list()
+    criteria: list[c.SortCriterion] = []
+    while r.list_next(not criteria):
+        name = r.atom().upper()
+        reverse = name == "REVERSE"
+        if reverse:
+            r.sp()
+            name = r.atom().upper()
+        if name not in c.SORT_KEYS:
+            raise GrammarError(f"Unknown sort key {name[:32]}")
+        criteria.append(c.SortCriterion(name, reverse))
+    if not criteria:
+        raise GrammarError("SORT needs a sort key")
+    charset, key = _search_criteria(r)
+    return c.Sort(uid, tuple(criteria), charset, key, returns)
+
+
+def _thread(r: Reader, uid: bool = False) -> c.Command:
+    # thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria (RFC 5256 section 5)
+    # thread-alg = "ORDEREDSUBJECT" / "REFERENCES" / thread-alg-ext
+    r.sp()
+    algorithm = r.atom().upper()
+    if algorithm not in c.THREAD_ALGORITHMS:
+        raise GrammarError(f"Unknown threading algorithm {algorithm[:32]}")
+    charset, key = _search_criteria(r)
+    return c.Thread(uid, algorithm, charset, key)
+
+
 _FETCH_MACROS: Final = {
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
@@ -542,6 +602,8 @@ COMMANDS: Final[dict[str, Callable[[Reader], c.Command]]] = {
     "STATUS": _status,
     "APPEND": _append,
     "SEARCH": lambda r: _search(r, False),
+    "SORT": lambda r: _sort(r, False),
+    "THREAD": lambda r: _thread(r, False),
     "FETCH": lambda r: _fetch(r, False),
     "STORE": lambda r: _store(r, False),
     "COPY": lambda r: _copy(False)(r, False),
@@ -560,6 +622,8 @@ UID_COMMANDS: Final[dict[str, Callable[[Reader, bool], c.Command]]] = {
     "FETCH": _fetch,
     "STORE": _store,
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
     "COPY": _copy(False),
     "MOVE": _copy(True),
     "EXPUNGE": _expunge,

@@ -536,6 +536,69 @@ class Search:
         return out + b" " + b" ".join(k.to_bytes() for k in keys) + b"\r\n"
 
 
+SORT_KEYS: Final = frozenset(
+    {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"}
+)
+"""sort-key of RFC 5256 section 5, with DISPLAYFROM/DISPLAYTO of RFC 5957."""
+SORT_RETURN: Final = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+"""ESORT return options (RFC 5267 section 3.2)."""
+THREAD_ALGORITHMS: Final = frozenset({"ORDEREDSUBJECT", "REFERENCES"})
+
+
+@dataclass(frozen=True, slots=True)
+class SortCriterion:
+    """sort-criterion = ["REVERSE" SP] sort-key (RFC 5256 section 5)."""
+
+    key: str
+    reverse: bool = False
+
+    def to_bytes(self) -> bytes:
+        return (b"REVERSE " if self.reverse else b"") + self.key.encode()
+
+
+def _criteria(charset: str, key: SearchKey) -> bytes:
+    """search-criteria = charset 1*(SP search-key) (RFC 5256 section 5)."""
+    keys = key.keys if isinstance(key, And) else (key,)
+    return astring(charset) + b" " + b" ".join(k.to_bytes() for k in keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """SORT (RFC 5256 section 3), with ESORT's RETURN options (RFC 5267 section 3)."""
+
+    uid: bool
+    criteria: tuple[SortCriterion, ...]
+    charset: str
+    """Upper-case; the session refuses any but UTF-8 and US-ASCII."""
+    key: SearchKey
+    """The search keys as one ``And``."""
+    return_options: tuple[str, ...] | None = None
+    """None for a plain SORT (``* SORT`` response); else ESORT (``* ESEARCH``)."""
+    states: ClassVar[frozenset[State]] = SELECTED
+
+    def to_bytes(self, tag: str) -> bytes:
+        out = f"{tag} {'UID ' if self.uid else ''}SORT".encode()
+        if self.return_options is not None:
+            out += b" RETURN (" + " ".join(self.return_options).encode() + b")"
+        out += b" (" + b" ".join(c.to_bytes() for c in self.criteria) + b") "
+        return out + _criteria(self.charset, self.key) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """THREAD (RFC 5256 section 3): ORDEREDSUBJECT or REFERENCES."""
+
+    uid: bool
+    algorithm: str
+    charset: str
+    key: SearchKey
+    states: ClassVar[frozenset[State]] = SELECTED
+
+    def to_bytes(self, tag: str) -> bytes:
+        out = f"{tag} {'UID ' if self.uid else ''}THREAD {self.algorithm} ".encode()
+        return out + _criteria(self.charset, self.key) + b"\r\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Fetch:
     uid: bool
@@ -733,6 +796,8 @@ Command = (
     | Close
     | Expunge
     | Search
+    | Sort
+    | Thread
     | Fetch
     | Store
     | Copy

@@ -6,9 +6,10 @@ per command), RFC 6855 (UTF8=ACCEPT mailbox names), RFC 3501 modified UTF-7.
 
 ``Session`` (``session.py``) is built from one handler class per concern - ACL
 (``acl.py``), folders (``folders.py``), messages (``messages.py``), FETCH
-(``fetch.py``), SEARCH (``search.py``) - each a ``SessionCore``, as pymap keeps
-one module per concern. ``SessionCore`` declares the state they read and write
-(``Session.__init__`` sets it) and holds what more than one concern uses.
+(``fetch.py``), SEARCH (``search.py``), SORT (``sort.py``), THREAD (``thread.py``) -
+each a ``SessionCore``, as pymap keeps one module per concern. ``SessionCore``
+declares the state they read and write (``Session.__init__`` sets it) and holds
+what more than one concern uses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mailserver.imap.errors import UserError
 from mailserver.imap.grammar import is_astring
 from mailserver.imap.responses import IString, Value
 from mailserver.imap.selected import FolderCache, Mailbox, Target
+from mailserver.search.settings import SearchSettings
 from storage.api import INBOX, Account, Folder, MailStore
 from storage.directory import ALL_RIGHTS, DirectoryStore, MailboxGrant
 
@@ -84,6 +86,8 @@ class SessionCore:
     store: MailStore
     authenticator: Authenticator
     settings: ImapSettings
+    search_settings: SearchSettings
+    """``[search]``: whether SEARCH asks the full-text index, exact diacritics."""
     secure: bool
     remote_ip: str
     starttls_available: bool

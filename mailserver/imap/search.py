@@ -1,5 +1,6 @@
 """SEARCH (RFC 9051 section 6.4.4) with ESEARCH (RFC 4731), SEARCHRES (RFC 5182)
-and MODSEQ (RFC 7162 section 3.1.5).
+and MODSEQ (RFC 7162 section 3.1.5); the search criteria of SORT and THREAD
+(RFC 5256) are evaluated here too (``_matching``).
 
 A search key is evaluated by ``Searcher`` over the UIDs of the selected folder:
 what SQL can decide (flags, dates, sizes, UID sets, a few headers) is pushed
@@ -7,6 +8,14 @@ down into one ``store.search`` query per AND; the rest is evaluated here, cheap
 in-memory keys first, reading message files last and only for the messages
 still in the running. ``imap.max_search_keys`` bounds the keys of one command
 and ``imap.search_time_budget`` the time spent reading files (``NO [LIMIT]``).
+
+TEXT, BODY, SUBJECT, FROM, TO, CC and BCC are answered from the full-text index
+(``MailStore.text_search``; words and prefixes, folded as ``storage.textfold``
+folds, like Dovecot's FTS) when ``search.index`` is on; messages not indexed
+yet and strings the index cannot answer (under three letters, no word at all)
+are scanned (``textsearch``, folded the same way), so no result is ever missing.
+With ``search.exact_diacritics`` a string typed with diacritics matches only
+those: exact index words, the SQL header columns, an exact scan.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from mailserver.imap.errors import UserError
 from mailserver.imap.responses import Response, Value
 from mailserver.imap.selected import Mailbox
 from storage.api import MailStore, ModSeq, SearchQuery, Uid
+from storage.fulltext import indexable
+from storage.textfold import has_marks
 
 log = logging.getLogger("mailserver.imap.session")
 
@@ -41,25 +52,8 @@ class SearchCommand(SessionCore):
         opts = cmd.return_options or ()
         if "SAVE" in opts:
             mb.saved = frozenset()  # RFC 5182 section 2.1: a failed SEARCH leaves "$" empty
-        if cmd.charset is not None and cmd.charset not in ("UTF-8", "US-ASCII"):
-            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
-        if _key_count(cmd.key) - 1 > self.settings.max_search_keys:  # less the implicit AND
-            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
-        searcher = Searcher(self.store, mb, self._clock, self._clock() + self.settings.search_time_budget)
-        try:
-            matched = sorted(await searcher.eval(cmd.key, set(mb.uids)))
-        except SearchBudgetError:
-            log.info("imap %s: SEARCH over its time budget", self.connection_id)
-            raise UserError(
-                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
-            ) from None
-        modseq = None
-        if _uses_modseq(cmd.key):
-            self.enabled |= {"CONDSTORE"}
-            if matched:
-                matched_uids = [Uid(u) for u in matched]
-                infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, matched_uids)
-                modseq = max((i.modseq for i in infos), default=None)
+        matched = await self._matching(mb, cmd.key, cmd.charset)
+        modseq = await self._modseq(mb, cmd.key, matched)
         numbers = matched if cmd.uid else [s for s in (mb.seq(u) for u in matched) if s is not None]
         if "SAVE" in opts:
             # With MIN and/or MAX only those are kept (RFC 5182 section 2.4).
@@ -90,14 +84,84 @@ class SearchCommand(SessionCore):
         yield r.ok(tag, "SEARCH completed")
 
 
+    async def _matching(self, mb: Mailbox, key: c.SearchKey, charset: str | None) -> list[int]:
+        """UIDs matching ``key``, ascending (SEARCH, and SORT and THREAD's criteria)."""
+        if charset is not None and charset not in ("UTF-8", "US-ASCII"):
+            raise UserError("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
+        if _key_count(key) - 1 > self.settings.max_search_keys:  # less the implicit AND
+            raise UserError(f"Too many search keys (at most {self.settings.max_search_keys})", "LIMIT")
+        searcher = Searcher(
+            self.store,
+            mb,
+            self._clock,
+            self._clock() + self.settings.search_time_budget,
+            index=self.search_settings.index,
+            exact_diacritics=self.search_settings.exact_diacritics,
+        )
+        try:
+            return sorted(await searcher.eval(key, set(mb.uids)))
+        except SearchBudgetError:
+            log.info("imap %s: search over its time budget", self.connection_id)
+            raise UserError(
+                f"Search took too long (over {self.settings.search_time_budget:g} s): narrow it down", "LIMIT"
+            ) from None
+
+    async def _modseq(self, mb: Mailbox, key: c.SearchKey, matched: list[int]) -> int | None:
+        """The highest MODSEQ of the matches when ``key`` uses MODSEQ (RFC 7162
+        section 3.1.5, which also turns CONDSTORE on); else None."""
+        if not _uses_modseq(key):
+            return None
+        self.enabled |= {"CONDSTORE"}
+        if not matched:
+            return None
+        infos = await self.store.get_infos(mb.target.account_id, mb.folder.id, [Uid(u) for u in matched])
+        return max((i.modseq for i in infos), default=None)
+
+
 class Searcher:
     """One SEARCH's evaluation over the selected folder ``mb``."""
 
-    def __init__(self, store: MailStore, mb: Mailbox, clock: Callable[[], float], deadline: float) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        mb: Mailbox,
+        clock: Callable[[], float],
+        deadline: float,
+        *,
+        index: bool = False,
+        exact_diacritics: bool = False,
+    ) -> None:
         self.store = store
         self.mb = mb
         self._clock = clock
         self._deadline = deadline
+        self._index = index
+        self._exact = exact_diacritics
+
+    def _exact_for(self, value: str) -> bool:
+        """Whether ``value`` must match with its diacritics (``search.exact_diacritics``)."""
+        return self._exact and has_marks(value)
+
+    def _index_field(self, key: c.SearchKey) -> tuple[str, str] | None:
+        """(field, string) when the full-text index answers ``key``, else None."""
+        if not self._index:
+            return None
+        match key:
+            case c.TextKey(name, value) if indexable(value):
+                return ("body" if name == "BODY" else "text"), value
+            case c.HeaderKey(name, value) if name in _INDEX_HEADERS and value and not self._exact_for(value):
+                return name, value
+        return None
+
+    async def _from_index(self, key: c.SearchKey, field: str, value: str, candidates: set[int]) -> set[int]:
+        """Index hits among ``candidates``, plus a scan of those not indexed yet."""
+        mb = self.mb
+        hits = await self.store.text_search(
+            mb.target.account_id, mb.folder.id, field, value, exact=self._exact_for(value)
+        )
+        found = candidates & hits.uids
+        waiting = candidates & hits.unindexed
+        return found | await self._scan(key, waiting) if waiting else found
 
     async def eval(self, key: c.SearchKey, candidates: set[int]) -> set[int]:
         """UIDs among ``candidates`` matching ``key``: what SQL can decide is asked of
@@ -139,6 +203,9 @@ class Searcher:
                 return await self.eval(c.And((c.Simple("RECENT"), c.Simple("UNSEEN"))), candidates)
             case c.SeqKey(seqset, uid) if seqset.saved or not uid:
                 return candidates & {u for _, u in mb.resolve(seqset, uid)}
+        indexed = self._index_field(key)
+        if indexed is not None:
+            return await self._from_index(key, *indexed, candidates)
         query = self._pushdown(key)
         if query is not None:
             return candidates & set(await self.store.search(mb.target.account_id, mb.folder.id, query))
@@ -171,6 +238,8 @@ class Searcher:
             case c.SizeKey("SMALLER", size):
                 return SearchQuery(smaller=min(size, _MAX_SIZE))
             case c.HeaderKey(name, value) if value and name in _SQL_HEADERS:
+                if self._index_field(key) is not None:
+                    return None  # folded: the index answers it (``eval``)
                 return SearchQuery(header_contains=((name, value),))
             case c.SeqKey(seqset, True) if not seqset.saved:
                 mb = self.mb
@@ -192,11 +261,11 @@ class Searcher:
                 continue
             match key:
                 case c.TextKey("BODY", value):
-                    hit = textsearch.body_contains(data, value)
+                    hit = textsearch.body_contains(data, value, exact=self._exact_for(value))
                 case c.TextKey(_, value):
-                    hit = textsearch.text_contains(data, value)
+                    hit = textsearch.text_contains(data, value, exact=self._exact_for(value))
                 case c.HeaderKey(name, value):
-                    hit = textsearch.header_contains(data, name, value)
+                    hit = textsearch.header_contains(data, name, value, exact=self._exact_for(value))
                 case c.DateKey(name, when):
                     sent = textsearch.sent_date(data)
                     hit = sent is not None and (
@@ -227,6 +296,8 @@ _FLAG_KEYS: Final = {
 }
 
 _SQL_HEADERS: Final = frozenset({"subject", "from", "to", "cc", "bcc", "message-id"})
+_INDEX_HEADERS: Final = frozenset({"subject", "from", "to", "cc", "bcc"})
+"""Header keys the full-text index answers (folded substrings of the decoded fields)."""
 
 
 def _midnight(day: date) -> datetime:

@@ -34,6 +34,10 @@ per service, so per store; a session built without one gets its own):
 * SELECTs of one folder state that arrive together wait for a single read of
   the index (a shielded task: the one piece of asyncio here, so a client that
   disconnects does not fail the others);
+* the fields SORT and THREAD compare, per folder (``sort.py``: a message's
+  envelope never changes under its UID, so a client sorting again reads only
+  new messages), least recently sorted folders dropped beyond a bound: kept
+  after the last session goes, as webmail connects anew for every page;
 * the last ``changes_since`` answer per folder: after a change, the sessions
   watching a folder ask once between them instead of once each (a shared agency
   mailbox open by many delegates).
@@ -45,9 +49,10 @@ import asyncio
 import weakref
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from mailserver.imap import commands as c
 from mailserver.imap import responses as r
@@ -279,6 +284,9 @@ class FolderCache:
         """Index reads in flight, so concurrent SELECTs of one folder state read it once."""
         self.answers: Final[dict[int, Answer]] = {}
         """Folder id -> the folder's last answer, while sessions have it selected."""
+        self.sort_fields: Final[OrderedDict[int, tuple[int, dict[int, Any]]]] = OrderedDict()
+        """Folder id -> (UIDVALIDITY, UID -> what SORT and THREAD compare, ``sort.Fields``),
+        least recently sorted first, bounded by ``sort.CACHE_LIMIT`` (``sort.py``)."""
 
     def share(self, mb: Mailbox, index: Index | None = None) -> None:
         """Swap the session's own UID array for an equal shared one, or offer it to

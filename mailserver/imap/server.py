@@ -436,6 +436,7 @@ class _Connection:
             user_slots=service.user_slots,
             password_url=service.password_url,
             folders=service.folders,
+            search=service._config.search,
         )
         self.session.cert_login = service.cert_login
         self.conn = Connection(self.session, settings)

@@ -5,7 +5,8 @@ RFC 9051 (IMAP4rev2) and RFC 3501 (IMAP4rev1), with ENABLE (RFC 5161), IDLE
 NAMESPACE (RFC 2342), ID (RFC 2971), SPECIAL-USE (RFC 6154), LIST-EXTENDED
 (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE/QRESYNC (RFC 7162), QUOTA
 (RFC 9208), STATUS=SIZE (RFC 8438), UTF8=ACCEPT (RFC 6855), ESEARCH (RFC 4731),
-MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SASL-IR (RFC 4959), ACL (RFC 4314).
+MULTIAPPEND (RFC 3502), BINARY (RFC 3516), SASL-IR (RFC 4959), ACL (RFC 4314),
+SORT and THREAD (RFC 5256), SORT=DISPLAY (RFC 5957), ESORT (RFC 5267).
 
 Theory of operation
 -------------------
@@ -23,7 +24,7 @@ valid in (``Command.states``); anything else answers BAD.
 This module holds the session's life (login, SASL, SELECT, IDLE, the re-checks
 below) and the dispatch; the other commands live in one module per concern,
 each a ``SessionCore`` that ``Session`` is built from: ``folders.py``,
-``messages.py``, ``fetch.py``, ``search.py``, ``acl.py``. The selected folder
+``messages.py``, ``fetch.py``, ``search.py``, ``sort.py``, ``thread.py``, ``acl.py``. The selected folder
 and how changes reach it are ``selected.py``; what the sessions of one service
 share (UID snapshots, index reads, change answers) is its ``FolderCache``.
 
@@ -111,8 +112,10 @@ from mailserver.imap.folders import FolderCommands
 from mailserver.imap.messages import MessageCommands
 from mailserver.imap.parser import BadCommand, Command, RawLine
 from mailserver.imap.responses import IString, Response, Tagged
-from mailserver.imap.search import SearchCommand
 from mailserver.imap.selected import FolderCache, Mailbox, Target
+from mailserver.imap.sort import SortCommand
+from mailserver.imap.thread import ThreadCommand
+from mailserver.search.settings import SearchSettings
 from storage.activity import CHECK_INTERVAL, activity_for
 from storage.api import Account, Folder, MailStore, ModSeq, NoSuchFolder, StoreError, Uid
 from storage.directory import DirectoryStore, MailboxGrant
@@ -125,7 +128,7 @@ BASE_CAPABILITIES: Final = (
     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE UIDPLUS MOVE UNSELECT NAMESPACE ID "
     "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS SEARCHRES CONDSTORE QRESYNC QUOTA "
     "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE STATUS=SIZE UTF8=ACCEPT ESEARCH CHILDREN MULTIAPPEND BINARY ACL "
-    "RIGHTS=texk"
+    "RIGHTS=texk SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
 ).split()
 ENABLEABLE: Final = frozenset({"CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"})
 SERVER_ID: Final = (("name", "dongnai-mailserver"), ("vendor", "Dong Nai"), ("version", "0.1.0"))
@@ -161,7 +164,7 @@ class _Sasl:
     user: str | None = None
 
 
-class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclCommands):
+class Session(FolderCommands, MessageCommands, FetchCommand, SortCommand, ThreadCommand, AclCommands):
     """One client's IMAP session (see the module docstring); the handlers of each
     concern come from the classes it is built from."""
 
@@ -185,9 +188,11 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         user_slots: UserSlots | None = None,
         password_url: str = "",
         folders: FolderCache | None = None,
+        search: SearchSettings | None = None,
     ) -> None:
         self.store, self.authenticator, self.settings = store, authenticator, settings
         self.secure, self.remote_ip = secure, remote_ip
+        self.search_settings = search or SearchSettings(index=False)  # without: scan (transcripts)
         self.starttls_available = starttls_available
         self.connection_id = connection_id
         self.state = State.NOT_AUTHENTICATED
@@ -197,9 +202,7 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
         self.mailbox: Mailbox | None = None
         self._sasl: _Sasl | None = None
         self._idle_tag: str | None = None
-        self.directory = directory
-        self.trainer = trainer
-        self._clock = clock
+        self.directory, self.trainer, self._clock = directory, trainer, clock
         self.change_poll_interval = (
             CHANGE_POLL_INTERVAL if change_poll_interval is None else change_poll_interval
         )
@@ -391,8 +394,9 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
     @staticmethod
     def _updates_allowed(cmd: c.Command) -> bool:
         # RFC 9051 section 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH
-        # (their UID forms are fine: UIDs do not shift).
-        if isinstance(cmd, c.Fetch | c.Store | c.Search):
+        # (their UID forms are fine: UIDs do not shift); SORT and THREAD answer with
+        # sequence numbers too (RFC 5256 section 4).
+        if isinstance(cmd, c.Fetch | c.Store | c.Search | c.Sort | c.Thread):
             return cmd.uid
         return not isinstance(cmd, c.Idle | c.Logout | c.Select | c.Close)
 
@@ -462,6 +466,10 @@ class Session(FolderCommands, MessageCommands, FetchCommand, SearchCommand, AclC
                 return self._expunge(tag, cmd)
             case c.Search():
                 return self._search(tag, cmd)
+            case c.Sort():
+                return self._sort(tag, cmd)
+            case c.Thread():
+                return self._thread(tag, cmd)
             case c.Fetch():
                 return self._fetch(tag, cmd)
             case c.Store():

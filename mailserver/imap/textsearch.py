@@ -6,10 +6,15 @@ SENTSINCE date (RFC 9051 section 6.4.4; RFC 3501 section 6.4.4).
 Matching: RFC 9051 section 6.4.4 asks for a substring match that is
 case-insensitive at least for ASCII.  For Vietnamese that is not enough: the
 same word arrives precomposed (NFC) from most clients and decomposed (NFD) from
-macOS, and "Đ"/"đ" are outside ASCII.  Both sides are therefore NFC-normalised
-and casefolded (the canonical caseless match of Unicode section 3.13), and runs
-of whitespace are collapsed to one space so that a phrase still matches across
-a folded header or a wrapped body line.
+macOS, "Đ"/"đ" are outside ASCII, and staff type without diacritics.  Both
+sides are therefore folded as the full-text index folds them
+(``storage.textfold.fold``: NFC, casefold, tone and vowel marks dropped, đ ->
+d), or, with ``exact=True`` (``search.exact_diacritics`` and a query that has
+diacritics), only NFC-normalised and casefolded (the canonical caseless match
+of Unicode section 3.13).  Runs of whitespace are collapsed to one space so
+that a phrase still matches across a folded header or a wrapped body line.
+This scan answers what the index cannot: strings too short for it, and
+messages not indexed yet (``mailserver.imap.search``).
 
 Text is decoded before matching: RFC 2047 encoded-words in headers, the
 Content-Transfer-Encoding and charset of body parts (RFC 2045 section 6, RFC
@@ -26,7 +31,6 @@ import codecs
 import datetime
 import quopri
 import re
-import unicodedata
 from collections.abc import Iterator
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
@@ -34,6 +38,8 @@ from email.policy import compat32
 from email.utils import parsedate_tz
 from html.parser import HTMLParser
 from typing import Final
+
+from storage import textfold
 
 __all__ = ["body_contains", "header_contains", "sent_date", "text_contains"]
 
@@ -49,11 +55,9 @@ _ENCODED_WORD: Final = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _BETWEEN_WORDS: Final = re.compile(r"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)")
 
 
-def _fold(text: str) -> str:
-    """Canonical caseless form with collapsed whitespace (see module docstring)."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    # casefold may decompose (e.g. U+01F0), so recompose afterwards.
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text))
+def _fold(text: str, exact: bool = False) -> str:
+    """Folded (or exact caseless) form with collapsed whitespace (see module docstring)."""
+    return _WHITESPACE.sub(" ", textfold.exact(text) if exact else textfold.fold(text))
 
 
 def _codec(charset: str | None) -> str | None:
@@ -220,27 +224,27 @@ def _parse(data: bytes) -> Message:
     return BytesParser(policy=compat32).parsebytes(data)
 
 
-def _contains(haystacks: Iterator[str], needle: str) -> bool:
-    folded = _fold(needle)
+def _contains(haystacks: Iterator[str], needle: str, exact: bool) -> bool:
+    folded = _fold(needle, exact)
     if not folded:
         return True
     # Each text is matched on its own so a match never spans two parts.
-    return any(folded in _fold(text) for text in haystacks)
+    return any(folded in _fold(text, exact) for text in haystacks)
 
 
-def body_contains(data: bytes, needle: str) -> bool:
+def body_contains(data: bytes, needle: str, *, exact: bool = False) -> bool:
     """SEARCH BODY: ``needle`` occurs in the decoded body text (RFC 9051 section 6.4.4)."""
     if not _fold(needle):
         return True
     try:
-        return _contains(_body_texts(_parse(data)), needle)
+        return _contains(_body_texts(_parse(data)), needle, exact)
     except Exception:
         # The one deliberate broad catch: one broken message must make its
         # SEARCH key false, never fail the whole SEARCH command.
         return False
 
 
-def text_contains(data: bytes, needle: str) -> bool:
+def text_contains(data: bytes, needle: str, *, exact: bool = False) -> bool:
     """SEARCH TEXT: ``needle`` occurs in the decoded header or body (RFC 9051 section 6.4.4)."""
     if not _fold(needle):
         return True
@@ -251,14 +255,14 @@ def text_contains(data: bytes, needle: str) -> bool:
             yield _header_text(msg)
             yield from _body_texts(msg)
 
-        return _contains(texts(), needle)
+        return _contains(texts(), needle, exact)
     except Exception:
         # The one deliberate broad catch: one broken message must make its
         # SEARCH key false, never fail the whole SEARCH command.
         return False
 
 
-def header_contains(data: bytes, name: str, needle: str) -> bool:
+def header_contains(data: bytes, name: str, needle: str, *, exact: bool = False) -> bool:
     """SEARCH HEADER: some ``name`` field's decoded value contains ``needle``.
 
     RFC 9051 section 6.4.4: an empty ``needle`` matches every message that has
@@ -269,7 +273,7 @@ def header_contains(data: bytes, name: str, needle: str) -> bool:
         values = [v for k, v in _raw_headers(data) if k.lower() == wanted]
         if not values:
             return False
-        return _contains((_decode_header_value(v) for v in values), needle)
+        return _contains((_decode_header_value(v) for v in values), needle, exact)
     except Exception:
         # The one deliberate broad catch: one broken message must make its
         # SEARCH key false, never fail the whole SEARCH command.

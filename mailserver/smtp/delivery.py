@@ -75,6 +75,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from mailserver.config import Config, ConfigError
@@ -82,6 +83,8 @@ from mailserver.directory.routing import Router
 from mailserver.dispatch.groups import GroupRecipients
 from mailserver.dispatch.pdfcheck import PdfHooks
 from mailserver.dispatch.signing import SmimeHooks
+from mailserver.sieve.deliver import Decision, SieveDelivery
+from mailserver.sieve.message import MessageView
 from mailserver.smtp.hooks import ReportHooks
 from mailserver.smtp.srs import Srs, is_srs
 from pki.arc import ArcSealer
@@ -367,6 +370,9 @@ class Inbound:
         """Local and alias domains, aliases, forwards, accounts and groups
         (mailserver/directory/routing.py): refreshed at every MAIL."""
         self.srs = Srs(config.data_dir / "srs.key", config.server.domains[0])
+        self.sieve = SieveDelivery.build(config, store, outbound=outbound, router=self.router, srs=self.srs,
+                                         local_domain=self.local_domain)
+        """Sieve filters at final delivery (mailserver/sieve/deliver.py); None when disabled."""
 
     def local_domain(self, domain: str) -> str | None:
         """The canonical spelling of ``domain`` if it is ours (an alias domain
@@ -638,14 +644,28 @@ class Inbound:
                                    outcome, message_id=message_id)
         junk = outcome is not None and outcome.junk
         result = DeliveryResult(placed=())
+        decisions: list[Decision] = []
+        view: MessageView | None = None
         if txn.account_ids:
             message = return_path_header(txn.sender) + auth_header + received + verdict + local
             # All recipients in one call: durable for all or stored for none; a
             # recipient whose quota it would break refuses it for all (one reply).
+            # With Sieve (after the content policy), recipients whose scripts
+            # file, flag or redirect get their own copies (mailserver/sieve/deliver.py).
             try:
-                result = await self._store.deliver(
-                    txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
-                )
+                if self.sieve is not None:
+                    decisions, view = await self.sieve.decide(
+                        txn.account_ids, txn.local_addresses, message, sender=txn.sender, sid=client.sid
+                    )
+                    refused = None if txn.remote or txn.forwards else self.sieve.rejected_by_all(decisions)
+                    if refused is not None:
+                        log.info("smtp %s: refused by the recipients' Sieve reject: %s", client.sid, refused)
+                        return codes.S550_SIEVE_REJECTED.with_text(f"Rejected: {refused}"), None
+                    result = await self.sieve.store(decisions, message, when=when, junk=junk)
+                else:
+                    result = await self._store.deliver(
+                        txn.account_ids, message, internal_date=when, special_use=JUNK if junk else None
+                    )
             except OverQuota as full:
                 log.info("smtp %s: account %d over quota, message of %d octets refused",
                          client.sid, full.account_id, full.size)
@@ -672,6 +692,9 @@ class Inbound:
                                              account=client.authenticated or "")
         if txn.forwards and self._outbound is not None:
             await self.forward(txn, auth_header + received + data)
+        if self.sieve is not None and view is not None:
+            await self.sieve.after(decisions, view, auth_header + received + verdict + local,
+                                   sender=txn.sender, sid=client.sid, seal=partial(self.seal, txn))
         return codes.S250_DELIVERED.with_text(f"Message accepted for delivery as {message_id}"), result
 
     async def forward(self, txn: Transaction, data: bytes) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from mailserver.config import Config
 from mailserver.ops.logs import configure_logging, use_uvloop
-from mailserver.smtp.workers import MainChannel, frame
+from mailserver.smtp.workers import MainChannel, SieveThroughMain, frame
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
@@ -48,6 +48,9 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         # Staged here, committed by the main process's group commit (one writer on
         # SQLite); PostgreSQL: several writers, NOTIFY tells the others.
         store.commit_elsewhere(channel)
+        # Sieve's filed copies and its vacation/duplicate memory: written by the
+        # main process as well (mailserver/sieve/deliver.py reads this attribute).
+        store.sieve_main = SieveThroughMain(channel)
     resolver = build_resolver(config.dns)
     pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
                                       local_domains=config.server.domains)

@@ -276,7 +276,9 @@ class SmtpWorkers:
     async def _answer(self, request: tuple[Any, ...], writer: asyncio.StreamWriter) -> None:
         request_id, op, *args = request
         reply: tuple[Any, ...]
-        if op != "commit":
+        if op in ("sieve_file", "sieve_state"):
+            reply = await self._sieve(request_id, op, args)
+        elif op != "commit":
             reply = (request_id, "error", f"unknown request {op!r}")
         else:
             account_ids, staged, special_use, quota = args
@@ -293,6 +295,28 @@ class SmtpWorkers:
                 reply = (request_id, "error", f"{type(exc).__name__}: {exc}")
         if not writer.is_closing():
             writer.write(frame(reply))
+
+    async def _sieve(self, request_id: int, op: str, args: list[Any]) -> tuple[Any, ...]:
+        """A worker's Sieve writes (filed copies, vacation and duplicate memory),
+        done here: on SQLite the main process is the one writer."""
+        from mailserver.sieve.deliver import file_copies
+        from storage.sievestate import sieve_state_for
+
+        try:
+            self._busy_at = time.monotonic()
+            if op == "sieve_file":
+                result: Any = await file_copies(self._store, *args)
+            else:
+                method, *rest = args
+                if method not in _STATE_METHODS:
+                    raise ValueError(f"unknown state method {method!r}")
+                result = await getattr(sieve_state_for(self._store), method)(*rest)
+            return (request_id, "ok", result)
+        except OverQuota as exc:
+            return (request_id, "over_quota", exc.account_id, exc.used, exc.limit, exc.size)
+        except Exception as exc:  # noqa: BLE001 - told to the worker, which answers 451
+            log.exception("sieve request for an smtp worker failed")
+            return (request_id, "error", f"{type(exc).__name__}: {exc}")
 
     async def _supervise(self, worker: _Worker) -> None:
         delay = _RESTART_MIN
@@ -321,6 +345,39 @@ class SmtpWorkers:
                 delay = min(delay * 2, _RESTART_MAX)
 
 
+_STATE_METHODS: Final = frozenset({"vacation_recent", "vacation_sent", "duplicates", "track", "purge"})
+
+
+class SieveThroughMain:
+    """What an SMTP worker's Sieve writes through the main process (SQLite has
+    one writer): ``file_copies`` (mailserver/sieve/deliver.py) and the
+    ``storage.sievestate.SieveState`` methods."""
+
+    def __init__(self, channel: MainChannel) -> None:
+        self._channel = channel
+
+    async def file_copies(
+        self, account_id: int, targets: list[Any], data: bytes, when: Any, junk: bool
+    ) -> tuple[list[tuple[int, int, Any]], str | None]:
+        placed, failure = await self._channel.request("sieve_file", account_id, targets, data, when, junk)
+        return list(placed), failure
+
+    async def vacation_recent(self, owner: str, handle: str, sender: str, now: Any) -> bool:
+        return bool(await self._channel.request("sieve_state", "vacation_recent", owner, handle, sender, now))
+
+    async def vacation_sent(self, owner: str, handle: str, sender: str, expires: Any) -> None:
+        await self._channel.request("sieve_state", "vacation_sent", owner, handle, sender, expires)
+
+    async def duplicates(self, owner: str, now: Any) -> frozenset[str]:
+        return frozenset(await self._channel.request("sieve_state", "duplicates", owner, now))
+
+    async def track(self, owner: str, entries: Any) -> None:
+        await self._channel.request("sieve_state", "track", owner, list(entries))
+
+    async def purge(self, now: Any) -> int:
+        return int(await self._channel.request("sieve_state", "purge", now))
+
+
 class MainChannel:
     """The worker's side of the channel: commits asked of the main process."""
 
@@ -347,6 +404,22 @@ class MainChannel:
                 if not future.done():
                     future.set_exception(StoreError("the main process is gone"))
             self._waiting.clear()
+
+    async def request(self, op: str, *args: Any) -> Any:
+        """One request to the main process; its result, or the store's exception."""
+        if self.closed.is_set():
+            raise StoreError("the main process is gone")
+        self._next += 1
+        request_id = self._next
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self._writer.write(frame((request_id, op, *args)))
+        reply = await future
+        if reply[1] == "ok":
+            return reply[2]
+        if reply[1] == "over_quota":
+            raise OverQuota(*reply[2:6])
+        raise StoreError(f"{op} in the main process failed: {reply[2]}")
 
     async def commit(self, account_ids: list[int], staged: Any, special_use: str | None,
                      quota: bool) -> DeliveryResult:

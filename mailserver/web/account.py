@@ -36,6 +36,8 @@ from storage.credentials import SCOPES, DuplicateName
 from storage.directory import By
 
 HISTORY_SHOWN: Final = 30
+NEXT_PAGES: Final = frozenset({"/app-passwords", "/vacation"})
+"""Where a sign-in may return to (``next``): only our own pages, never a URL."""
 USER: Final = "user"
 USER_EXPIRES: Final = "user_exp"
 
@@ -65,8 +67,14 @@ def _rotated(old: Session, extra: dict[str, str]) -> Session:
     return Session(csrf=new_session().csrf, operator=old.operator, expires=old.expires, extra=extra)
 
 
+def _next(value: object) -> str:
+    return value if isinstance(value, str) and value in NEXT_PAGES else ""
+
+
 async def login_form(request: web.Request) -> web.StreamResponse:
-    return _portal(request).render(request, "account_login.html", address="", error="")
+    return _portal(request).render(
+        request, "account_login.html", address="", error="", next=_next(request.query.get("next"))
+    )
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -106,12 +114,13 @@ async def login(request: web.Request) -> web.StreamResponse:
             error, status = translate("login_must_change", lang) + " → /password", 403
         else:
             error, status = translate("login_failed", lang), 401
-        return portal.render(request, "account_login.html", status=status, address=address, error=error)
+        return portal.render(request, "account_login.html", status=status, address=address, error=error,
+                             next=_next(form.get("next")))
     expires = time.time() + 60 * portal.config.web.session_minutes
     old: Session = request[SESSION]
     extra = {**old.extra, USER: address, USER_EXPIRES: str(expires)}
     request[SESSION] = _rotated(old, extra)
-    raise web.HTTPSeeOther("/app-passwords")
+    raise web.HTTPSeeOther(_next(form.get("next")) or "/app-passwords")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -21,6 +21,7 @@ from storage.directory import DirectoryStore
 from storage.dmarc import DmarcStore
 from storage.quarantine import Quarantine
 from storage.queue import OutboundQueue
+from storage.sieve import SieveScripts
 
 __all__ = ["PortalDependencies"]
 
@@ -33,6 +34,7 @@ class PortalDependencies:
     activity: ActivityStore
     credentials: CredentialStore
     dmarc: DmarcStore
+    sieve: SieveScripts
     authenticator: Authenticator
     queue: OutboundQueue
     quarantine: Quarantine

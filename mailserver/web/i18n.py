@@ -19,6 +19,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "nav_password": ("Đổi mật khẩu", "Change password"),
     "nav_directory": ("Danh bạ", "Directory"),
     "nav_deleted": ("Thư đã xóa", "Deleted mail"),
+    "nav_vacation": ("Vắng mặt", "Out of office"),
     "nav_admin": ("Quản trị", "Administration"),
     **SETUP_TEXTS,
     "lang_switch": ("English", "Tiếng Việt"),

@@ -21,6 +21,7 @@ access log holds request lines only), and are handed straight to
 
 Pages: ``/password`` (self-service change, Decision 70/2009 Điều 9 khoản 1),
 ``/deleted`` (staff restore their own deleted mail, ``mailserver/web/deleted.py``),
+``/vacation`` (staff set their out-of-office reply, ``mailserver/web/vacation.py``),
 ``/directory`` + ``.json`` + ``.vcf`` (Điều 5 khoản 5: agencies publish their
 addresses and those of their competent officials, ``web.publish_heads``),
 ``/admin/*`` (operators listed in ``web.operators``; optional TOTP, RFC 6238),
@@ -654,6 +655,9 @@ def build_application(deps: PortalDependencies) -> web.Application:
     from mailserver.web import deleted  # imports this module
 
     deleted.add_routes(r)
+    from mailserver.web import vacation  # imports this module
+
+    vacation.add_routes(r)
     return application
 
 

@@ -119,6 +119,9 @@ from storage.api import (
     FolderIndex,
     FolderStatus,
     Hold,
+    IndexDoc,
+    IndexJob,
+    IndexStatus,
     InvalidFolderName,
     MessageDetail,
     MessageInfo,
@@ -130,11 +133,12 @@ from storage.api import (
     Restored,
     SearchQuery,
     StoreError,
+    TextHits,
     Uid,
 )
 from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
-from storage.sql import jobs, models
+from storage.sql import fulltext, jobs, models
 from storage.sql import vault as vaults
 from storage.sql.database import Database, Undo, run_io
 from storage.sql.notify import PgChangeHub
@@ -1584,6 +1588,24 @@ class SqlMailStore:
         # Row and file on the same thread: one hop per message for mbsync's pull.
         return _info(rows[0]), run_io(self.maildir.read_blocking, rows[0][-1])
 
+    async def read_headers(
+        self, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        return await self.db.run_read(self._read_headers_tx, account_id, folder_id, uids)
+
+    def _read_headers_tx(
+        self, conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
+    ) -> list[tuple[Uid, bytes]]:
+        _owned_folder(conn, account_id, folder_id)
+        out: list[tuple[Uid, bytes]] = []
+        for row in _message_tuples(conn, _INFOS_BLOB, folder_id, uids):
+            try:
+                # The files on the same thread as the rows: one hop for all of them.
+                out.append((Uid(row[1]), run_io(self.maildir.read_header_blocking, row[-1])))
+            except FileNotFoundError:
+                continue  # expunged meanwhile; the file went after its row
+        return out
+
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
         return await self.db.run_read(self._read_message_tx, account_id, folder_id, uid)
 
@@ -2059,3 +2081,30 @@ class SqlMailStore:
 
     async def holds_on(self, account_id: int) -> list[Hold]:
         return await self.db.run_read(vaults.holds_on, account_id)
+
+    # -- full-text index (storage.sql.fulltext) ------------------------------------
+    async def index_jobs(self, limit: int) -> list[IndexJob]:
+        rows = await self.db.run_read(fulltext.index_jobs_tx, limit)
+        return [IndexJob(mid, str(self.maildir.absolute(blob)), size) for mid, blob, size in rows]
+
+    async def save_index(self, docs: Sequence[IndexDoc], done: Sequence[int] = ()) -> None:
+        # Not durable: a lost commit loses the entries and keeps their jobs together.
+        await self.db.run_write(fulltext.save_index_tx, list(docs), list(done), durable=False)
+
+    async def text_search(
+        self, account_id: int, folder_id: int, field: str, text: str, *, exact: bool = False
+    ) -> TextHits:
+        return await self.db.run_read(self._text_search_tx, account_id, folder_id, field, text, exact)
+
+    @staticmethod
+    def _text_search_tx(
+        conn: Connection, account_id: int, folder_id: int, field: str, text: str, exact: bool
+    ) -> TextHits:
+        _owned_folder(conn, account_id, folder_id)
+        return fulltext.text_search_tx(conn, folder_id, field, text, exact)
+
+    async def queue_reindex(self, account_id: int | None = None) -> int:
+        return await self.db.run_write(fulltext.queue_reindex_tx, account_id)
+
+    async def index_status(self) -> IndexStatus:
+        return await self.db.run_read(fulltext.index_status_tx)

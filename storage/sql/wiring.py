@@ -12,6 +12,8 @@ from storage.sql.directory import SqlDirectoryStore
 from storage.sql.dmarc import SqlDmarcStore
 from storage.sql.queue import SqlOutboundQueue
 from storage.sql.routes import SqlRoutesStore
+from storage.sql.sieve import SqlSieveScripts
+from storage.sql.sievestate import SqlSieveState
 from storage.sql.store import SqlMailStore
 
 __all__ = ["sql_storage"]
@@ -40,6 +42,8 @@ def sql_storage(
         routes=SqlRoutesStore(db),
         credentials=SqlCredentialStore(db),
         dmarc=SqlDmarcStore(db),
+        sieve=SqlSieveScripts(db),
+        sieve_state=SqlSieveState(db),
         queue=SqlOutboundQueue(db, spool_dir) if spool_dir is not None else None,
         database=db if own else None,
     )

@@ -41,6 +41,8 @@ tls_listen = "127.0.0.1:{free_port()}"
 [imap]
 listen = "127.0.0.1:{free_port()}"
 tls_listen = "127.0.0.1:{free_port()}"
+[managesieve]
+listen = "127.0.0.1:{free_port()}"
 [web]
 listen = "127.0.0.1:{free_port()}"
 """,

@@ -343,6 +343,7 @@ def test_serve_on_uvloop_behind_a_proxy(tmp_path: Path) -> None:
         f'[imap]\nlisten = "127.0.0.1:{ports["imap"]}"\ntls_listen = "127.0.0.1:{ports["imaps"]}"\n'
         "proxy_protocol = true\n"
         f'[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
+        "[managesieve]\nenabled = false\n"
     )
     assert tomllib.loads(config.read_text())["imap"]["proxy_protocol"] is True
     base = [sys.executable, "-m", "mailserver", "--config", str(config)]

@@ -39,6 +39,8 @@ allow_plaintext_auth = true
 [imap]
 listen = "127.0.0.1:0"
 tls_listen = "127.0.0.1:0"
+[managesieve]
+listen = "127.0.0.1:0"
 [dns]
 use_servers = false
 [outbound]

@@ -71,6 +71,8 @@ tls_listen = "127.0.0.1:{free_port()}"
 [imap]
 listen = "127.0.0.1:{free_port()}"
 tls_listen = "127.0.0.1:{free_port()}"
+[managesieve]
+listen = "127.0.0.1:{free_port()}"
 [web]
 enabled = false
 [dns]
@@ -208,6 +210,8 @@ tls_listen = "127.0.0.1:{free_port()}"
 [imap]
 listen = "127.0.0.1:{free_port()}"
 tls_listen = "127.0.0.1:{free_port()}"
+[managesieve]
+listen = "127.0.0.1:{free_port()}"
 [web]
 enabled = false
 [dns]

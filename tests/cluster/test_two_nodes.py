@@ -75,7 +75,10 @@ class Node:
 
 
 def _write_config(path: Path, shared: Path, url: str, remote_port: int) -> dict[str, int]:
-    ports = {name: free_port() for name in ("smtp", "submission", "submissions", "imap", "imaps", "web")}
+    ports = {
+        name: free_port()
+        for name in ("smtp", "submission", "submissions", "imap", "imaps", "web", "managesieve")
+    }
     path.write_text(
         f"""
 [server]
@@ -93,6 +96,8 @@ allow_plaintext_auth = true
 listen = "127.0.0.1:{ports['imap']}"
 tls_listen = "127.0.0.1:{ports['imaps']}"
 access_cache = 0.5
+[managesieve]
+listen = "127.0.0.1:{ports['managesieve']}"
 [web]
 listen = "127.0.0.1:{ports['web']}"
 [outbound]

@@ -45,6 +45,7 @@ def server_config(tmp_path: Path, **extra: Mapping[str, Any]) -> Path:
         "submission": {"listen": f"127.0.0.1:{free_port()}", "tls_listen": f"127.0.0.1:{free_port()}",
                        "allow_plaintext_auth": True},
         "imap": {"listen": f"127.0.0.1:{free_port()}", "tls_listen": f"127.0.0.1:{free_port()}"},
+        "managesieve": {"listen": f"127.0.0.1:{free_port()}"},
         "web": {"enabled": False},
         "auth": {"failure_delay": 0.05},
         "dns": {"use_servers": False},

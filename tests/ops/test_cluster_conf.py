@@ -20,6 +20,7 @@ def test_cluster_config_loads_with_proxy_protocol_on_every_listener(monkeypatch:
     config = load(REPO / "conf" / "cluster.toml")
     assert config.smtp.proxy_protocol and config.submission.proxy_protocol
     assert config.imap.proxy_protocol and config.web.proxy_protocol
+    assert config.managesieve.proxy_protocol and config.managesieve.listen == "0.0.0.0:4190"
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     subnet = compose["networks"]["front"]["ipam"]["config"][0]["subnet"]
     assert config.server.trusted_proxies == [subnet]

@@ -42,6 +42,8 @@ imapish = st.lists(
                 b"UID ",
                 b"FETCH 1:* (BODY[1.2]<0.5>)",
                 b"SEARCH OR (",
+                b"SORT RETURN (MIN) (REVERSE ",
+                b"THREAD REFERENCES UTF-8 ",
                 b" NOT ",
                 b'"x\\"',
                 b"(",
@@ -174,6 +176,7 @@ fetch_att = st.one_of(
     ),
 )
 
+sort_criterion = st.builds(c.SortCriterion, st.sampled_from(sorted(c.SORT_KEYS)), st.booleans())
 commands = st.one_of(
     st.builds(c.Login, text.filter(bool), text.filter(bool)),
     st.builds(c.Select, mailbox, st.booleans(), st.booleans()),
@@ -205,6 +208,21 @@ commands = st.one_of(
         seqset,
         st.lists(fetch_att, min_size=1, max_size=5).map(tuple),
         st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+    ),
+    st.builds(
+        c.Sort,
+        st.booleans(),
+        st.lists(sort_criterion, min_size=1, max_size=4).map(tuple),
+        st.sampled_from(["UTF-8", "US-ASCII", "KOI8-R"]),
+        st.lists(search_key, min_size=1, max_size=3).map(lambda ks: c.And(tuple(ks))),
+        st.one_of(st.none(), st.lists(st.sampled_from(sorted(c.SORT_RETURN)), max_size=4).map(tuple)),
+    ),
+    st.builds(
+        c.Thread,
+        st.booleans(),
+        st.sampled_from(sorted(c.THREAD_ALGORITHMS)),
+        st.sampled_from(["UTF-8", "US-ASCII"]),
+        st.lists(search_key, min_size=1, max_size=3).map(lambda ks: c.And(tuple(ks))),
     ),
     st.builds(
         c.Store,

@@ -127,7 +127,8 @@ atoms = st.sampled_from(
      b'SUBJECT "C\xc3\xb4ng"', b"BODY dung", b"TEXT {4+}\r\nNoi ", b"HEADER From example", b"NOT SEEN",
      b"OR SEEN FLAGGED", b"( SEEN )", b"UID 1:*", b"MODSEQ 1", b"KEYWORD $Junk", b"CHANGEDSINCE 1",
      b"MESSAGES", b"UIDNEXT", b"UNSEEN", b"SIZE", b"HIGHESTMODSEQ", b"CONDSTORE", b"QRESYNC",
-     b"UTF8=ACCEPT", b"IMAP4rev2", b"NIL", b"()", b"(", b")", b"\"\"", b"~{1}\r\nx", b"{0}\r\n"]
+     b"UTF8=ACCEPT", b"IMAP4rev2", b"(REVERSE DATE SUBJECT)", b"(DISPLAYFROM)", b"UTF-8", b"RETURN (MIN ALL)",
+     b"REFERENCES", b"ORDEREDSUBJECT", b"NIL", b"()", b"(", b")", b"\"\"", b"~{1}\r\nx", b"{0}\r\n"]
 )
 verbs = st.sampled_from(
     [b"NOOP", b"CAPABILITY", b"ID", b"ENABLE", b"SELECT", b"EXAMINE", b"CREATE", b"DELETE", b"RENAME",
@@ -135,7 +136,7 @@ verbs = st.sampled_from(
      b"EXPUNGE", b"SEARCH", b"FETCH", b"STORE", b"COPY", b"MOVE", b"UID FETCH", b"UID SEARCH",
      b"UID STORE", b"UID COPY", b"UID MOVE", b"UID EXPUNGE", b"NAMESPACE", b"GETQUOTAROOT", b"GETQUOTA",
      b"MYRIGHTS", b"GETACL", b"SETACL", b"LISTRIGHTS", b"DELETEACL", b"STARTTLS", b"AUTHENTICATE",
-     b"FROBNICATE", b"UID FROB", b"IDLE", b"LOGOUT", b"LOGIN"]
+     b"SORT", b"UID SORT", b"THREAD", b"UID THREAD", b"FROBNICATE", b"UID FROB", b"IDLE", b"LOGOUT", b"LOGIN"]
 )
 # Random octets, but no literal announcements the client would not follow with data.
 octets = st.binary(max_size=12).map(lambda b: b.replace(b"{", b"(").replace(b"\n", b" ").replace(b"\r", b" "))

@@ -135,10 +135,14 @@ def test_body_does_not_match_header() -> None:
     assert not body_contains(PLAIN_QP, "ubnd@dongnai")
 
 
-def test_body_needs_the_diacritics() -> None:
-    # Case and normalisation are folded, diacritics are not: "cong van" is a
-    # different Vietnamese phrase.
-    assert not body_contains(PLAIN_QP, "cong van")
+def test_body_folds_diacritics_unless_exact() -> None:
+    # Typed without diacritics (issue #21), "cong van" finds "Công Văn"; with
+    # search.exact_diacritics a query with diacritics matches only those.
+    assert body_contains(PLAIN_QP, "cong van")
+    assert body_contains(PLAIN_QP, "dong nai")
+    assert body_contains(PLAIN_QP, "Công Văn", exact=True)
+    assert not body_contains(PLAIN_QP, "Cộng Văn", exact=True)
+    assert body_contains(PLAIN_QP, "Cộng Văn")
 
 
 def test_body_nfd_message() -> None:

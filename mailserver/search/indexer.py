@@ -1,0 +1,140 @@
+"""The background indexer: work list -> text extraction -> index entries.
+
+Theory of operation
+-------------------
+Every stored message is on the work list (``fts_pending``) from the
+transaction that stored it (``storage.sql.fulltext``); the SMTP 250 and the
+APPEND OK never wait for indexing. ``Indexer.run`` takes a batch of jobs, has
+worker processes read the files and extract and fold their text
+(``mailserver.search.document``), and saves the entries, which takes the jobs
+off the list in the same transaction. A crash anywhere before that commit
+leaves the jobs on the list for the next start; nothing is lost, at worst a
+batch is indexed twice (an entry is replaced, never duplicated).
+
+A worker that dies on a message (a crash in a parser) costs that batch one
+retry, one message at a time; a message that kills a worker on its own is
+indexed by its header fields only, so a poisoned message never blocks the list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from mailserver.search.document import document, document_of_file
+from mailserver.search.settings import SearchSettings
+from policy.extract.walk import Limits
+from storage.api import IndexDoc, IndexJob, MailStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Indexer"]
+
+
+def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc | None]:
+    """Worker side: the entries of a chunk of jobs (None for a file gone meanwhile)."""
+    return [document_of_file(message_id, path, limits) for message_id, path in jobs]
+
+
+def _lower_priority() -> None:
+    """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot)."""
+    os.nice(10)
+
+
+def _header_only(message_id: int, path: str) -> IndexDoc | None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(256 * 1024)
+    except FileNotFoundError:
+        return None
+    return document(message_id, head.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", Limits())
+
+
+class Indexer:
+    """Indexes the store's work list; ``run`` until cancelled, or ``run_once`` per batch."""
+
+    def __init__(self, store: MailStore, limits: Limits, settings: SearchSettings) -> None:
+        self.store = store
+        self.limits = limits
+        self.settings = settings
+        self.indexed = 0
+        """Messages indexed by this indexer (for metrics and the CLI)."""
+        self._pool: Executor | None = None
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            workers = self.settings.processes
+            self._pool = (
+                ProcessPoolExecutor(workers, initializer=_lower_priority)
+                if workers > 0
+                else ThreadPoolExecutor(1, "mailserver-index")
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _extract(self, jobs: list[IndexJob]) -> list[IndexDoc | None]:
+        loop = asyncio.get_running_loop()
+        pairs = [(job.message_id, job.path) for job in jobs]
+        chunks = max(1, self.settings.processes)
+        size = -(-len(pairs) // chunks)
+        parts = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._executor(), _documents, part, self.limits) for part in parts)
+        )
+        return [doc for part in results for doc in part]
+
+    async def _extract_one_by_one(self, jobs: list[IndexJob]) -> list[IndexDoc | None]:
+        loop = asyncio.get_running_loop()
+        docs: list[IndexDoc | None] = []
+        for job in jobs:
+            try:
+                found = await loop.run_in_executor(
+                    self._executor(), _documents, [(job.message_id, job.path)], self.limits
+                )
+                docs.append(found[0])
+            except BrokenProcessPool:
+                log.warning("index: message %d crashed the text extractor; headers only", job.message_id)
+                self.close()
+                docs.append(_header_only(job.message_id, job.path))
+        return docs
+
+    async def run_once(self) -> int:
+        """Index one batch; the number of jobs it took off the list (0: the list is empty)."""
+        jobs = await self.store.index_jobs(self.settings.batch)
+        if not jobs:
+            return 0
+        try:
+            docs = await self._extract(jobs)
+        except BrokenProcessPool:
+            self.close()
+            docs = await self._extract_one_by_one(jobs)
+        await self.store.save_index([d for d in docs if d is not None], [j.message_id for j in jobs])
+        self.indexed += len(jobs)
+        return len(jobs)
+
+    async def run(self, on_batch: Callable[[int], None] | None = None) -> None:
+        """Index until cancelled: batches back to back while there is work, a look at
+        the list every ``search.poll_interval`` seconds when there is none."""
+        try:
+            while True:
+                try:
+                    done = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a database hiccup: the jobs stay queued; try again later
+                    log.exception("index: batch failed; retrying")
+                    done = 0
+                if on_batch is not None and done:
+                    on_batch(done)
+                if done < self.settings.batch:
+                    await asyncio.sleep(self.settings.poll_interval)
+        finally:
+            await asyncio.to_thread(self.close)  # workers finish the message in hand
