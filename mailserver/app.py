@@ -13,7 +13,7 @@ import logging
 import signal
 import ssl
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mailserver.auth import Authenticator
 from mailserver.cluster import Cluster
@@ -30,15 +30,13 @@ from pki.keystore import DkimKeyStore
 from pki.tls import ensure_certificate, server_context
 from policy.dns import Resolver, build_resolver
 from policy.pipeline import Pipeline, limits_of
-from storage import open_store
+from storage import Storage, open_storage
 from storage.api import MailStore
-from storage.credentials import credentials_for
-from storage.directory import open_directory
 from storage.jobs import JobLedger
 from storage.quarantine import FileQuarantine
-from storage.queue import OutboundQueue, open_queue
+from storage.queue import OutboundQueue
 from storage.reconcile import Reconciler
-from storage.tlsrpt import TlsRptStore, open_tlsrpt
+from storage.tlsrpt import TlsRptStore
 
 if TYPE_CHECKING:
     from mailserver.certlogin import CertLogin
@@ -46,6 +44,7 @@ if TYPE_CHECKING:
     from mailserver.search.indexer import Indexer
     from mailserver.smtp.queue import Outbound, QueueRunner
     from mailserver.smtp.workers import SmtpWorkers
+    from mailserver.web.deps import PortalDependencies
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,13 @@ class Service(Protocol):
     async def stop(self) -> None:
         """Stop accepting, end sessions, release sockets."""
         ...
+
+
+@runtime_checkable
+class CountsConnections(Protocol):
+    """A front end that can say how many sessions it has open."""
+
+    def connection_count(self) -> int: ...
 
 
 def arc_sealer(config: Config, keys: DkimKeyStore) -> ArcSealer | None:
@@ -80,13 +86,17 @@ class App:
         """Processes serving the MX listener: ``serve`` starts ``smtp.processes``
         (mailserver/smtp/workers.py); tests building an App directly, one."""
         self.smtp_workers: SmtpWorkers | None = None
-        self.store: MailStore = open_store(
-            config.storage_url, config.maildir, quota_bytes=config.storage.quota or None
+        self.storage: Storage = open_storage(
+            config.storage_url, config.maildir, quota_bytes=config.storage.quota or None,
+            spool_dir=spool_path(config.outbound, config.data_dir),
         )
+        """Every store on the one database (``storage.sql.Database``), built once here."""
+        self.store: MailStore = self.storage.mail
+        self.queue: OutboundQueue = self.storage.outbound_queue()
         self.authenticator = Authenticator(
             self.store, config.auth, max_password_age_days=config.accounts.max_password_age_days,
             require_app_passwords=config.accounts.require_app_passwords,
-            history=LoginRecorder(credentials_for(self.store)),
+            history=LoginRecorder(self.storage.credentials), credentials=self.storage.credentials,
         )
         self.resolver: Resolver = build_resolver(config.dns)
         """The one DNS interface (policy/dns.py): SPF, DKIM, DMARC, MX lookups."""
@@ -95,7 +105,7 @@ class App:
         self.sealer: ArcSealer | None = arc_sealer(config, self.signer.store)
         """ARC sealing of forwarded and expanded mail (pki/arc.py); None when ``arc.seal`` is off."""
         self.sender_policy: SenderPolicy = DirectorySenderPolicy(
-            open_directory(self.store), Router(config.server.domains, self.store)
+            self.storage.directory, Router(config.server.domains, self.store)
         )
         """Whom a submission user may send as (the directory plugs in its rules)."""
         self.pipeline = Pipeline.from_settings(
@@ -105,10 +115,7 @@ class App:
         """The content policy of every SMTP path; IMAP trains its spam filter (``learn``)."""
         self.quarantine = FileQuarantine(config.data_dir / "quarantine")
         """Mail the pipeline held back (``mailserver quarantine``)."""
-        self.queue: OutboundQueue = open_queue(
-            config.storage_url, spool_path(config.outbound, config.data_dir), store=self.store
-        )
-        self.tlsrpt: TlsRptStore = open_tlsrpt(config.storage_url, store=self.store)
+        self.tlsrpt: TlsRptStore = self.storage.tlsrpt
         """TLS-RPT results of outbound delivery and reports others sent us (RFC 8460)."""
         self.reconciler = Reconciler(
             self.store, config.maildir, config.data_dir / "lost+found", min_age=config.storage.orphan_min_age
@@ -131,12 +138,10 @@ class App:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.store.start()
+        await self.storage.start()
         # Before any listener opens (nothing of ours is in flight), within the
         # budget; the rest runs in the background below (storage/reconcile.py).
         reconciled = await self.reconciler.startup(self.config.storage.reconcile_budget)
-        await self.queue.start()
-        await self.tlsrpt.start()
         await asyncio.to_thread(
             ensure_certificate, self.config.tls_cert, self.config.tls_key, self.config.server.hostname
         )
@@ -160,9 +165,8 @@ class App:
         self.queue_runner = QueueRunner(self.config, self.queue, self.store, self.resolver, self.outbound,
                                         tlsrpt=self.tlsrpt)
         from mailserver.ops.dmarc import DmarcReports
-        from storage.dmarc import dmarc_for
 
-        self.dmarc = DmarcReports(self.config, dmarc_for(self.store), self.resolver, self.outbound)
+        self.dmarc = DmarcReports(self.config, self.storage.dmarc, self.resolver, self.outbound)
         smtp = SmtpDeps(self.config, self.store, self.ssl_context, outbound=self.outbound,
                         pipeline=self.pipeline, quarantine=self.quarantine, dns=self.resolver,
                         sealer=self.sealer, reports=self.dmarc)
@@ -178,7 +182,7 @@ class App:
         if self.config.web.enabled:
             from mailserver.web.server import WebService
 
-            self.services.append(WebService(self, self.ssl_context))
+            self.services.append(WebService(self.portal_dependencies(), self.ssl_context))
         for service in self.services:
             self.addresses.update(await service.start())
         if self._smtp_processes > 1:
@@ -230,16 +234,35 @@ class App:
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("listening: %s on %s:%d", name, host, port)
 
+    def connection_counts(self) -> dict[str, int]:
+        """Open sessions per front end, named after its service (``smtp``, ``imap``, …)."""
+        return {
+            type(service).__name__.removesuffix("Service").lower(): service.connection_count()
+            for service in self.services
+            if isinstance(service, CountsConnections)
+        }
+
+    def portal_dependencies(self) -> PortalDependencies:
+        """What the web portal uses (``mailserver.web.deps``); the stores must be started."""
+        from mailserver.web.deps import PortalDependencies
+
+        return PortalDependencies(
+            config=self.config, store=self.store, directory=self.storage.directory,
+            activity=self.storage.activity, credentials=self.storage.credentials, dmarc=self.storage.dmarc,
+            sieve=self.storage.sieve, tlsrpt=self.storage.tlsrpt,
+            authenticator=self.authenticator, queue=self.queue, quarantine=self.quarantine,
+            connection_counts=self.connection_counts,
+        )
+
     def _managesieve(self, context: ssl.SSLContext | None) -> Service:
         """ManageSieve (RFC 5804) on ``managesieve.listen``, with its narrow dependencies."""
         from mailserver.managesieve.server import ManageSieveService
         from mailserver.managesieve.session import ManageSieveDeps
         from mailserver.ops.sieve import SieveLimits
-        from storage.sieve import sieve_scripts_for
 
         deps = ManageSieveDeps(
-            scripts=sieve_scripts_for(self.store), authenticator=self.authenticator,
-            directory=open_directory(self.store), settings=self.config.managesieve,
+            scripts=self.storage.sieve, authenticator=self.authenticator,
+            directory=self.storage.directory, settings=self.config.managesieve,
             limits=SieveLimits.from_config(self.config),
         )
         return ManageSieveService(
@@ -273,11 +296,9 @@ class App:
             self.queue_runner = None
         await self.pipeline.close()
         pdfcheck.shutdown()
-        await self.queue.close()
-        await self.tlsrpt.close()
         if self.authenticator.history is not None:
             await self.authenticator.history.flush()  # the last logins, before the store closes
-        await self.store.close()
+        await self.storage.close()
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -53,7 +53,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -134,6 +134,16 @@ class AuthOutcome:
     @property
     def ok(self) -> bool:
         return self.status is AuthStatus.OK
+
+
+class AuthObserver(Protocol):
+    """Told of every ``Authenticator.authenticate`` by the authenticator itself
+    (metrics observe through it instead of replacing the method). Called on the
+    event loop; must be quick and never raise."""
+
+    def authenticated(self, outcome: AuthOutcome, seconds: float) -> None:
+        """A sign-in ended with ``outcome``, ``seconds`` after it began."""
+        ...
 
 
 # What a user reads when a correct but initial/expired password is refused;
@@ -628,12 +638,16 @@ class Authenticator:
     def __init__(
         self, store: MailStore, settings: AuthSettings, *, max_password_age_days: int = 0,
         require_app_passwords: bool = False, history: LoginRecorder | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._max_password_age_days = max_password_age_days
         self.require_app_passwords = require_app_passwords
-        self._credentials: CredentialStore | None = None
+        self._credentials = credentials
+        self._observers: list[AuthObserver] = []
+        """App passwords and login history (``Storage.credentials``); when not given,
+        looked up once for ``store`` (``credentials_for``)."""
         self.history = history
         """The batched login history writer (``mailserver.loginlog``); None: not kept."""
         self.throttle = Throttle(settings)
@@ -720,12 +734,25 @@ class Authenticator:
                 return app
         return None
 
+    def observe(self, observer: AuthObserver) -> None:
+        """Call ``observer`` on every ``authenticate`` from now on."""
+        self._observers.append(observer)
+
     async def authenticate(
         self, username: str, password: str, remote_ip: str, *, protocol: str = "web", client: str = ""
     ) -> AuthOutcome:
         """Check a sign-in. ``protocol`` is ``imap``, ``smtp``, ``managesieve`` (where
         app passwords are accepted) or ``web``; ``client`` names the client program
         (IMAP ID) for the login history."""
+        started = time.monotonic()
+        outcome = await self._authenticate(username, password, remote_ip, protocol, client)
+        for observer in self._observers:
+            observer.authenticated(outcome, time.monotonic() - started)
+        return outcome
+
+    async def _authenticate(
+        self, username: str, password: str, remote_ip: str, protocol: str, client: str
+    ) -> AuthOutcome:
         address = username.strip().lower()
         reservation = await self.throttle.acquire(address, remote_ip)
         if reservation is None:

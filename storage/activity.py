@@ -24,8 +24,8 @@ INTERNALDATE and its decoded From/To/Cc/Bcc text, which ``message_facts``
 streams for a period. Mail deleted before the report is run is therefore not
 counted (documented in the README).
 
-Lifecycle: ``activity_for(store)`` after ``await store.start()``; it borrows the
-store's engine, like the directory, and is cached per store.
+Lifecycle: ``Storage.activity`` (``storage.open_storage``), used after ``await
+storage.start()``; it shares the mail store's database, like the directory.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
-from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
 
@@ -110,6 +109,13 @@ class ActivityStore(Protocol):
         """account id -> (octets, messages) over all folders."""
         ...
 
+    async def inbox_arrivals(self, since: datetime) -> list[datetime]:
+        """INTERNALDATE of every message in an INBOX that arrived at or after
+        ``since`` (a delivery sets it to its arrival, RFC 9051 section 2.3.3), in
+        no particular order; naive values are UTC. A read only: it never waits
+        for a writer."""
+        ...
+
     async def find_messages(
         self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
     ) -> list[FoundMessage]:
@@ -124,17 +130,8 @@ class ActivityStore(Protocol):
 
 SEARCHABLE_HEADERS: tuple[str, ...] = ("subject", "from", "to", "cc", "bcc", "message-id")
 
-_CACHE: WeakKeyDictionary[MailStore, ActivityStore] = WeakKeyDictionary()
-
-
 def activity_for(store: MailStore) -> ActivityStore:
-    """The activity store on the same database as ``store`` (which must be started)."""
-    found = _CACHE.get(store)
-    if found is None:
-        from storage.sql.activity import SqlActivityStore
-        from storage.sql.store import SqlMailStore
+    """The activity store on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-        if not isinstance(store, SqlMailStore):
-            raise TypeError(f"no activity implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlActivityStore(store)
-    return found
+    return storage_of(store).activity

@@ -575,6 +575,20 @@ class ChangeHub:
                 self._release(folder_id, watch)
 
 
+class DeliveryObserver(Protocol):
+    """Told of every ``MailStore.deliver`` by the store itself (metrics observe
+    through it, aiosmtpd-hooks style, instead of replacing ``deliver``). Called on
+    the event loop after the outcome is known; must be quick and never raise."""
+
+    def delivered(self, recipients: int, seconds: float) -> None:
+        """``recipients`` copies committed, ``seconds`` after ``deliver`` was called."""
+        ...
+
+    def delivery_failed(self, recipients: int) -> None:
+        """``deliver`` for ``recipients`` accounts raised (not cancelled)."""
+        ...
+
+
 class MailStore(Protocol):
     """The one storage interface. All methods are coroutines on one event loop.
 
@@ -587,6 +601,10 @@ class MailStore(Protocol):
     changes: ChangeHub
 
     async def start(self) -> None: ...
+
+    def observe_deliveries(self, observer: DeliveryObserver) -> None:
+        """Call ``observer`` on every ``deliver`` from now on."""
+        ...
 
     async def close(self) -> None: ...
 

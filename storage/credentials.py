@@ -16,8 +16,8 @@ account (IMAP, SMTP submission, portal), successful or not. Rows are written in
 batches by the authenticator's background writer (``mailserver.auth``), never
 on the login's own path; a batch also prunes the accounts it touched.
 
-Lifecycle: ``credentials_for(store)`` after ``await store.start()``; it
-borrows the store's engine, like the directory, and is cached per store.
+Lifecycle: ``Storage.credentials`` (``storage.open_storage``), used after
+``await storage.start()``; it shares the mail store's database, like the directory.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
-from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
 
@@ -145,17 +144,8 @@ class CredentialStore(Protocol):
         ...
 
 
-_CACHE: WeakKeyDictionary[MailStore, CredentialStore] = WeakKeyDictionary()
-
-
 def credentials_for(store: MailStore) -> CredentialStore:
-    """The credential store on the same database as ``store``."""
-    found = _CACHE.get(store)
-    if found is None:
-        from storage.sql.credentials import SqlCredentialStore
-        from storage.sql.store import SqlMailStore
+    """The credential store on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-        if not isinstance(store, SqlMailStore):
-            raise TypeError(f"no credential implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlCredentialStore(store)
-    return found
+    return storage_of(store).credentials

@@ -28,8 +28,9 @@ and is kept beside them (``may_send``). The agency head holds every right.
 Every mutating method takes ``by`` (who, and on which decision) and writes its
 audit entry in the same transaction as the change.
 
-Lifecycle: ``open_directory(store)`` after ``await store.start()``; the
-directory uses the store's engine and needs no start or close of its own.
+Lifecycle: ``Storage.directory`` (``storage.open_storage``; ``open_directory(store)``
+for a store opened alone), used after ``await storage.start()``; it shares the
+mail store's database and needs no start or close of its own.
 """
 
 from __future__ import annotations
@@ -414,10 +415,7 @@ class DirectoryStore(Protocol):
 
 
 def open_directory(store: MailStore) -> DirectoryStore:
-    """The directory on the same database as ``store`` (which must be started)."""
-    from storage.sql.directory import SqlDirectoryStore
-    from storage.sql.store import SqlMailStore
+    """The directory on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-    if not isinstance(store, SqlMailStore):
-        raise TypeError(f"no directory implementation for {type(store).__name__}")
-    return SqlDirectoryStore(store)
+    return storage_of(store).directory

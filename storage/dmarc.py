@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
 
@@ -100,17 +99,8 @@ class DmarcStore(Protocol):
         ...
 
 
-_CACHE: WeakKeyDictionary[MailStore, DmarcStore] = WeakKeyDictionary()
-
-
 def dmarc_for(store: MailStore) -> DmarcStore:
-    """The DMARC report store on the same database as ``store``."""
-    found = _CACHE.get(store)
-    if found is None:
-        from storage.sql.dmarc import SqlDmarcStore
-        from storage.sql.store import SqlMailStore
+    """The DMARC report store on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-        if not isinstance(store, SqlMailStore):
-            raise TypeError(f"no DMARC report implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlDmarcStore(store)
-    return found
+    return storage_of(store).dmarc

@@ -357,7 +357,9 @@ class Maildir:
     async def create_folder(self, folder: PurePosixPath) -> None:
         await _in_thread(self._make_folder, folder)
 
-    def _rename(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
+    # The ``*_blocking`` methods are the blocking halves of the async ones below
+    # them, for worker threads inside a SQL transaction (``storage.sql.database.run_io``).
+    def rename_blocking(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         done: list[tuple[Path, Path]] = []
         try:
             for old, new in pairs:
@@ -379,7 +381,7 @@ class Maildir:
 
     async def rename_folders(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         """Rename folder directories; all or none."""
-        await _in_thread(self._rename, pairs)
+        await _in_thread(self.rename_blocking, pairs)
 
     def _remove_tree(self, relative: PurePosixPath) -> None:
         path = self.absolute(relative)
@@ -493,7 +495,7 @@ class Maildir:
                 placed.append((name, [first]))
                 dirs.add(path / "cur")
                 for other in folders[1:]:
-                    placed[-1][1].extend(self._link([first], other))  # fsyncs its directory
+                    placed[-1][1].extend(self.link_blocking([first], other))  # fsyncs its directory
             for directory in dirs:
                 _sync_dir(directory)
         except BaseException:
@@ -505,13 +507,13 @@ class Maildir:
         """Undo ``place_staged`` (blocking): the links removed, each file moved
         back to the staging directory under its name, to be placed again."""
         for name, blobs in reversed(placed):
-            self._unlink(blobs[1:])
+            self.unlink_blocking(blobs[1:])
             try:
                 os.rename(self.absolute(blobs[0]), self.staging / name)
             except OSError:
                 # Copied across file systems: the delivery fails (and is retried
                 # by its client) rather than leave an uncommitted file in a folder.
-                self._unlink(blobs[:1])
+                self.unlink_blocking(blobs[:1])
 
     def _clean_staging(self, older_than: float) -> int:
         removed = 0
@@ -536,7 +538,7 @@ class Maildir:
         await asyncio.wrap_future(future)
         return blob
 
-    def _link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+    def link_blocking(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         path = self.absolute(folder)
         if not (path / "cur").is_dir():
             self._make_folder(folder)
@@ -562,15 +564,15 @@ class Maildir:
                 made.append(str(folder / "cur" / final))
             _sync_dir(path / "cur")
         except BaseException:
-            self._unlink(made)
+            self.unlink_blocking(made)
             raise
         return made
 
     async def link(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         """New directory entries in ``folder`` for existing messages (COPY)."""
-        return await _in_thread(self._link, blobs, folder)
+        return await _in_thread(self.link_blocking, blobs, folder)
 
-    def _move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
+    def move_blocking(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         path = self.absolute(folder)
         if not (path / "cur").is_dir():
             self._make_folder(folder)
@@ -589,9 +591,9 @@ class Maildir:
 
     async def move(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
         """Rename message files into another folder (all or none)."""
-        return await _in_thread(self._move, blobs, folder)
+        return await _in_thread(self.move_blocking, blobs, folder)
 
-    def _unlink(self, blobs: Iterable[str]) -> None:
+    def unlink_blocking(self, blobs: Iterable[str]) -> None:
         for blob in blobs:
             try:
                 self.absolute(blob).unlink(missing_ok=True)
@@ -600,12 +602,12 @@ class Maildir:
                 continue
 
     async def remove(self, blobs: Iterable[str]) -> None:
-        await _in_thread(self._unlink, list(blobs))
+        await _in_thread(self.unlink_blocking, list(blobs))
 
-    def _read(self, blob: str) -> bytes:
+    def read_blocking(self, blob: str) -> bytes:
         return self.absolute(blob).read_bytes()
 
-    def _read_header(self, blob: str, limit: int = 65536) -> bytes:
+    def read_header_blocking(self, blob: str, limit: int = 65536) -> bytes:
         """The message's header section (up to and including the blank line), at
         most ``limit`` octets: what THREAD needs of a message without its body."""
         with self.absolute(blob).open("rb") as f:
@@ -624,4 +626,4 @@ class Maildir:
             return data[:limit]
 
     async def read(self, blob: str) -> bytes:
-        return await _in_thread(self._read, blob)
+        return await _in_thread(self.read_blocking, blob)

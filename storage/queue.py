@@ -38,8 +38,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from storage.api import MailStore
-
 
 class RecipientState(enum.StrEnum):
     QUEUED = "queued"
@@ -181,11 +179,9 @@ class OutboundQueue(Protocol):
         ...
 
 
-def open_queue(url: str, spool_dir: Path, *, store: MailStore | None = None) -> OutboundQueue:
-    """The SQL queue for a SQLAlchemy async URL and a spool directory; given the
-    running SQL mail store, it shares that store's engine instead of opening one."""
+def open_queue(url: str, spool_dir: Path) -> OutboundQueue:
+    """The SQL queue for a SQLAlchemy async URL and a spool directory, on a database
+    of its own (the CLI); the server's shares the mail store's (``Storage.queue``)."""
     from storage.sql.queue import SqlOutboundQueue
-    from storage.sql.store import SqlMailStore
 
-    shared = store if isinstance(store, SqlMailStore) else None
-    return SqlOutboundQueue(url, spool_dir, store=shared)
+    return SqlOutboundQueue(url, spool_dir)

@@ -100,10 +100,7 @@ class RoutesStore(Protocol):
 
 
 def open_routes(store: MailStore) -> RoutesStore:
-    """The routing tables on the same database as ``store`` (which must be started)."""
-    from storage.sql.routes import SqlRoutesStore
-    from storage.sql.store import SqlMailStore
+    """The routing tables on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-    if not isinstance(store, SqlMailStore):
-        raise TypeError(f"no routes implementation for {type(store).__name__}")
-    return SqlRoutesStore(store)
+    return storage_of(store).routes

@@ -36,7 +36,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
-from weakref import WeakKeyDictionary
 
 from storage.api import MailStore
 
@@ -128,17 +127,8 @@ class SieveScripts(Protocol):
         ...
 
 
-_CACHE: WeakKeyDictionary[MailStore, SieveScripts] = WeakKeyDictionary()
-
-
 def sieve_scripts_for(store: MailStore) -> SieveScripts:
-    """The script store on the same database as ``store``."""
-    found = _CACHE.get(store)
-    if found is None:
-        from storage.sql.sieve import SqlSieveScripts
-        from storage.sql.store import SqlMailStore
+    """The script store on the same database as ``store`` (``storage.storage_of``)."""
+    from storage import storage_of
 
-        if not isinstance(store, SqlMailStore):
-            raise TypeError(f"no Sieve script implementation for {type(store).__name__}")
-        found = _CACHE[store] = SqlSieveScripts(store)
-    return found
+    return storage_of(store).sieve

@@ -79,12 +79,14 @@ _CACHE: WeakKeyDictionary[MailStore, SieveState] = WeakKeyDictionary()
 
 
 def sieve_state_for(store: MailStore) -> SieveState:
-    """The state on the same database as ``store`` (in memory for other stores)."""
-    found = _CACHE.get(store)
-    if found is None:
-        from storage.sql.sievestate import SqlSieveState
-        from storage.sql.store import SqlMailStore
+    """The state on the same database as ``store`` (``storage.storage_of``); in
+    memory for a store not opened by ``storage`` (a test's own)."""
+    from storage import storage_of
 
-        found = SqlSieveState(store) if isinstance(store, SqlMailStore) else MemorySieveState()
-        _CACHE[store] = found
-    return found
+    try:
+        return storage_of(store).sieve_state
+    except TypeError:
+        found = _CACHE.get(store)
+        if found is None:
+            found = _CACHE[store] = MemorySieveState()
+        return found

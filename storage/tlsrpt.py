@@ -102,10 +102,12 @@ class TlsRptStore(Protocol):
 
 
 def open_tlsrpt(url: str, *, store: MailStore | None = None) -> TlsRptStore:
-    """The SQL tables for a SQLAlchemy async URL; given the running SQL mail
-    store, they share that store's engine (as ``storage.queue.open_queue``)."""
-    from storage.sql.store import SqlMailStore
+    """The TLS-RPT store beside ``store`` (``storage.storage_of``) or, without one,
+    on its own connection to ``url`` (the CLI)."""
+    if store is not None:
+        from storage import storage_of
+
+        return storage_of(store).tlsrpt
     from storage.sql.tlsrpt import SqlTlsRptStore
 
-    shared = store if isinstance(store, SqlMailStore) else None
-    return SqlTlsRptStore(url, store=shared)
+    return SqlTlsRptStore(url)

@@ -276,11 +276,15 @@ async def _report_tlsrpt(config: Config, args: argparse.Namespace) -> int:
                     print("chưa nhận báo cáo nào / no reports received")
             return 0
         if args.send_now:
-            queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
+            queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir))
             await queue.start()
-            signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
-            sent = await send_reports(config, reports, build_resolver(config.dns), Outbound(queue, signer),
-                                      until=now, now=now)
+            try:
+                signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
+                outbound = Outbound(queue, signer)
+                resolver = build_resolver(config.dns)
+                sent = await send_reports(config, reports, resolver, outbound, until=now, now=now)
+            finally:
+                await queue.close()
             if args.json:
                 print_json([{"domain": item.domain, "rua": list(item.recipients), "posted": list(item.posted),
                              "report": item.report} for item in sent])

@@ -7,9 +7,11 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from mailserver.cli.common import CliError, SubParsers, print_json, with_store
+from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json, with_store
 from mailserver.config import Config
+from mailserver.ops import admin
 from storage.api import MailStore
+from storage.directory import By, open_directory
 from storage.quarantine import FileQuarantine, NoSuchEntry
 
 
@@ -64,38 +66,32 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
 
 async def _release(config: Config, args: argparse.Namespace) -> int:
     quarantine = quarantine_of(config)
-    try:
-        entry, data = quarantine.get(args.id)
-    except NoSuchEntry:
-        raise CliError(f"no such quarantine entry: {args.id}") from None
 
     async def run(store: MailStore) -> int:
-        account_ids: list[int] = []
-        missing: list[str] = []
-        for rcpt in entry.recipients:
-            account = await store.get_account(rcpt.lower())
-            if account is None or account.disabled:
-                missing.append(rcpt)
-            elif account.id not in account_ids:
-                account_ids.append(account.id)
-        if not account_ids:
-            raise CliError(f"no local recipient left for {args.id}: {', '.join(missing)}")
-        # All recipients at once, as the SMTP path does: durable for all or none.
-        # Past the quotas: the message was accepted (250) before it was held.
-        await store.deliver(account_ids, data, quota=False)
-        quarantine.delete(args.id)
-        print(f"released {args.id} to {len(account_ids)} mailbox(es)")
+        try:
+            released = await admin.release_held(
+                store, quarantine, open_directory(store), args.id, by=By(cli_actor())
+            )
+        except NoSuchEntry:
+            raise CliError(f"no such quarantine entry: {args.id}") from None
+        missing = ", ".join(released.missing)
+        if not released.delivered:
+            raise CliError(f"no local recipient left for {args.id}: {missing}")
+        print(f"released {args.id} to {released.delivered} mailbox(es)")
         if missing:
-            print(f"not delivered (no such local account): {', '.join(missing)}")
+            print(f"not delivered (no such local account): {missing}")
         return 0
 
     return await with_store(config, run)
 
 
 async def _delete(config: Config, args: argparse.Namespace) -> int:
-    try:
-        quarantine_of(config).delete(args.id)
-    except NoSuchEntry:
-        raise CliError(f"no such quarantine entry: {args.id}") from None
-    print(f"deleted {args.id}")
-    return 0
+    async def run(store: MailStore) -> int:
+        try:
+            await admin.delete_held(quarantine_of(config), open_directory(store), args.id, by=By(cli_actor()))
+        except NoSuchEntry:
+            raise CliError(f"no such quarantine entry: {args.id}") from None
+        print(f"deleted {args.id}")
+        return 0
+
+    return await with_store(config, run)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from mailserver.cli.common import CliError, SubParsers, print_json
+from mailserver.cli.common import CliError, SubParsers, cli_actor, print_json
 from mailserver.config import Config
+from mailserver.ops import admin
 from mailserver.smtp.outbound_settings import spool_path
+from storage import open_storage
+from storage.directory import By
 from storage.queue import OutboundQueue, QueuedMessage, open_queue
 
 
@@ -50,6 +52,20 @@ async def _with_queue(config: Config, action: Callable[[OutboundQueue], Awaitabl
         return await action(queue)
     finally:
         await queue.close()
+
+
+async def _administer(
+    config: Config, action: Callable[[OutboundQueue, admin.Auditor], Awaitable[int]]
+) -> int:
+    """The queue and the audit log (the directory): for the changes ``ops.admin`` makes."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None,
+                           spool_dir=spool_path(config.outbound, config.data_dir))
+    await storage.start()
+    try:
+        return await action(storage.outbound_queue(), storage.directory)
+    finally:
+        await storage.close()
 
 
 def _message_dict(message: QueuedMessage) -> dict[str, Any]:
@@ -118,31 +134,31 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _retry(config: Config, args: argparse.Namespace) -> int:
-    async def run(queue: OutboundQueue) -> int:
-        if not args.all and await queue.get(args.id) is None:
+    async def run(queue: OutboundQueue, auditor: admin.Auditor) -> int:
+        count = await admin.retry_queued(queue, auditor, None if args.all else args.id, by=By(cli_actor()))
+        if count is None:
             raise CliError(f"no queued message {args.id}")
-        count = await queue.retry(None if args.all else args.id, datetime.now(UTC))
         print(f"{count} recipient(s) will be tried again on the next queue run")
         return 0
 
-    return await _with_queue(config, run)
+    return await _administer(config, run)
 
 
 async def _delete(config: Config, args: argparse.Namespace) -> int:
-    async def run(queue: OutboundQueue) -> int:
-        if not await queue.delete(args.id):
+    async def run(queue: OutboundQueue, auditor: admin.Auditor) -> int:
+        if not await admin.delete_queued(queue, auditor, args.id, by=By(cli_actor())):
             raise CliError(f"no queued message {args.id}")
         print(f"message {args.id} deleted")
         return 0
 
-    return await _with_queue(config, run)
+    return await _administer(config, run)
 
 
 async def _bounce(config: Config, args: argparse.Namespace) -> int:
-    async def run(queue: OutboundQueue) -> int:
-        if not await queue.request_bounce(args.id, datetime.now(UTC)):
+    async def run(queue: OutboundQueue, auditor: admin.Auditor) -> int:
+        if not await admin.bounce_queued(queue, auditor, args.id, by=By(cli_actor())):
             raise CliError(f"no queued message {args.id}")
         print(f"message {args.id} will be returned to its sender on the next queue run")
         return 0
 
-    return await _with_queue(config, run)
+    return await _administer(config, run)

@@ -235,6 +235,10 @@ class ImapService:
             bound[name] = (sockname[0], sockname[1])
         return bound
 
+    def connection_count(self) -> int:
+        """Sessions open now (metrics, the portal's dashboard)."""
+        return len(self._connections)
+
     async def _listen(
         self,
         accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],

@@ -291,7 +291,7 @@ async def send_reports_now(config: Config, store: MailStore) -> SendOutcome:
     from storage.dmarc import dmarc_for
     from storage.queue import open_queue
 
-    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
+    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir))
     await queue.start()
     try:
         signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)

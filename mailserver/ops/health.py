@@ -14,11 +14,10 @@ import ssl
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailserver.config import Config, parse_hostport
-from storage.sql.engine import make_engine
+from storage import probe_database
 
 TIMEOUT: Final = 5.0
 
@@ -88,17 +87,13 @@ async def _listener(name: str, where: str, tls: bool, greeting: bytes) -> Check:
 
 
 async def _database(config: Config) -> Check:
-    engine = make_engine(config.storage_url)
     try:
         async with asyncio.timeout(TIMEOUT):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT count(*) FROM accounts WHERE 1 = 0"))
+            where = await probe_database(config.storage_url)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Check("database", False, reason[:200])
-    finally:
-        await engine.dispose()
-    return Check("database", True, engine.url.render_as_string(hide_password=True))
+    return Check("database", True, where)
 
 
 async def check_health(config: Config) -> list[Check]:

@@ -2,13 +2,14 @@
 metrics wiring, SIGHUP reload, the backup schedule, the daily check notice and
 the CRL's upkeep (``mailserver.certs.crl_loop``).
 
-``start_operations(app)`` runs at the end of ``App.start``: it wraps the store's
-``deliver``, the authenticator and the outbound queue with counters (the hot
-paths stay untouched), starts the metrics endpoint when ``metrics.listen`` is
-set, and starts the background loops. ``reload(app)`` is the SIGHUP handler:
-it loads new TLS certificates into the live ``SSLContext`` (connections already
-open keep their session; new handshakes use the new certificate, and the
-implicit-TLS listeners need not be re-bound) and swaps in a pipeline built
+``start_operations(app)`` runs at the end of ``App.start``: it registers the
+counters as observers of the store's deliveries, the authenticator and the
+outbound queue (``MetricsHooks``; nothing is wrapped or replaced), starts the
+metrics endpoint when ``metrics.listen`` is set, and starts the background
+loops. ``reload(app)`` is the SIGHUP handler: it loads new TLS certificates
+into the live ``SSLContext`` (connections already open keep their session; new
+handshakes use the new certificate, and the implicit-TLS listeners need not be
+re-bound) and swaps in a pipeline built
 from the re-read ``[policy]`` section, with nothing dropped.
 """
 
@@ -19,7 +20,6 @@ import dataclasses
 import email.utils
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -45,63 +45,43 @@ _RETIRE_DELAY = 120.0
 """Seconds an old pipeline's checks live on after a reload, for sessions still using them."""
 
 
-def _instrument(app: App) -> None:
-    store: Any = app.store
-    deliver = store.deliver
+class MetricsHooks:
+    """The counters of ``mailserver.ops.metrics``, fed by the objects they count:
+    registered as their observer (``MailStore.observe_deliveries``,
+    ``Authenticator.observe``, ``Outbound.observe``), so no method of theirs is
+    replaced at run time and their hot paths stay as they are."""
 
-    @functools.wraps(deliver)
-    async def counted_deliver(account_ids: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            result = await deliver(account_ids, *args, **kwargs)
-        except Exception:
-            metrics.DELIVERIES.inc("failed", amount=float(len(account_ids)))
-            raise
-        metrics.DELIVERIES.inc("stored", amount=float(len(account_ids)))
-        metrics.DELIVERY_LATENCY.observe(time.monotonic() - started)
-        return result
+    def delivered(self, recipients: int, seconds: float) -> None:
+        metrics.DELIVERIES.inc("stored", amount=float(recipients))
+        metrics.DELIVERY_LATENCY.observe(seconds)
 
-    store.deliver = counted_deliver
+    def delivery_failed(self, recipients: int) -> None:
+        metrics.DELIVERIES.inc("failed", amount=float(recipients))
 
-    authenticator: Any = app.authenticator
-    authenticate = authenticator.authenticate
-
-    @functools.wraps(authenticate)
-    async def counted_authenticate(*args: Any, **kwargs: Any) -> AuthOutcome:
-        started = time.monotonic()
-        outcome: AuthOutcome = await authenticate(*args, **kwargs)
-        metrics.AUTH_LATENCY.observe(time.monotonic() - started)
+    def authenticated(self, outcome: AuthOutcome, seconds: float) -> None:
+        metrics.AUTH_LATENCY.observe(seconds)
         status = outcome.status.name.lower()
         metrics.AUTH.inc(status)
         if status in ("failed", "throttled"):
             metrics.AUTH_FAILURES.inc()
-        return outcome
 
-    authenticator.authenticate = counted_authenticate
+    def enqueued(self, queue_id: int) -> None:
+        metrics.QUEUED.inc()
 
-    outbound: Any = app.outbound
-    if outbound is not None:
-        enqueue = outbound.enqueue
 
-        @functools.wraps(enqueue)
-        async def counted_enqueue(*args: Any, **kwargs: Any) -> Any:
-            result = await enqueue(*args, **kwargs)
-            metrics.QUEUED.inc()
-            return result
-
-        outbound.enqueue = counted_enqueue
+def _instrument(app: App) -> None:
+    hooks = MetricsHooks()
+    app.store.observe_deliveries(hooks)
+    app.authenticator.observe(hooks)
+    if app.outbound is not None:
+        app.outbound.observe(hooks)
 
 
 def collectors(app: App) -> list[metrics.Collector]:
     async def connections() -> list[metrics._Metric]:
         gauge = metrics.Gauge("mailserver_connections", "Open client connections, by front end.", ["service"])
-        for service in app.services:
-            sessions = getattr(service, "_sessions", None)
-            if sessions is None:
-                sessions = getattr(service, "_connections", None)
-            if sessions is not None:
-                name = type(service).__name__.removesuffix("Service").lower()
-                gauge.set(name, value=float(len(sessions)))
+        for name, count in app.connection_counts().items():
+            gauge.set(name, value=float(count))
         return [gauge]
 
     async def queue() -> list[metrics._Metric]:

@@ -102,7 +102,7 @@ from policy.dns import Resolver
 from policy.verdict import Outcome
 from storage import headers
 from storage.api import Account, DeliveryResult, MailStore, OverQuota
-from storage.directory import Agency, open_directory
+from storage.directory import Agency, DirectoryStore, open_directory
 from storage.mimeinfo import decode_words
 from storage.quarantine import Quarantine
 from storage.tlsrpt import TlsRptStore
@@ -360,6 +360,8 @@ class Inbound:
     ) -> None:
         self._config = config
         self._store = store
+        self._directory: DirectoryStore | None = None
+        """The store's directory, looked up once (``_agencies``), not per call."""
         self._sealer = sealer
         """ARC sealing of forwarded and expanded copies; None: sent unsealed."""
         self._reports = reports
@@ -628,7 +630,9 @@ class Inbound:
         return codes.S552_MAILBOX_FULL if whole else codes.S452_MAILBOX_FULL
 
     async def _agencies(self) -> list[Agency]:
-        return await open_directory(self._store).list_agencies()
+        if self._directory is None:
+            self._directory = open_directory(self._store)
+        return await self._directory.list_agencies()
 
     async def deliver(
         self, client: Client, txn: Transaction, data: bytes, *, message_id: str, when: datetime

@@ -59,7 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import aiosmtplib
 
@@ -96,6 +96,13 @@ def from_domain(message: bytes) -> str:
     return ""
 
 
+class EnqueueObserver(Protocol):
+    """Told of every message ``Outbound.enqueue`` queued (metrics), by the
+    ``Outbound`` itself; must be quick and never raise."""
+
+    def enqueued(self, queue_id: int) -> None: ...
+
+
 class Outbound:
     """Entry point for protocol handlers: sign, queue durably, wake the worker."""
 
@@ -103,6 +110,11 @@ class Outbound:
         self.queue = queue
         self.signer = signer
         self.runner: QueueRunner | None = None
+        self._observers: list[EnqueueObserver] = []
+
+    def observe(self, observer: EnqueueObserver) -> None:
+        """Call ``observer`` on every message queued from now on."""
+        self._observers.append(observer)
 
     async def enqueue(
         self, sender: str, recipients: Sequence[str], data: bytes, *, origin: str, account: str = ""
@@ -110,6 +122,8 @@ class Outbound:
         """Durable on return. Signing happens here, exactly once (see hooks)."""
         signed = await asyncio.to_thread(self.signer.sign, data, from_domain(data))
         queue_id = await self.queue.enqueue(sender, recipients, signed, origin=origin, account=account)
+        for observer in self._observers:
+            observer.enqueued(queue_id)
         if self.runner is not None:
             self.runner.wake()
         return queue_id

@@ -14,46 +14,11 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from mailserver.config import Config
 from mailserver.ops.logs import configure_logging, use_uvloop
 from mailserver.smtp.workers import MainChannel, SieveThroughMain, frame
-from storage.api import DeliveryResult
-
-
-def _through_main(store: Any, channel: MainChannel) -> None:
-    """``store.deliver`` as two halves: staged here, committed by the main
-    process's group commit (one writer on SQLite)."""
-
-    async def deliver(
-        account_ids: Sequence[int],
-        data: bytes,
-        *,
-        internal_date: datetime | None = None,
-        special_use: str | None = None,
-        quota: bool = True,
-    ) -> DeliveryResult:
-        ids = list(dict.fromkeys(account_ids))
-        if not ids:
-            raise ValueError("deliver needs at least one account")
-        staged = await store.stage_delivery(data, internal_date=internal_date)
-        try:
-            return await channel.commit(ids, staged, special_use, quota)
-        except asyncio.CancelledError:
-            raise  # the main process may still commit it
-        except BaseException:
-            # Refused or not done: the main process removed the file, or never saw it.
-            with contextlib.suppress(OSError):
-                await store.maildir.unstage(staged.name)
-            raise
-
-    store.deliver = deliver
-    # Sieve's filed copies and its vacation/duplicate memory: written by the
-    # main process as well (mailserver/sieve/deliver.py reads this attribute).
-    store.sieve_main = SieveThroughMain(channel)
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
@@ -69,25 +34,29 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
     from pki.tls import server_context
     from policy.dns import build_resolver
     from policy.pipeline import Pipeline
-    from storage import open_store
-    from storage.dmarc import dmarc_for
+    from storage import open_storage
     from storage.quarantine import FileQuarantine
-    from storage.queue import open_queue
 
     reader, writer = await asyncio.open_unix_connection(sock=channel_socket)
     channel = MainChannel(reader, writer)
-    store: Any = open_store(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None)
-    await store.start()
+    storage = open_storage(config.storage_url, config.maildir, quota_bytes=config.storage.quota or None,
+                           spool_dir=spool_path(config.outbound, config.data_dir))
+    await storage.start()
+    store: Any = storage.mail
+    queue = storage.outbound_queue()
     if store.url and not store.url.startswith("postgresql"):
-        _through_main(store, channel)  # PostgreSQL: several writers, NOTIFY tells the others
+        # Staged here, committed by the main process's group commit (one writer on
+        # SQLite); PostgreSQL: several writers, NOTIFY tells the others.
+        store.commit_elsewhere(channel)
+        # Sieve's filed copies and its vacation/duplicate memory: written by the
+        # main process as well (mailserver/sieve/deliver.py reads this attribute).
+        store.sieve_main = SieveThroughMain(channel)
     resolver = build_resolver(config.dns)
     pipeline = Pipeline.from_settings(config.policy, resolver=resolver, data_dir=config.data_dir,
                                       local_domains=config.server.domains)
-    queue = open_queue(config.storage_url, spool_path(config.outbound, config.data_dir), store=store)
-    await queue.start()
     signer = DkimSigner(DkimKeyStore(key_directory(config.dkim, config.data_dir)), config.dkim)
     # Counts only: the main process sends the reports.
-    reports = DmarcReports(config, dmarc_for(store), resolver)
+    reports = DmarcReports(config, storage.dmarc, resolver)
     deps = SmtpDeps(
         config, store, await asyncio.to_thread(server_context, config.tls_cert, config.tls_key),
         dns=resolver, outbound=Outbound(queue, signer), pipeline=pipeline,
@@ -115,8 +84,7 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         with contextlib.suppress(Exception):
             await reports.close()  # the last counted evaluations
         await pipeline.close()
-        await queue.close()
-        await store.close()
+        await storage.close()
         await channel.close()
 
 

@@ -32,7 +32,7 @@ from mailserver.web.i18n import translate
 from mailserver.web.security import Session, new_session, totp_step
 from mailserver.web.server import LANG, SESSION, _portal
 from storage.api import Account
-from storage.credentials import SCOPES, DuplicateName, credentials_for
+from storage.credentials import SCOPES, DuplicateName
 from storage.directory import By
 
 HISTORY_SHOWN: Final = 30
@@ -55,7 +55,7 @@ def signed_in(request: web.Request) -> str:
 
 async def _user(request: web.Request) -> Account:
     address = signed_in(request)
-    account = await _portal(request).app.store.get_account(address) if address else None
+    account = await _portal(request).deps.store.get_account(address) if address else None
     if account is None or account.disabled:
         raise web.HTTPSeeOther("/account/login")
     return account
@@ -84,25 +84,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     address = str(form.get("address", "")).strip().lower()
     password = str(form.get("password", ""))
     code = str(form.get("totp", ""))
-    credentials = credentials_for(portal.app.store)
-    known = await portal.app.store.get_account(address) if address else None
+    credentials = portal.deps.credentials
+    known = await portal.deps.store.get_account(address) if address else None
     state = await credentials.totp(known.id) if known is not None else None
     guarded = state is not None and state.enabled
     if guarded:
         # Wrong codes are counted per account apart from wrong passwords, and a
         # locked account is refused before the password is looked at.
         if portal.totp_guard.blocked(address):
-            await asyncio.sleep(portal.app.authenticator.failure_delay)
+            await asyncio.sleep(portal.deps.authenticator.failure_delay)
             return portal.render(request, "account_login.html", status=429, address=address,
                                  error=translate("throttled", lang))
         portal.totp_guard.admit(address)
     code_right: bool | None = None
     try:
-        outcome = await portal.app.authenticator.authenticate(address, password, portal.client_ip(request))
+        outcome = await portal.deps.authenticator.authenticate(address, password, portal.client_ip(request))
         if guarded and state is not None and outcome.status is AuthStatus.OK:
             code_right = await second_factor_ok(credentials, state.account_id, state.secret, code)
             if not code_right:
-                await asyncio.sleep(portal.app.authenticator.failure_delay)
+                await asyncio.sleep(portal.deps.authenticator.failure_delay)
                 outcome = AuthOutcome(AuthStatus.FAILED)
     finally:
         if guarded:
@@ -133,9 +133,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def _page(request: web.Request, account: Account, *, status: int = 200, secret: str = "",
                 created: str = "", error: str = "", msg: str = "") -> web.StreamResponse:
     portal = _portal(request)
-    credentials = credentials_for(portal.app.store)
-    if portal.app.authenticator.history is not None:
-        await portal.app.authenticator.history.flush()  # this very sign-in shows
+    credentials = portal.deps.credentials
+    if portal.deps.authenticator.history is not None:
+        await portal.deps.authenticator.history.flush()  # this very sign-in shows
     apps = await credentials.list_app_passwords(account.id)
     logins = await credentials.logins(account.id, HISTORY_SHOWN)
     return portal.render(
@@ -158,7 +158,7 @@ async def app_password_add(request: web.Request) -> web.StreamResponse:
         scopes = parse_scopes(",".join(str(v) for v in form.getall("scope", [])))
         domain = portal.config.directory.domain or portal.config.server.domains[0]
         app, secret = await create_app_password(
-            portal.app.store, credentials_for(portal.app.store), account, name, scopes,
+            portal.deps.store, portal.deps.credentials, account, name, scopes,
             sender=f"postmaster@{domain}", hostname=portal.config.server.hostname,
         )
     except AppPasswordError as exc:
@@ -178,7 +178,7 @@ async def app_password_revoke(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     form = await request.post()
     name = str(form.get("name", ""))
-    if not await credentials_for(portal.app.store).revoke_app_password(account.id, name):
+    if not await portal.deps.credentials.revoke_app_password(account.id, name):
         return await _page(request, account, status=404,
                            error=f"Không có mật khẩu ứng dụng / no app password: {name}")
     await portal.directory.directory.audit(
@@ -191,7 +191,7 @@ async def app_password_revoke(request: web.Request) -> web.StreamResponse:
 async def _totp_page(request: web.Request, account: Account, *, status: int = 200, error: str = "",
                     codes: list[str] | None = None, msg: str = "") -> web.StreamResponse:
     portal = _portal(request)
-    credentials = credentials_for(portal.app.store)
+    credentials = portal.deps.credentials
     state = await credentials.totp(account.id)
     if state is None:
         await credentials.start_totp(account.id, new_secret(), datetime.now(UTC))
@@ -213,7 +213,7 @@ async def totp_enable(request: web.Request) -> web.StreamResponse:
     account = await _user(request)
     portal = _portal(request)
     form = await request.post()
-    credentials = credentials_for(portal.app.store)
+    credentials = portal.deps.credentials
     state = await credentials.totp(account.id)
     if state is None or state.enabled:
         raise web.HTTPSeeOther("/account/totp")
@@ -234,7 +234,7 @@ async def totp_disable(request: web.Request) -> web.StreamResponse:
     account = await _user(request)
     portal = _portal(request)
     form = await request.post()
-    credentials = credentials_for(portal.app.store)
+    credentials = portal.deps.credentials
     state = await credentials.totp(account.id)
     if state is None or not state.enabled:
         raise web.HTTPSeeOther("/account/totp")
@@ -244,13 +244,13 @@ async def totp_disable(request: web.Request) -> web.StreamResponse:
     right = await second_factor_ok(credentials, account.id, state.secret, str(form.get("totp", "")))
     portal.totp_guard.settle(account.address, right)
     if not right:
-        await asyncio.sleep(portal.app.authenticator.failure_delay)
+        await asyncio.sleep(portal.deps.authenticator.failure_delay)
         return await _totp_page(request, account, status=400,
                                 error="Mã không đúng / wrong code")
     await credentials.disable_totp(account.id)
     ip = portal.client_ip(request)
     domain = portal.config.directory.domain or portal.config.server.domains[0]
-    await portal.app.store.deliver(
+    await portal.deps.store.deliver(
         [account.id],
         disabled_notice(account.address, ip=ip, sender=f"postmaster@{domain}",
                         hostname=portal.config.server.hostname),

@@ -56,7 +56,7 @@ async def _account(portal: Portal, request: web.Request) -> Account | None:
     """The signed-in account, still able to sign in; None (and the sign-in
     forgotten) otherwise."""
     who = _signed_in(request)
-    account = await portal.app.store.get_account(who) if who else None
+    account = await portal.deps.store.get_account(who) if who else None
     if account is None or account.disabled:
         request[SESSION] = _without_user(request[SESSION])
         return None
@@ -75,7 +75,7 @@ async def deleted_page(request: web.Request) -> web.StreamResponse:
     account = await _account(portal, request)
     if account is None:
         return _login_form(portal, request)
-    entries = await portal.app.store.deleted_messages(account.id)
+    entries = await portal.deps.store.deleted_messages(account.id)
     zone = portal.config.report.utc_offset
     tz = parse_offset(zone)
     rows = [
@@ -85,7 +85,7 @@ async def deleted_page(request: web.Request) -> web.StreamResponse:
     ]
     key = request.query.get("msg", "")
     msg = translate(f"del_{key}", request[LANG], n=request.query.get("n", "0")) if key in _MESSAGES else ""
-    held = bool(await portal.app.store.holds_on(account.id))
+    held = bool(await portal.deps.store.holds_on(account.id))
     return portal.render(request, "deleted.html", account=account, address=account.address, error="",
                          entries=rows, msg=msg, days=portal.config.retention.deleted_days, held=held)
 
@@ -97,7 +97,7 @@ async def deleted_login(request: web.Request) -> web.StreamResponse:
     address = str(form.get("address", "")).strip().lower()
     password = str(form.get("password", ""))
     ip = portal.client_ip(request)
-    authenticator = portal.app.authenticator
+    authenticator = portal.deps.authenticator
     if not address or not password:
         return _login_form(portal, request, address=address, error=translate("pw_missing", lang), status=400)
     if authenticator.throttled(address, ip):
@@ -137,7 +137,7 @@ async def deleted_restore(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/deleted?msg=none")
     try:
         restored = await vault.restore(
-            portal.app.store, portal.directory.directory, ids, by=By(account.address, "web"), account=account
+            portal.deps.store, portal.directory.directory, ids, by=By(account.address, "web"), account=account
         )
     except NoSuchDeleted:
         log.info("web: %s asked to restore deleted mail %s not theirs or gone", account.address, ids)

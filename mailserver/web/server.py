@@ -42,13 +42,12 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import jinja2
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailserver import proxyproto
 from mailserver.auth import AuthStatus, Limiter
@@ -59,6 +58,7 @@ from mailserver.directory.aliases import alias_map
 from mailserver.directory.passwords import PasswordRejected, change_password
 from mailserver.directory.service import DirectoryService
 from mailserver.dispatch.service import DispatchError, DispatchLog
+from mailserver.ops import admin
 from mailserver.ops.report import (
     ReportError,
     build_check_report,
@@ -71,19 +71,15 @@ from mailserver.smtp.mtasts import policy_text
 from mailserver.smtp.outbound_settings import tlsrpt_address
 from mailserver.twofactor import second_factor_ok
 from mailserver.web import charts, stats
+from mailserver.web.deps import PortalDependencies
 from mailserver.web.i18n import pick_lang, translate
 from mailserver.web.security import Session, SessionCodec, TotpCodes, csrf_ok, new_session
 from mailserver.web.setup import CSRF_EXEMPT, SetupContext, add_routes
 from pki.ca import PkiError
 from pki.pdfsig import PdfCheck
-from storage.activity import activity_for
-from storage.credentials import TotpState, credentials_for
-from storage.directory import By, open_directory
+from storage.credentials import TotpState
+from storage.directory import By
 from storage.quarantine import NoSuchEntry, Quarantine
-from storage.sql.engine import make_engine
-
-if TYPE_CHECKING:
-    from mailserver.app import App
 
 log = logging.getLogger(__name__)
 
@@ -120,20 +116,19 @@ def _session_key(config: Config) -> bytes:
 class Portal:
     """State the handlers share; one per running WebService."""
 
-    def __init__(self, app: App, engine: AsyncEngine) -> None:
-        self.app = app
-        self.config = app.config
-        self.engine = engine
-        self.codec = SessionCodec(_session_key(app.config))
-        self.secure_cookies = app.config.web.tls
-        self.directory = DirectoryService(app.store, open_directory(app.store), app.config)
-        self.quarantine: Quarantine = app.quarantine
-        self.ca = open_ca(app.config)
-        self.operators = {a.strip().lower() for a in app.config.web.operators}
-        self.totp = {k.strip().lower(): v for k, v in app.config.web.totp_secrets.items()}
-        auth = app.config.auth
+    def __init__(self, deps: PortalDependencies) -> None:
+        self.deps = deps
+        self.config = deps.config
+        self.codec = SessionCodec(_session_key(deps.config))
+        self.secure_cookies = deps.config.web.tls
+        self.directory = DirectoryService(deps.store, deps.directory, deps.config)
+        self.quarantine: Quarantine = deps.quarantine
+        self.ca = open_ca(deps.config)
+        self.operators = {a.strip().lower() for a in deps.config.web.operators}
+        self.totp = {k.strip().lower(): v for k, v in deps.config.web.totp_secrets.items()}
+        auth = deps.config.auth
         self.totp_guard = Limiter(
-            app.config.web.totp_max_failures, window=auth.failure_window, lockout=auth.lockout,
+            deps.config.web.totp_max_failures, window=auth.failure_window, lockout=auth.lockout,
             max_lockout=auth.max_lockout,
         )
         """Wrong TOTP codes per operator, counted apart from wrong passwords."""
@@ -277,7 +272,7 @@ async def password_change(request: web.Request) -> web.StreamResponse:
     address = str(form.get("address", "")).strip().lower()
     current, new, confirm = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
     ip = portal.client_ip(request)
-    authenticator = portal.app.authenticator
+    authenticator = portal.deps.authenticator
     errors: list[str] = []
     status = 400
     if not address or not current or not new or not confirm:
@@ -287,7 +282,7 @@ async def password_change(request: web.Request) -> web.StreamResponse:
     elif authenticator.throttled(address, ip):
         errors.append(translate("throttled", lang))
         status = 429
-    elif await portal.app.store.get_account(address) is None:
+    elif await portal.deps.store.get_account(address) is None:
         # Same answer, delay and throttle count as a wrong password, so the form
         # cannot be used to find out which addresses exist.
         await authenticator.authenticate(address, current, ip)
@@ -295,7 +290,7 @@ async def password_change(request: web.Request) -> web.StreamResponse:
     else:
         try:
             await change_password(
-                portal.app.store, portal.directory.directory, portal.config.accounts, address, current, new,
+                portal.deps.store, portal.directory.directory, portal.config.accounts, address, current, new,
                 authenticator=authenticator, remote_ip=ip, by=By(address, "web"),
             )
         except PasswordRejected as exc:
@@ -381,7 +376,7 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     code = str(form.get("totp", ""))
     ip = portal.client_ip(request)
-    authenticator = portal.app.authenticator
+    authenticator = portal.deps.authenticator
     error = ""
     status = 401
     # RFC 6238 second factor: wrong codes are counted per operator on their own
@@ -393,8 +388,8 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
     if secret is None and address in portal.operators:
         # A secret the operator enrolled on /account/totp (issue 23), checked
         # against the database so each code is accepted once on every node.
-        account = await portal.app.store.get_account(address)
-        state = await credentials_for(portal.app.store).totp(account.id) if account is not None else None
+        account = await portal.deps.store.get_account(address)
+        state = await portal.deps.credentials.totp(account.id) if account is not None else None
         if state is not None and state.enabled:
             enrolled, secret = state, state.secret
     if secret is not None:
@@ -412,7 +407,7 @@ async def admin_login(request: web.Request) -> web.StreamResponse:
         elif outcome.status in (AuthStatus.OK, AuthStatus.MUST_CHANGE) and address in portal.operators:
             if enrolled is not None:
                 code_right = await second_factor_ok(
-                    credentials_for(portal.app.store), enrolled.account_id, enrolled.secret, code
+                    portal.deps.credentials, enrolled.account_id, enrolled.secret, code
                 )
             elif secret is not None:
                 code_right = portal.totp_codes.accept(address, secret, code)
@@ -449,13 +444,13 @@ async def admin_logout(request: web.Request) -> web.StreamResponse:
 
 
 async def _counters(portal: Portal) -> stats.Counters:
-    messages, waiting = await stats.queue_counts(portal.app.queue)
+    messages, waiting = await stats.queue_counts(portal.deps.queue)
     return stats.Counters(
-        connections=stats.connection_counts(portal.app.services),
+        connections=portal.deps.connection_counts(),
         queue_messages=messages,
         queue_waiting=waiting,
         quarantined=await asyncio.to_thread(stats.quarantine_count, portal.quarantine),
-        accounts=len(await portal.app.store.list_accounts()),
+        accounts=len(await portal.deps.store.list_accounts()),
     )
 
 
@@ -464,7 +459,7 @@ async def admin_dashboard(request: web.Request) -> web.StreamResponse:
     portal.operator(request)
     counters = await _counters(portal)
     zone = portal.config.report.utc_offset
-    labels, values = await stats.deliveries_per_hour(portal.engine, tz=parse_offset(zone))
+    labels, values = await stats.deliveries_per_hour(portal.deps.activity, tz=parse_offset(zone))
     chart = charts.bar_chart(labels, values, title=translate("deliveries_chart", request[LANG], zone=zone))
     return portal.render(request, "admin_dashboard.html", c=counters.as_dict(), chart=chart,
                          hours=list(zip(labels, values, strict=True)), zone=zone)
@@ -486,7 +481,7 @@ def _msg(request: web.Request) -> str:
 async def admin_queue(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     portal.operator(request)
-    messages = await portal.app.queue.list()
+    messages = await portal.deps.queue.list()
     return portal.render(request, "admin_queue.html", messages=messages, msg=_msg(request))
 
 
@@ -498,18 +493,15 @@ async def admin_queue_action(request: web.Request) -> web.StreamResponse:
         message_id = int(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    queue = portal.app.queue
-    now = datetime.now(UTC)
+    queue, auditor, by = portal.deps.queue, portal.deps.directory, By(who)
     if action == "retry":
-        ok = await queue.get(message_id) is not None and await queue.retry(message_id, now) >= 0
+        ok = await admin.retry_queued(queue, auditor, message_id, by=by) is not None
     elif action == "bounce":
-        ok = await queue.request_bounce(message_id, now)
+        ok = await admin.bounce_queued(queue, auditor, message_id, by=by)
     elif action == "delete":
-        ok = await queue.delete(message_id)
+        ok = await admin.delete_queued(queue, auditor, message_id, by=by)
     else:
         raise web.HTTPNotFound()
-    if ok:
-        await portal.directory.directory.audit(f"queue.{action}", f"queue:{message_id}", by=By(who))
     raise web.HTTPSeeOther(f"/admin/queue?msg={'done' if ok else 'not_found'}")
 
 
@@ -520,39 +512,22 @@ async def admin_quarantine(request: web.Request) -> web.StreamResponse:
     return portal.render(request, "admin_quarantine.html", entries=entries, msg=_msg(request))
 
 
-async def _release(portal: Portal, entry_id: str) -> bool:
-    """Deliver a held message to its local recipients, then drop it (as
-    ``mailserver quarantine release`` does)."""
-    entry, data = await asyncio.to_thread(portal.quarantine.get, entry_id)
-    account_ids: list[int] = []
-    for rcpt in entry.recipients:
-        account = await portal.app.store.get_account(rcpt.lower())
-        if account is not None and not account.disabled and account.id not in account_ids:
-            account_ids.append(account.id)
-    if not account_ids:
-        return False
-    # Past the quotas: the message was accepted (250) before it was held.
-    await portal.app.store.deliver(account_ids, data, quota=False)
-    await asyncio.to_thread(portal.quarantine.delete, entry_id)
-    return True
-
-
 async def admin_quarantine_action(request: web.Request) -> web.StreamResponse:
     portal = _portal(request)
     who = portal.operator(request)
     entry_id, action = request.match_info["id"], request.match_info["action"]
+    store, auditor, by = portal.deps.store, portal.deps.directory, By(who)
     try:
         if action == "release":
-            ok = await _release(portal, entry_id)
+            released = await admin.release_held(store, portal.quarantine, auditor, entry_id, by=by)
+            ok = released.delivered > 0
         elif action == "delete":
-            await asyncio.to_thread(portal.quarantine.delete, entry_id)
+            await admin.delete_held(portal.quarantine, auditor, entry_id, by=by)
             ok = True
         else:
             raise web.HTTPNotFound()
     except NoSuchEntry:
         ok = False
-    if ok:
-        await portal.directory.directory.audit(f"quarantine.{action}", entry_id, by=By(who))
     raise web.HTTPSeeOther(f"/admin/quarantine?msg={'done' if ok else 'not_found'}")
 
 
@@ -570,8 +545,8 @@ async def admin_reports(request: web.Request) -> web.StreamResponse:
         start = parse_date(request.query["start"]) if request.query.get("start") else end - timedelta(days=29)
         day = parse_date(request.query["day"]) if request.query.get("day") else today
         directory = portal.directory.directory
-        activity = activity_for(portal.app.store)
-        usage = await build_usage_report(config, portal.app.store, directory, activity, start, end)
+        activity = portal.deps.activity
+        usage = await build_usage_report(config, portal.deps.store, directory, activity, start, end)
         checks = await build_check_report(config, directory, activity, day)
     except ReportError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from None
@@ -584,7 +559,7 @@ async def admin_tlsrpt(request: web.Request) -> web.StreamResponse:
     results not yet reported, counted per domain, policy type and result."""
     portal = _portal(request)
     portal.operator(request)
-    store = portal.app.tlsrpt
+    store = portal.deps.tlsrpt
     received = await store.received(limit=200)
     counts: dict[tuple[str, str, str], int] = {}
     for r in await store.unreported(datetime.now(UTC)):
@@ -629,9 +604,7 @@ async def admin_dmarc(request: web.Request) -> web.StreamResponse:
     aggregate reports received at ``dmarc.rua`` (mailserver/ops/dmarc.py)."""
     portal = _portal(request)
     portal.operator(request)
-    from storage.dmarc import dmarc_for
-
-    senders = await dmarc_for(portal.app.store).senders()
+    senders = await portal.deps.dmarc.senders()
     return portal.render(request, "admin_dmarc.html", senders=senders)
 
 
@@ -682,10 +655,10 @@ async def crl(request: web.Request) -> web.StreamResponse:
     return web.Response(body=der, content_type="application/pkix-crl")
 
 
-def build_application(app: App, engine: AsyncEngine) -> web.Application:
-    """The aiohttp application of the portal over a started ``App``."""
+def build_application(deps: PortalDependencies) -> web.Application:
+    """The aiohttp application of the portal over started stores (``App.portal_dependencies``)."""
     application = web.Application(middlewares=[_session], client_max_size=64 * 1024)
-    application[PORTAL] = Portal(app, engine)
+    application[PORTAL] = Portal(deps)
     r = application.router
     r.add_get("/", index)
     r.add_get("/static/{name}", static)
@@ -728,20 +701,18 @@ def build_application(app: App, engine: AsyncEngine) -> web.Application:
 class WebService:
     """The portal as an ``App`` service: ``start`` binds ``web.listen``."""
 
-    def __init__(self, app: App, ssl_context: ssl.SSLContext | None) -> None:
-        self._app = app
-        self._ssl = ssl_context if app.config.web.tls else None
+    def __init__(self, deps: PortalDependencies, ssl_context: ssl.SSLContext | None) -> None:
+        self._deps = deps
+        self._ssl = ssl_context if deps.config.web.tls else None
         self._runner: web.AppRunner | None = None
         self._proxied: proxyproto.ProxiedServer | None = None
-        self._engine: AsyncEngine | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
-        host, port = parse_hostport(self._app.config.web.listen)
-        self._engine = make_engine(self._app.config.storage_url)
-        application = build_application(self._app, self._engine)
+        host, port = parse_hostport(self._deps.config.web.listen)
+        application = build_application(self._deps)
         self._runner = web.AppRunner(application, access_log=logging.getLogger("mailserver.web.access"))
         await self._runner.setup()
-        settings = self._app.config
+        settings = self._deps.config
         if settings.web.proxy_protocol:
             assert self._runner.server is not None  # noqa: S101 - set by setup()
             self._proxied = await proxyproto.serve(
@@ -763,9 +734,6 @@ class WebService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
 
 
 __all__ = ["PORTAL", "Portal", "WebService", "build_application"]

@@ -3,23 +3,19 @@ sizes, and deliveries per hour.
 
 Deliveries per hour are counted from the store's index (messages that arrived
 in an INBOX, by ``internal_date``, which a delivery sets to its arrival time,
-RFC 9051 section 2.3.3), with a small engine of the portal's own so the
-dashboard never waits on the store's write queue. Hours are those of the
-province (``report.utc_offset``), as staff read the clock.
+RFC 9051 section 2.3.3) through ``ActivityStore.inbox_arrivals``, a read that
+never waits on the store's writers. Hours are those of the province
+(``report.utc_offset``), as staff read the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from storage.activity import ActivityStore
 from storage.quarantine import Quarantine
 from storage.queue import OutboundQueue
-from storage.sql.models import Folder, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +37,6 @@ class Counters:
         }
 
 
-def connection_counts(services: Iterable[object]) -> dict[str, int]:
-    """Open sessions per front end. Services expose ``connection_count()`` when they
-    can; the current ones keep a set of live sessions, which is counted instead."""
-    out: dict[str, int] = {}
-    for service in services:
-        name = type(service).__name__.removesuffix("Service").lower()
-        if name == "web":
-            continue
-        counter = getattr(service, "connection_count", None)
-        if callable(counter):
-            out[name] = int(counter())
-            continue
-        live = getattr(service, "_connections", None) or getattr(service, "_sessions", None)
-        out[name] = len(live) if isinstance(live, set) else 0
-    return out
-
-
 async def queue_counts(queue: OutboundQueue) -> tuple[int, int]:
     messages = await queue.list()
     return len(messages), sum(len(m.pending) for m in messages)
@@ -68,24 +47,18 @@ def quarantine_count(quarantine: Quarantine) -> int:
 
 
 async def deliveries_per_hour(
-    engine: AsyncEngine, *, hours: int = 24, now: datetime | None = None, tz: tzinfo = UTC
+    activity: ActivityStore, *, hours: int = 24, now: datetime | None = None, tz: tzinfo = UTC
 ) -> tuple[list[str], list[int]]:
     """(hour labels "HH" in ``tz``, counts), oldest first, for the last ``hours`` hours.
     Slots are whole hours of ``tz`` (Viet Nam's offset is whole hours too)."""
     now = (now or datetime.now(UTC)).astimezone(tz)
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
-    query = (
-        select(Message.internal_date)
-        .join(Folder, Folder.id == Message.folder_id)
-        .where(Folder.name == "INBOX", Message.internal_date >= start)
-    )
     counts = [0] * hours
-    async with engine.connect() as conn:
-        for (when,) in await conn.execute(query):
-            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-            slot = int((when - start).total_seconds() // 3600)
-            if 0 <= slot < hours:
-                counts[slot] += 1
+    for when in await activity.inbox_arrivals(start):
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        slot = int((when - start).total_seconds() // 3600)
+        if 0 <= slot < hours:
+            counts[slot] += 1
     labels = [f"{(start + timedelta(hours=i)).hour:02d}" for i in range(hours)]
     return labels, counts

@@ -22,7 +22,7 @@ from mailserver.ops.sieve import SieveLimits
 from mailserver.web.account import signed_in
 from mailserver.web.server import _portal
 from storage.api import Account
-from storage.sieve import SieveScriptError, TooManyScripts, sieve_scripts_for
+from storage.sieve import SieveScriptError, TooManyScripts
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ LOGIN = "/account/login?next=/vacation"
 
 async def _user(request: web.Request) -> Account:
     address = signed_in(request)
-    account = await _portal(request).app.store.get_account(address) if address else None
+    account = await _portal(request).deps.store.get_account(address) if address else None
     if account is None or account.disabled:
         raise web.HTTPSeeOther(LOGIN)
     return account
@@ -62,7 +62,7 @@ async def _page(
 ) -> web.Response:
     portal = _portal(request)
     zone = portal.config.report.utc_offset
-    state = await vacation.current(sieve_scripts_for(portal.app.store), account.address)
+    state = await vacation.current(portal.deps.sieve, account.address)
     values = _defaults(zone)
     if state.settings is not None:
         s = state.settings
@@ -100,7 +100,7 @@ async def vacation_page(request: web.Request) -> web.StreamResponse:
 async def vacation_save(request: web.Request) -> web.StreamResponse:
     account = await _user(request)
     portal = _portal(request)
-    scripts = sieve_scripts_for(portal.app.store)
+    scripts = portal.deps.sieve
     form = await request.post()
     if str(form.get("action", "")) == "off":
         await vacation.turn_off(scripts, account.address)

@@ -1,6 +1,6 @@
 """``SqlActivityStore``: ``storage.activity`` on the mail index's database.
 
-Borrows the ``SqlMailStore``'s engine and transaction helpers (as the directory
+Runs on the shared ``database.Database`` (as the mail store and the directory
 does), so the one write it makes is serialised with mail writes on SQLite.
 Core statements and streamed tuples only: a six-month report over a province
 reads every message row of the period once, never as ORM objects.
@@ -21,7 +21,8 @@ from storage.activity import CHECK_INTERVAL, SEARCHABLE_HEADERS, FoundMessage, M
 from storage.sql import activity_models as am
 from storage.sql import directory_models as dm
 from storage.sql import models
-from storage.sql.store import HEADER_COLUMNS, SqlMailStore
+from storage.sql.database import Database
+from storage.sql.store import HEADER_COLUMNS
 
 __all__ = ["SqlActivityStore"]
 
@@ -65,14 +66,14 @@ _FOUND_COLUMNS: Final = (
 
 
 class SqlActivityStore:
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def record_mailbox_open(
         self, account_id: int, when: datetime, *, by: int | None = None
     ) -> bool | None:
         try:
-            async with self._store._read() as conn:
+            async with self._db.read() as conn:
                 agency = (
                     await conn.execute(
                         select(AD.c.id).where(AD.c.account_id == account_id, AD.c.kind == "agency").limit(1)
@@ -93,7 +94,7 @@ class SqlActivityStore:
             )
             # Checked again inside the write transaction: writes are serialised, so
             # two sessions of one person never both count the same hour.
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 if (await conn.execute(recent)).first() is not None:
                     return False
                 await conn.execute(
@@ -108,7 +109,7 @@ class SqlActivityStore:
     async def record_shared_access(self, account_id: int, when: datetime, *, by: int) -> None:
         try:
             # A statistic, like the last login: a power cut may lose the latest one.
-            await self._store._run_write(_shared_access_tx, account_id, by, when, durable=False)  # noqa: SLF001
+            await self._db.run_write(_shared_access_tx, account_id, by, when, durable=False)
         except IntegrityError:
             pass  # another session of the same person inserted the row first
         except SQLAlchemyError:
@@ -118,7 +119,7 @@ class SqlActivityStore:
         stmt = select(SHARED.c.account_id, SHARED.c.last_at, SHARED.c.by_account_id).order_by(
             SHARED.c.last_at
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         # Ordered oldest first: the last row of each mailbox wins.
         return {r.account_id: (r.last_at, r.by_account_id) for r in rows}
@@ -129,7 +130,7 @@ class SqlActivityStore:
             .where(OPEN.c.opened_at >= since, OPEN.c.opened_at < until)
             .order_by(OPEN.c.opened_at, OPEN.c.id)
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             return [(r.account_id, r.opened_at) for r in (await conn.execute(stmt)).all()]
 
     async def message_facts(self, since: datetime, until: datetime) -> AsyncIterator[MessageFact]:
@@ -142,7 +143,7 @@ class SqlActivityStore:
             .where(M.c.internal_date >= since, M.c.internal_date < until)
             .order_by(M.c.id)
         )
-        async with self._store._engine.connect() as conn:
+        async with self._db.engine.connect() as conn:
             result = await conn.stream(stmt)
             async for row in result:
                 yield MessageFact(
@@ -162,8 +163,17 @@ class SqlActivityStore:
             .join(M, M.c.folder_id == F.c.id)
             .group_by(F.c.account_id)
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             return {int(r[0]): (int(r[1]), int(r[2])) for r in (await conn.execute(stmt)).all()}
+
+    async def inbox_arrivals(self, since: datetime) -> list[datetime]:
+        stmt = (
+            select(M.c.internal_date)
+            .join(F, F.c.id == M.c.folder_id)
+            .where(F.c.name == "INBOX", M.c.internal_date >= since)
+        )
+        async with self._db.read() as conn:
+            return [when for (when,) in await conn.execute(stmt)]
 
     async def find_messages(
         self, header: str, value: str, *, since: datetime | None = None, limit: int = 1000
@@ -184,7 +194,7 @@ class SqlActivityStore:
             .order_by(M.c.internal_date, M.c.id)
             .limit(limit)
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             return [_found(r) for r in (await conn.execute(stmt)).all()]
 
     async def locate(self, message_id: int) -> FoundMessage | None:
@@ -194,7 +204,7 @@ class SqlActivityStore:
             .join(A, A.c.id == F.c.account_id)
             .where(M.c.id == message_id)
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else _found(row)
 

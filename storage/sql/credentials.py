@@ -1,6 +1,6 @@
 """``SqlCredentialStore``: ``storage.credentials`` on the mail index's database.
 
-Borrows the ``SqlMailStore``'s engine and write serialisation (as the activity
+Runs on the shared ``database.Database`` and its write serialisation (as the activity
 store does). Login history batches are written with ``durable=False``: a
 statistic lost to a power cut is harmless, and it keeps the batch cheap.
 """
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.credentials import HISTORY_PER_ACCOUNT, AppPassword, DuplicateName, LoginEvent, TotpState
 from storage.sql import credential_models as cm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlCredentialStore"]
 
@@ -36,8 +36,8 @@ def _app(row: Row[Any]) -> AppPassword:
 
 
 class SqlCredentialStore:
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def add_app_password(
         self, account_id: int, name: str, scopes: tuple[str, ...], password_hash: str, selector: str,
@@ -59,7 +59,7 @@ class SqlCredentialStore:
             return AppPassword(int(new_id[0]), account_id, name, scopes, password_hash, selector, when)
 
         try:
-            return await self._store._run_write(tx)
+            return await self._db.run_write(tx)
         except IntegrityError:
             raise DuplicateName(name) from None
 
@@ -68,14 +68,14 @@ class SqlCredentialStore:
             rows = conn.execute(select(AP).where(AP.c.account_id == account_id).order_by(AP.c.id))
             return [_app(r) for r in rows]
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def revoke_app_password(self, account_id: int, name: str) -> bool:
         def tx(conn: Connection) -> bool:
             result = conn.execute(delete(AP).where(AP.c.account_id == account_id, AP.c.name == name))
             return bool(result.rowcount)
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 
     async def record_logins(self, events: list[LoginEvent], keep: int = HISTORY_PER_ACCOUNT) -> None:
         if not events:
@@ -105,7 +105,7 @@ class SqlCredentialStore:
                 if oldest_kept is not None:
                     conn.execute(delete(LH).where(LH.c.account_id == account_id, LH.c.id < oldest_kept))
 
-        await self._store._run_write(tx, durable=False)
+        await self._db.run_write(tx, durable=False)
 
     async def logins(self, account_id: int, limit: int = HISTORY_PER_ACCOUNT) -> list[LoginEvent]:
         def tx(conn: Connection) -> list[LoginEvent]:
@@ -117,7 +117,7 @@ class SqlCredentialStore:
                 for r in rows
             ]
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def totp(self, account_id: int) -> TotpState | None:
         def tx(conn: Connection) -> TotpState | None:
@@ -130,7 +130,7 @@ class SqlCredentialStore:
             ).scalar_one()
             return TotpState(account_id, row.secret, row.enabled, row.created_at, row.last_step, int(left))
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def start_totp(self, account_id: int, secret: str, when: datetime) -> None:
         def tx(conn: Connection) -> None:
@@ -139,7 +139,7 @@ class SqlCredentialStore:
             conn.execute(insert(TOTP).values(account_id=account_id, secret=secret, enabled=False,
                                              created_at=when, last_step=-1))
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def enable_totp(self, account_id: int, step: int, recovery_hashes: list[str]) -> bool:
         def tx(conn: Connection) -> bool:
@@ -155,7 +155,7 @@ class SqlCredentialStore:
                 conn.execute(insert(RC), rows)
             return True
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 
     async def accept_totp_step(self, account_id: int, step: int) -> bool:
         def tx(conn: Connection) -> bool:
@@ -166,7 +166,7 @@ class SqlCredentialStore:
             )
             return bool(done.rowcount)
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 
     async def use_recovery_code(self, account_id: int, code_hash: str, when: datetime) -> bool:
         def tx(conn: Connection) -> bool:
@@ -177,12 +177,12 @@ class SqlCredentialStore:
             )
             return bool(done.rowcount)
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 
     async def disable_totp(self, account_id: int) -> bool:
         def tx(conn: Connection) -> bool:
             conn.execute(delete(RC).where(RC.c.account_id == account_id))
             return bool(conn.execute(delete(TOTP).where(TOTP.c.account_id == account_id)).rowcount)
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 

@@ -1,6 +1,6 @@
 """``SqlDirectoryStore``: the directory (``storage.directory``) on the mail index's database.
 
-It borrows the ``SqlMailStore``'s engine and transaction helpers, so directory
+It runs on the shared ``database.Database`` (as the mail store does), so directory
 writes are serialised with mail writes on SQLite and a reservation and its
 audit entry always commit together. Core statements only, as in ``store``.
 """
@@ -42,7 +42,7 @@ from storage.directory import (
 )
 from storage.sql import alias_models, models
 from storage.sql import directory_models as dm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlDirectoryStore"]
 
@@ -153,10 +153,10 @@ def _person(row: AnyRow) -> Person:
 
 
 class SqlDirectoryStore:
-    """DirectoryStore on the database of a started ``SqlMailStore``."""
+    """DirectoryStore on a started ``Database`` (the mail index's)."""
 
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- helpers ------------------------------------------------------------
     async def _log(
@@ -203,7 +203,7 @@ class SqlDirectoryStore:
 
     # -- namespace ------------------------------------------------------------
     async def lookup_address(self, address: str) -> AddressEntry | None:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(AD).where(AD.c.address == _addr(address)))).one_or_none()
         return None if row is None else _entry(row)
 
@@ -212,7 +212,7 @@ class SqlDirectoryStore:
     ) -> AddressEntry:
         address = _addr(address)
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 await self._address_free(conn, address)
                 agency_id = await self._agency_id(conn, agency_code) if agency_code else None
                 await conn.execute(
@@ -231,7 +231,7 @@ class SqlDirectoryStore:
         return _entry(row)
 
     async def link_account(self, address: str, account_id: int) -> None:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             result = await conn.execute(
                 update(AD).where(AD.c.address == _addr(address)).values(account_id=account_id)
             )
@@ -249,7 +249,7 @@ class SqlDirectoryStore:
         detail: Mapping[str, object] | None = None,
     ) -> AddressEntry:
         address = _addr(address)
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             row = (await conn.execute(select(AD).where(AD.c.address == address))).one_or_none()
             if row is None:
                 raise NoSuchEntry(address)
@@ -270,7 +270,7 @@ class SqlDirectoryStore:
         return _entry(row)
 
     async def due_for_purge(self, now: datetime) -> list[AddressEntry]:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     select(AD)
@@ -287,7 +287,7 @@ class SqlDirectoryStore:
         address = _addr(address)
         now = _now()
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 if (await conn.execute(select(AG.c.id).where(AG.c.code == code))).first() is not None:
                     raise AgencyExists(code)
                 parent_id = await self._agency_id(conn, parent_code) if parent_code else None
@@ -338,7 +338,7 @@ class SqlDirectoryStore:
         now = _now()
         target = new_code or code
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 old = await self._agency_by(conn, code)
                 if target != code and (
                     await conn.execute(select(AG.c.id).where(AG.c.code == target))
@@ -379,19 +379,19 @@ class SqlDirectoryStore:
         return agency
 
     async def get_agency(self, code: str) -> Agency | None:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(_agency_select().where(AG.c.code == code))).one_or_none()
         return None if row is None else _agency(row)
 
     async def list_agencies(self) -> list[Agency]:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(_agency_select().order_by(AG.c.code))).all()
         return [_agency(r) for r in rows]
 
     async def set_head(
         self, code: str, person_id: int | None, *, by: By, action: str = "agency.set-head"
     ) -> Agency:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             before = await self._agency_by(conn, code)
             detail: dict[str, object] = {
                 "old_head_person_id": before.head_person_id,
@@ -417,7 +417,7 @@ class SqlDirectoryStore:
     ) -> Delegation:
         rights = canonical_rights(rights)
         now = _now()
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             agency_id = await self._agency_id(conn, code)
             address = (
                 await conn.execute(select(ACC.c.address).where(ACC.c.id == account_id))
@@ -444,7 +444,7 @@ class SqlDirectoryStore:
         return Delegation(code, account_id, address, rights, may_send, now)
 
     async def revoke(self, code: str, account_id: int, *, by: By) -> bool:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             agency_id = await self._agency_id(conn, code)
             result = await conn.execute(
                 delete(DE).where(DE.c.agency_id == agency_id, DE.c.account_id == account_id)
@@ -458,7 +458,7 @@ class SqlDirectoryStore:
         return True
 
     async def revoke_all(self, account_id: int, *, by: By) -> list[str]:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             rows = (
                 await conn.execute(
                     select(AG.c.code, ACC.c.address)
@@ -478,7 +478,7 @@ class SqlDirectoryStore:
     async def add_alias(self, code: str, name: str, key: str, *, by: By) -> AgencyAlias:
         now = _now()
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 agency_id = await self._agency_id(conn, code)
                 owner = select(AG.c.code).select_from(AL.join(AG, AG.c.id == AL.c.agency_id))
                 row = (await conn.execute(owner.where(AL.c.key == key))).first()
@@ -491,7 +491,7 @@ class SqlDirectoryStore:
         return AgencyAlias(code, name, key, now)
 
     async def remove_alias(self, code: str, key: str, *, by: By) -> AgencyAlias | None:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             agency_id = await self._agency_id(conn, code)
             row = (
                 await conn.execute(select(AL).where(AL.c.agency_id == agency_id, AL.c.key == key))
@@ -510,12 +510,12 @@ class SqlDirectoryStore:
         )
         if code is not None:
             stmt = stmt.where(AG.c.code == code)
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [AgencyAlias(r.code, r.name, r.key, r.created_at) for r in rows]
 
     async def delegations(self, code: str) -> list[Delegation]:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     select(AG.c.code, DE, ACC.c.address)
@@ -533,11 +533,11 @@ class SqlDirectoryStore:
         # Asked at every IMAP login: one hop on the store's reader threads with
         # statements built once (building aliased selects per call was the heap
         # peak of a login burst).
-        return await self._store._run_read(_mailbox_access_tx, account_id)  # noqa: SLF001
+        return await self._db.run_read(_mailbox_access_tx, account_id)
 
     async def mailbox_acl(self, mailbox_account_id: int) -> list[tuple[str, str]]:
         own = AD.alias("own")
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             agency = (
                 await conn.execute(
                     select(AG.c.id, AG.c.head_person_id)
@@ -574,7 +574,7 @@ class SqlDirectoryStore:
         now = _now()
         ids: list[int] = []
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 agency_ids: dict[str, int] = {}
                 for p in people:
                     if p.agency_code not in agency_ids:
@@ -631,7 +631,7 @@ class SqlDirectoryStore:
     async def issue_personal_address(self, person_id: int, address: str, *, by: By) -> AddressEntry:
         address = _addr(address)
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 person = await self._person_by(conn, person_id)
                 if person.address is not None:
                     held = f"{person.address} ({person.address_state})"
@@ -657,7 +657,7 @@ class SqlDirectoryStore:
         wanted = [_addr(a) for a in addresses]
         if not wanted:
             return
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             rows = (
                 await conn.execute(
                     select(AD.c.id, AD.c.person_id, AD.c.agency_id).where(AD.c.address.in_(wanted))
@@ -674,12 +674,12 @@ class SqlDirectoryStore:
                 await self._log(conn, "address.discard", address, by, {"reason": reason})
 
     async def get_person(self, person_id: int) -> Person | None:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(_person_select().where(PE.c.id == person_id))).one_or_none()
         return None if row is None else _person(row)
 
     async def person_by_address(self, address: str) -> Person | None:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             row = (
                 await conn.execute(_person_select().where(_PERSON_ADDR.c.address == _addr(address)))
             ).one_or_none()
@@ -693,7 +693,7 @@ class SqlDirectoryStore:
             stmt = stmt.where(AG.c.code == agency_code)
         if not include_left:
             stmt = stmt.where(PE.c.status == PersonStatus.ACTIVE.value)
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_person(r) for r in rows]
 
@@ -710,7 +710,7 @@ class SqlDirectoryStore:
                 for t in tokens
             )
         )
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             agencies = (await conn.execute(_agency_select().where(agency_where).order_by(AG.c.code))).all()
             persons = (
                 await conn.execute(_person_select().where(person_where).order_by(PE.c.search_text, PE.c.id))
@@ -718,7 +718,7 @@ class SqlDirectoryStore:
         return [_agency(r) for r in agencies], [_person(r) for r in persons]
 
     async def transfer(self, person_id: int, agency_code: str, *, by: By) -> Person:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             before = await self._person_by(conn, person_id)
             agency_id = await self._agency_id(conn, agency_code)
             await conn.execute(update(PE).where(PE.c.id == person_id).values(agency_id=agency_id))
@@ -732,7 +732,7 @@ class SqlDirectoryStore:
             return await self._person_by(conn, person_id)
 
     async def mark_left(self, person_id: int, *, by: By) -> Person:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             before = await self._person_by(conn, person_id)
             await conn.execute(
                 update(PE).where(PE.c.id == person_id).values(status=PersonStatus.LEFT.value, left_at=_now())
@@ -750,7 +750,7 @@ class SqlDirectoryStore:
 
     # -- passwords ------------------------------------------------------------
     async def add_password_hash(self, account_id: int, password_hash: str, *, keep: int) -> None:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(
                 insert(PH).values(
                     account_id=account_id, password_hash=password_hash, created_at=datetime.now(UTC)
@@ -770,7 +770,7 @@ class SqlDirectoryStore:
                 await conn.execute(delete(PH).where(PH.c.id.in_(old)))
 
     async def password_hashes(self, account_id: int, limit: int) -> list[str]:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     select(PH.c.password_hash)
@@ -783,7 +783,7 @@ class SqlDirectoryStore:
 
     async def record_notice(self, account_id: int, kind: str, key: datetime) -> bool:
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 exists = (
                     await conn.execute(
                         select(NO.c.account_id).where(
@@ -804,7 +804,7 @@ class SqlDirectoryStore:
     async def audit(
         self, action: str, subject: str, *, by: By, detail: Mapping[str, object] | None = None
     ) -> None:
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             await self._log(conn, action, subject, by, detail)
 
     async def audit_log(
@@ -817,7 +817,7 @@ class SqlDirectoryStore:
             stmt = stmt.where(AU.c.subject == subject.strip().lower())
         if limit is not None:
             stmt = stmt.order_by(None).order_by(AU.c.id.desc()).limit(limit)
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = list((await conn.execute(stmt)).all())
         if limit is not None:
             rows.reverse()

@@ -1,6 +1,6 @@
 """``SqlDmarcStore``: ``storage.dmarc`` on the mail index's database.
 
-Borrows the ``SqlMailStore``'s engine and write serialisation (as the
+Runs on the shared ``database.Database`` and its write serialisation (as the
 credential store does). Counting is written with ``durable=False``: a few
 counts lost to a power cut make a report slightly low, which RFC 7489 section
 7.2 tolerates (reports are statistics), and it keeps the batch cheap.
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.dmarc import PendingEvaluation, ReceivedRecord, SenderSummary
 from storage.sql import dmarc_models as dm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlDmarcStore"]
 
@@ -26,8 +26,8 @@ R: Final = cast(Table, dm.DmarcReceivedRow.__table__)
 
 
 class SqlDmarcStore:
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def count_evaluations(self, rows: list[tuple[str, str, str, int]], when: datetime) -> None:
         if not rows:
@@ -45,19 +45,21 @@ class SqlDmarcStore:
                     ))
 
         try:
-            await self._store._run_write(tx, durable=False)
+            await self._db.run_write(tx, durable=False)
         except IntegrityError:
             # Another process inserted one of these keys first (PostgreSQL with
             # SMTP worker processes): the second attempt updates it.
-            await self._store._run_write(tx, durable=False)
+            await self._db.run_write(tx, durable=False)
 
     async def pending(self) -> list[PendingEvaluation]:
         def tx(conn: Connection) -> list[PendingEvaluation]:
-            rows = conn.execute(select(P).order_by(P.c.policy_domain, P.c.id))
-            return [PendingEvaluation(r.id, r.policy_domain, r.row_key, r.evaluation, r._mapping["count"],
-                                      r.first_seen, r.last_seen) for r in rows]
+            # Plain tuples in the dataclass's field order (a Row's ``count`` is tuple.count).
+            columns = (P.c.id, P.c.policy_domain, P.c.row_key, P.c.evaluation, P.c.count, P.c.first_seen,
+                       P.c.last_seen)
+            rows = conn.execute(select(*columns).order_by(P.c.policy_domain, P.c.id))
+            return [PendingEvaluation(*row) for row in rows]
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def remove_pending(self, ids: list[int]) -> None:
         if not ids:
@@ -66,7 +68,7 @@ class SqlDmarcStore:
         def tx(conn: Connection) -> None:
             conn.execute(delete(P).where(P.c.id.in_(ids)))
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def add_received(self, records: list[ReceivedRecord], when: datetime) -> bool:
         if not records:
@@ -89,7 +91,7 @@ class SqlDmarcStore:
             ])
             return True
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)
 
     async def senders(self, domains: list[str] | None = None, limit: int = 500) -> list[SenderSummary]:
         def tx(conn: Connection) -> list[SenderSummary]:
@@ -114,4 +116,4 @@ class SqlDmarcStore:
                                          int(row.passed or 0), tuple(who), int(row.last_end or 0)))
             return out
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)

@@ -6,9 +6,9 @@ committed row always points at a durable file (a crash in between leaves an
 orphan file, never a dangling row). Files are unlinked after the transaction
 that deleted their row committed.
 
-The queue has its own engine on the same database as the mail store; on SQLite
-both use ``BEGIN IMMEDIATE`` and a busy timeout, so they (and the CLI in
-another process) take turns writing.
+Inside the server the queue runs on the mail store's ``database.Database``;
+the CLI opens one of its own. On SQLite both use ``BEGIN IMMEDIATE`` and a busy
+timeout, so they (and the CLI in another process) take turns writing.
 """
 
 from __future__ import annotations
@@ -17,21 +17,18 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.maildir import fsync_dir, write_new_file
 from storage.queue import Outcome, QueuedMessage, QueuedRecipient, RecipientState
 from storage.sql import queue_models
-from storage.sql.engine import WRITE_OPTION, make_engine
-from storage.sql.migrate import upgrade_engine
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlOutboundQueue"]
 
@@ -107,61 +104,23 @@ def _recipient(row: Any) -> QueuedRecipient:
 class SqlOutboundQueue:
     """OutboundQueue on SQLAlchemy async (SQLite or PostgreSQL) and a spool directory."""
 
-    def __init__(self, url: str, spool_dir: Path, *, store: SqlMailStore | None = None) -> None:
-        self.url = url
+    def __init__(self, db: Database | str, spool_dir: Path) -> None:
+        # Inside the server the queue shares the mail store's Database (one SQLite
+        # writer, one pool); given a URL (the CLI) it opens and closes its own.
+        self._owns_db = isinstance(db, str)
+        self._db = Database(db) if isinstance(db, str) else db
+        self.url = self._db.url
         self._spool = _Spool(Path(spool_dir))
-        # Inside the server the queue shares the mail store's engine and write
-        # serialisation (one SQLite writer, one pool); the CLI opens its own.
-        self._store = store
-        self._engine_or_none: AsyncEngine | None = None
-        self._write_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self._spool.prepare()
-        if self._store is not None:
-            return  # the store's start() applied every migration branch
-        engine = make_engine(self.url)
-        try:
-            await upgrade_engine(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-        self._engine_or_none = engine
+        if self._owns_db:
+            await self._db.start()  # applies every migration branch
 
     async def close(self) -> None:
-        if self._engine_or_none is not None:
-            await self._engine_or_none.dispose()
-            self._engine_or_none = None
+        if self._owns_db:
+            await self._db.close()
 
-    @property
-    def _engine(self) -> AsyncEngine:
-        if self._engine_or_none is None:
-            raise RuntimeError("SqlOutboundQueue.start() has not been awaited")
-        return self._engine_or_none
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        if self._store is not None:
-            async with self._store._read() as conn:  # noqa: SLF001 - same package, shared engine
-                yield conn
-            return
-        async with self._engine.connect() as conn:
-            async with conn.begin():
-                yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._store is not None:
-            async with self._store._write() as conn:  # noqa: SLF001
-                yield conn
-            return
-        async with self._write_lock:
-            async with self._engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    yield conn
-
-    # -- writing ----------------------------------------------------------------
     async def enqueue(
         self,
         sender: str,
@@ -177,7 +136,7 @@ class SqlOutboundQueue:
         when = now or _now()
         blob = await self._spool.write(data)
         try:
-            async with self._write() as conn:
+            async with self._db.write() as conn:
                 message_id = (
                     await conn.execute(
                         insert(QM)
@@ -221,7 +180,7 @@ class SqlOutboundQueue:
     async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         if not outcomes:
             return
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             for outcome in outcomes:
                 values: dict[str, Any] = {
                     "state": outcome.state.value,
@@ -242,15 +201,15 @@ class SqlOutboundQueue:
     async def mark_notified(self, recipient_ids: Sequence[int]) -> None:
         if not recipient_ids:
             return
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(update(QR).where(QR.c.id.in_(list(recipient_ids))).values(notified=True))
 
     async def mark_delay_warned(self, message_id: int) -> None:
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(update(QM).where(QM.c.id == message_id).values(delay_warned=True))
 
     async def finish(self, message_id: int) -> bool:
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             open_work = (
                 await conn.execute(
                     select(func.count(QR.c.id)).where(
@@ -280,7 +239,7 @@ class SqlOutboundQueue:
         return str(blob)
 
     async def delete(self, message_id: int) -> bool:
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             blob = await self._delete(conn, message_id)
         if blob is None:
             return False
@@ -291,12 +250,12 @@ class SqlOutboundQueue:
         stmt = update(QR).where(QR.c.state == RecipientState.QUEUED.value).values(next_attempt_at=now)
         if message_id is not None:
             stmt = stmt.where(QR.c.message_id == message_id)
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             result = await conn.execute(stmt)
         return int(result.rowcount)
 
     async def request_bounce(self, message_id: int, now: datetime) -> bool:
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             result = await conn.execute(
                 update(QM).where(QM.c.id == message_id).values(bounce_requested=True)
             )
@@ -341,7 +300,7 @@ class SqlOutboundQueue:
         ]
 
     async def due(self, now: datetime, *, limit: int = 100) -> list[QueuedMessage]:
-        async with self._read() as conn:
+        async with self._db.read() as conn:
             ids = (
                 (
                     await conn.execute(
@@ -389,7 +348,7 @@ class SqlOutboundQueue:
         pick = (
             select(QM.c.id).where(work, free).order_by(QM.c.id).limit(limit).with_for_update(skip_locked=True)
         )
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             ids = list((await conn.execute(pick)).scalars().all())
             if not ids:
                 return []
@@ -401,7 +360,7 @@ class SqlOutboundQueue:
     async def renew(self, message_ids: Sequence[int], *, node: str, until: datetime) -> None:
         if not message_ids:
             return
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(
                 update(QM)
                 .where(QM.c.id.in_(list(message_ids)), QM.c.claimed_by == node)
@@ -409,7 +368,7 @@ class SqlOutboundQueue:
             )
 
     async def release(self, message_id: int, *, node: str) -> None:
-        async with self._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(
                 update(QM)
                 .where(QM.c.id == message_id, QM.c.claimed_by == node)
@@ -417,7 +376,7 @@ class SqlOutboundQueue:
             )
 
     async def next_due(self) -> datetime | None:
-        async with self._read() as conn:
+        async with self._db.read() as conn:
             value = (
                 await conn.execute(
                     select(func.min(QR.c.next_attempt_at)).where(QR.c.state == RecipientState.QUEUED.value)
@@ -428,16 +387,16 @@ class SqlOutboundQueue:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
     async def get(self, message_id: int) -> QueuedMessage | None:
-        async with self._read() as conn:
+        async with self._db.read() as conn:
             found = await self._messages(conn, [message_id])
         return found[0] if found else None
 
     async def list(self) -> list[QueuedMessage]:
-        async with self._read() as conn:
+        async with self._db.read() as conn:
             return await self._messages(conn, None)
 
     async def read(self, message_id: int) -> bytes:
-        async with self._read() as conn:
+        async with self._db.read() as conn:
             blob = (await conn.execute(select(QM.c.blob).where(QM.c.id == message_id))).scalar_one_or_none()
         if blob is None:
             raise KeyError(message_id)

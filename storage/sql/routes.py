@@ -1,5 +1,5 @@
 """``SqlRoutesStore``: the routing tables (``storage.routes``) on the mail index's
-database, borrowing the ``SqlMailStore``'s transactions as the directory does.
+database (the shared ``database.Database``, as the directory).
 Every change bumps ``dir_route_serial`` and writes its audit entry in the same
 transaction."""
 
@@ -19,7 +19,7 @@ from storage.directory import By
 from storage.routes import AddressAlias, Domain, Forward, RoutesStore, RouteTaken, RoutingTable
 from storage.sql import directory_models as dm
 from storage.sql import routes_models as rm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlRoutesStore"]
 
@@ -46,8 +46,8 @@ def _low(text: str) -> str:
 
 
 class SqlRoutesStore(RoutesStore):
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def _changed(
         self, conn: AsyncConnection, action: str, subject: str, by: By, detail: Mapping[str, object]
@@ -69,10 +69,10 @@ class SqlRoutesStore(RoutesStore):
     async def serial(self) -> int:
         # Asked at every MAIL: the store's reader threads and a statement built
         # once (the async connection path costs ten times more per call).
-        return await self._store._run_read(_serial_tx)
+        return await self._db.run_read(_serial_tx)
 
     async def table(self) -> RoutingTable:
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             serial = (await conn.execute(select(SE.c.serial).where(SE.c.id == 1))).scalar_one_or_none()
             domains = (await conn.execute(select(DO).order_by(DO.c.name))).all()
             aliases = (await conn.execute(select(AA).order_by(AA.c.alias, AA.c.id))).all()
@@ -89,7 +89,7 @@ class SqlRoutesStore(RoutesStore):
         name, now = _low(name), _now()
         target = _low(alias_of) if alias_of else None
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 await conn.execute(insert(DO).values(name=name, alias_of=target, created_at=now))
                 await self._changed(conn, "domain.add", name, by, {"alias_of": target})
         except IntegrityError as exc:
@@ -98,7 +98,7 @@ class SqlRoutesStore(RoutesStore):
 
     async def remove_domain(self, name: str, *, by: By) -> Domain | None:
         name = _low(name)
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             row = (await conn.execute(select(DO).where(DO.c.name == name))).one_or_none()
             if row is None:
                 return None
@@ -113,7 +113,7 @@ class SqlRoutesStore(RoutesStore):
     async def add_address_alias(self, alias: str, target: str, *, by: By) -> AddressAlias:
         alias, target, now = _low(alias), _low(target), _now()
         try:
-            async with self._store._write() as conn:
+            async with self._db.write() as conn:
                 await conn.execute(insert(AA).values(alias=alias, target=target, created_at=now))
                 await self._changed(conn, "alias.add", alias, by, {"target": target})
         except IntegrityError as exc:
@@ -123,7 +123,7 @@ class SqlRoutesStore(RoutesStore):
     async def remove_address_alias(self, alias: str, target: str | None, *, by: By) -> list[AddressAlias]:
         alias = _low(alias)
         where = [AA.c.alias == alias] + ([AA.c.target == _low(target)] if target else [])
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             rows = (await conn.execute(select(AA).where(*where).order_by(AA.c.id))).all()
             if rows:
                 await conn.execute(delete(AA).where(*where))
@@ -138,14 +138,14 @@ class SqlRoutesStore(RoutesStore):
             stmt = stmt.where(AA.c.alias == _low(alias))
         if target is not None:
             stmt = stmt.where(AA.c.target == _low(target))
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [AddressAlias(r.alias, r.target, r.created_at) for r in rows]
 
     # -- forwarding -----------------------------------------------------------------
     async def set_forward(self, address: str, target: str, keep_copy: bool, *, by: By) -> Forward:
         address, target, now = _low(address), _low(target), _now()
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(delete(FW).where(FW.c.address == address))
             await conn.execute(
                 insert(FW).values(address=address, target=target, keep_copy=keep_copy, created_at=now)
@@ -155,7 +155,7 @@ class SqlRoutesStore(RoutesStore):
 
     async def clear_forward(self, address: str, *, by: By) -> Forward | None:
         address = _low(address)
-        async with self._store._write() as conn:
+        async with self._db.write() as conn:
             row = (await conn.execute(select(FW).where(FW.c.address == address))).one_or_none()
             if row is None:
                 return None
@@ -167,6 +167,6 @@ class SqlRoutesStore(RoutesStore):
         stmt = select(FW).order_by(FW.c.address)
         if address is not None:
             stmt = stmt.where(FW.c.address == _low(address))
-        async with self._store._read() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [Forward(r.address, r.target, bool(r.keep_copy), r.created_at) for r in rows]

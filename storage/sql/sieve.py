@@ -1,6 +1,6 @@
 """``SqlSieveScripts``: ``storage.sieve`` on the mail index's database.
 
-Borrows the ``SqlMailStore``'s engine and write serialisation (as the
+Runs on the shared ``database.Database`` and its write serialisation (as the
 credential store does). Each method is one transaction, so the invariants of
 ``storage.sieve`` (one active script, the active one not deletable, names
 unique) hold against concurrent writers; the unique constraint on
@@ -26,7 +26,7 @@ from storage.sieve import (
 )
 from storage.sql import models
 from storage.sql import sieve_models as sm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlSieveScripts"]
 
@@ -49,8 +49,8 @@ def _script(owner: str, row: Row[Any]) -> SieveScript:
 
 
 class SqlSieveScripts:
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def active_script(self, address: str) -> SieveScript | None:
         def tx(conn: Connection) -> SieveScript | None:
@@ -58,7 +58,7 @@ class SqlSieveScripts:
             row = conn.execute(select(S).where(S.c.account_id == account_id, S.c.active.is_(True))).first()
             return None if row is None else _script(owner, row)
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def get_script(self, address: str, name: str) -> SieveScript | None:
         def tx(conn: Connection) -> SieveScript | None:
@@ -66,7 +66,7 @@ class SqlSieveScripts:
             row = conn.execute(select(S).where(S.c.account_id == account_id, S.c.name == name)).first()
             return None if row is None else _script(owner, row)
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def list_scripts(self, address: str) -> list[SieveScript]:
         def tx(conn: Connection) -> list[SieveScript]:
@@ -74,7 +74,7 @@ class SqlSieveScripts:
             rows = conn.execute(select(S).where(S.c.account_id == account_id).order_by(S.c.name))
             return [_script(owner, r) for r in rows]
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def put_script(self, address: str, name: str, text: str, *, max_scripts: int | None = None) -> None:
         now = datetime.now(UTC)
@@ -99,11 +99,11 @@ class SqlSieveScripts:
             )
 
         try:
-            await self._store._run_write(tx)
+            await self._db.run_write(tx)
         except IntegrityError:
             # Another writer created the same name between our UPDATE and INSERT:
             # replacing it again is what this caller asked for.
-            await self._store._run_write(tx)
+            await self._db.run_write(tx)
 
     async def set_active(self, address: str, name: str | None) -> None:
         def tx(conn: Connection) -> None:
@@ -124,7 +124,7 @@ class SqlSieveScripts:
                     update(S).where(S.c.account_id == account_id, S.c.name == name).values(active=True)
                 )
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def delete_script(self, address: str, name: str) -> None:
         def tx(conn: Connection) -> None:
@@ -138,7 +138,7 @@ class SqlSieveScripts:
                 raise ScriptActive(name)
             conn.execute(delete(S).where(S.c.account_id == account_id, S.c.name == name))
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def rename_script(self, address: str, old: str, new: str) -> None:
         def tx(conn: Connection) -> None:
@@ -159,6 +159,6 @@ class SqlSieveScripts:
             )
 
         try:
-            await self._store._run_write(tx)
+            await self._db.run_write(tx)
         except IntegrityError:
             raise ScriptExists(new) from None

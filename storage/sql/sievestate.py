@@ -12,7 +12,7 @@ from sqlalchemy import Table, and_, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from storage.sql import sievestate_models as sm
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 
 __all__ = ["SqlSieveState"]
 
@@ -21,8 +21,8 @@ D: Final = cast(Table, sm.SieveDuplicateRow.__table__)
 
 
 class SqlSieveState:
-    def __init__(self, store: SqlMailStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def vacation_recent(self, owner: str, handle: str, sender: str, now: datetime) -> bool:
         where = and_(
@@ -32,7 +32,7 @@ class SqlSieveState:
         def tx(conn: Connection) -> bool:
             return conn.execute(select(V.c.owner).where(where)).first() is not None
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def vacation_sent(self, owner: str, handle: str, sender: str, expires: datetime) -> None:
         key = {"owner": owner.lower(), "handle": handle, "sender": sender.lower()}
@@ -43,14 +43,14 @@ class SqlSieveState:
             )
             conn.execute(insert(V).values(**key, expires=expires))
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def duplicates(self, owner: str, now: datetime) -> frozenset[str]:
         def tx(conn: Connection) -> frozenset[str]:
             rows = conn.execute(select(D.c.key).where(D.c.owner == owner.lower(), D.c.expires > now))
             return frozenset(str(r.key) for r in rows)
 
-        return await self._store._run_read(tx)
+        return await self._db.run_read(tx)
 
     async def track(self, owner: str, entries: Sequence[tuple[str, datetime]]) -> None:
         if not entries:
@@ -62,11 +62,11 @@ class SqlSieveState:
             conn.execute(delete(D).where(D.c.owner == owner, D.c.key.in_(list(latest))))
             conn.execute(insert(D), [{"owner": owner, "key": k, "expires": e} for k, e in latest.items()])
 
-        await self._store._run_write(tx)
+        await self._db.run_write(tx)
 
     async def purge(self, now: datetime) -> int:
         def tx(conn: Connection) -> int:
             gone = conn.execute(delete(V).where(V.c.expires <= now)).rowcount
             return int(gone) + int(conn.execute(delete(D).where(D.c.expires <= now)).rowcount)
 
-        return await self._store._run_write(tx)
+        return await self._db.run_write(tx)

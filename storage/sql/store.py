@@ -39,30 +39,14 @@ section 3.1 allows one modseq for all changes of one command).
 
 Running a transaction
 ---------------------
-SQLAlchemy async on aiosqlite hops to the driver's thread (future, queue,
-greenlet switch) for every cursor operation, and a method runs several
-statements: a point query cost over a millisecond that way. So the database
-work of every method is one plain function ``fn(conn, *args)`` on a synchronous
-``Connection``, run whole with one hop by ``_run_read`` / ``_run_write``:
-
-* SQLite (a file): on a second, synchronous pysqlite engine on the same file
-  (``engine.make_sync_sqlite_engine``, same pragmas). Reads run on a few reader
-  threads (WAL readers do not block each other, and sqlite3 releases the GIL
-  while stepping); writes on one writer thread, entered under ``_write_lock``,
-  the lock the async ``_write()`` also takes for the outbound queue, directory
-  and activity stores, which keep using the async engine.
-* PostgreSQL: the same threads on a synchronous psycopg engine
-  (``engine.make_sync_engine``). On asyncpg through ``run_sync`` each statement
-  was an await on the event loop, and under load every round trip waited for
-  the loop's other work (a delivery's commit took ~35 ms for ~8 round trips);
-  in a thread they are plain blocking calls. Writes from this process are
-  serialised on the writer thread as on SQLite; other processes and nodes
-  write concurrently, which the row locks above order. The async engine
-  (asyncpg) remains for the directory, queue and activity stores and for an
-  in-memory SQLite database, through ``AsyncConnection.run_sync``.
+The database work of every method is one plain function ``fn(conn, *args)`` on
+a synchronous ``Connection``, run whole in one thread hop by the shared
+``storage.sql.database.Database`` (``run_read`` / ``run_write``; its docstring
+explains the worker threads, the engines and the write serialisation, which the
+directory, queue, routes, credentials and activity stores share).
 
 Blocking file work inside a transaction (COPY's links, RENAME's directory
-moves, placing staged deliveries) goes through ``_io``: a plain call on a
+moves, placing staged deliveries) goes through ``database.run_io``: a plain call on a
 worker thread, a thread hop from ``run_sync``'s greenlet on the event loop. File changes
 made inside a write transaction register their undo, which runs (on the same
 thread) if the transaction does not commit, whatever happens to the awaiting
@@ -81,22 +65,20 @@ tuples; there is no per-message ORM object anywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple, cast
+from typing import Any, Final, Protocol, TypeAlias, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
-    URL,
     ColumnElement,
     Row,
     Select,
@@ -114,9 +96,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
 from storage import mimeinfo
@@ -129,6 +110,7 @@ from storage.api import (
     ChangeHub,
     Changes,
     DeletedMessage,
+    DeliveryObserver,
     DeliveryResult,
     FlagMode,
     FlagUpdate,
@@ -158,23 +140,21 @@ from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import fulltext, jobs, models
 from storage.sql import vault as vaults
-from storage.sql.engine import (
-    WRITE_OPTION,
-    is_file_sqlite,
-    make_engine,
-    make_sync_engine,
-    synchronous_normal,
-)
-from storage.sql.migrate import upgrade_engine
+from storage.sql.database import Database, Undo, run_io
 from storage.sql.notify import PgChangeHub
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-Undo: TypeAlias = list[Callable[[], object]]
-"""Compensating file actions of a write transaction, run in reverse if it does not commit."""
 
-__all__ = ["HEADER_COLUMNS", "SqlMailStore", "canonical_flags", "normalise_folder_name"]
+__all__ = [
+    "HEADER_COLUMNS",
+    "SqlMailStore",
+    "StagedCommitter",
+    "StagedDelivery",
+    "canonical_flags",
+    "normalise_folder_name",
+]
 
 A: Final = cast(Table, models.Account.__table__)
 F: Final = cast(Table, models.Folder.__table__)
@@ -193,8 +173,6 @@ _MAX_UID_RANGES: Final = 100
 """Beyond this many UID ranges the folder is read whole and filtered in Python."""
 _MAX_LEVEL: Final = 255
 _MAX_NAME: Final = 1024
-_READERS: Final = 4
-"""SQLite reader threads: enough for parallel WAL readers on a small machine."""
 
 _SYSTEM_FLAGS: Final = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 
@@ -661,11 +639,6 @@ def _request_usage(request: _Request) -> dict[int, tuple[int, int]]:
     return usage
 
 
-def _run_undo(undo: Undo) -> None:
-    for action in reversed(undo):
-        action()
-
-
 # -- group commit -------------------------------------------------------------
 
 
@@ -748,8 +721,39 @@ _Request: TypeAlias = "tuple[list[_NewRow], _Delivery | None, bool]"
 """A group-commit request as the commit transaction sees it: rows, delivery, quota enforced."""
 
 
+class StagedCommitter(Protocol):
+    """Commits a delivery staged by this store in another process (``commit_elsewhere``)."""
+
+    async def commit(
+        self, account_ids: list[int], staged: StagedDelivery, special_use: str | None, quota: bool
+    ) -> DeliveryResult: ...
+
+
 class StoreClosedError(StoreError):
     """The store was closed while a delivery was waiting for its commit."""
+
+
+def _delivery_targets_tx(
+    conn: Connection, account_ids: list[int], special_use: str | None
+) -> dict[int, tuple[str, int, str]]:
+    """(address, folder id, folder name) per account: INBOX, or the oldest
+    folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
+    rows = conn.execute(
+        select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
+        .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
+        .where(A.c.id.in_(account_ids))
+    ).all()
+    target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
+    if special_use is not None:
+        special = conn.execute(
+            select(F.c.account_id, F.c.id, F.c.name)
+            .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
+            .order_by(F.c.id.desc())
+        )
+        for account_id, folder_id, name in special:
+            if account_id in target:
+                target[account_id] = (target[account_id][0], folder_id, name)
+    return target
 
 
 def _place_deliveries(
@@ -766,7 +770,7 @@ def _place_deliveries(
     by_use: dict[str | None, dict[int, tuple[str, int, str]]] = {}
     for use in {d.special_use for _, d in deliveries}:
         accounts = list({a for _, d in deliveries if d.special_use == use for a in d.account_ids})
-        by_use[use] = SqlMailStore._delivery_targets_tx(conn, accounts, use)
+        by_use[use] = _delivery_targets_tx(conn, accounts, use)
     targets = [by_use[d.special_use] for _, d in deliveries]
     for (_, delivery), target in zip(deliveries, targets, strict=True):
         for account_id in delivery.account_ids:
@@ -776,7 +780,7 @@ def _place_deliveries(
         (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
     ]
-    blobs = SqlMailStore._io(maildir.place_staged, items)
+    blobs = run_io(maildir.place_staged, items)
     # Not committed: the files go back to staging, to be placed alone (_commit).
     placed = [(name, these) for (name, _), these in zip(items, blobs, strict=True)]
     undo.append(partial(maildir.unplace, placed))
@@ -868,71 +872,6 @@ def _insert_rows(
     return results
 
 
-# -- SQLite worker threads ----------------------------------------------------
-
-
-class _SyncThreads:
-    """The store's synchronous side: a synchronous engine on the store's database
-    (pysqlite on a SQLite file, psycopg on PostgreSQL), reader threads and the
-    one writer thread.
-
-    Each thread keeps one connection for its life: a pool check-out and return
-    per call costs a third of a point query. Reader threads only read and the
-    writer thread only writes, so a thread's connection is of one kind.
-    """
-
-    def __init__(self, url: URL) -> None:
-        self._engine = make_sync_engine(url, pool_size=_READERS + 1)
-        self._sqlite = self._engine.dialect.name == "sqlite"
-        # The same engine and pool; on SQLite its transactions open with BEGIN IMMEDIATE.
-        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
-        self.readers = ThreadPoolExecutor(_READERS, thread_name_prefix="mailstore-read")
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="mailstore-write")
-        self._local = threading.local()
-        self._connections: list[Connection] = []
-        self._connections_lock = threading.Lock()
-
-    def close(self) -> None:
-        """Wait for the work in progress, then close the connections (blocking)."""
-        self.readers.shutdown(wait=True)
-        self.writer.shutdown(wait=True)
-        for conn in self._connections:
-            conn.close()
-        self._engine.dispose()
-
-    def _connection(self, engine: Engine) -> Connection:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = engine.connect()
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
-        """On a reader thread: ``fn`` in one read transaction."""
-        conn = self._connection(self._engine)
-        with conn.begin():
-            return fn(conn, *args)
-
-    def write(self, fn: Callable[[Connection, *Ts], T], *args: *Ts, durable: bool, undo: Undo | None) -> T:
-        """On the writer thread: ``fn`` in one write transaction, committed with
-        synchronous=FULL unless not ``durable``; ``undo`` runs here if it fails."""
-        conn = self._connection(self._write_engine)
-        relaxed: AbstractContextManager[None] = (
-            synchronous_normal(conn) if self._sqlite and not durable else nullcontext()
-        )
-        try:
-            with relaxed, conn.begin():
-                if not durable and not self._sqlite:
-                    # PostgreSQL's equivalent: this commit does not wait for the WAL flush.
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                return fn(conn, *args)
-        except BaseException:
-            if undo:
-                _run_undo(undo)
-            raise
-
-
 class SqlMailStore:
     """MailStore on SQLAlchemy (SQLite or PostgreSQL) and a Maildir tree.
 
@@ -940,19 +879,23 @@ class SqlMailStore:
     can observe batching.
     """
 
-    def __init__(self, url: str, maildir_root: Path, *, quota_bytes: int | None = None) -> None:
-        self.url = url
+    def __init__(
+        self, db: Database | str, maildir_root: Path, *, quota_bytes: int | None = None
+    ) -> None:
+        # Given a URL the store opens (and closes) a Database of its own; given a
+        # Database, whoever built it (``storage.open_storage``) starts and closes it.
+        self._owns_db = isinstance(db, str)
+        self.db = Database(db) if isinstance(db, str) else db
+        self.url = self.db.url
         self.maildir = Maildir(Path(maildir_root))
         self.quota_bytes = quota_bytes
         # On PostgreSQL, changes also reach (and come from) other processes and nodes.
-        self.changes = PgChangeHub() if make_url(url).get_backend_name() == "postgresql" else ChangeHub()
+        self.changes = PgChangeHub() if self.db.backend == "postgresql" else ChangeHub()
         self.commit_count = 0
-        self._engine_or_none: AsyncEngine | None = None
-        self._threads: _SyncThreads | None = None
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._committer: asyncio.Task[None] | None = None
-        self._write_lock = asyncio.Lock()
-        self._serialise_writes = False
+        self._delivery_observers: list[DeliveryObserver] = []
+        self._committer_elsewhere: StagedCommitter | None = None
         self._append_dirs: dict[int, tuple[int, str, PurePosixPath]] = {}
         """folder id -> (account id, folder name, directory) for APPEND, so that a
         client appending message after message costs no read of the folder row:
@@ -962,25 +905,15 @@ class SqlMailStore:
     async def start(self) -> None:
         await asyncio.to_thread(self.maildir.root.mkdir, parents=True, exist_ok=True)
         await self.maildir.clean_staging()
-        engine = make_engine(self.url)
-        try:
-            await upgrade_engine(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
+        if self._owns_db:
+            await self.db.start()
         if isinstance(self.changes, PgChangeHub):
             try:
-                await self.changes.start(engine.url)
+                await self.changes.start(self.db.engine.url)
             except BaseException:
-                await engine.dispose()
+                if self._owns_db:
+                    await self.db.close()
                 raise
-        self._engine_or_none = engine
-        # SQLite has a single writer anyway; queueing in-process avoids busy waits.
-        self._serialise_writes = engine.dialect.name == "sqlite"
-        if is_file_sqlite(engine.url) or engine.dialect.name == "postgresql":
-            # An in-memory SQLite database cannot be shared with a second engine;
-            # it runs the same functions through run_sync on the async engine.
-            self._threads = _SyncThreads(engine.url)
         self._queue = asyncio.Queue()
         self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
 
@@ -989,94 +922,10 @@ class SqlMailStore:
             await self._queue.put(None)
             await self._committer
             self._queue = self._committer = None
-        if self._threads is not None:
-            threads, self._threads = self._threads, None
-            await asyncio.to_thread(threads.close)
         if isinstance(self.changes, PgChangeHub):
             await self.changes.close()
-        if self._engine_or_none is not None:
-            await self._engine_or_none.dispose()
-            self._engine_or_none = None
-
-    @property
-    def _engine(self) -> AsyncEngine:
-        if self._engine_or_none is None:
-            raise RuntimeError("SqlMailStore.start() has not been awaited")
-        return self._engine_or_none
-
-    # The async transaction helpers, borrowed by the outbound queue, directory and
-    # activity stores (same engine, same write serialisation).
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            async with conn.begin():
-                yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._serialise_writes:
-            await self._write_lock.acquire()
-        try:
-            async with self._engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    yield conn
-        finally:
-            if self._serialise_writes:
-                self._write_lock.release()
-
-    # -- running a transaction (see "Running a transaction" above) ---------------
-    async def _run_read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
-        """``fn(conn, *args)`` in one read transaction."""
-        threads = self._threads
-        if threads is None:
-            async with self._read() as aconn:
-                return await aconn.run_sync(lambda conn: fn(conn, *args))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(threads.readers, partial(threads.read, fn, *args))
-
-    async def _run_write(
-        self,
-        fn: Callable[[Connection, *Ts], T],
-        *args: *Ts,
-        durable: bool = True,
-        undo: Undo | None = None,
-    ) -> T:
-        """``fn(conn, *args)`` in one write transaction. ``durable=False`` (flag-only
-        writes) lets SQLite commit with synchronous=NORMAL. ``undo``, if given,
-        is the list ``fn`` appends compensating file actions to (so the caller
-        passes it among ``args`` too); they run if the transaction does not commit."""
-        threads = self._threads
-        if threads is None:
-            try:
-                async with self._write() as aconn:
-                    return await aconn.run_sync(lambda conn: fn(conn, *args))
-            except BaseException:
-                if undo:
-                    await asyncio.to_thread(_run_undo, undo)
-                raise
-        call = partial(threads.write, fn, *args, durable=durable, undo=undo)
-        async with self._write_lock:
-            future = asyncio.get_running_loop().run_in_executor(threads.writer, call)
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                # The thread cannot be interrupted: its transaction commits or rolls
-                # back (undo included) on its own. Keep the lock until it has, so no
-                # writer on the async engine waits for it in SQLite's busy timeout.
-                await asyncio.wait([future])
-                raise
-
-    @staticmethod
-    def _io(fn: Callable[[*Ts], T], *args: *Ts) -> T:
-        """Blocking file work from inside a transaction function: a plain call on a
-        worker thread; from ``run_sync``'s greenlet on the event loop (an in-memory
-        SQLite database), a thread hop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return fn(*args)
-        return await_only(asyncio.to_thread(fn, *args))
+        if self._owns_db:
+            await self.db.close()
 
     # -- accounts -----------------------------------------------------------
     async def create_account(
@@ -1084,7 +933,7 @@ class SqlMailStore:
     ) -> Account:
         address = _canonical_address(address)
         try:
-            account = await self._run_write(
+            account = await self.db.run_write(
                 self._create_account_tx, address, name, password_hash, must_change_password
             )
         except IntegrityError as exc:
@@ -1119,12 +968,12 @@ class SqlMailStore:
         return _account(conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).one())
 
     async def get_account(self, address: str) -> Account | None:
-        return await self._run_read(
+        return await self.db.run_read(
             self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
         )
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        return await self._run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
+        return await self.db.run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
 
     @staticmethod
     def _get_account_tx(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Account | None:
@@ -1132,7 +981,7 @@ class SqlMailStore:
         return None if row is None else _account(row)
 
     async def list_accounts(self) -> list[Account]:
-        return await self._run_read(self._list_accounts_tx)
+        return await self.db.run_read(self._list_accounts_tx)
 
     @staticmethod
     def _list_accounts_tx(conn: Connection) -> list[Account]:
@@ -1140,7 +989,7 @@ class SqlMailStore:
 
     async def delete_account(self, address: str) -> None:
         address = address.strip().lower()
-        folder_ids = await self._run_write(self._delete_account_tx, address)
+        folder_ids = await self.db.run_write(self._delete_account_tx, address)
         self._append_dirs.clear()
         await self.maildir.remove_tree(account_path(address))
         self.changes.publish(folder_ids)
@@ -1164,7 +1013,7 @@ class SqlMailStore:
         return folder_ids
 
     async def _update_account(self, account_id: int, values: dict[str, Any], *, durable: bool = True) -> None:
-        await self._run_write(self._update_account_tx, account_id, values, durable=durable)
+        await self.db.run_write(self._update_account_tx, account_id, values, durable=durable)
 
     @staticmethod
     def _update_account_tx(conn: Connection, account_id: int, values: dict[str, Any]) -> None:
@@ -1191,7 +1040,7 @@ class SqlMailStore:
 
     # -- folders ------------------------------------------------------------
     async def list_folders(self, account_id: int) -> list[Folder]:
-        return await self._run_read(self._list_folders_tx, account_id)
+        return await self.db.run_read(self._list_folders_tx, account_id)
 
     @staticmethod
     def _list_folders_tx(conn: Connection, account_id: int) -> list[Folder]:
@@ -1204,7 +1053,7 @@ class SqlMailStore:
             name = normalise_folder_name(name)
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
-        return await self._run_read(self._get_folder_tx, account_id, name)
+        return await self.db.run_read(self._get_folder_tx, account_id, name)
 
     @staticmethod
     def _get_folder_tx(conn: Connection, account_id: int, name: str) -> Folder:
@@ -1215,7 +1064,7 @@ class SqlMailStore:
 
     async def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> Folder:
         name = normalise_folder_name(name)
-        folder, address, created = await self._run_write(
+        folder, address, created = await self.db.run_write(
             self._create_folder_tx, account_id, name, special_use
         )
         for folder_name in created:
@@ -1250,7 +1099,7 @@ class SqlMailStore:
         """RFC 3501 section 6.3.4. A folder with children is refused (as Dovecot's
         Maildir++ layout does) instead of being turned into a \\Noselect name."""
         undo: Undo = []
-        directory = await self._run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
+        directory = await self.db.run_write(self._delete_folder_tx, account_id, folder_id, undo, undo=undo)
         self._append_dirs.clear()
         await self.maildir.remove_tree(directory)
         self.changes.publish([folder_id])
@@ -1282,7 +1131,7 @@ class SqlMailStore:
     async def rename_folder(self, account_id: int, folder_id: int, new_name: str) -> None:
         new_name = normalise_folder_name(new_name)
         undo: Undo = []
-        address, created = await self._run_write(
+        address, created = await self.db.run_write(
             self._rename_folder_tx, account_id, folder_id, new_name, undo, undo=undo
         )
         self._append_dirs.clear()  # the folder and its children
@@ -1341,8 +1190,8 @@ class SqlMailStore:
             )
             moved_pairs.append((old_dir, new_dir))
         # Directories move inside the transaction (all or none), back if it fails.
-        self._io(self.maildir._rename, moved_pairs)
-        undo.append(partial(self.maildir._rename, [(new, old) for old, new in moved_pairs]))
+        run_io(self.maildir.rename_blocking, moved_pairs)
+        undo.append(partial(self.maildir.rename_blocking, [(new, old) for old, new in moved_pairs]))
         return address, parents
 
     def _rename_inbox(
@@ -1368,7 +1217,7 @@ class SqlMailStore:
         if not rows:
             return
         old_blobs: list[str] = [r.blob for r in rows]
-        new_blobs = self._io(self.maildir._move, old_blobs, folder_path(inbox.address, new_name))
+        new_blobs = run_io(self.maildir.move_blocking, old_blobs, folder_path(inbox.address, new_name))
         undo.append(partial(self._unmove_files, list(zip(old_blobs, new_blobs, strict=True))))
         conn.execute(
             update(M).where(M.c.id == bindparam("b_id")).values(folder_id=new_id, blob=bindparam("b_blob")),
@@ -1387,7 +1236,7 @@ class SqlMailStore:
         except InvalidFolderName as exc:
             raise NoSuchFolder(name) from exc
         # Not a message change: a power cut may lose it (durable=False).
-        await self._run_write(self._set_subscribed_tx, account_id, name, subscribed, durable=False)
+        await self.db.run_write(self._set_subscribed_tx, account_id, name, subscribed, durable=False)
 
     @staticmethod
     def _set_subscribed_tx(conn: Connection, account_id: int, name: str, subscribed: bool) -> None:
@@ -1398,7 +1247,7 @@ class SqlMailStore:
             raise NoSuchFolder(name)
 
     async def folder_status(self, account_id: int, folder_id: int) -> FolderStatus:
-        return await self._run_read(self._folder_status_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_status_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_status_tx(conn: Connection, account_id: int, folder_id: int) -> FolderStatus:
@@ -1419,12 +1268,12 @@ class SqlMailStore:
     async def claim_recent(self, account_id: int, folder_id: int) -> Uid:
         # Most SELECTs find nothing new to claim: answer those from a read, so a
         # client re-selecting a folder does not cost a write.
-        current = await self._run_read(_owned_folder, account_id, folder_id)
+        current = await self.db.run_read(_owned_folder, account_id, folder_id)
         if current.recent_watermark >= current.uidnext:
             return Uid(current.uidnext)
         # \Recent is session bookkeeping: a power cut may lose the claim, and the
         # messages are then \Recent once more (durable=False).
-        return await self._run_write(self._claim_recent_tx, account_id, folder_id, durable=False)
+        return await self.db.run_write(self._claim_recent_tx, account_id, folder_id, durable=False)
 
     @staticmethod
     def _claim_recent_tx(conn: Connection, account_id: int, folder_id: int) -> Uid:
@@ -1459,7 +1308,7 @@ class SqlMailStore:
         undo: Undo = []
         requests: list[_Request] = [(pending.rows, pending.delivery, pending.quota) for pending in batch]
         try:
-            results = await self._run_write(
+            results = await self.db.run_write(
                 _insert_batch, requests, self.maildir, undo, self.quota_bytes, undo=undo
             )
         except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
@@ -1519,11 +1368,51 @@ class SqlMailStore:
         special_use: str | None = None,
         quota: bool = True,
     ) -> DeliveryResult:
-        account_ids = list(dict.fromkeys(account_ids))
+        requested, started = len(account_ids), time.monotonic()
+        try:
+            result = await self._deliver(
+                list(dict.fromkeys(account_ids)), data, internal_date, special_use, quota
+            )
+        except Exception:
+            for observer in self._delivery_observers:
+                observer.delivery_failed(requested)
+            raise
+        for observer in self._delivery_observers:
+            observer.delivered(requested, time.monotonic() - started)
+        return result
+
+    async def _deliver(
+        self,
+        account_ids: list[int],
+        data: bytes,
+        internal_date: datetime | None,
+        special_use: str | None,
+        quota: bool,
+    ) -> DeliveryResult:
         if not account_ids:
             raise ValueError("deliver needs at least one account")
         staged = await self.stage_delivery(data, internal_date=internal_date)
-        return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+        committer = self._committer_elsewhere
+        if committer is None:
+            return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
+        try:
+            return await committer.commit(account_ids, staged, special_use, quota)
+        except asyncio.CancelledError:
+            raise  # the other process may still commit it
+        except BaseException:
+            # Refused or not done: the other process removed the file, or never saw it.
+            with contextlib.suppress(OSError):
+                await self.maildir.unstage(staged.name)
+            raise
+
+    def observe_deliveries(self, observer: DeliveryObserver) -> None:
+        self._delivery_observers.append(observer)
+
+    def commit_elsewhere(self, committer: StagedCommitter) -> None:
+        """From now on ``deliver`` stages here and has ``committer`` commit (the
+        main process's group commit, for SMTP listener processes on SQLite: one
+        writer); ``commit_staged`` is that process's side."""
+        self._committer_elsewhere = committer
 
     async def stage_delivery(self, data: bytes, *, internal_date: datetime | None = None) -> StagedDelivery:
         """The first half of ``deliver``: the message analysed and written
@@ -1558,29 +1447,6 @@ class SqlMailStore:
             raise
         return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
 
-    @staticmethod
-    def _delivery_targets_tx(
-        conn: Connection, account_ids: list[int], special_use: str | None
-    ) -> dict[int, tuple[str, int, str]]:
-        """(address, folder id, folder name) per account: INBOX, or the oldest
-        folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
-        rows = conn.execute(
-            select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
-            .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
-            .where(A.c.id.in_(account_ids))
-        ).all()
-        target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
-        if special_use is not None:
-            special = conn.execute(
-                select(F.c.account_id, F.c.id, F.c.name)
-                .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
-                .order_by(F.c.id.desc())
-            )
-            for account_id, folder_id, name in special:
-                if account_id in target:
-                    target[account_id] = (target[account_id][0], folder_id, name)
-        return target
-
     async def append(
         self,
         account_id: int,
@@ -1594,7 +1460,7 @@ class SqlMailStore:
         for attempt in range(2):
             target = self._append_dirs.get(folder_id)
             if target is None or target[0] != account_id:
-                folder = await self._run_read(_owned_folder, account_id, folder_id)
+                folder = await self.db.run_read(_owned_folder, account_id, folder_id)
                 target = (account_id, folder.name, folder_path(folder.address, folder.name))
                 if len(self._append_dirs) >= _APPEND_DIRS_MAX:
                     self._append_dirs.clear()
@@ -1633,7 +1499,7 @@ class SqlMailStore:
 
     # -- reading ------------------------------------------------------------
     async def list_messages(self, account_id: int, folder_id: int) -> list[MessageInfo]:
-        return await self._run_read(self._list_messages_tx, account_id, folder_id)
+        return await self.db.run_read(self._list_messages_tx, account_id, folder_id)
 
     @staticmethod
     def _list_messages_tx(conn: Connection, account_id: int, folder_id: int) -> list[MessageInfo]:
@@ -1648,7 +1514,7 @@ class SqlMailStore:
         return [_info(r) for r in rows]
 
     async def folder_index(self, account_id: int, folder_id: int) -> FolderIndex:
-        return await self._run_read(self._folder_index_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_index_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_index_tx(conn: Connection, account_id: int, folder_id: int) -> FolderIndex:
@@ -1667,7 +1533,7 @@ class SqlMailStore:
         return FolderIndex(uids=uids, keywords=frozenset(keywords), first_unseen=first_unseen)
 
     async def list_flags(self, account_id: int, folder_id: int) -> list[tuple[int, str]]:
-        return await self._run_read(self._list_flags_tx, account_id, folder_id)
+        return await self.db.run_read(self._list_flags_tx, account_id, folder_id)
 
     @staticmethod
     def _list_flags_tx(conn: Connection, account_id: int, folder_id: int) -> list[tuple[int, str]]:
@@ -1680,7 +1546,7 @@ class SqlMailStore:
         return rows
 
     async def get_infos(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageInfo]:
-        return await self._run_read(self._get_infos_tx, account_id, folder_id, uids)
+        return await self.db.run_read(self._get_infos_tx, account_id, folder_id, uids)
 
     @staticmethod
     def _get_infos_tx(
@@ -1690,7 +1556,7 @@ class SqlMailStore:
         return [_info(r) for r in _message_tuples(conn, _INFOS, folder_id, uids)]
 
     async def get_details(self, account_id: int, folder_id: int, uids: Sequence[Uid]) -> list[MessageDetail]:
-        return await self._run_read(self._get_details_tx, account_id, folder_id, uids)
+        return await self.db.run_read(self._get_details_tx, account_id, folder_id, uids)
 
     @staticmethod
     def _get_details_tx(
@@ -1710,7 +1576,7 @@ class SqlMailStore:
         ]
 
     async def read_with_info(self, account_id: int, folder_id: int, uid: Uid) -> tuple[MessageInfo, bytes]:
-        return await self._run_read(self._read_with_info_tx, account_id, folder_id, uid)
+        return await self.db.run_read(self._read_with_info_tx, account_id, folder_id, uid)
 
     def _read_with_info_tx(
         self, conn: Connection, account_id: int, folder_id: int, uid: Uid
@@ -1720,12 +1586,12 @@ class SqlMailStore:
         if not rows:
             raise KeyError(uid)
         # Row and file on the same thread: one hop per message for mbsync's pull.
-        return _info(rows[0]), self._io(self.maildir._read, rows[0][-1])
+        return _info(rows[0]), run_io(self.maildir.read_blocking, rows[0][-1])
 
     async def read_headers(
         self, account_id: int, folder_id: int, uids: Sequence[Uid]
     ) -> list[tuple[Uid, bytes]]:
-        return await self._run_read(self._read_headers_tx, account_id, folder_id, uids)
+        return await self.db.run_read(self._read_headers_tx, account_id, folder_id, uids)
 
     def _read_headers_tx(
         self, conn: Connection, account_id: int, folder_id: int, uids: Sequence[Uid]
@@ -1735,13 +1601,13 @@ class SqlMailStore:
         for row in _message_tuples(conn, _INFOS_BLOB, folder_id, uids):
             try:
                 # The files on the same thread as the rows: one hop for all of them.
-                out.append((Uid(row[1]), self._io(self.maildir._read_header, row[-1])))
+                out.append((Uid(row[1]), run_io(self.maildir.read_header_blocking, row[-1])))
             except FileNotFoundError:
                 continue  # expunged meanwhile; the file went after its row
         return out
 
     async def read_message(self, account_id: int, folder_id: int, uid: Uid) -> bytes:
-        return await self._run_read(self._read_message_tx, account_id, folder_id, uid)
+        return await self.db.run_read(self._read_message_tx, account_id, folder_id, uid)
 
     def _read_message_tx(self, conn: Connection, account_id: int, folder_id: int, uid: Uid) -> bytes:
         _owned_folder(conn, account_id, folder_id)
@@ -1749,7 +1615,7 @@ class SqlMailStore:
         if blob is None:
             raise KeyError(uid)
         # Read on the same thread: one hop for the row and the file.
-        return self._io(self.maildir._read, blob)
+        return run_io(self.maildir.read_blocking, blob)
 
     # -- flags and expunge --------------------------------------------------
     async def store_flags(
@@ -1765,7 +1631,7 @@ class SqlMailStore:
         given = canonical_flags(flags)
         # Flags are the one change a client redoes without harm: a power cut may
         # lose the last ones (durable=False; see engine.synchronous_normal).
-        result = await self._run_write(
+        result = await self.db.run_write(
             self._store_flags_tx, account_id, folder_id, uids, given, mode, unchanged_since, durable=False
         )
         if result.changed:
@@ -1832,7 +1698,7 @@ class SqlMailStore:
         self, account_id: int, folder_id: int, uids: Sequence[Uid] | None = None, *, vault: bool = True
     ) -> list[Uid]:
         undo: Undo = []
-        rows = await self._run_write(self._expunge_tx, account_id, folder_id, uids, vault, undo, undo=undo)
+        rows = await self.db.run_write(self._expunge_tx, account_id, folder_id, uids, vault, undo, undo=undo)
         if not rows:
             return []
         await self.maildir.remove(blob for _, blob in rows)
@@ -1870,7 +1736,7 @@ class SqlMailStore:
         self, account_id: int, folder_id: int, uids: Sequence[Uid], dest_folder_id: int, *, move: bool
     ) -> list[tuple[Uid, Uid]]:
         undo: Undo = []
-        pairs, moved_blobs = await self._run_write(
+        pairs, moved_blobs = await self.db.run_write(
             self._copy_tx, account_id, folder_id, uids, dest_folder_id, move, undo, undo=undo
         )
         if not pairs:
@@ -1907,8 +1773,8 @@ class SqlMailStore:
             _check_quota(conn, account_id, added, self.quota_bytes)
             _charge(conn, {account_id: (added, len(source_rows))})
         blobs: list[str] = [r.blob for r in source_rows]
-        links = self._io(self.maildir._link, blobs, folder_path(dest.address, dest.name))
-        undo.append(partial(self.maildir._unlink, links))
+        links = run_io(self.maildir.link_blocking, blobs, folder_path(dest.address, dest.name))
+        undo.append(partial(self.maildir.unlink_blocking, links))
         count = len(source_rows)
         allocated = conn.execute(
             update(F)
@@ -1945,7 +1811,7 @@ class SqlMailStore:
 
     # -- CONDSTORE / QRESYNC, SEARCH, QUOTA ------------------------------------
     async def changes_since(self, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
-        return await self._run_read(self._changes_since_tx, account_id, folder_id, modseq)
+        return await self.db.run_read(self._changes_since_tx, account_id, folder_id, modseq)
 
     @staticmethod
     def _changes_since_tx(conn: Connection, account_id: int, folder_id: int, modseq: ModSeq) -> Changes:
@@ -2001,7 +1867,7 @@ class SqlMailStore:
 
     async def search(self, account_id: int, folder_id: int, query: SearchQuery) -> list[Uid]:
         clauses = self._search_clause(query)
-        return await self._run_read(self._search_tx, account_id, folder_id, clauses)
+        return await self.db.run_read(self._search_tx, account_id, folder_id, clauses)
 
     @staticmethod
     def _search_tx(
@@ -2012,7 +1878,7 @@ class SqlMailStore:
         return [Uid(u) for u in result.scalars()]
 
     async def folder_blobs(self, account_id: int, folder_id: int) -> list[str]:
-        return await self._run_read(self._folder_blobs_tx, account_id, folder_id)
+        return await self.db.run_read(self._folder_blobs_tx, account_id, folder_id)
 
     @staticmethod
     def _folder_blobs_tx(conn: Connection, account_id: int, folder_id: int) -> list[str]:
@@ -2020,7 +1886,7 @@ class SqlMailStore:
         return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
 
     async def quota(self, account_id: int) -> Quota:
-        return await self._run_read(self._quota_tx, account_id, self.quota_bytes)
+        return await self.db.run_read(self._quota_tx, account_id, self.quota_bytes)
 
     @staticmethod
     def _quota_tx(conn: Connection, account_id: int, default: int | None) -> Quota:
@@ -2043,9 +1909,11 @@ class SqlMailStore:
         were removed behind the store's back, e.g. by a backup restore). Each
         account row is locked first, so a commit of another process that runs
         meanwhile is counted exactly once."""
-        ids = await self._run_read(lambda conn: list(conn.execute(select(A.c.id).order_by(A.c.id)).scalars()))
+        ids = await self.db.run_read(
+            lambda conn: list(conn.execute(select(A.c.id).order_by(A.c.id)).scalars())
+        )
         for chunk in _chunks(ids):
-            await self._run_write(self._recount_tx, list(chunk))
+            await self.db.run_write(self._recount_tx, list(chunk))
 
     @staticmethod
     def _recount_tx(conn: Connection, account_ids: list[int]) -> None:
@@ -2064,33 +1932,33 @@ class SqlMailStore:
     @property
     def _vault_files(self) -> vaults.VaultFiles:
         return vaults.VaultFiles(
-            link=lambda blobs, folder: self._io(self.maildir._link, blobs, folder),
-            unlink=self.maildir._unlink,
+            link=lambda blobs, folder: run_io(self.maildir.link_blocking, blobs, folder),
+            unlink=self.maildir.unlink_blocking,
         )
 
     async def deleted_messages(
         self, account_id: int, *, since: datetime | None = None
     ) -> list[DeletedMessage]:
-        return await self._run_read(vaults.list_tx, account_id, since)
+        return await self.db.run_read(vaults.list_tx, account_id, since)
 
     async def read_deleted(self, account_id: int, entry_id: int) -> bytes:
-        blob = await self._run_read(vaults.blob_tx, account_id, entry_id)
+        blob = await self.db.run_read(vaults.blob_tx, account_id, entry_id)
         return await self.maildir.read(blob)
 
     async def deleted_blobs(self, account_id: int) -> list[str]:
-        return await self._run_read(vaults.blobs_tx, account_id)
+        return await self.db.run_read(vaults.blobs_tx, account_id)
 
     async def undelete(self, entry_ids: Sequence[int], *, account_id: int | None = None) -> list[Restored]:
         if not entry_ids:
             return []
-        entries = await self._run_read(vaults.entries_tx, entry_ids, account_id)
+        entries = await self.db.run_read(vaults.entries_tx, entry_ids, account_id)
         # Parsed before the write transaction (as a delivery is): the cached
         # ENVELOPE, BODYSTRUCTURE and search columns of each message.
         analysed: dict[int, dict[str, Any]] = {}
         for entry in entries:
             analysed[entry.id] = await self._analyse(await self.maildir.read(entry.blob))
         undo: Undo = []
-        restored, vault_blobs, created = await self._run_write(
+        restored, vault_blobs, created = await self.db.run_write(
             self._undelete_tx, entry_ids, account_id, analysed, undo, undo=undo
         )
         for address, name in created:
@@ -2146,8 +2014,8 @@ class SqlMailStore:
             batch = by_folder[folder_id]
             folder = _owned_folder(conn, batch[0].account_id, folder_id, lock=True)
             target = folder_path(folder.address, folder.name)
-            links = self._io(self.maildir._link, [e.blob for e in batch], target)
-            undo.append(partial(self.maildir._unlink, links))
+            links = run_io(self.maildir.link_blocking, [e.blob for e in batch], target)
+            undo.append(partial(self.maildir.unlink_blocking, links))
             allocated = conn.execute(
                 update(F)
                 .where(F.c.id == folder_id)
@@ -2186,15 +2054,15 @@ class SqlMailStore:
 
     # -- scheduled jobs across nodes (storage.jobs) ----------------------------------
     async def claim_job(self, name: str, slot: str, *, node: str, now: datetime, lease: timedelta) -> bool:
-        return await self._run_write(jobs.claim_tx, name, slot, node, now, lease, durable=False)
+        return await self.db.run_write(jobs.claim_tx, name, slot, node, now, lease, durable=False)
 
     async def finish_job(self, name: str, slot: str, *, node: str, now: datetime) -> None:
-        await self._run_write(jobs.finish_tx, name, slot, node, now, durable=False)
+        await self.db.run_write(jobs.finish_tx, name, slot, node, now, durable=False)
 
     async def purge_deleted(self, before: datetime) -> int:
         removed = 0
         while True:
-            blobs = await self._run_write(vaults.purge_tx, before)
+            blobs = await self.db.run_write(vaults.purge_tx, before)
             if not blobs:
                 return removed
             await self.maildir.remove(blobs)
@@ -2203,30 +2071,30 @@ class SqlMailStore:
                 return removed
 
     async def set_hold(self, scope: str, target: str, reason: str, *, by: str) -> Hold:
-        return await self._run_write(vaults.set_hold_tx, scope, target, reason, by, _now())
+        return await self.db.run_write(vaults.set_hold_tx, scope, target, reason, by, _now())
 
     async def clear_hold(self, scope: str, target: str) -> Hold:
-        return await self._run_write(vaults.clear_hold_tx, scope, target)
+        return await self.db.run_write(vaults.clear_hold_tx, scope, target)
 
     async def list_holds(self) -> list[Hold]:
-        return await self._run_read(vaults.list_holds_tx)
+        return await self.db.run_read(vaults.list_holds_tx)
 
     async def holds_on(self, account_id: int) -> list[Hold]:
-        return await self._run_read(vaults.holds_on, account_id)
+        return await self.db.run_read(vaults.holds_on, account_id)
 
     # -- full-text index (storage.sql.fulltext) ------------------------------------
     async def index_jobs(self, limit: int) -> list[IndexJob]:
-        rows = await self._run_read(fulltext.index_jobs_tx, limit)
+        rows = await self.db.run_read(fulltext.index_jobs_tx, limit)
         return [IndexJob(mid, str(self.maildir.absolute(blob)), size) for mid, blob, size in rows]
 
     async def save_index(self, docs: Sequence[IndexDoc], done: Sequence[int] = ()) -> None:
         # Not durable: a lost commit loses the entries and keeps their jobs together.
-        await self._run_write(fulltext.save_index_tx, list(docs), list(done), durable=False)
+        await self.db.run_write(fulltext.save_index_tx, list(docs), list(done), durable=False)
 
     async def text_search(
         self, account_id: int, folder_id: int, field: str, text: str, *, exact: bool = False
     ) -> TextHits:
-        return await self._run_read(self._text_search_tx, account_id, folder_id, field, text, exact)
+        return await self.db.run_read(self._text_search_tx, account_id, folder_id, field, text, exact)
 
     @staticmethod
     def _text_search_tx(
@@ -2236,7 +2104,7 @@ class SqlMailStore:
         return fulltext.text_search_tx(conn, folder_id, field, text, exact)
 
     async def queue_reindex(self, account_id: int | None = None) -> int:
-        return await self._run_write(fulltext.queue_reindex_tx, account_id)
+        return await self.db.run_write(fulltext.queue_reindex_tx, account_id)
 
     async def index_status(self) -> IndexStatus:
-        return await self._run_read(fulltext.index_status_tx)
+        return await self.db.run_read(fulltext.index_status_tx)

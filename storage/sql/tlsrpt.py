@@ -1,25 +1,22 @@
 """``SqlTlsRptStore``: the TLS-RPT tables (``storage.tlsrpt``) on SQL.
 
-Inside the server it borrows the mail store's engine and write serialisation,
-as ``storage.sql.queue`` does; the CLI opens its own engine.
+Inside the server it runs on the shared ``storage.sql.Database`` (``Storage.tlsrpt``),
+as ``storage.sql.queue`` does; the CLI opens its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.sql import tlsrpt_models
-from storage.sql.engine import WRITE_OPTION, make_engine
-from storage.sql.migrate import upgrade_engine
-from storage.sql.store import SqlMailStore
+from storage.sql.database import Database
 from storage.tlsrpt import ReceivedReport, TlsResult
 
 __all__ = ["SqlTlsRptStore"]
@@ -45,55 +42,26 @@ def _received(row: Any) -> ReceivedReport:
 
 
 class SqlTlsRptStore:
-    def __init__(self, url: str, *, store: SqlMailStore | None = None) -> None:
-        self.url = url
-        self._store = store
-        self._engine_or_none: AsyncEngine | None = None
-        self._write_lock = asyncio.Lock()
+    """TlsRptStore on the shared ``Database``; given a URL (the CLI) it opens and closes its own."""
+
+    def __init__(self, db: Database | str) -> None:
+        self._owns_db = isinstance(db, str)
+        self._db = Database(db) if isinstance(db, str) else db
+        self.url = self._db.url
 
     async def start(self) -> None:
-        if self._store is not None:
-            return  # the store's start() applied every migration branch
-        engine = make_engine(self.url)
-        try:
-            await upgrade_engine(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-        self._engine_or_none = engine
+        if self._owns_db:
+            await self._db.start()  # applies every migration branch
 
     async def close(self) -> None:
-        if self._engine_or_none is not None:
-            await self._engine_or_none.dispose()
-            self._engine_or_none = None
+        if self._owns_db:
+            await self._db.close()
 
-    @property
-    def _engine(self) -> AsyncEngine:
-        if self._engine_or_none is None:
-            raise RuntimeError("SqlTlsRptStore.start() has not been awaited")
-        return self._engine_or_none
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._db.read()
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        if self._store is not None:
-            async with self._store._read() as conn:  # noqa: SLF001 - same package, shared engine
-                yield conn
-            return
-        async with self._engine.connect() as conn:
-            async with conn.begin():
-                yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._store is not None:
-            async with self._store._write() as conn:  # noqa: SLF001
-                yield conn
-            return
-        async with self._write_lock:
-            async with self._engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    yield conn
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._db.write()
 
     async def record(self, results: Sequence[TlsResult]) -> None:
         if not results:

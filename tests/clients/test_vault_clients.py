@@ -29,7 +29,6 @@ from mailserver.ops.vault import purge_expired, purge_loop
 from mailserver.web.server import build_application
 from storage.api import INBOX, Account, FlagMode, MailStore, OnHold, Uid
 from storage.directory import By, open_directory
-from storage.sql.engine import make_engine
 from storage.sql.store import SqlMailStore
 from storage.sql.vault import V
 from tests.conftest import RunningServer, make_config
@@ -76,7 +75,7 @@ async def age(store: MailStore, days: int) -> None:
     """Every vault entry deleted ``days`` ago: drives the retention without waiting."""
     assert isinstance(store, SqlMailStore)
     when = datetime.now(UTC) - timedelta(days=days)
-    await store._run_write(lambda conn: conn.execute(update(V).values(deleted_at=when)))
+    await store.db.run_write(lambda conn: conn.execute(update(V).values(deleted_at=when)))
 
 
 def imap_delete_in_every_way(port: int, user: str) -> None:
@@ -274,49 +273,45 @@ async def test_portal_shows_and_restores_only_ones_own_deleted_mail(tmp_path: Pa
             await app.store.expunge(acc.id, inbox.id)
             (entry,) = await app.store.deleted_messages(acc.id)
             ids[user] = entry.id
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                page = await (await client.get("/deleted")).text()
-                assert 'action="/deleted/login"' in page and "Riêng của" not in page
-                token = csrf_of(page)
-                wrong = (("binh@dongnai.gov.vn", "sai-mat-khau"), ("ai@dongnai.gov.vn", PASSWORD))
-                for who, password in wrong:
-                    resp = await client.post("/deleted/login", data={
-                        "csrf": token, "address": who, "password": password})
-                    assert resp.status == 401 and "Sai địa chỉ hoặc mật khẩu." in await resp.text()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            page = await (await client.get("/deleted")).text()
+            assert 'action="/deleted/login"' in page and "Riêng của" not in page
+            token = csrf_of(page)
+            wrong = (("binh@dongnai.gov.vn", "sai-mat-khau"), ("ai@dongnai.gov.vn", PASSWORD))
+            for who, password in wrong:
                 resp = await client.post("/deleted/login", data={
-                    "csrf": token, "address": "binh@dongnai.gov.vn", "password": PASSWORD})
-                assert resp.status == 200 and str(resp.url).endswith("/deleted")
-                page = await resp.text()
-                assert "Riêng của binh@dongnai.gov.vn" in page and "Riêng của an@" not in page
-                fresh = csrf_of(page)
-                assert fresh != token  # rotated at sign-in
+                    "csrf": token, "address": who, "password": password})
+                assert resp.status == 401 and "Sai địa chỉ hoặc mật khẩu." in await resp.text()
+            resp = await client.post("/deleted/login", data={
+                "csrf": token, "address": "binh@dongnai.gov.vn", "password": PASSWORD})
+            assert resp.status == 200 and str(resp.url).endswith("/deleted")
+            page = await resp.text()
+            assert "Riêng của binh@dongnai.gov.vn" in page and "Riêng của an@" not in page
+            fresh = csrf_of(page)
+            assert fresh != token  # rotated at sign-in
 
-                # Another user's entry id: "not found", nothing restored anywhere.
-                resp = await client.post("/deleted/restore", data={
-                    "csrf": fresh, "id": str(ids["an@dongnai.gov.vn"])})
-                assert "Không tìm thấy thư đã chọn" in await resp.text()
-                an = await app.store.get_account("an@dongnai.gov.vn")
-                assert an is not None and len(await app.store.deleted_messages(an.id)) == 1
-                an_inbox = await app.store.get_folder(an.id, INBOX)
-                assert await app.store.list_messages(an.id, an_inbox.id) == []
-                # No CSRF token, no restore.
-                resp = await client.post("/deleted/restore", data={"id": str(ids["binh@dongnai.gov.vn"])})
-                assert resp.status == 403
-                resp = await client.post("/deleted/restore", data={"csrf": fresh, "id": "x"})
-                assert resp.status == 400
+            # Another user's entry id: "not found", nothing restored anywhere.
+            resp = await client.post("/deleted/restore", data={
+                "csrf": fresh, "id": str(ids["an@dongnai.gov.vn"])})
+            assert "Không tìm thấy thư đã chọn" in await resp.text()
+            an = await app.store.get_account("an@dongnai.gov.vn")
+            assert an is not None and len(await app.store.deleted_messages(an.id)) == 1
+            an_inbox = await app.store.get_folder(an.id, INBOX)
+            assert await app.store.list_messages(an.id, an_inbox.id) == []
+            # No CSRF token, no restore.
+            resp = await client.post("/deleted/restore", data={"id": str(ids["binh@dongnai.gov.vn"])})
+            assert resp.status == 403
+            resp = await client.post("/deleted/restore", data={"csrf": fresh, "id": "x"})
+            assert resp.status == 400
 
-                resp = await client.post("/deleted/restore", data={
-                    "csrf": fresh, "id": str(ids["binh@dongnai.gov.vn"])})
-                assert "Đã khôi phục 1 thư về thư mục cũ." in await resp.text()
-                resp = await client.post("/deleted/logout", data={"csrf": fresh})
-                assert 'action="/deleted/login"' in await resp.text()
-                resp = await client.post("/deleted/restore", data={
-                    "csrf": fresh, "id": str(ids["an@dongnai.gov.vn"])})
-                assert 'action="/deleted/login"' in await resp.text()
-        finally:
-            await engine.dispose()
+            resp = await client.post("/deleted/restore", data={
+                "csrf": fresh, "id": str(ids["binh@dongnai.gov.vn"])})
+            assert "Đã khôi phục 1 thư về thư mục cũ." in await resp.text()
+            resp = await client.post("/deleted/logout", data={"csrf": fresh})
+            assert 'action="/deleted/login"' in await resp.text()
+            resp = await client.post("/deleted/restore", data={
+                "csrf": fresh, "id": str(ids["an@dongnai.gov.vn"])})
+            assert 'action="/deleted/login"' in await resp.text()
         port = app.addresses["imap"][1]
         binh = await asyncio.to_thread(imap_folder, port, "binh@dongnai.gov.vn", INBOX)
         assert [d for d, _, _ in binh.values()] == [mail(2, "Riêng của binh@dongnai.gov.vn")]

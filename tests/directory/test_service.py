@@ -397,7 +397,7 @@ async def test_change_password_through_the_throttle(svc: DirectoryService) -> No
 
 async def _age_password(svc: DirectoryService, address: str, days: int) -> None:
     assert isinstance(svc.store, SqlMailStore)
-    async with svc.store._write() as conn:
+    async with svc.store.db.write() as conn:
         await conn.execute(
             update(models.Account.__table__)
             .where(models.Account.__table__.c.address == address)
@@ -505,7 +505,7 @@ async def test_migration_matches_the_directory_models(svc: DirectoryService) -> 
         return compare_metadata(ctx, models.Base.metadata)
 
     assert isinstance(svc.store, SqlMailStore)
-    async with svc.store._engine.connect() as conn:
+    async with svc.store.db.engine.connect() as conn:
         diffs = await conn.run_sync(compare)
     assert diffs == []
     assert directory_models.DirAudit.__tablename__ in models.Base.metadata.tables

@@ -44,7 +44,6 @@ from policy.aggregate import parse_report
 from policy.settings import DnsSettings
 from storage.directory import By
 from storage.dmarc import dmarc_for
-from storage.sql.engine import make_engine
 from tests.clients.test_submission import PASSWORD, RemoteMx, outbound_config, submit
 from tests.conftest import RunningServer, eventually
 from tests.dmarc.samples import GOOGLE_REPORT, report_message, schema_errors
@@ -281,17 +280,13 @@ async def test_reports_to_our_rua_are_summarised_on_admin(
     inbox = await server.app.store.get_folder(account.id, "INBOX")
     assert len(await server.app.store.list_messages(account.id, inbox.id)) == 3  # every mail kept
 
-    engine = make_engine(server.config.storage_url)
-    try:
-        async with TestClient(TestServer(build_application(server.app, engine))) as client:
-            assert (await client.get("/admin/dmarc", allow_redirects=False)).status == 303  # operators only
-            token = csrf_of(await (await client.get("/admin/login")).text())
-            login = await client.post("/admin/login", allow_redirects=False, data={
-                "csrf": token, "address": OPERATOR, "password": OPERATOR_PASSWORD, "totp": ""})
-            assert login.status == 303
-            page = await (await client.get("/admin/dmarc")).text()
-    finally:
-        await engine.dispose()
+    async with TestClient(TestServer(build_application(server.app.portal_dependencies()))) as client:
+        assert (await client.get("/admin/dmarc", allow_redirects=False)).status == 303  # operators only
+        token = csrf_of(await (await client.get("/admin/login")).text())
+        login = await client.post("/admin/login", allow_redirects=False, data={
+            "csrf": token, "address": OPERATOR, "password": OPERATOR_PASSWORD, "totp": ""})
+        assert login.status == 303
+        page = await (await client.get("/admin/dmarc")).text()
     assert 'id="dmarc-senders"' in page
     row = re.search(r'<tr class="dmarc-fail">(.*?)</tr>', page, re.DOTALL)
     assert row is not None and "198.51.100.66" in row.group(1) and ">7<" in row.group(1)

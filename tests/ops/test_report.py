@@ -80,7 +80,7 @@ async def history(tmp_path: Path, backend_url: str) -> AsyncIterator[tuple[Confi
         # Creation and password dates in the past, as if the accounts were old; the
         # Biên Hòa agency was created on Wednesday 5 March, in the period.
         assert isinstance(store, SqlMailStore)
-        async with store._write() as conn:
+        async with store.db.write() as conn:
             accounts = models.Account.__table__
             agencies = DirAgency.__table__
             await conn.execute(update(accounts).values(created_at=datetime(2025, 1, 1, tzinfo=UTC)))

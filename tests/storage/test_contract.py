@@ -76,7 +76,7 @@ async def test_migration_matches_models(store: SqlMailStore) -> None:
         tables = set(inspect(sync_conn).get_table_names())
         return diffs, tables
 
-    async with store._engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         diffs, tables = await conn.run_sync(compare)
     assert diffs == []
     assert {"accounts", "folders", "messages", "expunged", "alembic_version"} <= tables

@@ -52,7 +52,7 @@ async def test_migration_fills_rows_stored_before_it(
         config.attributes["connection"] = conn
         command.downgrade(config, "0004_message_index")
 
-    async with store._engine.begin() as conn:
+    async with store.db.engine.begin() as conn:
         await conn.run_sync(back_to_0004)
     await store.close()
     reopened = await make_store()  # upgrades to the heads again, backfilling

@@ -148,7 +148,7 @@ async def test_recount_and_migration_count_existing_mail(make_store: StoreFactor
     inbox = (await store.get_folder(alice.id, INBOX)).id
     for n in range(3):
         await store.append(alice.id, inbox, message(n))
-    async with store._write() as conn:
+    async with store.db.write() as conn:
         await conn.execute(text("UPDATE accounts SET storage_used = 7, message_count = 9"))
     await store.recount_usage()
     await assert_counted(store, alice)
@@ -159,7 +159,7 @@ async def test_recount_and_migration_count_existing_mail(make_store: StoreFactor
         command.downgrade(config, "quota@-1")
         command.upgrade(config, "heads")
 
-    async with store._write() as conn:
+    async with store.db.write() as conn:
         await conn.run_sync(remigrate)
     # The revision counted the messages stored before it.
     await assert_counted(store, alice)

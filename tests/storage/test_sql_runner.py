@@ -1,4 +1,4 @@
-"""How ``SqlMailStore`` runs its transactions: one function per call on a
+"""How ``Database`` runs the stores' transactions: one function per call on a
 synchronous connection (SQLite worker threads, PostgreSQL ``run_sync``), undo of
 file work when a transaction does not commit, cancellation, durability levels."""
 
@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from storage.api import INBOX, Account, FlagMode, Uid
-from storage.sql.store import F, SqlMailStore, Undo
+from storage.sql.database import Undo
+from storage.sql.store import F, SqlMailStore
 
 from .test_contract import fill, inbox_id, message
 
@@ -44,12 +45,12 @@ async def test_only_flag_writes_commit_with_synchronous_normal(sqlite_store: Sql
     alice = await store.create_account("alice@example.org", "Alice", "h")
     folder = await inbox_id(store, alice)
     (uid,) = await fill(store, alice, folder, 1)
-    assert await store._run_write(_synchronous, durable=False) == 1  # NORMAL
+    assert await store.db.run_write(_synchronous, durable=False) == 1  # NORMAL
     await store.store_flags(alice.id, folder, [uid], ["\\Seen"], FlagMode.ADD)
     # Restored for the next transaction on the writer's connection, and durable
     # writes never see the relaxed setting.
-    assert await store._run_write(_synchronous) == 2  # FULL
-    assert await store._run_read(_synchronous) == 2
+    assert await store.db.run_write(_synchronous) == 2  # FULL
+    assert await store.db.run_read(_synchronous) == 2
 
 
 async def test_undo_runs_when_the_transaction_fails(store: SqlMailStore, alice: Account) -> None:
@@ -64,9 +65,9 @@ async def test_undo_runs_when_the_transaction_fails(store: SqlMailStore, alice: 
 
     undo: Undo = []
     with pytest.raises(ValueError, match="boom"):
-        await store._run_write(failing, undo, undo=undo)
+        await store.db.run_write(failing, undo, undo=undo)
     assert undone == ["second", "first"]
-    assert await store._run_read(_subscribed, folder)  # rolled back
+    assert await store.db.run_read(_subscribed, folder)  # rolled back
 
 
 async def test_undo_is_not_run_when_the_transaction_commits(store: SqlMailStore, alice: Account) -> None:
@@ -78,9 +79,9 @@ async def test_undo_is_not_run_when_the_transaction_commits(store: SqlMailStore,
         undo.append(lambda: undone.append("undone"))
 
     undo: Undo = []
-    await store._run_write(succeeding, undo, undo=undo)
+    await store.db.run_write(succeeding, undo, undo=undo)
     assert undone == []
-    assert not await store._run_read(_subscribed, folder)
+    assert not await store.db.run_read(_subscribed, folder)
 
 
 async def test_cancelled_write_keeps_the_lock_until_its_thread_is_done(sqlite_store: SqlMailStore) -> None:
@@ -94,19 +95,19 @@ async def test_cancelled_write_keeps_the_lock_until_its_thread_is_done(sqlite_st
         go.wait(30)
         _unsubscribe(conn, folder)
 
-    task = asyncio.create_task(store._run_write(slow))
+    task = asyncio.create_task(store.db.run_write(slow))
     assert await asyncio.to_thread(started.wait, 30)
     task.cancel()
     for _ in range(5):
         await asyncio.sleep(0)
     # The thread cannot be interrupted: the task waits for it, holding the lock.
     assert not task.done()
-    assert store._write_lock.locked()
+    assert store.db._write_lock.locked()
     go.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not store._write_lock.locked()
-    assert not await store._run_read(_subscribed, folder)  # its commit stands
+    assert not store.db._write_lock.locked()
+    assert not await store.db.run_read(_subscribed, folder)  # its commit stands
 
 
 async def test_concurrent_flag_writes_reads_and_async_writers(store: SqlMailStore, alice: Account) -> None:
@@ -115,8 +116,8 @@ async def test_concurrent_flag_writes_reads_and_async_writers(store: SqlMailStor
     before = (await store.folder_status(alice.id, folder)).highestmodseq
 
     async def borrowed_write() -> None:
-        # The outbound queue, directory and activity stores write through _write().
-        async with store._write() as conn:
+        # The outbound queue, directory and activity stores write through Database.write().
+        async with store.db.write() as conn:
             await conn.execute(update(F).where(F.c.id == folder).values(subscribed=True))
 
     await asyncio.gather(
@@ -134,7 +135,7 @@ async def test_close_shuts_threads_and_connections(sqlite_store: SqlMailStore) -
     store = sqlite_store
     await store.create_account("alice@example.org", "Alice", "h")
     assert await store.get_account("alice@example.org") is not None
-    threads = store._threads
+    threads = store.db._threads
     assert threads is not None
     await store.close()
     with pytest.raises(RuntimeError):
@@ -150,7 +151,7 @@ async def test_in_memory_sqlite_runs_on_the_async_engine(tmp_path: Path) -> None
     store = SqlMailStore("sqlite+aiosqlite://", tmp_path / "maildir")
     await store.start()
     try:
-        assert store._threads is None
+        assert store.db._threads is None
         alice = await store.create_account("alice@example.org", "Alice", "h")
         inbox = await store.get_folder(alice.id, INBOX)
         info = await store.append(alice.id, inbox.id, message(1))

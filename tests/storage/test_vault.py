@@ -156,7 +156,7 @@ async def _age(store: SqlMailStore, entry_ids: list[int], *, days: int) -> None:
     from storage.sql.vault import V
 
     when = datetime.now(UTC) - timedelta(days=days)
-    await store._run_write(
+    await store.db.run_write(
         lambda conn: conn.execute(update(V).where(V.c.id.in_(entry_ids)).values(deleted_at=when))
     )
 

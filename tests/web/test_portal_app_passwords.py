@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from mailserver.app import App
 from mailserver.auth import hash_password
 from mailserver.web.server import build_application
-from storage.sql.engine import make_engine
 from tests.web.helpers import csrf_of, portal_config
 
 USER = "lethib@dongnai.gov.vn"
@@ -31,12 +30,8 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[App, TestClient]]:  # type
     config = replace(config, accounts=replace(config.accounts, require_app_passwords=True))
     async with App(config) as app:
         await app.store.create_account(USER, "Lê Thị B", hash_password(PASSWORD), must_change_password=False)
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                yield app, client
-        finally:
-            await engine.dispose()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            yield app, client
 
 
 def imap_login(port: int, password: str) -> str:

@@ -19,7 +19,6 @@ from mailserver.auth import AuthStatus, hash_password
 from mailserver.config import AuthSettings
 from mailserver.web.security import decode_secret, totp
 from mailserver.web.server import build_application
-from storage.sql.engine import make_engine
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of, portal_config, seed_directory
 
 INITIAL = "Kq7m-x3Tz-9bWe-hR4p"
@@ -41,12 +40,8 @@ async def _portal(config_dir: Path, **web: object) -> AsyncIterator[Portal]:
                                        must_change_password=True)
         await app.store.create_account(OPERATOR, "Vận hành", hash_password(OPERATOR_PASSWORD),
                                        must_change_password=False)
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                yield Portal(app, client)
-        finally:
-            await engine.dispose()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            yield Portal(app, client)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from mailserver.auth import hash_password
 from mailserver.config import AuthSettings
 from mailserver.web.security import decode_secret, totp
 from mailserver.web.server import build_application
-from storage.sql.engine import make_engine
 from tests.web.helpers import OPERATOR, OPERATOR_PASSWORD, csrf_of, portal_config
 
 USER = "tranvc@dongnai.gov.vn"
@@ -37,12 +36,8 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[App, TestClient]]:  # type
         for address, password in ((USER, PASSWORD), (OPERATOR, OPERATOR_PASSWORD)):
             await app.store.create_account(address, "Người dùng", hash_password(password),
                                            must_change_password=False)
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                yield app, client
-        finally:
-            await engine.dispose()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            yield app, client
 
 
 async def sign_in(client: TestClient, address: str, password: str, code: str = "",  # type: ignore[type-arg]

@@ -16,7 +16,6 @@ from mailserver.auth import hash_password
 from mailserver.ops.vacation import SCRIPT_NAME
 from mailserver.web.server import build_application
 from storage.sieve import sieve_scripts_for
-from storage.sql.engine import make_engine
 from tests.web.helpers import csrf_of, portal_config
 
 USER = "lethib@dongnai.gov.vn"
@@ -29,12 +28,8 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[App, TestClient]]:  # type
     config = portal_config(tmp_path / "data")
     async with App(config) as app:
         await app.store.create_account(USER, "Lê Thị B", hash_password(PASSWORD), must_change_password=False)
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                yield app, client
-        finally:
-            await engine.dispose()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            yield app, client
 
 
 async def test_vacation_page(site: tuple[App, TestClient]) -> None:  # type: ignore[type-arg]

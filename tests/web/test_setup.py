@@ -23,7 +23,6 @@ from mailserver.config import Config, ServerSettings
 from mailserver.web.server import build_application
 from pki.ca import CertificateAuthority, pki_directory
 from pki.settings import PkiSettings
-from storage.sql.engine import make_engine
 from tests.web.helpers import portal_config
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -58,12 +57,8 @@ def _config(data: Path, **server: object) -> Config:
 
 async def _run(config: Config) -> AsyncIterator[Running]:
     async with App(config) as app:
-        engine = make_engine(config.storage_url)
-        try:
-            async with TestClient(TestServer(build_application(app, engine))) as client:
-                yield Running(config, client)
-        finally:
-            await engine.dispose()
+        async with TestClient(TestServer(build_application(app.portal_dependencies()))) as client:
+            yield Running(config, client)
 
 
 @pytest.fixture

@@ -1,0 +1,277 @@
+"""``Database``: the one SQL database every SQL store of a process shares.
+
+It owns what used to sit inside ``SqlMailStore`` and was borrowed by the other
+stores through its private members: the async engine (aiosqlite or asyncpg),
+the synchronous engine and its worker threads, the write serialisation, the
+schema migrations, and closing all of it. The stores (mail, directory,
+activity, routes, credentials, outbound queue) receive a ``Database`` and use
+only its public methods (maddy: modules receive what they use).
+
+Theory of operation
+-------------------
+Two ways to run a transaction, both serialised against each other for writers:
+
+* ``read()`` / ``write()``: async context managers yielding an
+  ``AsyncConnection`` inside a transaction on the async engine. ``write()``
+  marks the connection as a writer (``BEGIN IMMEDIATE`` on SQLite,
+  ``engine.WRITE_OPTION``) and, on SQLite, holds the in-process write lock: SQLite
+  has one writer anyway, and queueing here avoids busy waits.
+* ``run_read(fn, *args)`` / ``run_write(fn, *args)``: ``fn(conn, *args)`` on a
+  synchronous ``Connection``, run whole in one thread hop. aiosqlite hops to
+  its thread for every cursor operation, and asyncpg statements awaited on a
+  busy event loop each wait for the loop's other work; in a worker thread they
+  are plain blocking calls. On a SQLite file the threads use a pysqlite
+  engine on the same file (``engine.make_sync_sqlite_engine``, same pragmas),
+  on PostgreSQL a psycopg engine (``engine.make_sync_engine``). Reads run on a
+  few reader threads (WAL readers do not block each other; sqlite3 releases
+  the GIL while stepping); writes on one writer thread, entered under the same
+  write lock ``write()`` takes. An in-memory SQLite database cannot be shared
+  with a second engine: there the functions run through ``run_sync`` on the
+  async engine.
+
+Flag-only writes (``durable=False``) commit with ``synchronous=NORMAL`` on SQLite
+(``engine.synchronous_normal`` explains why that is safe) and
+``synchronous_commit=off`` on PostgreSQL: the last commits may be lost on a
+crash, nothing is corrupted.
+
+Lifecycle: ``Database(url)``, ``await db.start()`` (applies migrations,
+``migrate.upgrade_engine``), use, ``await db.close()`` (waits for the worker
+threads, disposes of both engines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from functools import partial
+from typing import Final, TypeAlias, TypeVar, TypeVarTuple
+
+from sqlalchemy import URL
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import await_only
+
+from storage.sql.engine import (
+    WRITE_OPTION,
+    is_file_sqlite,
+    make_engine,
+    make_sync_engine,
+    synchronous_normal,
+)
+from storage.sql.migrate import upgrade_engine
+
+__all__ = ["Database", "Undo", "probe", "run_io", "run_undo"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+Undo: TypeAlias = list[Callable[[], object]]
+"""Compensating file actions of a write transaction, run in reverse if it does not commit."""
+
+_READERS: Final = 4
+"""Reader threads: enough for parallel WAL readers on a small machine."""
+
+
+def run_undo(undo: Undo) -> None:
+    for action in reversed(undo):
+        action()
+
+
+def run_io(fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    """Blocking file work from inside a transaction function: a plain call on a
+    worker thread; from ``run_sync``'s greenlet on the event loop (an in-memory
+    SQLite database), a thread hop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    return await_only(asyncio.to_thread(fn, *args))
+
+
+class _SyncThreads:
+    """The synchronous side: a synchronous engine on the database (pysqlite on a
+    SQLite file, psycopg on PostgreSQL), reader threads and the one writer thread.
+
+    Each thread keeps one connection for its life: a pool check-out and return
+    per call costs a third of a point query. Reader threads only read and the
+    writer thread only writes, so a thread's connection is of one kind.
+    """
+
+    def __init__(self, url: URL) -> None:
+        self._engine = make_sync_engine(url, pool_size=_READERS + 1)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        # The same engine and pool; on SQLite its transactions open with BEGIN IMMEDIATE.
+        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
+        self.readers = ThreadPoolExecutor(_READERS, thread_name_prefix="mailstore-read")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="mailstore-write")
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._connections_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Wait for the work in progress, then close the connections (blocking)."""
+        self.readers.shutdown(wait=True)
+        self.writer.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()
+        self._engine.dispose()
+
+    def _connection(self, engine: Engine) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = engine.connect()
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """On a reader thread: ``fn`` in one read transaction."""
+        conn = self._connection(self._engine)
+        with conn.begin():
+            return fn(conn, *args)
+
+    def write(self, fn: Callable[[Connection, *Ts], T], *args: *Ts, durable: bool, undo: Undo | None) -> T:
+        """On the writer thread: ``fn`` in one write transaction, committed with
+        synchronous=FULL unless not ``durable``; ``undo`` runs here if it fails."""
+        conn = self._connection(self._write_engine)
+        relaxed: AbstractContextManager[None] = (
+            synchronous_normal(conn) if self._sqlite and not durable else nullcontext()
+        )
+        try:
+            with relaxed, conn.begin():
+                if not durable and not self._sqlite:
+                    # PostgreSQL's equivalent: this commit does not wait for the WAL flush.
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                return fn(conn, *args)
+        except BaseException:
+            if undo:
+                run_undo(undo)
+            raise
+
+
+class Database:
+    """Engines, worker threads, transactions and migrations of one SQL database
+    (a SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.backend = make_url(url).get_backend_name()
+        """``sqlite`` or ``postgresql``: known before ``start()``."""
+        self._engine: AsyncEngine | None = None
+        self._threads: _SyncThreads | None = None
+        self._write_lock = asyncio.Lock()
+        self._serialise_writes = self.backend == "sqlite"
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        """Open the engine and bring the schema to the newest revision."""
+        if self._engine is not None:
+            return
+        engine = make_engine(self.url)
+        try:
+            await upgrade_engine(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        if is_file_sqlite(engine.url) or engine.dialect.name == "postgresql":
+            self._threads = _SyncThreads(engine.url)
+
+    async def close(self) -> None:
+        """Wait for the worker threads' work, then dispose of both engines."""
+        if self._threads is not None:
+            threads, self._threads = self._threads, None
+            await asyncio.to_thread(threads.close)
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine (for streaming reads and the change notifications)."""
+        if self._engine is None:
+            raise RuntimeError("Database.start() has not been awaited")
+        return self._engine
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    # -- async transactions -------------------------------------------------
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction on the async engine."""
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on the async engine, serialised with every other
+        writer of this process on SQLite."""
+        if self._serialise_writes:
+            await self._write_lock.acquire()
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+        finally:
+            if self._serialise_writes:
+                self._write_lock.release()
+
+    # -- whole transactions in a worker thread ---------------------------------
+    async def run_read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """``fn(conn, *args)`` in one read transaction."""
+        threads = self._threads
+        if threads is None:
+            async with self.read() as aconn:
+                return await aconn.run_sync(lambda conn: fn(conn, *args))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(threads.readers, partial(threads.read, fn, *args))
+
+    async def run_write(
+        self,
+        fn: Callable[[Connection, *Ts], T],
+        *args: *Ts,
+        durable: bool = True,
+        undo: Undo | None = None,
+    ) -> T:
+        """``fn(conn, *args)`` in one write transaction. ``durable=False`` (flag-only
+        writes) lets the commit skip the WAL flush. ``undo``, if given, is the list
+        ``fn`` appends compensating file actions to (so the caller passes it among
+        ``args`` too); they run if the transaction does not commit."""
+        threads = self._threads
+        if threads is None:
+            try:
+                async with self.write() as aconn:
+                    return await aconn.run_sync(lambda conn: fn(conn, *args))
+            except BaseException:
+                if undo:
+                    await asyncio.to_thread(run_undo, undo)
+                raise
+        call = partial(threads.write, fn, *args, durable=durable, undo=undo)
+        async with self._write_lock:
+            future = asyncio.get_running_loop().run_in_executor(threads.writer, call)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The thread cannot be interrupted: its transaction commits or rolls
+                # back (undo included) on its own. Keep the lock until it has, so no
+                # writer on the async engine waits for it in SQLite's busy timeout.
+                await asyncio.wait([future])
+                raise
+
+
+async def probe(url: str) -> str:
+    """One query on the mail index at ``url`` on an engine of its own, without
+    migrating (a health check); the URL with its password hidden."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT count(*) FROM accounts WHERE 1 = 0")
+    finally:
+        await engine.dispose()
+    return engine.url.render_as_string(hide_password=True)
