@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -88,11 +89,15 @@ class Indexer:
     def _executor(self) -> Executor:
         if self._pool is None:
             workers = self.settings.processes
-            self._pool = (
-                ProcessPoolExecutor(workers, initializer=_lower_priority)
-                if workers > 0
-                else ThreadPoolExecutor(1, "mailserver-index")
-            )
+            if workers > 0:
+                # forkserver (as the policy's pool): a worker forked from the server
+                # itself would inherit its client sockets and keep connections open
+                # after the server closed them (an mbsync run waited for EOF forever).
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["policy.extract.walk", "mailserver.search.document"])
+                self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_lower_priority)
+            else:
+                self._pool = ThreadPoolExecutor(1, "mailserver-index")
         return self._pool
 
     def _drop_ahead(self) -> None:
