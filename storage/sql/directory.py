@@ -42,6 +42,7 @@ from storage.directory import (
 )
 from storage.sql import alias_models, models
 from storage.sql import directory_models as dm
+from storage.sql.audit import audit
 from storage.sql.database import Database
 
 __all__ = ["SqlDirectoryStore"]
@@ -167,16 +168,7 @@ class SqlDirectoryStore:
         by: By,
         detail: Mapping[str, object] | None = None,
     ) -> None:
-        await conn.execute(
-            insert(AU).values(
-                at=datetime.now(UTC),
-                actor=by.actor,
-                action=action,
-                subject=subject,
-                decision=by.decision,
-                detail=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
-            )
-        )
+        await audit(conn, action, subject, by, detail)
 
     async def _agency_id(self, conn: AsyncConnection, code: str) -> int:
         agency_id = (await conn.execute(select(AG.c.id).where(AG.c.code == code))).scalar_one_or_none()

@@ -5,7 +5,6 @@ transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final, cast
@@ -17,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.directory import By
 from storage.routes import AddressAlias, Domain, Forward, RoutesStore, RouteTaken, RoutingTable
-from storage.sql import directory_models as dm
 from storage.sql import routes_models as rm
+from storage.sql.audit import audit
 from storage.sql.database import Database
 
 __all__ = ["SqlRoutesStore"]
@@ -27,7 +26,6 @@ DO: Final = cast(Table, rm.DirDomain.__table__)
 AA: Final = cast(Table, rm.DirAddressAlias.__table__)
 FW: Final = cast(Table, rm.DirForward.__table__)
 SE: Final = cast(Table, rm.DirRouteSerial.__table__)
-AU: Final = cast(Table, dm.DirAudit.__table__)
 
 
 _SERIAL: Final = select(SE.c.serial).where(SE.c.id == 1)
@@ -55,16 +53,7 @@ class SqlRoutesStore(RoutesStore):
         bumped = await conn.execute(update(SE).where(SE.c.id == 1).values(serial=SE.c.serial + 1))
         if bumped.rowcount == 0:
             await conn.execute(insert(SE).values(id=1, serial=1))
-        await conn.execute(
-            insert(AU).values(
-                at=datetime.now(UTC),
-                actor=by.actor,
-                action=action,
-                subject=subject,
-                decision=by.decision,
-                detail=json.dumps(dict(detail), ensure_ascii=False, sort_keys=True, default=str),
-            )
-        )
+        await audit(conn, action, subject, by, detail)
 
     async def serial(self) -> int:
         # Asked at every MAIL: the store's reader threads and a statement built
