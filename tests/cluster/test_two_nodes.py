@@ -370,3 +370,21 @@ def test_a_node_killed_under_load_loses_nothing(cluster: Cluster) -> None:
     missing = [mid for mid in acked if ids[mid] == 0]
     assert not missing, missing
     assert all(ids[mid] == 1 for mid in acked)
+
+
+def test_a_password_change_on_one_node_holds_on_the_other_at_once(cluster: Cluster) -> None:
+    """Each node's credential cache is keyed by the stored hash it reads at every login,
+    so a password changed through one node (or the CLI) ends the old one on every node."""
+    for port in (cluster.a.ports["imap"], cluster.b.ports["imap"]):
+        imap(port).logout()  # both nodes have verified (and cached) the old password
+    new = "Mat-khau-moi-that-dai-2026"
+    changed = cli(cluster.a.config, "passwd", ADDRESS, stdin=f"{PASSWORD}\n{new}\n")
+    assert changed.returncode == 0, changed.stderr
+    for port in (cluster.b.ports["imap"], cluster.a.ports["imap"]):
+        client = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+        with pytest.raises(imaplib.IMAP4.error):
+            client.login(ADDRESS, PASSWORD)
+        client.logout()
+        client = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+        assert client.login(ADDRESS, new)[0] == "OK"
+        client.logout()
