@@ -47,6 +47,23 @@ def _texts(data: bytes, limits: Limits) -> list[str]:
     return [u.text for u in units if u.role in _ROLES and u.where != "subject"]
 
 
+MAX_TEXT: Final = 1024 * 1024
+"""Characters of body and attachment text indexed per message (Dovecot's fts
+plugins cut long texts too): a 10 MB log pasted into a mail is searchable by its
+first megabyte, and the index and the indexer's memory stay bounded."""
+
+
+def _capped(texts: list[str]) -> list[str]:
+    kept: list[str] = []
+    room = MAX_TEXT
+    for text in texts:
+        if room <= 0:
+            break
+        kept.append(text[:room])
+        room -= len(kept[-1])
+    return kept
+
+
 def document(message_id: int, data: bytes, limits: Limits) -> IndexDoc:
     """The index entry of a message; never raises (a broken part adds no text)."""
     try:
@@ -55,7 +72,7 @@ def document(message_id: int, data: bytes, limits: Limits) -> IndexDoc:
         log.warning("index: unreadable header in message %d", message_id, exc_info=True)
         fields = dict.fromkeys(_HEADERS, "")
     try:
-        texts = _texts(data, limits)
+        texts = _capped(_texts(data, limits))
     except Exception:  # an extractor bug on one message must not stop the indexer
         log.warning("index: text extraction failed for message %d", message_id, exc_info=True)
         texts = []

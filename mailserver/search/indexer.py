@@ -52,12 +52,23 @@ def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc
 
 
 _PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
+BATCH_BYTES: Final = 8 * 1024 * 1024
+"""Message octets one batch may hold (at least one message): a batch of large
+messages is parsed and returned at once, and the worker's memory follows it."""
+
+
+def _within_bytes(jobs: list[IndexJob]) -> list[IndexJob]:
+    total = 0
+    for n, job in enumerate(jobs):
+        total += job.size
+        if n and total > BATCH_BYTES:
+            return jobs[:n]
+    return jobs
 
 
 def _lower_priority() -> None:
     """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot),
-    and end with the server: a forked worker inherits its siblings' pipe ends, so
-    when the server is killed (SIGKILL, OOM) it would never see EOF and wait forever."""
+    and end with the server even when it is killed (SIGKILL, OOM)."""
     os.nice(10)
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
@@ -90,11 +101,12 @@ class Indexer:
         if self._pool is None:
             workers = self.settings.processes
             if workers > 0:
-                # forkserver (as the policy's pool): a worker forked from the server
-                # itself would inherit its client sockets and keep connections open
-                # after the server closed them (an mbsync run waited for EOF forever).
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["policy.extract.walk", "mailserver.search.document"])
+                # spawn: a worker forked from the server would inherit its client
+                # sockets and keep connections open after the server closed them (an
+                # mbsync run waited for EOF until its timeout); a forkserver outlives a
+                # killed server and keeps its output pipes open. A spawned worker holds
+                # neither, and ends with the server (EOF on its queue, PDEATHSIG).
+                context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_lower_priority)
             else:
                 self._pool = ThreadPoolExecutor(1, "mailserver-index")
@@ -148,7 +160,7 @@ class Indexer:
         """Take the next batch off the work list (leaving out jobs ``busy`` already in
         hand) and hand it to the workers; None when there is nothing to take."""
         taken = await self.store.index_jobs(self.settings.batch + len(busy))
-        jobs = [j for j in taken if j.message_id not in busy][: self.settings.batch]
+        jobs = _within_bytes([j for j in taken if j.message_id not in busy][: self.settings.batch])
         if not jobs:
             return None
         return jobs, asyncio.ensure_future(self._extract(jobs))

@@ -131,7 +131,11 @@ class PgChangeHub(ChangeHub):
             with contextlib.suppress(TimeoutError):
                 # Also wake now and then: a connection lost while nothing was
                 # published would otherwise stop the receiving side unnoticed.
-                await asyncio.wait_for(self._wake.wait(), _CHECK_INTERVAL)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a
+                # cancel that arrives as the event is set, and close() then
+                # waited for this task forever.
+                async with asyncio.timeout(_CHECK_INTERVAL):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._pending and self._conn is not None and not self._conn.is_closed():
                 continue

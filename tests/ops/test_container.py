@@ -41,7 +41,7 @@ def test_dockerfile_installs_the_package_not_the_tree() -> None:
     copies = [ln.split()[1] for ln in text.splitlines() if ln.startswith("COPY ") and "--from" not in ln]
     assert set(copies) == {"pyproject.toml", "mailserver", "storage", "policy", "pki", "conf/container.toml"}
     assert "USER 10025" in text and "HEALTHCHECK" in text and "mailserver\", \"health" in text
-    assert "EXPOSE 25 465 587 143 993 8080" in text
+    assert "EXPOSE 25 465 587 143 993 4190 8080" in text
 
 
 def test_container_config_starts_from_a_fresh_install(tmp_path: Path, servers: Servers) -> None:
