@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from storage import open_store
 from storage.api import Account
 from storage.sql.store import SqlMailStore
 from tests.conftest import PG_HOST, pg_execute, pg_storage_url, throwaway_pg_database
@@ -52,7 +54,8 @@ async def make_store(store_url: str, maildir_root: Path) -> AsyncIterator[StoreF
     stores: list[SqlMailStore] = []
 
     async def factory(*, quota_bytes: int | None = None) -> SqlMailStore:
-        store = SqlMailStore(store_url, maildir_root, quota_bytes=quota_bytes)
+        # open_store: the store's other parts (directory, Sieve…) are found from it.
+        store = cast(SqlMailStore, open_store(store_url, maildir_root, quota_bytes=quota_bytes))
         await store.start()
         stores.append(store)
         return store
