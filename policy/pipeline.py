@@ -46,6 +46,7 @@ import email.message
 import email.parser
 import email.policy
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -61,6 +62,7 @@ from policy.checks.spam import SpamCheck
 from policy.context import PolicyContext
 from policy.dns import Resolver
 from policy.extract.walk import Analysis, Limits, analyse, analyse_message, parse_message, text_only
+from policy.lifeline import watch_owner
 from policy.settings import Action as CheckAction
 from policy.settings import EncodingAction, PolicySettings
 from policy.verdict import Action, Outcome, Verdict, combine, quarantine, reject, tempfail
@@ -155,8 +157,11 @@ class Pipeline:
 
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["policy.extract.walk"])
+                # Each worker ends with this process (policy.lifeline): a killed
+                # server leaves no forkserver or worker behind holding its pipes.
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=self.settings.workers, mp_context=context
+                    max_workers=self.settings.workers, mp_context=context,
+                    initializer=watch_owner, initargs=(os.getpid(),),
                 )
             else:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="policy")

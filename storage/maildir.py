@@ -332,6 +332,9 @@ class Maildir:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        self._folder_lock = threading.Lock()
+        self._ready: set[Path] = set()
+        """Folders this instance made or found complete (``_make_folder``)."""
 
     def absolute(self, relative: str | PurePosixPath) -> Path:
         """Resolve a relative path, refusing anything that would leave the root."""
@@ -344,15 +347,45 @@ class Maildir:
         return path
 
     # -- folders --------------------------------------------------------------
-    def _make_folder(self, folder: PurePosixPath) -> None:
+    def _make_folder(self, folder: PurePosixPath) -> Path:
+        """Create ``folder`` with its cur/new/tmp, durably, and return its path.
+
+        Under one lock: a writer that finds a folder half made (``cur`` there,
+        ``tmp`` not yet) or made but not yet fsynced must wait for it, or its
+        message would fail, or be acknowledged in a directory a crash can lose.
+        Every directory this call creates has its entry fsynced in its parent."""
         path = self.absolute(folder)
-        created = not path.is_dir()
-        for sub in _SUBDIRS:
-            (path / sub).mkdir(parents=True, exist_ok=True)
-        if created:
+        with self._folder_lock:
+            created: list[Path] = []
+            missing = path
+            while not missing.is_dir() and missing != self.root:
+                created.append(missing)
+                missing = missing.parent
+            for directory in reversed(created):
+                directory.mkdir(parents=True, exist_ok=True)
+            for sub in _SUBDIRS:
+                try:
+                    (path / sub).mkdir()
+                except FileExistsError:
+                    continue
+                created.append(path / sub)
             # A new directory entry is durable only once its parent is fsynced.
-            fsync_dir(path)
-            fsync_dir(path.parent)
+            for parent in {directory.parent for directory in created}:
+                fsync_dir(parent)
+            self._ready.add(path)
+        return path
+
+    def _folder(self, folder: PurePosixPath) -> Path:
+        """The path of ``folder``, made (durably) if it is not there yet."""
+        path = self.absolute(folder)
+        if path in self._ready and (path / "cur").is_dir():
+            return path
+        return self._make_folder(folder)
+
+    def _forget_folders(self) -> None:
+        """After removing or renaming folders: let the next write check again."""
+        with self._folder_lock:
+            self._ready.clear()
 
     async def create_folder(self, folder: PurePosixPath) -> None:
         await _in_thread(self._make_folder, folder)
@@ -378,6 +411,7 @@ class Maildir:
             raise
         for _, dst in done:
             fsync_dir(dst.parent)
+        self._forget_folders()
 
     async def rename_folders(self, pairs: list[tuple[PurePosixPath, PurePosixPath]]) -> None:
         """Rename folder directories; all or none."""
@@ -388,6 +422,7 @@ class Maildir:
         if path == self.root:
             raise ValueError("refusing to remove the maildir root")
         shutil.rmtree(path, ignore_errors=True)
+        self._forget_folders()
 
     async def remove_tree(self, relative: PurePosixPath) -> None:
         await _in_thread(self._remove_tree, relative)
@@ -400,6 +435,7 @@ class Maildir:
             shutil.rmtree(path / sub, ignore_errors=True)
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+        self._forget_folders()
 
     async def remove_folder(self, folder: PurePosixPath) -> None:
         await _in_thread(self._remove_folder, folder)
@@ -409,9 +445,7 @@ class Maildir:
         """Write a new message file as ``<folder>/cur/<name>:2,`` durably (module
         docstring: renamed first, then fsynced with its directory); on failure
         nothing is left under either name."""
-        path = self.absolute(folder)
-        if not (path / "cur").is_dir():
-            self._make_folder(folder)
+        path = self._folder(folder)
         tmp, final = path / "tmp" / name, path / "cur" / f"{name}:2,"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         where = tmp
@@ -478,9 +512,7 @@ class Maildir:
         try:
             dirs: set[Path] = set()
             for name, folders in items:
-                path = self.absolute(folders[0])
-                if not (path / "cur").is_dir():
-                    self._make_folder(folders[0])
+                path = self._folder(folders[0])
                 final = f"{name}:2,"
                 try:
                     os.rename(self.staging / name, path / "cur" / final)
@@ -539,9 +571,7 @@ class Maildir:
         return blob
 
     def link_blocking(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
-        path = self.absolute(folder)
-        if not (path / "cur").is_dir():
-            self._make_folder(folder)
+        path = self._folder(folder)
         made: list[str] = []
         try:
             for blob in blobs:
@@ -573,9 +603,7 @@ class Maildir:
         return await _in_thread(self.link_blocking, blobs, folder)
 
     def move_blocking(self, blobs: list[str], folder: PurePosixPath) -> list[str]:
-        path = self.absolute(folder)
-        if not (path / "cur").is_dir():
-            self._make_folder(folder)
+        path = self._folder(folder)
         moved: list[tuple[str, str]] = []
         try:
             for blob in blobs:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import re
 import time
 from typing import Final
@@ -34,6 +35,7 @@ from mailserver.config import Config
 from pki.ca import CertificateAuthority, PkiError
 from pki.pdfsig import PdfCheck, PdfTrust, pdf_parts, verify_pdf
 from pki.smime import split_message
+from policy.lifeline import watch_owner
 
 log = logging.getLogger(__name__)
 # "pdf" in a type or a file name, or "%PDF-" at the start of a base64 attachment.
@@ -70,7 +72,9 @@ class _Pool:
                 import multiprocessing
 
                 context = multiprocessing.get_context("forkserver")
-                self.executor = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
+                self.executor = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1, mp_context=context, initializer=watch_owner, initargs=(os.getpid(),)
+                )
             else:
                 self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
             self.processes = processes

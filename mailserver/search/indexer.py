@@ -21,13 +21,9 @@ indexed by its header fields only, so a poisoned message never blocks the list.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
-import sys
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +32,7 @@ from typing import Final, TypeAlias
 from mailserver.search.document import document, document_of_file
 from mailserver.search.settings import SearchSettings
 from policy.extract.walk import Limits
+from policy.lifeline import watch_owner
 from storage.api import IndexDoc, IndexJob, MailStore
 
 log = logging.getLogger(__name__)
@@ -51,7 +48,6 @@ def _documents(jobs: Sequence[tuple[int, str]], limits: Limits) -> list[IndexDoc
     return [document_of_file(message_id, path, limits) for message_id, path in jobs]
 
 
-_PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
 BATCH_BYTES: Final = 8 * 1024 * 1024
 """Message octets one batch may hold (at least one message): a batch of large
 messages is parsed and returned at once, and the worker's memory follows it."""
@@ -66,14 +62,13 @@ def _within_bytes(jobs: list[IndexJob]) -> list[IndexJob]:
     return jobs
 
 
-def _lower_priority() -> None:
+def _lower_priority(server_pid: int) -> None:
     """Worker start: yield the CPU to SMTP and IMAP (indexing can wait, a client cannot),
-    and end with the server even when it is killed (SIGKILL, OOM)."""
+    and end with the server even when it is killed (SIGKILL, OOM). A lifeline rather than
+    PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends, and
+    workers are started from whichever thread submits."""
     os.nice(10)
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    watch_owner(server_pid)
 
 
 def _header_only(message_id: int, path: str) -> IndexDoc | None:
@@ -105,9 +100,11 @@ class Indexer:
                 # sockets and keep connections open after the server closed them (an
                 # mbsync run waited for EOF until its timeout); a forkserver outlives a
                 # killed server and keeps its output pipes open. A spawned worker holds
-                # neither, and ends with the server (EOF on its queue, PDEATHSIG).
+                # neither, and ends with the server (EOF on its queue, policy.lifeline).
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_lower_priority)
+                self._pool = ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_lower_priority, initargs=(os.getpid(),)
+                )
             else:
                 self._pool = ThreadPoolExecutor(1, "mailserver-index")
         return self._pool

@@ -88,20 +88,21 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         await channel.close()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Linux: SIGKILL when the main process ends, however it ends (a crash of
     the main process is a crash of the server: nothing it did not commit was
     acknowledged). The channel's end stops the worker too, more gently."""
-    parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it ended before the line above
+    if os.getppid() != parent:  # it ended before the line above (or before we got here)
         os._exit(1)
 
 
 def main(argv: list[str]) -> int:
-    _die_with_parent()
+    # The parent's pid comes from the parent: read here, it would already be 1 had
+    # the parent died while this process was importing.
+    _die_with_parent(int(argv[2]) if len(argv) > 2 else os.getppid())
     channel_socket = socket.socket(fileno=int(argv[1]))
     channel_socket.setblocking(True)
     # The first frame, read before any event loop: what to serve.

@@ -235,7 +235,7 @@ class SmtpWorkers:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "mailserver.smtp.worker", str(theirs.fileno()),
+                sys.executable, "-m", "mailserver.smtp.worker", str(theirs.fileno()), str(os.getpid()),
                 pass_fds=[theirs.fileno()], stdin=asyncio.subprocess.DEVNULL,
             )
         except BaseException:

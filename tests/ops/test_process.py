@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import io
 import json
 import re
 import signal
@@ -14,7 +15,9 @@ import ssl
 import threading
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -117,6 +120,61 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path: Path, servers: Servers)
     for mid, text in stored.items():
         assert text == acked.get(mid, text)
         assert text.endswith(b".\r\n")  # whole, even when not acknowledged
+
+
+def test_sigkill_leaves_no_process_holding_the_server_output(tmp_path: Path, servers: Servers) -> None:
+    """A killed server takes its helpers with it: the policy pool's forkserver and
+    workers (started by a zipped attachment), the indexer's worker and the SMTP
+    workers. Before, the forkserver workers waited on their queue for ever and
+    kept the forkserver alive, and both kept serve's stdout open: a supervisor
+    reading it (here: communicate) waited for ever."""
+    config = server_config(tmp_path, smtp={"processes": 2})
+    add_account(config)
+    proc = servers.start(config)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("bao-cao.txt", "Báo cáo tình hình tháng 11.\n" * 50)
+    message = EmailMessage()
+    message["From"] = "x@example.org"
+    message["To"] = ADDRESS
+    message["Subject"] = "Báo cáo"
+    message.set_content("Gửi kèm báo cáo.")
+    message.add_attachment(packed.getvalue(), maintype="application", subtype="zip", filename="bao-cao.zip")
+    with smtplib.SMTP("127.0.0.1", port_of(config, "smtp"), timeout=30) as smtp:
+        assert smtp.send_message(message) == {}
+    flood = Flood(port_of(config, "smtp"), 10, lambda w, n: "Dong noi dung.\r\n")
+    flood.wait_for(40)  # ten sessions at once: SMTP workers started meanwhile
+    helpers = _children(proc.pid)
+    assert helpers, "the attachment started no worker process"
+    proc.kill()
+    proc.communicate(timeout=60)  # EOF on stdout: nobody holds it any more
+    flood.join()
+    wait_until(lambda: not [pid for pid in helpers if _state(pid) != "Z"], "the helpers to end", timeout=30)
+
+
+def _children(pid: int) -> list[int]:
+    """Every process descending from ``pid`` (Linux /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_health_metrics_reload_and_logs(tmp_path: Path, servers: Servers) -> None:

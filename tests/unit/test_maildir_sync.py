@@ -128,3 +128,25 @@ def test_many_concurrent_writes_are_all_durable(tmp_path: Path, monkeypatch: pyt
         written = list(pool.map(write, range(64)))
     assert len(set(written)) == 64
     assert sorted((tmp_path / "example.org/user/cur").iterdir()) == sorted(tmp_path / w for w in written)
+
+
+def test_writers_racing_into_a_new_folder_all_succeed(tmp_path: Path) -> None:
+    """Eight deliveries into a folder that does not exist yet, released at once: the
+    first makes it, the others wait until it is whole and durable (before, a writer
+    that saw ``cur`` already made opened a file in a ``tmp`` not made yet)."""
+    box = Maildir(tmp_path)
+    for round_ in range(40):
+        folder = PurePosixPath(f"example.org/user{round_}")
+        start = threading.Barrier(8)
+
+        def write(index: int, folder: PurePosixPath = folder, start: threading.Barrier = start) -> str:
+            start.wait()
+            relative, durable = box.begin_write(folder, b"message %d\r\n" % index)
+            durable.result()
+            return relative
+
+        with ThreadPoolExecutor(8) as pool:
+            written = list(pool.map(write, range(8)))
+        assert sorted(p.name for p in (tmp_path / folder / "cur").iterdir()) == sorted(
+            PurePosixPath(w).name for w in written
+        )
