@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import inspect
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,6 +146,46 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"not within {timeout} s: {what}")
         time.sleep(interval)
+
+
+def end_process(
+    proc: subprocess.Popen[Any], timeout: float = 30.0, *, terminate: bool = False
+) -> tuple[Any, Any]:
+    """Stop a server subprocess (SIGKILL, or SIGTERM with ``terminate``) and reap it,
+    returning what it wrote. Its pipes are closed whatever happens: when something
+    still holds them after ``timeout`` s (an orphaned helper of the killed process)
+    this test fails saying so, and leaves no running Popen or open pipe behind to
+    fail an unrelated later test with unraisable ResourceWarnings."""
+    if proc.poll() is None:
+        if terminate:
+            proc.terminate()
+        else:
+            proc.kill()
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        raise AssertionError(
+            f"process {proc.pid} was stopped, but after {timeout} s its output pipes are still held "
+            "open (by an orphaned child process?)"
+        ) from None
+
+
+def end_all(procs: list[subprocess.Popen[Any]], timeout: float = 10.0) -> None:
+    """``end_process`` for each (SIGKILL); every one is reaped before the first failure is raised."""
+    failures: list[AssertionError] = []
+    for proc in procs:
+        try:
+            end_process(proc, timeout)
+        except AssertionError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import end_all
+
 ADDRESS = "annv@dongnai.gov.vn"
 PASSWORD = "Mot-mat-khau-rat-dai-2026"
 
@@ -68,10 +70,7 @@ def port_of(config: Path, section: str) -> int:
 def serve(config_file: Path) -> Iterator[list[subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
     yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)  # reaps it and closes its pipes
+    end_all(procs)
 
 
 def start(config: Path, procs: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:

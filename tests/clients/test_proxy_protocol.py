@@ -25,7 +25,7 @@ import pytest
 from mailserver.app import App
 from mailserver.auth import hash_password
 from storage.credentials import credentials_for
-from tests.conftest import eventually, make_config
+from tests.conftest import end_process, eventually, make_config
 
 PASSWORD = "S3cret-pass-word"
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -367,5 +367,4 @@ def test_serve_on_uvloop_behind_a_proxy(tmp_path: Path) -> None:
                     seen += line
                 assert b"([203.0.113.77])" in seen, seen
     finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+        end_process(proc, 30, terminate=True)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from tests.clients.test_cli_serve import cli, free_port
+from tests.conftest import end_process
 
 ANNV = "annv@dongnai.gov.vn"
 PASSWORD = "Mat-khau-that-dai-2026"
@@ -76,7 +77,6 @@ use_servers = false
             assert len(flags) == MESSAGES and all(b"$BaoCao" in f for f in flags), flags
             assert imap.select("INBOX", readonly=True)[1] == [b"0"]
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=60)
+        _, err = end_process(proc, 60, terminate=True)
     assert "Traceback" not in err, err
     assert not re.search(r"sieve request for an smtp worker failed|database is locked", err), err

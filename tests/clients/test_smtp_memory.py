@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.test_cli_serve import cli, free_port
+from tests.conftest import end_process
 
 ANNV = "annv@dongnai.gov.vn"
 PASSWORD = "Mot-mat-khau-rat-dai-2026"
@@ -93,8 +94,7 @@ use_servers = false
         assert line.startswith("mailserver ready"), (line, proc.stderr.read() if proc.poll() else "")
         yield proc, smtp_port, (tmp_path / "data" / "tmp").resolve()
     finally:
-        proc.kill()
-        proc.communicate(timeout=30)
+        end_process(proc, 30)
 
 
 def warm_up(port: int) -> None:
@@ -238,5 +238,4 @@ use_servers = false
     finally:
         for writer in writers:
             writer.close()
-        proc.kill()
-        proc.communicate(timeout=30)
+        end_process(proc, 30)

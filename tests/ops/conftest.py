@@ -3,7 +3,6 @@ loopback ports, and a TOML writer for derived configurations."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import end_all, end_process
 
 
 def free_port() -> int:
@@ -90,14 +91,12 @@ class Servers:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("mailserver ready"):
-            proc.kill()
-            proc.communicate(timeout=10)
+            end_process(proc, 10)
             raise AssertionError(f"server did not start: {line!r} {log.read_text()[-3000:]}")
         return proc
 
     def stop(self, proc: subprocess.Popen[str]) -> str:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        end_process(proc, 60, terminate=True)
         err = self.logs[proc.pid].read_text()
         assert proc.returncode == 0, err[-3000:]
         return err
@@ -107,7 +106,4 @@ class Servers:
 def servers() -> Iterator[Servers]:
     s = Servers()
     yield s
-    for proc in s.procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
+    end_all(s.procs)

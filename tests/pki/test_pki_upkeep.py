@@ -29,7 +29,7 @@ from mailserver.directory.service import DirectoryService
 from pki.ca import CertificateAuthority
 from pki.smime import sign_message
 from storage.directory import By, open_directory
-from tests.conftest import RunningServer, make_config, wait_until
+from tests.conftest import RunningServer, end_all, make_config, wait_until
 from tests.ops.conftest import Servers, free_port, server_config
 
 PASS = "correct horse battery staple"
@@ -167,10 +167,7 @@ def test_running_server_republishes_and_renews_the_crl(tmp_path: Path) -> None:
         assert {e.serial_number for e in parsed} == {serial}
         servers.stop(servers.procs[0])
     finally:
-        for proc in servers.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate(timeout=10)
+        end_all(servers.procs)
 
 
 # -- X-Signature-Status over real SMTP and IMAP ---------------------------------------
