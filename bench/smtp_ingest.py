@@ -2,12 +2,16 @@
 timed until every message is durably stored (the 250 after DATA implies it).
 
     python bench/smtp_ingest.py [--messages 2000] [--sessions 20] [--size 4096] [--postgres]
-                                [--sieve-rules 50] [--compare-sieve]
+                                [--sieve-rules 50] [--compare-sieve | --compare-index]
+                                [--per-message]
 
 ``--sieve-rules N`` gives the recipient an active Sieve script of N rules (the
 last one files the message into a folder with a flag, the others do not
 match); ``--compare-sieve`` runs without a script and with one in the same
-process and prints both and their ratio (issue 20: within 10%).
+process and prints both and their ratio (issue 20: within 10%);
+``--compare-index`` does the same with the full-text indexer off and on
+(issue 21: within 10%). ``--per-message`` opens a connection for every
+message, as many sending MTAs do, instead of reusing each session's.
 
 Prints one JSON line. Peer servers (Postfix + Dovecot) are measured beside this
 in the benchmarks issue; until then the figure is ours alone.
@@ -58,7 +62,7 @@ def sieve_script(rules: int) -> str:
 
 async def run(
     messages: int, sessions: int, size: int, url: str, sieve_rules: int = 0, *,
-    search: SearchSettings | None = None,
+    search: SearchSettings | None = None, per_message: bool = False,
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
@@ -102,8 +106,13 @@ async def run(
                         queue.get_nowait()
                     except asyncio.QueueEmpty:
                         break
+                    if per_message and not client.is_connected:
+                        await client.connect()
                     await client.sendmail("bench@example.org", [RCPT], body)
-                await client.quit()
+                    if per_message:
+                        await client.quit()
+                if client.is_connected:
+                    await client.quit()
 
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(sessions)))
@@ -118,6 +127,8 @@ async def run(
                 "sessions": sessions,
                 "size": size,
                 "sieve_rules": sieve_rules,
+                "index": (search or SearchSettings()).index,
+                "connection_per_message": per_message,
                 "seconds": round(elapsed, 3),
                 "messages_per_second": round(messages / elapsed, 1),
             }
@@ -133,24 +144,38 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=4, help="with --compare-sieve: runs of each side")
     parser.add_argument("--compare-sieve", action="store_true",
                         help="run without a script, then with --sieve-rules (default 50); print the ratio")
+    parser.add_argument("--compare-index", action="store_true",
+                        help="run with the full-text indexer off, then on; print the ratio")
+    parser.add_argument("--per-message", action="store_true", help="a new connection for every message")
     args = parser.parse_args()
     url = os.environ.get("MAILSERVER_BENCH_PG", "") if args.postgres else ""
-    if not args.compare_sieve:
-        print(json.dumps(asyncio.run(run(args.messages, args.sessions, args.size, url, args.sieve_rules))))
+    if not (args.compare_sieve or args.compare_index):
+        print(json.dumps(asyncio.run(run(args.messages, args.sessions, args.size, url, args.sieve_rules,
+                                         per_message=args.per_message))))
         return
     rules = args.sieve_rules or 50
+
+    def side(with_feature: bool) -> dict[str, object]:
+        if args.compare_index:
+            return asyncio.run(run(args.messages, args.sessions, args.size, url, 0,
+                                   search=SearchSettings(index=with_feature), per_message=args.per_message))
+        return asyncio.run(run(args.messages, args.sessions, args.size, url, rules if with_feature else 0,
+                               per_message=args.per_message))
+
     # Alternating A B B A ... so that warming up and other load on a shared
     # machine do not favour one side; the median of each side is compared.
-    rates: dict[int, list[float]] = {0: [], rules: []}
+    rates: dict[bool, list[float]] = {False: [], True: []}
     for rep in range(args.reps):
-        for n in ((0, rules) if rep % 2 == 0 else (rules, 0)):
-            result = asyncio.run(run(args.messages, args.sessions, args.size, url, n))
+        for with_feature in ((False, True) if rep % 2 == 0 else (True, False)):
+            result = side(with_feature)
             print(json.dumps(result))
-            rates[n].append(float(result["messages_per_second"]))  # type: ignore[arg-type]
-    ratio = statistics.median(rates[rules]) / statistics.median(rates[0])
-    print(json.dumps({"scenario": "smtp_ingest_sieve", "rules": rules, "reps": args.reps,
-                      "plain_median": statistics.median(rates[0]),
-                      "sieve_median": statistics.median(rates[rules]),
+            rates[with_feature].append(float(result["messages_per_second"]))  # type: ignore[arg-type]
+    ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+    feature = "index" if args.compare_index else "sieve"
+    print(json.dumps({"scenario": f"smtp_ingest_{feature}", "rules": 0 if args.compare_index else rules,
+                      "reps": args.reps, "connection_per_message": args.per_message,
+                      "without_median": statistics.median(rates[False]),
+                      "with_median": statistics.median(rates[True]),
                       "throughput_ratio": round(ratio, 3)}))
 
 
