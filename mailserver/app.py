@@ -189,9 +189,11 @@ class App:
             from mailserver.smtp.workers import SmtpWorkers
 
             # smtp.processes = 0: as many as CPUs, started when the main process is busy.
+            mx = next(service for service in self.services if isinstance(service, SmtpService))
             self.smtp_workers = SmtpWorkers(self.config, self.store, self.addresses["smtp"],
                                             self._smtp_processes - 1,
-                                            on_demand=self.config.smtp.processes == 0)
+                                            on_demand=self.config.smtp.processes == 0,
+                                            address_counts=mx.address_counts)
             await self.smtp_workers.start()
             for service in self.services:
                 if isinstance(service, SmtpService):

@@ -112,8 +112,8 @@ class SmtpSettings:
     )
     max_connections_per_ip: int = setting(
         "Sessions open at once from one client address on each of those services (Postfix anvil's\n"
-        "default); relay_networks clients are exempt. 0: no limit. Counted per SMTP process: with\n"
-        "SMTP worker processes (smtp.processes) one address can hold up to that many times this.",
+        "default); relay_networks clients are exempt. 0: no limit. Counted across the SMTP worker\n"
+        "processes (smtp.processes) together.",
         50,
     )
     soft_error_limit: int = setting(

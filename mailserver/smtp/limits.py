@@ -6,7 +6,10 @@
   over either gets ``421 4.7.0`` at connect and is disconnected (RFC 5321
   section 3.8 lets a server refuse service with 421 at any time). Clients in
   ``smtp.relay_networks`` count towards the total only (Postfix exempts
-  ``$mynetworks`` from anvil limits the same way).
+  ``$mynetworks`` from anvil limits the same way). With SMTP worker processes
+  (``smtp.processes``) the per-address counts live in ``SharedAddressCounts``,
+  one table every process serving the listener updates, so an address gets
+  ``max_connections_per_ip`` sessions in all, not that many per process.
 * ``Spool``: the mail data of one DATA command as it arrives. Up to
   ``SPOOL_THRESHOLD`` octets stay in memory (most mail, so the common case
   costs no file); beyond it everything goes to an anonymous file in
@@ -29,8 +32,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
+import mmap
 import os
 import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +51,86 @@ MAX_TARPIT_DELAY: Final = 10.0
 """Longest delay, in seconds, before a reply to a client over the soft error limit."""
 
 
-class ConnectionLimiter:
-    """Open sessions of one listener service, in total and per client address."""
+class SharedAddressCounts:
+    """Sessions per client address, counted together by every process serving one
+    listener (the main process and its SMTP workers, ``mailserver.smtp.workers``).
 
-    def __init__(self, max_total: int, max_per_ip: int, exempt: Sequence[IpNetwork] = ()) -> None:
+    An anonymous shared memory file (``memfd``: nothing on disk, gone with the last
+    process) that the main process creates and each worker inherits as a
+    descriptor. It holds a row of ``SLOTS`` 32-bit counters per process (row 0 the
+    main process, row i+1 worker i); an address counts in the slot its CRC-32
+    picks. A process adds to its own row only after summing the slot over all
+    rows under a POSIX lock of that slot (a lock is per process, and each process
+    counts from its event loop's thread only), and removes from its own row. A
+    worker that dies cannot release its sessions: the main process clears its row
+    before starting its replacement (``clear_row``). Two addresses that share a
+    slot are counted together: with 65,536 slots that needs two busy clients
+    whose sum reaches the limit in one slot, and it errs on the side of refusing."""
+
+    SLOTS: Final = 65536
+
+    def __init__(self, fd: int, rows: int, row: int = 0) -> None:
+        self.fd = fd
+        self.rows = rows
+        self.row = row
+        self._map = mmap.mmap(fd, rows * self.SLOTS * 4)
+        self._counts = memoryview(self._map).cast("i")
+
+    @classmethod
+    def create(cls, rows: int) -> SharedAddressCounts | None:
+        """A zeroed table for ``rows`` processes, this one row 0; None where memfds
+        do not exist (each process then counts on its own)."""
+        memfd_create = getattr(os, "memfd_create", None)
+        if memfd_create is None:
+            return None
+        try:
+            fd = memfd_create("mailserver-smtp-clients", os.MFD_CLOEXEC)
+            os.ftruncate(fd, rows * cls.SLOTS * 4)
+        except OSError:
+            return None
+        return cls(fd, rows)
+
+    def _slot(self, ip: str) -> int:
+        return zlib.crc32(ip.encode()) % self.SLOTS
+
+    def count(self, ip: str) -> int:
+        """Sessions of ``ip`` in all processes."""
+        slot = self._slot(ip)
+        return sum(self._counts[row * self.SLOTS + slot] for row in range(self.rows))
+
+    def add(self, ip: str, limit: int) -> bool:
+        """Count one more session of ``ip`` unless it already has ``limit`` in all (0: no limit)."""
+        slot = self._slot(ip)
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 4, slot * 4)
+        try:
+            if limit and self.count(ip) >= limit:
+                return False
+            self._counts[self.row * self.SLOTS + slot] += 1
+            return True
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 4, slot * 4)
+
+    def remove(self, ip: str) -> None:
+        """One session of ``ip`` in this process ended (only this process writes its row)."""
+        index = self.row * self.SLOTS + self._slot(ip)
+        if self._counts[index] > 0:
+            self._counts[index] -= 1
+
+    def clear_row(self, row: int) -> None:
+        """Forget what a process that has ended counted."""
+        self._map[row * self.SLOTS * 4:(row + 1) * self.SLOTS * 4] = bytes(self.SLOTS * 4)
+
+
+class ConnectionLimiter:
+    """Open sessions of one listener service, in total and per client address
+    (in ``shared`` when several processes serve the listener)."""
+
+    def __init__(self, max_total: int, max_per_ip: int, exempt: Sequence[IpNetwork] = (),
+                 shared: SharedAddressCounts | None = None) -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip
         self._exempt = tuple(exempt)
+        self._shared = shared
         self._total = 0
         self._per_ip: dict[str, int] = {}
 
@@ -64,16 +143,24 @@ class ConnectionLimiter:
         0 means no limit."""
         if self.max_total and self._total >= self.max_total:
             return False
-        count = self._per_ip.get(ip, 0)
-        if self.max_per_ip and count >= self.max_per_ip and not in_networks(ip, self._exempt):
-            return False
+        limit = 0 if in_networks(ip, self._exempt) else self.max_per_ip
+        if self._shared is not None:
+            if not self._shared.add(ip, limit):
+                return False
+        else:
+            count = self._per_ip.get(ip, 0)
+            if limit and count >= limit:
+                return False
+            self._per_ip[ip] = count + 1
         self._total += 1
-        self._per_ip[ip] = count + 1
         return True
 
     def release(self, ip: str) -> None:
         """Forget a session ``admit`` counted."""
         self._total -= 1
+        if self._shared is not None:
+            self._shared.remove(ip)
+            return
         count = self._per_ip.get(ip, 0) - 1
         if count > 0:
             self._per_ip[ip] = count
@@ -210,10 +297,12 @@ class SessionLimits:
     spool_threshold: int = field(default=SPOOL_THRESHOLD)
 
 
-def session_limits(config: Config, processes: int = 1) -> SessionLimits:
+def session_limits(config: Config, processes: int = 1,
+                   address_counts: SharedAddressCounts | None = None) -> SessionLimits:
     """The limits of one listener service (its own connection count and budget);
     served by ``processes`` processes, each gets its share of the connections
-    and of the memory (the limit per client address stays per process)."""
+    and of the memory; the limit per client address holds for all of them
+    together through ``address_counts`` (without it, per process)."""
     smtp = config.smtp
     share = max(1, processes)
     return SessionLimits(
@@ -221,7 +310,7 @@ def session_limits(config: Config, processes: int = 1) -> SessionLimits:
         budget=MemoryBudget(max(1, smtp.max_data_in_memory // share)),
         connections=ConnectionLimiter(
             -(-smtp.max_connections // share), smtp.max_connections_per_ip,
-            parse_networks(smtp.relay_networks),
+            parse_networks(smtp.relay_networks), address_counts,
         ),
         soft_error_limit=smtp.soft_error_limit,
         hard_error_limit=smtp.hard_error_limit,

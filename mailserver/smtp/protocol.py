@@ -556,8 +556,10 @@ class MxSMTP(SMTP):
                 # session (greeting, reader, timers) is never started.
                 self._refused = True
                 log.info("smtp %s: %s over the connection limits, refused", self.sid, printable(ip))
-                if isinstance(transport, asyncio.WriteTransport):
-                    transport.write((status(codes.S421_TOO_MANY_CONNECTIONS) + "\r\n").encode())
+                # Duck-typed: uvloop's transports (serve's loop) are no asyncio.WriteTransport.
+                write = getattr(transport, "write", None)
+                if write is not None:
+                    write((status(codes.S421_TOO_MANY_CONNECTIONS) + "\r\n").encode())
                 transport.close()
                 return
             self._admitted = ip

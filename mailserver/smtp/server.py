@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Final
 
 from mailserver.smtp.handler import FrontEnd
-from mailserver.smtp.limits import session_limits
+from mailserver.smtp.limits import SharedAddressCounts, session_limits
 from mailserver.smtp.protocol import MxSMTP
 from mailserver.smtp.service import SmtpDeps, SmtpListeners
 
@@ -33,8 +33,13 @@ class SmtpService(SmtpListeners):
 
     name = "smtp"
 
-    def __init__(self, deps: SmtpDeps, *, listen: str | None = None, processes: int = 1) -> None:
-        super().__init__(deps, FrontEnd(), session_limits(deps.config, processes))
+    def __init__(self, deps: SmtpDeps, *, listen: str | None = None, processes: int = 1,
+                 address_counts: SharedAddressCounts | None = None) -> None:
+        if processes > 1 and address_counts is None:
+            address_counts = SharedAddressCounts.create(processes)  # the main process: workers inherit it
+        self.address_counts = address_counts
+        """Sessions per client address across the processes serving the MX address."""
+        super().__init__(deps, FrontEnd(), session_limits(deps.config, processes, address_counts))
         self._listen = listen or deps.config.smtp.listen
         self._processes = processes
         """Processes serving the MX address (mailserver/smtp/workers.py): above 1

@@ -197,8 +197,9 @@ async def end_sessions(sessions: set[MxSMTP], name: str) -> None:
     for session in list(sessions):
         transport = session.transport
         if transport is not None and not transport.is_closing():
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(goodbye)
+            write = getattr(transport, "write", None)  # uvloop's transports are no asyncio.WriteTransport
+            if write is not None:
+                write(goodbye)
             transport.close()
         task = session._handler_coroutine
         if task is not None and not task.done():

@@ -1,6 +1,7 @@
 """An SMTP listener process (``mailserver.smtp.workers``): started by the main
-process as ``python -m mailserver.smtp.worker FD``, FD being its end of the
-channel. The first frame on it is (configuration, MX address, index, process
+process as ``python -m mailserver.smtp.worker FD PID COUNTS``, FD being its end
+of the channel, PID the main process's, COUNTS the descriptor of the shared
+per-address session counts (-1: none). The first frame on it is (configuration, MX address, index, process
 count); the worker answers ``"ready"`` once it listens, serves until SIGTERM or
 until the channel closes, then stops like the main process's SmtpService."""
 
@@ -22,9 +23,10 @@ from mailserver.smtp.workers import MainChannel, SieveThroughMain, frame
 
 
 async def run(channel_socket: socket.socket, config: Config, address: tuple[str, int], index: int,
-              processes: int) -> None:
+              processes: int, counts_fd: int = -1) -> None:
     from mailserver.app import arc_sealer
     from mailserver.ops.dmarc import DmarcReports
+    from mailserver.smtp.limits import SharedAddressCounts
     from mailserver.smtp.outbound_settings import spool_path
     from mailserver.smtp.queue import Outbound
     from mailserver.smtp.server import SmtpService
@@ -67,6 +69,8 @@ async def run(channel_socket: socket.socket, config: Config, address: tuple[str,
         deps,
         listen=f"{address[0]}:{address[1]}" if ":" not in address[0] else f"[{address[0]}]:{address[1]}",
         processes=processes,
+        # Per-address session counts shared with the main process and the other workers.
+        address_counts=SharedAddressCounts(counts_fd, processes, index + 1) if counts_fd >= 0 else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,7 +129,8 @@ def main(argv: list[str]) -> int:
     configure_logging(config)
     use_uvloop()
     channel_socket.setblocking(False)
-    asyncio.run(run(channel_socket, config, tuple(address), index, processes))
+    counts_fd = int(argv[3]) if len(argv) > 3 else -1
+    asyncio.run(run(channel_socket, config, tuple(address), index, processes, counts_fd))
     return 0
 
 

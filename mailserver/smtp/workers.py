@@ -52,10 +52,13 @@ import socket
 import struct
 import sys
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mailserver.config import Config
 from storage.api import DeliveryResult, OverQuota, StoreError
+
+if TYPE_CHECKING:
+    from mailserver.smtp.limits import SharedAddressCounts
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +118,10 @@ class SmtpWorkers:
     for a quiet MX, and a worker costs ~80 MB. Otherwise they run all the time."""
 
     def __init__(self, config: Config, store: Any, address: tuple[str, int], count: int, *,
-                 on_demand: bool = False) -> None:
+                 on_demand: bool = False, address_counts: SharedAddressCounts | None = None) -> None:
         self._config = config
+        self._address_counts = address_counts
+        """The main SmtpService's per-address session counts, handed to each worker."""
         self._store = store
         self._address = address
         self._count = count
@@ -224,6 +229,8 @@ class SmtpWorkers:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+        if self._address_counts is not None:
+            self._address_counts.clear_row(worker.index + 1)  # its sessions are gone with it
         # Commits asked for before it went still complete (their files are staged).
         if worker.tasks:
             await asyncio.gather(*worker.tasks, return_exceptions=True)
@@ -233,10 +240,15 @@ class SmtpWorkers:
 
     async def _spawn(self, worker: _Worker) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        counts = self._address_counts
+        fds = [theirs.fileno()] if counts is None else [theirs.fileno(), counts.fd]
+        if counts is not None:
+            counts.clear_row(worker.index + 1)  # a killed predecessor could not release its sessions
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "mailserver.smtp.worker", str(theirs.fileno()), str(os.getpid()),
-                pass_fds=[theirs.fileno()], stdin=asyncio.subprocess.DEVNULL,
+                str(counts.fd if counts is not None else -1),
+                pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
             )
         except BaseException:
             ours.close()
