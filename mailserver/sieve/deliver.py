@@ -473,10 +473,19 @@ _FOLDER_LOCKS: WeakKeyDictionary[MailStore, dict[tuple[int, str], asyncio.Lock]]
 async def _target_folder(
     store: MailStore, account_id: int, name: str, create: bool
 ) -> tuple[int, str | None]:
-    """The folder's id (INBOX when it cannot be used, with the reason). One
-    lookup-or-create at a time per folder: the store commits a new folder's row
-    before it makes its directory, so a concurrent delivery must not see the row
-    and append before the directory exists."""
+    """The folder's id (INBOX when it cannot be used, with the reason).
+
+    An existing folder is looked up without waiting for anyone: concurrent
+    deliveries into one folder (every message of a rule) must not queue behind
+    each other's look-ups. A delivery that sees the row of a folder being made
+    cannot append into a half-made directory: the Maildir makes a folder's
+    directories under a lock and durably before any write uses them
+    (``storage.maildir.Maildir._make_folder``). Creation is one at a time per
+    folder, so concurrent ``:create`` of a new folder makes it once."""
+    try:
+        return (await store.get_folder(account_id, name)).id, None
+    except NoSuchFolder:
+        pass
     locks = _FOLDER_LOCKS.setdefault(store, {})
     async with locks.setdefault((account_id, name), asyncio.Lock()):
         try:
