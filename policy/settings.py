@@ -52,41 +52,41 @@ class MalwareOptions:
     block_extensions: list[str] = setting(
         "Attachment extensions refused (executables and scripts), also inside archives.",
         [
-            "exe",
-            "scr",
-            "com",
-            "bat",
-            "cmd",
-            "js",
-            "jse",
-            "vbs",
-            "vbe",
-            "ps1",
-            "psm1",
-            "jar",
-            "msi",
-            "msp",
-            "hta",
-            "lnk",
-            "wsf",
-            "wsh",
-            "cpl",
-            "dll",
-            "pif",
-            "reg",
-            "sys",
-            "vb",
-            "iso",
-            "img",
-            "apk",
-            "appx",
-            "gadget",
-            "inf",
-            "scf",
-            "sct",
-            "application",
-            "msc",
-            "chm",
+        "exe",
+        "scr",
+        "com",
+        "bat",
+        "cmd",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "ps1",
+        "psm1",
+        "jar",
+        "msi",
+        "msp",
+        "hta",
+        "lnk",
+        "wsf",
+        "wsh",
+        "cpl",
+        "dll",
+        "pif",
+        "reg",
+        "sys",
+        "vb",
+        "iso",
+        "img",
+        "apk",
+        "appx",
+        "gadget",
+        "inf",
+        "scf",
+        "sct",
+        "application",
+        "msc",
+        "chm",
         ],
     )
     block_macros: bool = setting("Refuse macro-enabled Office files (.docm, vbaProject.bin, OLE VBA).", True)
@@ -263,29 +263,21 @@ class PolicySettings:
 
 @dataclass(frozen=True, slots=True)
 class DnsSettings:
-    nameservers: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "Name servers as host or host:port; empty: those in /etc/resolv.conf.\n"
-            "Tests point this at a local stub server."
-        },
+    nameservers: list[str] = setting(
+        "Name servers as host or host:port; empty: those in /etc/resolv.conf.\n"
+        "Tests point this at a local stub server.",
+        [],
     )
-    timeout: float = field(default=3.0, metadata={"help": "Seconds one lookup may take in all."})
-    static: dict[str, list[str]] = field(
-        default_factory=dict,
-        metadata={
-            "help": 'Fixed answers consulted before any server, keyed "NAME TYPE", e.g.\n'
+    timeout: float = setting("Seconds one lookup may take in all.", 3.0)
+    static: dict[str, list[str]] = setting(
+        'Fixed answers consulted before any server, keyed "NAME TYPE", e.g.\n'
             '{ "example.org MX" = ["10 mx.example.org."], "mx.example.org A" = ["192.0.2.7"] }.\n'
-            "A name listed here with any type is answered only from here."
-        },
+            "A name listed here with any type is answered only from here.",
+        {},
     )
-    use_servers: bool = field(
-        default=True, metadata={"help": "Ask name servers for what the static map does not answer."}
-    )
-    dnssec_resolver: str = field(
-        default="",
-        metadata={
-            "help": "A validating resolver (host or host:port) trusted to set the AD bit; used for\n"
-            "DANE TLSA lookups (RFC 7672). Empty: no DANE. Use one on loopback or a trusted path."
-        },
+    use_servers: bool = setting("Ask name servers for what the static map does not answer.", True)
+    dnssec_resolver: str = setting(
+        "A validating resolver (host or host:port) trusted to set the AD bit; used for\n"
+        "DANE TLSA lookups (RFC 7672). Empty: no DANE. Use one on loopback or a trusted path.",
+        "",
     )

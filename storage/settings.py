@@ -20,38 +20,28 @@ def setting(text: str, default: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    url: str = field(
-        default="",
-        metadata={
-            "help": "SQLAlchemy async URL of the index: sqlite+aiosqlite:///PATH or\n"
-            "postgresql+asyncpg://USER@HOST:PORT/DB. Empty: SQLite at <data_dir>/mailserver.db."
-        },
+    url: str = setting(
+        "SQLAlchemy async URL of the index: sqlite+aiosqlite:///PATH or\n"
+        "postgresql+asyncpg://USER@HOST:PORT/DB. Empty: SQLite at <data_dir>/mailserver.db.",
+        "",
     )
-    maildir: str = field(
-        default="", metadata={"help": "Root of the Maildir message files. Empty: <data_dir>/maildir."}
+    maildir: str = setting("Root of the Maildir message files. Empty: <data_dir>/maildir.", "")
+    quota: int = setting(
+        "Default storage quota per account in octets (RFC 9208); 0 means unlimited.\n"
+        "`mailserver account set-quota ADDRESS SIZE` sets an account's own.",
+        0,
     )
-    quota: int = field(
-        default=0,
-        metadata={
-            "help": "Default storage quota per account in octets (RFC 9208); 0 means unlimited.\n"
-            "`mailserver account set-quota ADDRESS SIZE` sets an account's own."
-        },
+    reconcile_budget: float = setting(
+        "Seconds the start-up check of every Maildir against the index (crash leftovers to\n"
+        "lost+found) may take before the listeners open; the rest continues in the background,\n"
+        "and an interrupted check resumes where it stopped. 0: all in the background.",
+        10.0,
     )
-    reconcile_budget: float = field(
-        default=10.0,
-        metadata={
-            "help": "Seconds the start-up check of every Maildir against the index (crash leftovers to\n"
-            "lost+found) may take before the listeners open; the rest continues in the background,\n"
-            "and an interrupted check resumes where it stopped. 0: all in the background."
-        },
-    )
-    orphan_min_age: int = field(
-        default=600,
-        metadata={
-            "help": "Seconds a message file without an index row must have been left alone before the\n"
-            "check moves it to <data_dir>/lost+found (a younger one may belong to a delivery still\n"
-            "committing, here or on another node); younger ones are looked at again once old enough."
-        },
+    orphan_min_age: int = setting(
+        "Seconds a message file without an index row must have been left alone before the\n"
+        "check moves it to <data_dir>/lost+found (a younger one may belong to a delivery still\n"
+        "committing, here or on another node); younger ones are looked at again once old enough.",
+        600,
     )
 
 
@@ -59,21 +49,17 @@ class StorageSettings:
 class RetentionSettings:
     """The ``[retention]`` section: how long deleted mail can be brought back."""
 
-    deleted_days: int = field(
-        default=30,
-        metadata={
-            "help": "Days an expunged message (or a message of a deleted folder) stays in its mailbox's\n"
-            "deleted-mail vault, where `mailserver mail undelete` and the portal's \"Thư đã xóa\" page\n"
-            "bring it back; then its file and row are removed. A mailbox under a hold\n"
-            "(`mailserver hold set`) keeps its vault however old. Vaulted mail does not count against\n"
-            "the quota. 0: removed at the next purge."
-        },
+    deleted_days: int = setting(
+        "Days an expunged message (or a message of a deleted folder) stays in its mailbox's\n"
+        "deleted-mail vault, where `mailserver mail undelete` and the portal's \"Thư đã xóa\" page\n"
+        "bring it back; then its file and row are removed. A mailbox under a hold\n"
+        "(`mailserver hold set`) keeps its vault however old. Vaulted mail does not count against\n"
+        "the quota. 0: removed at the next purge.",
+        30,
     )
-    purge_interval: int = field(
-        default=3600,
-        metadata={
-            "help": "Seconds between two purges of the vaults by the running server (one also runs at start)."
-        },
+    purge_interval: int = setting(
+        "Seconds between two purges of the vaults by the running server (one also runs at start).",
+        3600,
     )
 
     def __post_init__(self) -> None:

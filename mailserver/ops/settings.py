@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from storage.settings import setting
 
@@ -54,31 +54,29 @@ class ReportSettings:
 
 @dataclass(frozen=True, slots=True)
 class DmarcSettings:
-    send_reports: bool = field(
-        default=True,
-        metadata={"help": "Send DMARC aggregate reports (RFC 7489 section 7.2) to the rua of the domains\n"
-                          "that ask for them, once per their reporting interval (ri, at most daily)."},
+    send_reports: bool = setting(
+        "Send DMARC aggregate reports (RFC 7489 section 7.2) to the rua of the domains\n"
+        "that ask for them, once per their reporting interval (ri, at most daily).",
+        True,
     )
-    report_org: str = field(
-        default="",
-        metadata={"help": "org_name in the reports we send and Submitter in their subject; empty: the first\n"
-                          "of server.domains."},
+    report_org: str = setting(
+        "org_name in the reports we send and Submitter in their subject; empty: the first\n"
+        "of server.domains.",
+        "",
     )
-    report_from: str = field(
-        default="",
-        metadata={"help": "From and envelope sender of the reports we send (also the report's email);\n"
-                          "empty: noreply-dmarc@<first of server.domains>."},
+    report_from: str = setting(
+        "From and envelope sender of the reports we send (also the report's email);\n"
+        "empty: noreply-dmarc@<first of server.domains>.",
+        "",
     )
-    rua: str = field(
-        default="",
-        metadata={"help": "Our own mailbox (not an alias) for aggregate reports about our domains: the\n"
-                          "rua that `dns records` prints; reports delivered to it are parsed and shown\n"
-                          "on /admin/dmarc. Empty: postmaster@ each domain in DNS, nothing parsed."},
+    rua: str = setting(
+        "Our own mailbox (not an alias) for aggregate reports about our domains: the\n"
+        "rua that `dns records` prints; reports delivered to it are parsed and shown\n"
+        "on /admin/dmarc. Empty: postmaster@ each domain in DNS, nothing parsed.",
+        "",
     )
-    check_interval: float = field(
-        default=3600.0, metadata={"help": "Seconds between checks for reports that are due."}
-    )
-    flush_interval: float = field(
-        default=10.0,
-        metadata={"help": "Seconds evaluations are counted in memory before they are written in one batch."},
+    check_interval: float = setting("Seconds between checks for reports that are due.", 3600.0)
+    flush_interval: float = setting(
+        "Seconds evaluations are counted in memory before they are written in one batch.",
+        10.0,
     )
