@@ -17,7 +17,10 @@ record (section 3) names at least one ``mailto:`` rua:
 * ``https:`` rua destinations get the same gzip JSON by POST (section 5.2,
   ``Content-Type: application/tlsrpt+gzip``), the host resolved through the
   one resolver and its certificate checked against ``outbound.ca_file`` (or
-  the system store); a refused or failed POST is logged, not retried;
+  the system store); a refused or failed POST is tried again by the running
+  server (section 5.4: for up to 24 hours, with exponential back-off:
+  ``PostRetries``, kept in memory: a restart forgets them, the reports being
+  optional), and by ``--send-now`` only logged;
 * the rows are marked reported whether or not the domain asked for reports,
   so a domain that publishes a record later does not get a backlog.
 
@@ -178,6 +181,62 @@ class PostError(Exception):
     """An https rua did not take the report."""
 
 
+RETRY_FOR: Final = timedelta(hours=24)
+"""Section 5.4: redelivery is attempted for up to 24 hours after the first attempt."""
+FIRST_RETRY: Final = 300.0
+"""Seconds before the first retry of a failed POST; doubled after each failure."""
+
+
+@dataclass(slots=True)
+class _Retry:
+    url: str
+    payload: bytes
+    label: str
+    """Report id and policy domain, for the log."""
+    first: datetime
+    due: datetime
+    delay: float
+
+
+class PostRetries:
+    """Failed https POSTs of reports, tried again with exponential back-off until
+    they succeed or 24 hours have passed since the first attempt (section 5.4)."""
+
+    def __init__(self) -> None:
+        self._items: list[_Retry] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, url: str, payload: bytes, label: str, now: datetime) -> None:
+        due = now + timedelta(seconds=FIRST_RETRY)
+        self._items.append(_Retry(url, payload, label, now, due, FIRST_RETRY))
+
+    def next_due(self) -> datetime | None:
+        return min((r.due for r in self._items), default=None)
+
+    async def run_due(self, resolver: Resolver, ca_file: str, timeout: float, now: datetime) -> list[str]:
+        """POST what is due; returns the URLs that took their report this time."""
+        posted: list[str] = []
+        for item in [r for r in self._items if r.due <= now]:
+            try:
+                await post_report(item.url, item.payload, resolver, ca_file, timeout)
+            except PostError as exc:
+                item.delay *= 2
+                item.due = now + timedelta(seconds=item.delay)
+                if item.due - item.first > RETRY_FOR:
+                    self._items.remove(item)
+                    log.warning("tlsrpt: report %s not posted: %s; given up after 24 hours", item.label, exc)
+                else:
+                    log.info("tlsrpt: report %s not posted: %s; next try at %s", item.label, exc,
+                             item.due.isoformat(timespec="seconds"))
+            else:
+                self._items.remove(item)
+                log.info("tlsrpt: report %s posted to %s on a retry", item.label, item.url)
+                posted.append(item.url)
+        return posted
+
+
 async def post_report(url: str, payload: bytes, resolver: Resolver, ca_file: str, timeout: float) -> None:
     """Section 5.2: POST the gzip JSON; any 2xx is success."""
     connector = aiohttp.TCPConnector(resolver=HttpResolver(resolver), ssl=verifying_context(ca_file),
@@ -203,9 +262,10 @@ def _submitter(config: Config) -> str:
 
 async def send_reports(
     config: Config, store: TlsRptStore, resolver: Resolver, outbound: Outbound, *,
-    until: datetime, now: datetime | None = None,
+    until: datetime, now: datetime | None = None, retries: PostRetries | None = None,
 ) -> list[SentReport]:
-    """Report every unreported row before ``until`` (module docstring)."""
+    """Report every unreported row before ``until`` (module docstring); a failed
+    POST goes to ``retries`` when given."""
     now = now or datetime.now(UTC)
     rows = await store.unreported(until)
     if not rows:
@@ -248,7 +308,10 @@ async def send_reports(
                 await post_report(url, compressed(report), resolver, config.outbound.ca_file,
                                   config.outbound.mta_sts_timeout)
             except PostError as exc:
-                log.warning("tlsrpt: report %s for %s not posted: %s", report_id, domain, exc)
+                log.warning("tlsrpt: report %s for %s not posted: %s%s", report_id, domain, exc,
+                            "; will try again" if retries is not None else "")
+                if retries is not None:
+                    retries.add(url, compressed(report), f"{report_id} for {domain}", now)
             else:
                 log.info("tlsrpt: report %s for %s posted to %s", report_id, domain, url)
                 posted.append(url)
@@ -267,14 +330,23 @@ async def report_loop(
 ) -> None:
     """The daily run: past ``tlsrpt.send_hour`` UTC, report the days before today;
     reported rows older than ``RETENTION`` are deleted. With several nodes on one
-    database, one node per day does it (``Cluster.run_once``)."""
+    database, one node per day does it (``Cluster.run_once``). Failed POSTs are
+    tried again in between (``PostRetries``)."""
+    retries = PostRetries()
     while True:
         now = datetime.now(UTC)
+        if len(retries):
+            try:
+                await retries.run_due(resolver, config.outbound.ca_file, config.outbound.mta_sts_timeout, now)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tlsrpt: retrying reports failed")
         if config.tlsrpt.send_reports and now.hour >= config.tlsrpt.send_hour:
             until = previous_day_end(now)
 
             async def job(now: datetime = now, until: datetime = until) -> None:
-                await send_reports(config, store, resolver, outbound, until=until, now=now)
+                await send_reports(config, store, resolver, outbound, until=until, now=now, retries=retries)
                 await store.purge(now - RETENTION)
 
             try:
@@ -286,7 +358,9 @@ async def report_loop(
                 raise
             except Exception:
                 log.exception("tlsrpt: daily reports failed")
-        await asyncio.sleep(interval)
+        due = retries.next_due()
+        wait = interval if due is None else max(1.0, min(interval, (due - datetime.now(UTC)).total_seconds()))
+        await asyncio.sleep(wait)
 
 
 # -- reports sent to us -------------------------------------------------------------

@@ -334,3 +334,73 @@ async def test_daily_loop_reports_yesterday_once_per_cluster_day(tmp_path: Path)
 
         slot = now.date().isoformat()  # named by the end of the period reported: today 00:00 UTC
         assert not await other.run_once("tlsrpt-reports", slot, job) and ran == []
+
+
+async def test_a_failed_post_is_tried_again_with_back_off_for_a_day(tmp_path: Path) -> None:
+    """RFC 8460 section 5.4: a report an https rua refused is posted again later
+    (exponential back-off), and given up 24 hours after the first attempt."""
+    import ssl
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from mailserver.smtp.outbound_settings import OutboundSettings
+    from mailserver.smtp.tlsrpt import FIRST_RETRY, PostRetries, send_reports
+    from pki.tls import server_context
+    from tests.conftest import make_config
+    from tests.tlsca import TestCa
+
+    ca = TestCa(tmp_path / "ca")
+    issued = ca.issue("reports.retry.example")
+    answers = [503, 201]  # the flaky one refuses once; "/down" always
+    seen: list[str] = []
+
+    async def flaky(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(status=answers.pop(0))
+
+    async def down(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(status=500)
+
+    application = web.Application()
+    application.router.add_post("/flaky", flaky)
+    application.router.add_post("/down", down)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    context: ssl.SSLContext = server_context(issued.cert, issued.key)
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = int(runner.addresses[0][1])
+    base = f"https://reports.retry.example:{port}"
+    try:
+        static = {
+            "_smtp._tls.retry.example TXT": [f"v=TLSRPTv1;rua={base}/flaky,{base}/down"],
+            "reports.retry.example A": ["127.0.0.1"],
+        }
+        config = make_config(tmp_path / "data", dns_static=static)
+        config = replace(config, outbound=OutboundSettings(ca_file=str(ca.pem)))
+        async with App(config) as app:
+            now = datetime.now(UTC)
+            await app.tlsrpt.record([TlsResult(now, "retry.example", "no-policy-found", (),
+                                               "mx.retry.example", "192.0.2.9", "success")])
+            assert app.outbound is not None
+            retries = PostRetries()
+            (sent,) = await send_reports(config, app.tlsrpt, app.resolver, app.outbound,
+                                         until=now + timedelta(seconds=1), now=now, retries=retries)
+            assert sent.posted == () and len(retries) == 2
+            ca_file, timeout = config.outbound.ca_file, 10.0
+            # Not due yet: nothing is sent.
+            assert await retries.run_due(app.resolver, ca_file, timeout, now + timedelta(seconds=10)) == []
+            assert seen == ["/flaky", "/down"]
+            later = now + timedelta(seconds=FIRST_RETRY + 1)
+            assert await retries.run_due(app.resolver, ca_file, timeout, later) == [f"{base}/flaky"]
+            assert len(retries) == 1  # "/down" waits twice as long now
+            due = retries.next_due()
+            assert due is not None and due - later == timedelta(seconds=2 * FIRST_RETRY)
+            while len(retries):  # each failure doubles the wait, until a day has passed
+                due = retries.next_due()
+                assert due is not None and due - now <= timedelta(hours=24)
+                await retries.run_due(app.resolver, ca_file, timeout, due)
+            assert seen.count("/flaky") == 2 and 6 <= seen.count("/down") <= 12
+    finally:
+        await runner.cleanup()
