@@ -10,7 +10,11 @@ Theory of operation
 2. a cached policy that is unexpired (section 5.1: ``max_age`` from when it was
    fetched) and carries the same id is used as it is; so is an unexpired cached
    policy when the TXT record is absent or the lookup fails (a man in the middle
-   who hides the record must not switch the policy off);
+   who hides the record must not switch the policy off). A cached policy past
+   half its ``max_age`` is fetched again while mail goes to the domain, so it
+   never expires under traffic (section 10.2 on refreshing proactively: an
+   expired policy leaves the next delivery open to a downgrade); a failed
+   refresh keeps the cached policy;
 3. otherwise the policy is fetched from
    ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (section 3.3): the
    host name is resolved through the same resolver, the certificate must be
@@ -97,6 +101,12 @@ class StsLookup:
     failure: str = ""
     """RFC 8460 result type of a policy failure ("" if none)."""
     detail: str = ""
+
+
+def _half_gone(policy: StsPolicy, now: datetime) -> bool:
+    """Past half its max_age: time to fetch it again while it still holds."""
+    fetched = policy.fetched_at or now
+    return now - fetched >= timedelta(seconds=policy.max_age / 2)
 
 
 def mx_matches(pattern: str, host: str) -> bool:
@@ -316,12 +326,16 @@ class MtaSts:
             if cached is not None:
                 return StsLookup(cached)
             return StsLookup(None, "sts-policy-invalid", str(exc))
-        if ident is None or (cached is not None and cached.id == ident):
+        if ident is None:
+            return StsLookup(cached)
+        refresh = cached is not None and cached.id == ident
+        if refresh and cached is not None and not _half_gone(cached, now):
             return StsLookup(cached)
         try:
             fetched = await self.fetch(domain)
         except FetchError as exc:
-            log.warning("mta-sts: %s: %s", domain, exc)
+            held = " (a refresh; the cached policy holds)" if refresh else ""
+            log.warning("mta-sts: %s: %s%s", domain, exc, held)
             if cached is not None:
                 return StsLookup(cached)
             return StsLookup(None, exc.result_type, str(exc))
