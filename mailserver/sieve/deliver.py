@@ -19,8 +19,9 @@ group mail all pass here):
    flags (RFC 5232), creating folders for ``:create`` (RFC 5490). Every copy is
    durable before the 250.
 4. ``after``: redirects (remote ones through the outbound queue with an SRS
-   sender and DKIM, local ones straight to the target's INBOX, with a
-   ``Delivered-To`` naming the redirecting mailbox: the loop check of step 1),
+   sender and DKIM, local ones delivered like mail arriving for the target:
+   its own script runs (steps 1-4 again), with a ``Delivered-To`` naming the
+   redirecting mailbox: the loop check of step 1 ends any loop),
    vacation replies (``vacation.py``), refusal notices to the sender for a
    reject among other recipients, and the error notices.
 """
@@ -291,7 +292,7 @@ class SieveDelivery:
             try:
                 if outcome is not None:
                     for target in outcome.redirects:
-                        await self._redirect(decision.address, target, relay, sender, seal)
+                        await self._redirect(decision.address, target, relay, sender, seal, sid=sid)
                     if outcome.vacation is not None:
                         await self._vacation(decision, outcome, view, sender, now, sid)
                     if outcome.reject is not None and sender:
@@ -308,6 +309,8 @@ class SieveDelivery:
         relay: bytes,
         sender: str,
         seal: Callable[[bytes], Awaitable[bytes]] | None = None,
+        *,
+        sid: str = "",
     ) -> None:
         data = f"Delivered-To: {owner}\r\n".encode() + relay
         domain = target.rpartition("@")[2]
@@ -325,19 +328,37 @@ class SieveDelivery:
         if self._router is None:
             account = await self._store.get_account(target)
             if account is not None and not account.disabled:
-                await self._store.deliver([account.id], f"Return-Path: <{sender}>\r\n".encode() + data)
+                await self._deliver_local([account.id], [account.address], data, sender, seal, sid)
             else:
                 log.warning("sieve: redirect of %s to %s: no such local mailbox", owner, target)
             return
         res = await self._router.resolve(target)
         ids = [a.id for a in res.accounts] if res is not None else []
-        if ids:
-            await self._store.deliver(ids, f"Return-Path: <{sender}>\r\n".encode() + data)
+        if ids and res is not None:
+            await self._deliver_local(ids, [a.address for a in res.accounts], data, sender, seal, sid)
         if res is not None and self._outbound is not None and (res.remote or res.forwards):
             outside = list(res.remote) + [t for _, t in res.forwards]
             await self._outbound.enqueue(sender, outside, data, origin="forward")
         if not ids and (res is None or not (res.remote or res.forwards)):
             log.warning("sieve: redirect of %s to %s: no such local address", owner, target)
+
+    async def _deliver_local(
+        self,
+        account_ids: Sequence[int],
+        addresses: Sequence[str],
+        data: bytes,
+        sender: str,
+        seal: Callable[[bytes], Awaitable[bytes]] | None,
+        sid: str,
+    ) -> None:
+        """A local redirect's target gets the message as if it had arrived for it:
+        its own script decides (the Delivered-To lines stop loops); a reject by
+        that script is answered to the sender with a notice (the message was
+        accepted already)."""
+        decisions, view = await self.decide(account_ids, addresses, data, sender=sender, sid=sid)
+        stored = f"Return-Path: <{sender}>\r\n".encode() + data
+        await self.store(decisions, stored, when=datetime.now(UTC), junk=False)
+        await self.after(decisions, view, data, sender=sender, sid=sid, seal=seal)
 
     async def _vacation(
         self, decision: Decision, outcome: Outcome, view: MessageView, sender: str, now: datetime, sid: str

@@ -223,11 +223,35 @@ async def test_redirect_leaves_with_srs_and_a_loop_is_kept(server: RunningServer
     await eventually(lambda: queue_empty(server), "queue drained")
     assert len(remote.messages) == 1
     assert any("Vòng lại" in str(parse(m)["Subject"]) for m in await inbox_messages(server, BINH))
-    # A local redirect target gets the message in its INBOX.
+    # A local redirect's target decides with its own script: BINH's sends it on.
     await activate(server, ANNV, 'require "copy"; redirect :copy "binhtt@dongnai.gov.vn";')
     assert await mx_send(server, PARTNER, [ANNV], message(PARTNER, [ANNV], "Sao cho Bình")) == {}
-    assert any("Sao cho Bình" in str(parse(m)["Subject"]) for m in await inbox_messages(server, BINH))
+    await eventually(lambda: _count(remote, 2), "BINH's script redirected ANNV's copy")
+    onward = remote.messages[1]
+    assert onward.rcpt_tos == ["binh.nha@example.org"]
+    assert onward.content.startswith(
+        b"Delivered-To: binhtt@dongnai.gov.vn\r\nDelivered-To: annv@dongnai.gov.vn\r\n"
+    )
     assert len(await inbox_messages(server, ANNV)) == 1
+
+
+async def test_a_local_redirect_runs_the_targets_own_script(server: RunningServer) -> None:
+    """Mail redirected to a colleague is delivered as if it had arrived for them:
+    their own script files it; two scripts redirecting to each other stop at the
+    Delivered-To loop check (each keeps one copy, nothing goes round again)."""
+    await activate(server, BINH, 'require ["fileinto", "mailbox"];\n'
+                                 'if header :contains "subject" "Công văn" { fileinto :create "CongVan"; }')
+    await activate(server, ANNV, 'redirect "binhtt@dongnai.gov.vn";')
+    assert await mx_send(server, PARTNER, [ANNV], message(PARTNER, [ANNV], "Công văn số 7")) == {}
+    filed = await imap_folder(server, BINH, "CongVan")
+    assert [str(parse(raw)["Subject"]) for _, raw in filed] == ["Công văn số 7"]
+    assert await inbox_messages(server, BINH) == [] and await inbox_messages(server, ANNV) == []
+
+    await activate(server, BINH, 'redirect "annv@dongnai.gov.vn";')
+    assert await mx_send(server, PARTNER, [ANNV], message(PARTNER, [ANNV], "Vòng tròn")) == {}
+    await eventually(lambda: queue_empty(server), "queue drained")
+    back = [str(parse(m)["Subject"]) for m in await inbox_messages(server, ANNV)]
+    assert back.count("Vòng tròn") == 1  # ANNV -> BINH -> ANNV: the loop check keeps it there
 
 
 async def test_reject_refuses_in_smtp_when_every_recipient_rejects(server: RunningServer) -> None:
