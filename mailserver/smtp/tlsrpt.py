@@ -194,7 +194,7 @@ class _Retry:
     label: str
     """Report id and policy domain, for the log."""
     first: datetime
-    due: datetime
+    next_at: datetime
     delay: float
 
 
@@ -213,23 +213,23 @@ class PostRetries:
         self._items.append(_Retry(url, payload, label, now, due, FIRST_RETRY))
 
     def next_due(self) -> datetime | None:
-        return min((r.due for r in self._items), default=None)
+        return min((r.next_at for r in self._items), default=None)
 
     async def run_due(self, resolver: Resolver, ca_file: str, timeout: float, now: datetime) -> list[str]:
         """POST what is due; returns the URLs that took their report this time."""
         posted: list[str] = []
-        for item in [r for r in self._items if r.due <= now]:
+        for item in [r for r in self._items if r.next_at <= now]:
             try:
                 await post_report(item.url, item.payload, resolver, ca_file, timeout)
             except PostError as exc:
                 item.delay *= 2
-                item.due = now + timedelta(seconds=item.delay)
-                if item.due - item.first > RETRY_FOR:
+                item.next_at = now + timedelta(seconds=item.delay)
+                if item.next_at - item.first > RETRY_FOR:
                     self._items.remove(item)
                     log.warning("tlsrpt: report %s not posted: %s; given up after 24 hours", item.label, exc)
                 else:
                     log.info("tlsrpt: report %s not posted: %s; next try at %s", item.label, exc,
-                             item.due.isoformat(timespec="seconds"))
+                             item.next_at.isoformat(timespec="seconds"))
             else:
                 self._items.remove(item)
                 log.info("tlsrpt: report %s posted to %s on a retry", item.label, item.url)

@@ -34,20 +34,25 @@ Flag-only writes (``durable=False``) commit with ``synchronous=NORMAL`` on SQLit
 ``synchronous_commit=off`` on PostgreSQL: the last commits may be lost on a
 crash, nothing is corrupted.
 
+Group commit (``group_commit``, ``storage.sql.groupcommit``): a store that
+commits many small requests at once (deliveries and APPENDs) gets a committer
+task that batches whatever is waiting into one write transaction; the
+database owns it and closes it before its threads.
+
 Lifecycle: ``Database(url)``, ``await db.start()`` (applies migrations,
-``migrate.upgrade_engine``), use, ``await db.close()`` (waits for the worker
-threads, disposes of both engines).
+``migrate.upgrade_engine``), use, ``await db.close()`` (closes the group
+commits, waits for the worker threads, disposes of both engines).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from functools import partial
-from typing import Final, TypeAlias, TypeVar, TypeVarTuple
+from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
 from sqlalchemy import URL
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -61,6 +66,7 @@ from storage.sql.engine import (
     make_sync_engine,
     synchronous_normal,
 )
+from storage.sql.groupcommit import GroupCommit, Request, Result
 from storage.sql.migrate import upgrade_engine
 
 __all__ = ["Database", "Undo", "probe", "run_io", "run_undo"]
@@ -163,6 +169,7 @@ class Database:
         self._threads: _SyncThreads | None = None
         self._write_lock = asyncio.Lock()
         self._serialise_writes = self.backend == "sqlite"
+        self._group_commits: list[GroupCommit[Any, Any]] = []
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -180,13 +187,36 @@ class Database:
             self._threads = _SyncThreads(engine.url)
 
     async def close(self) -> None:
-        """Wait for the worker threads' work, then dispose of both engines."""
+        """Commit what the group commits hold, wait for the worker threads' work,
+        then dispose of both engines."""
+        for committer in self._group_commits:
+            await committer.close()
+        self._group_commits = []
         if self._threads is not None:
             threads, self._threads = self._threads, None
             await asyncio.to_thread(threads.close)
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
+
+    def group_commit(
+        self,
+        commit_batch: Callable[[list[Request]], Awaitable[Sequence[Result | BaseException]]],
+        *,
+        max_batch: int,
+        name: str,
+        closed_error: Callable[[], Exception],
+    ) -> GroupCommit[Request, Result]:
+        """A started group commit (``storage.sql.groupcommit``) whose batches
+        ``commit_batch`` commits (typically through ``run_write``); closed, what
+        it holds committed, when this database closes, if its owner has not
+        closed it before."""
+        committer: GroupCommit[Request, Result] = GroupCommit(
+            commit_batch, max_batch=max_batch, name=name, closed_error=closed_error
+        )
+        committer.start()
+        self._group_commits.append(committer)
+        return committer
 
     @property
     def engine(self) -> AsyncEngine:

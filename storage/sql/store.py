@@ -15,9 +15,10 @@ inserted, so a committed row always points at a durable file; a crash in
 between leaves at worst an orphan file, never a dangling row. Files are
 unlinked only after the transaction that deleted their rows committed.
 
-Deliveries and APPENDs go through one committer task (group commit): callers
-write their files in parallel worker threads, enqueue their rows and wait; the
-committer takes everything queued, allocates UIDs (one ``UPDATE ... RETURNING``
+Deliveries and APPENDs go through one committer task (group commit, the
+database's ``Database.group_commit``; this store gives it ``_commit_batch``):
+callers write their files in parallel worker threads, submit their rows and
+wait; the committer takes everything queued, allocates UIDs (one ``UPDATE ... RETURNING``
 per folder, which also row-locks the folder on PostgreSQL) and inserts all rows
 in one transaction, then resolves every waiter. An APPEND queues its row as soon
 as its file write has started (``Maildir.begin_write``): the message's analysis
@@ -72,7 +73,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -141,6 +142,7 @@ from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import fulltext, jobs, models
 from storage.sql import vault as vaults
 from storage.sql.database import Database, Undo, run_io
+from storage.sql.groupcommit import GroupCommit
 from storage.sql.notify import PgChangeHub
 
 AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
@@ -712,12 +714,11 @@ class _Pending:
     delivery: _Delivery | None = None
     quota: bool = True
     """Refuse (OverQuota) when the rows do not fit in their accounts' quotas."""
-    future: asyncio.Future[list[tuple[_NewRow, MessageInfo]]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 _Request: TypeAlias = "tuple[list[_NewRow], _Delivery | None, bool]"
+_Placed: TypeAlias = "list[tuple[_NewRow, MessageInfo]]"
+"""What a committed request placed: its rows and their messages."""
 """A group-commit request as the commit transaction sees it: rows, delivery, quota enforced."""
 
 
@@ -892,8 +893,8 @@ class SqlMailStore:
         # On PostgreSQL, changes also reach (and come from) other processes and nodes.
         self.changes = PgChangeHub() if self.db.backend == "postgresql" else ChangeHub()
         self.commit_count = 0
-        self._queue: asyncio.Queue[_Pending | None] | None = None
-        self._committer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[_Pending, _Placed] | None = None
+        """Deliveries and APPENDs, committed in batches (``Database.group_commit``)."""
         self._delivery_observers: list[DeliveryObserver] = []
         self._committer_elsewhere: StagedCommitter | None = None
         self._append_dirs: dict[int, tuple[int, str, PurePosixPath]] = {}
@@ -914,14 +915,15 @@ class SqlMailStore:
                 if self._owns_db:
                     await self.db.close()
                 raise
-        self._queue = asyncio.Queue()
-        self._committer = asyncio.create_task(self._commit_loop(self._queue), name="mailstore-committer")
+        self._group = self.db.group_commit(
+            self._commit_batch, max_batch=_MAX_BATCH, name="mailstore-committer",
+            closed_error=lambda: StoreClosedError("store closed"),
+        )
 
     async def close(self) -> None:
-        if self._queue is not None and self._committer is not None:
-            await self._queue.put(None)
-            await self._committer
-            self._queue = self._committer = None
+        if self._group is not None:
+            await self._group.close()
+            self._group = None
         if isinstance(self.changes, PgChangeHub):
             await self.changes.close()
         if self._owns_db:
@@ -1282,60 +1284,24 @@ class SqlMailStore:
         return Uid(folder.recent_watermark)
 
     # -- delivery (group commit) -------------------------------------------
-    async def _commit_loop(self, queue: asyncio.Queue[_Pending | None]) -> None:
-        stopping = False
-        while not stopping:
-            first = await queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            await self._commit(batch)
-        while not queue.empty():
-            item = queue.get_nowait()
-            if item is not None and not item.future.done():
-                item.future.set_exception(StoreClosedError("store closed"))
-
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit_batch(self, batch: list[_Pending]) -> list[_Placed | OverQuota]:
+        """One transaction for every delivery and APPEND of ``batch``; an OverQuota
+        in the results refuses that request alone."""
         undo: Undo = []
         requests: list[_Request] = [(pending.rows, pending.delivery, pending.quota) for pending in batch]
-        try:
-            results = await self.db.run_write(
-                _insert_batch, requests, self.maildir, undo, self.quota_bytes, undo=undo
-            )
-        except Exception as exc:  # noqa: BLE001 - handed to the waiters, who raise it
-            if len(batch) == 1:
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(exc)
-                return
-            for pending in batch:
-                await self._commit([pending])
-            return
+        results = await self.db.run_write(
+            _insert_batch, requests, self.maildir, undo, self.quota_bytes, undo=undo
+        )
         self.commit_count += 1
-        for pending, placed in zip(batch, results, strict=True):
-            if pending.future.done():
-                continue
-            if isinstance(placed, OverQuota):
-                pending.future.set_exception(placed)
-            else:
-                pending.future.set_result(placed)
         self.changes.publish(
             row.folder_id for placed in results if not isinstance(placed, OverQuota) for row, _ in placed
         )
+        return results
 
-    async def _enqueue(self, pending: _Pending) -> list[tuple[_NewRow, MessageInfo]]:
-        if self._queue is None:
+    async def _enqueue(self, pending: _Pending) -> _Placed:
+        if self._group is None:
             raise RuntimeError("SqlMailStore.start() has not been awaited")
-        await self._queue.put(pending)
-        return await pending.future
+        return await self._group.submit(pending)
 
     @staticmethod
     async def _analyse(data: bytes) -> dict[str, Any]:
