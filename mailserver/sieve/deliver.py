@@ -71,6 +71,22 @@ PURGE_INTERVAL: Final = 3600.0
 """Seconds between two deletions of expired vacation and duplicate entries."""
 
 
+class _DeliveredTo:
+    """The message's Delivered-To addresses (lower-case), read only when a
+    redirect needs the loop check: most deliveries run no script at all."""
+
+    __slots__ = ("_found", "_view")
+
+    def __init__(self, view: MessageView) -> None:
+        self._view = view
+        self._found: set[str] | None = None
+
+    def addresses(self) -> set[str]:
+        if self._found is None:
+            self._found = {v.strip().lower() for v in self._view.raw("Delivered-To")}
+        return self._found
+
+
 @dataclass(slots=True)
 class Decision:
     account_id: int
@@ -173,7 +189,7 @@ class SieveDelivery:
         self, account_ids: Sequence[int], addresses: Sequence[str], message: bytes, *, sender: str, sid: str
     ) -> tuple[list[Decision], MessageView]:
         view = MessageView(message)
-        delivered_to = {v.strip().lower() for v in view.raw("Delivered-To")}
+        delivered_to = _DeliveredTo(view)
         pairs = list(zip(account_ids, addresses, strict=True))
         if len(pairs) == 1:
             decisions = [await self._decide_one(*pairs[0], view, delivered_to, sender, sid)]
@@ -188,7 +204,13 @@ class SieveDelivery:
         return decisions, view
 
     async def _decide_one(
-        self, account_id: int, address: str, view: MessageView, delivered_to: set[str], sender: str, sid: str
+        self,
+        account_id: int,
+        address: str,
+        view: MessageView,
+        delivered_to: _DeliveredTo,
+        sender: str,
+        sid: str,
     ) -> Decision:
         decision = Decision(account_id, address, None)
 
@@ -213,8 +235,9 @@ class SieveDelivery:
         return decision
 
     def _check_redirects(
-        self, decision: Decision, outcome: Outcome, delivered_to: set[str], sid: str
+        self, decision: Decision, outcome: Outcome, found: _DeliveredTo, sid: str
     ) -> None:
+        delivered_to = found.addresses()
         kept: list[str] = []
         for target in outcome.redirects:
             domain = target.rpartition("@")[2]

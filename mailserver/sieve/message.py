@@ -35,14 +35,23 @@ def nfc(text: str) -> str:
 class MessageView:
     def __init__(self, data: bytes) -> None:
         self.data = data
-        head, _body = headers.split(data)
-        self._fields: dict[str, list[str]] = {}
-        for name, value in headers.fields(head):
-            self._fields.setdefault(name, []).append(value)
+        self._split: dict[str, list[str]] | None = None
         self._decoded: dict[str, list[str]] = {}
         self._parsed: Message | None = None
         self._addresses: dict[str, list[list[str]]] = {}
         self.size = len(data)
+
+    @property
+    def _fields(self) -> dict[str, list[str]]:
+        # Split when a test first asks: a view is made for every delivery,
+        # and most recipients have no script that reads a header.
+        if self._split is None:
+            head, _body = headers.split(self.data)
+            fields: dict[str, list[str]] = {}
+            for name, value in headers.fields(head):
+                fields.setdefault(name, []).append(value)
+            self._split = fields
+        return self._split
 
     def raw(self, name: str) -> list[str]:
         """Unfolded, undecoded values of every ``name`` field (addresses are parsed from these)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +42,16 @@ def _account(conn: Connection, address: str) -> tuple[int, str]:
     return int(account_id), canonical
 
 
+_ACTIVE: Final = (
+    select(A.c.id, S.c.name, S.c.text, S.c.active, S.c.updated_at)
+    .select_from(A.outerjoin(S, (S.c.account_id == A.c.id) & S.c.active.is_(True)))
+    .where(A.c.address == bindparam("address"))
+)
+"""The account and its active script (NULLs when none) in one statement, built
+once: asked for every recipient of every message at delivery (Sieve), where
+two statements built per call cost ~3x a point query."""
+
+
 def _script(owner: str, row: Row[Any]) -> SieveScript:
     return SieveScript(
         owner=owner, name=row.name, text=row.text, active=bool(row.active), updated=row.updated_at
@@ -53,12 +63,15 @@ class SqlSieveScripts:
         self._db = db
 
     async def active_script(self, address: str) -> SieveScript | None:
-        def tx(conn: Connection) -> SieveScript | None:
-            account_id, owner = _account(conn, address)
-            row = conn.execute(select(S).where(S.c.account_id == account_id, S.c.active.is_(True))).first()
-            return None if row is None else _script(owner, row)
+        owner = address.strip().lower()
 
-        return await self._db.run_read(tx)
+        def tx(conn: Connection) -> SieveScript | None:
+            row: Any = conn.execute(_ACTIVE, {"address": owner}).first()
+            if row is None:
+                raise NoSuchScriptOwner(address)
+            return None if row.name is None else _script(owner, row)
+
+        return await self._db.run_point_read(tx)  # every recipient of every delivery
 
     async def get_script(self, address: str, name: str) -> SieveScript | None:
         def tx(conn: Connection) -> SieveScript | None:

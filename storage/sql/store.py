@@ -734,23 +734,28 @@ class StoreClosedError(StoreError):
     """The store was closed while a delivery was waiting for its commit."""
 
 
+# Built once (every group-commit batch of deliveries runs them).
+_INBOX_TARGETS: Final = (
+    select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
+    .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
+    .where(A.c.id.in_(bindparam("b_accounts", expanding=True)))
+)
+_SPECIAL_TARGETS: Final = (
+    select(F.c.account_id, F.c.id, F.c.name)
+    .where(F.c.account_id.in_(bindparam("b_accounts", expanding=True)), F.c.special_use == bindparam("b_use"))
+    .order_by(F.c.id.desc())
+)
+
+
 def _delivery_targets_tx(
     conn: Connection, account_ids: list[int], special_use: str | None
 ) -> dict[int, tuple[str, int, str]]:
     """(address, folder id, folder name) per account: INBOX, or the oldest
     folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
-    rows = conn.execute(
-        select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
-        .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
-        .where(A.c.id.in_(account_ids))
-    ).all()
+    rows = conn.execute(_INBOX_TARGETS, {"b_accounts": account_ids}).all()
     target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
     if special_use is not None:
-        special = conn.execute(
-            select(F.c.account_id, F.c.id, F.c.name)
-            .where(F.c.account_id.in_(account_ids), F.c.special_use == special_use)
-            .order_by(F.c.id.desc())
-        )
+        special = conn.execute(_SPECIAL_TARGETS, {"b_accounts": account_ids, "b_use": special_use})
         for account_id, folder_id, name in special:
             if account_id in target:
                 target[account_id] = (target[account_id][0], folder_id, name)
@@ -970,12 +975,13 @@ class SqlMailStore:
         return _account(conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).one())
 
     async def get_account(self, address: str) -> Account | None:
-        return await self.db.run_read(
+        # A point read (every RCPT and login asks): no thread hop on SQLite.
+        return await self.db.run_point_read(
             self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
         )
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        return await self.db.run_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
+        return await self.db.run_point_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
 
     @staticmethod
     def _get_account_tx(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Account | None:
@@ -1852,7 +1858,7 @@ class SqlMailStore:
         return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
 
     async def quota(self, account_id: int) -> Quota:
-        return await self.db.run_read(self._quota_tx, account_id, self.quota_bytes)
+        return await self.db.run_point_read(self._quota_tx, account_id, self.quota_bytes)  # every RCPT
 
     @staticmethod
     def _quota_tx(conn: Connection, account_id: int, default: int | None) -> Quota:
