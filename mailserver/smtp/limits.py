@@ -143,7 +143,8 @@ class ConnectionLimiter:
         0 means no limit."""
         if self.max_total and self._total >= self.max_total:
             return False
-        limit = 0 if in_networks(ip, self._exempt) else self.max_per_ip
+        # relay_networks clients are exempt (parsed only when there are such networks).
+        limit = 0 if self._exempt and in_networks(ip, self._exempt) else self.max_per_ip
         if self._shared is not None:
             if not self._shared.add(ip, limit):
                 return False
