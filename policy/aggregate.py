@@ -278,11 +278,18 @@ class Destination:
         return normalise_domain(self.address.rpartition("@")[2])
 
 
+MAX_DESTINATIONS: Final = 10
+"""Report destinations used from one record: whoever sends us mail writes the
+record of its From domain, and each destination costs a DNS check and a report."""
+
+
 def parse_rua(uris: Iterable[str]) -> list[Destination]:
-    """The ``mailto:`` destinations of a ``rua`` list (section 6.2, 6.3);
-    other schemes and malformed entries are skipped."""
+    """The ``mailto:`` destinations of a ``rua`` list (section 6.2, 6.3), the first
+    ``MAX_DESTINATIONS``; other schemes and malformed entries are skipped."""
     found: list[Destination] = []
     for uri in uris:
+        if len(found) >= MAX_DESTINATIONS:
+            break
         uri = uri.strip()
         if uri[:7].lower() != "mailto:":
             continue

@@ -72,15 +72,20 @@ MAX_REPORT_SIZE: Final = 10 * 1024 * 1024
 """Largest decompressed report accepted from others."""
 
 
+MAX_RUAS: Final = 10
+"""rua URIs used from one record (each is a report sent, or POSTed and retried)."""
+
+
 def parse_tlsrpt_txt(records: Sequence[str]) -> list[str]:
-    """The rua URIs of the one ``v=TLSRPTv1`` record (section 3), [] if none or several."""
+    """The rua URIs of the one ``v=TLSRPTv1`` record (section 3), the first
+    ``MAX_RUAS``; [] if none or several records."""
     found = [r for r in records if r.strip().startswith("v=TLSRPTv1")]
     if len(found) != 1:
         return []
     for part in found[0].split(";"):
         key, eq, value = part.strip().partition("=")
         if eq and key.strip() == "rua":
-            return [u.strip() for u in value.split(",") if u.strip()]
+            return [u.strip() for u in value.split(",") if u.strip()][:MAX_RUAS]
     return []
 
 

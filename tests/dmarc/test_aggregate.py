@@ -291,3 +291,14 @@ def test_no_key_no_seal(tmp_path: Path) -> None:
     message = b"From: a@x.example\r\nSubject: s\r\n\r\nb\r\n"
     assert seal_forwarded(message, keys=DkimKeyStore(tmp_path / "none"), domain="dongnai.gov.vn",
                           authserv_id="mx") == message
+
+
+def test_a_record_names_at_most_ten_destinations() -> None:
+    """Whoever sends us mail writes its From domain's record: a rua of a thousand
+    addresses must not make us check and report to a thousand."""
+    from policy.aggregate import MAX_DESTINATIONS
+
+    uris = [f"mailto:r{n}@reports.example" for n in range(1000)]
+    found = parse_rua(uris)
+    assert len(found) == MAX_DESTINATIONS == 10
+    assert [d.address for d in found] == [f"r{n}@reports.example" for n in range(10)]

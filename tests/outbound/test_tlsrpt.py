@@ -404,3 +404,12 @@ async def test_a_failed_post_is_tried_again_with_back_off_for_a_day(tmp_path: Pa
             assert seen.count("/flaky") == 2 and 6 <= seen.count("/down") <= 12
     finally:
         await runner.cleanup()
+
+
+def test_a_tlsrpt_record_names_at_most_ten_destinations() -> None:
+    from mailserver.smtp.tlsrpt import MAX_RUAS, parse_tlsrpt_txt
+
+    ruas = ",".join(f"https://r{n}.example/v1" for n in range(500))
+    first = [f"https://r{n}.example/v1" for n in range(MAX_RUAS)]
+    assert parse_tlsrpt_txt([f"v=TLSRPTv1; rua={ruas}"]) == first
+    assert MAX_RUAS == 10
