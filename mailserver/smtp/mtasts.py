@@ -48,6 +48,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -274,6 +275,9 @@ class MtaSts:
         self._port = port
         self._timeout = timeout
         self._context: ssl.SSLContext | None = None
+        self._fetching: dict[str, asyncio.Future[StsPolicy]] = {}
+        """Fetches under way: concurrent deliveries to one domain share one (when its
+        id changes or its policy is due for a refresh, they all need it at once)."""
 
     def _ssl(self) -> ssl.SSLContext:
         if self._context is None:
@@ -310,6 +314,21 @@ class MtaSts:
         except (UnicodeDecodeError, StsPolicyError) as exc:
             raise FetchError("sts-policy-invalid", f"{url}: {exc}") from None
 
+    def _fetched(self, domain: str, future: asyncio.Future[StsPolicy]) -> None:
+        self._fetching.pop(domain, None)
+        if not future.cancelled():
+            future.exception()  # retrieved: every waiter may have gone meanwhile
+
+    async def _fetch_once(self, domain: str) -> StsPolicy:
+        """``fetch``, one at a time per domain: a second caller awaits the first's."""
+        running = self._fetching.get(domain)
+        if running is None:
+            running = asyncio.ensure_future(self.fetch(domain))
+            self._fetching[domain] = running
+            running.add_done_callback(partial(self._fetched, domain))
+        # shield: a cancelled delivery must not cancel the fetch the others wait for.
+        return await asyncio.shield(running)
+
     async def lookup(self, domain: str, now: datetime | None = None) -> StsLookup:
         """The policy for ``domain`` (module docstring, steps 1-4)."""
         domain = domain.lower().rstrip(".")
@@ -332,7 +351,7 @@ class MtaSts:
         if refresh and cached is not None and not _half_gone(cached, now):
             return StsLookup(cached)
         try:
-            fetched = await self.fetch(domain)
+            fetched = await self._fetch_once(domain)
         except FetchError as exc:
             held = " (a refresh; the cached policy holds)" if refresh else ""
             log.warning("mta-sts: %s: %s%s", domain, exc, held)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,6 +150,22 @@ async def test_cache_used_until_id_changes_or_expiry(tmp_path: Path, ca: TestCa)
         # A new id: fetched again.
         assert (await make("two").lookup("example.org")).policy.mode == "testing"  # type: ignore[union-attr]
         assert len(server.requests) == 2
+    finally:
+        await server.stop()
+
+
+async def test_concurrent_deliveries_share_one_policy_fetch(tmp_path: Path, ca: TestCa) -> None:
+    """Twenty deliveries to a domain whose policy is not cached yet: one HTTPS fetch."""
+    server = PolicyServer(tls_for(ca, "mta-sts.example.org"))
+    await server.start()
+    try:
+        server.policies["mta-sts.example.org"] = policy("enforce", "mx.example.org")
+        sts = MtaSts(StaticResolver(sts_records("example.org")), tmp_path / "cache", ca_file=str(ca.pem),
+                     port=server.port)
+        found = await asyncio.gather(*(sts.lookup("example.org") for _ in range(20)))
+        assert {f.policy.mode for f in found if f.policy is not None} == {"enforce"} and len(found) == 20
+        assert all(f.policy is not None for f in found)
+        assert len(server.requests) == 1
     finally:
         await server.stop()
 
