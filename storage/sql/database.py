@@ -56,6 +56,7 @@ from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
 from sqlalchemy import URL
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
@@ -136,6 +137,22 @@ class _SyncThreads:
     def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
         """On a reader thread: ``fn`` in one read transaction."""
         conn = self._connection(self._engine)
+        with conn.begin():
+            return fn(conn, *args)
+
+    def point_read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> T:
+        """On the event loop's thread: ``fn`` in one read transaction on that
+        thread's connection, which never waits for a lock (busy_timeout 0: the
+        whole server would wait with it); a locked database raises
+        OperationalError and the caller reads in a thread instead."""
+        fresh = getattr(self._local, "conn", None) is None
+        conn = self._connection(self._engine)
+        if fresh:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute("PRAGMA busy_timeout=0")
+            finally:
+                cursor.close()
         with conn.begin():
             return fn(conn, *args)
 
@@ -268,12 +285,19 @@ class Database:
         serial): on a SQLite file, right here on the event loop's own connection
         instead of a reader thread. The hop (a future, two thread wake-ups and
         the GIL handed back and forth) costs more CPU than such a query; a WAL
-        reader never waits for the writer. Elsewhere (PostgreSQL: a network
+        reader does not wait for the writer, and where it would have to wait
+        (a lock held by another process) it goes to a reader thread instead of
+        holding up the event loop. Elsewhere (PostgreSQL: a network
         round trip; in-memory SQLite) it is ``run_read``."""
         threads = self._threads
         if threads is None or not threads.sqlite:
             return await self.run_read(fn, *args)
-        return threads.read(fn, *args)
+        try:
+            return threads.point_read(fn, *args)
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return await self.run_read(fn, *args)  # a lock to wait for: wait in a reader thread
 
     async def run_write(
         self,

@@ -162,3 +162,37 @@ async def test_in_memory_sqlite_runs_on_the_async_engine(tmp_path: Path) -> None
         assert await store.read_message(alice.id, archive.id, Uid(1)) == message(1)
     finally:
         await store.close()
+
+
+async def test_a_point_read_never_waits_for_a_lock_on_the_event_loop(sqlite_store: SqlMailStore) -> None:
+    """Point reads (an account, a quota) run on the event loop's own connection, whose
+    busy timeout is 0 (a reader thread's is 30 s: waiting there would stop the whole
+    server); a read that finds the database locked is done again in a reader thread."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    db = sqlite_store.db
+
+    def busy_timeout(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+    assert await db.run_point_read(busy_timeout) == 0
+    assert await db.run_read(busy_timeout) == 30_000
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def locked_on_the_loop(conn: Connection) -> str:
+        threads.append(threading.get_ident())
+        if threading.get_ident() == loop_thread:
+            raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+        return "read"
+
+    assert await db.run_point_read(locked_on_the_loop) == "read"
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+
+    def broken(conn: Connection) -> str:
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: x"))
+
+    with pytest.raises(OperationalError):  # other errors are not hidden by a second try
+        await db.run_point_read(broken)
