@@ -433,8 +433,9 @@ def policy_scan(rec: Recorder, quick: bool) -> None:
 class Profiler:
     """py-spy on our server for one scenario; SIGINT makes it write the flame graph."""
 
-    def __init__(self, scenario: str, pid: int, fmt: str = "flamegraph") -> None:
+    def __init__(self, scenario: str, pid: int, fmt: str = "flamegraph", gil: bool = False) -> None:
         self.scenario = scenario
+        self.gil = gil
         self.pid = pid
         self.fmt = fmt
         self.out = RESULTS / ("profile.svg" if fmt == "flamegraph" else "profile.txt")
@@ -447,7 +448,8 @@ class Profiler:
         RESULTS.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
             ["py-spy", "record", "--rate", "200", "-o", str(self.out), "--format", self.fmt,
-             "--pid", str(self.pid), "--subprocesses"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--pid", str(self.pid), "--subprocesses", "--nonblocking", *(["--gil"] if self.gil else [])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(1)
         return self
@@ -520,7 +522,7 @@ def run(args: argparse.Namespace) -> int:
 
         def profiled(name: str, side: Side) -> contextlib.AbstractContextManager[object]:
             if side.name == "ours" and args.profile == name:
-                return Profiler(name, side.main_pid(), args.profile_format)
+                return Profiler(name, side.main_pid(), args.profile_format, args.profile_gil)
             return contextlib.nullcontext()
 
         smtp_sides = list(sides)
@@ -694,6 +696,8 @@ def main() -> int:
     parser.add_argument("--profile", choices=["smtp", "smtp-conn", "append", "append-imaplib", "mbsync",
                                               "mbsync-resync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="sample only the thread holding the GIL (where Python CPU goes; idle waits left out)")
     parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"], default="flamegraph",
                         help="py-spy output: flamegraph (results/profile.svg) or collapsed stacks "
                              "(raw, results/profile.txt) to read with grep/sort")
