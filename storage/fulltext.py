@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from storage.api import IndexDoc
-from storage.textfold import exact, fold, words
+from storage.textfold import exact, fold, joined_words, words
 
 __all__ = ["MAX_TEXT", "MIN_QUERY", "build_doc", "field_text", "indexable", "query_words"]
 
@@ -40,8 +40,13 @@ def field_text(text: str) -> str:
     return _SPACE.sub(" ", fold(text)).strip()
 
 
-def _joined(text: str, form: str) -> str:
-    return " ".join(words(fold(text) if form == "fold" else exact(text)))
+def _joined(text: str) -> tuple[str, str]:
+    """The folded and the exact words of ``text``, each joined by spaces. Text without
+    diacritics (all ASCII text) has one form for both: cut into words once."""
+    folded = fold(text)
+    unfolded = exact(text)
+    folded_words = joined_words(folded)
+    return folded_words, folded_words if unfolded == folded else joined_words(unfolded)
 
 
 def build_doc(
@@ -64,12 +69,14 @@ def build_doc(
         parts.append(text[: MAX_TEXT - size])
         size += len(parts[-1])
     body = "\n".join(parts)
+    header_words, header_exact = _joined(header)
+    body_words, body_exact = _joined(body)
     return IndexDoc(
         message_id=message_id,
-        header=_joined(header, "fold"),
-        body=_joined(body, "fold"),
-        header_exact=_joined(header, "exact"),
-        body_exact=_joined(body, "exact"),
+        header=header_words,
+        body=body_words,
+        header_exact=header_exact,
+        body_exact=body_exact,
         subject=field_text(subject),
         from_=field_text(from_),
         to=field_text(to),
