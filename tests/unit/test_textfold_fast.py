@@ -7,6 +7,7 @@ once for both forms. Every entry the index writes must stay as it was."""
 from __future__ import annotations
 
 import base64
+import email.message
 import random
 import re
 import unicodedata
@@ -15,7 +16,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailserver.search.document import _HEADERS, _ROLES, _capped, _headers, document
+from mailserver.search.document import _HEADERS, _ROLES, _capped, _headers, _parsed, document
 from policy.extract.walk import Limits, Walker, parse_message
 from storage import fulltext, textfold
 from storage.api import IndexDoc
@@ -233,3 +234,94 @@ def test_the_walker_depth_check_still_holds() -> None:
     data = _messages()[1]
     assert document(1, data, Limits(max_depth=-1)).body == ""
     assert set(_HEADERS) == {"subject", "from", "to", "cc", "bcc"}
+
+
+def _tree(msg: email.message.Message) -> object:
+    """What the walker reads of a parsed message: each part's header fields, type and payload."""
+    payload = msg.get_payload()
+    inner = [_tree(p) for p in payload] if isinstance(payload, list) else payload
+    return (msg.items(), msg.get_content_type(), msg.get_default_type(), inner)
+
+
+def _multipart(body: str, boundary: str = "B", subtype: str = "mixed") -> bytes:
+    return (
+        "From: a@example.org\r\nSubject: parts\r\n"
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n' + body
+    ).encode()
+
+
+_LEAF = "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+_B64 = (
+    'Content-Type: application/octet-stream; name="a.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    + base64.encodebytes("Tờ trình số 5\r\n".encode() * 40).decode().replace("\n", "\r\n")
+)
+MULTIPARTS = {
+    "plain": (_multipart(f"preamble\r\n--B\r\n{_LEAF}một\r\n--B\r\n{_B64}\r\n--B--\r\nepilogue\r\n"), True),
+    "no preamble, trailing blanks": (_multipart(f"--B\r\n{_LEAF}một\r\n\r\n\r\n--B--"), True),
+    "delimiter whitespace": (_multipart(f"--B \t\r\n{_LEAF}hai\r\n--B--  \r\n"), True),
+    "look-alike lines": (
+        _multipart(f"--B\r\n{_LEAF}--Bx\r\n--B--x\r\n-- B\r\n --B\r\nba\r\n--B--\r\n"),
+        True,
+    ),
+    "empty line part": (_multipart(f"--B\r\n\r\n--B\r\n{_LEAF}bốn\r\n--B--\r\n"), False),
+    "part without header": (_multipart("--B\r\n\r\nnăm, no header\r\n--B--\r\n"), False),
+    "part without header, two paragraphs": (_multipart("--B\r\n\r\nnăm\r\n\r\nsáu\r\n--B--\r\n"), False),
+    "header only part": (_multipart(f"--B\r\n{_LEAF}\r\n--B--\r\n"), True),
+    "nested alternative": (
+        _multipart(
+            f'--B\r\nContent-Type: multipart/alternative; boundary="B2"\r\n\r\n--B2\r\n{_LEAF}sáu\r\n'
+            "--B2\r\nContent-Type: text/html\r\n\r\n<p>bảy</p>\r\n--B2--\r\ninner epilogue\r\n"
+            f"--B\r\n{_B64}\r\n--B--\r\n"
+        ),
+        True,
+    ),
+    "nested boundary prefix": (
+        _multipart(
+            f'--B\r\nContent-Type: multipart/alternative; boundary="B--x"\r\n\r\n--B--x\r\n{_LEAF}tám\r\n'
+            "--B--x--\r\n--B--\r\n"
+        ),
+        True,
+    ),
+    "no closing delimiter": (_multipart(f"--B\r\n{_LEAF}chín\r\n"), False),
+    "repeated delimiters": (_multipart(f"--B\r\n--B\r\n{_LEAF}mười\r\n--B--\r\n"), False),
+    "repeated closing": (_multipart(f"--B\r\n{_LEAF}x\r\n--B\r\n--B--\r\n{_LEAF}y\r\n"), False),
+    "bare LF": (_multipart(f"--B\r\n{_LEAF}một\nhai\r\n--B--\r\n"), False),
+    "attached message": (
+        _multipart("--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nthư\r\n--B--\r\n"),
+        False,
+    ),
+    "digest": (_multipart(f"--B\r\n{_LEAF}x\r\n--B--\r\n", subtype="digest"), False),
+    "no boundary": (b"Content-Type: multipart/mixed\r\n\r\n--B\r\n\r\nx\r\n--B--\r\n", False),
+    "boundary never found": (_multipart(f"--C\r\n{_LEAF}x\r\n--C--\r\n"), False),
+    "leaf": (f"Subject: x\r\n{_LEAF}mười một".encode(), True),
+    "no blank line": (b"Subject: x\r\nFrom: y", False),
+    "header defect": (b"Subject: x\r\nnot a header\r\n\r\nbody", False),
+    "LF header": (b"Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\nx\n--B--\n", False),
+}
+
+
+@pytest.mark.parametrize("name", MULTIPARTS)
+def test_the_fast_parse_builds_the_tree_of_the_general_one(name: str) -> None:
+    data, fast = MULTIPARTS[name]
+    parsed = _parsed(data)
+    assert (parsed is not None) == fast
+    if parsed is not None:
+        assert _tree(parsed) == _tree(parse_message(data))
+    assert document(3, data, Limits()) == general_document(3, data, Limits())
+
+
+def test_the_sample_and_corpus_multiparts_take_the_fast_parse() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import corpus  # type: ignore[import-not-found]
+
+    datas = _messages() + [m.data for m in corpus.build(40)]
+    fast = 0
+    for data in datas:
+        parsed = _parsed(data)
+        if parsed is not None:
+            fast += parsed.is_multipart()
+            assert _tree(parsed) == _tree(parse_message(data))
+    assert fast >= 12  # the corpus's attachments and the samples' alternatives
