@@ -45,24 +45,28 @@ _HEADER_PARSER: Final = email.parser.BytesParser(policy=email.policy.compat32)
 def _delimiters(body: bytes, separator: bytes) -> list[tuple[int, int, bool]] | None:
     """(start, end after its line break, closing?) of each delimiter line of a
     multipart body up to the closing one, as the ``email`` feed parser matches them:
-    the line is ``separator``, then ``--`` for the closing one, then only spaces and
-    tabs. None when there is no closing delimiter."""
+    a line that is ``separator``, then ``--`` for the closing one, then only spaces
+    and tabs. None when there is no closing delimiter, or when the feed parser, which
+    also ends lines at a bare CR or LF, could see a delimiter line that CRLF lines
+    do not show (``separator`` after a bare CR or LF, or one in a delimiter line)."""
     found: list[tuple[int, int, bool]] = []
-    start = 0 if body.startswith(separator) else body.find(b"\r\n" + separator)
-    if start > 0:
-        start += 2
+    start = body.find(separator)
     while start >= 0:
-        line_end = body.find(b"\r\n", start)
-        after = len(body) if line_end < 0 else line_end + 2
-        rest = body[start + len(separator) : len(body) if line_end < 0 else line_end]
-        closing = rest.startswith(b"--")
-        if not rest[2 if closing else 0 :].strip(b" \t"):
-            found.append((start, after, closing))
-            if closing:
-                return found
-        start = body.find(b"\r\n" + separator, start)
-        if start >= 0:
-            start += 2
+        if start == 0 or body[start - 2 : start] == b"\r\n":
+            line_end = body.find(b"\r\n", start)
+            if line_end < 0:
+                line_end = len(body)
+            rest = body[start + len(separator) : line_end]
+            if b"\r" in rest or b"\n" in rest:
+                return None
+            closing = rest.startswith(b"--")
+            if not rest[2 if closing else 0 :].strip(b" \t"):
+                found.append((start, min(line_end + 2, len(body)), closing))
+                if closing:
+                    return found
+        elif body[start - 1] in b"\r\n":
+            return None
+        start = body.find(separator, start + 1)
     return None
 
 
@@ -75,9 +79,9 @@ def _parsed(data: bytes) -> email.message.Message | None:
     which gives each the payload the feed parser gives it (the line break before a
     delimiter belongs to the delimiter, RFC 2046 section 5.1.1). None, for the general
     parse, for anything else: message/*, a header defect or no empty line after the
-    header section (in a part too), line breaks other than CRLF, no closing delimiter,
-    an empty part (the feed parser skips repeated delimiters), message/* parts,
-    multipart/digest (its parts default to message/rfc822).
+    header section (in a part too), a delimiter line not between CRLFs, no closing
+    delimiter, an empty part (the feed parser skips repeated delimiters), message/*
+    parts, multipart/digest (its parts default to message/rfc822).
     tests/unit/test_textfold_fast.py compares both parses."""
     end = data.find(b"\r\n\r\n")
     if end >= 0:
@@ -100,9 +104,6 @@ def _split(msg: email.message.Message, body: bytes) -> bool:
     boundary = msg.get_boundary()
     if not boundary or not boundary.isascii() or msg.get_content_subtype() == "digest":
         return False
-    breaks = body.count(b"\r\n")
-    if body.count(b"\r") != breaks or body.count(b"\n") != breaks:
-        return False  # the feed parser also ends lines at a bare CR or LF
     found = _delimiters(body, b"--" + boundary.encode("ascii"))
     if found is None:
         return False
