@@ -105,8 +105,8 @@ def _split(msg: email.message.Message, body: bytes) -> bool:
     if not boundary or not boundary.isascii() or msg.get_content_subtype() == "digest":
         return False
     found = _delimiters(body, b"--" + boundary.encode("ascii"))
-    if found is None:
-        return False
+    if found is None or len(found) < 2:
+        return False  # no closing delimiter, or no other before it (the body is then text)
     parts: list[email.message.Message | str] = []
     for (_, after, _), (start, _, _) in zip(found, found[1:], strict=False):
         if start <= after:
