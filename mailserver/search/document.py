@@ -70,7 +70,12 @@ def _delimiters(body: bytes, separator: bytes) -> list[tuple[int, int, bool]] | 
     return None
 
 
-def _parsed(data: bytes) -> email.message.Message | None:
+_MAX_NESTING: Final = 20
+"""Multiparts in multiparts the cut takes (deeper: the general parse, whose own
+recursion goes further, and the walker stops at 50 levels keeping what it read)."""
+
+
+def _parsed(data: bytes, depth: int = 0) -> email.message.Message | None:
     """``policy.extract.walk.parse_message(data)`` (the same tree, one header parse), and
     for a multipart message whose parts are leaves or multiparts of the same kind,
     without feeding every line of its attachments through the ``email`` feed parser
@@ -93,12 +98,12 @@ def _parsed(data: bytes) -> email.message.Message | None:
             if maintype not in ("multipart", "message"):
                 msg.set_payload(data[end + 4 :].decode("ascii", "surrogateescape"))
                 return msg
-            if maintype == "multipart" and _split(msg, data[end + 4 :]):
+            if maintype == "multipart" and depth < _MAX_NESTING and _split(msg, data[end + 4 :], depth):
                 return msg
     return None
 
 
-def _split(msg: email.message.Message, body: bytes) -> bool:
+def _split(msg: email.message.Message, body: bytes, depth: int) -> bool:
     """Give the multipart ``msg`` its parts from ``body``; False when the general parse
     must be taken."""
     boundary = msg.get_boundary()
@@ -111,7 +116,7 @@ def _split(msg: email.message.Message, body: bytes) -> bool:
     for (_, after, _), (start, _, _) in zip(found, found[1:], strict=False):
         if start <= after:
             return False
-        part = _parsed(body[after : start - 2])
+        part = _parsed(body[after : start - 2], depth + 1)
         if part is None or part.get_content_maintype() == "message":
             return False
         parts.append(part)

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailserver.search.document import _HEADERS, _ROLES, _capped, _headers, _parsed, document
-from policy.extract.walk import Limits, Walker, parse_message
+from policy.extract.walk import LimitExceeded, Limits, Walker, parse_message
 from storage import fulltext, textfold
 from storage.api import IndexDoc
 from storage.textfold import exact, fold, joined_words
@@ -75,7 +75,10 @@ def general_document(message_id: int, data: bytes, limits: Limits) -> IndexDoc:
     """``document`` by the general paths: the whole ``Walker.message`` and the old build."""
     fields = _headers(data)
     walker = Walker(limits)
-    walker.message(parse_message(data), "", 0)
+    try:
+        walker.message(parse_message(data), "", 0)
+    except (LimitExceeded, RecursionError):
+        pass
     units = walker.analysis.units
     texts = _capped([u.text for u in units if u.role in _ROLES and u.where != "subject"])
     return general_build_doc(
@@ -336,6 +339,28 @@ def test_the_sample_and_corpus_multiparts_take_the_fast_parse() -> None:
             fast += parsed.is_multipart()
             assert _tree(parsed) == _tree(parse_message(data))
     assert fast >= 12  # the corpus's attachments and the samples' alternatives
+
+
+def _nested(levels: int) -> bytes:
+    body = f"{_LEAF}đáy"
+    for level in range(levels):
+        body = (
+            f'Content-Type: multipart/mixed; boundary="L{level}"\r\n\r\n--L{level}\r\n'
+            f"{_LEAF}tầng {level}\r\n--L{level}\r\n{body}\r\n--L{level}--"
+        )
+    return f"Subject: nested\r\n{body}\r\n".encode()
+
+
+@pytest.mark.parametrize(("levels", "fast"), [(3, True), (20, True), (21, False), (60, False), (400, False)])
+def test_deep_nesting_takes_the_general_parse(levels: int, fast: bool) -> None:
+    data = _nested(levels)
+    parsed = _parsed(data)
+    assert (parsed is not None) == fast
+    if parsed is not None:
+        assert _tree(parsed) == _tree(parse_message(data))
+    doc = document(5, data, Limits())
+    assert doc == general_document(5, data, Limits())
+    assert "tang 0" in doc.body or levels > 50
 
 
 def test_mutated_multiparts_parse_alike() -> None:
