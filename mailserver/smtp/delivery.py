@@ -861,7 +861,11 @@ class Inbound:
             return None, b""
         if may_block(self._resolver):
             results = await authenticate(
-                self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data,
+                self._resolver,
+                ip=client.ip,
+                helo=client.helo,
+                sender=txn.sender,
+                message=data,
                 trusted_sealers=self._trusted_sealers,
             )
         else:
@@ -870,7 +874,11 @@ class Inbound:
             # ``authenticate`` hands them to cost more than they do (a wake-up
             # each way and the GIL handed back and forth).
             results = authenticate_sync(
-                self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data,
+                self._resolver,
+                ip=client.ip,
+                helo=client.helo,
+                sender=txn.sender,
+                message=data,
                 trusted_sealers=self._trusted_sealers,
             )
         txn.auth = results

@@ -79,8 +79,16 @@ class Thenable:
 
 @pytest.mark.parametrize(
     "make",
-    [at_once, raises_at_once, yields_then_returns, waits_for_a_future, raises_after_waiting, too_slow,
-     catches_its_own_error, Thenable],
+    [
+        at_once,
+        raises_at_once,
+        yields_then_returns,
+        waits_for_a_future,
+        raises_after_waiting,
+        too_slow,
+        catches_its_own_error,
+        Thenable,
+    ],
 )
 async def test_same_outcome_as_a_timeout_around_the_await(make: Any) -> None:
     expected = await _outcome(_general, make, 0.2)
