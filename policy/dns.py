@@ -54,6 +54,14 @@ class Resolver(Protocol):
     def query_sync(self, name: str, rdtype: str) -> list[str]: ...
 
 
+def may_block(resolver: Resolver) -> bool:
+    """Whether ``resolver.query_sync`` may wait for a name server (so callers run
+    it in a thread). False only for the resolvers of ``dns.use_servers = false``
+    (a static map, nothing behind it), which answer from memory; any other
+    resolver, ours or not, is taken to block."""
+    return bool(getattr(resolver, "blocking", True))
+
+
 class AuthenticatedResolver(Protocol):
     async def query_authenticated(self, name: str, rdtype: str) -> tuple[list[str], bool]:
         """The records and True when the answer carried the AD bit (DNSSEC-validated)."""
@@ -77,6 +85,11 @@ class StaticResolver:
             self._records[(_norm(name), rdtype.upper())] = list(values)
         self._names = {name for name, _ in self._records}
         self._fallback: Resolver = fallback if fallback is not None else _NoServers()
+
+    @property
+    def blocking(self) -> bool:
+        """The map answers from memory; names outside it go to the fallback."""
+        return may_block(self._fallback)
 
     def _lookup(self, name: str, rdtype: str) -> list[str] | None:
         key = (_norm(name), rdtype.upper())
@@ -108,6 +121,8 @@ def _text(rdata: object, rdtype: str) -> str:
 
 class DnsResolver:
     """dnspython against configured servers (``host`` or ``host:port``)."""
+
+    blocking: Final = True
 
     def __init__(self, settings: DnsSettings) -> None:
         self._settings = settings
@@ -177,6 +192,8 @@ def _split_server(server: str) -> tuple[str, int]:
 
 class _NoServers:
     """Used when ``dns.use_servers = false``: anything not static does not exist."""
+
+    blocking: Final = False
 
     async def query(self, name: str, rdtype: str) -> list[str]:
         return []

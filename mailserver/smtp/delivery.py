@@ -95,10 +95,16 @@ from mailserver.smtp.srs import Srs, is_srs
 from pki.arc import ArcSealer
 from policy import codes
 from policy.aggregate import evaluation_from
-from policy.checks.authentication import AuthResults, auth_reply, authenticate, remove_own_results
+from policy.checks.authentication import (
+    AuthResults,
+    auth_reply,
+    authenticate,
+    authenticate_sync,
+    remove_own_results,
+)
 from policy.codes import Reply
 from policy.context import Direction, EnvelopeInfo, PolicyContext, SendAs, SessionInfo
-from policy.dns import Resolver
+from policy.dns import Resolver, may_block
 from policy.verdict import Outcome
 from storage import headers
 from storage.api import Account, DeliveryResult, MailStore, OverQuota
@@ -853,10 +859,28 @@ class Inbound:
         Authentication-Results field to prepend (b"" when nothing was checked)."""
         if self._resolver is None or self.trusted_relay(client):
             return None, b""
-        results = await authenticate(
-            self._resolver, ip=client.ip, helo=client.helo, sender=txn.sender, message=data,
-            trusted_sealers=self._trusted_sealers,
-        )
+        if may_block(self._resolver):
+            results = await authenticate(
+                self._resolver,
+                ip=client.ip,
+                helo=client.helo,
+                sender=txn.sender,
+                message=data,
+                trusted_sealers=self._trusted_sealers,
+            )
+        else:
+            # Without name servers (dns.use_servers = false) the lookups answer
+            # from memory and the checks are CPU work alone: the worker thread
+            # ``authenticate`` hands them to cost more than they do (a wake-up
+            # each way and the GIL handed back and forth).
+            results = authenticate_sync(
+                self._resolver,
+                ip=client.ip,
+                helo=client.helo,
+                sender=txn.sender,
+                message=data,
+                trusted_sealers=self._trusted_sealers,
+            )
         txn.auth = results
         if self._reports is not None:
             evaluation = evaluation_from(results)

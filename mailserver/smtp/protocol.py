@@ -431,6 +431,8 @@ class MxSMTP(SMTP):
         self._refused = False
         """Over a connection limit: told 421 at connect, aiosmtpd never started."""
         self._in_rcpt = False
+        self._in_data = False
+        """Between DATA and the end of its mail data (more of it may be on its way)."""
         self.rcpt_errors = 0
         """Recipients refused (5xx) in this session: the harvesting counter."""
         self._tcp: netopt.TcpSocket | None = None
@@ -576,7 +578,13 @@ class MxSMTP(SMTP):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        netopt.quickack(self._tcp)  # the client may hold its next write for our ACK
+        if not data.endswith(b"\n") or (self._in_data and not data.endswith(_END_OF_DATA)):
+            # The client may hold its next write for our ACK (Nagle): the rest of
+            # a command line, or more of the message. After a complete command
+            # line or the end of the mail data it waits for our reply instead,
+            # which carries the ACK: a separate one would be one more packet
+            # through both TCP stacks per command (and a system call here).
+            netopt.quickack(self._tcp)
 
     def connection_lost(self, error: Exception | None) -> None:
         try:
@@ -724,6 +732,13 @@ class MxSMTP(SMTP):
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
         # aiosmtpd's preconditions and replies, then ``read_data_into`` (module doc).
+        self._in_data = True
+        try:
+            await self._receive_mail_data(arg)
+        finally:
+            self._in_data = False
+
+    async def _receive_mail_data(self, arg: str) -> None:
         if self._decode_data or "DATA" not in self._handle_hooks:
             await super().smtp_DATA(arg)
             return

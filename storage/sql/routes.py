@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Final, cast
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,7 +17,7 @@ from storage.directory import By
 from storage.routes import AddressAlias, Domain, Forward, RoutesStore, RouteTaken, RoutingTable
 from storage.sql import routes_models as rm
 from storage.sql.audit import audit
-from storage.sql.database import Database
+from storage.sql.database import Database, PointQuery
 
 __all__ = ["SqlRoutesStore"]
 
@@ -31,8 +30,7 @@ SE: Final = cast(Table, rm.DirRouteSerial.__table__)
 _SERIAL: Final = select(SE.c.serial).where(SE.c.id == 1)
 
 
-def _serial_tx(conn: Connection) -> int:
-    return int(conn.execute(_SERIAL).scalar_one_or_none() or 0)
+_POINT_SERIAL: Final = PointQuery(_SERIAL)
 
 
 def _now() -> datetime:
@@ -58,7 +56,8 @@ class SqlRoutesStore(RoutesStore):
     async def serial(self) -> int:
         # Asked at every MAIL: a statement built once (the async connection
         # path costs ten times more per call), a point read without thread hop.
-        return await self._db.run_point_read(_serial_tx)
+        row = await self._db.run_point_query(_POINT_SERIAL, {})
+        return int((row.serial if row is not None else None) or 0)
 
     async def table(self) -> RoutingTable:
         async with self._db.read() as conn:

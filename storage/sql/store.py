@@ -141,7 +141,7 @@ from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import fulltext, jobs, models
 from storage.sql import vault as vaults
-from storage.sql.database import Database, Undo, run_io
+from storage.sql.database import Database, PointQuery, Undo, run_io
 from storage.sql.groupcommit import GroupCommit
 from storage.sql.notify import PgChangeHub
 
@@ -194,6 +194,8 @@ HEADER_COLUMNS: Final = {
 # Statements of the hottest point queries, built once (parameters bound per call).
 _ACCOUNT_BY_ID: Final = select(A).where(A.c.id == bindparam("account_id"))
 _ACCOUNT_BY_ADDRESS: Final = select(A).where(A.c.address == bindparam("address"))
+_POINT_ACCOUNT_BY_ID: Final = PointQuery(_ACCOUNT_BY_ID)
+_POINT_ACCOUNT_BY_ADDRESS: Final = PointQuery(_ACCOUNT_BY_ADDRESS)
 _FOLDER_BY_NAME: Final = select(F).where(
     F.c.account_id == bindparam("account_id"), F.c.name == bindparam("name")
 )
@@ -557,6 +559,7 @@ def _remove_rows(conn: Connection, folder_id: int, rows: Sequence[AnyRow]) -> No
 _USAGE: Final = select(A.c.storage_used, A.c.message_count, A.c.quota_bytes).where(
     A.c.id == bindparam("account_id")
 )
+_POINT_USAGE: Final = PointQuery(_USAGE)
 _CHARGE: Final = (
     update(A)
     .where(A.c.id == bindparam("b_account"))
@@ -975,17 +978,12 @@ class SqlMailStore:
         return _account(conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).one())
 
     async def get_account(self, address: str) -> Account | None:
-        # A point read (every RCPT and login asks): no thread hop on SQLite.
-        return await self.db.run_point_read(
-            self._get_account_tx, _ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()}
-        )
+        # A point query (every RCPT and login asks): no thread hop on SQLite.
+        row = await self.db.run_point_query(_POINT_ACCOUNT_BY_ADDRESS, {"address": address.strip().lower()})
+        return None if row is None else _account(row)
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        return await self.db.run_point_read(self._get_account_tx, _ACCOUNT_BY_ID, {"account_id": account_id})
-
-    @staticmethod
-    def _get_account_tx(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> Account | None:
-        row = conn.execute(stmt, params).one_or_none()
+        row = await self.db.run_point_query(_POINT_ACCOUNT_BY_ID, {"account_id": account_id})
         return None if row is None else _account(row)
 
     async def list_accounts(self) -> list[Account]:
@@ -1858,11 +1856,11 @@ class SqlMailStore:
         return list(conn.execute(select(M.c.blob).where(M.c.folder_id == folder_id)).scalars())
 
     async def quota(self, account_id: int) -> Quota:
-        return await self.db.run_point_read(self._quota_tx, account_id, self.quota_bytes)  # every RCPT
+        row = await self.db.run_point_query(_POINT_USAGE, {"account_id": account_id})  # every RCPT
+        return self._quota_of(row, account_id, self.quota_bytes)
 
     @staticmethod
-    def _quota_tx(conn: Connection, account_id: int, default: int | None) -> Quota:
-        row = conn.execute(_USAGE, {"account_id": account_id}).one_or_none()
+    def _quota_of(row: Any, account_id: int, default: int | None) -> Quota:
         if row is None:
             raise NoSuchAccount(f"no account {account_id}")
         return Quota(
