@@ -40,6 +40,7 @@ from policy.lifeline import watch_owner
 log = logging.getLogger(__name__)
 # "pdf" in a type or a file name, or "%PDF-" at the start of a base64 attachment.
 _MAYBE_PDF: Final = re.compile(rb"(?i:pdf)|JVBERi0")
+"""What ``maybe_pdf`` looks for (the regex: tests/dispatch check that both agree)."""
 _FIELD: Final = re.compile(rb"^x-pdf-signature[ \t]*:", re.IGNORECASE)
 _GRACE: Final = 0.8
 """Share of ``pki.pdf_timeout`` the worker itself may spend (it stops between
@@ -111,9 +112,21 @@ def check_message(message: bytes, trust: PdfTrust, max_size: int, budget: float)
     return results
 
 
+def maybe_pdf(message: bytes) -> bool:
+    """``_MAYBE_PDF.search(message) is not None``, by substring searches: a
+    case-blind regex alternation tries every octet (~2 ms for 200 KB), a
+    lower-case copy and two searches take ~50 us (a bytes pattern folds the
+    case of ASCII letters only, as ``bytes.lower`` does)."""
+    return b"JVBERi0" in message or b"pdf" in message.lower()
+
+
 def with_pdf_headers(message: bytes, checks: list[PdfCheck]) -> bytes:
     """Drop every ``X-PDF-Signature`` already present (a sender must not be able
     to forge the result) and prepend ours."""
+    end = message.find(b"\r\n\r\n")
+    if b"x-pdf-signature" not in (message if end < 0 else message[: end + 2]).lower():
+        # No such field (most mail): nothing to drop, no split into fields.
+        return b"".join(c.header() for c in checks) + message
     fields, body = split_message(message)
     if any(_FIELD.match(f) for f in fields):
         message = b"".join(f for f in fields if not _FIELD.match(f)) + b"\r\n" + body
@@ -152,7 +165,7 @@ class PdfHooks:
         """``message`` with our ``X-PDF-Signature`` fields (any other copy removed)."""
         if not self._settings.verify_pdf:
             return message
-        if _MAYBE_PDF.search(message) is None:
+        if not maybe_pdf(message):
             return with_pdf_headers(message, [])
         return with_pdf_headers(message, await self.check(message))
 
