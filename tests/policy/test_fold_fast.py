@@ -69,6 +69,25 @@ def test_every_simply_decomposed_letter_strips_as_the_table_says() -> None:
     assert seen > 400  # Latin letters with diacritics, Vietnamese's among them
 
 
+def test_every_other_base_strips_as_the_table_says() -> None:
+    """The premise of the NFD path for text with other characters too (curly
+    quotes, dashes, Cyrillic, Greek...): a character whose NFD is one base
+    other than ASCII and marks of the block is stripped to that base by the
+    table, and is a letter exactly when its base is one."""
+    seen = 0
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000 or unicodedata.combining(char) or char in "đĐ":
+            continue
+        decomposed = unicodedata.normalize("NFD", char)
+        base = normalize._MARK.sub("", decomposed)
+        if len(base) != 1 or base.isascii() or unicodedata.combining(base):
+            continue
+        seen += 1
+        assert (_STRIP[code], base.isalpha()) == (base, char.isalpha()), hex(code)
+    assert seen > 100_000
+
+
 SAMPLES = [
     "Trúng thưởng 100 triệu đồng! Nhấn vào đây: http://vi.example/nhan-thuong",
     "ĐẠI HỘI ĐẢNG BỘ TỈNH ĐỒNG NAI lần thứ XI",
@@ -80,6 +99,12 @@ SAMPLES = [
     "Straße ǅ ǈ ΐ ẛ ῼ İstanbul Ω K Å",
     "ɡoogle ԛ ԝ һ ӏ Greek αβγ mixed with latin",
     "\u00ad soft hyphen, \ufeff BOM, \u2066isolate\u2069",
+    "Quyết định “số 70” – về việc sử dụng hộp thư… ký tên: Nguyễn Văn A",
+    "Привет мир, Ελληνικά ά ǿ й, and 中文 with tiếng Việt",
+    "가\u0301",  # two jamo and a mark of no letter: the length alone would not tell
+    "가\u0301 tiếng “Việt”",
+    "x\u0303 “a”",  # a mark that composes with nothing
+    "\u09cb \u0f73 “a” \u05d0\u05b7 ễ",  # several bases, marks only, marks outside the block
     "",
     "plain ascii only, nothing to do",
 ]
@@ -96,6 +121,7 @@ def test_fast_paths_agree_on_random_text() -> None:
         "abcdeđĐghiklmnopqrstuvxyAĂÂEÊIOÔƠUƯáàảãạăắằẳẵặâấầẩẫậéèẻẽẹêếềểễệíìỉĩịóòỏõọôốồổỗộơớờởỡợúùủũụưứừửữựýỳỷỹỵ"
         " \n\t.,!?0123456789"
         "\u0300\u0301\u0303\u0309\u0323\u200b\u00adаеорсіαοε한ß≠ﬁＶ𝐕\u034f"
+        "“”–…가øǿйά\u09cb\u0f73\u05b7中"
     )
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
