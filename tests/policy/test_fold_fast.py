@@ -165,6 +165,59 @@ def test_word_tokens_agree_with_one_loop(words: int, vocabulary: int, line: int)
     assert want <= bayes.tokens(text, "Tiêu đề", "a@b.example")
 
 
+def _repeating(rng: random.Random, lines: int, pool: int, vocabulary: int) -> str:
+    """``lines`` lines drawn from ``pool`` distinct ones (blank ones, lines
+    without words and with CRLF among them)."""
+    syllables = ["trúng", "thưởng", "vay", "tiền", "ĐỒNG", "nai", "Công", "văn", "X" * 40, "x1x", "“số”"]
+    vocab = [
+        "".join(rng.choice(syllables) for _ in range(rng.randint(1, 2))) + str(i % 5) * (i % 3)
+        for i in range(vocabulary)
+    ]
+    kinds = ["", "\r", "-- 123 --", " . "]
+    choices = [
+        rng.choice(kinds)
+        if i % 4 == 0
+        else " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 9))) + rng.choice(["", "\r"])
+        for i in range(pool)
+    ]
+    return "\n".join(rng.choice(choices) for _ in range(lines))
+
+
+@pytest.mark.parametrize(
+    ("lines", "pool", "vocabulary"),
+    [
+        (2_500, 11, 30),
+        (3_000, 60, 200),
+        (4_000, 400, 100),
+        (4_000, 1_500, 2_000),
+        (5_000, 2_000, 20),
+        (1_000, 900, 50),
+        (20_000, 3, 3),
+    ],
+)
+def test_repeated_line_tokens_agree_with_one_loop(lines: int, pool: int, vocabulary: int) -> None:
+    rng = random.Random(lines + pool + vocabulary)
+    text = _repeating(rng, lines, pool, vocabulary)
+    assert len(text) > bayes._PIECE
+    assert bayes._word_tokens(text[:500_000]) == general_tokens(text)  # as ``tokens`` calls it
+
+
+def test_repeated_line_tokens_at_the_token_limit() -> None:
+    """Just under ``MAX_TOKENS`` the distinct lines give the tokens; at the
+    limit the order decides which are kept (the caller's way)."""
+    seen = set()
+    for count in range(740, 760):  # 4 tokens a line: 2 words, their pair, the pair with the next line
+        distinct = [f"w{i}a w{i}b" for i in range(count)]
+        text = "\n".join(distinct * 8)
+        fast = bayes._repeated_line_tokens(text)
+        want = general_tokens(text)
+        assert bayes._word_tokens(text) == want
+        seen.add(fast is None)
+        if fast is not None:
+            assert fast == want and len(want) < bayes.MAX_TOKENS
+    assert seen == {True, False}
+
+
 def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
     from policy.rules import phrases
 
