@@ -12,6 +12,7 @@ import pytest
 
 from policy import bayes
 from policy.rules import normalize
+from policy.rules import phrases as phrases_module
 from policy.rules.normalize import _DROP_COMBINING, _DROP_FORMAT, _STRIP, CONFUSABLE_TABLE, Folded, fold
 
 
@@ -227,3 +228,112 @@ def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
         for _ in range(5000):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
             assert phrases._LEET_WORD.findall(text) == backtracking.findall(text), repr(text)
+
+
+def test_leet_words_once_each_find_what_all_of_them_find() -> None:
+    """``leet_words`` gives each word once: ``find`` must find the same in it as
+    in every word in order (a word has no space, and no negatable phrase lacks one)."""
+    from policy.rules import phrases
+    from policy.rules.normalize import Folded
+
+    assert all(" " in phrases._key(p) for t in phrases.TOPICS if t.negatable for p in t.phrases)
+
+    def every_word(plain: str) -> str:
+        if phrases._LETTER_DIGIT.search(plain) is None:
+            return ""
+        return "\n".join(phrases._LEET_WORD.findall(plain)).translate(phrases._LEET_TABLE)
+
+    rng = random.Random(6)
+    words = (
+        "v1agra c1alis w88 fb88 b3t 8xbet 0tp m4_0tp n3ver sh4re 3nter d0nt pa$$word l0tt3ry w1nn3r x1"
+        " 1xxxxxxxx viagra never share otp ma free fr33 m1ll10n d0llars _b3t b3t_ sv388 hi88 188bet 789b3t"
+    ).split()
+    seps = [" ", " ", "\n", ". ", ", ", "\t", " - "]
+    found_any = 0
+    for _ in range(3000):
+        plain = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(1, 25)))
+        once, every = phrases.leet_words(plain), every_word(plain)
+        assert len(once) <= len(every)
+        want = phrases.find([Folded.of_plain(every)] if every else [])
+        assert phrases.find([Folded.of_plain(once)] if once else []) == want, plain
+        found_any += bool(want.phrases)
+    assert found_any > 1000
+
+
+def general_find(texts: list[str]) -> phrases_module.Found:
+    """``policy.rules.phrases.find`` as it was written before the repeated-lines path."""
+    p = phrases_module
+    found: dict[str, set[str]] = {}
+    for text in texts:
+        folded = fold(text)
+        plain = folded.plain
+        if not plain.strip():
+            continue
+        negated: list[tuple[int, int]] | None = None
+        for end_index, ids in p._AUTOMATON.iter(plain):
+            for entry_id in ids:
+                topic_index, key, accented, exact = p._ENTRIES[entry_id]
+                start = end_index - len(key) + 1
+                if not p._boundary(plain, start, end_index + 1):
+                    continue
+                if exact and folded.has_marks and folded.accented[start : end_index + 1] != accented:
+                    continue
+                topic = p.TOPICS[topic_index]
+                if topic.negatable:
+                    if negated is None:
+                        negated = p._negated_spans(plain)
+                    if any(a <= start < b for a, b in negated):
+                        continue
+                found.setdefault(topic.name, set()).add(key)
+    return p.Found(found)
+
+
+PHRASE_LINES = [
+    "Bạn đã trúng thưởng một chiếc xe",
+    "ban da trung thuong",
+    "Nhà cái uy tín, cá cược bóng đá",
+    "nha cai ca cuoc",
+    "cả cuộc đời",
+    "Vui lòng nhập mã OTP để xác minh tài khoản",
+    "Không bao giờ cung cấp",
+    "mã OTP cho bất kỳ ai.",
+    "Ngân hàng không yêu cầu nhập mật khẩu",
+    "never share your password",
+    "Please enter your password now",
+    "V1agra and c1alis, fr33 pills",
+    "1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "2XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "Trân trọng,",
+    "",
+    "vay tiền nhanh, giải ngân trong 24 giờ",
+    "Dear friend, next of kin, million dollars",
+]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_find_on_repeated_lines_agrees_with_the_general_one(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = rng.sample(PHRASE_LINES, rng.randint(2, len(PHRASE_LINES)))
+    if seed % 3 == 0:  # only lines without a phrase that can be negated: the distinct-lines path decides
+        negatable = ("otp", "password", "mật")
+        pool = [line for line in pool if not any(word in line.lower() for word in negatable)]
+        pool = pool or ["1XXXX", "cả cuộc đời"]
+    lines = [rng.choice(pool) for _ in range(rng.choice([10, 70, 200, 700]))]
+    text = ("\r\n" if seed % 2 else "\n").join(lines)
+    folded = fold(text)
+    assert phrases_module.find([folded]) == general_find([text])
+    assert phrases_module.find([text, "nhập OTP"]) == general_find([text, "nhập OTP"])
+    leet = phrases_module.leet_words(folded.plain)
+    every = "\n".join(phrases_module._LEET_WORD.findall(folded.plain)).translate(phrases_module._LEET_TABLE)
+    assert phrases_module.find([Folded.of_plain(leet)]) == phrases_module.find([Folded.of_plain(every)])
+
+
+def test_find_on_repeated_lines_leaves_negation_to_the_text_in_order() -> None:
+    """A line's phrase that can be negated depends on the lines before it: the
+    second "cung cấp mã OTP" is not negated, its first copy is."""
+    far = "một hai ba bốn năm sáu bảy tám"  # more words than a negation reaches over
+    lines = ["Không", "cung cấp mã OTP", far, "cung cấp mã OTP", *["1XXXX"] * 100]
+    text = "\n".join(lines)
+    want = general_find([text])
+    assert want.count("ASK_CREDENTIALS") and not general_find(["\n".join(lines[:2])]).count("ASK_CREDENTIALS")
+    assert phrases_module.find([text]) == want
