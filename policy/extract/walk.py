@@ -188,7 +188,7 @@ class Walker:
         encoding: str | None = None,
         cells: bool = False,
     ) -> None:
-        if not text.strip():
+        if not text or text.isspace():  # (``strip`` would copy the text)
             return
         if len(text) > MAX_TEXT:
             text = text[:MAX_TEXT]

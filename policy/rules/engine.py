@@ -377,7 +377,9 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if mixed:
         fire("TEXT_MIXED_SCRIPT", ", ".join(sorted(set(mixed))[:3]))
     found = phrases.find(folded)
-    leet = phrases.find(Folded.of_plain(w) for f in folded if (w := phrases.leet_words(f.plain)))
+    # Leet words and the hints below are found within lines: each distinct line is searched once.
+    once = [phrases.lines_once(f.plain) for f in folded]
+    leet = phrases.find(Folded.of_plain(w) for lines in once if (w := phrases.leet_words(lines)))
     disguised = sorted(
         p
         for name, found_phrases in leet.phrases.items()
@@ -394,7 +396,8 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
             score = _topic_score(name, count)
             topic_total += max(score, 0.0)
             fire(name, ", ".join(found.examples(name)), score)
-    contacts = (_CHAT_CONTACT.search(f.plain) for f in folded if _CHAT_HINT.search(f.plain))
+    with_lines = list(zip(folded, once, strict=True))
+    contacts = (_CHAT_CONTACT.search(f.plain) for f, lines in with_lines if _CHAT_HINT.search(lines))
     chat = next((m.group(0) for m in contacts if m), None)
     if chat is None:
         chat = next((h for h in analysis.urls if h in ("t.me", "zalo.me")), None)
@@ -460,7 +463,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("HTML_LINK_HEAVY", f"{links} links for {words} words")
     if analysis.html_hidden_chars > 80:
         fire("HTML_HIDDEN_TEXT", f"{analysis.html_hidden_chars} characters")
-    if any(_MONEY_HINT.search(f.plain) and _MONEY_HUGE.search(f.plain) for f in folded):
+    if any(_MONEY_HUGE.search(f.plain) for f, lines in with_lines if _MONEY_HINT.search(lines)):
         fire("MONEY_HUGE")
     # -- combinations ----------------------------------------------------------------------
     pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if found.count(t)]

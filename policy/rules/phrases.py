@@ -320,9 +320,7 @@ def leet_words(plain: str) -> str:
     for in each distinct line once (a word never spans a line feed)."""
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
-    if plain.count("\n") >= _MANY_LINES:
-        plain = "\n".join(dict.fromkeys(plain.split("\n")))
-    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(plain)))
+    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(lines_once(plain))))
     if words.isascii():  # one C pass over bytes instead of a dict look-up per character
         return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return words.translate(_LEET_TABLE)
@@ -330,6 +328,15 @@ def leet_words(plain: str) -> str:
 
 _MANY_LINES: Final = 64
 """Lines from which a text's repeated lines are worth looking for."""
+
+
+def lines_once(text: str) -> str:
+    """``text`` with each line once (its first place) if it has many: what
+    is searched for within lines (words, phrases, substrings without a line
+    feed) is found in it as in ``text``, but not how often or in which order."""
+    if text.count("\n") < _MANY_LINES:
+        return text
+    return "\n".join(dict.fromkeys(text.split("\n")))
 
 
 def _distinct_lines(folded: Folded) -> Folded | None:
@@ -386,7 +393,7 @@ def find(texts: Iterable[str | Folded]) -> Found:
     found: dict[str, set[str]] = {}
     for text in texts:
         folded = text if isinstance(text, Folded) else fold(text)
-        if not folded.plain.strip():
+        if not folded.plain or folded.plain.isspace():  # (``strip`` would copy the text)
             continue
         distinct = _distinct_lines(folded)
         if distinct is not None:
