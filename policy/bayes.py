@@ -160,8 +160,9 @@ def _repeated_line_tokens(text: str) -> set[str] | None:
         if len(words_seen) + len(pairs) >= MAX_TOKENS:
             return None
     with_words = list(filter(first.__contains__, lines))
-    following = map(first.__getitem__, with_words[1:])
-    pairs.update(zip(map(last.__getitem__, with_words), following, strict=False))
+    # The distinct pairs of lines first (their hashes are cached), then their words.
+    adjacent = set(zip(with_words, with_words[1:], strict=False))
+    pairs.update((last[line], first[following]) for line, following in adjacent)
     if len(words_seen) + len(pairs) >= MAX_TOKENS:
         return None
     words_seen.update(map(" ".join, pairs))

@@ -376,9 +376,11 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     mixed = [w for f in [*folded, from_name] for w in f.mixed_words]
     if mixed:
         fire("TEXT_MIXED_SCRIPT", ", ".join(sorted(set(mixed))[:3]))
-    found = phrases.find(folded)
-    # Leet words and the hints below are found within lines: each distinct line is searched once.
-    once = [phrases.lines_once(f.plain) for f in folded]
+    # Phrases, leet words and the hints below are found within lines: text
+    # most of whose lines repeat is searched a distinct line at a time.
+    distinct = [phrases.distinct_lines(f) for f in folded]
+    found = phrases.find_folded(zip(folded, distinct, strict=True))
+    once = [f.plain if d is None else d.plain for f, d in zip(folded, distinct, strict=True)]
     leet = phrases.find(Folded.of_plain(w) for lines in once if (w := phrases.leet_words(lines)))
     disguised = sorted(
         p

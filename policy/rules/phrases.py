@@ -339,9 +339,10 @@ def lines_once(text: str) -> str:
     return "\n".join(dict.fromkeys(text.split("\n")))
 
 
-def _distinct_lines(folded: Folded) -> Folded | None:
+def distinct_lines(folded: Folded) -> Folded | None:
     """``folded`` with each line once (its first place), when at least half
-    its lines repeat earlier ones; else None."""
+    its lines repeat earlier ones; else None. Its plain text holds every line
+    of ``folded.plain``: what is found within lines is found in it."""
     if folded.plain.count("\n") < _MANY_LINES:
         return None
     accented = folded.accented.split("\n")
@@ -387,15 +388,19 @@ def _scan(folded: Folded, found: dict[str, set[str]], *, negation: bool) -> bool
 
 
 def find(texts: Iterable[str | Folded]) -> Found:
-    """The phrases of each topic in ``texts``. A text most of whose lines
-    repeat (a phrase never spans a line feed) is searched a distinct line
-    at a time, unless a phrase that can be negated is in it."""
+    """The phrases of each topic in ``texts``."""
+    folded = [text if isinstance(text, Folded) else fold(text) for text in texts]
+    return find_folded((f, distinct_lines(f)) for f in folded)
+
+
+def find_folded(texts: Iterable[tuple[Folded, Folded | None]]) -> Found:
+    """``find`` of folded texts, each with its ``distinct_lines``: a text most
+    of whose lines repeat (a phrase never spans a line feed) is searched a
+    distinct line at a time, unless a phrase that can be negated is in it."""
     found: dict[str, set[str]] = {}
-    for text in texts:
-        folded = text if isinstance(text, Folded) else fold(text)
+    for folded, distinct in texts:
         if not folded.plain or folded.plain.isspace():  # (``strip`` would copy the text)
             continue
-        distinct = _distinct_lines(folded)
         if distinct is not None:
             some: dict[str, set[str]] = {}
             if _scan(distinct, some, negation=False):

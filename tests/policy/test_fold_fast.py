@@ -340,22 +340,28 @@ def test_find_on_repeated_lines_leaves_negation_to_the_text_in_order() -> None:
 
 
 def test_hints_are_found_in_each_distinct_line_as_in_the_text() -> None:
-    """The spam rules look for their hints (chat, money) and leet words in
-    ``lines_once`` of a text: found there exactly when found in the text."""
+    """The spam rules look for their hints (chat, money) in ``distinct_lines``
+    of a text and leet words in ``lines_once``: found there exactly when found
+    in the text."""
     from policy.rules import engine
 
     rng = random.Random(7)
     pieces = "zalo za lo tele t.me t. me $ usd us million v1agra x 0 a".split() + [" ", "\n", "\n", "\n"]
-    seen = 0
+    seen = seen_distinct = 0
     for _ in range(2000):
         sizes = [rng.randint(0, 6) for _ in range(rng.randint(1, 8))]
         pool = ["".join(rng.choice(pieces) for _ in range(size)) for size in sizes]
         text = "\n".join(rng.choice(pool) for _ in range(rng.randint(1, 200)))
         once = phrases_module.lines_once(text)
         seen += once != text
+        folded = fold(text)
+        distinct = phrases_module.distinct_lines(folded)
+        seen_distinct += distinct is not None
         for hint in (engine._CHAT_HINT, engine._MONEY_HINT):
             assert (hint.search(once) is None) == (hint.search(text) is None), repr(text)
+            if distinct is not None:
+                assert (hint.search(distinct.plain) is None) == (hint.search(folded.plain) is None), text
         every = "\n".join(phrases_module._LEET_WORD.findall(text)).translate(phrases_module._LEET_TABLE)
         want = set(every.split("\n")) if phrases_module._LETTER_DIGIT.search(text) else {""}
         assert set(phrases_module.leet_words(once).split("\n")) == want, repr(text)
-    assert seen > 500
+    assert seen > 500 and seen_distinct > 500
