@@ -83,3 +83,50 @@ def test_fast_paths_agree_on_random_messages() -> None:
         seen_pdf += expected
         seen_field += with_pdf_headers(message, []) != message
     assert seen_pdf > 1000 and seen_field > 100  # both branches taken often
+
+
+def _multipart(body: bytes, ctype: bytes = b"application/pdf", name: bytes = b"a.pdf") -> bytes:
+    head = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+    text = b"--XX\r\nContent-Type: text/plain\r\n\r\nsee the pdf\r\n"
+    part = b'--XX\r\nContent-Type: %s; name="%s"\r\nContent-Transfer-Encoding: base64\r\n\r\n' % (ctype, name)
+    return head + text + part + body + b"\r\n--XX--\r\n"
+
+
+PDF_BASE64 = (
+    b"JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKdHJhaWxlcgo8PC9Sb290IDEgMCBSPj4KJSVF"
+    b"T0YK"
+)
+TEXT_SAMPLES = [
+    b"From: a@b\r\n\r\n" + b"1XXXXXXXXXX pdf JVBERi0\r\n" * 3000,
+    b"From: a@b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + PDF_BASE64 + b"\r\n",
+    b"From: a@b\r\nContent-Type: TEXT/HTML\r\n\r\n<a href=x.pdf>pdf</a>\r\n",
+    b"From: a@b\r\nContent-Type: multipart\r\n\r\n--XX\r\n" + PDF_BASE64,  # no subtype: text/plain
+    b"From: a@b\r\nContent-Type: application/pdf\r\n\r\n" + PDF_BASE64 + b"\r\n",
+    b"From: a@b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + PDF_BASE64,
+    _multipart(PDF_BASE64),
+    _multipart(PDF_BASE64, b"application/octet-stream", b"scan.pdf"),
+    _multipart(b"aGVsbG8=", b"application/octet-stream", b"notes.txt"),
+    b"Content-Type: message/rfc822\r\n\r\n" + _multipart(PDF_BASE64),
+    b"no header at all, pdf " + PDF_BASE64,
+    b"From: a@b\nContent-Type: multipart/mixed; boundary=XX\n\n"
+    b"--XX\nContent-Type: application/pdf\n\n%PDF-1.4\n--XX--\n",
+]
+
+
+@pytest.mark.parametrize("message", TEXT_SAMPLES)
+def test_a_single_text_part_has_no_pdf(message: bytes) -> None:
+    """``single_text`` (the header section only) implies ``pdf_parts`` finds
+    nothing in the whole message: the check would add no field."""
+    from pki.pdfsig import pdf_parts
+
+    if pdfcheck.single_text(message):
+        assert pdf_parts(message) == []
+
+
+def test_single_text_is_not_everything() -> None:
+    from pki.pdfsig import pdf_parts
+
+    texts = [m for m in TEXT_SAMPLES if pdfcheck.single_text(m)]
+    with_pdfs = [m for m in TEXT_SAMPLES if pdf_parts(m)]
+    assert len(texts) == 5 and len(with_pdfs) >= 4
+    assert not any(pdfcheck.single_text(m) for m in with_pdfs)
