@@ -165,6 +165,8 @@ _CHAT_CONTACT: Final = re.compile(
     r"|(?:telegram|tele)\W{0,3}@\w{3,}|@\w{3,}\W{0,3}\(?telegram|\bt\.me/|\bzalo\.me/"
 )
 _MONEY_HINT: Final = re.compile(r"\$|usd|million")
+_MONEY_WORDS: Final = ("$", "usd", "million")
+"""``_MONEY_HINT``'s alternatives: three substring searches (one by memchr) cost a third of the regex."""
 _CHAT_HINT: Final = re.compile(r"zalo|tele|viber|whatsapp|t\.me")
 _OFFER_HOST: Final = re.compile(
     r"bet|casino|keo|nhacai|lode|xoso|slot|rx|meds|pills|pharma|loan|vay|airdrop|usdt|crypto|btc|giveaway|"
@@ -465,7 +467,8 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("HTML_LINK_HEAVY", f"{links} links for {words} words")
     if analysis.html_hidden_chars > 80:
         fire("HTML_HIDDEN_TEXT", f"{analysis.html_hidden_chars} characters")
-    if any(_MONEY_HUGE.search(f.plain) for f, lines in with_lines if _MONEY_HINT.search(lines)):
+    money = (f for f, lines in with_lines if any(word in lines for word in _MONEY_WORDS))
+    if any(_MONEY_HUGE.search(f.plain) for f in money):
         fire("MONEY_HUGE")
     # -- combinations ----------------------------------------------------------------------
     pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if found.count(t)]

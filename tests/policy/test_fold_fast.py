@@ -357,6 +357,7 @@ def test_hints_are_found_in_each_distinct_line_as_in_the_text() -> None:
         folded = fold(text)
         distinct = phrases_module.distinct_lines(folded)
         seen_distinct += distinct is not None
+        assert any(w in text for w in engine._MONEY_WORDS) == bool(engine._MONEY_HINT.search(text))
         for hint in (engine._CHAT_HINT, engine._MONEY_HINT):
             assert (hint.search(once) is None) == (hint.search(text) is None), repr(text)
             if distinct is not None:
