@@ -80,7 +80,7 @@ def _word_tokens(text: str) -> set[str]:
     reach the limit its tokens go into the sets in C loops; only the batch
     that reaches it is walked word by word. Same tokens as one loop over all
     the words."""
-    if len(text) > _PIECE:
+    if text.count("\n") >= _MANY_LINES:
         found = _repeated_line_tokens(text)
         if found is not None:
             return found
@@ -121,6 +121,8 @@ def _word_tokens(text: str) -> set[str]:
     return words_seen
 
 
+_MANY_LINES: Final = 16
+"""Lines from which a text's repeated lines are looked for."""
 _LINES_AT_ONCE: Final = 256
 """Distinct lines folded at a time by ``_repeated_line_tokens``."""
 

@@ -326,8 +326,9 @@ def leet_words(plain: str) -> str:
     return words.translate(_LEET_TABLE)
 
 
-_MANY_LINES: Final = 64
-"""Lines from which a text's repeated lines are worth looking for."""
+_MANY_LINES: Final = 16
+"""Lines from which a text's repeated lines are worth looking for (a split
+and a dict of 16 lines cost less than searching a few of them again)."""
 
 
 def lines_once(text: str) -> str:
