@@ -80,6 +80,10 @@ def _word_tokens(text: str) -> set[str]:
     reach the limit its tokens go into the sets in C loops; only the batch
     that reaches it is walked word by word. Same tokens as one loop over all
     the words."""
+    if text.count("\n") >= _MANY_LINES:
+        found = _repeated_line_tokens(text)
+        if found is not None:
+            return found
     words_seen: set[str] = set()
     pairs: set[tuple[str, str]] = set()
     previous = ""
@@ -117,13 +121,64 @@ def _word_tokens(text: str) -> set[str]:
     return words_seen
 
 
+_MANY_LINES: Final = 16
+"""Lines from which a text's repeated lines are looked for."""
+_LINES_AT_ONCE: Final = 256
+"""Distinct lines folded at a time by ``_repeated_line_tokens``."""
+
+
+def _repeated_line_tokens(text: str) -> set[str] | None:
+    """``_word_tokens(text)`` for a text of which at least half the lines
+    repeat earlier ones (smtp-source's test bodies, quoted replies, tables,
+    blank lines): each distinct line is folded and split into words once.
+    Words never span a line feed and folding does not reach across one, so
+    the words of the text are those of its distinct lines; the pairs are
+    each distinct line's own and, in the order of the text, the last word of
+    a line with words followed by the first word of the next such line. None
+    (the caller's way) when few lines repeat or when there are ``MAX_TOKENS``
+    tokens or more: then which ones are kept depends on their order."""
+    lines = text.split("\n")
+    distinct = list(dict.fromkeys(lines))
+    if len(distinct) * 2 > len(lines):
+        return None
+    words_seen: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for start in range(0, len(distinct), _LINES_AT_ONCE):
+        chunk = distinct[start : start + _LINES_AT_ONCE]
+        folded = fold("\n".join(chunk)).plain
+        word = _WORD_ASCII if folded.isascii() else _WORD
+        folded_lines = folded.split("\n")
+        if len(folded_lines) != len(chunk):
+            return None  # folding made or removed a line feed (it does not): the caller's way
+        for line, plain in zip(chunk, folded_lines, strict=True):
+            words = word.findall(plain)
+            if words:
+                words_seen.update(words)
+                pairs.update(zip(words, words[1:], strict=False))
+                first[line] = words[0]
+                last[line] = words[-1]
+        if len(words_seen) + len(pairs) >= MAX_TOKENS:
+            return None
+    with_words = list(filter(first.__contains__, lines))
+    # The distinct pairs of lines first (their hashes are cached), then their words.
+    adjacent = set(zip(with_words, with_words[1:], strict=False))
+    pairs.update((last[line], first[following]) for line, following in adjacent)
+    if len(words_seen) + len(pairs) >= MAX_TOKENS:
+        return None
+    words_seen.update(map(" ".join, pairs))
+    return words_seen
+
+
 def tokens(text: str, subject: str = "", sender: str = "", hosts: Iterable[str] = ()) -> set[str]:
     """The tokens of a message's body text, subject, From address and link
     hosts (found in ``text`` too)."""
     found = _word_tokens(text[:500_000])
     text = text[:500_000]
-    # A case-blind regex has no literal to skip ahead with: a link needs "://".
-    for host in [*(_URL.findall(text) if "://" in text else ()), *hosts]:
+    # A case-blind regex has no literal to skip ahead with: a link needs "://"
+    # (and ":", found by memchr: text without one skips the slower 3-character search).
+    for host in [*(_URL.findall(text) if ":" in text and "://" in text else ()), *hosts]:
         found.add("url:" + host.rpartition("@")[2].lower())
     for word in _WORD.findall(fold(subject).plain):
         found.add("subject:" + word)

@@ -232,9 +232,12 @@ def scan_text(text: str, *, structural: bool, cells: bool = False) -> list[Marki
             ):
                 found.append(Marking(level, "stamp line", _snippet(line)))
                 continue
-        for match in _FIELD.finditer(folded):
-            found.append(Marking(_level(match.group("level")), "Độ mật field", _snippet(line)))
-        if not found or found[-1].snippet != _snippet(line):
+        if "mật" in folded:  # (in every field: most lines need no search)
+            for match in _FIELD.finditer(folded):
+                found.append(Marking(_level(match.group("level")), "Độ mật field", _snippet(line)))
+        # A line has segments only where it has a tab, three spaces or a bar.
+        splits = "\t" in line or "   " in line or "|" in line
+        if splits and (not found or found[-1].snippet != _snippet(line)):
             segments = [s for s in _SEGMENTS.split(line) if s.strip()]
             if len(segments) > 1:
                 for segment in segments:

@@ -7,7 +7,8 @@ after the S/MIME step, on the copy that is stored here (the same place
 ``X-Signature-Status`` is added): every ``X-PDF-Signature`` the sender wrote is
 removed first, so a reader only ever sees a verdict this server reached, then
 ours are prepended. A message without "pdf" anywhere in it (nor the base64
-of "%PDF-") costs one byte search.
+of "%PDF-") costs one byte search, a large one of a single text part the
+parse of its header section.
 
 The check is bounded like the policy's content scan: files above
 ``pki.pdf_max_size`` are not opened, and the files of one message get
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import email.parser
+import email.policy
 import logging
 import os
 import re
@@ -40,6 +43,7 @@ from policy.lifeline import watch_owner
 log = logging.getLogger(__name__)
 # "pdf" in a type or a file name, or "%PDF-" at the start of a base64 attachment.
 _MAYBE_PDF: Final = re.compile(rb"(?i:pdf)|JVBERi0")
+"""What ``maybe_pdf`` looks for (the regex: tests/dispatch check that both agree)."""
 _FIELD: Final = re.compile(rb"^x-pdf-signature[ \t]*:", re.IGNORECASE)
 _GRACE: Final = 0.8
 """Share of ``pki.pdf_timeout`` the worker itself may spend (it stops between
@@ -111,9 +115,35 @@ def check_message(message: bytes, trust: PdfTrust, max_size: int, budget: float)
     return results
 
 
+_HEADERS: Final = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_LARGE: Final = 32_768
+"""Octets from which the header section is read before the whole message is searched."""
+
+
+def single_text(message: bytes) -> bool:
+    """The message is one text part (no Content-Type is text/plain, RFC 2045),
+    as ``pki.pdfsig.pdf_parts`` parses it: then it has no PDF attachment
+    (text parts are not files). Reads the header section only."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[: end + 4]
+    return _HEADERS.parsebytes(head).get_content_maintype() == "text"
+
+
+def maybe_pdf(message: bytes) -> bool:
+    """``_MAYBE_PDF.search(message) is not None``, by substring searches: a
+    case-blind regex alternation tries every octet (~2 ms for 200 KB), a
+    lower-case copy and two searches take ~50 us (a bytes pattern folds the
+    case of ASCII letters only, as ``bytes.lower`` does)."""
+    return b"JVBERi0" in message or b"pdf" in message.lower()
+
+
 def with_pdf_headers(message: bytes, checks: list[PdfCheck]) -> bytes:
     """Drop every ``X-PDF-Signature`` already present (a sender must not be able
     to forge the result) and prepend ours."""
+    end = message.find(b"\r\n\r\n")
+    if b"x-pdf-signature" not in (message if end < 0 else message[: end + 2]).lower():
+        # No such field (most mail): nothing to drop, no split into fields.
+        return b"".join(c.header() for c in checks) + message
     fields, body = split_message(message)
     if any(_FIELD.match(f) for f in fields):
         message = b"".join(f for f in fields if not _FIELD.match(f)) + b"\r\n" + body
@@ -152,7 +182,9 @@ class PdfHooks:
         """``message`` with our ``X-PDF-Signature`` fields (any other copy removed)."""
         if not self._settings.verify_pdf:
             return message
-        if _MAYBE_PDF.search(message) is None:
+        # No PDF to check: a large message of one text part (known from its
+        # header, before searching all of it), or no "pdf" anywhere.
+        if (len(message) > _LARGE and single_text(message)) or not maybe_pdf(message):
             return with_pdf_headers(message, [])
         return with_pdf_headers(message, await self.check(message))
 

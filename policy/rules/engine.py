@@ -165,6 +165,8 @@ _CHAT_CONTACT: Final = re.compile(
     r"|(?:telegram|tele)\W{0,3}@\w{3,}|@\w{3,}\W{0,3}\(?telegram|\bt\.me/|\bzalo\.me/"
 )
 _MONEY_HINT: Final = re.compile(r"\$|usd|million")
+_MONEY_WORDS: Final = ("$", "usd", "million")
+"""``_MONEY_HINT``'s alternatives: three substring searches (one by memchr) cost a third of the regex."""
 _CHAT_HINT: Final = re.compile(r"zalo|tele|viber|whatsapp|t\.me")
 _OFFER_HOST: Final = re.compile(
     r"bet|casino|keo|nhacai|lode|xoso|slot|rx|meds|pills|pharma|loan|vay|airdrop|usdt|crypto|btc|giveaway|"
@@ -376,8 +378,12 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     mixed = [w for f in [*folded, from_name] for w in f.mixed_words]
     if mixed:
         fire("TEXT_MIXED_SCRIPT", ", ".join(sorted(set(mixed))[:3]))
-    found = phrases.find(folded)
-    leet = phrases.find(Folded.of_plain(w) for f in folded if (w := phrases.leet_words(f.plain)))
+    # Phrases, leet words and the hints below are found within lines: text
+    # most of whose lines repeat is searched a distinct line at a time.
+    distinct = [phrases.distinct_lines(f) for f in folded]
+    found = phrases.find_folded(zip(folded, distinct, strict=True))
+    once = [f.plain if d is None else d.plain for f, d in zip(folded, distinct, strict=True)]
+    leet = phrases.find(Folded.of_plain(w) for lines in once if (w := phrases.leet_words(lines)))
     disguised = sorted(
         p
         for name, found_phrases in leet.phrases.items()
@@ -394,7 +400,8 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
             score = _topic_score(name, count)
             topic_total += max(score, 0.0)
             fire(name, ", ".join(found.examples(name)), score)
-    contacts = (_CHAT_CONTACT.search(f.plain) for f in folded if _CHAT_HINT.search(f.plain))
+    with_lines = list(zip(folded, once, strict=True))
+    contacts = (_CHAT_CONTACT.search(f.plain) for f, lines in with_lines if _CHAT_HINT.search(lines))
     chat = next((m.group(0) for m in contacts if m), None)
     if chat is None:
         chat = next((h for h in analysis.urls if h in ("t.me", "zalo.me")), None)
@@ -445,8 +452,10 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if external_forms:
         fire("HTML_FORM_EXTERNAL", external_forms[0])
         deceptive.append("form")
-    body = analysis.body_text()
-    words = len(body.split())
+    links = len(analysis.html_links)
+    # The words are counted only for the two rules that read the count (a
+    # split of the whole body text: 200 KB of Vietnamese, 2 ms).
+    words = len(analysis.body_text().split()) if analysis.html_images or links >= 4 else 0
     if analysis.html_images and words < 20 and (analysis.html_links or link_hosts):
         fire("HTML_IMAGE_ONLY", f"{analysis.html_images} images, {words} words")
     if facts.content_type == "text/html":
@@ -454,12 +463,12 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     offer_hosts = sorted(h for h in link_hosts if _OFFER_HOST.search(hosts.registrable(h).partition(".")[0]))
     if offer_hosts:
         fire("URI_OFFER_HOST", offer_hosts[0])
-    links = len(analysis.html_links)
     if links >= 4 and words < 12 * links:
         fire("HTML_LINK_HEAVY", f"{links} links for {words} words")
     if analysis.html_hidden_chars > 80:
         fire("HTML_HIDDEN_TEXT", f"{analysis.html_hidden_chars} characters")
-    if any(_MONEY_HINT.search(f.plain) and _MONEY_HUGE.search(f.plain) for f in folded):
+    money = (f for f, lines in with_lines if any(word in lines for word in _MONEY_WORDS))
+    if any(_MONEY_HUGE.search(f.plain) for f in money):
         fire("MONEY_HUGE")
     # -- combinations ----------------------------------------------------------------------
     pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if found.count(t)]

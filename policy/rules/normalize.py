@@ -115,22 +115,42 @@ _NOT_SIMPLE: Final = re.compile("[^\x00-\x7f\u0300-\u034e\u0350-\u036f]")
 ASCII and such marks has exactly one ASCII character, which is what ``_STRIP``
 maps it to (checked for every code point in tests/policy)."""
 _NOT_LETTER: Final = bytes(b for b in range(128) if not chr(b).isalpha())
+_OTHER: Final = re.compile("([^\x00-\x7f\u0300-\u034e\u0350-\u036f])")
+"""``_NOT_SIMPLE`` as a group: ``split`` keeps each such character."""
+_MARK: Final = re.compile("[\u0300-\u034e\u0350-\u036f]")
 
 
 def _strip_simple(accented: str) -> tuple[str, int] | None:
     """``accented.translate(_STRIP)`` and the letter count of ``accented``, by
-    way of NFD when every character is ASCII or a Latin letter with diacritics
-    (Vietnamese text): None otherwise, or when ``accented`` holds a combining
+    way of NFD when every character is ASCII or a letter with diacritics from
+    the combining diacritical marks block (Vietnamese text), other characters
+    (curly quotes, dashes, other scripts) kept as they are: None when a
+    character decomposes otherwise, or when ``accented`` holds a combining
     mark of its own (then the caller's general path applies)."""
     decomposed = unicodedata.normalize("NFD", accented.replace("đ", "d").replace("Đ", "d"))
-    if _NOT_SIMPLE.search(decomposed):
+    if _NOT_SIMPLE.search(decomposed) is None:
+        stripped = decomposed.encode("ascii", "ignore")
+        if len(stripped) != len(accented):
+            return None  # a mark that belonged to no letter
+        # Each letter's base is a letter and each other character's is not (the same check).
+        letters = len(stripped.translate(None, _NOT_LETTER))
+        return stripped.decode("ascii"), letters
+    # Runs of ASCII and marks, and between them the other characters, one each.
+    pieces = _OTHER.split(decomposed)
+    others = pieces[1::2]
+    if any(map(unicodedata.combining, others)) or _MARK.search(accented):
+        return None  # a mark outside the block (its own rules), or one that belonged to no letter
+    pieces[0::2] = [run.encode("ascii", "ignore").decode("ascii") for run in pieces[0::2]]
+    plain = "".join(pieces)
+    # With no mark of its own, each character of ``accented`` gives one character
+    # or more (Hangul syllables: several jamo); the same length means one each:
+    # its base, which is what ``_STRIP`` maps it to, a letter if it is one
+    # (tests/policy checks both for every code point).
+    if len(plain) != len(accented):
         return None
-    stripped = decomposed.encode("ascii", "ignore")
-    if len(stripped) != len(accented):
-        return None  # a mark that belonged to no letter
-    # Each letter's base is a letter and each other character's is not (the same check).
-    letters = len(stripped.translate(None, _NOT_LETTER))
-    return stripped.decode("ascii"), letters
+    ascii_letters = len(plain.encode("ascii", "ignore").translate(None, _NOT_LETTER))
+    letters = ascii_letters + sum(map(str.isalpha, others))
+    return plain, letters
 
 
 # Blocks of Greek and Cyrillic letters: a cheap test before looking at scripts word by word.

@@ -313,37 +313,100 @@ _LETTER_DIGIT: Final = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
 
 def leet_words(plain: str) -> str:
     """Only the words of ``plain`` that mix letters and digits, read as
-    letters, one a line (what ``find`` needs to see through "V1agra")."""
+    letters, one a line and each once (what ``find`` needs to see through
+    "V1agra"). Once is enough: a word has no space and no phrase that can be
+    negated is without one (tests/policy), so what ``find`` finds in a word is
+    the same wherever and however often the word stands. The words are looked
+    for in each distinct line once (a word never spans a line feed)."""
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
-    words = "\n".join(_LEET_WORD.findall(plain))
+    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(lines_once(plain))))
     if words.isascii():  # one C pass over bytes instead of a dict look-up per character
         return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return words.translate(_LEET_TABLE)
 
 
+_MANY_LINES: Final = 16
+"""Lines from which a text's repeated lines are worth looking for (a split
+and a dict of 16 lines cost less than searching a few of them again)."""
+
+
+def lines_once(text: str) -> str:
+    """``text`` with each line once (its first place) if it has many: what
+    is searched for within lines (words, phrases, substrings without a line
+    feed) is found in it as in ``text``, but not how often or in which order."""
+    if text.count("\n") < _MANY_LINES:
+        return text
+    return "\n".join(dict.fromkeys(text.split("\n")))
+
+
+def distinct_lines(folded: Folded) -> Folded | None:
+    """``folded`` with each line once (its first place), when at least half
+    its lines repeat earlier ones; else None. Its plain text holds every line
+    of ``folded.plain``: what is found within lines is found in it."""
+    if folded.plain.count("\n") < _MANY_LINES:
+        return None
+    accented = folded.accented.split("\n")
+    # The accented line decides the plain one (one character each, a line feed
+    # only for a line feed): the last index of each distinct accented line.
+    index = dict(zip(accented, range(len(accented)), strict=True))
+    if len(index) * 2 > len(accented):
+        return None
+    if folded.plain is folded.accented:
+        plain = accented_text = "\n".join(index)
+    else:
+        lines = folded.plain.split("\n")
+        plain = "\n".join([lines[i] for i in index.values()])
+        accented_text = "\n".join(index)
+    return Folded(accented_text, plain, folded.hidden_in_words, folded.mixed_words, folded.has_marks)
+
+
+def _scan(folded: Folded, found: dict[str, set[str]], *, negation: bool) -> bool:
+    """Add the phrases of ``folded`` to ``found``. Without ``negation`` (text
+    whose lines are not in their places), False as soon as a phrase that can
+    be negated is met: whether it is depends on the sentence around it."""
+    plain = folded.plain
+    negated: list[tuple[int, int]] | None = None
+    marks = folded.has_marks
+    for end_index, ids in _AUTOMATON.iter(plain):
+        for entry_id in ids:
+            topic_index, key, accented, exact = _ENTRIES[entry_id]
+            start = end_index - len(key) + 1
+            if not _boundary(plain, start, end_index + 1):
+                continue
+            if exact and marks and folded.accented[start : end_index + 1] != accented:
+                continue
+            topic = TOPICS[topic_index]
+            if topic.negatable:
+                if not negation:
+                    return False
+                if negated is None:
+                    negated = _negated_spans(plain)
+                if any(a <= start < b for a, b in negated):
+                    continue
+            found.setdefault(topic.name, set()).add(key)
+    return True
+
+
 def find(texts: Iterable[str | Folded]) -> Found:
+    """The phrases of each topic in ``texts``."""
+    folded = [text if isinstance(text, Folded) else fold(text) for text in texts]
+    return find_folded((f, distinct_lines(f)) for f in folded)
+
+
+def find_folded(texts: Iterable[tuple[Folded, Folded | None]]) -> Found:
+    """``find`` of folded texts, each with its ``distinct_lines``: a text most
+    of whose lines repeat (a phrase never spans a line feed) is searched a
+    distinct line at a time, unless a phrase that can be negated is in it."""
     found: dict[str, set[str]] = {}
-    for text in texts:
-        folded = text if isinstance(text, Folded) else fold(text)
-        plain = folded.plain
-        if not plain.strip():
+    for folded, distinct in texts:
+        if not folded.plain or folded.plain.isspace():  # (``strip`` would copy the text)
             continue
-        negated: list[tuple[int, int]] | None = None
-        marks = folded.has_marks
-        for end_index, ids in _AUTOMATON.iter(plain):
-            for entry_id in ids:
-                topic_index, key, accented, exact = _ENTRIES[entry_id]
-                start = end_index - len(key) + 1
-                if not _boundary(plain, start, end_index + 1):
-                    continue
-                if exact and marks and folded.accented[start : end_index + 1] != accented:
-                    continue
-                topic = TOPICS[topic_index]
-                if topic.negatable:
-                    if negated is None:
-                        negated = _negated_spans(plain)
-                    if any(a <= start < b for a, b in negated):
-                        continue
-                found.setdefault(topic.name, set()).add(key)
+        if distinct is not None:
+            some: dict[str, set[str]] = {}
+            if _scan(distinct, some, negation=False):
+                for name, keys in some.items():
+                    found.setdefault(name, set()).update(keys)
+                continue
+        _scan(folded, found, negation=True)
     return Found(found)

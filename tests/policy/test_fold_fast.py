@@ -12,6 +12,7 @@ import pytest
 
 from policy import bayes
 from policy.rules import normalize
+from policy.rules import phrases as phrases_module
 from policy.rules.normalize import _DROP_COMBINING, _DROP_FORMAT, _STRIP, CONFUSABLE_TABLE, Folded, fold
 
 
@@ -69,6 +70,25 @@ def test_every_simply_decomposed_letter_strips_as_the_table_says() -> None:
     assert seen > 400  # Latin letters with diacritics, Vietnamese's among them
 
 
+def test_every_other_base_strips_as_the_table_says() -> None:
+    """The premise of the NFD path for text with other characters too (curly
+    quotes, dashes, Cyrillic, Greek...): a character whose NFD is one base
+    other than ASCII and marks of the block is stripped to that base by the
+    table, and is a letter exactly when its base is one."""
+    seen = 0
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000 or unicodedata.combining(char) or char in "đĐ":
+            continue
+        decomposed = unicodedata.normalize("NFD", char)
+        base = normalize._MARK.sub("", decomposed)
+        if len(base) != 1 or base.isascii() or unicodedata.combining(base):
+            continue
+        seen += 1
+        assert (_STRIP[code], base.isalpha()) == (base, char.isalpha()), hex(code)
+    assert seen > 100_000
+
+
 SAMPLES = [
     "Trúng thưởng 100 triệu đồng! Nhấn vào đây: http://vi.example/nhan-thuong",
     "ĐẠI HỘI ĐẢNG BỘ TỈNH ĐỒNG NAI lần thứ XI",
@@ -80,6 +100,12 @@ SAMPLES = [
     "Straße ǅ ǈ ΐ ẛ ῼ İstanbul Ω K Å",
     "ɡoogle ԛ ԝ һ ӏ Greek αβγ mixed with latin",
     "\u00ad soft hyphen, \ufeff BOM, \u2066isolate\u2069",
+    "Quyết định “số 70” – về việc sử dụng hộp thư… ký tên: Nguyễn Văn A",
+    "Привет мир, Ελληνικά ά ǿ й, and 中文 with tiếng Việt",
+    "가\u0301",  # two jamo and a mark of no letter: the length alone would not tell
+    "가\u0301 tiếng “Việt”",
+    "x\u0303 “a”",  # a mark that composes with nothing
+    "\u09cb \u0f73 “a” \u05d0\u05b7 ễ",  # several bases, marks only, marks outside the block
     "",
     "plain ascii only, nothing to do",
 ]
@@ -96,6 +122,7 @@ def test_fast_paths_agree_on_random_text() -> None:
         "abcdeđĐghiklmnopqrstuvxyAĂÂEÊIOÔƠUƯáàảãạăắằẳẵặâấầẩẫậéèẻẽẹêếềểễệíìỉĩịóòỏõọôốồổỗộơớờởỡợúùủũụưứừửữựýỳỷỹỵ"
         " \n\t.,!?0123456789"
         "\u0300\u0301\u0303\u0309\u0323\u200b\u00adаеорсіαοε한ß≠ﬁＶ𝐕\u034f"
+        "“”–…가øǿйά\u09cb\u0f73\u05b7中"
     )
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
@@ -139,6 +166,59 @@ def test_word_tokens_agree_with_one_loop(words: int, vocabulary: int, line: int)
     assert want <= bayes.tokens(text, "Tiêu đề", "a@b.example")
 
 
+def _repeating(rng: random.Random, lines: int, pool: int, vocabulary: int) -> str:
+    """``lines`` lines drawn from ``pool`` distinct ones (blank ones, lines
+    without words and with CRLF among them)."""
+    syllables = ["trúng", "thưởng", "vay", "tiền", "ĐỒNG", "nai", "Công", "văn", "X" * 40, "x1x", "“số”"]
+    vocab = [
+        "".join(rng.choice(syllables) for _ in range(rng.randint(1, 2))) + str(i % 5) * (i % 3)
+        for i in range(vocabulary)
+    ]
+    kinds = ["", "\r", "-- 123 --", " . "]
+    choices = [
+        rng.choice(kinds)
+        if i % 4 == 0
+        else " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 9))) + rng.choice(["", "\r"])
+        for i in range(pool)
+    ]
+    return "\n".join(rng.choice(choices) for _ in range(lines))
+
+
+@pytest.mark.parametrize(
+    ("lines", "pool", "vocabulary"),
+    [
+        (2_500, 11, 30),
+        (3_000, 60, 200),
+        (4_000, 400, 100),
+        (4_000, 1_500, 2_000),
+        (5_000, 2_000, 20),
+        (1_000, 900, 50),
+        (20_000, 3, 3),
+    ],
+)
+def test_repeated_line_tokens_agree_with_one_loop(lines: int, pool: int, vocabulary: int) -> None:
+    rng = random.Random(lines + pool + vocabulary)
+    text = _repeating(rng, lines, pool, vocabulary)
+    assert len(text) > bayes._PIECE
+    assert bayes._word_tokens(text[:500_000]) == general_tokens(text)  # as ``tokens`` calls it
+
+
+def test_repeated_line_tokens_at_the_token_limit() -> None:
+    """Just under ``MAX_TOKENS`` the distinct lines give the tokens; at the
+    limit the order decides which are kept (the caller's way)."""
+    seen = set()
+    for count in range(740, 760):  # 4 tokens a line: 2 words, their pair, the pair with the next line
+        distinct = [f"w{i}a w{i}b" for i in range(count)]
+        text = "\n".join(distinct * 8)
+        fast = bayes._repeated_line_tokens(text)
+        want = general_tokens(text)
+        assert bayes._word_tokens(text) == want
+        seen.add(fast is None)
+        if fast is not None:
+            assert fast == want and len(want) < bayes.MAX_TOKENS
+    assert seen == {True, False}
+
+
 def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
     from policy.rules import phrases
 
@@ -148,3 +228,141 @@ def test_leet_word_pattern_matches_as_the_backtracking_one() -> None:
         for _ in range(5000):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
             assert phrases._LEET_WORD.findall(text) == backtracking.findall(text), repr(text)
+
+
+def test_leet_words_once_each_find_what_all_of_them_find() -> None:
+    """``leet_words`` gives each word once: ``find`` must find the same in it as
+    in every word in order (a word has no space, and no negatable phrase lacks one)."""
+    from policy.rules import phrases
+    from policy.rules.normalize import Folded
+
+    assert all(" " in phrases._key(p) for t in phrases.TOPICS if t.negatable for p in t.phrases)
+
+    def every_word(plain: str) -> str:
+        if phrases._LETTER_DIGIT.search(plain) is None:
+            return ""
+        return "\n".join(phrases._LEET_WORD.findall(plain)).translate(phrases._LEET_TABLE)
+
+    rng = random.Random(6)
+    words = (
+        "v1agra c1alis w88 fb88 b3t 8xbet 0tp m4_0tp n3ver sh4re 3nter d0nt pa$$word l0tt3ry w1nn3r x1"
+        " 1xxxxxxxx viagra never share otp ma free fr33 m1ll10n d0llars _b3t b3t_ sv388 hi88 188bet 789b3t"
+    ).split()
+    seps = [" ", " ", "\n", ". ", ", ", "\t", " - "]
+    found_any = 0
+    for _ in range(3000):
+        plain = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(1, 25)))
+        once, every = phrases.leet_words(plain), every_word(plain)
+        assert len(once) <= len(every)
+        want = phrases.find([Folded.of_plain(every)] if every else [])
+        assert phrases.find([Folded.of_plain(once)] if once else []) == want, plain
+        found_any += bool(want.phrases)
+    assert found_any > 1000
+
+
+def general_find(texts: list[str]) -> phrases_module.Found:
+    """``policy.rules.phrases.find`` as it was written before the repeated-lines path."""
+    p = phrases_module
+    found: dict[str, set[str]] = {}
+    for text in texts:
+        folded = fold(text)
+        plain = folded.plain
+        if not plain.strip():
+            continue
+        negated: list[tuple[int, int]] | None = None
+        for end_index, ids in p._AUTOMATON.iter(plain):
+            for entry_id in ids:
+                topic_index, key, accented, exact = p._ENTRIES[entry_id]
+                start = end_index - len(key) + 1
+                if not p._boundary(plain, start, end_index + 1):
+                    continue
+                if exact and folded.has_marks and folded.accented[start : end_index + 1] != accented:
+                    continue
+                topic = p.TOPICS[topic_index]
+                if topic.negatable:
+                    if negated is None:
+                        negated = p._negated_spans(plain)
+                    if any(a <= start < b for a, b in negated):
+                        continue
+                found.setdefault(topic.name, set()).add(key)
+    return p.Found(found)
+
+
+PHRASE_LINES = [
+    "Bạn đã trúng thưởng một chiếc xe",
+    "ban da trung thuong",
+    "Nhà cái uy tín, cá cược bóng đá",
+    "nha cai ca cuoc",
+    "cả cuộc đời",
+    "Vui lòng nhập mã OTP để xác minh tài khoản",
+    "Không bao giờ cung cấp",
+    "mã OTP cho bất kỳ ai.",
+    "Ngân hàng không yêu cầu nhập mật khẩu",
+    "never share your password",
+    "Please enter your password now",
+    "V1agra and c1alis, fr33 pills",
+    "1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "2XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "Trân trọng,",
+    "",
+    "vay tiền nhanh, giải ngân trong 24 giờ",
+    "Dear friend, next of kin, million dollars",
+]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_find_on_repeated_lines_agrees_with_the_general_one(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = rng.sample(PHRASE_LINES, rng.randint(2, len(PHRASE_LINES)))
+    if seed % 3 == 0:  # only lines without a phrase that can be negated: the distinct-lines path decides
+        negatable = ("otp", "password", "mật")
+        pool = [line for line in pool if not any(word in line.lower() for word in negatable)]
+        pool = pool or ["1XXXX", "cả cuộc đời"]
+    lines = [rng.choice(pool) for _ in range(rng.choice([10, 70, 200, 700]))]
+    text = ("\r\n" if seed % 2 else "\n").join(lines)
+    folded = fold(text)
+    assert phrases_module.find([folded]) == general_find([text])
+    assert phrases_module.find([text, "nhập OTP"]) == general_find([text, "nhập OTP"])
+    leet = phrases_module.leet_words(folded.plain)
+    every = "\n".join(phrases_module._LEET_WORD.findall(folded.plain)).translate(phrases_module._LEET_TABLE)
+    assert phrases_module.find([Folded.of_plain(leet)]) == phrases_module.find([Folded.of_plain(every)])
+
+
+def test_find_on_repeated_lines_leaves_negation_to_the_text_in_order() -> None:
+    """A line's phrase that can be negated depends on the lines before it: the
+    second "cung cấp mã OTP" is not negated, its first copy is."""
+    far = "một hai ba bốn năm sáu bảy tám"  # more words than a negation reaches over
+    lines = ["Không", "cung cấp mã OTP", far, "cung cấp mã OTP", *["1XXXX"] * 100]
+    text = "\n".join(lines)
+    want = general_find([text])
+    assert want.count("ASK_CREDENTIALS") and not general_find(["\n".join(lines[:2])]).count("ASK_CREDENTIALS")
+    assert phrases_module.find([text]) == want
+
+
+def test_hints_are_found_in_each_distinct_line_as_in_the_text() -> None:
+    """The spam rules look for their hints (chat, money) in ``distinct_lines``
+    of a text and leet words in ``lines_once``: found there exactly when found
+    in the text."""
+    from policy.rules import engine
+
+    rng = random.Random(7)
+    pieces = "zalo za lo tele t.me t. me $ usd us million v1agra x 0 a".split() + [" ", "\n", "\n", "\n"]
+    seen = seen_distinct = 0
+    for _ in range(2000):
+        sizes = [rng.randint(0, 6) for _ in range(rng.randint(1, 8))]
+        pool = ["".join(rng.choice(pieces) for _ in range(size)) for size in sizes]
+        text = "\n".join(rng.choice(pool) for _ in range(rng.randint(1, 200)))
+        once = phrases_module.lines_once(text)
+        seen += once != text
+        folded = fold(text)
+        distinct = phrases_module.distinct_lines(folded)
+        seen_distinct += distinct is not None
+        assert any(w in text for w in engine._MONEY_WORDS) == bool(engine._MONEY_HINT.search(text))
+        for hint in (engine._CHAT_HINT, engine._MONEY_HINT):
+            assert (hint.search(once) is None) == (hint.search(text) is None), repr(text)
+            if distinct is not None:
+                assert (hint.search(distinct.plain) is None) == (hint.search(folded.plain) is None), text
+        every = "\n".join(phrases_module._LEET_WORD.findall(text)).translate(phrases_module._LEET_TABLE)
+        want = set(every.split("\n")) if phrases_module._LETTER_DIGIT.search(text) else {""}
+        assert set(phrases_module.leet_words(once).split("\n")) == want, repr(text)
+    assert seen > 500 and seen_distinct > 500
