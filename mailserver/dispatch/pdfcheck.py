@@ -98,6 +98,14 @@ def shutdown() -> None:
     _POOL.discard()
 
 
+def maybe_pdf(message: bytes) -> bool:
+    """``_MAYBE_PDF.search(message) is not None``, at C speed: the regex tries
+    every position of the message (~40 us for 4 KB, 2 ms for 200 KB), a
+    lower-cased copy and two substring searches take a fraction of that. A bytes
+    pattern's IGNORECASE folds ASCII letters only, as ``bytes.lower`` does."""
+    return b"JVBERi0" in message or b"pdf" in message.lower()
+
+
 def check_message(message: bytes, trust: PdfTrust, max_size: int, budget: float) -> list[PdfCheck]:
     """Every PDF attachment's verdict (runs in the worker)."""
     started = time.monotonic()
@@ -152,8 +160,9 @@ class PdfHooks:
         """``message`` with our ``X-PDF-Signature`` fields (any other copy removed)."""
         if not self._settings.verify_pdf:
             return message
-        if _MAYBE_PDF.search(message) is None:
-            return with_pdf_headers(message, [])
+        if not maybe_pdf(message):
+            # Nothing to check and no X-PDF-Signature to remove (its name holds "pdf").
+            return message
         return with_pdf_headers(message, await self.check(message))
 
     async def check(self, message: bytes) -> list[PdfCheck]:
