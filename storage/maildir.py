@@ -27,7 +27,8 @@ info suffix stays empty). All blocking file I/O runs in worker threads of this
 module's own pool, so that threads waiting for the disk never delay the short
 jobs of the event loop's default executor.
 
-Deliveries are staged: ``stage`` writes and fsyncs the file in
+Deliveries are staged: ``stage`` (or ``begin_stage``, whose future the
+committer waits for) writes and fsyncs the file in
 ``<root>/.staging/`` while the store commits other messages; the store's commit
 transaction then moves it into the target folders with ``place_staged`` (one
 rename and one directory fsync per folder per batch) and ``unplace`` moves it
