@@ -233,7 +233,7 @@ def _unique_name() -> str:
     return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{_names.pid}R{unique:016x}.{_HOST}"
 
 
-def write_new_file(path: Path, data: bytes) -> None:
+def write_new_file(path: str | os.PathLike[str], data: bytes) -> None:
     """Create ``path`` (it must not exist), write ``data`` and fsync it; nothing
     is left if that fails."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -245,7 +245,8 @@ def write_new_file(path: Path, data: bytes) -> None:
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         raise
     os.close(fd)
 
@@ -362,6 +363,7 @@ class Maildir:
         self._folder_lock = threading.Lock()
         self._ready: set[Path] = set()
         """Folders this instance made or found complete (``_make_folder``)."""
+        self._staging = str(self.root / STAGING)
         self._paths: dict[PurePosixPath, Path] = {}
         """Folder -> ``absolute(folder)``, which is lexical only (no file system
         access) and costs ~25 us: a delivery asks it for its folder each time."""
@@ -524,13 +526,15 @@ class Maildir:
 
     def _stage(self, data: bytes, name: str | None = None) -> str:
         name = name or _unique_name()
+        # A plain string: pathlib's joins and conversions cost more than the write.
+        path = f"{self._staging}/{name}"
         try:
-            write_new_file(self.staging / name, data)
+            write_new_file(path, data)
         except FileNotFoundError:
             # Made on the first staging (and again if it was removed): a mkdir
             # per message cost a system call and an exception on every delivery.
             self.staging.mkdir(exist_ok=True)
-            write_new_file(self.staging / name, data)
+            write_new_file(path, data)
         return name
 
     async def stage(self, data: bytes) -> str:
