@@ -167,12 +167,12 @@ _MAX_BATCH: Final = 512
 _APPEND_DIRS_MAX: Final = 4096
 """Folders whose directory APPEND remembers (``SqlMailStore._append_dirs``)."""
 _INLINE_ANALYSIS: Final = 1 << 20
+"""Messages up to this size are analysed (mimeinfo) on the event loop."""
+"""Most delivery requests committed in one transaction."""
 _OVERLAPPED_STAGING: Final = 1 << 18
 """Largest message ``deliver`` queues while its staging write runs (the commit
 waits for the write): a longer write would hold up its whole batch and the
 database's write lock, so a larger message is staged first, then queued."""
-"""Messages up to this size are analysed (mimeinfo) on the event loop."""
-"""Most delivery requests committed in one transaction."""
 _CHUNK: Final = 500
 """Ids per IN (...) list, well under SQLite's and asyncpg's bind parameter limits."""
 _MAX_UID_RANGES: Final = 100

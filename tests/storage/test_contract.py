@@ -606,6 +606,11 @@ async def test_delivery_is_placed_and_committed_only_after_its_staging_write(
     results = await asyncio.gather(*(store.deliver([alice.id], message(i)) for i in range(3, 13)))
     assert len({r.placed[0][2] for r in results}) == 10
     assert len(_files(store.maildir.root / "example.org" / "alice")) == 11
+    # A large message is staged first, then queued (its write holds up no batch).
+    big = message(13) + b"x" * 300_000
+    (placed,) = (await store.deliver([alice.id], big)).placed
+    assert await store.read_message(alice.id, inbox, placed[2]) == big
+    assert not any(store.maildir.staging.iterdir())
 
 
 async def test_staged_delivery_to_another_file_system(store: SqlMailStore, alice: Account) -> None:
