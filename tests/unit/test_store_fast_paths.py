@@ -249,3 +249,19 @@ def test_staging_directory_is_made_when_missing(tmp_path: Path) -> None:
     box.staging.rmdir()  # removed behind its back: made again
     second = box._stage(b"two")
     assert (box.staging / second).read_bytes() == b"two"
+
+
+def test_drop_staged_removes_the_file_once_its_write_is_over(tmp_path: Path) -> None:
+    import time
+
+    from storage.maildir import Maildir
+
+    box = Maildir(tmp_path / "mail")
+    box.root.mkdir()
+    name, written = box.begin_stage(b"staged")
+    box.drop_staged(name, written)  # possibly before the write ran: removed after it
+    assert written.result(10) == name
+    deadline = time.monotonic() + 10
+    while (box.staging / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not (box.staging / name).exists()
