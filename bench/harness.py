@@ -697,7 +697,7 @@ def main() -> int:
                                               "mbsync-resync", "fetch", "mixed"],
                         help="record a py-spy flame graph of our server during this scenario")
     parser.add_argument("--profile-gil", action="store_true",
-                        help="sample only the thread holding the GIL (where Python CPU goes; idle waits left out)")
+                        help="sample only the thread holding the GIL (Python CPU; idle waits left out)")
     parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"], default="flamegraph",
                         help="py-spy output: flamegraph (results/profile.svg) or collapsed stacks "
                              "(raw, results/profile.txt) to read with grep/sort")

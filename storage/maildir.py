@@ -27,7 +27,8 @@ info suffix stays empty). All blocking file I/O runs in worker threads of this
 module's own pool, so that threads waiting for the disk never delay the short
 jobs of the event loop's default executor.
 
-Deliveries are staged: ``stage`` writes and fsyncs the file in
+Deliveries are staged: ``stage`` (or ``begin_stage``, whose future the
+committer waits for) writes and fsyncs the file in
 ``<root>/.staging/`` while the store commits other messages; the store's commit
 transaction then moves it into the target folders with ``place_staged`` (one
 rename and one directory fsync per folder per batch) and ``unplace`` moves it
@@ -61,6 +62,7 @@ import errno
 import functools
 import hashlib
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -203,13 +205,35 @@ def _hostname() -> str:
 _HOST: Final = _hostname()
 
 
+class _NameSource:
+    """The process id and a random generator seeded from the kernel, both renewed
+    in a forked child: a name costs no system call (``secrets.token_hex`` asks
+    the kernel every time, and in a worker thread each such call hands the GIL
+    over and waits to get it back)."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.pid = os.getpid()
+        # Uniqueness, not secrecy: the name shows the time and the process id anyway.
+        self.random = random.Random(secrets.token_bytes(32))  # noqa: S311
+
+
+_names: Final = _NameSource()
+os.register_at_fork(after_in_child=_names.renew)
+
+
 def _unique_name() -> str:
-    """``time.MusecPpid_Rrandom.host`` as recommended by the Maildir spec."""
+    """``time.MusecPpid_Rrandom.host`` as recommended by the Maildir spec (the
+    random part 64 bits, as before: unique with the time and the process id;
+    the file is created with O_EXCL anyway)."""
     now = time.time()
-    return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{os.getpid()}R{secrets.token_hex(8)}.{_HOST}"
+    unique = _names.random.getrandbits(64)
+    return f"{int(now)}.M{int((now % 1) * 1_000_000)}P{_names.pid}R{unique:016x}.{_HOST}"
 
 
-def write_new_file(path: Path, data: bytes) -> None:
+def write_new_file(path: str | os.PathLike[str], data: bytes) -> None:
     """Create ``path`` (it must not exist), write ``data`` and fsync it; nothing
     is left if that fails."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -221,7 +245,8 @@ def write_new_file(path: Path, data: bytes) -> None:
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         raise
     os.close(fd)
 
@@ -286,6 +311,9 @@ def _sync_dir(path: Path) -> None:
     sync.after_rename(path)
 
 
+_FOLDER_PATHS_MAX: Final = 4096
+"""Folder paths ``Maildir._folder`` remembers (then it starts afresh)."""
+
 STAGING: Final = ".staging"
 STAGING_MAX_AGE: Final = 36 * 3600.0
 """The Maildir specification's age for abandoned ``tmp/`` files."""
@@ -335,6 +363,10 @@ class Maildir:
         self._folder_lock = threading.Lock()
         self._ready: set[Path] = set()
         """Folders this instance made or found complete (``_make_folder``)."""
+        self._staging = str(self.root / STAGING)
+        self._paths: dict[PurePosixPath, Path] = {}
+        """Folder -> ``absolute(folder)``, which is lexical only (no file system
+        access) and costs ~25 us: a delivery asks it for its folder each time."""
 
     def absolute(self, relative: str | PurePosixPath) -> Path:
         """Resolve a relative path, refusing anything that would leave the root."""
@@ -377,7 +409,12 @@ class Maildir:
 
     def _folder(self, folder: PurePosixPath) -> Path:
         """The path of ``folder``, made (durably) if it is not there yet."""
-        path = self.absolute(folder)
+        path = self._paths.get(folder)
+        if path is None:
+            path = self.absolute(folder)
+            if len(self._paths) >= _FOLDER_PATHS_MAX:
+                self._paths.clear()
+            self._paths[folder] = path
         if path in self._ready and (path / "cur").is_dir():
             return path
         return self._make_folder(folder)
@@ -487,10 +524,17 @@ class Maildir:
         No address part starts with '.', so no account's directory is this."""
         return self.root / STAGING
 
-    def _stage(self, data: bytes) -> str:
-        self.staging.mkdir(exist_ok=True)
-        name = _unique_name()
-        write_new_file(self.staging / name, data)
+    def _stage(self, data: bytes, name: str | None = None) -> str:
+        name = name or _unique_name()
+        # A plain string: pathlib's joins and conversions cost more than the write.
+        path = f"{self._staging}/{name}"
+        try:
+            write_new_file(path, data)
+        except FileNotFoundError:
+            # Made on the first staging (and again if it was removed): a mkdir
+            # per message cost a system call and an exception on every delivery.
+            self.staging.mkdir(exist_ok=True)
+            write_new_file(path, data)
         return name
 
     async def stage(self, data: bytes) -> str:
@@ -498,6 +542,26 @@ class Maildir:
         directory entry is made durable by ``place_staged``); returns its name.
         Many deliveries stage in parallel while the store commits others."""
         return await _in_thread(self._stage, data)
+
+    def begin_stage(self, data: bytes) -> tuple[str, concurrent.futures.Future[str]]:
+        """``stage`` started in a worker thread: the name at once, and a future that
+        completes when the file is fsynced (raising what the write raised; then
+        no file is left). The caller may queue the delivery meanwhile; whoever
+        places it must wait for the future first (the store's commit does)."""
+        name = _unique_name()
+        return name, _pool().submit(self._stage, data, name)
+
+    def drop_staged(self, name: str, written: concurrent.futures.Future[str]) -> None:
+        """Remove a file ``begin_stage`` is writing or wrote, once the write is over,
+        in a worker thread: for a delivery cancelled before it was queued (nothing
+        will place it). Returns at once: nothing to await, which a cancelled task
+        could not do reliably."""
+        path = self.staging / name
+
+        def remove(_: object) -> None:
+            _pool().submit(path.unlink, True)
+
+        written.add_done_callback(remove)
 
     async def unstage(self, name: str) -> None:
         """Drop a staged file that will not be placed."""

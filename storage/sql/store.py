@@ -169,6 +169,10 @@ _APPEND_DIRS_MAX: Final = 4096
 _INLINE_ANALYSIS: Final = 1 << 20
 """Messages up to this size are analysed (mimeinfo) on the event loop."""
 """Most delivery requests committed in one transaction."""
+_OVERLAPPED_STAGING: Final = 1 << 18
+"""Largest message ``deliver`` queues while its staging write runs (the commit
+waits for the write): a longer write would hold up its whole batch and the
+database's write lock, so a larger message is staged first, then queued."""
 _CHUNK: Final = 500
 """Ids per IN (...) list, well under SQLite's and asyncpg's bind parameter limits."""
 _MAX_UID_RANGES: Final = 100
@@ -668,7 +672,7 @@ class _StaleFolder(NoSuchFolder):
     store cached it): the row is refused and the store tries again."""
 
 
-def _wait_written(futures: Iterable[Future[None]]) -> None:
+def _wait_written(futures: Iterable[Future[Any]]) -> None:
     """Block until the files of the rows about to commit are durable (raising what
     their writes raised): inside a commit transaction, so a row never commits
     before its file. From ``run_sync``'s greenlet on the event loop (an in-memory
@@ -686,9 +690,11 @@ def _wait_written(futures: Iterable[Future[None]]) -> None:
 @dataclass(slots=True)
 class _Delivery:
     """A staged message the committer places (``deliver``): in its transaction
-    it finds the target folders and renames the staged file into them, so a
-    delivery makes two thread hops (stage, commit) and its file is written in
-    parallel with the commits of other messages."""
+    it finds the target folders and renames the staged file into them. Its file
+    is written in parallel with the commits of other messages: before it is
+    queued (``commit_staged``: staged by another process, or a large message),
+    or while it waits in the queue (``written``: the event loop hands the write
+    to a worker thread and is not woken when it ends)."""
 
     account_ids: list[int]
     special_use: str | None
@@ -696,6 +702,10 @@ class _Delivery:
     """Name of the fsynced file in the Maildir's staging directory."""
     values: dict[str, Any]
     """Column values shared by every copy, except blob, uid and modseq."""
+    written: Future[str] | None = None
+    """The staging write, when it was started with the request (``deliver`` in
+    this process): the commit transaction waits for it before it places the
+    file (``_place_deliveries``), as for an APPEND's row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,6 +799,9 @@ def _place_deliveries(
         (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
     ]
+    # A file still being written is neither renamed into a folder nor committed
+    # before its fsync (raising what its write raised).
+    _wait_written(delivery.written for _, delivery in deliveries if delivery.written is not None)
     blobs = run_io(maildir.place_staged, items)
     # Not committed: the files go back to staging, to be placed alone (_commit).
     placed = [(name, these) for (name, _), these in zip(items, blobs, strict=True)]
@@ -1361,8 +1374,10 @@ class SqlMailStore:
     ) -> DeliveryResult:
         if not account_ids:
             raise ValueError("deliver needs at least one account")
-        staged = await self.stage_delivery(data, internal_date=internal_date)
         committer = self._committer_elsewhere
+        if committer is None and len(data) <= _OVERLAPPED_STAGING:
+            return await self._deliver_here(account_ids, data, internal_date, special_use, quota)
+        staged = await self.stage_delivery(data, internal_date=internal_date)
         if committer is None:
             return await self.commit_staged(account_ids, staged, special_use=special_use, quota=quota)
         try:
@@ -1374,6 +1389,39 @@ class SqlMailStore:
             with contextlib.suppress(OSError):
                 await self.maildir.unstage(staged.name)
             raise
+
+    async def _deliver_here(
+        self,
+        account_ids: list[int],
+        data: bytes,
+        internal_date: datetime | None,
+        special_use: str | None,
+        quota: bool,
+    ) -> DeliveryResult:
+        """``stage_delivery`` then ``commit_staged``, overlapped: the staging write
+        and its fsync run in a worker thread while this task analyses the message
+        and queues it, and the commit transaction waits for the write before it
+        places the file. One hand-off from the event loop to that thread and
+        none back (the event loop is woken once, by the commit)."""
+        name, written = self.maildir.begin_stage(data)
+        queued = False
+        try:
+            values = await self._analyse(data)
+            values.update(flags="", seen=False, deleted=False, internal_date=_internal_date(internal_date))
+            delivery = _Delivery(account_ids, special_use, name, values, written=written)
+            queued = True  # _enqueue queues it before its first wait
+            placed = await self._enqueue(_Pending([], delivery, quota=quota))
+        except asyncio.CancelledError:
+            if not queued:
+                self.maildir.drop_staged(name, written)  # nothing will place it
+            raise  # queued: it may still commit; if not, clean_staging removes the file
+        except BaseException:
+            # Not committed (refused, or its batch and then it alone failed): once
+            # the write is over, its file (back in staging if it was placed) goes.
+            await asyncio.wait([asyncio.wrap_future(written)])
+            await self.maildir.unstage(name)
+            raise
+        return DeliveryResult(placed=tuple((row.account_id, row.folder_id, info.uid) for row, info in placed))
 
     def observe_deliveries(self, observer: DeliveryObserver) -> None:
         self._delivery_observers.append(observer)

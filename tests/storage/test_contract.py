@@ -568,6 +568,51 @@ async def test_staged_delivery_isolates_failures(store: SqlMailStore, alice: Acc
     assert len(_files(store.maildir.root / "example.org" / "bob")) == 10
 
 
+async def test_delivery_is_placed_and_committed_only_after_its_staging_write(
+    store: SqlMailStore, alice: Account
+) -> None:
+    """``deliver`` queues a message while its staging write runs: the commit waits
+    for the file's fsync before it renames it into the folder and commits its
+    row; a write that fails fails that delivery alone and leaves no file."""
+    import errno
+    import threading
+
+    gate = threading.Event()
+    real_stage = store.maildir._stage
+
+    def stage(data: bytes, name: str | None = None) -> str:
+        if data == message(1):
+            assert gate.wait(10)
+        elif data == message(2):
+            raise OSError(errno.ENOSPC, "no space left")
+        return real_stage(data, name)
+
+    store.maildir._stage = stage  # type: ignore[method-assign]
+    inbox = await inbox_id(store, alice)
+    held = asyncio.ensure_future(store.deliver([alice.id], message(1)))
+    failing = asyncio.ensure_future(store.deliver([alice.id], message(2)))
+    await asyncio.sleep(0.3)
+    assert not held.done()
+    assert await store.list_messages(alice.id, inbox) == []
+    assert _files(store.maildir.root / "example.org" / "alice") == []  # not renamed into cur/ either
+    gate.set()
+    (placed,) = (await held).placed
+    with pytest.raises(OSError, match="no space left"):
+        await failing
+    assert await store.read_message(alice.id, inbox, placed[2]) == message(1)
+    assert len(await store.list_messages(alice.id, inbox)) == 1
+    assert not any(store.maildir.staging.iterdir())
+    # Later deliveries, in batches of several, are not held up by what failed.
+    results = await asyncio.gather(*(store.deliver([alice.id], message(i)) for i in range(3, 13)))
+    assert len({r.placed[0][2] for r in results}) == 10
+    assert len(_files(store.maildir.root / "example.org" / "alice")) == 11
+    # A large message is staged first, then queued (its write holds up no batch).
+    big = message(13) + b"x" * 300_000
+    (placed,) = (await store.deliver([alice.id], big)).placed
+    assert await store.read_message(alice.id, inbox, placed[2]) == big
+    assert not any(store.maildir.staging.iterdir())
+
+
 async def test_staged_delivery_to_another_file_system(store: SqlMailStore, alice: Account) -> None:
     """A folder on another file system than the staging directory (rename gives
     EXDEV): the staged file is copied there, fsynced, and dropped from staging."""
