@@ -20,8 +20,10 @@ from sqlalchemy.exc import MultipleResultsFound
 from storage import open_store
 from storage.directory import By
 from storage.routes import open_routes
+from storage.sieve import NoSuchScriptOwner, sieve_scripts_for
 from storage.sql.database import PointQuery
 from storage.sql.routes import _POINT_SERIAL
+from storage.sql.sieve import _POINT_ACTIVE
 from storage.sql.store import _POINT_ACCOUNT_BY_ADDRESS, _POINT_ACCOUNT_BY_ID, _POINT_USAGE, A, SqlMailStore
 
 
@@ -99,6 +101,37 @@ async def test_quota_and_serial_rows_are_sqlalchemys(sqlite_store: SqlMailStore)
     await routes.add_address_alias("x@example.org", "a@example.org", by=By("test"))
     _same(*await _both(store, _POINT_SERIAL, {}))
     assert await routes.serial() == 1
+
+
+async def test_active_script_rows_are_sqlalchemys(sqlite_store: SqlMailStore) -> None:
+    """The recipient's active Sieve script (asked at every delivery): the same
+    row with and without a script, the account unknown, and an account that
+    somehow has two active scripts (only code prevents it) still delivers."""
+    store = sqlite_store
+    account = await store.create_account("a@example.org", "A", "h")
+    scripts = sieve_scripts_for(store)
+    _same(*await _both(store, _POINT_ACTIVE, {"address": "a@example.org"}))
+    assert await scripts.active_script("A@example.org") is None
+    await scripts.put_script("a@example.org", "lọc", "keep;")
+    await scripts.set_active("a@example.org", "lọc")
+    fast, general = await _both(store, _POINT_ACTIVE, {"address": "a@example.org"})
+    _same(fast, general)
+    assert fast.active is True and fast.updated_at.tzinfo is not None
+    active = await scripts.active_script("a@example.org")
+    assert active is not None and (active.name, active.text, active.active) == ("lọc", "keep;", True)
+    assert await store.db.run_point_query(_POINT_ACTIVE, {"address": "x@example.org"}) is None
+    with pytest.raises(NoSuchScriptOwner):
+        await scripts.active_script("x@example.org")
+    await scripts.put_script("a@example.org", "khác", "discard;")
+
+    def second_active(conn: Connection) -> None:
+        conn.exec_driver_sql(
+            "UPDATE sieve_scripts SET active = 1 WHERE account_id = ? AND name = ?", (account.id, "khác")
+        )
+
+    await store.db.run_write(second_active)
+    active = await scripts.active_script("a@example.org")
+    assert active is not None and active.name in {"lọc", "khác"} and active.active
 
 
 async def test_more_than_one_row_raises_as_one_or_none_does(sqlite_store: SqlMailStore) -> None:
