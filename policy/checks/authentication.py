@@ -279,6 +279,10 @@ class AuthResults:
     def header(self, authserv_id: str) -> bytes:
         """The ``Authentication-Results`` field (RFC 8601 section 2.2), folded,
         CRLF-terminated."""
+        return _results_header(self, authserv_id)
+
+    def format_header(self, authserv_id: str) -> bytes:
+        """``header`` without the cache."""
         items: list[object] = []
         spf_key = "smtp_mailfrom" if self.spf.scope == "mailfrom" else "smtp_helo"
         spf_kwargs: dict[str, str | None] = {spf_key: _safe(self.spf.domain)}
@@ -318,6 +322,13 @@ class AuthResults:
         return (head + ";\r\n\t" + ";\r\n\t".join(str(i) for i in items) + "\r\n").encode("ascii")
 
 
+@functools.lru_cache(maxsize=256)
+def _results_header(results: AuthResults, authserv_id: str) -> bytes:
+    # The field is a pure function of the (frozen, hashable) results, and mail
+    # from one sender repeats them; authres builds several objects per result.
+    return results.format_header(authserv_id)
+
+
 # -- helpers ----------------------------------------------------------------------
 _SAFE_VALUE: Final = re.compile(r"[A-Za-z0-9._@+=/-]+")
 
@@ -332,7 +343,10 @@ def _present(values: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise_domain(domain: str) -> str:
+    # Cached: called several times per message (SPF, DMARC, the From domains)
+    # for the same few names, and the idna codec is pure Python.
     """Lower-case A-label form; non-convertible names stay lower-cased."""
     name = domain.strip().lower().rstrip(".")
     try:

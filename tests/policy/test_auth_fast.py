@@ -107,3 +107,57 @@ def test_remove_own_results_removes_ours() -> None:
     rest = b"From: a@example.org\r\n\r\n" + BODY
     assert authentication.remove_own_results(own + rest, "mx.example.org") == rest
     assert authentication.remove_own_results(own.upper() + rest, "mx.example.org") == rest
+
+
+def _results_variants() -> list[authentication.AuthResults]:
+    a = authentication
+    spfs = [
+        a.SpfOutcome(a.SpfResult.PASS, "example.org", "mailfrom"),
+        a.SpfOutcome(a.SpfResult.FAIL, "bad domain!", "helo", "why"),
+    ]
+    dkims: list[tuple[authentication.DkimOutcome, ...]] = [
+        (),
+        (a.DkimOutcome(a.DkimResult.PASS, "example.org", "s1", "rsa-sha256"),),
+        (
+            a.DkimOutcome(a.DkimResult.FAIL, "example.net", "s2", "ed25519-sha256", "bad"),
+            a.DkimOutcome(a.DkimResult.PERMERROR, "", "", "", "unparsable"),
+        ),
+    ]
+    record = a.DmarcRecord("reject", "reject")
+    dmarcs = [
+        a.DmarcOutcome(a.DmarcResult.NONE, None),
+        a.DmarcOutcome(a.DmarcResult.PASS, "example.org", "none", "example.org", True),
+        a.DmarcOutcome(a.DmarcResult.FAIL, "example.org", "reject", "example.org", record=record),
+    ]
+    arcs = [a.ArcOutcome(), a.ArcOutcome(a.ArcResult.PASS, (a.ArcHop(1, "sealer.example", "s", True),), 0)]
+    return [
+        a.AuthResults(spf, dkim, dmarc, ("example.org",), arc, override, ip)
+        for spf in spfs
+        for dkim in dkims
+        for dmarc in dmarcs
+        for arc in arcs
+        for override in ("", "sealer.example")
+        for ip in ("192.0.2.1", "2001:db8::1")
+    ]
+
+
+def test_results_header_cache_matches_format_header() -> None:
+    variants = _results_variants()
+    texts = set()
+    for _ in range(2):  # the second round answers from the cache
+        for results in variants:
+            for authserv_id in ("mx.example.org", "other.example", "bad id"):
+                text = results.header(authserv_id)
+                assert text == results.format_header(authserv_id)
+                texts.add(text)
+    assert len(texts) > len(variants)  # the variants do differ in the field
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["Example.ORG.", " example.org ", "bücher.example", "xn--bcher-kva.example", "a" * 70 + ".example", ""],
+)
+def test_normalise_domain_cache_matches_uncached(domain: str) -> None:
+    uncached = authentication.normalise_domain.__wrapped__  # type: ignore[attr-defined]
+    assert authentication.normalise_domain(domain) == uncached(domain)
+    assert authentication.normalise_domain(domain) == uncached(domain)
