@@ -100,9 +100,27 @@ def _lines(header: bytes) -> list[bytes]:
     return [line.rstrip(b"\r") for line in header.split(b"\n") if line.rstrip(b"\r")]
 
 
+_last_fields: tuple[bytes, tuple[tuple[str, str], ...]] = (b"", ())
+"""The header section ``fields`` read last and its reading: SMTP reads one
+message's header section several times at DATA (``ambiguity``, the DMARC From,
+the checks), and the reading is a pure function of the bytes. One tuple,
+replaced whole, so threads reading it at once see a consistent pair."""
+
+
 def fields(header: bytes) -> list[tuple[str, str]]:
     """The fields of a header section as (lower-case name, unfolded value), in
     order; the lenient reading of the module docstring."""
+    global _last_fields  # noqa: PLW0603 - a one-entry cache, see above
+    last = _last_fields
+    if header == last[0] and header:
+        return list(last[1])
+    result = _fields(header)
+    _last_fields = (bytes(header), tuple(result))
+    return result
+
+
+def _fields(header: bytes) -> list[tuple[str, str]]:
+    """``fields`` without the cache."""
     entries: list[tuple[str, list[bytes]]] = []
     current: list[bytes] | None = None
     for line in _lines(header):

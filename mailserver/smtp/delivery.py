@@ -77,7 +77,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Final
@@ -293,8 +293,26 @@ def received_header(
         lines.append(f"\tfor <{txn.recipients[0]}>;")
     else:
         lines[-1] += ";"
-    lines.append(f"\t{format_datetime(when)}")
+    lines.append(f"\t{trace_date(when)}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ZERO: Final = timedelta(0)
+
+
+def trace_date(when: datetime) -> str:
+    """``email.utils.format_datetime(when)``, the date-time of RFC 5322 section
+    3.3: the same text, without its timetuple and ``strftime("%z")`` for the
+    UTC times SMTP stamps (tests/unit/test_trace_date.py compares both)."""
+    offset = when.utcoffset()
+    if offset is None or offset != _ZERO:
+        return format_datetime(when)
+    return (
+        f"{_DAYS[when.weekday()]}, {when.day:02d} {_MONTHS[when.month - 1]} {when.year:04d} "
+        f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} +0000"
+    )
 
 
 def header_section(data: bytes) -> bytes:

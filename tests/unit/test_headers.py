@@ -123,3 +123,26 @@ def test_the_fast_path_reads_like_both_parsers(value: str) -> None:
 ])
 def test_ascii_text(text: str, expected: str) -> None:
     assert ascii_text(text) == expected
+
+
+def test_fields_cache_matches_uncached_reading() -> None:
+    # ``fields`` keeps its last reading; every call must still read its own bytes.
+    from storage import headers
+
+    sections = [
+        b"From: a@example.org\r\nSubject: one\r\n",
+        b"From: a@example.org\r\nSubject: two\r\n",
+        b"From: a@example.org\r\nSubject: two\r\n",
+        b"",
+        b"Subject: folded\r\n\tline\r\n",
+        b"From: a@example.org\r\nSubject: one\r\n",
+    ]
+    for section in sections:
+        first = headers.fields(section)
+        assert first == headers._fields(section)
+        first.append(("x", "mutated by the caller"))
+        assert headers.fields(section) == headers._fields(section)
+    mutable = bytearray(b"From: a@example.org\r\n")
+    assert headers.fields(mutable) == [("from", "a@example.org")]  # type: ignore[arg-type]
+    mutable[:4] = b"Sndr"
+    assert headers.fields(mutable) == [("sndr", "a@example.org")]  # type: ignore[arg-type]
