@@ -40,7 +40,7 @@ def test_a_real_pdf_has_its_trailer_and_its_text() -> None:
     assert any("123/QĐ-UBND" in line for line in pdf_text(data).lines)
 
 
-@pytest.mark.parametrize("data", _not_pdfs())
+@pytest.mark.parametrize("data", _not_pdfs(), ids=["random", "damaged", "damaged-crlf", "truncated"])
 def test_refused_only_where_pypdf_fails_too(data: bytes) -> None:
     assert not pdf_has_trailer(data)
     # pypdf itself cannot open it: refusing it early loses no text. If a pypdf

@@ -209,7 +209,7 @@ def _messages() -> list[bytes]:
     return found
 
 
-@pytest.mark.parametrize("data", _messages())
+@pytest.mark.parametrize("data", _messages(), ids=lambda _: "message")  # ids stable across processes (xdist)
 def test_documents_agree_with_the_general_path(data: bytes) -> None:
     limits = Limits()
     assert document(7, data, limits) == general_document(7, data, limits)
