@@ -43,7 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -364,6 +364,10 @@ def verify_ingest(side: Side, want: int) -> int:
 
 # -- driver -----------------------------------------------------------------------------
 
+FLOORS: Final = {"floor": "aiosmtpd floor", "floor-reader": "floor, our DATA reader"}
+"""bench/smtp_floor.py's two forms (``--floor``): table column titles by side name."""
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -388,6 +392,10 @@ class Recorder:
                          "theirs": theirs if by_side.get("peer") else None, "ratio": ratio,
                          "onebox": onebox if by_side.get("virtual") else None,
                          "ratio_onebox": ours / onebox if by_side.get("virtual") and onebox else None,
+                         **{name: median(by_side[name]) if by_side.get(name) else None for name in FLOORS},
+                         **{f"{name}_onebox": median(by_side[name]) / onebox
+                            if by_side.get(name) and by_side.get("virtual") and onebox else None
+                            for name in FLOORS},
                          "samples": by_side})
         return rows
 
@@ -405,6 +413,10 @@ def write_results(rows: list[dict[str, Any]], info: dict[str, Any], name: str = 
         "| scenario | unit | better | ours | Postfix/Dovecot | ours/theirs | Postfix one box | ours/it |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    floors = [side for side in FLOORS if any(r.get(side) is not None for r in rows)]
+    for side in floors:  # bench/smtp_floor.py ran too: two more columns each
+        lines[-2] += f" {FLOORS[side]} | it/one box |"
+        lines[-1] += " ---: | ---: |"
 
     def fmt(value: float | None, digits: int) -> str:
         return "—" if value is None else f"{value:.{digits}f}"
@@ -412,6 +424,8 @@ def write_results(rows: list[dict[str, Any]], info: dict[str, Any], name: str = 
     for r in rows:
         cells = [r["label"], r["unit"], r["better"], f"{r['ours']:.3f}", fmt(r["theirs"], 3),
                  fmt(r["ratio"], 2), fmt(r.get("onebox"), 3), fmt(r.get("ratio_onebox"), 2)]
+        for side in floors:
+            cells += [fmt(r.get(side), 3), fmt(r.get(f"{side}_onebox"), 2)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Integrity: {info['integrity']}", ""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
@@ -494,6 +508,7 @@ def run(args: argparse.Namespace) -> int:
     postfix = peers.Postfix(root, dovecot.lmtp_port)
     smtp_wanted = bool(only & {"smtp", "smtp-conn"})
     onebox = peers.Postfix(root, maildir=True) if smtp_wanted else None
+    floors = [peers.Floor(root), peers.Floor(root, our_reader=True)] if smtp_wanted and args.floor else []
     pg = os.environ.get("MAILSERVER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
     extra: dict[str, dict[str, str]] = {}
     for item in args.set:
@@ -508,6 +523,8 @@ def run(args: argparse.Namespace) -> int:
         postfix.start()
         if onebox is not None:
             onebox.start()
+        for low in floors:
+            low.start()
         ours.start()
         ours._cli("account", "add", INGEST_USER, "--name", "Ingest", "--password-stdin",
                   "--no-change-required", stdin=peers.PASSWORD.encode() + b"\n")
@@ -531,7 +548,11 @@ def run(args: argparse.Namespace) -> int:
             smtp_sides.insert(1, Side("virtual", box.port, 0,
                                       lambda: box.mailboxes / peers.DOMAIN / "ingest", box.server_pids,
                                       box.master_pid))
-        ingested = {"peer": 0, "ours": 0, "virtual": 0}
+        for low in floors:
+            smtp_sides.append(Side("floor-reader" if low.our_reader else "floor", low.port, 0,
+                                   lambda low=low: low.mailboxes,
+                                   low.server_pids, low.master_pid))
+        ingested = {"peer": 0, "ours": 0, "virtual": 0, "floor": 0, "floor-reader": 0}
         runs = [(reuse, label, small, big) for reuse, label, small, big, name in (
             (True, "many per connection (-d)", n_small, n_big, "smtp"),
             (False, "a connection per message", n_conn_small, n_conn_big, "smtp-conn"),
@@ -640,7 +661,7 @@ def run(args: argparse.Namespace) -> int:
         for side in smtp_sides if runs else []:
             integrity.append(f"{side.name}: ingest {verify_ingest(side, ingested[side.name])} bodies ok")
     finally:
-        for server in (ours, postfix, onebox, dovecot):
+        for server in (ours, postfix, onebox, *floors, dovecot):
             if server is None:
                 continue
             try:
@@ -701,6 +722,9 @@ def main() -> int:
     parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"], default="flamegraph",
                         help="py-spy output: flamegraph (results/profile.svg) or collapsed stacks "
                              "(raw, results/profile.txt) to read with grep/sort")
+    parser.add_argument("--floor", action="store_true",
+                        help="SMTP scenarios also against bench/smtp_floor.py: aiosmtpd that only writes "
+                             "and fsyncs each message (what any aiosmtpd server must at least do)")
     parser.add_argument("--skip-policy", action="store_true", help="leave out scenario 6")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     parser.add_argument("--note", default="", help="free text for the results header (e.g. machine load)")

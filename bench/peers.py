@@ -439,3 +439,46 @@ class Ours:
     def server_pids(self) -> list[int]:
         assert self.proc is not None
         return process_tree(self.proc.pid)
+
+
+class Floor:
+    """bench/smtp_floor.py: aiosmtpd writing each message to a Maildir with fsync, nothing else."""
+
+    def __init__(self, root: Path, processes: int = 0, *, our_reader: bool = False) -> None:
+        self.our_reader = our_reader
+        self.dir = root / ("floor-reader" if our_reader else "floor")
+        self.port = free_port()
+        self.processes = processes or (os.cpu_count() or 1)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def mailboxes(self) -> Path:
+        return self.dir / "Maildir"
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "smtp_floor.py"), "--port", str(self.port),
+             "--maildir", str(self.mailboxes), "--processes", str(self.processes),
+             *(["--our-reader"] if self.our_reader else [])],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(self.dir / "floor.log", "wb"),  # noqa: SIM115
+            preexec_fn=raise_nofile,
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
+
+    def server_pids(self) -> list[int]:
+        assert self.proc is not None
+        return process_tree(self.proc.pid)
+
+    def master_pid(self) -> int:
+        return self.proc.pid if self.proc else 0

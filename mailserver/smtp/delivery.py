@@ -663,11 +663,14 @@ class Inbound:
         return await self._directory.list_agencies()
 
     async def deliver(
-        self, client: Client, txn: Transaction, data: bytes, *, message_id: str, when: datetime
+        self, client: Client, txn: Transaction, data: bytes, *, message_id: str, when: datetime,
+        line_endings_clean: bool = False,
     ) -> tuple[Reply, DeliveryResult | None]:
         """DATA: check the content, add trace fields, store durably for all
-        recipients at once. Store faults propagate to the driver (451 4.3.0)."""
-        if find_bare_line_ending(data) is not None:
+        recipients at once. Store faults propagate to the driver (451 4.3.0).
+        ``line_endings_clean``: the DATA reader found no bare CR or LF already
+        (``protocol.read_data_into``), so the data is not scanned for one again."""
+        if not line_endings_clean and find_bare_line_ending(data) is not None:
             return codes.S550_BARE_LINE_ENDING, None
         if b"\x00" in data:
             return codes.S550_NUL_IN_DATA, None

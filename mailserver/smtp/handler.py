@@ -198,7 +198,8 @@ class SmtpHandler:
         server.busy = True
         try:
             reply, result = await self._inbound.deliver(
-                client, txn, data, message_id=message_id, when=datetime.now().astimezone()
+                client, txn, data, message_id=message_id, when=datetime.now().astimezone(),
+                line_endings_clean=envelope.line_endings_clean,
             )
         except Exception:
             # The driver's catch-all (STYLE.md, Errors): a server fault is a

@@ -150,6 +150,19 @@ def line_too_long(data: bytes, limit: int) -> bool:
     return max(map(len, data.split(b"\r\n"))) + 2 > limit
 
 
+def check_lines(data: bytes, limit: int) -> tuple[bool, bool]:
+    """For ``data`` that ends with CRLF (or is empty): whether a line is longer
+    than ``limit`` (``line_too_long``) and whether every CR and every LF in it
+    is part of a CRLF (no bare line ending, which ``delivery.find_bare_line_ending``
+    would otherwise look for over the whole message again). One cut into lines
+    serves both: ``n`` lines mean ``n`` CRLFs, and the data is clean when it
+    holds no other CR or LF."""
+    lines = data.split(b"\r\n")
+    crlfs = len(lines) - 1
+    too_long = len(data) > limit and max(map(len, lines)) + 2 > limit
+    return too_long, data.count(b"\r") == crlfs and data.count(b"\n") == crlfs
+
+
 def unstuff(data: bytes) -> bytes:
     """RFC 5321 section 4.5.2: drop the first period of every line that starts
     with one (the sender doubled it). ``data`` starts a line and ends with CRLF
@@ -167,7 +180,7 @@ _TOO_MUCH: Final = "552 Error: Too much mail data"
 
 async def read_data_into(
     reader: asyncio.StreamReader, sink: Spool, *, size_limit: int | None, line_limit: int
-) -> None:
+) -> bool:
     """Read the mail data after ``354`` up to the final ``.CRLF`` and write it,
     dot-unstuffed, to ``sink`` as it arrives (so a session holds little of it
     in memory whatever the size). Raises ``DataTooLong`` (after reading to the
@@ -188,7 +201,13 @@ async def read_data_into(
     go): the complete lines of a block are unstuffed and written; the start of
     a line not yet ended (``carry``, never longer than the line limit) waits
     for the next block, so a transparency dot is recognised across reads.
+
+    Returns whether every CR and LF of the data is in a CRLF (no bare line
+    ending). Blocks of complete lines end with CRLF, so no CRLF straddles two
+    of them and their counts add up; unstuffing removes only a dot after a
+    CRLF, which neither makes nor breaks a CRLF.
     """
+    clean = True
     size = 0
     failure: str | None = None
     tail = b"\r\n"
@@ -224,9 +243,11 @@ async def read_data_into(
             else:
                 cut = data.rfind(b"\r\n") + 2
                 complete, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-                if line_too_long(complete, line_limit) or len(carry) + 2 > line_limit:
+                too_long, clean_block = check_lines(complete, line_limit)
+                if too_long or len(carry) + 2 > line_limit:
                     failure, carry = _TOO_LONG, b""
                 else:
+                    clean = clean and clean_block
                     await sink.write(unstuff(complete))
         if end:
             break
@@ -234,6 +255,7 @@ async def read_data_into(
             separator = _END_OF_DATA
     if failure is not None:
         raise DataTooLong(failure)
+    return clean
 
 
 async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int) -> bytes:
@@ -406,6 +428,8 @@ class MxEnvelope(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.txn: Transaction | None = None
+        self.line_endings_clean = False
+        """Set by the DATA reader: no bare CR or LF in the content (none looked for again)."""
 
 
 class MxSMTP(SMTP):
@@ -758,7 +782,7 @@ class MxSMTP(SMTP):
         held = 0
         try:
             try:
-                await read_data_into(
+                clean = await read_data_into(
                     self._reader, spool, size_limit=self.data_size_limit, line_limit=self.line_length_limit
                 )
             except DataTooLong as exc:
@@ -783,6 +807,8 @@ class MxSMTP(SMTP):
             spool.close()
             self.envelope.content = content
             self.envelope.original_content = content
+            if isinstance(self.envelope, MxEnvelope):
+                self.envelope.line_endings_clean = clean
             del content
             reply = await self._call_handler_hook("DATA")
             self._set_post_data_state()  # type: ignore[no-untyped-call]

@@ -242,6 +242,29 @@ async def test_nul_in_data_refused(mx: RunningServer) -> None:
     assert await asyncio.to_thread(imap_envelopes, mx.port("imap"), ANNV) == []
 
 
+@pytest.mark.parametrize("body", [
+    b"before\nafter\r\n",  # a bare LF (SMTP smuggling: "\n.\r\n" ends data for some servers)
+    b"smuggle\n.\r\nMAIL FROM:<x@example.org>\r\n",
+    b"before\rafter\r\n",  # a bare CR
+    b"x" * 70 + b"\r\n" + (b"y" * 78 + b"\r\n") * 2000 + b"late\nbare\r\n",  # in a later 64 KB block
+], ids=["lf", "smuggling", "cr", "late-block"])
+async def test_bare_line_ending_in_data_refused(mx: RunningServer, body: bytes) -> None:
+    """The DATA reader decides whether the data is clean of bare CR/LF (protocol.check_lines);
+    whatever it says, a bare one anywhere is refused over the wire and nothing is stored."""
+    client = await RawClient.open(mx.port("smtp"))
+    try:
+        assert (await client.cmd("MAIL FROM:<sender@example.org>"))[0] == 250
+        assert (await client.cmd(f"RCPT TO:<{ANNV}>"))[0] == 250
+        assert (await client.cmd("DATA"))[0] == 354
+        await client.send(b"From: <sender@example.org>\r\nSubject: bare\r\n\r\n" + body + b".\r\n")
+        code, text = await client.reply()
+        assert (code, enhanced(text)) == (550, "5.6.0"), text
+        assert (await client.cmd("NOOP"))[0] == 250
+    finally:
+        await client.close()
+    assert await asyncio.to_thread(imap_envelopes, mx.port("imap"), ANNV) == []
+
+
 # -- found by the fuzzer (tests/property/test_smtp_fuzz.py) --------------------------------
 async def test_control_characters_are_not_echoed_in_replies(mx: RunningServer) -> None:
     """aiosmtpd echoes an unknown command in its 500 reply: a CR or NUL of the

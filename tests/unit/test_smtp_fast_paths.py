@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailserver.smtp import delivery
+from mailserver.smtp import delivery, protocol
 from mailserver.smtp.limits import MemoryBudget, Spool
 from mailserver.smtp.protocol import _SIMPLE_PATH, DataTooLong, MxSMTP, path_error, read_data, read_data_into
 
@@ -158,6 +158,47 @@ def test_path_parser_agrees_with_aiosmtpd(arg: str) -> None:
 def test_bare_line_ending_finder(data: bytes) -> None:
     match = delivery._BARE_LINE_ENDING.search(data)
     assert delivery.find_bare_line_ending(data) == (match.start() if match else None)
+
+
+_CLEAN_OR_NOT = st.one_of(
+    st.sampled_from([b"", b".", b"..x", b"\r", b"\n", b"a\rb", b"a\nb", b"\r\r", b"\n\n", b"x\r"]),
+    st.text("ab.", max_size=30).map(str.encode),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(_CLEAN_OR_NOT, max_size=40),
+    cuts=st.lists(st.integers(min_value=1, max_value=300), max_size=8),
+    block=st.integers(min_value=1, max_value=80),
+)
+def test_reader_tells_bare_line_endings_as_the_finder_does(
+    lines: list[bytes], cuts: list[int], block: int
+) -> None:
+    """read_data_into's verdict (no bare CR or LF) is what delivery.find_bare_line_ending
+    says of the content it gives, whatever the read and block boundaries (small
+    blocks here, so a CR and its LF fall in different reads and blocks)."""
+    stuffed = [b"." + line if line.startswith(b".") else line for line in lines]
+    stream = b"".join(line + b"\r\n" for line in stuffed) + b".\r\nQUIT\r\n"
+    points = sorted({c for c in cuts if c < len(stream)})
+
+    async def run() -> tuple[bytes, bool]:
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        for a, b in zip([0, *points], [*points, len(stream)], strict=True):
+            reader.feed_data(stream[a:b])
+        reader.feed_eof()
+        spool = Spool(None)
+        clean = await read_data_into(reader, spool, size_limit=None, line_limit=LINE_LIMIT)
+        return await spool.read(), clean
+
+    original = protocol._BLOCK
+    protocol._BLOCK = block  # type: ignore[misc]
+    try:
+        content, clean = asyncio.run(run())
+    finally:
+        protocol._BLOCK = original  # type: ignore[misc]
+    assert content == b"".join(line + b"\r\n" for line in lines)
+    assert clean == (delivery.find_bare_line_ending(content) is None)
 
 
 # -- the DATA spool ------------------------------------------------------------------------
