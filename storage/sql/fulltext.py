@@ -120,19 +120,32 @@ _PG_SAVE: Final = text(
 )
 
 
+def _sqlite_values(doc: IndexDoc) -> dict[str, Any]:
+    # Exact words that are the folded ones (text without diacritics, e.g. all ASCII)
+    # are not stored twice: the FTS5 write (tokenising, the index, the stored text)
+    # is about half as long, and an exact query answers such rows from the folded
+    # column (``_word_hits``). PostgreSQL keeps both vectors.
+    values = _values(doc)
+    if values["hdr_x"] == values["hdr"]:
+        values["hdr_x"] = ""
+    if values["body_x"] == values["body"]:
+        values["body_x"] = ""
+    return values
+
+
 def save_index_tx(conn: Connection, docs: Sequence[IndexDoc], done: Sequence[int]) -> None:
     """Write the entries of messages that still exist and clear their jobs."""
     ids = sorted({d.message_id for d in docs} | set(done))
     if not ids:
         return
     alive = set(conn.execute(select(M.c.id).where(M.c.id.in_(ids))).scalars())
-    rows = [_values(d) for d in docs if d.message_id in alive]
+    kept = [d for d in docs if d.message_id in alive]
     if _sqlite(conn):
         conn.execute(_SQLITE_FORGET, {"ids": ids})
-        if rows:
-            conn.execute(_SQLITE_SAVE, rows)
-    elif rows:
-        conn.execute(_PG_SAVE, rows)
+        if kept:
+            conn.execute(_SQLITE_SAVE, [_sqlite_values(d) for d in kept])
+    elif kept:
+        conn.execute(_PG_SAVE, [_values(d) for d in kept])
     conn.execute(delete(P).where(P.c.message_id.in_(ids)))
 
 
@@ -151,7 +164,7 @@ def _tsquery(words: Sequence[str], weight: str) -> str:
 
 _FTS: Final = table(
     "fts_text",
-    *(column(name) for name in ("rowid", "message_id", "fts_text", "doc", "doc_x")),
+    *(column(name) for name in ("rowid", "message_id", "fts_text", "doc", "doc_x", "hdr_x", "body_x")),
     *(column(name) for name in HEADER_FIELDS.values()),
 )
 """The index table as SQLAlchemy sees it (engine-specific DDL, no model)."""
@@ -163,17 +176,31 @@ def _key(conn: Connection) -> ColumnElement[Any]:
 
 def _word_hits(conn: Connection, folder_id: int, field: str, words: list[str], exact: bool) -> set[Uid]:
     suffix = "_x" if exact else ""
+    hits: Any
     if _sqlite(conn):
-        columns = f"body{suffix}" if field == "body" else f"hdr{suffix} body{suffix}"
-        # The hidden column named like the table takes a whole FTS5 query.
-        match: ColumnElement[bool] = _FTS.c.fts_text.op("MATCH")("{" + columns + "} : " + _fts5_phrase(words))
+        names = ["body"] if field == "body" else ["hdr", "body"]
+        phrase = _fts5_phrase(words)
+
+        def matching(columns: list[str]) -> ColumnElement[bool]:
+            # The hidden column named like the table takes a whole FTS5 query.
+            return _FTS.c.fts_text.op("MATCH")("{" + " ".join(columns) + "} : " + phrase)
+
+        hits = select(_key(conn)).where(matching([name + suffix for name in names]))
+        if exact:
+            # A row whose exact words are its folded words keeps only the folded
+            # ones (``_sqlite_values``): its folded column answers for it. Rows
+            # that keep both never answer here from the folded column.
+            hits = hits.union_all(*(
+                select(_key(conn)).where(matching([name]), _FTS.c[name + "_x"] == "") for name in names
+            ))
+        hits = hits.scalar_subquery()
     else:
         vector = _FTS.c.doc_x if exact else _FTS.c.doc
         query = _tsquery(words, "D" if field == "body" else "")
         match = vector.op("@@")(func.to_tsquery(literal("simple", REGCONFIG), query))
+        hits = select(_key(conn)).where(match).scalar_subquery()
     # The index first, then the folder: as a join, SQLite may walk the folder's
     # messages and test MATCH on each one (a scan of the folder, not a lookup).
-    hits = select(_key(conn)).where(match).scalar_subquery()
     found = select(M.c.uid).where(M.c.id.in_(hits), M.c.folder_id == folder_id)
     return {Uid(u) for u in conn.execute(found).scalars()}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storage.api import INBOX, Account, FlagMode, IndexJob, Uid
-from storage.fulltext import build_doc
+from storage.fulltext import build_doc, query_words
 from storage.sql.store import SqlMailStore
 
 from .conftest import StoreFactory
@@ -120,3 +120,58 @@ async def test_reindex_and_copy_queue(store: SqlMailStore, alice: Account, bob: 
     # An entry for a message expunged before its job was done is skipped.
     await store.save_index([build_doc(999999, subject="", from_="", to="", cc="", bcc="", bodies=[])])
     assert (await store.index_status()).indexed == 2
+
+
+def _phrase_in(words: list[str], query: list[str]) -> bool:
+    """The reference: ``query`` in order in ``words``, its last word a prefix (as the index answers)."""
+    n = len(query)
+    return any(
+        words[i : i + n - 1] == query[:-1] and words[i + n - 1].startswith(query[-1])
+        for i in range(len(words) - n + 1)
+    )
+
+
+async def test_exact_and_folded_search_agree_with_a_reference(store: SqlMailStore, alice: Account) -> None:
+    """Rows whose exact words are their folded words (no diacritics) keep one copy on SQLite
+    (``fulltext._sqlite_values``); what a search finds must not change: every engine's
+    answer is the reference's, for exact queries (with marks on a word, and with marks
+    on no word at all) and folded ones, over headers and bodies with and without diacritics."""
+    inbox = (await store.get_folder(alice.id, INBOX)).id
+    texts = [  # (header text, body text)
+        ("Meeting notes annv@dongnai.gov.vn", "quyet dinh so 5 about the budget"),
+        ("Meeting notes", "Quyết định số 5 về ngân sách"),
+        ("Công văn số 12", "quyet dinh so 12 in plain ASCII"),
+        ("Công văn số 13", "Quyết định số 13 and quyet dinh so 13"),
+        ("Report", "Привет мир, report 2026"),
+        ("DONG NAI", "ĐỒNG NAI dong nai"),
+        ("", ""),
+    ]
+    uids = [(await store.append(alice.id, inbox, _message("x", "y"))).uid for _ in texts]
+    jobs = await store.index_jobs(100)  # oldest first: in the order appended
+    assert len(jobs) == len(texts)
+    uid_of = {job.message_id: uid for job, uid in zip(jobs, uids, strict=True)}
+    docs = [
+        build_doc(job.message_id, subject=header, from_="", to="", cc="", bcc="", bodies=[body])
+        for job, (header, body) in zip(jobs, texts, strict=True)
+    ]
+    await store.save_index(docs)
+    queries = [
+        "Quyết định", "quyết", "định số 5", "Đồng", "ĐỒNG NAI", "Công văn", "Привет",
+        "quyet dinh \u0301", "meeting \u0300", "report \u0301", "dong nai \u0301", "ngân",
+        "quyet dinh", "dong nai", "cong van so", "report", "budget", "priv",
+    ]
+    for query in queries:
+        for exact in (True, False):
+            words = query_words(query, exact_form=exact)
+            if not words:
+                continue
+            for field in ("text", "body"):
+                want = set()
+                for doc in docs:
+                    columns = [doc.body_exact if exact else doc.body]
+                    if field == "text":
+                        columns.append(doc.header_exact if exact else doc.header)
+                    if any(_phrase_in(column.split(), words) for column in columns):
+                        want.add(uid_of[doc.message_id])
+                found = await store.text_search(alice.id, inbox, field, query, exact=exact)
+                assert set(found.uids) == want, (query, exact, field)
