@@ -155,12 +155,13 @@ def check_lines(data: bytes, limit: int) -> tuple[bool, bool]:
     than ``limit`` (``line_too_long``) and whether every CR and every LF in it
     is part of a CRLF (no bare line ending, which ``delivery.find_bare_line_ending``
     would otherwise look for over the whole message again). One cut into lines
-    serves both: ``n`` lines mean ``n`` CRLFs, and the data is clean when it
-    holds no other CR or LF."""
+    serves both: the lines joined again without their CRLFs hold a CR or LF
+    only if one is bare (a copy and two memchr scans cost less than counting
+    CRs and LFs octet by octet)."""
     lines = data.split(b"\r\n")
-    crlfs = len(lines) - 1
     too_long = len(data) > limit and max(map(len, lines)) + 2 > limit
-    return too_long, data.count(b"\r") == crlfs and data.count(b"\n") == crlfs
+    rest = b"".join(lines)
+    return too_long, b"\r" not in rest and b"\n" not in rest
 
 
 def unstuff(data: bytes) -> bytes:
