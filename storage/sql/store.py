@@ -799,8 +799,18 @@ def _place_deliveries(
         for account_id in delivery.account_ids:
             if account_id not in target:
                 raise NoSuchAccount(f"no account {account_id}")
+    # One path per folder of the batch, not per message (pathlib and the
+    # address encoding cost more than the rename).
+    paths: dict[tuple[str, str], PurePosixPath] = {}
+
+    def path_of(address: str, folder: str) -> PurePosixPath:
+        found = paths.get((address, folder))
+        if found is None:
+            found = paths[address, folder] = folder_path(address, folder)
+        return found
+
     items = [
-        (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
+        (delivery.staged, [path_of(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
     ]
     # A file still being written is neither renamed into a folder nor committed
