@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import operator
 import sqlite3
 import threading
 import weakref
@@ -282,6 +283,14 @@ class _CompiledDirect:
             for name in compiled.positiontup or ()
         )
         self._expanding = any(slot[4] for slot in self._slots)
+        # The common case (every parameter given by the caller, none a list):
+        # the values taken in one C call, then the few with a processor converted.
+        self._getter: Callable[[Mapping[str, Any]], Any] | None = None
+        if self._slots and not any(optional or expanding for _, optional, _, _, expanding in self._slots):
+            names = [slot[0] for slot in self._slots]
+            take = operator.itemgetter(*names)
+            self._getter = take if len(names) > 1 else lambda params: (take(params),)
+        self._convert = tuple((i, slot[3]) for i, slot in enumerate(self._slots) if slot[3] is not None)
         self._by_count: dict[tuple[int, ...], str] = {}
         columns = list(getattr(statement, "exported_columns", ()))
         self._processors = tuple(
@@ -309,6 +318,14 @@ class _CompiledDirect:
     def parameters(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL and its positional parameters, processed as SQLAlchemy would;
         None when SQLAlchemy must do it (a missing parameter, an empty IN list)."""
+        if self._getter is not None:
+            try:
+                taken = list(self._getter(params))
+            except KeyError:
+                return None  # SQLAlchemy raises its own error for it
+            for index, process in self._convert:
+                taken[index] = process(taken[index])
+            return self.sql, taken
         out: list[Any] = []
         counts: list[int] = []
         for name, optional, default, process, expanding in self._slots:

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Executable, bindparam, insert, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from storage import open_store
 from storage.api import OverQuota
@@ -205,6 +205,20 @@ async def test_errors_are_sqlalchemys(sqlite_store: SqlMailStore) -> None:
     with pytest.raises(IntegrityError):  # foreign_keys=ON
         await store.db.run_write(no_such_folder)
     assert await store.list_messages(account.id, inbox) == []
+
+    def missing_parameter(conn: Connection, direct: bool) -> None:
+        charge = [{"b_account": account.id, "b_octets": 5}]  # no b_messages
+        if direct:
+            _CHARGE.execute(conn, charge)
+        else:
+            conn.execute(_CHARGE.statement, charge)
+
+    errors = []
+    for direct in (True, False):
+        with pytest.raises(StatementError) as caught:
+            await store.db.run_write(missing_parameter, direct)
+        errors.append((type(caught.value), str(caught.value.orig)))
+    assert errors[0] == errors[1]
 
 
 def test_a_statement_that_needs_sqlalchemy_is_not_direct() -> None:
