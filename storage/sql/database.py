@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import operator
 import sqlite3
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
@@ -58,8 +60,9 @@ from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
 from sqlalchemy import URL, Select
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import MultipleResultsFound, OperationalError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
 from storage.sql.engine import (
@@ -72,7 +75,7 @@ from storage.sql.engine import (
 from storage.sql.groupcommit import GroupCommit, Request, Result
 from storage.sql.migrate import upgrade_engine
 
-__all__ = ["Database", "PointQuery", "Undo", "probe", "run_io", "run_undo"]
+__all__ = ["Database", "DirectStatement", "PointQuery", "Undo", "probe", "run_io", "run_undo"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -166,6 +169,221 @@ class _CompiledPoint:
         return self._row._make(
             value if process is None else process(value)
             for value, process in zip(rows[0], self._processors, strict=True)
+        )
+
+
+class DirectStatement:
+    """A statement of a write transaction run for every group commit (a quota
+    read, a UID allocation, a message INSERT, a usage UPDATE). On a SQLite file
+    (the writer thread's pysqlite connection) it runs on the DBAPI connection
+    with its SQL compiled once per dialect and parameter shape: SQLAlchemy's
+    statement execution (execution context, parameter processing, result
+    object) costs ~30-40 µs a statement, the sqlite3 call a few µs. The rows
+    are those SQLAlchemy would give (result processors applied, attributes by
+    column key), the parameters are converted by the same bind processors
+    (booleans, dates), an ``expanding`` (IN) parameter is rendered as SQLAlchemy
+    renders it, and a sqlite3 error is raised as SQLAlchemy's wrapper
+    (``IntegrityError``...). Anything else (PostgreSQL, the aiosqlite
+    connection of an in-memory database, an empty IN list, an INSERT whose
+    columns have Python-side defaults to compute, a parameter missing) goes
+    through ``Connection.execute``: the general path, which the tests compare
+    with this one."""
+
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+        self.statement = statement
+        # Per dialect (each Database has an engine of its own; several in one
+        # process, e.g. tests) and per INSERT key set.
+        self._compiled: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, ...] | None, _CompiledDirect]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _direct(self, conn: Connection, keys: tuple[str, ...] | None) -> tuple[_CompiledDirect, Any] | None:
+        """The compiled form and the sqlite3 connection, when the fast path applies."""
+        if not self.is_direct(conn):
+            return None
+        dialect = conn.dialect
+        raw = conn.connection.dbapi_connection
+        shapes = self._compiled.get(dialect)
+        if shapes is None:
+            shapes = self._compiled[dialect] = {}
+        compiled = shapes.get(keys)
+        if compiled is None:
+            compiled = shapes[keys] = _CompiledDirect(self.statement, dialect, keys)
+        return (compiled, raw) if compiled.direct else None
+
+    def is_direct(self, conn: Connection) -> bool:
+        """Whether the fast path can serve ``conn``: pysqlite (not aiosqlite's
+        adapter: an in-memory database, ``run_sync``), inside a transaction (the
+        driver is in autocommit mode; SQLAlchemy would begin one first)."""
+        if conn.dialect.name != "sqlite" or not conn.in_transaction():
+            return False
+        return isinstance(conn.connection.dbapi_connection, sqlite3.Connection)
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
+        """Every row the statement returns (a SELECT, or DML with RETURNING)."""
+        found = self._direct(conn, None)
+        if found is not None:
+            compiled, raw = found
+            done = compiled.run(raw, params)
+            if done is not None:
+                return [compiled.row(row) for row in done.fetchall()]
+        return conn.execute(self.statement, params).all()
+
+    def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """``Result.one_or_none``: the one row, None, or MultipleResultsFound."""
+        rows = self.rows(conn, params)
+        if len(rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return rows[0] if rows else None
+
+    def insert_one(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+        """An ``insert(table).returning(column)`` of the row ``values``: the
+        returned value (``scalar_one``). Compiled per set of keys, as
+        SQLAlchemy compiles the statement for the columns given."""
+        found = self._direct(conn, tuple(values))
+        if found is not None:
+            compiled, raw = found
+            done = compiled.run(raw, values)
+            if done is not None:
+                rows = done.fetchall()
+                if len(rows) != 1:  # as scalar_one would
+                    error = NoResultFound if not rows else MultipleResultsFound
+                    raise error("not exactly one row returned")
+                return compiled.row(rows[0])[0]
+        return conn.execute(self.statement, values).scalar_one()
+
+    def execute(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """DML without RETURNING, once per parameter set (executemany)."""
+        found = self._direct(conn, None) if params else None
+        if found is not None:
+            compiled, raw = found
+            if compiled.run_many(raw, params):
+                return
+        conn.execute(self.statement, list(params))
+
+
+class _CompiledDirect:
+    def __init__(
+        self, statement: Select[Any] | UpdateBase, dialect: Dialect, keys: tuple[str, ...] | None
+    ) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        self.sql: str = compiled.string
+        binds = compiled.binds
+        # Per positional parameter: its name, its default (a literal SQLAlchemy
+        # made a parameter of, e.g. the 1 of "highestmodseq + 1"), its bind
+        # processor, and whether it is an expanding (IN) list.
+        self._slots: tuple[tuple[str, bool, Any, Any, bool], ...] = tuple(
+            (
+                name,
+                not binds[name].required,
+                binds[name].effective_value,
+                binds[name].type._cached_bind_processor(dialect),  # noqa: SLF001
+                binds[name].expanding,
+            )
+            for name in compiled.positiontup or ()
+        )
+        self._expanding = any(slot[4] for slot in self._slots)
+        # The common case (every parameter given by the caller, none a list):
+        # the values taken in one C call, then the few with a processor converted.
+        self._getter: Callable[[Mapping[str, Any]], Any] | None = None
+        if self._slots and not any(optional or expanding for _, optional, _, _, expanding in self._slots):
+            names = [slot[0] for slot in self._slots]
+            take = operator.itemgetter(*names)
+            self._getter = take if len(names) > 1 else lambda params: (take(params),)
+        self._convert = tuple((i, slot[3]) for i, slot in enumerate(self._slots) if slot[3] is not None)
+        self._by_count: dict[tuple[int, ...], str] = {}
+        columns = list(getattr(statement, "exported_columns", ()))
+        self._processors = tuple(
+            c.type._cached_result_processor(dialect, None)  # noqa: SLF001
+            for c in columns
+        )
+        self._any_processor = any(p is not None for p in self._processors)
+        self._row: Any = None
+        if columns:
+            try:
+                self._row = collections.namedtuple("DirectRow", [c.key for c in columns])  # type: ignore[misc]  # noqa: PYI024
+            except ValueError:
+                pass  # a key that is no identifier, or twice: SQLAlchemy's rows only
+        self.direct = (
+            dialect.paramstyle == "qmark"
+            and (not columns or self._row is not None)
+            # Python-side column defaults SQLAlchemy would compute per execution.
+            and not getattr(compiled, "insert_prefetch", None)
+            and not getattr(compiled, "update_prefetch", None)
+            and not compiled.literal_execute_params
+            # Only IN lists are rendered at execution (no literal_execute values).
+            and all(bind.expanding for bind in compiled.post_compile_params)
+        )
+
+    def parameters(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
+        """The SQL and its positional parameters, processed as SQLAlchemy would;
+        None when SQLAlchemy must do it (a missing parameter, an empty IN list)."""
+        if self._getter is not None:
+            try:
+                taken = list(self._getter(params))
+            except KeyError:
+                return None  # SQLAlchemy raises its own error for it
+            for index, process in self._convert:
+                taken[index] = process(taken[index])
+            return self.sql, taken
+        out: list[Any] = []
+        counts: list[int] = []
+        for name, optional, default, process, expanding in self._slots:
+            if name in params:
+                value = params[name]
+            elif optional:
+                value = default
+            else:
+                return None  # SQLAlchemy raises its own error for it
+            if expanding:
+                values = list(value)
+                if not values:
+                    return None  # SQLAlchemy renders an empty set of its own
+                counts.append(len(values))
+                out.extend(values if process is None else [process(v) for v in values])
+            else:
+                out.append(value if process is None else process(value))
+        if not self._expanding:
+            return self.sql, out
+        key = tuple(counts)
+        sql = self._by_count.get(key)
+        if sql is None:
+            sql = self.sql
+            lists = iter(counts)
+            for name, _, _, _, expanding in self._slots:
+                if expanding:
+                    # SQLAlchemy renders a qmark IN list as "?, ?, ..." in place of this token.
+                    sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * next(lists)), 1)
+            sql = self._by_count[key] = sql
+        return sql, out
+
+    def run(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> sqlite3.Cursor | None:
+        prepared = self.parameters(params)
+        if prepared is None:
+            return None
+        sql, values = prepared
+        try:
+            return raw.execute(sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+
+    def run_many(self, raw: sqlite3.Connection, params: Sequence[Mapping[str, Any]]) -> bool:
+        prepared = [self.parameters(p) for p in params]
+        if any(p is None or p[0] != self.sql for p in prepared):
+            return False
+        values = [p[1] for p in prepared if p is not None]
+        try:
+            raw.executemany(self.sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self.sql, values, exc, sqlite3.Error) from exc
+        return True
+
+    def row(self, row: tuple[Any, ...]) -> Any:
+        if not self._any_processor:
+            return self._row._make(row)
+        return self._row._make(
+            value if process is None else process(value)
+            for value, process in zip(row, self._processors, strict=True)
         )
 
 

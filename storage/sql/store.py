@@ -141,7 +141,7 @@ from storage.imapwire import envelope_wire
 from storage.maildir import Maildir, account_path, folder_path
 from storage.sql import fulltext, jobs, models
 from storage.sql import vault as vaults
-from storage.sql.database import Database, PointQuery, Undo, run_io
+from storage.sql.database import Database, DirectStatement, PointQuery, Undo, run_io
 from storage.sql.groupcommit import GroupCommit
 from storage.sql.notify import PgChangeHub
 
@@ -269,7 +269,9 @@ _SET_FLAGS: Final = (
         modseq=bindparam("b_modseq"),
     )
 )
-_ALLOCATE_UIDS: Final = (
+# The group commit's statements run on the DBAPI connection on SQLite
+# (``DirectStatement``): SQLAlchemy's execution of each cost more than SQLite's.
+_ALLOCATE_UIDS: Final = DirectStatement(
     update(F)
     .where(F.c.id == bindparam("b_folder"))
     .values(uidnext=F.c.uidnext + bindparam("b_count"), highestmodseq=F.c.highestmodseq + 1)
@@ -277,9 +279,11 @@ _ALLOCATE_UIDS: Final = (
 )
 """UIDs for ``b_count`` new messages and one new modseq (the group commit)."""
 _INSERT_MESSAGES: Final = insert(M).returning(M.c.id, sort_by_parameter_order=True)
-_INSERT_MESSAGE: Final = insert(M).returning(M.c.id)
-_ACCOUNTS_USAGE: Final = select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(
-    A.c.id.in_(bindparam("b_accounts", expanding=True))
+_INSERT_MESSAGE: Final = DirectStatement(insert(M).returning(M.c.id))
+_ACCOUNTS_USAGE: Final = DirectStatement(
+    select(A.c.id, A.c.storage_used, A.c.quota_bytes).where(
+        A.c.id.in_(bindparam("b_accounts", expanding=True))
+    )
 )
 # Hot statements are built once: building one and its cache key cost about as
 # much as running it.
@@ -564,7 +568,7 @@ _USAGE: Final = select(A.c.storage_used, A.c.message_count, A.c.quota_bytes).whe
     A.c.id == bindparam("account_id")
 )
 _POINT_USAGE: Final = PointQuery(_USAGE)
-_CHARGE: Final = (
+_CHARGE: Final = DirectStatement(
     update(A)
     .where(A.c.id == bindparam("b_account"))
     .values(
@@ -589,7 +593,7 @@ def _charge(conn: Connection, usage: dict[int, tuple[int, int]]) -> None:
         if octets or messages
     ]
     if params:
-        conn.execute(_CHARGE, params)
+        _CHARGE.execute(conn, params)
 
 
 def _check_quota(conn: Connection, account_id: int, size: int, default: int | None) -> None:
@@ -617,7 +621,7 @@ def _quota_refusals(
     used: dict[int, int] = {}
     limits: dict[int, int | None] = {}
     for chunk in _chunks(accounts):
-        for account_id, storage_used, own in conn.execute(_ACCOUNTS_USAGE, {"b_accounts": list(chunk)}):
+        for account_id, storage_used, own in _ACCOUNTS_USAGE.rows(conn, {"b_accounts": list(chunk)}):
             used[account_id], limits[account_id] = int(storage_used), _limit(own, default)
     refused: dict[int, OverQuota] = {}
     for index, (request, charge) in enumerate(zip(requests, charges, strict=True)):
@@ -748,12 +752,12 @@ class StoreClosedError(StoreError):
 
 
 # Built once (every group-commit batch of deliveries runs them).
-_INBOX_TARGETS: Final = (
+_INBOX_TARGETS: Final = DirectStatement(
     select(A.c.id, A.c.address, F.c.id.label("folder_id"), F.c.name.label("folder"))
     .join(F, and_(F.c.account_id == A.c.id, F.c.name == INBOX))
     .where(A.c.id.in_(bindparam("b_accounts", expanding=True)))
 )
-_SPECIAL_TARGETS: Final = (
+_SPECIAL_TARGETS: Final = DirectStatement(
     select(F.c.account_id, F.c.id, F.c.name)
     .where(F.c.account_id.in_(bindparam("b_accounts", expanding=True)), F.c.special_use == bindparam("b_use"))
     .order_by(F.c.id.desc())
@@ -765,10 +769,10 @@ def _delivery_targets_tx(
 ) -> dict[int, tuple[str, int, str]]:
     """(address, folder id, folder name) per account: INBOX, or the oldest
     folder with the wanted SPECIAL-USE attribute (RFC 6154)."""
-    rows = conn.execute(_INBOX_TARGETS, {"b_accounts": account_ids}).all()
+    rows = _INBOX_TARGETS.rows(conn, {"b_accounts": account_ids})
     target = {r.id: (r.address, r.folder_id, r.folder) for r in rows}
     if special_use is not None:
-        special = conn.execute(_SPECIAL_TARGETS, {"b_accounts": account_ids, "b_use": special_use})
+        special = _SPECIAL_TARGETS.rows(conn, {"b_accounts": account_ids, "b_use": special_use})
         for account_id, folder_id, name in special:
             if account_id in target:
                 target[account_id] = (target[account_id][0], folder_id, name)
@@ -795,8 +799,18 @@ def _place_deliveries(
         for account_id in delivery.account_ids:
             if account_id not in target:
                 raise NoSuchAccount(f"no account {account_id}")
+    # One path per folder of the batch, not per message (pathlib and the
+    # address encoding cost more than the rename).
+    paths: dict[tuple[str, str], PurePosixPath] = {}
+
+    def path_of(address: str, folder: str) -> PurePosixPath:
+        found = paths.get((address, folder))
+        if found is None:
+            found = paths[address, folder] = folder_path(address, folder)
+        return found
+
     items = [
-        (delivery.staged, [folder_path(target[a][0], target[a][2]) for a in delivery.account_ids])
+        (delivery.staged, [path_of(target[a][0], target[a][2]) for a in delivery.account_ids])
         for (_, delivery), target in zip(deliveries, targets, strict=True)
     ]
     # A file still being written is neither renamed into a folder nor committed
@@ -851,7 +865,7 @@ def _insert_rows(
     # PostgreSQL take the row locks in one order and cannot deadlock.
     for folder_id in sorted(per_folder):
         count = per_folder[folder_id]
-        allocated = conn.execute(_ALLOCATE_UIDS, {"b_folder": folder_id, "b_count": count}).one_or_none()
+        allocated = _ALLOCATE_UIDS.one_or_none(conn, {"b_folder": folder_id, "b_count": count})
         if allocated is None:
             raise NoSuchFolder(f"folder {folder_id} vanished before commit")
         next_uid[folder_id] = allocated.uidnext - count
@@ -869,8 +883,10 @@ def _insert_rows(
             values.append(
                 {**row.values, "folder_id": row.folder_id, "uid": uid, "modseq": modseqs[row.folder_id]}
             )
-    if len(values) == 1:  # one APPEND or delivery at a time: no executemany machinery
-        ids: Sequence[int] = [conn.execute(_INSERT_MESSAGE, values[0]).scalar_one()]
+    if len(values) == 1 or _INSERT_MESSAGE.is_direct(conn):
+        # One row at a time: one APPEND or delivery, or SQLite's DBAPI connection
+        # (a statement there costs less than the executemany machinery's share).
+        ids: Sequence[int] = [_INSERT_MESSAGE.insert_one(conn, v) for v in values]
     else:
         ids = conn.execute(_INSERT_MESSAGES, values).scalars().all()
     results: list[list[tuple[_NewRow, MessageInfo]]] = []

@@ -71,3 +71,27 @@ async def test_write_link_move_read(tmp_path: Path) -> None:
     assert await maildir.read(moved) == b"hello\r\n"
     await maildir.remove([blob, moved])
     assert not (tmp_path / blob).exists()
+
+
+async def test_place_staged_batch(tmp_path: Path) -> None:
+    """A batch of staged files, several to the same folder and some to several
+    folders: each renamed into its first folder's ``cur/`` (the relative path
+    pathlib would give), linked into the others, staging left empty."""
+    maildir = Maildir(tmp_path)
+    inbox = folder_path("a@example.org", "INBOX")
+    junk = folder_path("a@example.org", "Junk")
+    other = folder_path("b@example.org", "INBOX")
+    targets = [[inbox], [inbox, other], [junk], [inbox], [other, junk, inbox], [junk]]
+    names = [await maildir.stage(f"message {i}".encode()) for i in range(len(targets))]
+    blobs = maildir.place_staged(list(zip(names, targets, strict=True)))
+    for i, (name, folders, these) in enumerate(zip(names, targets, blobs, strict=True)):
+        assert these[0] == str(folders[0] / "cur" / f"{name}:2,")
+        assert len(these) == len(folders)
+        for blob, folder in zip(these, folders, strict=True):
+            assert PurePosixPath(blob).parent == folder / "cur"
+            assert maildir.absolute(blob).read_bytes() == f"message {i}".encode()
+    assert not any(maildir.staging.iterdir())
+    # Undone: every file back in staging under its name, the links gone.
+    maildir.unplace(list(zip(names, blobs, strict=True)))
+    assert sorted(p.name for p in maildir.staging.iterdir()) == sorted(names)
+    assert not any((tmp_path / inbox / "cur").iterdir())
