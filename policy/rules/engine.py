@@ -16,7 +16,7 @@ from __future__ import annotations
 import email.errors
 import email.header
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from typing import Final
@@ -197,6 +197,8 @@ class Facts:
     scan_size: int = 50_000
     content_type: str = "text/plain"
     """Of the message itself (``text/html``: HTML without a text alternative)."""
+    folding: Callable[[str], Folded] = fold
+    """``fold``, or a ``FoldMemo`` the classifier then reads the same folded texts from."""
 
 
 def decode(value: str) -> str:
@@ -315,7 +317,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     from_imitation = hosts.imitation(from_domain, local) if from_domain else None
     if from_imitation:
         fire("FROM_IMITATION", from_imitation)
-    from_name = fold(from_name_raw)
+    from_name = facts.folding(from_name_raw)
     official_sender = False
     claimed = _brand_named(from_name_raw, from_name) if from_name_raw else None
     if claimed is not None:
@@ -368,7 +370,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     for text in texts:
         if budget <= 0:
             break
-        folded.append(fold(text[:budget]))
+        folded.append(facts.folding(text[:budget]))
         budget -= len(text) + 1
     if any(GTUBE.casefold() in f.accented for f in folded):
         fire("GTUBE")

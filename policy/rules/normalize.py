@@ -250,3 +250,32 @@ def fold(text: str) -> Folded:
 def plain(text: str) -> str:
     """``fold(text).plain``: case-folded, confusables mapped, no diacritics."""
     return fold(text).plain
+
+
+class FoldMemo:
+    """``fold`` for the texts of one message: a text that several readers fold
+    (the rules and the Bayesian classifier each fold the body text and the
+    subject) is folded once. Keyed on the text object itself, not its value:
+    the readers pass the very string the analysis made (a slice or join that
+    changes nothing returns it), and hashing a long text would cost part of
+    what folding it again does. One per message: a memo kept across messages
+    would hold their texts."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[str, Folded]] = {}
+
+    def __call__(self, text: str) -> Folded:
+        done = self._done.get(id(text))
+        if done is not None and done[0] is text:
+            return done[1]
+        folded = fold(text)
+        # The entry holds the text: its id cannot be another string's meanwhile.
+        self._done[id(text)] = (text, folded)
+        return folded
+
+    def peek(self, text: str) -> Folded | None:
+        """``fold(text)`` if this memo has it already, else None."""
+        done = self._done.get(id(text))
+        return done[1] if done is not None and done[0] is text else None

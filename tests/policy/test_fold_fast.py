@@ -15,6 +15,9 @@ from policy.rules import normalize
 from policy.rules import phrases as phrases_module
 from policy.rules.normalize import _DROP_COMBINING, _DROP_FORMAT, _STRIP, CONFUSABLE_TABLE, Folded, fold
 
+LETTER_DIGIT = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
+"""``phrases._LETTER_DIGIT`` as it was first written."""
+
 
 def general_fold(text: str) -> Folded:
     """``fold`` as it was written before the fast paths: every pass on every text."""
@@ -239,7 +242,7 @@ def test_leet_words_once_each_find_what_all_of_them_find() -> None:
     assert all(" " in phrases._key(p) for t in phrases.TOPICS if t.negatable for p in t.phrases)
 
     def every_word(plain: str) -> str:
-        if phrases._LETTER_DIGIT.search(plain) is None:
+        if LETTER_DIGIT.search(plain) is None:
             return ""
         return "\n".join(phrases._LEET_WORD.findall(plain)).translate(phrases._LEET_TABLE)
 
@@ -363,6 +366,73 @@ def test_hints_are_found_in_each_distinct_line_as_in_the_text() -> None:
             if distinct is not None:
                 assert (hint.search(distinct.plain) is None) == (hint.search(folded.plain) is None), text
         every = "\n".join(phrases_module._LEET_WORD.findall(text)).translate(phrases_module._LEET_TABLE)
-        want = set(every.split("\n")) if phrases_module._LETTER_DIGIT.search(text) else {""}
+        want = set(every.split("\n")) if LETTER_DIGIT.search(text) else {""}
         assert set(phrases_module.leet_words(once).split("\n")) == want, repr(text)
     assert seen > 500 and seen_distinct > 500
+
+
+def general_leet_words(plain: str) -> str:
+    """``phrases.leet_words`` before it looked only at lines with a digit, @ or $."""
+    p = phrases_module
+    if LETTER_DIGIT.search(plain) is None:
+        return ""
+    return "\n".join(dict.fromkeys(p._LEET_WORD.findall(p.lines_once(plain)))).translate(p._LEET_TABLE)
+
+
+def test_leet_words_in_digit_lines_as_in_all_lines() -> None:
+    """The letter-digit test written from the digit finds what the alternation
+    finds, and ``leet_words`` the words it found in every line, in order."""
+    rng = random.Random(23)
+    pieces = ["a", "b1", "x", "@", "$", "_", "é", "٣", "7", " ", " ", "\n", "\n", "-", "v1agra", "fr33", "qđ"]
+    seen = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        if rng.random() < 0.1:
+            text = "\n".join([text] * 20)  # many lines: ``lines_once`` too
+        gate = phrases_module._LETTER_DIGIT.search(text)
+        assert (gate is None) == (LETTER_DIGIT.search(text) is None), text
+        assert phrases_module.leet_words(text) == general_leet_words(text), repr(text)
+        seen += bool(general_leet_words(text))
+    assert seen > 5_000
+    assert phrases_module._digit_lines("ab\nc1\n\nd$e\n9") == "c1\nd$e\n9"
+    assert phrases_module._digit_lines("no digit\nhere") == ""
+
+
+def test_fold_memo_folds_each_text_object_once() -> None:
+    memo = normalize.FoldMemo()
+    text = "Bạn đã trúng thưởng " * 3
+    first = memo(text)
+    assert first == fold(text) and memo(text) is first and memo.peek(text) is first
+    equal = "".join(list(text))  # another object with the same value: folded again, the same result
+    assert equal is not text and memo.peek(equal) is None and memo(equal) == first
+
+
+@pytest.mark.parametrize(
+    ("lines", "pool", "vocabulary"),
+    [(2_500, 11, 30), (3_000, 60, 200), (4_000, 400, 100), (1_000, 900, 50), (20_000, 3, 3), (40, 4, 10)],
+)
+def test_tokens_from_the_rules_fold_agree_with_one_loop(lines: int, pool: int, vocabulary: int) -> None:
+    """With the text already folded (the spam rules' ``FoldMemo``), the
+    repeated lines' tokens are taken from its folded lines: the same tokens."""
+    rng = random.Random(lines * pool + vocabulary)
+    text = _repeating(rng, lines, pool, vocabulary)
+    cut = text[:500_000]  # as ``tokens`` calls it
+    memo = normalize.FoldMemo()
+    memo(cut)
+    assert bayes._word_tokens(cut, memo) == general_tokens(text)
+    subject, sender = "Tiêu đề", "a@b.example"
+    assert bayes.tokens(text, subject, sender, (), memo) == bayes.tokens(text, subject, sender)
+    assert bayes._repeated_line_tokens(text, fold(text).plain) == bayes._repeated_line_tokens(text)
+
+
+def test_tokens_from_the_rules_fold_at_the_token_limit() -> None:
+    seen = set()
+    for count in range(740, 760):
+        text = "\n".join([f"w{i}a w{i}b" for i in range(count)] * 8)
+        fast = bayes._repeated_line_tokens(text, fold(text).plain)
+        memo = normalize.FoldMemo()
+        memo(text)
+        assert bayes._word_tokens(text, memo) == general_tokens(text)
+        seen.add(fast is None)
+        assert fast == bayes._repeated_line_tokens(text)
+    assert seen == {True, False}
