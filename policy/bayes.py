@@ -323,6 +323,8 @@ class Bayes:
                 self._db.execute(f"PRAGMA user_version = {TOKENIZER}")
         self._trained = False
         self._local = False
+        self._seed_table: tuple[tuple[int, int], dict[str, float]] | None = None
+        """``_seed_probs`` for the totals it was made for."""
         self._trained_at = -TRAINED_TTL
 
     def close(self) -> None:
@@ -431,6 +433,41 @@ class Bayes:
             nspam, nham = nspam + self.seed.spam, nham + self.seed.ham
         if nspam < MIN_TRAINED or nham < MIN_TRAINED:
             return None
+        if not learned and self.seed is not None and isinstance(toks, set | frozenset):
+            # Only the seed's counts (and each token once, as ``tokens`` gives
+            # them): each token's probability is looked up, made once for
+            # these totals (``_probs`` of a message's 500 tokens: ~0.3 ms).
+            table = self._seed_probs(self.seed, nspam, nham)
+            probs = [p for p in map(table.get, toks) if p is not None]
+        else:
+            probs = self._probs(toks, learned, nspam, nham)
+        probs = sorted(probs, key=lambda x: abs(x - 0.5), reverse=True)[:150]
+        if not probs:
+            return 0.5
+        h = _chi2q(-2.0 * sum(math.log(p) for p in probs), 2 * len(probs))
+        s = _chi2q(-2.0 * sum(math.log(1.0 - p) for p in probs), 2 * len(probs))
+        return (1.0 + h - s) / 2.0
+
+    def _seed_probs(self, seed: Seed, nspam: int, nham: int) -> dict[str, float]:
+        """The probability ``_probs`` gives each seed token alone when this
+        installation has learned no token, for these totals (they change as
+        it trains), for the tokens it keeps (far enough from 0.5): made by
+        ``_probs`` itself, a token at a time, once (4,500 tokens, ~15 ms).
+        The caller holds the lock."""
+        if self._seed_table is not None and self._seed_table[0] == (nspam, nham):
+            return self._seed_table[1]
+        table: dict[str, float] = {}
+        for token in seed.counts:
+            probs = self._probs((token,), False, nspam, nham)
+            if probs:
+                table[token] = probs[0]
+        self._seed_table = ((nspam, nham), table)
+        return table
+
+    def _probs(self, toks: Iterable[str], learned: bool, nspam: int, nham: int) -> list[float]:
+        """Each token's probability (Robinson's f(w), clamped to [0.01, 0.99])
+        from its counts here and in the seed, for the tokens with counts
+        whose f is more than 0.1 from 0.5, in the order of ``toks``."""
         toks = list(toks)
         counts: dict[str, tuple[int, int]] = {}
         for start in range(0, len(toks) if learned else 0, 500):
@@ -456,12 +493,7 @@ class Bayes:
             f = (0.45 + n * p) / (1 + n)  # Robinson, s = 1, x = 0.45
             if abs(f - 0.5) > 0.1:
                 probs.append(min(max(f, 0.01), 0.99))
-        probs = sorted(probs, key=lambda x: abs(x - 0.5), reverse=True)[:150]
-        if not probs:
-            return 0.5
-        h = _chi2q(-2.0 * sum(math.log(p) for p in probs), 2 * len(probs))
-        s = _chi2q(-2.0 * sum(math.log(1.0 - p) for p in probs), 2 * len(probs))
-        return (1.0 + h - s) / 2.0
+        return probs
 
 
 def _chi2q(x2: float, v: int) -> float:

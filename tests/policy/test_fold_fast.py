@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -436,3 +437,26 @@ def test_tokens_from_the_rules_fold_at_the_token_limit() -> None:
         seen.add(fast is None)
         assert fast == bayes._repeated_line_tokens(text)
     assert seen == {True, False}
+
+
+def test_seed_probabilities_looked_up_as_computed(tmp_path: Path) -> None:
+    """Without tokens learned here, a token set's probability comes from the
+    seed's per-token table: the very value ``_probs`` gives (a list takes it),
+    also once the totals change."""
+    classifier = bayes.Bayes(tmp_path / "bayes.sqlite", bayes.Seed.load())
+    try:
+        seed_tokens = sorted(classifier.seed.counts) if classifier.seed else []
+        rng = random.Random(5)
+        made_for = []
+        for round_ in range(3):
+            for _ in range(300):
+                toks = set(rng.sample(seed_tokens, rng.randint(0, 400)))
+                toks |= {f"unknown{rng.randint(0, 50)}" for _ in range(rng.randint(0, 20))}
+                fast = classifier._probability(toks)
+                assert fast == classifier._probability(list(toks)) and fast is not None
+            assert classifier._seed_table is not None
+            made_for.append(classifier._seed_table[0])
+            classifier.learn_tokens([], is_spam=round_ == 0)  # the totals change, no token learned
+        assert len(set(made_for)) == 3
+    finally:
+        classifier.close()
