@@ -320,7 +320,8 @@ def _digit_lines(text: str) -> str:
     ones a ``_LEET_WORD`` can be in (a word with one of them, or just before
     an @ or $), which matches within lines (no character of a match nor of
     its look-aheads is a line feed, and ``\\b`` sees a line feed as it sees
-    either end of the text)."""
+    either end of the text). The caller has put each piece of text between
+    white space on a line of its own: a short one to search."""
     found: list[str] = []
     search = _DIGITISH.search
     position = 0
@@ -342,10 +343,15 @@ def leet_words(plain: str) -> str:
     negated is without one (tests/policy), so what ``find`` finds in a word is
     the same wherever and however often the word stands. The words are looked
     for in each distinct line once (a word never spans a line feed), and only
-    in lines with a digit, @ or $ (``_digit_lines``)."""
+    in the pieces between white space that have a digit, @ or $ (each piece
+    put on a line of its own: ``_digit_lines``). No character of a match nor
+    of what its look-aheads read is white space, and ``\\b`` sees the line
+    feed between two pieces as it saw the white space (neither is a word
+    character)."""
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
-    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(_digit_lines(lines_once(plain)))))
+    pieces = "\n".join(lines_once(plain).split())
+    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(_digit_lines(pieces))))
     if words.isascii():  # one C pass over bytes instead of a dict look-up per character
         return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return words.translate(_LEET_TABLE)

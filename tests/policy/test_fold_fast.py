@@ -384,7 +384,8 @@ def test_leet_words_in_digit_lines_as_in_all_lines() -> None:
     """The letter-digit test written from the digit finds what the alternation
     finds, and ``leet_words`` the words it found in every line, in order."""
     rng = random.Random(23)
-    pieces = ["a", "b1", "x", "@", "$", "_", "é", "٣", "7", " ", " ", "\n", "\n", "-", "v1agra", "fr33", "qđ"]
+    pieces = ["a", "b1", "x", "@", "$", "_", "é", "٣", "7", " ", " ", "\n", "\n", "-", "v1agra", "fr33", "qđ",
+              "\t", "\xa0", "\u3000", "\x1c", "\x85", "\r", ".", "'"]
     seen = 0
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
@@ -460,3 +461,12 @@ def test_seed_probabilities_looked_up_as_computed(tmp_path: Path) -> None:
         assert len(set(made_for)) == 3
     finally:
         classifier.close()
+
+
+def test_ascii_word_pattern_is_the_class_written_out() -> None:
+    written_out = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{1,30}")
+    rng = random.Random(8)
+    alphabet = "aZ09_'- .\né٣ß" + "x" * 5
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert bayes._WORD_ASCII.findall(text) == written_out.findall(text), repr(text)
