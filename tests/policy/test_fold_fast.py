@@ -470,3 +470,23 @@ def test_ascii_word_pattern_is_the_class_written_out() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
         assert bayes._WORD_ASCII.findall(text) == written_out.findall(text), repr(text)
+
+
+def test_normalised_a_line_at_a_time_as_a_whole() -> None:
+    """A line feed composes with nothing and comes from no decomposition:
+    long text normalised a line at a time is the text normalised whole."""
+    alphabet = (
+        "a e o u d Đ đ ơ ư \n \n \r \t \u0301 \u0300 \u0309 \u0303 \u0323 \u0302 \u031b \u0344 \u0345 \xa0 "
+        "\u2026 \ufb01 \u212b \u1100 \u1161 \u11a8 \uac00 \u3000 \uff21 \u00bd \u0958 \u1e9b \u0387 ệ Ủ ß İ"
+    ).split(" ")
+    alphabet += ["\n", " "]
+    rng = random.Random(31)
+    lined = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(200, 900)))
+        for form, normalise in (("NFKC", normalize._NFKC), ("NFC", normalize._NFC)):
+            assert normalize._normalized(normalise, text) == unicodedata.normalize(form, text), repr(text)
+        folded = fold(text)
+        assert folded == general_fold(text), repr(text)
+        lined += len(text) >= normalize._BY_LINES and "\n" in text
+    assert lined > 2000
