@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -36,7 +36,7 @@ from policy.bayes import Bayes, Seed
 from policy.checks import Check, MessageView, Resources, address_listed
 from policy.clients import ScannerError, rspamd_check, spamd_check
 from policy.context import PolicyContext
-from policy.rules.engine import Facts, Hit, evaluate
+from policy.rules.engine import Facts, Hit, evaluate, parse_address
 from policy.rules.normalize import FoldMemo, fold
 from policy.settings import SpamOptions
 from policy.verdict import Verdict, accept, reject, tag
@@ -141,7 +141,7 @@ class SpamCheck(Check[SpamOptions]):
             return None
         analysis = message.analysis
         subject = next((u.text for u in analysis.units if u.role == "subject"), "")
-        sender = parseaddr(str(message.header.get("From", "")))[1]
+        sender = parse_address(str(message.header.get("From", "")))[1]
         text = analysis.body_text()
         folder = folding if folding is not None else fold
         done, p = (self._bayes.classify_now(text, subject, sender, analysis.urls, folder)

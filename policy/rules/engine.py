@@ -208,6 +208,29 @@ def decode(value: str) -> str:
         return value
 
 
+_ADDR_SPEC: Final = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_SIMPLE_ADDRESS: Final = re.compile(
+    rf"[ \t]*(?:(?P<name>[^\W\d_]+(?: [^\W\d_]+)*) ?)?<(?P<route>{_ADDR_SPEC})>[ \t]*"
+    rf"|[ \t]*(?P<bare>{_ADDR_SPEC})[ \t]*"
+)
+"""An address alone or in angle brackets after a name of letters and single
+spaces, its parts atoms of letters, digits and _ + - between single dots."""
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """``email.utils.parseaddr(value)``, one regex match for the forms most
+    From fields take (``_SIMPLE_ADDRESS``) instead of its parser in Python
+    (~20 us a call): there its answer is the name and the address as
+    written (tests/policy compares the two on random fields)."""
+    match = _SIMPLE_ADDRESS.fullmatch(value)
+    if match is None:
+        return parseaddr(value)
+    bare = match["bare"]
+    if bare is not None:
+        return "", bare
+    return match["name"] or "", match["route"]
+
+
 def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower().strip().rstrip(".") if "@" in address else ""
 
@@ -299,7 +322,7 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("DATE_IN_FUTURE")
     if not facts.has_message_id:
         fire("MISSING_MID")
-    from_name_raw, from_address = parseaddr(decode(facts.from_header))
+    from_name_raw, from_address = parse_address(decode(facts.from_header))
     from_domain = _domain(from_address)
     env_domain = _domain(facts.envelope_sender)
     local = facts.local_domains

@@ -490,3 +490,31 @@ def test_normalised_a_line_at_a_time_as_a_whole() -> None:
         assert folded == general_fold(text), repr(text)
         lined += len(text) >= normalize._BY_LINES and "\n" in text
     assert lined > 2000
+
+
+def test_simple_addresses_parse_as_parseaddr_parses_them() -> None:
+    from email.utils import parseaddr
+
+    from policy.rules import engine
+
+    pieces = [
+        "a", "Bob", "Nguyễn", "Văn", "An", "x1", "_", "+", "-", ".", "..", "@", "@", "<", ">", "<", ">", " ", " ",
+        "  ", "\t", "\r\n", '"', "(c)", ",", ";", ":", "[1.2.3.4]", "example", "org", "vn", "É", "ß", "ﬁ", "٣",
+        "\xa0", "=?utf-8?q?x?=",
+    ]
+    shapes = ["{n} <{a}>", "{n}<{a}>", "<{a}>", "{a}", " {a} ", "{n} {n} <{a}>", "{n}  <{a}> ", "\t<{a}>\t"]
+    rng = random.Random(12)
+    fast = 0
+    for _ in range(60_000):
+        def part(count: int) -> str:
+            return "".join(rng.choice(pieces) for _ in range(rng.randint(0, count)))
+
+        if rng.random() < 0.7:
+            address = f"{part(3)}@{part(3)}" if rng.random() < 0.5 else "sender@example.org"
+            name = rng.choice(["", "Bob", "Nguyễn Văn An", "Ban quản trị", part(4)])
+            value = rng.choice(shapes).format(n=name, a=address)
+        else:
+            value = part(12)
+        assert engine.parse_address(value) == parseaddr(value), repr(value)
+        fast += engine._SIMPLE_ADDRESS.fullmatch(value) is not None
+    assert fast > 15_000
