@@ -418,9 +418,11 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
         fire("OBFUSCATED_WORDS", ", ".join(disguised[:3]))
         for name, found_phrases in leet.phrases.items():
             found.phrases.setdefault(name, set()).update(found_phrases)
+    # How many distinct phrases of each topic (``found.count``, looked up ~40 times).
+    counts = {name: len(keys) for name, keys in found.phrases.items()}
     topic_total = 0.0
     for name in TOPIC_SCORES:
-        count = found.count(name)
+        count = counts.get(name, 0)
         if count:
             score = _topic_score(name, count)
             topic_total += max(score, 0.0)
@@ -438,30 +440,32 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     deceptive: list[str] = []
     local_fakes: set[str] = set()
     brand_fakes: set[str] = set()
-    for host in sorted(link_hosts | form_hosts):
-        why = hosts.imitation(host, local)
-        if why is None:
-            continue
-        (local_fakes if any(d in why for d in local) else brand_fakes).add(why)
-    if local_fakes:
-        fire("URI_LOCAL_LOOKALIKE", "; ".join(sorted(local_fakes)[:2]))
-        deceptive.append("look-alike")
-    if brand_fakes:
-        fire("URI_BRAND_LOOKALIKE", "; ".join(sorted(brand_fakes)[:2]))
-        deceptive.append("look-alike")
-    idn = sorted(h for h in link_hosts if hosts.mixed_script(h))
-    if idn:
-        fire("URI_IDN_MIXED", idn[0])
-    for rule, test in (
-        ("URI_SHORTENER", hosts.shortener),
-        ("URI_FREE_HOSTING", hosts.free_hosting),
-        ("URI_SPAMMY_TLD", hosts.spammy_tld),
-        ("URI_IP", hosts.ip_literal),
-    ):
-        matching = sorted(h for h in link_hosts | form_hosts if test(h))
-        if matching:
-            fire(rule, matching[0])
-            deceptive.append(rule)
+    any_hosts = link_hosts | form_hosts
+    if any_hosts:  # (mail without links: none of the loops below finds anything)
+        for host in sorted(any_hosts):
+            why = hosts.imitation(host, local)
+            if why is None:
+                continue
+            (local_fakes if any(d in why for d in local) else brand_fakes).add(why)
+        if local_fakes:
+            fire("URI_LOCAL_LOOKALIKE", "; ".join(sorted(local_fakes)[:2]))
+            deceptive.append("look-alike")
+        if brand_fakes:
+            fire("URI_BRAND_LOOKALIKE", "; ".join(sorted(brand_fakes)[:2]))
+            deceptive.append("look-alike")
+        idn = sorted(h for h in link_hosts if hosts.mixed_script(h))
+        if idn:
+            fire("URI_IDN_MIXED", idn[0])
+        for rule, test in (
+            ("URI_SHORTENER", hosts.shortener),
+            ("URI_FREE_HOSTING", hosts.free_hosting),
+            ("URI_SPAMMY_TLD", hosts.spammy_tld),
+            ("URI_IP", hosts.ip_literal),
+        ):
+            matching = sorted(h for h in any_hosts if test(h))
+            if matching:
+                fire(rule, matching[0])
+                deceptive.append(rule)
     mismatch, brand_shown = _link_mismatches(analysis.html_links, local)
     if mismatch:
         fire("LINK_TEXT_MISMATCH", mismatch)
@@ -496,10 +500,10 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
     if any(_MONEY_HUGE.search(f.plain) for f in money):
         fire("MONEY_HUGE")
     # -- combinations ----------------------------------------------------------------------
-    pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if found.count(t)]
+    pretext = [t for t in ("ASK_CREDENTIALS", "ACCOUNT_THREAT", "ASK_PAYMENT") if counts.get(t)]
     if pretext and deceptive:
         fire("PHISH_LINK", f"{', '.join(pretext)} with {', '.join(dict.fromkeys(deceptive))}")
-    posing = [t for t in ("STATE_SERVICE", "BANK_WALLET", "MAIL_ADMIN") if found.count(t)]
+    posing = [t for t in ("STATE_SERVICE", "BANK_WALLET", "MAIL_ADMIN") if counts.get(t)]
     if (
         pretext
         and posing
@@ -535,12 +539,12 @@ def evaluate(facts: Facts) -> list[Hit]:  # noqa: C901 - one rule after another,
             "PRIZE",
             "SEO",
         )
-        if found.count(t) >= 2
+        if counts.get(t, 0) >= 2
     ]
     if offers and (chat or free_from or any(hosts.shortener(h) for h in link_hosts)):
         fire("SCAM_CONTACT", ", ".join(offers))
     # A warning about fraud names every scam and no means to fall for one.
-    if found.count("WARNING_ADVICE") >= 2 and not deceptive and not chat and topic_total > 2.0:
+    if counts.get("WARNING_ADVICE", 0) >= 2 and not deceptive and not chat and topic_total > 2.0:
         fire("ABOUT_FRAUD", "", -(topic_total - 2.0))
     return hits
 

@@ -315,6 +315,10 @@ alternation tried both branches at every character: 40 ns each)."""
 _DIGITISH: Final = re.compile(r"[0-9@$]")
 
 
+_FEW_PIECES: Final = 1024
+"""Characters of pieces up to which they are all searched (choosing costs more)."""
+
+
 def _digit_lines(text: str) -> str:
     """The lines of ``text`` that have a digit, @ or $, in order: the only
     ones a ``_LEET_WORD`` can be in (a word with one of them, or just before
@@ -351,7 +355,9 @@ def leet_words(plain: str) -> str:
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
     pieces = "\n".join(lines_once(plain).split())
-    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(_digit_lines(pieces))))
+    if len(pieces) > _FEW_PIECES:
+        pieces = _digit_lines(pieces)
+    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(pieces)))
     if words.isascii():  # one C pass over bytes instead of a dict look-up per character
         return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return words.translate(_LEET_TABLE)

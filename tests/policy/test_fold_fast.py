@@ -386,16 +386,20 @@ def test_leet_words_in_digit_lines_as_in_all_lines() -> None:
     rng = random.Random(23)
     pieces = ["a", "b1", "x", "@", "$", "_", "é", "٣", "7", " ", " ", "\n", "\n", "-", "v1agra", "fr33", "qđ",
               "\t", "\xa0", "\u3000", "\x1c", "\x85", "\r", ".", "'"]
-    seen = 0
+    seen = chosen = 0
     for _ in range(20_000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        long = rng.random() < 0.1  # more than ``_FEW_PIECES``: only the pieces with a digit are searched
+        size = rng.randint(600, 2500) if long else rng.randint(0, 60)
+        text = "".join(rng.choice(pieces) for _ in range(size))
         if rng.random() < 0.1:
             text = "\n".join([text] * 20)  # many lines: ``lines_once`` too
+        pieces_text = "\n".join(phrases_module.lines_once(text).split())
+        chosen += long and len(pieces_text) > phrases_module._FEW_PIECES
         gate = phrases_module._LETTER_DIGIT.search(text)
         assert (gate is None) == (LETTER_DIGIT.search(text) is None), text
         assert phrases_module.leet_words(text) == general_leet_words(text), repr(text)
         seen += bool(general_leet_words(text))
-    assert seen > 5_000
+    assert seen > 5_000 and chosen > 1_000
     assert phrases_module._digit_lines("ab\nc1\n\nd$e\n9") == "c1\nd$e\n9"
     assert phrases_module._digit_lines("no digit\nhere") == ""
 
@@ -484,8 +488,8 @@ def test_normalised_a_line_at_a_time_as_a_whole() -> None:
     lined = 0
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(200, 900)))
-        for form, normalise in (("NFKC", normalize._NFKC), ("NFC", normalize._NFC)):
-            assert normalize._normalized(normalise, text) == unicodedata.normalize(form, text), repr(text)
+        assert normalize._normalized(normalize._NFKC, text) == unicodedata.normalize("NFKC", text), repr(text)
+        assert normalize._normalized(normalize._NFC, text) == unicodedata.normalize("NFC", text), repr(text)
         folded = fold(text)
         assert folded == general_fold(text), repr(text)
         lined += len(text) >= normalize._BY_LINES and "\n" in text
@@ -498,9 +502,9 @@ def test_simple_addresses_parse_as_parseaddr_parses_them() -> None:
     from policy.rules import engine
 
     pieces = [
-        "a", "Bob", "Nguyễn", "Văn", "An", "x1", "_", "+", "-", ".", "..", "@", "@", "<", ">", "<", ">", " ", " ",
-        "  ", "\t", "\r\n", '"', "(c)", ",", ";", ":", "[1.2.3.4]", "example", "org", "vn", "É", "ß", "ﬁ", "٣",
-        "\xa0", "=?utf-8?q?x?=",
+        "a", "Bob", "Nguyễn", "Văn", "An", "x1", "_", "+", "-", ".", "..", "@", "@", "<", ">", "<", ">",
+        " ", " ", "  ", "\t", "\r\n", '"', "(c)", ",", ";", ":", "[1.2.3.4]", "example", "org", "vn", "É",
+        "ß", "ﬁ", "٣", "\xa0", "=?utf-8?q?x?=",
     ]
     shapes = ["{n} <{a}>", "{n}<{a}>", "<{a}>", "{a}", " {a} ", "{n} {n} <{a}>", "{n}  <{a}> ", "\t<{a}>\t"]
     rng = random.Random(12)
