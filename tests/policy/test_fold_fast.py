@@ -522,3 +522,23 @@ def test_simple_addresses_parse_as_parseaddr_parses_them() -> None:
         assert engine.parse_address(value) == parseaddr(value), repr(value)
         fast += engine._SIMPLE_ADDRESS.fullmatch(value) is not None
     assert fast > 15_000
+
+
+def test_a_part_without_a_name_has_the_name_decoding_gives() -> None:
+    """``walk._filename`` answers "" for a part without a name without decoding it."""
+    import email
+    import email.header
+    import email.policy
+
+    from policy.extract import walk
+
+    assert str(email.header.make_header(email.header.decode_header(""))) == ""
+    for head in (
+        "Content-Type: text/plain",
+        'Content-Type: text/plain; name=""',
+        "Content-Disposition: attachment; filename*=utf-8''",
+        "Content-Type: text/plain; name==?utf-8?q??=",
+    ):
+        part = email.message_from_string(head + "\n\nx", policy=email.policy.compat32)
+        assert walk._filename(part) == str(email.header.make_header(email.header.decode_header(
+            str(part.get_filename() or part.get_param("name") or ""))))
