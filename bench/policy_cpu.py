@@ -6,7 +6,8 @@ results), in this process, over message shapes: smtp-source's 4 KB and 200 KB
 messages (its header fields, then lines of a digit and 77 "X", byte for byte
 what ``smtp-source -l N`` sends), a Vietnamese text mail of 4 KB and one of
 200 KB (lines of the decision's words in random order: few repeats), and the 4 KB
-one as the decision is typed (some marks decomposed).
+one as the decision is typed (some marks typed apart from their letters, a
+no-break space).
 ``time.process_time`` over ``--count`` messages, median of ``--reps`` after a
 warm-up pass; microseconds per message.
 
@@ -14,7 +15,9 @@ warm-up pass; microseconds per message.
     python bench/policy_cpu.py --dump FILE   # every Outcome of the comparison set, one a line
 
 ``--dump`` writes each message's whole ``Outcome`` (action, reply, every
-verdict with its reason, summary and headers) for the three corpus splits of
+verdict with its reason, summary and headers), the spam check's exact score
+and hits, the classifier's exact probability and a digest of its tokens
+(``spam_details``) for the three corpus splits of
 ``tests/policy/corpus.py``, the same with each body repeated 40 times (the
 repeated-line paths) and the shapes above: run it in two trees
 (``PYTHONPATH=<tree>``) and compare the files. This script imports from
