@@ -214,6 +214,8 @@ _NFKC: Final = partial(unicodedata.normalize, "NFKC")
 _NFC: Final = partial(unicodedata.normalize, "NFC")
 _BY_LINES: Final = 256
 """Characters from which a text that is not ASCII is normalised a line at a time."""
+_LINE_CHARACTERS: Final = 24
+"""Characters a line has on average in text normalised a line at a time."""
 
 
 def _normalized(normalize: Callable[[str], str], text: str) -> str:
@@ -223,8 +225,13 @@ def _normalized(normalize: Callable[[str], str], text: str) -> str:
     from its letter) rewrites the whole text (~60 ns a character). A line
     feed is a starter that composes with nothing and comes from no
     decomposition, so each line normalises alone to what it becomes in the
-    text (tests/policy checks this on random text against the whole)."""
-    if len(text) < _BY_LINES or text.isascii() or "\n" not in text:
+    text (tests/policy checks this on random text against the whole). Only
+    for lines of ``_LINE_CHARACTERS`` on average: a call per line of a few
+    characters would cost more than the whole text's quick check saves."""
+    if len(text) < _BY_LINES or text.isascii():
+        return normalize(text)
+    lines = text.count("\n")
+    if not lines or lines * _LINE_CHARACTERS > len(text):
         return normalize(text)
     return "\n".join(map(normalize, text.split("\n")))
 

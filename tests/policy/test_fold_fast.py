@@ -483,17 +483,19 @@ def test_normalised_a_line_at_a_time_as_a_whole() -> None:
         "a e o u d Đ đ ơ ư \n \n \r \t \u0301 \u0300 \u0309 \u0303 \u0323 \u0302 \u031b \u0344 \u0345 \xa0 "
         "\u2026 \ufb01 \u212b \u1100 \u1161 \u11a8 \uac00 \u3000 \uff21 \u00bd \u0958 \u1e9b \u0387 ệ Ủ ß İ"
     ).split(" ")
-    alphabet += ["\n", " "]
     rng = random.Random(31)
     lined = 0
     for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(200, 900)))
+        # Lines of 1 to 60 characters: some above ``_LINE_CHARACTERS`` on average, some below.
+        alphabet[0] = "\n" if rng.random() < 0.3 else "a"
+        weights = [rng.randint(1, 60)] + [1] * (len(alphabet) - 1)
+        text = "".join(rng.choices(alphabet, weights, k=rng.randint(200, 900)))
         assert normalize._normalized(normalize._NFKC, text) == unicodedata.normalize("NFKC", text), repr(text)
         assert normalize._normalized(normalize._NFC, text) == unicodedata.normalize("NFC", text), repr(text)
         folded = fold(text)
         assert folded == general_fold(text), repr(text)
-        lined += len(text) >= normalize._BY_LINES and "\n" in text
-    assert lined > 2000
+        lined += 0 < text.count("\n") * normalize._LINE_CHARACTERS <= len(text)
+    assert 500 < lined < 2500
 
 
 def test_simple_addresses_parse_as_parseaddr_parses_them() -> None:
