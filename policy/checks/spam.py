@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -36,7 +36,8 @@ from policy.bayes import Bayes, Seed
 from policy.checks import Check, MessageView, Resources, address_listed
 from policy.clients import ScannerError, rspamd_check, spamd_check
 from policy.context import PolicyContext
-from policy.rules.engine import Facts, Hit, evaluate
+from policy.rules.engine import Facts, Hit, evaluate, parse_address
+from policy.rules.normalize import FoldMemo, fold
 from policy.settings import SpamOptions
 from policy.verdict import Verdict, accept, reject, tag
 
@@ -92,7 +93,7 @@ class SpamCheck(Check[SpamOptions]):
             )
         return None
 
-    def facts(self, ctx: PolicyContext, message: MessageView) -> Facts:
+    def facts(self, ctx: PolicyContext, message: MessageView, folding: FoldMemo | None = None) -> Facts:
         header = message.header
         date = header.get("Date")
         problem: str | None = None
@@ -123,26 +124,30 @@ class SpamCheck(Check[SpamOptions]):
             inbound_unauthenticated=not ctx.session.authenticated and ctx.direction == "inbound",
             scan_size=self.options.scan_size,
             content_type=header.get_content_type(),
+            folding=folding if folding is not None else fold,
         )
 
-    def score(self, ctx: PolicyContext, message: MessageView) -> tuple[float, list[Hit]]:
+    def score(
+        self, ctx: PolicyContext, message: MessageView, folding: FoldMemo | None = None
+    ) -> tuple[float, list[Hit]]:
         """The rules' score and the rules that fired (without Bayes and scanners)."""
-        hits = evaluate(self.facts(ctx, message))
+        hits = evaluate(self.facts(ctx, message, folding))
         return sum(h.score for h in hits), hits
 
-    async def bayes_hit(self, message: MessageView) -> Hit | None:
+    async def bayes_hit(self, message: MessageView, folding: FoldMemo | None = None) -> Hit | None:
         """The classifier's rule: BAYES_99/90/00 once this installation has
         learned enough, BAYES_SEED_* (capped: ``SEED_SCORES``) on the seed alone."""
         if self._bayes is None:
             return None
         analysis = message.analysis
         subject = next((u.text for u in analysis.units if u.role == "subject"), "")
-        sender = parseaddr(str(message.header.get("From", "")))[1]
+        sender = parse_address(str(message.header.get("From", "")))[1]
         text = analysis.body_text()
-        done, p = (self._bayes.classify_now(text, subject, sender, analysis.urls) if len(text) <= INLINE_BAYES
-                   else (False, None))
+        folder = folding if folding is not None else fold
+        done, p = (self._bayes.classify_now(text, subject, sender, analysis.urls, folder)
+                   if len(text) <= INLINE_BAYES else (False, None))
         if not done:
-            p = await asyncio.to_thread(self._bayes.classify, text, subject, sender, analysis.urls)
+            p = await asyncio.to_thread(self._bayes.classify, text, subject, sender, analysis.urls, folder)
         if p is None:
             return None
         local = self._bayes.local_trained()
@@ -156,9 +161,11 @@ class SpamCheck(Check[SpamOptions]):
         """The score and every rule that made it: the rules, the Bayesian
         classifier, spamd/rspamd when configured (``mailserver spam check``
         shows the same)."""
-        score, hits = self.score(ctx, message)
+        # The rules and the classifier fold the same body text and subject: once.
+        folding = FoldMemo()
+        score, hits = self.score(ctx, message, folding)
         if self._bayes is not None and self._bayes.trained():
-            bayes = await self.bayes_hit(message)
+            bayes = await self.bayes_hit(message, folding)
             if bayes is not None:
                 hits.append(bayes)
                 score += bayes.score

@@ -574,6 +574,8 @@ def _filename(part: email.message.Message) -> str:
         return ""
     if isinstance(name, tuple):
         name = email.utils.collapse_rfc2231_value(name)
+    if name == "":
+        return ""  # what decoding it gives (most parts have no name: twice a part, ~2.5 us each)
     try:
         return str(email.header.make_header(email.header.decode_header(str(name))))
     except (MessageError, UnicodeError, LookupError, ValueError):

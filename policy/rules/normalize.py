@@ -30,6 +30,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 CONFUSABLES: Final[dict[str, str]] = {
@@ -209,8 +210,34 @@ class Folded:
         return cls(plain, plain, 0, ())
 
 
+_NFKC: Final = partial(unicodedata.normalize, "NFKC")
+_NFC: Final = partial(unicodedata.normalize, "NFC")
+_BY_LINES: Final = 256
+"""Characters from which a text that is not ASCII is normalised a line at a time."""
+_LINE_CHARACTERS: Final = 24
+"""Characters a line has on average in text normalised a line at a time."""
+
+
+def _normalized(normalize: Callable[[str], str], text: str) -> str:
+    """``normalize(text)`` (``_NFKC`` or ``_NFC``), a line at a time for a long
+    text: CPython answers at once for text its quick check passes, but as
+    soon as one character fails it (a no-break space, a mark typed apart
+    from its letter) rewrites the whole text (~60 ns a character). A line
+    feed is a starter that composes with nothing and comes from no
+    decomposition, so each line normalises alone to what it becomes in the
+    text (tests/policy checks this on random text against the whole). Only
+    for lines of ``_LINE_CHARACTERS`` on average: a call per line of a few
+    characters would cost more than the whole text's quick check saves."""
+    if len(text) < _BY_LINES or text.isascii():
+        return normalize(text)
+    lines = text.count("\n")
+    if not lines or lines * _LINE_CHARACTERS > len(text):
+        return normalize(text)
+    return "\n".join(map(normalize, text.split("\n")))
+
+
 def fold(text: str) -> Folded:
-    text = unicodedata.normalize("NFKC", text)
+    text = _normalized(_NFKC, text)
     hidden = 0
     if not text.isascii() and has_format_char(text):
         kept: list[str] = []
@@ -230,7 +257,7 @@ def fold(text: str) -> Folded:
                     mixed.append(word)
         if _CONFUSABLE_CHAR.search(text):
             text = text.translate(CONFUSABLE_TABLE)
-    accented = unicodedata.normalize("NFC", text.casefold())
+    accented = _normalized(_NFC, text.casefold())
     if accented.isascii():
         return Folded(accented, accented, hidden, tuple(mixed))
     simple = _strip_simple(accented)
@@ -250,3 +277,32 @@ def fold(text: str) -> Folded:
 def plain(text: str) -> str:
     """``fold(text).plain``: case-folded, confusables mapped, no diacritics."""
     return fold(text).plain
+
+
+class FoldMemo:
+    """``fold`` for the texts of one message: a text that several readers fold
+    (the rules and the Bayesian classifier each fold the body text and the
+    subject) is folded once. Keyed on the text object itself, not its value:
+    the readers pass the very string the analysis made (a slice or join that
+    changes nothing returns it), and hashing a long text would cost part of
+    what folding it again does. One per message: a memo kept across messages
+    would hold their texts."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[str, Folded]] = {}
+
+    def __call__(self, text: str) -> Folded:
+        done = self._done.get(id(text))
+        if done is not None and done[0] is text:
+            return done[1]
+        folded = fold(text)
+        # The entry holds the text: its id cannot be another string's meanwhile.
+        self._done[id(text)] = (text, folded)
+        return folded
+
+    def peek(self, text: str) -> Folded | None:
+        """``fold(text)`` if this memo has it already, else None."""
+        done = self._done.get(id(text))
+        return done[1] if done is not None and done[0] is text else None

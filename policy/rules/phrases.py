@@ -308,7 +308,36 @@ def deleet(plain: str) -> str:
     return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET_TABLE), plain)
 
 
-_LETTER_DIGIT: Final = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
+_LETTER_DIGIT: Final = re.compile(r"[0-9@$](?:(?<=[a-z].)|(?=[a-z]))")
+"""A letter next to a digit (or @ $): ``[a-z][0-9@$]|[0-9@$][a-z]`` written to
+begin with the digit, so that the search skips to digits in a C loop (the
+alternation tried both branches at every character: 40 ns each)."""
+_DIGITISH: Final = re.compile(r"[0-9@$]")
+
+
+_FEW_PIECES: Final = 1024
+"""Characters of pieces up to which they are all searched (choosing costs more)."""
+
+
+def _digit_lines(text: str) -> str:
+    """The lines of ``text`` that have a digit, @ or $, in order: the only
+    ones a ``_LEET_WORD`` can be in (a word with one of them, or just before
+    an @ or $), which matches within lines (no character of a match nor of
+    its look-aheads is a line feed, and ``\\b`` sees a line feed as it sees
+    either end of the text). The caller has put each piece of text between
+    white space on a line of its own: a short one to search."""
+    found: list[str] = []
+    search = _DIGITISH.search
+    position = 0
+    while (match := search(text, position)) is not None:
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.end())
+        if end < 0:
+            found.append(text[start:])
+            break
+        found.append(text[start:end])
+        position = end + 1
+    return "\n".join(found)
 
 
 def leet_words(plain: str) -> str:
@@ -317,10 +346,18 @@ def leet_words(plain: str) -> str:
     "V1agra"). Once is enough: a word has no space and no phrase that can be
     negated is without one (tests/policy), so what ``find`` finds in a word is
     the same wherever and however often the word stands. The words are looked
-    for in each distinct line once (a word never spans a line feed)."""
+    for in each distinct line once (a word never spans a line feed), and only
+    in the pieces between white space that have a digit, @ or $ (each piece
+    put on a line of its own: ``_digit_lines``). No character of a match nor
+    of what its look-aheads read is white space, and ``\\b`` sees the line
+    feed between two pieces as it saw the white space (neither is a word
+    character)."""
     if _LETTER_DIGIT.search(plain) is None:  # most text: no word to look at
         return ""
-    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(lines_once(plain))))
+    pieces = "\n".join(lines_once(plain).split())
+    if len(pieces) > _FEW_PIECES:
+        pieces = _digit_lines(pieces)
+    words = "\n".join(dict.fromkeys(_LEET_WORD.findall(pieces)))
     if words.isascii():  # one C pass over bytes instead of a dict look-up per character
         return words.encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return words.translate(_LEET_TABLE)

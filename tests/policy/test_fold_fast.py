@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,9 @@ from policy import bayes
 from policy.rules import normalize
 from policy.rules import phrases as phrases_module
 from policy.rules.normalize import _DROP_COMBINING, _DROP_FORMAT, _STRIP, CONFUSABLE_TABLE, Folded, fold
+
+LETTER_DIGIT = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
+"""``phrases._LETTER_DIGIT`` as it was first written."""
 
 
 def general_fold(text: str) -> Folded:
@@ -239,7 +243,7 @@ def test_leet_words_once_each_find_what_all_of_them_find() -> None:
     assert all(" " in phrases._key(p) for t in phrases.TOPICS if t.negatable for p in t.phrases)
 
     def every_word(plain: str) -> str:
-        if phrases._LETTER_DIGIT.search(plain) is None:
+        if LETTER_DIGIT.search(plain) is None:
             return ""
         return "\n".join(phrases._LEET_WORD.findall(plain)).translate(phrases._LEET_TABLE)
 
@@ -363,6 +367,180 @@ def test_hints_are_found_in_each_distinct_line_as_in_the_text() -> None:
             if distinct is not None:
                 assert (hint.search(distinct.plain) is None) == (hint.search(folded.plain) is None), text
         every = "\n".join(phrases_module._LEET_WORD.findall(text)).translate(phrases_module._LEET_TABLE)
-        want = set(every.split("\n")) if phrases_module._LETTER_DIGIT.search(text) else {""}
+        want = set(every.split("\n")) if LETTER_DIGIT.search(text) else {""}
         assert set(phrases_module.leet_words(once).split("\n")) == want, repr(text)
     assert seen > 500 and seen_distinct > 500
+
+
+def general_leet_words(plain: str) -> str:
+    """``phrases.leet_words`` before it looked only at lines with a digit, @ or $."""
+    p = phrases_module
+    if LETTER_DIGIT.search(plain) is None:
+        return ""
+    return "\n".join(dict.fromkeys(p._LEET_WORD.findall(p.lines_once(plain)))).translate(p._LEET_TABLE)
+
+
+def test_leet_words_in_digit_lines_as_in_all_lines() -> None:
+    """The letter-digit test written from the digit finds what the alternation
+    finds, and ``leet_words`` the words it found in every line, in order."""
+    rng = random.Random(23)
+    pieces = ["a", "b1", "x", "@", "$", "_", "é", "٣", "7", " ", " ", "\n", "\n", "-", "v1agra", "fr33", "qđ",
+              "\t", "\xa0", "\u3000", "\x1c", "\x85", "\r", ".", "'"]
+    seen = chosen = 0
+    for _ in range(20_000):
+        long = rng.random() < 0.1  # more than ``_FEW_PIECES``: only the pieces with a digit are searched
+        size = rng.randint(600, 2500) if long else rng.randint(0, 60)
+        text = "".join(rng.choice(pieces) for _ in range(size))
+        if rng.random() < 0.1:
+            text = "\n".join([text] * 20)  # many lines: ``lines_once`` too
+        pieces_text = "\n".join(phrases_module.lines_once(text).split())
+        chosen += long and len(pieces_text) > phrases_module._FEW_PIECES
+        gate = phrases_module._LETTER_DIGIT.search(text)
+        assert (gate is None) == (LETTER_DIGIT.search(text) is None), text
+        assert phrases_module.leet_words(text) == general_leet_words(text), repr(text)
+        seen += bool(general_leet_words(text))
+    assert seen > 5_000 and chosen > 1_000
+    assert phrases_module._digit_lines("ab\nc1\n\nd$e\n9") == "c1\nd$e\n9"
+    assert phrases_module._digit_lines("no digit\nhere") == ""
+
+
+def test_fold_memo_folds_each_text_object_once() -> None:
+    memo = normalize.FoldMemo()
+    text = "Bạn đã trúng thưởng " * 3
+    first = memo(text)
+    assert first == fold(text) and memo(text) is first and memo.peek(text) is first
+    equal = "".join(list(text))  # another object with the same value: folded again, the same result
+    assert equal is not text and memo.peek(equal) is None and memo(equal) == first
+
+
+@pytest.mark.parametrize(
+    ("lines", "pool", "vocabulary"),
+    [(2_500, 11, 30), (3_000, 60, 200), (4_000, 400, 100), (1_000, 900, 50), (20_000, 3, 3), (40, 4, 10)],
+)
+def test_tokens_from_the_rules_fold_agree_with_one_loop(lines: int, pool: int, vocabulary: int) -> None:
+    """With the text already folded (the spam rules' ``FoldMemo``), the
+    repeated lines' tokens are taken from its folded lines: the same tokens."""
+    rng = random.Random(lines * pool + vocabulary)
+    text = _repeating(rng, lines, pool, vocabulary)
+    cut = text[:500_000]  # as ``tokens`` calls it
+    memo = normalize.FoldMemo()
+    memo(cut)
+    assert bayes._word_tokens(cut, memo) == general_tokens(text)
+    subject, sender = "Tiêu đề", "a@b.example"
+    assert bayes.tokens(text, subject, sender, (), memo) == bayes.tokens(text, subject, sender)
+    assert bayes._repeated_line_tokens(text, fold(text).plain) == bayes._repeated_line_tokens(text)
+
+
+def test_tokens_from_the_rules_fold_at_the_token_limit() -> None:
+    seen = set()
+    for count in range(740, 760):
+        text = "\n".join([f"w{i}a w{i}b" for i in range(count)] * 8)
+        fast = bayes._repeated_line_tokens(text, fold(text).plain)
+        memo = normalize.FoldMemo()
+        memo(text)
+        assert bayes._word_tokens(text, memo) == general_tokens(text)
+        seen.add(fast is None)
+        assert fast == bayes._repeated_line_tokens(text)
+    assert seen == {True, False}
+
+
+def test_seed_probabilities_looked_up_as_computed(tmp_path: Path) -> None:
+    """Without tokens learned here, a token set's probability comes from the
+    seed's per-token table: the very value ``_probs`` gives (a list takes it),
+    also once the totals change."""
+    classifier = bayes.Bayes(tmp_path / "bayes.sqlite", bayes.Seed.load())
+    try:
+        seed_tokens = sorted(classifier.seed.counts) if classifier.seed else []
+        rng = random.Random(5)
+        made_for = []
+        for round_ in range(3):
+            for _ in range(300):
+                toks = set(rng.sample(seed_tokens, rng.randint(0, 400)))
+                toks |= {f"unknown{rng.randint(0, 50)}" for _ in range(rng.randint(0, 20))}
+                fast = classifier._probability(toks)
+                assert fast == classifier._probability(list(toks)) and fast is not None
+            assert classifier._seed_table is not None
+            made_for.append(classifier._seed_table[0])
+            classifier.learn_tokens([], is_spam=round_ == 0)  # the totals change, no token learned
+        assert len(set(made_for)) == 3
+    finally:
+        classifier.close()
+
+
+def test_ascii_word_pattern_is_the_class_written_out() -> None:
+    written_out = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{1,30}")
+    rng = random.Random(8)
+    alphabet = "aZ09_'- .\né٣ß" + "x" * 5
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert bayes._WORD_ASCII.findall(text) == written_out.findall(text), repr(text)
+
+
+def test_normalised_a_line_at_a_time_as_a_whole() -> None:
+    """A line feed composes with nothing and comes from no decomposition:
+    long text normalised a line at a time is the text normalised whole."""
+    alphabet = (
+        "a e o u d Đ đ ơ ư \n \n \r \t \u0301 \u0300 \u0309 \u0303 \u0323 \u0302 \u031b \u0344 \u0345 \xa0 "
+        "\u2026 \ufb01 \u212b \u1100 \u1161 \u11a8 \uac00 \u3000 \uff21 \u00bd \u0958 \u1e9b \u0387 ệ Ủ ß İ"
+    ).split(" ")
+    rng = random.Random(31)
+    lined = 0
+    for _ in range(3000):
+        # Lines of 1 to 60 characters: some above ``_LINE_CHARACTERS`` on average, some below.
+        alphabet[0] = "\n" if rng.random() < 0.3 else "a"
+        weights = [rng.randint(1, 60)] + [1] * (len(alphabet) - 1)
+        text = "".join(rng.choices(alphabet, weights, k=rng.randint(200, 900)))
+        assert normalize._normalized(normalize._NFKC, text) == unicodedata.normalize("NFKC", text), repr(text)
+        assert normalize._normalized(normalize._NFC, text) == unicodedata.normalize("NFC", text), repr(text)
+        folded = fold(text)
+        assert folded == general_fold(text), repr(text)
+        lined += 0 < text.count("\n") * normalize._LINE_CHARACTERS <= len(text)
+    assert 500 < lined < 2500
+
+
+def test_simple_addresses_parse_as_parseaddr_parses_them() -> None:
+    from email.utils import parseaddr
+
+    from policy.rules import engine
+
+    pieces = [
+        "a", "Bob", "Nguyễn", "Văn", "An", "x1", "_", "+", "-", ".", "..", "@", "@", "<", ">", "<", ">",
+        " ", " ", "  ", "\t", "\r\n", '"', "(c)", ",", ";", ":", "[1.2.3.4]", "example", "org", "vn", "É",
+        "ß", "ﬁ", "٣", "\xa0", "=?utf-8?q?x?=",
+    ]
+    shapes = ["{n} <{a}>", "{n}<{a}>", "<{a}>", "{a}", " {a} ", "{n} {n} <{a}>", "{n}  <{a}> ", "\t<{a}>\t"]
+    rng = random.Random(12)
+    fast = 0
+    for _ in range(60_000):
+        def part(count: int) -> str:
+            return "".join(rng.choice(pieces) for _ in range(rng.randint(0, count)))
+
+        if rng.random() < 0.7:
+            address = f"{part(3)}@{part(3)}" if rng.random() < 0.5 else "sender@example.org"
+            name = rng.choice(["", "Bob", "Nguyễn Văn An", "Ban quản trị", part(4)])
+            value = rng.choice(shapes).format(n=name, a=address)
+        else:
+            value = part(12)
+        assert engine.parse_address(value) == parseaddr(value), repr(value)
+        fast += engine._SIMPLE_ADDRESS.fullmatch(value) is not None
+    assert fast > 15_000
+
+
+def test_a_part_without_a_name_has_the_name_decoding_gives() -> None:
+    """``walk._filename`` answers "" for a part without a name without decoding it."""
+    import email
+    import email.header
+    import email.policy
+
+    from policy.extract import walk
+
+    assert str(email.header.make_header(email.header.decode_header(""))) == ""
+    for head in (
+        "Content-Type: text/plain",
+        'Content-Type: text/plain; name=""',
+        "Content-Disposition: attachment; filename*=utf-8''",
+        "Content-Type: text/plain; name==?utf-8?q??=",
+    ):
+        part = email.message_from_string(head + "\n\nx", policy=email.policy.compat32)
+        assert walk._filename(part) == str(email.header.make_header(email.header.decode_header(
+            str(part.get_filename() or part.get_param("name") or ""))))
