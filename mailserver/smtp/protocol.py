@@ -272,10 +272,23 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 printable ASCII and, with SMTPUTF8, UTF-8 text, RFC 6531 section 3.3)."""
 
 
+_UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""``_CONTROL`` and lone surrogates: aiosmtpd decodes arguments with
+surrogateescape, and a log line holding one cannot be written as UTF-8."""
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the octet surrogateescape stood for
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
 def printable(text: str) -> str:
     """``text`` for a log line: control characters escaped (``\\r`` -> ``\\x0d``)
-    so a client cannot forge or split log lines."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    so a client cannot forge or split log lines, and octets that were not UTF-8
+    (surrogateescape) shown as ``\\xff`` so the line can be written as UTF-8."""
+    return _UNPRINTABLE.sub(lambda m: _escaped(m.group(0)), text)
 
 
 def path_error(arg: str, keyword: str) -> bool:

@@ -214,6 +214,25 @@ async def test_bad_sender_paths(mx: RunningServer, command: str, expected: tuple
     assert len(lines) == 1 and not re.search(r"[\x00-\x1f\x7f]", lines[0]), lines
 
 
+async def test_octets_that_are_not_utf8_are_logged_escaped(mx: RunningServer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """aiosmtpd decodes arguments with surrogateescape: a log line that kept such a
+    character could not be written as UTF-8 (a strict handler drops it with a
+    "Logging error"); printable() shows the octet as \\xNN instead."""
+    caplog.set_level(logging.INFO, logger="mailserver.smtp")
+    client = await RawClient.open(mx.port("smtp"))
+    try:
+        await client.send(b"MAIL FROM:<s\xffx@example.org> SMTPUTF8\r\n")
+        assert (await client.reply())[0] == 553
+        assert (await client.cmd("NOOP"))[0] == 250
+    finally:
+        await client.close()
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("mailserver")]
+    assert any("<s\\xffx@example.org>" in line for line in logged), logged
+    for line in logged:
+        line.encode("utf-8")  # raises on a lone surrogate
+
+
 @pytest.mark.parametrize("path", ['<"b\rX-Injected: yes"@dongnai.gov.vn>', "<annv\x00@dongnai.gov.vn>",
                                   "<annv@dongnai.gov.vn", "<annv@dongnai.gov.vn\x0b>"])
 async def test_bad_recipient_paths(mx: RunningServer, path: str) -> None:
