@@ -107,6 +107,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, 20 s to end (sessions finish), then SIGKILL."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class Postfix:
     """Postfix 3.x instance: smtpd on ``port``, the virtual domain delivered over
     LMTP to Dovecot (``lmtp_port``), or, with ``maildir=True``, by virtual(8)
@@ -425,12 +435,7 @@ class Ours:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc)
             self.proc = None
         if self.db_name:
             self._pg(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
@@ -468,12 +473,7 @@ class Floor:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc)
             self.proc = None
 
     def server_pids(self) -> list[int]:
